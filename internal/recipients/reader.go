@@ -1,0 +1,275 @@
+package recipients
+
+import (
+	"bufio"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"unicode"
+)
+
+// Limits that protect the reader from files that are not recipient lists.
+const (
+	DefaultMaxField = 64 << 10
+	maxLine         = 1 << 20
+	sniffSize       = 64 << 10
+)
+
+// Options configure a Reader. The zero value detects everything.
+type Options struct {
+	Encoding  Encoding // Auto if empty
+	Delimiter rune     // 0: detect from the header line
+	MaxField  int      // bytes; DefaultMaxField if 0
+	// Warn, if set, receives problems that do not stop reading, such as
+	// header names with surrounding spaces. Each is an *Error.
+	Warn func(error)
+}
+
+// Reader reads recipient records from a CSV file.
+type Reader struct {
+	file    string
+	closer  io.Closer
+	csv     *csv.Reader
+	lines   *lineTracker
+	header  []string
+	enc     Encoding
+	guessed bool
+	delim   rune
+	opts    Options
+	rows    int
+	done    bool
+}
+
+// Record is one data row. Fields are in header order.
+type Record struct {
+	Line   int // line on which the row starts
+	Fields []string
+	header []string
+	pos    [][2]int // per field: line and byte column, from encoding/csv
+	lines  *lineTracker
+}
+
+// Open opens the file at path and reads its header row.
+func Open(path string, opts Options) (*Reader, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	r, err := NewReader(f, filepath.Base(path), opts)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	r.closer = f
+	return r, nil
+}
+
+// NewReader reads the header row from src. name is used in errors.
+func NewReader(src io.Reader, name string, opts Options) (*Reader, error) {
+	if opts.Encoding == "" {
+		opts.Encoding = Auto
+	}
+	if opts.MaxField <= 0 {
+		opts.MaxField = DefaultMaxField
+	}
+	raw := bufio.NewReaderSize(src, sniffSize)
+	head, err := raw.Peek(sniffSize)
+	if err != nil && err != io.EOF && !errors.Is(err, bufio.ErrBufferFull) {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	r := &Reader{file: name, opts: opts}
+	var skip int
+	r.enc, skip, r.guessed = sniff(head, opts.Encoding)
+	raw.Discard(skip)
+
+	var text io.Reader = raw
+	if d := r.enc.decoder(); d != nil {
+		text = d.NewDecoder().Reader(raw)
+	}
+	// Every encoding's decoder emits UTF-8; a UTF-8 file must be checked.
+	r.lines = newLineTracker(text, name, r.enc == UTF8, maxLine)
+	buf := bufio.NewReader(r.lines)
+
+	r.delim = opts.Delimiter
+	if r.delim == 0 {
+		first, _ := buf.Peek(4096)
+		if i := strings.IndexByte(string(first), '\n'); i >= 0 {
+			first = first[:i]
+		}
+		r.delim = sniffDelimiter(first)
+	}
+
+	r.csv = csv.NewReader(buf)
+	r.csv.Comma = r.delim
+	r.csv.FieldsPerRecord = -1 // checked here, so a ragged row is skippable
+	r.csv.ReuseRecord = true
+
+	if err := r.readHeader(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *Reader) readHeader() error {
+	fields, err := r.csv.Read()
+	if err == io.EOF {
+		return &Error{File: r.file, Err: ErrEmpty}
+	}
+	if err != nil {
+		return r.locate(err)
+	}
+	var errs []error
+	seen := map[string]int{}
+	r.header = make([]string, len(fields))
+	for i, name := range fields {
+		line, col := r.csv.FieldPos(i)
+		at := func(err error) *Error {
+			return &Error{File: r.file, Line: line, Column: r.lines.column(line, col), Err: err}
+		}
+		trimmed := strings.TrimFunc(name, isBlank)
+		switch {
+		case trimmed == "":
+			errs = append(errs, at(wrapf(ErrHeader, "field %d has no name", i+1)))
+		case seen[trimmed] > 0:
+			errs = append(errs, at(wrapf(ErrHeader, "field name %q repeats field %d", trimmed, seen[trimmed])))
+		case trimmed != name && r.opts.Warn != nil:
+			r.opts.Warn(at(fmt.Errorf("field name %q has surrounding spaces; using %q", name, trimmed)))
+		}
+		seen[trimmed] = i + 1
+		r.header[i] = trimmed
+	}
+	return errors.Join(errs...)
+}
+
+// isBlank reports spaces and the invisible characters spreadsheets leave
+// around names (zero-width space, BOM).
+func isBlank(r rune) bool {
+	return unicode.IsSpace(r) || r == '\u200B' || r == '\uFEFF' || r == '\u2060'
+}
+
+// Header returns the field names, in file order.
+func (r *Reader) Header() []string { return r.header }
+
+// Encoding returns the encoding being read, and whether it was guessed
+// (auto-detected without a byte order mark).
+func (r *Reader) Encoding() (enc Encoding, guessed bool) { return r.enc, r.guessed }
+
+// Delimiter returns the field delimiter in use.
+func (r *Reader) Delimiter() rune { return r.delim }
+
+// Rows returns the number of data rows read so far, good or bad.
+func (r *Reader) Rows() int { return r.rows }
+
+// Read returns the next record. A row that cannot be used (a wrong number of
+// fields, a field over the size limit) is returned as an *Error, and the next
+// Read goes on with the following row. An error that makes the rest of the
+// file unreadable (a stray quote, invalid encoding) is also returned as an
+// *Error, after which Read returns io.EOF. Callers therefore report every
+// error and stop at io.EOF. A file with a header and no rows yields
+// ErrNoRecipients once before io.EOF.
+func (r *Reader) Read() (*Record, error) {
+	for !r.done {
+		fields, err := r.csv.Read()
+		if err == io.EOF {
+			r.done = true
+			if r.rows == 0 {
+				return nil, &Error{File: r.file, Err: ErrNoRecipients}
+			}
+			break
+		}
+		if err != nil {
+			r.done = true
+			return nil, r.locate(err)
+		}
+		if blank(fields) {
+			continue
+		}
+		r.rows++
+		line, _ := r.csv.FieldPos(0)
+		if len(fields) != len(r.header) {
+			return nil, &Error{File: r.file, Line: line, Err: wrapf(ErrFieldCount, "row has %d fields, the header has %d", len(fields), len(r.header))}
+		}
+		rec := &Record{Line: line, header: r.header, lines: r.lines, Fields: make([]string, len(fields)), pos: make([][2]int, len(fields))}
+		copy(rec.Fields, fields)
+		for i := range fields {
+			l, c := r.csv.FieldPos(i)
+			rec.pos[i] = [2]int{l, c}
+			if len(fields[i]) > r.opts.MaxField {
+				_, col := rec.Column(i)
+				return nil, &Error{File: r.file, Line: l, Column: col, Err: wrapf(ErrFieldTooLarge, "field %q is %d bytes, the limit is %d", r.header[i], len(fields[i]), r.opts.MaxField)}
+			}
+		}
+		return rec, nil
+	}
+	return nil, io.EOF
+}
+
+// Close closes the file opened by Open.
+func (r *Reader) Close() error {
+	if r.closer == nil {
+		return nil
+	}
+	return r.closer.Close()
+}
+
+func (r *Reader) locate(err error) error {
+	var located *Error
+	if errors.As(err, &located) {
+		return err
+	}
+	var pe *csv.ParseError
+	if errors.As(err, &pe) {
+		return &Error{File: r.file, Line: pe.Line, Column: r.lines.column(pe.Line, pe.Column), Err: pe.Err}
+	}
+	return &Error{File: r.file, Err: err}
+}
+
+func blank(fields []string) bool {
+	for _, f := range fields {
+		if strings.TrimFunc(f, isBlank) != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// Get returns the value of the named field.
+func (rec *Record) Get(name string) (string, bool) {
+	for i, h := range rec.header {
+		if h == name {
+			return rec.Fields[i], true
+		}
+	}
+	return "", false
+}
+
+// Map returns the record as field name to value.
+func (rec *Record) Map() map[string]string {
+	m := make(map[string]string, len(rec.header))
+	for i, h := range rec.header {
+		m[h] = rec.Fields[i]
+	}
+	return m
+}
+
+// Header returns the field names of the file the record came from.
+func (rec *Record) Header() []string { return rec.header }
+
+// Column returns where field i starts: its line and its column in
+// characters. The column is 0 if it is no longer known; it is reliable until
+// the next Read.
+func (rec *Record) Column(i int) (line, col int) {
+	if i < 0 || i >= len(rec.pos) {
+		return rec.Line, 0
+	}
+	p := rec.pos[i]
+	return p[0], rec.lines.column(p[0], p[1])
+}
+
+func wrapf(err error, format string, args ...any) error {
+	return fmt.Errorf("%w: %s", err, fmt.Sprintf(format, args...))
+}

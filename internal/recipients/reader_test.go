@@ -1,0 +1,322 @@
+package recipients
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// readAll returns the records and every error, as callers see them.
+func readAll(t *testing.T, r *Reader) (recs []map[string]string, lines []int, errs []error) {
+	t.Helper()
+	for {
+		rec, err := r.Read()
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		recs = append(recs, rec.Map())
+		lines = append(lines, rec.Line)
+	}
+}
+
+func TestFixtures(t *testing.T) {
+	tests := []struct {
+		file    string
+		enc     Encoding
+		guessed bool
+		delim   rune
+		header  []string
+		lines   []int
+		rows    []map[string]string
+	}{
+		{
+			file: "cp1251-semicolon.csv", enc: Windows1251, guessed: true, delim: ';',
+			header: []string{"Имя", "Фамилия", "email", "Группа"},
+			lines:  []int{2, 3},
+			rows: []map[string]string{
+				{"Имя": "Иван", "Фамилия": "Петров", "email": "ivan@example.com", "Группа": "ИУ7-31"},
+				{"Имя": "Мария", "Фамилия": "Сидорова", "email": "maria@example.com", "Группа": "ИУ7; поток 2"},
+			},
+		},
+		{
+			file: "koi8r.csv", enc: KOI8R, guessed: true, delim: ',',
+			header: []string{"Имя", "email"},
+			lines:  []int{2, 3},
+			rows: []map[string]string{
+				{"Имя": "Ёжик Туманов", "email": "ezhik@example.com"},
+				{"Имя": "Алёна", "email": "alena@example.com"},
+			},
+		},
+		{
+			file: "utf8-bom-crlf.csv", enc: UTF8, delim: ',',
+			header: []string{"name", "email", "note"},
+			lines:  []int{2, 4},
+			rows: []map[string]string{
+				{"name": "Ivan", "email": "ivan@example.com", "note": `hello, "world"`},
+				{"name": "Jane", "email": "jane@example.com", "note": "two\nlines"},
+			},
+		},
+		{
+			file: "utf16-tab.tsv", enc: UTF16, delim: '\t',
+			header: []string{"Имя", "email"},
+			lines:  []int{2, 3},
+			rows: []map[string]string{
+				{"Имя": "Иван", "email": "ivan@example.com"},
+				{"Имя": "Olga", "email": "olga@example.com"},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			r, err := Open(filepath.Join("testdata", tt.file), Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			if enc, guessed := r.Encoding(); enc != tt.enc || guessed != tt.guessed {
+				t.Errorf("Encoding() = %s, %v; want %s, %v", enc, guessed, tt.enc, tt.guessed)
+			}
+			if r.Delimiter() != tt.delim {
+				t.Errorf("Delimiter() = %q; want %q", r.Delimiter(), tt.delim)
+			}
+			if !reflect.DeepEqual(r.Header(), tt.header) {
+				t.Errorf("Header() = %q; want %q", r.Header(), tt.header)
+			}
+			rows, lines, errs := readAll(t, r)
+			if len(errs) > 0 {
+				t.Fatalf("errors: %v", errs)
+			}
+			if !reflect.DeepEqual(rows, tt.rows) {
+				t.Errorf("rows = %q\nwant %q", rows, tt.rows)
+			}
+			if !reflect.DeepEqual(lines, tt.lines) {
+				t.Errorf("lines = %v; want %v", lines, tt.lines)
+			}
+		})
+	}
+}
+
+func TestExplicitOptionsOverrideDetection(t *testing.T) {
+	// "a;b" with an explicit ',' is one field.
+	r, err := NewReader(strings.NewReader("a;b\n1;2\n"), "x.csv", Options{Delimiter: ',', Encoding: UTF8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Header(); !reflect.DeepEqual(got, []string{"a;b"}) {
+		t.Errorf("header = %q", got)
+	}
+	// Windows-1251 bytes read as declared KOI8-R give KOI8-R letters.
+	r, err = NewReader(strings.NewReader("name\n\xc9\xd7\xc1\xce\n"), "x.csv", Options{Encoding: KOI8R})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, _, _ := readAll(t, r)
+	if rows[0]["name"] != "иван" {
+		t.Errorf("koi8-r decode = %q", rows[0]["name"])
+	}
+}
+
+func TestErrors(t *testing.T) {
+	tests := []struct {
+		name  string
+		input string
+		opts  Options
+		rows  int      // good rows
+		errs  []string // every error, in order, as printed
+		is    []error  // and what each wraps
+	}{
+		{
+			name:  "ragged rows are skipped, the rest is read",
+			input: "name,email\nIvan,ivan@example.com,extra\nOlga,olga@example.com\nPetr\n",
+			rows:  1,
+			errs:  []string{"t.csv:2: wrong number of fields: row has 3 fields, the header has 2", "t.csv:4: wrong number of fields: row has 1 fields, the header has 2"},
+			is:    []error{ErrFieldCount, ErrFieldCount},
+		},
+		{
+			name:  "bare quote ends reading, column in characters",
+			input: "имя,email\nИван \"Грозный\",ivan@example.com\nOlga,olga@example.com\n",
+			errs:  []string{`t.csv:2:6: bare " in non-quoted-field`},
+		},
+		{
+			name:  "header only",
+			input: "name,email\n",
+			errs:  []string{"t.csv: no recipients: the file has a header row but no data rows"},
+			is:    []error{ErrNoRecipients},
+		},
+		{
+			name:  "blank and all-empty rows are skipped",
+			input: "name;email\n\n;\n \t; \nIvan;ivan@example.com\n\n",
+			rows:  1,
+		},
+		{
+			name:  "NUL byte",
+			input: "name,email\nIv\x00an,ivan@example.com\n",
+			errs:  []string{"t.csv:2:3: NUL byte in the file: is the file UTF-16 without a byte order mark?"},
+			is:    []error{ErrNUL},
+		},
+		{
+			name:  "invalid UTF-8 after the sniffed part",
+			input: "name,email\n" + strings.Repeat("Ivan,ivan@example.com\n", 4000) + "Ив\xe0н,x@example.com\n",
+			rows:  4000,
+			errs:  []string{"t.csv:4002:3: invalid UTF-8: the file is not UTF-8: set recipients.encoding (windows-1251, koi8-r, utf-16)"},
+			is:    []error{ErrInvalidUTF8},
+		},
+		{
+			name:  "field too large",
+			input: "name,note\nIvan,\"" + strings.Repeat("я", 20) + "\"\nOlga,ok\n",
+			opts:  Options{MaxField: 16},
+			rows:  1,
+			errs:  []string{`t.csv:2:6: field too large: field "note" is 40 bytes, the limit is 16`},
+			is:    []error{ErrFieldTooLarge},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var rows []map[string]string
+			var errs []error
+			// A fatal problem close to the header may show up while the
+			// header is read; it must be located all the same.
+			r, err := NewReader(strings.NewReader(tt.input), "t.csv", tt.opts)
+			if err != nil {
+				errs = []error{err}
+			} else {
+				rows, _, errs = readAll(t, r)
+			}
+			if len(rows) != tt.rows {
+				t.Errorf("got %d rows, want %d", len(rows), tt.rows)
+			}
+			var got []string
+			for _, e := range errs {
+				got = append(got, e.Error())
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.errs) {
+				t.Errorf("errors:\n got %q\nwant %q", got, tt.errs)
+			}
+			for i, want := range tt.is {
+				if i < len(errs) && !errors.Is(errs[i], want) {
+					t.Errorf("error %d = %v, want it to wrap %v", i, errs[i], want)
+				}
+			}
+		})
+	}
+}
+
+func TestHeaderErrors(t *testing.T) {
+	tests := []struct {
+		name, input string
+		err         string
+		warnings    []string
+	}{
+		{"empty file", "", "t.csv: the file is empty: expected a header row naming the fields", nil},
+		{"duplicate", "email,name,email\n", `t.csv:1:12: bad header row: field name "email" repeats field 1`, nil},
+		{"empty name", "email,,name\n", "t.csv:1:7: bad header row: field 2 has no name", nil},
+		{"spaces are trimmed with a warning", "email, Имя \nx@example.com,Иван\n", "", []string{`t.csv:1:7: field name " Имя " has surrounding spaces; using "Имя"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var warnings []string
+			_, err := NewReader(strings.NewReader(tt.input), "t.csv", Options{Warn: func(err error) { warnings = append(warnings, err.Error()) }})
+			if got := fmt.Sprint(err); tt.err != "" && got != tt.err || tt.err == "" && err != nil {
+				t.Errorf("err = %v; want %q", err, tt.err)
+			}
+			if fmt.Sprint(warnings) != fmt.Sprint(tt.warnings) {
+				t.Errorf("warnings = %q; want %q", warnings, tt.warnings)
+			}
+		})
+	}
+}
+
+func TestFieldColumn(t *testing.T) {
+	r, err := NewReader(strings.NewReader("имя;почта\nЁжик;\"ezhik\n@example.com\"\n"), "t.csv", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := r.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if line, col := rec.Column(1); line != 2 || col != 6 {
+		t.Errorf("Column(1) = %d:%d; want 2:6", line, col)
+	}
+}
+
+func TestParseOptions(t *testing.T) {
+	for in, want := range map[string]Encoding{"": Auto, "UTF8": UTF8, "cp1251": Windows1251, "KOI8-R": KOI8R, "utf-16": UTF16} {
+		if got, err := ParseEncoding(in); err != nil || got != want {
+			t.Errorf("ParseEncoding(%q) = %v, %v", in, got, err)
+		}
+	}
+	if _, err := ParseEncoding("latin1"); err == nil {
+		t.Error("ParseEncoding(latin1) succeeded")
+	}
+	for in, want := range map[string]rune{"auto": 0, ",": ',', ";": ';', `\t`: '\t', "tab": '\t'} {
+		if got, err := ParseDelimiter(in); err != nil || got != want {
+			t.Errorf("ParseDelimiter(%q) = %q, %v", in, got, err)
+		}
+	}
+	if _, err := ParseDelimiter(":"); err == nil {
+		t.Error("ParseDelimiter(:) succeeded")
+	}
+}
+
+func FuzzReader(f *testing.F) {
+	f.Add([]byte("name,email\nIvan,ivan@example.com\n"))
+	f.Add([]byte("\xef\xbb\xbfимя;почта\r\n\"a;b\";\"c\"\"d\"\r\n"))
+	f.Add([]byte("\xff\xfea\x00\t\x00b\x00\n\x001\x00\t\x002\x00\n\x00"))
+	f.Add([]byte("a,b\n\"unterminated\n"))
+	f.Add([]byte("\xc9\xd7\xc1\xce,x\n1,2\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := NewReader(strings.NewReader(string(data)), "f.csv", Options{MaxField: 1 << 10})
+		if err != nil {
+			var e *Error
+			if !errors.As(err, &e) && !isJoinOfErrors(err) {
+				t.Fatalf("header error is not located: %v", err)
+			}
+			return
+		}
+		for n := 0; ; n++ {
+			if n > len(data)+2 {
+				t.Fatal("Read does not reach io.EOF")
+			}
+			rec, err := r.Read()
+			if err == io.EOF {
+				return
+			}
+			if err != nil {
+				var e *Error
+				if !errors.As(err, &e) {
+					t.Fatalf("error is not an *Error: %v", err)
+				}
+				continue
+			}
+			if len(rec.Fields) != len(r.Header()) {
+				t.Fatalf("record has %d fields, header %d", len(rec.Fields), len(r.Header()))
+			}
+			for i := range rec.Fields {
+				rec.Column(i)
+			}
+		}
+	})
+}
+
+func isJoinOfErrors(err error) bool {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return false
+	}
+	for _, e := range j.Unwrap() {
+		var le *Error
+		if !errors.As(e, &le) {
+			return false
+		}
+	}
+	return true
+}
