@@ -1,0 +1,374 @@
+package template
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	htmltemplate "html/template"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	texttemplate "text/template"
+	"text/template/parse"
+	"time"
+)
+
+// Error is a problem in the template file itself.
+type Error struct {
+	File   string
+	Line   int
+	Column int // 0 if unknown
+	Err    error
+}
+
+func (e *Error) Error() string {
+	switch {
+	case e.Line == 0:
+		return fmt.Sprintf("%s: %v", e.File, e.Err)
+	case e.Column == 0:
+		return fmt.Sprintf("%s:%d: %v", e.File, e.Line, e.Err)
+	}
+	return fmt.Sprintf("%s:%d:%d: %v", e.File, e.Line, e.Column, e.Err)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// ErrUnknownField is wrapped by the errors CheckFields returns.
+var ErrUnknownField = errors.New("unknown field")
+
+// Options configure parsing and rendering.
+type Options struct {
+	// AttachmentsDir is the folder attachments must stay inside; default
+	// the template's folder.
+	AttachmentsDir string
+	// AllowOutside lets attachment paths leave AttachmentsDir.
+	AllowOutside bool
+	// Campaign names the mailing; it seeds Message-IDs.
+	Campaign string
+	// MessageID, if set, makes the Message-ID of a letter. The default is
+	// MessageID(Campaign, recipients, 0, domain).
+	MessageID func(recipients []string, domain string) string
+	// Now and Boundary make output reproducible in tests.
+	Now      func() time.Time
+	Boundary func() string
+	// MaxLetter caps the rendered text of one letter, headers and body,
+	// before encoding. Default 8 MiB.
+	MaxLetter int
+}
+
+// bodyKind is what the body of the template is written in.
+type bodyKind int
+
+const (
+	plainBody bodyKind = iota
+	htmlBody
+	markdownBody
+)
+
+// executor is what text/template and html/template have in common.
+type executor interface {
+	Execute(w io.Writer, data any) error
+}
+
+// Template is a parsed letter template.
+type Template struct {
+	file     string // base name, for errors
+	opts     Options
+	dir      string // resolved attachments folder
+	headers  []*headerTemplate
+	names    []string // every header name in the file, parsed or not
+	body     executor
+	bodyLine int // file line of the first body line
+	kind     bodyKind
+	fields   []fieldRef
+}
+
+type headerTemplate struct {
+	name   string // canonical
+	line   int
+	col    int // column where the value starts
+	tmpl   *texttemplate.Template
+	fields []string // fields referenced
+}
+
+// fieldRef is one {{.field}} in the template, for CheckFields.
+type fieldRef struct {
+	name      string
+	line, col int
+}
+
+// Headers mailmerge writes itself; a template may not set them.
+var reserved = map[string]string{
+	"Date":                      "set by mailmerge when the letter is rendered",
+	"Message-Id":                "set by mailmerge from the campaign and the recipients",
+	"Mime-Version":              "set by mailmerge",
+	"Content-Transfer-Encoding": "set by mailmerge (quoted-printable for text, base64 for attachments)",
+}
+
+var headerName = regexp.MustCompile(`^[!-9;-~]+$`)
+
+// ParseFile reads and parses a template file.
+func ParseFile(path string, opts Options) (*Template, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if opts.AttachmentsDir == "" {
+		opts.AttachmentsDir = filepath.Dir(path)
+	}
+	return Parse(filepath.Base(path), src, opts)
+}
+
+// Parse parses a template. name is used in errors.
+func Parse(name string, src []byte, opts Options) (*Template, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Boundary == nil {
+		opts.Boundary = randomBoundary
+	}
+	if opts.MaxLetter <= 0 {
+		opts.MaxLetter = 8 << 20
+	}
+	t := &Template{file: name, opts: opts}
+	if opts.AttachmentsDir != "" {
+		dir, err := filepath.Abs(opts.AttachmentsDir)
+		if err == nil {
+			dir, err = filepath.EvalSymlinks(dir)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("attachments folder: %w", err)
+		}
+		t.dir = dir
+	}
+
+	text := strings.ReplaceAll(string(bytes.TrimPrefix(src, []byte("\xef\xbb\xbf"))), "\r\n", "\n")
+	head, body, ok := strings.Cut(text, "\n\n")
+	if !ok {
+		return nil, &Error{File: name, Err: errors.New("no blank line: a template is a header block, a blank line, then the body")}
+	}
+	var errs []error
+	lines := strings.Split(head, "\n")
+	for i := 0; i < len(lines); i++ {
+		line := lines[i]
+		lineNo := i + 1
+		key, value, found := strings.Cut(line, ":")
+		if !found || !headerName.MatchString(key) {
+			errs = append(errs, &Error{File: name, Line: lineNo, Err: fmt.Errorf("not a header line (want \"Name: value\"): %q", clip(line))})
+			continue
+		}
+		for i+1 < len(lines) && (strings.HasPrefix(lines[i+1], " ") || strings.HasPrefix(lines[i+1], "\t")) {
+			i++
+			value += lines[i]
+		}
+		canon := canonical(key)
+		if why, ok := reserved[canon]; ok {
+			errs = append(errs, &Error{File: name, Line: lineNo, Err: fmt.Errorf("header %s is %s", key, why)})
+			continue
+		}
+		col := len(key) + 2 + len(value) - len(strings.TrimLeft(value, " \t"))
+		h := &headerTemplate{name: canon, line: lineNo, col: col}
+		if canon == "Content-Type" {
+			if err := t.setKind(strings.TrimSpace(value)); err != nil {
+				errs = append(errs, &Error{File: name, Line: lineNo, Err: err})
+			}
+			continue
+		}
+		t.names = append(t.names, canon)
+		src := strings.TrimSpace(value)
+		tmpl, err := texttemplate.New("t").Option("missingkey=error").Parse(src)
+		if err != nil {
+			errs = append(errs, t.locate(err, lineNo, col))
+			continue
+		}
+		h.tmpl = tmpl
+		refs, err := walkFields(tmpl.Tree, src)
+		if err != nil {
+			errs = append(errs, t.locateNode(err, lineNo, col))
+		}
+		for _, r := range refs {
+			h.fields = append(h.fields, r.name)
+			t.fields = append(t.fields, fieldRef{r.name, lineNo + r.line - 1, col + r.col - 1})
+		}
+		t.headers = append(t.headers, h)
+	}
+	t.bodyLine = len(lines) + 2
+	if err := t.parseBody(body); err != nil {
+		errs = append(errs, err)
+	}
+	if err := t.checkRequired(); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return t, nil
+}
+
+func (t *Template) setKind(v string) error {
+	switch strings.ToLower(strings.TrimSpace(strings.Split(v, ";")[0])) {
+	case "text/plain":
+		t.kind = plainBody
+	case "text/html":
+		t.kind = htmlBody
+	case "text/markdown":
+		t.kind = markdownBody
+	default:
+		return fmt.Errorf("Content-Type %q: the body can be text/plain, text/html or text/markdown", v)
+	}
+	return nil
+}
+
+func (t *Template) parseBody(body string) error {
+	var tree *parse.Tree
+	if t.kind == htmlBody {
+		tmpl, err := htmltemplate.New("t").Option("missingkey=error").Parse(body)
+		if err != nil {
+			return t.locate(err, t.bodyLine, 1)
+		}
+		t.body, tree = tmpl, tmpl.Tree
+	} else {
+		tmpl, err := texttemplate.New("t").Option("missingkey=error").Parse(body)
+		if err != nil {
+			return t.locate(err, t.bodyLine, 1)
+		}
+		t.body, tree = tmpl, tmpl.Tree
+	}
+	refs, err := walkFields(tree, body)
+	for _, r := range refs {
+		t.fields = append(t.fields, fieldRef{r.name, t.bodyLine + r.line - 1, r.col})
+	}
+	if err != nil {
+		return t.locateNode(err, t.bodyLine, 1)
+	}
+	return nil
+}
+
+func (t *Template) checkRequired() error {
+	var from, rcpt bool
+	for _, name := range t.names {
+		switch name {
+		case "From":
+			from = true
+		case "To", "Cc", "Bcc":
+			rcpt = true
+		}
+	}
+	var errs []error
+	if !from {
+		errs = append(errs, &Error{File: t.file, Err: errors.New("no From header")})
+	}
+	if !rcpt {
+		errs = append(errs, &Error{File: t.file, Err: errors.New("no recipient: add a To, Cc or Bcc header")})
+	}
+	return errors.Join(errs...)
+}
+
+// Fields returns the names of the fields the template uses, in order of
+// first use.
+func (t *Template) Fields() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, f := range t.fields {
+		if !seen[f.name] {
+			seen[f.name] = true
+			out = append(out, f.name)
+		}
+	}
+	return out
+}
+
+// CheckFields reports every use of a field that the CSV header lacks, so
+// that no row is rendered with a field missing.
+func (t *Template) CheckFields(header []string) error {
+	have := map[string]bool{}
+	for _, h := range header {
+		have[h] = true
+	}
+	var errs []error
+	for _, f := range t.fields {
+		if have[f.name] {
+			continue
+		}
+		msg := fmt.Errorf("%w %q: the CSV has %s", ErrUnknownField, f.name, strings.Join(quoteAll(header), ", "))
+		for _, h := range header {
+			if strings.EqualFold(h, f.name) {
+				msg = fmt.Errorf("%w %q: did you mean %q? (field names are case-sensitive)", ErrUnknownField, f.name, h)
+			}
+		}
+		errs = append(errs, &Error{File: t.file, Line: f.line, Column: f.col, Err: msg})
+	}
+	return errors.Join(errs...)
+}
+
+func quoteAll(s []string) []string {
+	out := make([]string, len(s))
+	for i, v := range s {
+		out[i] = strconv.Quote(v)
+	}
+	return out
+}
+
+// canonical returns the usual spelling of a header name.
+func canonical(k string) string {
+	switch strings.ToLower(k) {
+	case "message-id":
+		return "Message-Id"
+	case "mime-version":
+		return "Mime-Version"
+	}
+	return textprotoCanonical(k)
+}
+
+func clip(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "..."
+	}
+	return s
+}
+
+// templateErr matches the position text/template and html/template put in
+// front of their messages, for templates named "t".
+var templateErr = regexp.MustCompile(`(?s)^(?:html/)?template: ?t:(\d+):(?:(\d+):)?\s*(.*)$`)
+
+// locate turns a text/template error into an *Error at its line in the
+// template file; line and col are where the parsed text starts.
+func (t *Template) locate(err error, line, col int) error {
+	m := templateErr.FindStringSubmatch(err.Error())
+	if m == nil {
+		return &Error{File: t.file, Line: line, Err: err}
+	}
+	l, _ := strconv.Atoi(m[1])
+	c, _ := strconv.Atoi(m[2]) // a 0-based byte offset, when there is one
+	if m[2] != "" {
+		c++
+		if l == 1 {
+			c += col - 1
+		}
+	}
+	msg := regexp.MustCompile(`^executing "t" at `).ReplaceAllString(m[3], "")
+	return &Error{File: t.file, Line: line + l - 1, Column: c, Err: errors.New(msg)}
+}
+
+// nodeError is a problem found while walking a parse tree.
+type nodeError struct {
+	line, col int
+	msg       string
+}
+
+func (e *nodeError) Error() string { return e.msg }
+
+func (t *Template) locateNode(err error, line, col int) error {
+	var ne *nodeError
+	if !errors.As(err, &ne) {
+		return &Error{File: t.file, Line: line, Err: err}
+	}
+	c := ne.col
+	if ne.line == 1 {
+		c += col - 1
+	}
+	return &Error{File: t.file, Line: line + ne.line - 1, Column: c, Err: errors.New(ne.msg)}
+}

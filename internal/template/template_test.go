@@ -1,0 +1,534 @@
+package template
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"mime"
+	"net/mail"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-message"
+	_ "github.com/emersion/go-message/charset"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+var testNow = time.Date(2026, 11, 25, 10, 30, 0, 0, time.FixedZone("MSK", 3*3600))
+
+// testOptions make output reproducible: a fixed clock and counted boundaries.
+func testOptions() Options {
+	n := 0
+	return Options{
+		Campaign:       "test",
+		AttachmentsDir: "testdata/attach",
+		Now:            func() time.Time { return testNow },
+		Boundary:       func() string { n++; return fmt.Sprintf("boundary-%d", n) },
+	}
+}
+
+func mustParse(t *testing.T, file string, opts Options) *Template {
+	t.Helper()
+	tm, err := ParseFile(filepath.Join("testdata", file), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tm
+}
+
+func parseText(t *testing.T, src string, opts Options) *Template {
+	t.Helper()
+	tm, err := Parse("letter.txt", []byte(src), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tm
+}
+
+// decoded is a letter as a mail reader sees it.
+type decoded struct {
+	header      message.Header
+	subject     string
+	to, cc      []*mail.Address
+	texts       map[string]string // media type -> decoded text
+	attachments map[string][]byte // file name -> content
+}
+
+// decode parses a letter back with go-message and net/mail and checks the
+// wire format rules every letter must keep.
+func decode(t *testing.T, data []byte) decoded {
+	t.Helper()
+	checkWire(t, data)
+	nm, err := mail.ReadMessage(bytes.NewReader(data))
+	if err != nil {
+		t.Fatalf("net/mail cannot read the letter: %v", err)
+	}
+	var d decoded
+	dec := new(mime.WordDecoder)
+	if d.subject, err = dec.DecodeHeader(nm.Header.Get("Subject")); err != nil {
+		t.Fatalf("decode Subject: %v", err)
+	}
+	d.to, _ = nm.Header.AddressList("To")
+	d.cc, _ = nm.Header.AddressList("Cc")
+
+	e, err := message.Read(bytes.NewReader(data))
+	if err != nil {
+		t.Fatalf("go-message cannot read the letter: %v", err)
+	}
+	d.header = e.Header
+	d.texts = map[string]string{}
+	d.attachments = map[string][]byte{}
+	err = e.Walk(func(path []int, part *message.Entity, err error) error {
+		if err != nil {
+			return err
+		}
+		mt, params, _ := part.Header.ContentType()
+		if strings.HasPrefix(mt, "multipart/") {
+			return nil
+		}
+		body, err := io.ReadAll(part.Body)
+		if err != nil {
+			return err
+		}
+		if disp, dp, _ := part.Header.ContentDisposition(); disp == "attachment" {
+			d.attachments[dp["filename"]] = body
+			return nil
+		}
+		if params["charset"] != "utf-8" {
+			t.Errorf("text part %s has charset %q, want utf-8", mt, params["charset"])
+		}
+		d.texts[mt] = string(body)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// checkWire checks CRLF line ends, header lines within 78 octets and body
+// lines within 76 (quoted-printable and base64 both promise that).
+func checkWire(t *testing.T, data []byte) {
+	t.Helper()
+	if !bytes.HasSuffix(data, []byte("\r\n")) {
+		t.Error("letter does not end with CRLF")
+	}
+	inHeader := true
+	for i, line := range bytes.Split(bytes.TrimSuffix(data, []byte("\r\n")), []byte("\r\n")) {
+		if bytes.ContainsAny(line, "\r\n") {
+			t.Errorf("line %d has a bare CR or LF: %q", i+1, line)
+		}
+		if len(line) == 0 {
+			inHeader = false
+		}
+		limit := 76
+		if inHeader || bytes.HasPrefix(line, []byte("Content-")) {
+			limit = 78
+		}
+		if len(line) > limit {
+			t.Errorf("line %d is %d octets: %q", i+1, len(line), line)
+		}
+	}
+}
+
+func TestGolden(t *testing.T) {
+	tests := []struct {
+		name, file string
+		row        map[string]string
+	}{
+		{"announcement", "announcement.tmpl", map[string]string{"name": "Иван Петров", "email": "ivan@example.com", "surname": "Иванов", "grade": "отлично"}},
+		{"notice", "notice.tmpl", map[string]string{"name": "Jane Doe", "email": "jane@example.com", "date": "1 December"}},
+		{"html", "html.tmpl", map[string]string{"name": "Tom & Jerry", "email": "tom@example.com", "cc": "", "note": "<script>alert(1)</script>"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l, err := mustParse(t, tt.file, testOptions()).Render(Row{Line: 2, Values: tt.row})
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden := filepath.Join("testdata", "golden", tt.name+".eml")
+			if *update {
+				if err := os.WriteFile(golden, l.Data, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(l.Data, want) {
+				t.Errorf("letter differs from %s (run go test -update to accept):\n%s", golden, l.Data)
+			}
+		})
+	}
+}
+
+func TestRenderDecodesBack(t *testing.T) {
+	tm := mustParse(t, "announcement.tmpl", testOptions())
+	row := map[string]string{"name": "Иван Петров", "email": "ivan@example.com", "surname": "Иванов", "grade": "отлично"}
+	l, err := tm.Render(Row{Line: 7, Values: row})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := decode(t, l.Data)
+
+	if want := "Оценка за курс «Алгоритмы и структуры данных», Иван Петров: итоги семестра и пересдача"; d.subject != want {
+		t.Errorf("Subject = %q\nwant %q", d.subject, want)
+	}
+	if len(d.to) != 1 || d.to[0].Name != "Иван Петров" || d.to[0].Address != "ivan@example.com" {
+		t.Errorf("To = %v", d.to)
+	}
+	if d.header.Has("Bcc") {
+		t.Error("Bcc is in the message")
+	}
+	if bytes.Contains(l.Data, []byte("archive@example.edu")) {
+		t.Error("the Bcc address is in the message")
+	}
+	if got, want := l.Recipients, []string{"ivan@example.com", "archive@example.edu"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("envelope recipients = %v; want %v", got, want)
+	}
+	if l.From != "dept@example.edu" || l.Line != 7 {
+		t.Errorf("From = %q, Line = %d", l.From, l.Line)
+	}
+	if !strings.HasSuffix(l.MessageID, "@example.edu>") || d.header.Get("Message-Id") != l.MessageID {
+		t.Errorf("Message-ID = %q, header %q", l.MessageID, d.header.Get("Message-Id"))
+	}
+	if got := d.header.Get("Date"); got != "Wed, 25 Nov 2026 10:30:00 +0300" {
+		t.Errorf("Date = %q", got)
+	}
+	wantPlain := "Здравствуйте, **Иван Петров**!\r\n\r\nВаша оценка: отлично.\r\n.\r\nСтрока с пробелом в конце \r\n"
+	if d.texts["text/plain"] != wantPlain {
+		t.Errorf("text/plain = %q\nwant %q", d.texts["text/plain"], wantPlain)
+	}
+	if !strings.Contains(d.texts["text/html"], "<strong>Иван Петров</strong>") {
+		t.Errorf("text/html = %q", d.texts["text/html"])
+	}
+	pdf, _ := os.ReadFile("testdata/attach/Ведомость Иванов.pdf")
+	if !bytes.Equal(d.attachments["Ведомость Иванов.pdf"], pdf) {
+		t.Errorf("attachments = %v", d.attachments)
+	}
+	if len(l.Attachments) != 2 || l.Attachments[0].Size != int64(len(pdf)) {
+		t.Errorf("Letter.Attachments = %+v", l.Attachments)
+	}
+}
+
+func TestHTMLEscapesValues(t *testing.T) {
+	l, err := mustParse(t, "html.tmpl", testOptions()).Render(Row{Values: map[string]string{"name": "Tom & Jerry", "email": "tom@example.com", "cc": "", "note": "<script>alert(1)</script>"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := decode(t, l.Data)
+	if want := "<p>Hello, Tom &amp; Jerry! &lt;script&gt;alert(1)&lt;/script&gt;</p>\r\n"; d.texts["text/html"] != want {
+		t.Errorf("text/html = %q; want %q", d.texts["text/html"], want)
+	}
+	if d.header.Has("Cc") {
+		t.Error("an empty Cc is written")
+	}
+	if len(d.to) != 1 || d.to[0].Name != "Tom & Jerry" {
+		t.Errorf("To = %v", d.to)
+	}
+}
+
+func TestPlainIsSinglePart(t *testing.T) {
+	l, err := mustParse(t, "notice.tmpl", testOptions()).Render(Row{Values: map[string]string{"name": "Jane", "email": "jane@example.com", "date": "1 December"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := decode(t, l.Data)
+	if mt, _, _ := d.header.ContentType(); mt != "text/plain" {
+		t.Errorf("Content-Type = %q", mt)
+	}
+	if d.header.Get("X-Campaign") != "maintenance" || d.header.Get("Reply-To") != "helpdesk@example.com" {
+		t.Error("pass-through headers lost")
+	}
+}
+
+// TestHeaderValues covers what CSV values can do to headers.
+func TestHeaderValues(t *testing.T) {
+	const tmpl = "From: Sender <sender@example.com>\nTo: {{.name}} <{{.email}}>\nSubject: {{.subject}}\n\nBody\n"
+	tests := []struct {
+		name     string
+		row      map[string]string
+		err      string // as printed; empty for success
+		to       []*mail.Address
+		subject  string
+		rcpts    []string
+		warnings int
+	}{
+		{name: "newline in name", row: map[string]string{"name": "Ivan\r\nBcc: evil@example.org", "email": "ivan@example.com", "subject": "hi"},
+			err: `field "name": header To: value contains control character U+000D (a line break?); header values must be one line`},
+		{name: "newline in subject", row: map[string]string{"name": "Ivan", "email": "ivan@example.com", "subject": "hi\nBcc: evil@example.org"},
+			err: `field "subject": header Subject: value contains control character U+000A (a line break?); header values must be one line`},
+		{name: "unicode line separator", row: map[string]string{"name": "Ivan", "email": "ivan@example.com", "subject": "hi\u2028there"},
+			err: `field "subject": header Subject: value contains control character U+2028 (a line break?); header values must be one line`},
+		{name: "second address in the email field", row: map[string]string{"name": "Ivan", "email": "ivan@example.com>, <evil@example.org", "subject": "hi"},
+			err: `field "email": header To: invalid address list "ivan@example.com>, <evil@example.org": expected comma`},
+		{name: "address list in the name field", row: map[string]string{"name": "evil@example.org, Ivan", "email": "ivan@example.com", "subject": "hi"},
+			err: `field "name": header To: invalid address list "evil@example.org, Ivan": missing '@' or angle-addr`},
+		{name: "two addresses in the name field", row: map[string]string{"name": "evil@example.org, x@example.org", "email": "ivan@example.com", "subject": "hi"},
+			err: `field "name": header To: holds 2 addresses; put each address in a column of its own`},
+		{name: "name with a comma", row: map[string]string{"name": "Petrov, Ivan", "email": "ivan@example.com", "subject": "hi"},
+			to: []*mail.Address{{Name: "Petrov, Ivan", Address: "ivan@example.com"}}, rcpts: []string{"ivan@example.com"}, subject: "hi"},
+		{name: "relay form", row: map[string]string{"name": "Relay", "email": "user%relay@example.com", "subject": "hi"},
+			rcpts: []string{"user%relay@example.com"}, subject: "hi"},
+		{name: "invisible characters are trimmed", row: map[string]string{"name": "Ivan", "email": "\u200bivan@example.com\u00a0", "subject": "hi"},
+			rcpts: []string{"ivan@example.com"}, subject: "hi", warnings: 1},
+		{name: "dotless domain", row: map[string]string{"name": "Ivan", "email": "ivan@example", "subject": "hi"},
+			err: `field "email": header To: address "ivan@example": domain "example" has no dot`},
+		{name: "hyphen domain", row: map[string]string{"name": "Ivan", "email": "ivan@-example.com", "subject": "hi"},
+			err: `field "email": header To: address "ivan@-example.com": invalid domain "-example.com"`},
+		{name: "IDN domain to A-labels", row: map[string]string{"name": "Иван", "email": "ivan@пример.рф", "subject": "hi"},
+			rcpts: []string{"ivan@xn--e1afmkfd.xn--p1ai"}, subject: "hi"},
+		{name: "quoted local part cannot inject parameters", row: map[string]string{"name": "Ivan", "email": `"a> NOTIFY=NEVER"@example.com`, "subject": "hi"},
+			err: `field "email": header To: address "a> NOTIFY=NEVER@example.com": the quoted part before the @ contains characters that are not allowed here`},
+		{name: "long local part", row: map[string]string{"name": "Ivan", "email": strings.Repeat("a", 65) + "@example.com", "subject": "hi"},
+			err: `field "email": header To: address "` + strings.Repeat("a", 65) + `@example.com": the part before the @ is 65 octets, over the limit of 64`},
+		{name: "empty email", row: map[string]string{"name": "", "email": "", "subject": "hi"},
+			err: `field "name": header To: empty address (is the address field empty?)`},
+		{name: "long Cyrillic subject folds", row: map[string]string{"name": "Иван", "email": "ivan@example.com", "subject": strings.Repeat("Проверка длинной темы письма ", 20)},
+			rcpts: []string{"ivan@example.com"}, subject: strings.TrimSpace(strings.Repeat("Проверка длинной темы письма ", 20))},
+		{name: "long ASCII subject folds", row: map[string]string{"name": "Ivan", "email": "ivan@example.com", "subject": strings.Repeat("word  ", 40) + "end"},
+			rcpts: []string{"ivan@example.com"}, subject: strings.Repeat("word  ", 40) + "end"},
+	}
+	tm := parseText(t, tmpl, testOptions())
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l, err := tm.Render(Row{Values: tt.row})
+			if tt.err != "" {
+				if err == nil {
+					t.Fatalf("rendered, want error %q:\n%s", tt.err, l.Data)
+				}
+				var ve *ValueError
+				if !errors.As(err, &ve) {
+					t.Errorf("error is %T, want *ValueError", err)
+				}
+				if err.Error() != tt.err {
+					t.Errorf("error:\n got %s\nwant %s", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := decode(t, l.Data)
+			if tt.to != nil && !reflect.DeepEqual(d.to, tt.to) {
+				t.Errorf("To = %v; want %v", d.to, tt.to)
+			}
+			if tt.rcpts != nil && !reflect.DeepEqual(l.Recipients, tt.rcpts) {
+				t.Errorf("recipients = %v; want %v", l.Recipients, tt.rcpts)
+			}
+			if strings.Join(strings.Fields(d.subject), " ") != strings.Join(strings.Fields(tt.subject), " ") {
+				t.Errorf("Subject = %q; want %q", d.subject, tt.subject)
+			}
+			if len(l.Warnings) != tt.warnings {
+				t.Errorf("warnings = %v; want %d", l.Warnings, tt.warnings)
+			}
+			if len(d.header.Values("Bcc")) > 0 || d.header.Has("Bcc") {
+				t.Error("a Bcc header appeared")
+			}
+		})
+	}
+}
+
+func TestTemplateErrors(t *testing.T) {
+	tests := []struct {
+		name, src string
+		errs      []string
+	}{
+		{"no blank line", "From: a@example.com", []string{"letter.txt: no blank line: a template is a header block, a blank line, then the body"}},
+		{"syntax error in header", "From: a@example.com\nTo: {{.email}\n\nBody\n", []string{`letter.txt:2: bad character U+007D '}'`}},
+		{"syntax error in body", "From: a@example.com\nTo: {{.email}}\n\nLine 4\nLine 5 {{if}}\n", []string{"letter.txt:5: missing value for if"}},
+		{"not a header", "From: a@example.com\nTo {{.email}}\nTo: x@example.com\n\nBody\n", []string{`letter.txt:2: not a header line (want "Name: value"): "To {{.email}}"`}},
+		{"reserved header", "From: a@example.com\nTo: x@example.com\nMessage-ID: <x@y>\n\nBody\n", []string{"letter.txt:3: header Message-ID is set by mailmerge from the campaign and the recipients"}},
+		{"no From, no To", "Subject: x\n\nBody\n", []string{"letter.txt: no From header", "letter.txt: no recipient: add a To, Cc or Bcc header"}},
+		{"range over a constant", "From: a@example.com\nTo: x@example.com\n\n{{range 100000000000}}{{end}}\n", []string{"letter.txt:4:9: range over a number is not allowed in a letter"}},
+		{"bad content type", "From: a@example.com\nTo: x@example.com\nContent-Type: application/pdf\n\nBody\n", []string{`letter.txt:3: Content-Type "application/pdf": the body can be text/plain, text/html or text/markdown`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("letter.txt", []byte(tt.src), testOptions())
+			if err == nil {
+				t.Fatal("parsed")
+			}
+			if got := strings.Split(err.Error(), "\n"); !reflect.DeepEqual(got, tt.errs) {
+				t.Errorf("errors:\n got %q\nwant %q", got, tt.errs)
+			}
+		})
+	}
+}
+
+func TestCheckFields(t *testing.T) {
+	tm := parseText(t, "From: a@example.com\nTo: {{.Email}}\nSubject: {{.name}} {{.grade}}\n\nDear {{.name}},\n{{with .course}}{{.inner}}{{end}}{{$.nmae}}\n", testOptions())
+	err := tm.CheckFields([]string{"name", "email", "course"})
+	want := []string{
+		`letter.txt:2:7: unknown field "Email": did you mean "email"? (field names are case-sensitive)`,
+		`letter.txt:3:22: unknown field "grade": the CSV has "name", "email", "course"`,
+		`letter.txt:6:37: unknown field "nmae": the CSV has "name", "email", "course"`,
+	}
+	if err == nil || !reflect.DeepEqual(strings.Split(err.Error(), "\n"), want) {
+		t.Errorf("CheckFields:\n got %v\nwant %q", err, want)
+	}
+	if !errors.Is(err, ErrUnknownField) {
+		t.Error("not ErrUnknownField")
+	}
+	if got := tm.Fields(); !reflect.DeepEqual(got, []string{"Email", "name", "grade", "course", "nmae"}) {
+		t.Errorf("Fields() = %q", got)
+	}
+}
+
+func TestMissingKeyIsAnError(t *testing.T) {
+	tm := parseText(t, "From: a@example.com\nTo: x@example.com\n\n\nDear {{.name}}\n", testOptions())
+	_, err := tm.Render(Row{Values: map[string]string{}})
+	if err == nil || err.Error() != `letter.txt:5:8: <.name>: map has no entry for key "name"` {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestAttachments(t *testing.T) {
+	dir := t.TempDir()
+	inside := filepath.Join(dir, "inside")
+	os.MkdirAll(filepath.Join(inside, "sub"), 0o755)
+	os.WriteFile(filepath.Join(inside, "ok.pdf"), []byte("ok"), 0o644)
+	os.WriteFile(filepath.Join(dir, "secret.txt"), []byte("secret"), 0o644)
+	os.Symlink(filepath.Join(dir, "secret.txt"), filepath.Join(inside, "link.txt"))
+	os.Symlink("ok.pdf", filepath.Join(inside, "good-link.pdf"))
+
+	tests := []struct {
+		path, err string
+		outside   bool
+	}{
+		{path: "ok.pdf"},
+		{path: "good-link.pdf"},
+		{path: "", err: ""}, // empty: no attachment
+		{path: "missing.pdf", err: `field "file": header Attachment: attachment "missing.pdf" not found (looked in ` + inside + ")"},
+		{path: "../secret.txt", err: `field "file": header Attachment: attachment "../secret.txt" is outside the attachments folder ` + inside + " (set attachments_allow_outside: true to allow it)"},
+		{path: filepath.Join(dir, "secret.txt"), err: `field "file": header Attachment: attachment "` + filepath.Join(dir, "secret.txt") + `" is outside the attachments folder ` + inside + " (set attachments_allow_outside: true to allow it)"},
+		{path: "link.txt", err: `field "file": header Attachment: attachment "link.txt" is outside the attachments folder ` + inside + " (set attachments_allow_outside: true to allow it)"},
+		{path: "link.txt", outside: true},
+		{path: "sub", err: `field "file": header Attachment: attachment "sub" is not a regular file`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			opts := testOptions()
+			opts.AttachmentsDir = inside
+			opts.AllowOutside = tt.outside
+			tm := parseText(t, "From: a@example.com\nTo: x@example.com\nAttachment: {{.file}}\n\nBody\n", opts)
+			l, err := tm.Render(Row{Values: map[string]string{"file": tt.path}})
+			if fmt.Sprint(err) != fmt.Sprint(tt.err) && !(err == nil && tt.err == "") {
+				t.Fatalf("err = %v\nwant %s", err, tt.err)
+			}
+			if err == nil {
+				d := decode(t, l.Data)
+				if tt.path != "" && len(d.attachments) != 1 {
+					t.Errorf("attachments = %v", d.attachments)
+				}
+			}
+		})
+	}
+}
+
+func TestMessageIDDependsOnCampaignAndRecipientsOnly(t *testing.T) {
+	a := MessageID("c1", []string{"B@example.com", "a@example.com"}, 0, "example.org")
+	if a != MessageID("c1", []string{"a@example.com", "b@example.com"}, 0, "example.org") {
+		t.Error("Message-ID depends on order or case")
+	}
+	for _, other := range []string{
+		MessageID("c2", []string{"a@example.com", "b@example.com"}, 0, "example.org"),
+		MessageID("c1", []string{"a@example.com"}, 0, "example.org"),
+		MessageID("c1", []string{"a@example.com", "b@example.com"}, 1, "example.org"),
+	} {
+		if other == a {
+			t.Errorf("Message-ID %s does not change", a)
+		}
+	}
+	// Editing the template keeps the ID.
+	row := Row{Values: map[string]string{"email": "x@example.com"}}
+	l1, _ := parseText(t, "From: a@example.com\nTo: {{.email}}\n\nVersion 1\n", testOptions()).Render(row)
+	l2, _ := parseText(t, "From: a@example.com\nTo: {{.email}}\nSubject: fixed\n\nVersion 2\n", testOptions()).Render(row)
+	if l1.MessageID != l2.MessageID {
+		t.Errorf("Message-ID changed with the template: %s, %s", l1.MessageID, l2.MessageID)
+	}
+}
+
+func TestBodyLineEnds(t *testing.T) {
+	tm := parseText(t, "From: a@example.com\nTo: x@example.com\n\n{{.v}}", testOptions())
+	l, err := tm.Render(Row{Values: map[string]string{"v": "a\rb\r\nc\nd\x00e\n.\nlong " + strings.Repeat("x", 200)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := decode(t, l.Data)
+	if want := "a\r\nb\r\nc\r\nd\x00e\r\n.\r\nlong " + strings.Repeat("x", 200) + "\r\n"; d.texts["text/plain"] != want {
+		t.Errorf("body = %q", d.texts["text/plain"])
+	}
+	if !bytes.Contains(l.Data, []byte("d=00e")) {
+		t.Error("NUL is not quoted-printable encoded")
+	}
+}
+
+func TestLetterSizeCap(t *testing.T) {
+	opts := testOptions()
+	opts.MaxLetter = 1000
+	tm := parseText(t, "From: a@example.com\nTo: x@example.com\n\n{{.v}}{{.v}}", opts)
+	_, err := tm.Render(Row{Values: map[string]string{"v": strings.Repeat("x", 600)}})
+	if !errors.Is(err, ErrTooLarge) {
+		t.Errorf("err = %v, want ErrTooLarge", err)
+	}
+}
+
+// FuzzHeaders renders arbitrary values into address and subject headers:
+// whatever the values, a letter either fails with a *ValueError or parses
+// back with exactly the headers the template has and the subject it was
+// given.
+func FuzzHeaders(f *testing.F) {
+	f.Add("Ivan", "ivan@example.com", "Hello")
+	f.Add("Иван Петров", "ivan@пример.рф", strings.Repeat("Тема ", 50))
+	f.Add("a\r\nBcc: x@y.z", "b@c.d", "s")
+	f.Add(`"q" <x@y.z>, `, `"a> NOTIFY=NEVER"@b.com`, "=?utf-8?q?x?=")
+	f.Add("Petrov, Ivan", "\u200bivan@example.com\u00a0", "\t tabs\t")
+	tm, err := Parse("fuzz.txt", []byte("From: Sender <s@example.com>\nTo: {{.name}} <{{.email}}>\nSubject: {{.subject}}\n\nbody\n"), testOptions())
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, name, email, subject string) {
+		l, err := tm.Render(Row{Values: map[string]string{"name": name, "email": email, "subject": subject}})
+		if err != nil {
+			var ve *ValueError
+			if !errors.As(err, &ve) {
+				t.Fatalf("error is not a *ValueError: %v", err)
+			}
+			return
+		}
+		checkWire(t, l.Data)
+		e, err := message.Read(bytes.NewReader(l.Data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var keys []string
+		for f := e.Header.Fields(); f.Next(); {
+			keys = append(keys, f.Key())
+		}
+		want := []string{"From", "To", "Subject", "Date", "Message-Id", "Mime-Version", "Content-Type", "Content-Transfer-Encoding"}
+		if strings.TrimSpace(subject) == "" {
+			want = append(want[:2], want[3:]...)
+		}
+		if !reflect.DeepEqual(keys, want) {
+			t.Fatalf("header fields = %q; want %q", keys, want)
+		}
+		if len(l.Recipients) != 1 {
+			t.Fatalf("recipients = %q", l.Recipients)
+		}
+		if strings.TrimSpace(subject) != "" {
+			got, err := new(mime.WordDecoder).DecodeHeader(strings.Join(strings.Fields(e.Header.Get("Subject")), " "))
+			if err == nil && isASCII(subject) && strings.Join(strings.Fields(got), " ") != strings.Join(strings.Fields(subject), " ") {
+				t.Fatalf("Subject = %q; want %q", got, subject)
+			}
+		}
+	})
+}

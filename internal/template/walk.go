@@ -1,0 +1,100 @@
+package template
+
+import (
+	"fmt"
+	"strings"
+	"text/template/parse"
+	"unicode/utf8"
+)
+
+// walkFields lists the fields a template reads from the row ({{.name}} and
+// {{$.name}}) with their positions in the parsed text, and rejects ranges
+// over a constant: {{range 1000000000}} renders nothing for hours.
+func walkFields(tree *parse.Tree, src string) ([]fieldRef, error) {
+	w := &walker{src: src}
+	w.list(tree.Root, true)
+	return w.refs, w.err
+}
+
+type walker struct {
+	src  string
+	refs []fieldRef
+	err  error
+}
+
+// pos returns the line and character column, both from 1, of a node.
+func (w *walker) pos(n parse.Node) (line, col int) {
+	p := min(int(n.Position()), len(w.src))
+	before := w.src[:p]
+	start := strings.LastIndexByte(before, '\n') + 1
+	return 1 + strings.Count(before, "\n"), utf8.RuneCountInString(before[start:]) + 1
+}
+
+// list walks nodes; top says whether dot is still the row.
+func (w *walker) list(l *parse.ListNode, top bool) {
+	if l == nil {
+		return
+	}
+	for _, n := range l.Nodes {
+		w.node(n, top)
+	}
+}
+
+func (w *walker) node(n parse.Node, top bool) {
+	switch n := n.(type) {
+	case *parse.ActionNode:
+		w.pipe(n.Pipe, top)
+	case *parse.IfNode:
+		w.pipe(n.Pipe, top)
+		w.list(n.List, top)
+		w.list(n.ElseList, top)
+	case *parse.RangeNode:
+		if n.Pipe != nil && len(n.Pipe.Cmds) == 1 && len(n.Pipe.Cmds[0].Args) == 1 {
+			if _, ok := n.Pipe.Cmds[0].Args[0].(*parse.NumberNode); ok && w.err == nil {
+				line, col := w.pos(n)
+				w.err = &nodeError{line, col, "range over a number is not allowed in a letter"}
+			}
+		}
+		w.pipe(n.Pipe, top)
+		w.list(n.List, false)
+		w.list(n.ElseList, top)
+	case *parse.WithNode:
+		w.pipe(n.Pipe, top)
+		w.list(n.List, false)
+		w.list(n.ElseList, top)
+	case *parse.TemplateNode:
+		w.pipe(n.Pipe, top)
+	case *parse.PipeNode:
+		w.pipe(n, top)
+	case *parse.CommandNode:
+		for _, a := range n.Args {
+			w.node(a, top)
+		}
+	case *parse.ChainNode:
+		w.node(n.Node, top)
+	case *parse.FieldNode:
+		if top {
+			w.add(n, n.Ident[0])
+		}
+	case *parse.VariableNode:
+		if len(n.Ident) > 1 && n.Ident[0] == "$" {
+			w.add(n, n.Ident[1])
+		}
+	}
+}
+
+func (w *walker) pipe(p *parse.PipeNode, top bool) {
+	if p == nil {
+		return
+	}
+	for _, c := range p.Cmds {
+		w.node(c, top)
+	}
+}
+
+func (w *walker) add(n parse.Node, name string) {
+	line, col := w.pos(n)
+	w.refs = append(w.refs, fieldRef{name: name, line: line, col: col})
+}
+
+func (r fieldRef) String() string { return fmt.Sprintf("%s@%d:%d", r.name, r.line, r.col) }
