@@ -30,6 +30,7 @@ type Letter struct {
 	Line        int      // CSV line of the row
 	From        string   // envelope sender (MAIL FROM)
 	Recipients  []string // envelope recipients (RCPT TO): To, Cc and Bcc
+	To          []string // the addresses of the To header alone
 	MessageID   string   // with angle brackets
 	SMTPUTF8    bool     // an address needs the SMTPUTF8 extension
 	Attachments []Attachment
@@ -137,6 +138,7 @@ func (t *Template) Render(row Row) (*Letter, error) {
 		}
 	}
 	l.Recipients = envelope(to, cc, bcc)
+	l.To = envelope(to)
 	if len(l.Recipients) == 0 {
 		return nil, &ValueError{Err: errors.New("no recipients: To, Cc and Bcc are all empty")}
 	}

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mailmerge/mailmerge/internal/campaign"
+	"github.com/mailmerge/mailmerge/internal/config"
+	"github.com/mailmerge/mailmerge/internal/recipients"
+	"github.com/mailmerge/mailmerge/internal/template"
+)
+
+func newCheckCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "check",
+		Short: "Validate the config, every row and every letter; send nothing",
+		Long: `check reads the config, the template and every row of the recipients file,
+renders every letter (and throws it away) and prints every problem as
+file:line[:column]: message. On success it prints what would be sent.`,
+		Args: args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cmd, nil)
+			if err != nil {
+				return err
+			}
+			sum, err := newCampaign(cmd, cfg).Letters(cmd.Context(), func(*template.Letter) error { return nil })
+			if err := problemsError(sum, err); err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			printSource(out, cfg, sum)
+			fmt.Fprintf(out, "%s, %s, %s (%s), %s\n",
+				plural(sum.Letters, "letter"), plural(sum.Recipients, "recipient"),
+				plural(sum.Attachments, "attachment"), byteSize(sum.AttachmentBytes), plural(sum.Warnings, "warning"))
+			return nil
+		},
+	}
+}
+
+// newCampaign returns the campaign of cfg, printing problems on stderr as
+// they are found.
+func newCampaign(cmd *cobra.Command, cfg *config.Config) *campaign.Campaign {
+	stderr := cmd.ErrOrStderr()
+	return campaign.New(cfg, campaign.Options{
+		OnError:   func(err error) { fmt.Fprintln(stderr, err) },
+		OnWarning: func(err error) { fmt.Fprintf(stderr, "warning: %v\n", err) },
+	})
+}
+
+// problemsError maps the end of a pass over the rows to an exit error.
+func problemsError(sum campaign.Summary, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, campaign.ErrProblems):
+		hint := fmt.Sprintf("%s in %s; nothing was sent", plural(sum.Errors, "problem"), plural(sum.Rows, "row"))
+		if sum.Rows == 0 {
+			hint = fmt.Sprintf("%s; nothing was sent", plural(sum.Errors, "problem"))
+		}
+		return &exitError{code: exitData, quiet: true, err: err, hint: hint}
+	}
+	return err
+}
+
+func printSource(w io.Writer, cfg *config.Config, sum campaign.Summary) {
+	how := "as configured"
+	switch {
+	case sum.EncodingGuessed:
+		how = "guessed: the file is not valid UTF-8"
+	case cfg.Recipients.Encoding == "" || cfg.Recipients.Encoding == "auto":
+		how = "detected"
+	}
+	fmt.Fprintf(w, "%s: %s (%s, %s), delimiter %s\n", cfg.Recipients.File, plural(sum.Rows, "row"),
+		sum.Encoding, how, recipients.DelimiterName(sum.Delimiter))
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return fmt.Sprintf("1 %s", word)
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
+func byteSize(n int64) string {
+	switch {
+	case n < 1000:
+		return fmt.Sprintf("%d bytes", n)
+	case n < 1000*1000:
+		return fmt.Sprintf("%.1f kB", float64(n)/1e3)
+	}
+	return fmt.Sprintf("%.1f MB", float64(n)/1e6)
+}

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/viper"
+
+	"github.com/mailmerge/mailmerge/internal/config"
+)
+
+// loadConfig reads the config: defaults, then the YAML file, then
+// MAILMERGE_* environment variables, then the flags named in flagKeys
+// (flag name to config key), unmarshalled exactly into config.Config.
+func loadConfig(cmd *cobra.Command, flagKeys map[string]string) (*config.Config, error) {
+	path, _ := cmd.Flags().GetString("config")
+	if path == "" {
+		path = os.Getenv("MAILMERGE_CONFIG")
+	}
+	if path == "" {
+		path = "mailmerge.yaml"
+	}
+	configErr := func(err error, hint string) error {
+		return &exitError{code: exitConfig, err: err, hint: hint}
+	}
+
+	v := viper.New()
+	v.SetConfigFile(path)
+	v.SetConfigType("yaml")
+	for k, val := range config.Defaults() {
+		v.SetDefault(k, val)
+	}
+	// Viper's AutomaticEnv does not reach Unmarshal; bind every key.
+	for _, k := range config.Keys() {
+		if err := v.BindEnv(k, config.EnvName(k)); err != nil {
+			return nil, err
+		}
+	}
+	for flag, key := range flagKeys {
+		if f := cmd.Flags().Lookup(flag); f != nil {
+			if err := v.BindPFlag(key, f); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := v.ReadInConfig(); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, configErr(fmt.Errorf("config file %s not found", path), "pass -c FILE, set MAILMERGE_CONFIG, or run mailmerge init to create one")
+		}
+		return nil, configErr(fmt.Errorf("read config %s: %w", path, err), "")
+	}
+	var cfg config.Config
+	if err := v.UnmarshalExact(&cfg); err != nil {
+		return nil, configErr(unknownKeys(filepath.Base(path), err), "see config.example.yaml for every key")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	cfg.File = abs
+	cfg.Resolve()
+	if err := cfg.Validate(); err != nil {
+		return nil, configErr(err, "")
+	}
+	return &cfg, nil
+}
+
+// invalidKeys matches mapstructure's report of keys that have no field.
+var invalidKeys = regexp.MustCompile(`'([^']*)' has invalid keys: ([^\n]*)`)
+
+// unknownKeys turns mapstructure's error into one line per unknown key.
+func unknownKeys(file string, err error) error {
+	matches := invalidKeys.FindAllStringSubmatch(err.Error(), -1)
+	if matches == nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	var errs []error
+	for _, m := range matches {
+		for _, k := range strings.Split(m[2], ", ") {
+			key := k
+			if m[1] != "" {
+				key = m[1] + "." + k
+			}
+			msg := errors.New("unknown key")
+			if strings.HasSuffix(key, "password") {
+				msg = errors.New("unknown key: passwords are not read from the config file; set MAILMERGE_SMTP_PASSWORD or smtp.password_file")
+			}
+			errs = append(errs, &config.KeyError{File: file, Key: key, Err: msg})
+		}
+	}
+	return errors.Join(errs...)
+}

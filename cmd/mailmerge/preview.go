@@ -1,0 +1,88 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mailmerge/mailmerge/internal/campaign"
+	"github.com/mailmerge/mailmerge/internal/preview"
+	"github.com/mailmerge/mailmerge/internal/template"
+)
+
+func newPreviewCmd() *cobra.Command {
+	var limit int
+	var out string
+	cmd := &cobra.Command{
+		Use:   "preview",
+		Short: "Show the first letters, or write them as .eml files",
+		Long: `preview renders the first letters and shows them as a mail program would:
+headers and text decoded, attachments listed. --out DIR instead writes each
+letter as an .eml file, byte for byte what would be sent (every letter,
+unless --limit is given).`,
+		Args: args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if limit < 0 {
+				return usageError("--limit must not be negative")
+			}
+			if out != "" && !cmd.Flags().Changed("limit") {
+				limit = 0
+			}
+			cfg, err := loadConfig(cmd, nil)
+			if err != nil {
+				return err
+			}
+			if out != "" {
+				if err := os.MkdirAll(out, 0o755); err != nil {
+					return err
+				}
+			}
+			stdout := cmd.OutOrStdout()
+			var letters, rcpts int
+			sum, err := newCampaign(cmd, cfg).Letters(cmd.Context(), func(l *template.Letter) error {
+				if out != "" {
+					name := filepath.Join(out, emlName(l))
+					if err := os.WriteFile(name, l.Data, 0o644); err != nil {
+						return err
+					}
+					fmt.Fprintln(stdout, name)
+				} else {
+					if letters > 0 {
+						fmt.Fprintln(stdout)
+					}
+					if err := preview.Write(stdout, l); err != nil {
+						return err
+					}
+				}
+				letters++
+				rcpts += len(l.Recipients)
+				if limit > 0 && letters >= limit {
+					return campaign.ErrStop
+				}
+				return nil
+			})
+			if letters > 0 || err == nil {
+				fmt.Fprintf(stdout, "\n%s, %s\n", plural(letters, "letter"), plural(rcpts, "recipient"))
+			}
+			return problemsError(sum, err)
+		},
+	}
+	cmd.Flags().IntVarP(&limit, "limit", "n", 1, "number of letters (0: all)")
+	cmd.Flags().StringVarP(&out, "out", "o", "", "write .eml files into `DIR` instead of showing letters")
+	return cmd
+}
+
+// emlName names a letter's file by CSV line and first recipient, keeping
+// only characters that are safe in file names everywhere.
+func emlName(l *template.Letter) string {
+	rcpt := strings.Map(func(r rune) rune {
+		if r < 0x20 || strings.ContainsRune(`/\:*?"<>|`, r) {
+			return '_'
+		}
+		return r
+	}, l.Recipients[0])
+	return fmt.Sprintf("%04d-%s.eml", l.Line, rcpt)
+}

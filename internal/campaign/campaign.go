@@ -1,0 +1,284 @@
+// Package campaign joins a config, a recipient list and a letter template
+// into the stream of letters a mailing consists of, one per CSV row, with
+// every problem located in the file a user has to fix.
+package campaign
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mailmerge/mailmerge/internal/config"
+	"github.com/mailmerge/mailmerge/internal/recipients"
+	"github.com/mailmerge/mailmerge/internal/template"
+)
+
+// Options are for tests and for the command: how problems are reported and
+// what makes letters reproducible.
+type Options struct {
+	// OnError receives every problem that stops a letter (or, for the
+	// recipients header and the template, all of them); OnWarning every
+	// problem that does not. Both are located errors.
+	OnError, OnWarning func(error)
+	Now                func() time.Time
+	Boundary           func() string
+}
+
+// Campaign is a mailing ready to be rendered.
+type Campaign struct {
+	cfg  *config.Config
+	opts Options
+}
+
+// Summary counts what a pass over the recipients found.
+type Summary struct {
+	Rows            int // data rows, good or bad
+	Letters         int // rendered
+	Recipients      int // envelope recipients of the rendered letters
+	Attachments     int
+	AttachmentBytes int64
+	Errors          int
+	Warnings        int
+	Encoding        recipients.Encoding
+	EncodingGuessed bool
+	Delimiter       rune
+}
+
+// ErrStop can be returned by the function given to Letters to stop early
+// without an error.
+var ErrStop = errors.New("stop")
+
+// New returns a campaign for a resolved, valid config.
+func New(cfg *config.Config, opts Options) *Campaign {
+	if opts.OnError == nil {
+		opts.OnError = func(error) {}
+	}
+	if opts.OnWarning == nil {
+		opts.OnWarning = func(error) {}
+	}
+	return &Campaign{cfg: cfg, opts: opts}
+}
+
+// Letters renders the letter of every row, in CSV order, and calls fn for
+// each. A row with a problem is reported to OnError and skipped; the walk
+// goes on so that one pass finds every problem. Problems with the template
+// or the CSV header are reported and end the walk before any row. The
+// returned error is fn's (other than ErrStop), the context's, or
+// ErrProblems when something was reported to OnError.
+func (c *Campaign) Letters(ctx context.Context, fn func(*template.Letter) error) (Summary, error) {
+	var sum Summary
+	report := func(err error) {
+		sum.Errors++
+		c.opts.OnError(err)
+	}
+	warn := func(err error) {
+		sum.Warnings++
+		c.opts.OnWarning(err)
+	}
+	reportAll := func(err error) {
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				report(e)
+			}
+			return
+		}
+		report(err)
+	}
+
+	enc, _ := recipients.ParseEncoding(c.cfg.Recipients.Encoding)
+	delim, _ := recipients.ParseDelimiter(c.cfg.Recipients.Delimiter)
+	rr, err := recipients.Open(c.cfg.Recipients.File, recipients.Options{Encoding: enc, Delimiter: delim, Warn: warn})
+	if err != nil {
+		reportAll(fmt.Errorf("read recipients: %w", err))
+		return sum, ErrProblems
+	}
+	defer rr.Close()
+	sum.Encoding, sum.EncodingGuessed = rr.Encoding()
+	sum.Delimiter = rr.Delimiter()
+
+	ids := newIDs(c.cfg.Campaign)
+	tmpl, err := template.ParseFile(c.cfg.Template, template.Options{
+		AttachmentsDir: c.cfg.AttachmentsDir,
+		AllowOutside:   c.cfg.AttachmentsAllowOutside,
+		Campaign:       c.cfg.Campaign,
+		MessageID:      ids.next,
+		Now:            c.opts.Now,
+		Boundary:       c.opts.Boundary,
+	})
+	if err != nil {
+		reportAll(err)
+		return sum, ErrProblems
+	}
+	if err := tmpl.CheckFields(rr.Header()); err != nil {
+		reportAll(err)
+		return sum, ErrProblems
+	}
+
+	file := rr.Header() // for locating field columns
+	dups := newDuplicates()
+	seenTemplateErr := map[string]bool{}
+	for {
+		if err := ctx.Err(); err != nil {
+			return sum, err
+		}
+		rec, err := rr.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			report(err)
+			continue
+		}
+		l, err := tmpl.Render(template.Row{Line: rec.Line, Values: rec.Map()})
+		if err != nil {
+			var ve *template.ValueError
+			if errors.As(err, &ve) {
+				report(c.locate(rec, file, ve))
+			} else if msg := err.Error(); !seenTemplateErr[msg] {
+				// A template error repeats on every row; say it once.
+				seenTemplateErr[msg] = true
+				report(err)
+			} else {
+				sum.Errors++
+			}
+			continue
+		}
+		for _, w := range l.Warnings {
+			var ve *template.ValueError
+			if errors.As(w, &ve) {
+				warn(c.locate(rec, file, ve))
+			}
+		}
+		// Only To: a Cc or Bcc the template names gets every letter on purpose.
+		for _, r := range l.To {
+			dups.add(r, rec.Line)
+		}
+		sum.Letters++
+		sum.Recipients += len(l.Recipients)
+		for _, a := range l.Attachments {
+			sum.Attachments++
+			sum.AttachmentBytes += a.Size
+		}
+		if err := fn(l); err != nil {
+			if errors.Is(err, ErrStop) {
+				sum.Rows = rr.Rows()
+				return sum, nil
+			}
+			return sum, err
+		}
+	}
+	sum.Rows = rr.Rows()
+	for _, d := range dups.report() {
+		warn(&recipients.Error{File: fileName(c.cfg.Recipients.File), Line: d.lines[0], Err: fmt.Errorf("address %s is in %d rows (lines %s): each row gets its own letter", d.addr, len(d.lines), joinInts(d.lines))})
+	}
+	if sum.Errors > 0 {
+		return sum, ErrProblems
+	}
+	return sum, nil
+}
+
+// ErrProblems says that problems were reported through OnError.
+var ErrProblems = errors.New("problems found")
+
+// locate places a row's value error at its CSV line and column.
+func (c *Campaign) locate(rec *recipients.Record, header []string, ve *template.ValueError) error {
+	line, col := rec.Line, 0
+	if i := slices.Index(header, ve.Field); i >= 0 {
+		line, col = rec.Column(i)
+	}
+	return &recipients.Error{File: fileName(c.cfg.Recipients.File), Line: line, Column: col, Err: ve}
+}
+
+func fileName(path string) string {
+	if i := strings.LastIndexAny(path, `/\`); i >= 0 {
+		return path[i+1:]
+	}
+	return path
+}
+
+// ids hands out Message-IDs, telling apart rows whose letters go to the
+// same recipients. It keeps a 64-bit hash per envelope, not the addresses.
+type ids struct {
+	campaign string
+	seen     map[uint64]uint32
+}
+
+func newIDs(campaign string) *ids { return &ids{campaign: campaign, seen: map[uint64]uint32{}} }
+
+func (d *ids) next(rcpts []string, domain string) string {
+	h := fnv.New64a()
+	sorted := slices.Clone(rcpts)
+	for i := range sorted {
+		sorted[i] = strings.ToLower(sorted[i])
+	}
+	slices.Sort(sorted)
+	for _, r := range sorted {
+		h.Write([]byte(r))
+		h.Write([]byte{0})
+	}
+	k := h.Sum64()
+	n := d.seen[k]
+	d.seen[k] = n + 1
+	return template.MessageID(d.campaign, rcpts, int(n), domain)
+}
+
+// duplicates finds addresses that occur in several rows, keeping a hash and
+// the first line per address and the address itself only for repeats.
+type duplicates struct {
+	first map[uint64]int
+	again map[string][]int
+	order []string
+}
+
+type duplicate struct {
+	addr  string
+	lines []int
+}
+
+func newDuplicates() *duplicates {
+	return &duplicates{first: map[uint64]int{}, again: map[string][]int{}}
+}
+
+func (d *duplicates) add(addr string, line int) {
+	addr = strings.ToLower(addr)
+	h := fnv.New64a()
+	h.Write([]byte(addr))
+	k := h.Sum64()
+	first, ok := d.first[k]
+	if !ok {
+		d.first[k] = line
+		return
+	}
+	if first == line {
+		return
+	}
+	if _, ok := d.again[addr]; !ok {
+		d.again[addr] = []int{first}
+		d.order = append(d.order, addr)
+	}
+	if lines := d.again[addr]; lines[len(lines)-1] != line {
+		d.again[addr] = append(lines, line)
+	}
+}
+
+func (d *duplicates) report() []duplicate {
+	out := make([]duplicate, 0, len(d.order))
+	for _, a := range d.order {
+		out = append(out, duplicate{a, d.again[a]})
+	}
+	return out
+}
+
+func joinInts(v []int) string {
+	s := make([]string, len(v))
+	for i, n := range v {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ", ")
+}

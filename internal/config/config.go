@@ -1,0 +1,292 @@
+// Package config defines mailmerge's configuration: the typed form of the
+// YAML file, its defaults, and the checks that name the offending key.
+// Loading (YAML, environment, flags) happens in the command; this package
+// does not know about Viper.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/mailmerge/mailmerge/internal/recipients"
+)
+
+// Config is the whole configuration of a mailing.
+type Config struct {
+	// Campaign names the mailing. It seeds Message-IDs and the journal, so
+	// it must not change between runs of the same mailing.
+	Campaign                string     `mapstructure:"campaign"`
+	Template                string     `mapstructure:"template"`
+	AttachmentsDir          string     `mapstructure:"attachments_dir"`
+	AttachmentsAllowOutside bool       `mapstructure:"attachments_allow_outside"`
+	Recipients              Recipients `mapstructure:"recipients"`
+	SMTP                    SMTP       `mapstructure:"smtp"`
+	Maildir                 Maildir    `mapstructure:"maildir"`
+	Send                    Send       `mapstructure:"send"`
+
+	// File is the config file the values came from; relative paths in
+	// it are relative to its folder.
+	File string `mapstructure:"-"`
+}
+
+// Recipients says where the recipient list is and how to read it.
+type Recipients struct {
+	File      string `mapstructure:"file"`
+	Encoding  string `mapstructure:"encoding"`
+	Delimiter string `mapstructure:"delimiter"`
+}
+
+// SMTP is the submission server.
+type SMTP struct {
+	Host          string        `mapstructure:"host"`
+	Port          int           `mapstructure:"port"`
+	Security      string        `mapstructure:"security"` // starttls, tls or none
+	Username      string        `mapstructure:"username"`
+	PasswordEnv   string        `mapstructure:"password_env"`
+	PasswordFile  string        `mapstructure:"password_file"`
+	Helo          string        `mapstructure:"helo"`
+	CAFile        string        `mapstructure:"ca_file"`
+	ServerName    string        `mapstructure:"server_name"`
+	AllowInsecure bool          `mapstructure:"allow_insecure"`
+	DialTimeout   time.Duration `mapstructure:"dial_timeout"`
+	Timeout       time.Duration `mapstructure:"timeout"`      // per command
+	DataTimeout   time.Duration `mapstructure:"data_timeout"` // wait for the reply after the final dot
+}
+
+// Maildir is the alternative transport: letters are written into a folder.
+type Maildir struct {
+	Path string `mapstructure:"path"`
+}
+
+// Send is the sending policy.
+type Send struct {
+	Concurrency           int    `mapstructure:"concurrency"`
+	Rate                  string `mapstructure:"rate"`
+	DailyLimit            int    `mapstructure:"daily_limit"`
+	MaxAttempts           int    `mapstructure:"max_attempts"`
+	MessagesPerConnection int    `mapstructure:"messages_per_connection"`
+	Journal               string `mapstructure:"journal"`
+}
+
+// Security modes for the SMTP connection.
+const (
+	StartTLS = "starttls"
+	TLS      = "tls"
+	None     = "none"
+)
+
+// Defaults are the values of keys the file leaves out. Paths and values
+// that depend on others (campaign, security, journal) are filled by Resolve.
+func Defaults() map[string]any {
+	return map[string]any{
+		"recipients.encoding":          "auto",
+		"recipients.delimiter":         "auto",
+		"smtp.port":                    587,
+		"smtp.password_env":            "MAILMERGE_SMTP_PASSWORD",
+		"smtp.dial_timeout":            "30s",
+		"smtp.timeout":                 "60s",
+		"smtp.data_timeout":            "10m",
+		"send.concurrency":             4,
+		"send.rate":                    "",
+		"send.max_attempts":            3,
+		"send.messages_per_connection": 100,
+	}
+}
+
+// Keys lists every key a config file may have, dotted ("smtp.host"), so
+// the loader can bind each to its MAILMERGE_* environment variable.
+func Keys() []string {
+	var keys []string
+	var walk func(t reflect.Type, prefix string)
+	walk = func(t reflect.Type, prefix string) {
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			tag := f.Tag.Get("mapstructure")
+			if tag == "-" || tag == "" {
+				continue
+			}
+			if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(time.Duration(0)) {
+				walk(f.Type, prefix+tag+".")
+				continue
+			}
+			keys = append(keys, prefix+tag)
+		}
+	}
+	walk(reflect.TypeOf(Config{}), "")
+	return keys
+}
+
+// EnvName is the environment variable that sets a key.
+func EnvName(key string) string {
+	return "MAILMERGE_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+// KeyError is a problem with the value of one key.
+type KeyError struct {
+	File string
+	Key  string
+	Err  error
+}
+
+func (e *KeyError) Error() string { return fmt.Sprintf("%s: %s: %v", e.File, e.Key, e.Err) }
+func (e *KeyError) Unwrap() error { return e.Err }
+
+// Resolve fills values that depend on others and makes paths absolute,
+// relative to the config file's folder.
+func (c *Config) Resolve() {
+	dir := filepath.Dir(c.File)
+	base := strings.TrimSuffix(filepath.Base(c.File), filepath.Ext(c.File))
+	if c.Campaign == "" {
+		c.Campaign = base
+	}
+	abs := func(p *string) {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+	abs(&c.Template)
+	abs(&c.Recipients.File)
+	abs(&c.AttachmentsDir)
+	abs(&c.SMTP.PasswordFile)
+	abs(&c.SMTP.CAFile)
+	abs(&c.Maildir.Path)
+	if c.Send.Journal == "" {
+		c.Send.Journal = base + ".journal"
+	}
+	abs(&c.Send.Journal)
+	if c.AttachmentsDir == "" && c.Template != "" {
+		c.AttachmentsDir = filepath.Dir(c.Template)
+	}
+	if c.SMTP.Security == "" {
+		c.SMTP.Security = StartTLS
+		if c.SMTP.Port == 465 {
+			c.SMTP.Security = TLS
+		}
+	}
+	c.SMTP.Security = strings.ToLower(c.SMTP.Security)
+}
+
+// Validate checks every key and returns all problems, each a *KeyError.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key string, format string, args ...any) {
+		errs = append(errs, &KeyError{File: filepath.Base(c.File), Key: key, Err: fmt.Errorf(format, args...)})
+	}
+	if c.Template == "" {
+		bad("template", "required: the letter template file")
+	}
+	if c.Recipients.File == "" {
+		bad("recipients.file", "required: the recipients CSV file")
+	}
+	if _, err := recipients.ParseEncoding(c.Recipients.Encoding); err != nil {
+		bad("recipients.encoding", "%v", err)
+	}
+	if _, err := recipients.ParseDelimiter(c.Recipients.Delimiter); err != nil {
+		bad("recipients.delimiter", "%v", err)
+	}
+	if strings.TrimSpace(c.Campaign) == "" || strings.ContainsFunc(c.Campaign, unicode.IsControl) {
+		bad("campaign", "must be a non-empty name without control characters")
+	}
+
+	s := c.SMTP
+	if s.Port < 1 || s.Port > 65535 {
+		bad("smtp.port", "must be between 1 and 65535, got %d", s.Port)
+	}
+	switch s.Security {
+	case StartTLS, TLS:
+	case None:
+		if s.Host != "" && !isLoopback(s.Host) && !s.AllowInsecure {
+			bad("smtp.security", "none sends mail (and passwords) in the clear; allowed only for a loopback host unless smtp.allow_insecure is true")
+		}
+		if s.Username != "" {
+			bad("smtp.username", "authentication needs an encrypted connection: set smtp.security to starttls or tls")
+		}
+	default:
+		bad("smtp.security", "must be starttls, tls or none, got %q", s.Security)
+	}
+	if strings.ContainsAny(s.Host, " /\t") || strings.Contains(s.Host, "://") {
+		bad("smtp.host", "must be a host name or address, got %q", s.Host)
+	}
+	if s.PasswordEnv != "" && strings.ContainsAny(s.PasswordEnv, "= $") {
+		bad("smtp.password_env", "must be the name of an environment variable, got %q", s.PasswordEnv)
+	}
+	if s.PasswordFile != "" {
+		if _, err := os.Stat(s.PasswordFile); err != nil {
+			bad("smtp.password_file", "%v", err)
+		}
+	}
+	if s.CAFile != "" {
+		if _, err := os.Stat(s.CAFile); err != nil {
+			bad("smtp.ca_file", "%v", err)
+		}
+	}
+	for key, d := range map[string]time.Duration{"smtp.dial_timeout": s.DialTimeout, "smtp.timeout": s.Timeout} {
+		if d <= 0 {
+			bad(key, "must be positive, got %v", d)
+		}
+	}
+	if s.DataTimeout < 10*time.Minute {
+		bad("smtp.data_timeout", "must be at least 10m (RFC 5321 §4.5.3.2.6): a shorter wait after the final dot makes duplicate letters, got %v", s.DataTimeout)
+	}
+	if s.Host != "" && c.Maildir.Path != "" {
+		bad("maildir.path", "set either smtp.host or maildir.path, not both")
+	}
+
+	p := c.Send
+	if p.Concurrency < 1 || p.Concurrency > 100 {
+		bad("send.concurrency", "must be between 1 and 100, got %d", p.Concurrency)
+	}
+	if _, err := ParseRate(p.Rate); err != nil {
+		bad("send.rate", "%v", err)
+	}
+	if p.DailyLimit < 0 {
+		bad("send.daily_limit", "must not be negative, got %d", p.DailyLimit)
+	}
+	if p.MaxAttempts < 1 || p.MaxAttempts > 20 {
+		bad("send.max_attempts", "must be between 1 and 20, got %d", p.MaxAttempts)
+	}
+	if p.MessagesPerConnection < 1 {
+		bad("send.messages_per_connection", "must be at least 1, got %d", p.MessagesPerConnection)
+	}
+	return errors.Join(errs...)
+}
+
+// Rate is a sending rate: N letters per Per. The zero Rate is unlimited.
+type Rate struct {
+	N   int
+	Per time.Duration
+}
+
+// ParseRate reads "N/s", "N/min" or "N/h"; empty or "0" is unlimited.
+func ParseRate(s string) (Rate, error) {
+	s = strings.TrimSpace(s)
+	if s == "" || s == "0" || s == "unlimited" {
+		return Rate{}, nil
+	}
+	num, unit, ok := strings.Cut(s, "/")
+	n, err := strconv.Atoi(strings.TrimSpace(num))
+	if !ok || err != nil || n < 1 {
+		return Rate{}, fmt.Errorf("want a rate like 10/s, 100/min or 1000/h, got %q", s)
+	}
+	per := map[string]time.Duration{"s": time.Second, "sec": time.Second, "m": time.Minute, "min": time.Minute, "h": time.Hour, "hour": time.Hour}[strings.TrimSpace(unit)]
+	if per == 0 {
+		return Rate{}, fmt.Errorf("unknown unit %q in rate %q (want s, min or h)", unit, s)
+	}
+	return Rate{N: n, Per: per}, nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
+}
