@@ -21,7 +21,7 @@ func TestMain(m *testing.M) {
 }
 
 // TestScripts runs the end-to-end CLI tests in testdata/script. Scripts
-// see the repository's examples folder as $EXAMPLES.
+// see the repository as $REPO and its examples folder as $EXAMPLES.
 func TestScripts(t *testing.T) {
 	examples, err := filepath.Abs("../../examples")
 	if err != nil {
@@ -31,6 +31,7 @@ func TestScripts(t *testing.T) {
 		Dir: "testdata/script",
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("EXAMPLES", examples)
+			env.Setenv("REPO", filepath.Dir(examples))
 			// The scripts must not pick up a developer's settings.
 			env.Setenv("MAILMERGE_CONFIG", "")
 			env.Setenv("MAILMERGE_SMTP_PASSWORD", "")

@@ -231,7 +231,7 @@ func (d *ids) next(rcpts []string, domain string) string {
 // duplicates finds addresses that occur in several rows, keeping a hash and
 // the first line per address and the address itself only for repeats.
 type duplicates struct {
-	first map[uint64]int
+	first map[uint64]int32
 	again map[string][]int
 	order []string
 }
@@ -242,7 +242,7 @@ type duplicate struct {
 }
 
 func newDuplicates() *duplicates {
-	return &duplicates{first: map[uint64]int{}, again: map[string][]int{}}
+	return &duplicates{first: map[uint64]int32{}, again: map[string][]int{}}
 }
 
 func (d *duplicates) add(addr string, line int) {
@@ -250,11 +250,12 @@ func (d *duplicates) add(addr string, line int) {
 	h := fnv.New64a()
 	h.Write([]byte(addr))
 	k := h.Sum64()
-	first, ok := d.first[k]
+	f, ok := d.first[k]
 	if !ok {
-		d.first[k] = line
+		d.first[k] = int32(line)
 		return
 	}
+	first := int(f)
 	if first == line {
 		return
 	}

@@ -1,0 +1,119 @@
+package campaign
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mailmerge/mailmerge/internal/config"
+	"github.com/mailmerge/mailmerge/internal/template"
+)
+
+// setup writes a mailing into a temporary folder and returns its config.
+func setup(t *testing.T, letter, csv string) *config.Config {
+	t.Helper()
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "letter.txt"), []byte(letter), 0o644)
+	os.WriteFile(filepath.Join(dir, "people.csv"), []byte(csv), 0o644)
+	os.WriteFile(filepath.Join(dir, "a.txt"), []byte("12345"), 0o644)
+	cfg := &config.Config{File: filepath.Join(dir, "m.yaml"), Template: "letter.txt", Recipients: config.Recipients{File: "people.csv"}}
+	cfg.Resolve()
+	return cfg
+}
+
+type collected struct {
+	letters  []*template.Letter
+	errs     []string
+	warnings []string
+}
+
+func walk(t *testing.T, cfg *config.Config, stopAfter int) (collected, Summary, error) {
+	var c collected
+	camp := New(cfg, Options{
+		OnError:   func(err error) { c.errs = append(c.errs, err.Error()) },
+		OnWarning: func(err error) { c.warnings = append(c.warnings, err.Error()) },
+		Now:       func() time.Time { return time.Unix(0, 0) },
+	})
+	sum, err := camp.Letters(context.Background(), func(l *template.Letter) error {
+		c.letters = append(c.letters, l)
+		if stopAfter > 0 && len(c.letters) == stopAfter {
+			return ErrStop
+		}
+		return nil
+	})
+	return c, sum, err
+}
+
+const letter = "From: s@example.com\nTo: {{.name}} <{{.email}}>\nAttachment: {{.file}}\n\nHi {{.name}}\n"
+
+func TestLetters(t *testing.T) {
+	cfg := setup(t, letter, "name;email;file\nIvan;ivan@example.com;a.txt\nBad;bad@example;a.txt\nOlga;olga@example.com;\nIvan again;IVAN@example.com;a.txt\n")
+	c, sum, err := walk(t, cfg, 0)
+	if !errors.Is(err, ErrProblems) {
+		t.Fatalf("err = %v, want ErrProblems", err)
+	}
+	want := Summary{Rows: 4, Letters: 3, Recipients: 3, Attachments: 2, AttachmentBytes: 10, Errors: 1, Warnings: 1, Encoding: "utf-8", Delimiter: ';'}
+	if sum != want {
+		t.Errorf("summary = %+v\nwant %+v", sum, want)
+	}
+	if wantErrs := []string{`people.csv:3:5: field "email": header To: address "bad@example": domain "example" has no dot`}; !slices.Equal(c.errs, wantErrs) {
+		t.Errorf("errors = %q", c.errs)
+	}
+	if len(c.warnings) != 1 || !strings.Contains(c.warnings[0], "address ivan@example.com is in 2 rows (lines 2, 5)") {
+		t.Errorf("warnings = %q", c.warnings)
+	}
+	var lines []int
+	for _, l := range c.letters {
+		lines = append(lines, l.Line)
+	}
+	if !slices.Equal(lines, []int{2, 4, 5}) {
+		t.Errorf("letter lines = %v", lines)
+	}
+	// Two letters to the same person get different Message-IDs, and the
+	// first is the one a one-row CSV would give.
+	if c.letters[0].MessageID == c.letters[2].MessageID {
+		t.Error("rows with the same recipient share a Message-ID")
+	}
+	if want := template.MessageID("m", []string{"ivan@example.com"}, 0, "example.com"); c.letters[0].MessageID != want {
+		t.Errorf("Message-ID = %s, want %s", c.letters[0].MessageID, want)
+	}
+}
+
+func TestTemplateProblemsStopBeforeRows(t *testing.T) {
+	cfg := setup(t, "From: s@example.com\nTo: {{.mail}}\n\n{{.nmae}}\n", "name,email\nIvan,ivan@example.com\n")
+	c, sum, err := walk(t, cfg, 0)
+	if !errors.Is(err, ErrProblems) || len(c.errs) != 2 || sum.Rows != 0 || len(c.letters) != 0 {
+		t.Errorf("err %v, errors %q, summary %+v", err, c.errs, sum)
+	}
+}
+
+func TestStopAndCancel(t *testing.T) {
+	var csv strings.Builder
+	csv.WriteString("name,email,file\n")
+	for i := range 100 {
+		fmt.Fprintf(&csv, "P%d,p%d@example.com,a.txt\n", i, i)
+	}
+	cfg := setup(t, letter, csv.String())
+	c, _, err := walk(t, cfg, 3)
+	if err != nil || len(c.letters) != 3 {
+		t.Errorf("ErrStop: err %v, %d letters", err, len(c.letters))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n := 0
+	_, err = New(cfg, Options{}).Letters(ctx, func(*template.Letter) error {
+		n++
+		if n == 5 {
+			cancel()
+		}
+		return nil
+	})
+	if !errors.Is(err, context.Canceled) || n != 5 {
+		t.Errorf("cancel: err %v after %d letters", err, n)
+	}
+}
