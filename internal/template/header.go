@@ -74,7 +74,7 @@ func wordBudget(name string) int {
 // other header): plain words when ASCII, else RFC 2047 encoded-words of at
 // most budget octets, B or Q, whichever is shorter.
 func unstructuredTokens(v string, budget int) []string {
-	if isASCII(v) {
+	if isASCII(v) && !hasLongWord(v, budget) {
 		return words(v)
 	}
 	q, b := 0, (len(v)+2)/3*4
@@ -89,6 +89,17 @@ func unstructuredTokens(v string, budget int) []string {
 		return encodedWords(v, budget, 'q')
 	}
 	return encodedWords(v, budget, 'b')
+}
+
+// hasLongWord reports a word that could not be folded onto a line: such
+// text is sent as encoded-words, which can be split anywhere.
+func hasLongWord(s string, n int) bool {
+	for _, w := range strings.Fields(s) {
+		if len(w) > n {
+			return true
+		}
+	}
+	return false
 }
 
 // qSafe reports bytes that the Q encoding may leave as they are in any
@@ -160,7 +171,7 @@ func phraseTokens(name string, budget int) []string {
 	if name == "" {
 		return nil
 	}
-	if !isASCII(name) {
+	if !isASCII(name) || hasLongWord(name, budget-2) {
 		return encodedWords(name, budget, 'b')
 	}
 	atoms := true
