@@ -32,6 +32,9 @@ type Letter struct {
 	Recipients  []string // envelope recipients (RCPT TO): To, Cc and Bcc
 	To          []string // the addresses of the To header alone
 	MessageID   string   // with angle brackets
+	// Key identifies the letter in the journal: the Message-ID's hash of
+	// the campaign and the recipients, without the domain.
+	Key string
 	SMTPUTF8    bool     // an address needs the SMTPUTF8 extension
 	Attachments []Attachment
 	// Warnings are problems that did not stop the letter, such as
@@ -165,6 +168,7 @@ func (t *Template) Render(row Row) (*Letter, error) {
 	} else {
 		l.MessageID = MessageID(t.opts.Campaign, l.Recipients, 0, domain)
 	}
+	l.Key = strings.TrimPrefix(l.MessageID[:strings.LastIndexByte(l.MessageID, '@')], "<")
 	fields = append(fields,
 		foldField("Date", []string{t.opts.Now().Format(time.RFC1123Z)}),
 		foldField("Message-ID", []string{l.MessageID}),

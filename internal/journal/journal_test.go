@@ -1,0 +1,162 @@
+package journal
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+func rec(key string, state State) Record {
+	return Record{Key: key, Line: 2, Rcpt: []string{key + "@example.com"}, MessageID: "<" + key + "@example.com>", Attempt: 1, State: state}
+}
+
+func TestReplay(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "m.journal")
+	j, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []Record{
+		rec("a", Attempt), rec("a", EOD), rec("a", Delivered),
+		rec("b", Attempt), rec("b", EOD),
+		rec("c", Attempt),
+		rec("d", Attempt), rec("d", Deferred),
+		rec("e", Attempt), rec("e", EOD), rec("e", Failed),
+	} {
+		if err := j.Commit(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+		t.Errorf("journal mode %v, want 0600", fi.Mode().Perm())
+	}
+
+	j, err = Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	want := map[string]State{"a": Delivered, "b": Unknown, "c": Attempt, "d": Deferred, "e": Failed}
+	for key, state := range want {
+		r, ok := j.Last(key)
+		if !ok || r.Final() != state {
+			t.Errorf("%s: final state %q, want %q", key, r.Final(), state)
+		}
+	}
+	if _, ok := j.Last("z"); ok {
+		t.Error("a letter never sent has a record")
+	}
+}
+
+func TestTornLastLineIsIgnoredAndCut(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "m.journal")
+	j, _ := Open(path)
+	j.Commit(rec("a", Delivered))
+	j.Close()
+	f, _ := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString(`{"time":"2026-01-01T00:00:00Z","key":"b","sta`)
+	f.Close()
+
+	j, err := Open(path)
+	if err != nil {
+		t.Fatalf("torn last line: %v", err)
+	}
+	if _, ok := j.Last("b"); ok {
+		t.Error("torn record was read")
+	}
+	j.Commit(rec("c", Delivered))
+	j.Close()
+	var keys []string
+	if err := Read(path, func(r Record) error { keys = append(keys, r.Key); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(keys, ",") != "a,c" {
+		t.Errorf("records after a torn line: %v", keys)
+	}
+}
+
+func TestCorruptMiddleIsAnError(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "m.journal")
+	os.WriteFile(path, []byte(`{"key":"a","state":"delivered"}`+"\nnot json\n"+`{"key":"b","state":"delivered"}`+"\n"), 0o600)
+	_, err := Open(path)
+	if err == nil || !strings.Contains(err.Error(), "line 2 is not a valid record") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestLock(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "m.journal")
+	j, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(path); !errors.Is(err, ErrLocked) {
+		t.Errorf("second Open: %v, want ErrLocked", err)
+	}
+	j.Close()
+	j, err = Open(path)
+	if err != nil {
+		t.Fatalf("Open after Close: %v", err)
+	}
+	j.Close()
+}
+
+// TestGroupCommit: concurrent commits share fsyncs, and each is durable
+// when Commit returns.
+func TestGroupCommit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "m.journal")
+	j, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const workers, each = 8, 50
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				if err := j.Commit(rec(fmt.Sprintf("w%d-%d", w, i), Delivered)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	syncs := j.Syncs()
+	j.Close()
+	n := 0
+	Read(path, func(Record) error { n++; return nil })
+	if n != workers*each {
+		t.Errorf("%d records, want %d", n, workers*each)
+	}
+	if syncs >= workers*each {
+		t.Errorf("%d fsyncs for %d commits: no grouping", syncs, workers*each)
+	}
+	t.Logf("%d commits, %d fsyncs", workers*each, syncs)
+}
+
+func TestWriteFailureIsSticky(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "m.journal")
+	j, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ro, _ := os.Open(path) // writes to it fail
+	j.f.Close()
+	j.f = ro
+	if err := j.Commit(rec("a", Delivered)); err == nil {
+		t.Fatal("Commit succeeded on a file that cannot be written")
+	}
+	if err := j.Append(rec("b", Attempt)); err == nil {
+		t.Error("Append after a failed write succeeded")
+	}
+}
