@@ -1,0 +1,12 @@
+// Package sender delivers rendered letters: a bounded pool of workers,
+// each owning one session of a Transport (an SMTP connection, or a Maildir
+// folder), a shared rate limit, retries of temporary failures, and one
+// journal record per state change of every letter.
+//
+// Outcomes follow the reply codes of RFC 5321 and the enhanced status
+// codes of RFC 3463 (see Classify): a 2xx after the final dot is
+// delivered; 4xx, 421 and network errors before the final dot are
+// temporary and retried; 5xx on RCPT or DATA fails that letter only; a
+// lost connection after the final dot is unknown and never resent
+// automatically, since the letter may have been delivered.
+package sender

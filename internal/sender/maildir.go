@@ -1,0 +1,80 @@
+package sender
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/mailmerge/mailmerge/internal/template"
+)
+
+// Maildir is a Transport that delivers into a Maildir folder: each letter
+// is written to tmp/, synced, and renamed into new/ under a unique name,
+// as maildir(5) describes. Mail readers (mutt -f DIR) open it as it is.
+type Maildir struct {
+	Path string
+}
+
+// Describe names the folder.
+func (m *Maildir) Describe() string { return "Maildir " + m.Path }
+
+var maildirSeq atomic.Int64
+
+// Open creates the folder's tmp, new and cur if needed.
+func (m *Maildir) Open(ctx context.Context, n int) (Session, error) {
+	for _, sub := range []string{"tmp", "new", "cur"} {
+		if err := os.MkdirAll(filepath.Join(m.Path, sub), 0o700); err != nil {
+			return nil, &RunError{Kind: ErrUnavailable, Phase: PhaseWrite, Text: err.Error(), Err: err}
+		}
+	}
+	host, _ := os.Hostname()
+	host = strings.NewReplacer("/", `\057`, ":", `\072`).Replace(host)
+	return &maildirSession{dir: m.Path, host: host}, nil
+}
+
+type maildirSession struct {
+	dir, host string
+}
+
+func (s *maildirSession) Send(ctx context.Context, l *template.Letter, beforeEOD func() error) Result {
+	now := time.Now()
+	name := fmt.Sprintf("%d.M%dP%dQ%d.%s", now.Unix(), now.Nanosecond()/1000, os.Getpid(), maildirSeq.Add(1), s.host)
+	tmp := filepath.Join(s.dir, "tmp", name)
+	fail := func(err error) Result {
+		os.Remove(tmp)
+		// A full disk or a permission problem may pass; retry later.
+		return Result{Outcome: Temporary, Phase: PhaseWrite, Text: err.Error()}
+	}
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fail(err)
+	}
+	_, err = f.Write(l.Data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fail(err)
+	}
+	if err := beforeEOD(); err != nil {
+		os.Remove(tmp)
+		return Result{Outcome: Temporary, Phase: PhaseWrite, Text: "not delivered: " + err.Error(), Stop: &RunError{Kind: ErrJournal, Text: err.Error(), Err: err}}
+	}
+	if err := os.Rename(tmp, filepath.Join(s.dir, "new", name)); err != nil {
+		return fail(err)
+	}
+	if d, err := os.Open(filepath.Join(s.dir, "new")); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return Result{Outcome: Delivered, Phase: PhaseWrite, Text: "new/" + name}
+}
+
+func (s *maildirSession) Close() error { return nil }

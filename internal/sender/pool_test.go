@@ -1,0 +1,481 @@
+package sender
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/mailmerge/mailmerge/internal/journal"
+	"github.com/mailmerge/mailmerge/internal/template"
+)
+
+func TestDelivery(t *testing.T) {
+	be := &backend{}
+	port := startServer(t, be, nil)
+	proxyPort, w := startProxy(t, port)
+	ls := letters(25)
+	ls[3].Recipients = []string{"a@example.com", "b@example.com", "c@example.com"}
+	st, err, last := runPool(t, smtpTransport(proxyPort), ls, func(p *Pool) { p.PerSession = 10 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Delivered != 25 || countStates(last)[journal.Delivered] != 25 {
+		t.Errorf("%s; journal %v", summary(st), countStates(last))
+	}
+	msgs := be.messages()
+	if len(msgs) != 25 {
+		t.Fatalf("server got %d messages", len(msgs))
+	}
+	seen := map[string]int{}
+	for _, m := range msgs {
+		id := string(m.data[bytes.Index(m.data, []byte("Message-ID: "))+12:])
+		seen[id[:strings.Index(id, "\r\n")]]++
+		if !bytes.Contains(m.data, []byte("\r\n.\r\n.leading dot")) {
+			t.Errorf("dot lines not restored: %q", m.data)
+		}
+	}
+	if len(seen) != 25 {
+		t.Errorf("%d distinct Message-IDs", len(seen))
+	}
+	// 25 letters at 10 per session over 2 workers: at least 3 sessions.
+	if be.sessions < 3 {
+		t.Errorf("%d sessions; PerSession 10 should make at least 3", be.sessions)
+	}
+	wireBytes := w.String()
+	if strings.Count(wireBytes, "RCPT TO:") != 27 {
+		t.Errorf("%d RCPT commands, want 27 (one per envelope recipient)", strings.Count(wireBytes, "RCPT TO:"))
+	}
+	if strings.Count(wireBytes, "\r\n..\r\n") != 25 || strings.Count(wireBytes, "\r\n..leading dot") != 25 {
+		t.Error("the body is not dot-stuffed on the wire")
+	}
+	if strings.Count(wireBytes, "\n") != strings.Count(wireBytes, "\r\n") || strings.Count(wireBytes, "\r") != strings.Count(wireBytes, "\r\n") {
+		t.Error("bare CR or LF on the wire")
+	}
+	if strings.Contains(wireBytes, "RSET") {
+		t.Error("RSET sent after successful transactions")
+	}
+	if r := last["key0"]; r.Code != 250 || r.Attempt != 1 || r.State != journal.Delivered || r.Line != 2 {
+		t.Errorf("record: %+v", r)
+	}
+}
+
+// TestReplies: how each reply and fault ends up.
+func TestReplies(t *testing.T) {
+	tests := []struct {
+		name     string
+		be       *backend
+		state    journal.State // of key0
+		attempts int           // of key0
+		code     int
+		enhanced string
+		others   journal.State // of the other letters
+		sessions int           // at least
+		big      bool          // key0 is too big for socket buffers
+	}{
+		{name: "450 on RCPT twice, then accepted", state: journal.Delivered, attempts: 3, code: 250, others: journal.Delivered,
+			be: &backend{rcpt: func(_ *smtp.Conn, to string, n int) error {
+				if to == "user0@example.com" && n <= 2 {
+					return &smtp.SMTPError{Code: 450, EnhancedCode: smtp.EnhancedCode{4, 2, 0}, Message: "Mailbox busy"}
+				}
+				return nil
+			}}},
+		{name: "451 every time: deferred after max attempts", state: journal.Deferred, attempts: 3, code: 451, enhanced: "4.3.0", others: journal.Delivered,
+			be: &backend{rcpt: func(_ *smtp.Conn, to string, n int) error {
+				if to == "user0@example.com" {
+					return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Try later"}
+				}
+				return nil
+			}}},
+		{name: "452 then accepted", state: journal.Delivered, attempts: 2, code: 250, others: journal.Delivered,
+			be: &backend{rcpt: func(_ *smtp.Conn, to string, n int) error {
+				if to == "user0@example.com" && n == 1 {
+					return &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 5, 3}, Message: "Too many recipients"}
+				}
+				return nil
+			}}},
+		{name: "550 5.1.1 on RCPT: failed, never retried", state: journal.Failed, attempts: 1, code: 550, enhanced: "5.1.1", others: journal.Delivered,
+			be: &backend{rcpt: func(_ *smtp.Conn, to string, n int) error {
+				if to == "user0@example.com" {
+					return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such user"}
+				}
+				return nil
+			}}},
+		{name: "553 on RCPT: failed", state: journal.Failed, attempts: 1, code: 553, enhanced: "5.1.3", others: journal.Delivered,
+			be: &backend{rcpt: func(_ *smtp.Conn, to string, n int) error {
+				if to == "user0@example.com" {
+					return &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "Bad address syntax"}
+				}
+				return nil
+			}}},
+		{name: "552 on RCPT is temporary", state: journal.Delivered, attempts: 2, code: 250, others: journal.Delivered,
+			be: &backend{rcpt: func(_ *smtp.Conn, to string, n int) error {
+				if to == "user0@example.com" && n == 1 {
+					return &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 5, 3}, Message: "Too many recipients"}
+				}
+				return nil
+			}}},
+		{name: "552 after DATA: failed", state: journal.Failed, attempts: 1, code: 552, enhanced: "5.3.4", others: journal.Delivered,
+			be: &backend{data: func(_ *smtp.Conn, msg []byte, n int) error {
+				if bytes.Contains(msg, []byte("To: user0@")) {
+					return &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4}, Message: "Message too big"}
+				}
+				return nil
+			}}},
+		{name: "554 after DATA: failed", state: journal.Failed, attempts: 1, code: 554, enhanced: "5.6.0", others: journal.Delivered,
+			be: &backend{data: func(_ *smtp.Conn, msg []byte, n int) error {
+				if bytes.Contains(msg, []byte("To: user0@")) {
+					return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "Content rejected"}
+				}
+				return nil
+			}}},
+		{name: "mailbox full (5.2.2) is temporary", state: journal.Deferred, attempts: 3, code: 552, enhanced: "5.2.2", others: journal.Delivered,
+			be: &backend{data: func(_ *smtp.Conn, msg []byte, n int) error {
+				if bytes.Contains(msg, []byte("To: user0@")) {
+					return &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 2, 2}, Message: "Mailbox full"}
+				}
+				return nil
+			}}},
+		{name: "421 on MAIL, hang up: retried on a fresh session", state: journal.Delivered, attempts: 2, code: 250, others: journal.Delivered, sessions: 3,
+			be: func() *backend {
+				var once atomic.Bool
+				return &backend{rcpt: func(c *smtp.Conn, to string, n int) error {
+					if to == "user0@example.com" && once.CompareAndSwap(false, true) {
+						return hangUp(c, "421 4.3.2 Shutting down")
+					}
+					return nil
+				}}
+			}()},
+		{name: "connection reset while the body is sent: retried", state: journal.Delivered, attempts: 2, code: 250, others: journal.Delivered, big: true,
+			be: func() *backend {
+				var once atomic.Bool
+				return &backend{midData: func(c *smtp.Conn) bool {
+					return once.CompareAndSwap(false, true)
+				}}
+			}()},
+		{name: "no reply after the final dot: unknown, not resent", state: journal.Unknown, attempts: 1, others: journal.Delivered,
+			be: &backend{data: func(c *smtp.Conn, msg []byte, n int) error {
+				if bytes.Contains(msg, []byte("To: user0@")) {
+					return hangUp(c, "")
+				}
+				return nil
+			}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			port := startServer(t, tt.be, nil)
+			ls := letters(6)
+			if tt.big {
+				ls[0].Data = append(ls[0].Data, bytes.Repeat([]byte("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\r\n"), 1<<17)...)
+			}
+			st, err, last := runPool(t, smtpTransport(port), ls, nil)
+			if err != nil {
+				t.Fatalf("run: %v (%s)", err, summary(st))
+			}
+			r := last["key0"]
+			if tt.state == journal.Delivered && tt.enhanced == "" {
+				tt.enhanced = "2.0.0"
+			}
+			if r.Final() != tt.state || r.Attempt != tt.attempts || r.Code != tt.code || r.Enhanced != tt.enhanced {
+				t.Errorf("key0: state %s attempt %d code %d enhanced %q; want %s %d %d %q (%+v)", r.Final(), r.Attempt, r.Code, r.Enhanced, tt.state, tt.attempts, tt.code, tt.enhanced, r)
+			}
+			for k, r := range last {
+				if k != "key0" && r.Final() != tt.others {
+					t.Errorf("%s: %s, want %s", k, r.Final(), tt.others)
+				}
+			}
+			if total := st.Delivered + st.Failed + st.Deferred + st.Unknown + st.Untouched; total != 6 {
+				t.Errorf("stats add up to %d: %s", total, summary(st))
+			}
+			if tt.state == journal.Unknown || tt.state == journal.Failed {
+				if n := tt.be.rcpts["user0@example.com"]; n != 1 {
+					t.Errorf("user0 got %d RCPTs; a %s letter must not be retried", n, tt.state)
+				}
+			}
+			if tt.be.sessions < tt.sessions {
+				t.Errorf("%d sessions, want at least %d", tt.be.sessions, tt.sessions)
+			}
+		})
+	}
+}
+
+func TestStallAfterDotIsUnknown(t *testing.T) {
+	release := make(chan struct{})
+	be := &backend{data: func(c *smtp.Conn, msg []byte, n int) error {
+		if bytes.Contains(msg, []byte("To: user0@")) {
+			<-release
+		}
+		return nil
+	}}
+	port := startServer(t, be, nil)
+	tr := smtpTransport(port)
+	tr.DataTimeout = 200 * time.Millisecond
+	st, err, last := runPool(t, tr, letters(3), nil)
+	close(release)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := last["key0"]; r.Final() != journal.Unknown || r.Phase != PhaseEOD || !strings.Contains(r.Text, "timeout") {
+		t.Errorf("key0: %+v", r)
+	}
+	if st.Unknown != 1 || st.Delivered != 2 {
+		t.Errorf("%s", summary(st))
+	}
+}
+
+func TestResume(t *testing.T) {
+	be := &backend{data: func(c *smtp.Conn, msg []byte, n int) error {
+		if bytes.Contains(msg, []byte("To: user1@")) && n < 3 {
+			return hangUp(c, "") // unknown on the first run
+		}
+		return nil
+	}, rcpt: func(_ *smtp.Conn, to string, n int) error {
+		if to == "user2@example.com" {
+			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such user"}
+		}
+		if to == "user3@example.com" && n <= 3 {
+			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Later"}
+		}
+		return nil
+	}}
+	port := startServer(t, be, nil)
+	path := filepath.Join(t.TempDir(), "m.journal")
+	ls := letters(5)
+	st, err, _ := runPoolJournal(t, path, smtpTransport(port), ls, func(p *Pool) { p.Concurrency = 1 })
+	if err != nil || st.Delivered != 2 || st.Unknown != 1 || st.Failed != 1 || st.Deferred != 1 {
+		t.Fatalf("first run: %v, %s", err, summary(st))
+	}
+	// The re-run sends only the deferred letter: not the delivered, the
+	// failed, nor the unknown one.
+	st, err, last := runPoolJournal(t, path, smtpTransport(port), ls, func(p *Pool) { p.Concurrency = 1 })
+	if err != nil || st.Delivered != 1 || st.Skipped[journal.Delivered] != 2 || st.Skipped[journal.Failed] != 1 || st.Skipped[journal.Unknown] != 1 {
+		t.Fatalf("second run: %v, %s, skipped %v", err, summary(st), st.Skipped)
+	}
+	if r := last["key3"]; r.Final() != journal.Delivered || r.Attempt != 4 {
+		t.Errorf("key3: %+v", r)
+	}
+	// --resend-unknown sends the unknown letter again, same Message-ID.
+	st, err, last = runPoolJournal(t, path, smtpTransport(port), ls, func(p *Pool) { p.ResendUnknown = true })
+	if err != nil || st.Delivered != 1 || last["key1"].Final() != journal.Delivered {
+		t.Fatalf("third run: %v, %s", err, summary(st))
+	}
+	perKey := map[string]int{}
+	for _, m := range be.messages() {
+		for _, l := range ls {
+			if bytes.Contains(m.data, []byte(l.MessageID)) {
+				perKey[l.Key]++
+			}
+		}
+	}
+	if perKey["key0"] != 1 || perKey["key4"] != 1 || perKey["key3"] != 1 || perKey["key1"] != 1 || perKey["key2"] != 0 {
+		t.Errorf("messages per letter: %v", perKey)
+	}
+}
+
+func TestPolicyStop(t *testing.T) {
+	be := &backend{rcpt: func(_ *smtp.Conn, to string, n int) error {
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "Sending denied by policy"}
+	}}
+	port := startServer(t, be, nil)
+	st, err, last := runPool(t, smtpTransport(port), letters(40), func(p *Pool) { p.Concurrency = 1; p.PolicyStop = 4 })
+	var re *RunError
+	if !errors.As(err, &re) || re.Kind != ErrPolicy || !strings.Contains(re.Error(), "5.7.1") {
+		t.Fatalf("err = %v", err)
+	}
+	if st.Failed != 4 || st.Untouched != 36 || len(last) != 4 {
+		t.Errorf("%s; %d letters in the journal", summary(st), len(last))
+	}
+}
+
+func TestAuthAndTLS(t *testing.T) {
+	serverTLS, pool := testCA(t)
+	tests := []struct {
+		name      string
+		tls       bool // server offers STARTTLS
+		security  Security
+		trust     bool
+		pass      string
+		kind      RunErrorKind // 0: success
+		delivered int
+		auths     int
+	}{
+		{name: "STARTTLS and AUTH PLAIN", tls: true, security: StartTLS, trust: true, pass: "s3cret-pw", delivered: 3, auths: 2},
+		{name: "535: stop, no retry", tls: true, security: StartTLS, trust: true, pass: "wrong-pw", kind: ErrAuth, auths: 1},
+		{name: "STARTTLS not offered: no credentials sent", tls: false, security: StartTLS, trust: true, pass: "s3cret-pw", kind: ErrTLS},
+		{name: "untrusted certificate", tls: true, security: StartTLS, trust: false, pass: "s3cret-pw", kind: ErrTLS},
+		{name: "no AUTH over plain text", tls: true, security: Plain, trust: true, pass: "s3cret-pw", kind: ErrTLS},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			be := &backend{user: "me", pass: "s3cret-pw"}
+			var stls *tls.Config
+			if tt.tls {
+				stls = serverTLS
+			}
+			port := startServer(t, be, stls)
+			proxyPort, w := startProxy(t, port)
+			var trace bytes.Buffer
+			tr := smtpTransport(proxyPort)
+			tr.Security, tr.Username, tr.Password = tt.security, "me", tt.pass
+			tr.Trace = NewTrace(&lockedBuffer{b: &trace})
+			tr.TLSConfig = &tls.Config{ServerName: "localhost"}
+			if tt.trust {
+				tr.TLSConfig.RootCAs = pool
+			}
+			st, err, _ := runPool(t, tr, letters(3), nil)
+			var re *RunError
+			switch {
+			case tt.kind == 0 && err != nil:
+				t.Fatalf("err = %v", err)
+			case tt.kind != 0 && (!errors.As(err, &re) || re.Kind != tt.kind):
+				t.Fatalf("err = %v, want kind %d", err, tt.kind)
+			}
+			if st.Delivered != tt.delivered || be.auths != tt.auths {
+				t.Errorf("delivered %d, auths %d; want %d, %d", st.Delivered, be.auths, tt.delivered, tt.auths)
+			}
+			for _, secret := range []string{tt.pass, "AG1lAHMzY3JldC1wdw"} { // and base64 of "\0me\0s3cret-pw"
+				if strings.Contains(trace.String(), secret) {
+					t.Errorf("trace contains %q:\n%s", secret, trace.String())
+				}
+			}
+			if tt.security != StartTLS && strings.Contains(w.String(), "AUTH") {
+				t.Error("AUTH sent over plain text")
+			}
+			if tt.kind == ErrTLS && strings.Contains(w.String(), "AUTH") {
+				t.Error("AUTH sent although TLS failed")
+			}
+			if tt.delivered > 0 {
+				tr := trace.String()
+				if !strings.Contains(tr, "C: AUTH PLAIN ****") || !strings.Contains(tr, "C: [message: ") || strings.Contains(tr, "Subject: test") {
+					t.Errorf("trace:\n%s", tr)
+				}
+				if !strings.Contains(tr, "* TLS TLS 1.3") {
+					t.Errorf("trace has no TLS note:\n%s", tr)
+				}
+			}
+		})
+	}
+}
+
+// lockedBuffer is written by the Trace, which serialises its writes.
+type lockedBuffer struct{ b *bytes.Buffer }
+
+func (l *lockedBuffer) Write(p []byte) (int, error) { return l.b.Write(p) }
+
+func TestGreeting421MeansUnavailable(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var conns atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			fmt.Fprintf(c, "421 4.3.2 Too busy, try later\r\n")
+			c.Close()
+		}
+	}()
+	st, err, last := runPool(t, smtpTransport(ln.Addr().(*net.TCPAddr).Port), letters(5), nil)
+	var re *RunError
+	if !errors.As(err, &re) || re.Kind != ErrUnavailable {
+		t.Fatalf("err = %v", err)
+	}
+	if st.Untouched != 5 || len(last) != 0 {
+		t.Errorf("%s; journal %v", summary(st), last)
+	}
+	if n := conns.Load(); n < 2 || n > 4 {
+		t.Errorf("%d connections; want each worker to try OpenTries times", n)
+	}
+}
+
+func TestJournalFailureStopsBeforeTheDot(t *testing.T) {
+	be := &backend{}
+	port := startServer(t, be, nil)
+	path := filepath.Join(t.TempDir(), "m.journal")
+	j, err := journal.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.Close() // every write fails from now on
+	p := &Pool{Transport: smtpTransport(port), Journal: j, Concurrency: 1, MaxAttempts: 3, PerSession: 10, Backoff: time.Millisecond, OpenTries: 1}
+	ctx := context.Background()
+	_, err = p.Run(ctx, ctx, func(yield func(*template.Letter) bool) error {
+		for _, l := range letters(3) {
+			yield(l)
+		}
+		return nil
+	})
+	var re *RunError
+	if !errors.As(err, &re) || re.Kind != ErrJournal {
+		t.Fatalf("err = %v", err)
+	}
+	if n := len(be.messages()); n != 0 {
+		t.Errorf("%d messages delivered without a journal", n)
+	}
+}
+
+func TestInterrupt(t *testing.T) {
+	be := &backend{}
+	port := startServer(t, be, nil)
+	path := filepath.Join(t.TempDir(), "m.journal")
+	j, _ := journal.Open(path)
+	ctx, cancel := context.WithCancel(context.Background())
+	var delivered atomic.Int32
+	p := &Pool{Transport: smtpTransport(port), Journal: j, Concurrency: 2, MaxAttempts: 3, PerSession: 100, Backoff: time.Millisecond, OpenTries: 1,
+		Progress: func(s Stats) {
+			if s.Delivered >= 10 && delivered.CompareAndSwap(0, 1) {
+				cancel()
+			}
+		}}
+	st, err := p.Run(ctx, context.Background(), func(yield func(*template.Letter) bool) error {
+		for _, l := range letters(200) {
+			if !yield(l) {
+				break
+			}
+		}
+		return nil
+	})
+	j.Close()
+	if !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("err = %v", err)
+	}
+	if st.Delivered+st.Untouched != 200 || st.Untouched == 0 {
+		t.Errorf("%s", summary(st))
+	}
+	n := 0
+	journal.Read(path, func(r journal.Record) error {
+		if r.State == journal.Delivered {
+			n++
+		}
+		return nil
+	})
+	if n != st.Delivered || len(be.messages()) != st.Delivered {
+		t.Errorf("journal has %d delivered, server %d, stats %d", n, len(be.messages()), st.Delivered)
+	}
+}
+
+func TestSMTPUTF8(t *testing.T) {
+	be := &backend{}
+	port := startServer(t, be, nil)
+	ls := letters(2)
+	ls[0].SMTPUTF8 = true
+	ls[0].Recipients = []string{"иван@example.com"}
+	st, err, last := runPool(t, smtpTransport(port), ls, nil)
+	if err != nil || st.Failed != 1 || !strings.Contains(last["key0"].Text, "SMTPUTF8") {
+		t.Errorf("%v %s %+v", err, summary(st), last["key0"])
+	}
+}

@@ -1,0 +1,158 @@
+package sender
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/mailmerge/mailmerge/internal/journal"
+)
+
+// Outcome is what one attempt at a letter came to.
+type Outcome int
+
+// The outcomes of an attempt.
+const (
+	Delivered Outcome = iota + 1
+	Failed            // permanent for this letter: never retried
+	Temporary         // retry later, within the attempt limit
+	Unknown           // the connection was lost after the final dot
+)
+
+func (o Outcome) String() string {
+	return [...]string{"", "delivered", "failed", "temporary", "unknown"}[o]
+}
+
+// SMTP phases, as result records and traces name them.
+const (
+	PhaseConnect  = "CONNECT"
+	PhaseGreeting = "GREETING"
+	PhaseEHLO     = "EHLO"
+	PhaseSTARTTLS = "STARTTLS"
+	PhaseAUTH     = "AUTH"
+	PhaseRSET     = "RSET"
+	PhaseMAIL     = "MAIL"
+	PhaseRCPT     = "RCPT"
+	PhaseDATA     = "DATA"
+	PhaseBody     = "BODY" // writing the message, before the final dot
+	PhaseEOD      = "EOD"  // the reply to the final dot
+	PhaseWrite    = "WRITE"
+)
+
+// Result is the result of one attempt at one letter.
+type Result struct {
+	Outcome  Outcome
+	Phase    string
+	Code     int
+	Enhanced string // "5.1.1"; empty if the server gave none
+	Text     string
+	Rejected []journal.Rejection // recipients refused while others were accepted
+	// Reconnect says the session cannot be used again (a 421, a network
+	// error, a timeout).
+	Reconnect bool
+	// Stop is a run-level failure: the whole run ends (journal not
+	// writable, authentication lost).
+	Stop error
+}
+
+// Classify turns the error of a command in phase into a Result, by the
+// reply code and its enhanced status code (RFC 3463), not the first digit
+// alone.
+func Classify(phase string, err error) Result {
+	if err == nil {
+		return Result{Outcome: Delivered, Phase: phase}
+	}
+	var se *smtp.SMTPError
+	if !errors.As(err, &se) {
+		// No reply: a network error or a timeout. After the final dot the
+		// server may have taken the letter.
+		r := Result{Phase: phase, Text: describeNetErr(err), Reconnect: true, Outcome: Temporary}
+		if phase == PhaseEOD {
+			r.Outcome = Unknown
+		}
+		return r
+	}
+	r := Result{Phase: phase, Code: se.Code, Enhanced: enhanced(se), Text: strings.ReplaceAll(se.Message, "\n", " ")}
+	class := se.Code / 100
+	switch {
+	case se.Code == 421:
+		r.Outcome, r.Reconnect = Temporary, true
+	case class == 4:
+		r.Outcome = Temporary
+	case se.Code == 552 && phase == PhaseRCPT:
+		// RFC 5321 §4.5.3.1.10: treat as 452, too many recipients.
+		r.Outcome = Temporary
+	case class == 5 && (r.Enhanced == "5.2.2" || r.Enhanced == "5.4.5"):
+		// Mailbox full, or congestion: the problem may pass.
+		r.Outcome = Temporary
+	case class == 5:
+		r.Outcome = Failed
+	default:
+		r.Outcome = Failed
+		r.Text = fmt.Sprintf("unexpected reply %d: %s", se.Code, r.Text)
+	}
+	return r
+}
+
+func enhanced(se *smtp.SMTPError) string {
+	c := se.EnhancedCode
+	if c == smtp.NoEnhancedCode || c == smtp.EnhancedCodeNotSet || c[0] == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d.%d.%d", c[0], c[1], c[2])
+}
+
+// policy reports rejections that will repeat for every letter: the
+// server's policy (5.7.x) or a quota (5.4.5 on MAIL, 4.7.x/5.7.x rate
+// limits). Several in a row stop the run.
+func (r Result) policy() bool {
+	return strings.HasPrefix(r.Enhanced, "5.7.") || r.Enhanced == "5.4.5" ||
+		strings.HasPrefix(r.Enhanced, "4.7.") && strings.Contains(strings.ToLower(r.Text), "rate")
+}
+
+func describeNetErr(err error) string {
+	var ne net.Error
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return "timeout: " + err.Error()
+	}
+	return err.Error()
+}
+
+// RunError is a failure that ends the whole run.
+type RunError struct {
+	Kind  RunErrorKind
+	Phase string
+	Code  int
+	Text  string
+	Err   error
+}
+
+// RunErrorKind tells the command which exit code a RunError gets.
+type RunErrorKind int
+
+// Kinds of run-level failures.
+const (
+	ErrUnavailable RunErrorKind = iota + 1 // no session could be opened
+	ErrAuth                                // authentication rejected
+	ErrTLS                                 // TLS required but failed or not offered
+	ErrPolicy                              // the server refuses letter after letter
+	ErrJournal                             // the journal cannot be written
+)
+
+func (e *RunError) Error() string {
+	s := e.Text
+	if e.Code != 0 {
+		s = fmt.Sprintf("%d %s", e.Code, e.Text)
+	}
+	if e.Phase != "" {
+		s = e.Phase + ": " + s
+	}
+	return s
+}
+
+func (e *RunError) Unwrap() error { return e.Err }

@@ -1,0 +1,308 @@
+package sender
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"github.com/mailmerge/mailmerge/internal/journal"
+	"github.com/mailmerge/mailmerge/internal/template"
+)
+
+// backend is a scriptable go-smtp backend. Hooks return the error to
+// reply with, and may act on the connection (hang up, stall).
+type backend struct {
+	mu       sync.Mutex
+	received []received
+	sessions int
+	rcpts    map[string]int // RCPT commands per address
+	auths    int
+
+	user, pass string // AUTH is offered when set
+	mail       func(c *smtp.Conn, from string) error
+	rcpt       func(c *smtp.Conn, to string, n int) error // n: RCPTs for to so far, from 1
+	data       func(c *smtp.Conn, msg []byte, n int) error
+	midData    func(c *smtp.Conn) bool // true: read a little of the body and drop the connection
+	dataCount  int
+}
+
+type received struct {
+	from  string
+	rcpts []string
+	data  []byte
+}
+
+func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	b.mu.Lock()
+	b.sessions++
+	b.mu.Unlock()
+	if b.user != "" {
+		return &authSession{session{b: b, c: c}}, nil
+	}
+	return &session{b: b, c: c}, nil
+}
+
+type session struct {
+	b     *backend
+	c     *smtp.Conn
+	from  string
+	rcpts []string
+}
+
+type authSession struct{ session }
+
+func (s *authSession) AuthMechanisms() []string { return []string{sasl.Plain} }
+func (s *authSession) Auth(mech string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(identity, user, pass string) error {
+		s.b.mu.Lock()
+		s.b.auths++
+		s.b.mu.Unlock()
+		if user != s.b.user || pass != s.b.pass {
+			return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "Authentication credentials invalid"}
+		}
+		return nil
+	}), nil
+}
+
+func (s *session) Mail(from string, _ *smtp.MailOptions) error {
+	if s.b.mail != nil {
+		if err := s.b.mail(s.c, from); err != nil {
+			return err
+		}
+	}
+	s.from = from
+	return nil
+}
+
+func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s.b.mu.Lock()
+	if s.b.rcpts == nil {
+		s.b.rcpts = map[string]int{}
+	}
+	s.b.rcpts[to]++
+	n := s.b.rcpts[to]
+	s.b.mu.Unlock()
+	if s.b.rcpt != nil {
+		if err := s.b.rcpt(s.c, to, n); err != nil {
+			return err
+		}
+	}
+	s.rcpts = append(s.rcpts, to)
+	return nil
+}
+
+func (s *session) Data(r io.Reader) error {
+	if s.b.midData != nil && s.b.midData(s.c) {
+		io.ReadFull(r, make([]byte, 1024))
+		s.c.Conn().(*net.TCPConn).SetLinger(0) // a reset, not a clean close
+		return hangUp(s.c, "")
+	}
+	msg, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	s.b.mu.Lock()
+	s.b.dataCount++
+	n := s.b.dataCount
+	s.b.mu.Unlock()
+	if s.b.data != nil {
+		if err := s.b.data(s.c, msg, n); err != nil {
+			return err
+		}
+	}
+	s.b.mu.Lock()
+	s.b.received = append(s.b.received, received{s.from, s.rcpts, msg})
+	s.b.mu.Unlock()
+	return nil
+}
+
+func (s *session) Reset()        { s.from, s.rcpts = "", nil }
+func (s *session) Logout() error { return nil }
+
+func (b *backend) messages() []received {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]received(nil), b.received...)
+}
+
+// hangUp makes the server answer line and drop the connection, as a real
+// server does with 421 (go-smtp's server would keep it open).
+func hangUp(c *smtp.Conn, line string) error {
+	if line != "" {
+		fmt.Fprintf(c.Conn(), "%s\r\n", line)
+	}
+	c.Conn().Close()
+	return errors.New("hung up")
+}
+
+// startServer runs be on 127.0.0.1 and returns its port. tlsConfig, if
+// set, makes it offer STARTTLS.
+func startServer(t *testing.T, be *backend, tlsConfig *tls.Config) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := smtp.NewServer(be)
+	s.Domain = "mx.test"
+	s.TLSConfig = tlsConfig
+	s.ReadTimeout = 10 * time.Second
+	s.WriteTimeout = 10 * time.Second
+	go s.Serve(ln)
+	t.Cleanup(func() { s.Close() })
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// testCA makes a CA and a certificate for 127.0.0.1 and localhost signed
+// by it: a server config, and the pool a client must trust.
+func testCA(t *testing.T) (*tls.Config, *x509.CertPool) {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "mailmerge test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
+		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true}
+	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, _ := x509.ParseCertificate(caDER)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	leaf := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "localhost"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, leaf, caCert, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(caCert)
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}, pool
+}
+
+// wire is a TCP proxy that records what the client sends.
+type wire struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (w *wire) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.Write(p)
+}
+
+func (w *wire) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+func startProxy(t *testing.T, port int) (int, *wire) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &wire{}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+			if err != nil {
+				c.Close()
+				continue
+			}
+			go func() { io.Copy(s, io.TeeReader(c, w)); s.Close() }()
+			go func() { io.Copy(c, s); c.Close() }()
+		}
+	}()
+	t.Cleanup(func() { ln.Close() })
+	return ln.Addr().(*net.TCPAddr).Port, w
+}
+
+// letters makes n small letters, one recipient each, whose bodies have a
+// line with a lone dot and one starting with a dot.
+func letters(n int) []*template.Letter {
+	var out []*template.Letter
+	for i := range n {
+		rcpt := fmt.Sprintf("user%d@example.com", i)
+		id := fmt.Sprintf("<key%d@example.org>", i)
+		data := fmt.Sprintf("From: s@example.org\r\nTo: %s\r\nMessage-ID: %s\r\nSubject: test %d\r\n\r\nline one\r\n.\r\n.leading dot\r\n", rcpt, id, i)
+		out = append(out, &template.Letter{Line: i + 2, Key: fmt.Sprintf("key%d", i), From: "s@example.org", Recipients: []string{rcpt}, To: []string{rcpt}, MessageID: id, Data: []byte(data)})
+	}
+	return out
+}
+
+func smtpTransport(port int) *SMTP {
+	return &SMTP{Host: "127.0.0.1", Port: port, Security: Plain, Helo: "client.test",
+		DialTimeout: 5 * time.Second, Timeout: 5 * time.Second, DataTimeout: 5 * time.Second}
+}
+
+// runPool sends ls through tr with a fresh journal and returns the stats,
+// the error and the journal's last record per key.
+func runPool(t *testing.T, tr Transport, ls []*template.Letter, tune func(*Pool)) (Stats, error, map[string]journal.Record) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "test.journal")
+	return runPoolJournal(t, path, tr, ls, tune)
+}
+
+func runPoolJournal(t *testing.T, path string, tr Transport, ls []*template.Letter, tune func(*Pool)) (Stats, error, map[string]journal.Record) {
+	t.Helper()
+	j, err := journal.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Pool{Transport: tr, Journal: j, Concurrency: 2, MaxAttempts: 3, PerSession: 100, Backoff: 5 * time.Millisecond, OpenTries: 2, PolicyStop: 5}
+	if tune != nil {
+		tune(p)
+	}
+	ctx := context.Background()
+	st, runErr := p.Run(ctx, ctx, func(yield func(*template.Letter) bool) error {
+		for _, l := range ls {
+			if !yield(l) {
+				break
+			}
+		}
+		return nil
+	})
+	j.Close()
+	last := map[string]journal.Record{}
+	if err := journal.Read(path, func(r journal.Record) error { last[r.Key] = r; return nil }); err != nil && !errors.Is(err, io.EOF) {
+		t.Fatal(err)
+	}
+	return st, runErr, last
+}
+
+func countStates(last map[string]journal.Record) map[journal.State]int {
+	m := map[journal.State]int{}
+	for _, r := range last {
+		m[r.Final()]++
+	}
+	return m
+}
+
+func summary(st Stats) string {
+	return fmt.Sprintf("delivered %d, failed %d, deferred %d, unknown %d, untouched %d", st.Delivered, st.Failed, st.Deferred, st.Unknown, st.Untouched)
+}
+
