@@ -294,4 +294,3 @@ func Summarize(path string) ([]Record, error) {
 	})
 	return out, err
 }
-

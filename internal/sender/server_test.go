@@ -305,4 +305,3 @@ func countStates(last map[string]journal.Record) map[journal.State]int {
 func summary(st Stats) string {
 	return fmt.Sprintf("delivered %d, failed %d, deferred %d, unknown %d, untouched %d", st.Delivered, st.Failed, st.Deferred, st.Unknown, st.Untouched)
 }
-

@@ -27,15 +27,15 @@ type Row struct {
 
 // Letter is one rendered message with its envelope.
 type Letter struct {
-	Line        int      // CSV line of the row
-	From        string   // envelope sender (MAIL FROM)
-	Recipients  []string // envelope recipients (RCPT TO): To, Cc and Bcc
-	To          []string // the addresses of the To header alone
-	MessageID   string   // with angle brackets
+	Line       int      // CSV line of the row
+	From       string   // envelope sender (MAIL FROM)
+	Recipients []string // envelope recipients (RCPT TO): To, Cc and Bcc
+	To         []string // the addresses of the To header alone
+	MessageID  string   // with angle brackets
 	// Key identifies the letter in the journal: the Message-ID's hash of
 	// the campaign and the recipients, without the domain.
-	Key string
-	SMTPUTF8    bool     // an address needs the SMTPUTF8 extension
+	Key         string
+	SMTPUTF8    bool // an address needs the SMTPUTF8 extension
 	Attachments []Attachment
 	// Warnings are problems that did not stop the letter, such as
 	// invisible characters removed from an address. Each is a *ValueError.
