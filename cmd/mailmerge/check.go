@@ -26,7 +26,7 @@ file:line[:column]: message. On success it prints what would be sent.`,
 			if err != nil {
 				return err
 			}
-			sum, err := newCampaign(cmd, cfg).Letters(cmd.Context(), func(*template.Letter) error { return nil })
+			sum, err := newCampaign(cmd, cfg).Letters(cmd.Context(), func(*template.Letter, *recipients.Record) error { return nil })
 			if err := problemsError(sum, err); err != nil {
 				return err
 			}

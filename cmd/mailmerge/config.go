@@ -71,16 +71,30 @@ func loadConfig(cmd *cobra.Command, flagKeys map[string]string) (*config.Config,
 	return &cfg, nil
 }
 
-// invalidKeys matches mapstructure's report of keys that have no field.
-var invalidKeys = regexp.MustCompile(`'([^']*)' has invalid keys: ([^\n]*)`)
+// invalidKeys and badValue match mapstructure's reports of keys that have
+// no field and of values of the wrong type.
+var (
+	invalidKeys = regexp.MustCompile(`'([^']*)' has invalid keys: ([^\n]*)`)
+	badValue    = regexp.MustCompile(`'([^']+)' (?:cannot parse value as '([^']+)'|expected type '([^']+)'|(time): invalid duration)`)
+)
 
-// unknownKeys turns mapstructure's error into one line per unknown key.
+// unknownKeys turns mapstructure's error into one line per key.
 func unknownKeys(file string, err error) error {
 	matches := invalidKeys.FindAllStringSubmatch(err.Error(), -1)
-	if matches == nil {
+	var errs []error
+	for _, m := range badValue.FindAllStringSubmatch(err.Error(), -1) {
+		want := "a " + m[2] + m[3]
+		if m[4] != "" || want == "a time.Duration" {
+			want = "a duration such as 30s or 10m"
+		}
+		if want == "a int" {
+			want = "a whole number"
+		}
+		errs = append(errs, &config.KeyError{File: file, Key: m[1], Err: fmt.Errorf("want %s", want)})
+	}
+	if matches == nil && errs == nil {
 		return fmt.Errorf("%s: %w", file, err)
 	}
-	var errs []error
 	for _, m := range matches {
 		for _, k := range strings.Split(m[2], ", ") {
 			key := k

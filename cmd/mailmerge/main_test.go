@@ -21,7 +21,8 @@ func TestMain(m *testing.M) {
 }
 
 // TestScripts runs the end-to-end CLI tests in testdata/script. Scripts
-// see the repository as $REPO and its examples folder as $EXAMPLES.
+// see the repository as $REPO and its examples folder as $EXAMPLES, and
+// an SMTP server of their own on 127.0.0.1:$SMTP_PORT (see scriptServer).
 func TestScripts(t *testing.T) {
 	examples, err := filepath.Abs("../../examples")
 	if err != nil {
@@ -30,6 +31,18 @@ func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		Setup: func(env *testscript.Env) error {
+			// An SMTP server for this script; what it accepts lands in
+			// $WORK/received.
+			received := filepath.Join(env.WorkDir, "received")
+			if err := os.Mkdir(received, 0o755); err != nil {
+				return err
+			}
+			port, stop, err := startScriptServer(received)
+			if err != nil {
+				return err
+			}
+			env.Defer(stop)
+			env.Setenv("SMTP_PORT", strconv.Itoa(port))
 			env.Setenv("EXAMPLES", examples)
 			env.Setenv("REPO", filepath.Dir(examples))
 			// The scripts must not pick up a developer's settings.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/mailmerge/mailmerge/internal/campaign"
 	"github.com/mailmerge/mailmerge/internal/preview"
+	"github.com/mailmerge/mailmerge/internal/recipients"
 	"github.com/mailmerge/mailmerge/internal/template"
 )
 
@@ -42,7 +43,7 @@ unless --limit is given).`,
 			}
 			stdout := cmd.OutOrStdout()
 			var letters, rcpts int
-			sum, err := newCampaign(cmd, cfg).Letters(cmd.Context(), func(l *template.Letter) error {
+			sum, err := newCampaign(cmd, cfg).Letters(cmd.Context(), func(l *template.Letter, _ *recipients.Record) error {
 				if out != "" {
 					name := filepath.Join(out, emlName(l))
 					if err := os.WriteFile(name, l.Data, 0o644); err != nil {

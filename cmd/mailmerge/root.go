@@ -25,6 +25,10 @@ const exitCodesHelp = `Exit codes:
   2  usage error (bad flags or arguments)
   3  config error (config file, environment)
   4  data error (recipients CSV, template or rows); nothing was sent
+  5  send: some letters were refused for good (see mailmerge report)
+  6  send: some letters are deferred, of unknown fate or not sent yet; run again later
+  7  send: the server rejected the username or password
+  8  send: server unavailable, TLS failed, or the server refused letter after letter
   130 interrupted
 `
 
@@ -37,7 +41,9 @@ and delivers the letters. Check and preview everything before sending:
 
   mailmerge init DIR         write a sample config, template and CSV
   mailmerge check            validate every row and render every letter
-  mailmerge preview          show the first letter as a mail program would`,
+  mailmerge preview          show the first letter as a mail program would
+  mailmerge send             deliver the letters not delivered yet
+  mailmerge report           what happened to every letter`,
 		Version:       buildVersion(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -45,7 +51,7 @@ and delivers the letters. Check and preview everything before sending:
 	root.PersistentFlags().StringP("config", "c", "", "config file (default $MAILMERGE_CONFIG, else mailmerge.yaml)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError("%v", err) })
 	root.SetHelpTemplate(root.HelpTemplate() + "\n" + exitCodesHelp)
-	root.AddCommand(newInitCmd(), newCheckCmd(), newPreviewCmd())
+	root.AddCommand(newInitCmd(), newCheckCmd(), newPreviewCmd(), newSendCmd(), newReportCmd())
 	return root
 }
 

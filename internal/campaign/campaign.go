@@ -66,12 +66,12 @@ func New(cfg *config.Config, opts Options) *Campaign {
 }
 
 // Letters renders the letter of every row, in CSV order, and calls fn for
-// each. A row with a problem is reported to OnError and skipped; the walk
+// each, with the row it came from. A row with a problem is reported to OnError and skipped; the walk
 // goes on so that one pass finds every problem. Problems with the template
 // or the CSV header are reported and end the walk before any row. The
 // returned error is fn's (other than ErrStop), the context's, or
 // ErrProblems when something was reported to OnError.
-func (c *Campaign) Letters(ctx context.Context, fn func(*template.Letter) error) (Summary, error) {
+func (c *Campaign) Letters(ctx context.Context, fn func(*template.Letter, *recipients.Record) error) (Summary, error) {
 	var sum Summary
 	report := func(err error) {
 		sum.Errors++
@@ -165,7 +165,7 @@ func (c *Campaign) Letters(ctx context.Context, fn func(*template.Letter) error)
 			sum.Attachments++
 			sum.AttachmentBytes += a.Size
 		}
-		if err := fn(l); err != nil {
+		if err := fn(l, rec); err != nil {
 			if errors.Is(err, ErrStop) {
 				sum.Rows = rr.Rows()
 				return sum, nil

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mailmerge/mailmerge/internal/config"
+	"github.com/mailmerge/mailmerge/internal/recipients"
 	"github.com/mailmerge/mailmerge/internal/template"
 )
 
@@ -40,7 +41,7 @@ func walk(t *testing.T, cfg *config.Config, stopAfter int) (collected, Summary, 
 		OnWarning: func(err error) { c.warnings = append(c.warnings, err.Error()) },
 		Now:       func() time.Time { return time.Unix(0, 0) },
 	})
-	sum, err := camp.Letters(context.Background(), func(l *template.Letter) error {
+	sum, err := camp.Letters(context.Background(), func(l *template.Letter, _ *recipients.Record) error {
 		c.letters = append(c.letters, l)
 		if stopAfter > 0 && len(c.letters) == stopAfter {
 			return ErrStop
@@ -106,7 +107,7 @@ func TestStopAndCancel(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n := 0
-	_, err = New(cfg, Options{}).Letters(ctx, func(*template.Letter) error {
+	_, err = New(cfg, Options{}).Letters(ctx, func(*template.Letter, *recipients.Record) error {
 		n++
 		if n == 5 {
 			cancel()

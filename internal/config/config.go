@@ -68,12 +68,13 @@ type Maildir struct {
 
 // Send is the sending policy.
 type Send struct {
-	Concurrency           int    `mapstructure:"concurrency"`
-	Rate                  string `mapstructure:"rate"`
-	DailyLimit            int    `mapstructure:"daily_limit"`
-	MaxAttempts           int    `mapstructure:"max_attempts"`
-	MessagesPerConnection int    `mapstructure:"messages_per_connection"`
-	Journal               string `mapstructure:"journal"`
+	Concurrency           int           `mapstructure:"concurrency"`
+	Rate                  string        `mapstructure:"rate"`
+	DailyLimit            int           `mapstructure:"daily_limit"`
+	MaxAttempts           int           `mapstructure:"max_attempts"`
+	MessagesPerConnection int           `mapstructure:"messages_per_connection"`
+	RetryDelay            time.Duration `mapstructure:"retry_delay"`
+	Journal               string        `mapstructure:"journal"`
 }
 
 // Security modes for the SMTP connection.
@@ -98,6 +99,7 @@ func Defaults() map[string]any {
 		"send.rate":                    "",
 		"send.max_attempts":            3,
 		"send.messages_per_connection": 100,
+		"send.retry_delay":             "5s",
 	}
 }
 
@@ -252,6 +254,9 @@ func (c *Config) Validate() error {
 	}
 	if p.MaxAttempts < 1 || p.MaxAttempts > 20 {
 		bad("send.max_attempts", "must be between 1 and 20, got %d", p.MaxAttempts)
+	}
+	if p.RetryDelay <= 0 {
+		bad("send.retry_delay", "must be positive, got %v", p.RetryDelay)
 	}
 	if p.MessagesPerConnection < 1 {
 		bad("send.messages_per_connection", "must be at least 1, got %d", p.MessagesPerConnection)

@@ -11,7 +11,7 @@ import (
 func valid() Config {
 	c := Config{File: "/m/mailing.yaml", Template: "letter.txt", Recipients: Recipients{File: "people.csv", Encoding: "auto", Delimiter: "auto"}}
 	c.SMTP = SMTP{Host: "smtp.example.com", Port: 587, DialTimeout: time.Second, Timeout: time.Second, DataTimeout: 10 * time.Minute}
-	c.Send = Send{Concurrency: 4, MaxAttempts: 3, MessagesPerConnection: 100}
+	c.Send = Send{Concurrency: 4, MaxAttempts: 3, MessagesPerConnection: 100, RetryDelay: time.Second}
 	return c
 }
 

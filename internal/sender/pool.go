@@ -56,6 +56,9 @@ type Pool struct {
 	// PolicyStop is how many policy or quota rejections in a row stop
 	// dispatching.
 	PolicyStop int
+	// MaxLetters, if positive, is how many letters this run may send;
+	// the rest are left untouched.
+	MaxLetters int
 	// ResendUnknown sends letters whose outcome is unknown again.
 	ResendUnknown bool
 	Log           *slog.Logger
@@ -101,6 +104,7 @@ func (p *Pool) Run(ctx, hard context.Context, each func(func(*template.Letter) b
 		dispatch: dispatch, stopDispatch: stopDispatch, gctx: gctx, ready: make(chan struct{})}
 
 	var produceErr error
+	dispatched := 0
 	produced := make(chan struct{})
 	g.Go(func() error {
 		defer close(produced)
@@ -120,10 +124,11 @@ func (p *Pool) Run(ctx, hard context.Context, each func(func(*template.Letter) b
 					}
 				}
 			}
-			if dispatch.Err() != nil {
+			if dispatch.Err() != nil || p.MaxLetters > 0 && dispatched >= p.MaxLetters {
 				st.add(func(s *Stats) { s.Untouched++ })
 				return true // count the rest as untouched
 			}
+			dispatched++
 			pending.Add(1)
 			select {
 			case jobs <- &job{l: l, attempt: attempts}:

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// scriptServer is the SMTP server the CLI scripts send to. It accepts
+// every letter and writes it to a folder, except for recipients whose
+// local part starts with:
+//
+//	fail-   550 5.1.1 at RCPT
+//	later-  451 4.3.0 at RCPT
+//	lost-   the connection drops after the final dot (no reply)
+type scriptServer struct {
+	dir string
+	n   atomic.Int64
+}
+
+func startScriptServer(dir string) (port int, stop func(), err error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, nil, err
+	}
+	be := &scriptServer{dir: dir}
+	s := smtp.NewServer(be)
+	s.Domain = "mx.script.test"
+	s.ReadTimeout = 30 * time.Second
+	s.WriteTimeout = 30 * time.Second
+	go s.Serve(ln)
+	return ln.Addr().(*net.TCPAddr).Port, func() { s.Close() }, nil
+}
+
+func (b *scriptServer) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	return &scriptSession{b: b, c: c}, nil
+}
+
+type scriptSession struct {
+	b     *scriptServer
+	c     *smtp.Conn
+	rcpts []string
+}
+
+func (s *scriptSession) Mail(string, *smtp.MailOptions) error { return nil }
+
+func (s *scriptSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	switch {
+	case strings.HasPrefix(to, "fail-"):
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such user here"}
+	case strings.HasPrefix(to, "later-"):
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Try again later"}
+	}
+	s.rcpts = append(s.rcpts, to)
+	return nil
+}
+
+func (s *scriptSession) Data(r io.Reader) error {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	for _, rc := range s.rcpts {
+		if strings.HasPrefix(rc, "lost-") {
+			s.c.Conn().Close()
+			return errors.New("dropped")
+		}
+	}
+	n := s.b.n.Add(1)
+	name := filepath.Join(s.b.dir, fmt.Sprintf("%03d-%s.eml", n, strings.Join(s.rcpts, ",")))
+	return os.WriteFile(name, data, 0o644)
+}
+
+func (s *scriptSession) Reset()        { s.rcpts = nil }
+func (s *scriptSession) Logout() error { return nil }
