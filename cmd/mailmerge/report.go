@@ -135,4 +135,3 @@ func reply(r journal.Record) string {
 	}
 	return strings.TrimSpace(b.String())
 }
-
