@@ -1,0 +1,156 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"log"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/mailmerge/mailmerge/internal/journal"
+)
+
+// countingServer accepts every letter and counts each Message-ID.
+type countingServer struct {
+	mu   sync.Mutex
+	seen map[string]int
+}
+
+var messageID = regexp.MustCompile(`(?m)^Message-ID: (<[^>]+>)\r$`)
+
+func (b *countingServer) NewSession(*smtp.Conn) (smtp.Session, error) { return b, nil }
+func (b *countingServer) Mail(string, *smtp.MailOptions) error      { return nil }
+func (b *countingServer) Rcpt(string, *smtp.RcptOptions) error      { return nil }
+func (b *countingServer) Reset()                                    {}
+func (b *countingServer) Logout() error                             { return nil }
+func (b *countingServer) Data(r io.Reader) error {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	time.Sleep(3 * time.Millisecond) // a server's work; gives the kills room to land mid-run
+	m := messageID.FindSubmatch(data)
+	if m == nil {
+		return fmt.Errorf("no Message-ID")
+	}
+	b.mu.Lock()
+	b.seen[string(m[1])]++
+	b.mu.Unlock()
+	return nil
+}
+
+// TestCrashResume kills a real send with SIGKILL at random moments, runs
+// it again until it completes, and checks that every letter ends in one
+// final state and that no letter reached the server twice.
+func TestCrashResume(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "mailmerge")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	be := &countingServer{seen: map[string]int{}}
+	srv := smtp.NewServer(be)
+	srv.Domain = "crash.test"
+	srv.ErrorLog = log.New(io.Discard, "", 0) // killed clients make noise
+	go srv.Serve(ln)
+	defer srv.Close()
+
+	const n = 300
+	var csv strings.Builder
+	csv.WriteString("name,email\n")
+	for i := range n {
+		fmt.Fprintf(&csv, "Person %d,p%d@example.com\n", i, i)
+	}
+	os.WriteFile(filepath.Join(dir, "people.csv"), []byte(csv.String()), 0o644)
+	os.WriteFile(filepath.Join(dir, "letter.txt"), []byte("From: s@example.com\nTo: {{.name}} <{{.email}}>\nSubject: Hello {{.name}}\n\nHello {{.name}}\n"), 0o644)
+	cfg := filepath.Join(dir, "crash.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("template: letter.txt\nrecipients:\n  file: people.csv\nsmtp:\n  host: 127.0.0.1\n  port: %d\n  security: none\nsend:\n  concurrency: 4\n  retry_delay: 10ms\n", ln.Addr().(*net.TCPAddr).Port)), 0o644)
+
+	// Kill the first runs at random moments; then let one run to its end.
+	kills := 0
+	for run := 0; run < 50; run++ {
+		cmd := exec.Command(bin, "send", "--yes", "-c", cfg)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		var err error
+		if run < 8 {
+			select {
+			case err = <-done:
+			case <-time.After(time.Duration(10+rand.IntN(200)) * time.Millisecond):
+				cmd.Process.Signal(syscall.SIGKILL)
+				<-done
+				kills++
+				continue
+			}
+		} else {
+			err = <-done
+		}
+		// 6: letters of unknown fate remain, which no run resends.
+		if ee, ok := err.(*exec.ExitError); err != nil && (!ok || ee.ExitCode() != exitRerun) {
+			t.Fatalf("run %d: %v\n%s", run, err, out.String())
+		}
+		if run >= 8 {
+			t.Logf("run %d went to the end after %d kills: %s", run, kills, strings.TrimSpace(out.String()))
+			break
+		}
+	}
+	if kills == 0 {
+		t.Fatal("no run was killed; the test proves nothing")
+	}
+
+	last := map[string]journal.Record{}
+	if err := journal.Read(filepath.Join(dir, "crash.journal"), func(r journal.Record) error {
+		last[r.MessageID] = r
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(last) != n {
+		t.Errorf("the journal knows %d letters, want %d", len(last), n)
+	}
+	states := map[journal.State]int{}
+	be.mu.Lock()
+	defer be.mu.Unlock()
+	for id, r := range last {
+		states[r.Final()]++
+		switch seen := be.seen[id]; r.Final() {
+		case journal.Delivered:
+			if seen != 1 {
+				t.Errorf("%s delivered per the journal, seen %d times by the server", id, seen)
+			}
+		case journal.Unknown:
+			if seen > 1 {
+				t.Errorf("%s unknown, seen %d times", id, seen)
+			}
+		default:
+			t.Errorf("%s ends in state %s", id, r.Final())
+		}
+	}
+	for id, seen := range be.seen {
+		if seen > 1 {
+			t.Errorf("%s reached the server %d times", id, seen)
+		}
+	}
+	t.Logf("%d kills; final states %v; server saw %d messages", kills, states, len(be.seen))
+}
