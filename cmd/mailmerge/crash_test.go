@@ -31,10 +31,10 @@ type countingServer struct {
 var messageID = regexp.MustCompile(`(?m)^Message-ID: (<[^>]+>)\r$`)
 
 func (b *countingServer) NewSession(*smtp.Conn) (smtp.Session, error) { return b, nil }
-func (b *countingServer) Mail(string, *smtp.MailOptions) error      { return nil }
-func (b *countingServer) Rcpt(string, *smtp.RcptOptions) error      { return nil }
-func (b *countingServer) Reset()                                    {}
-func (b *countingServer) Logout() error                             { return nil }
+func (b *countingServer) Mail(string, *smtp.MailOptions) error        { return nil }
+func (b *countingServer) Rcpt(string, *smtp.RcptOptions) error        { return nil }
+func (b *countingServer) Reset()                                      {}
+func (b *countingServer) Logout() error                               { return nil }
 func (b *countingServer) Data(r io.Reader) error {
 	data, err := io.ReadAll(r)
 	if err != nil {
