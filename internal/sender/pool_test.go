@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"golang.org/x/time/rate"
 
 	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/template"
@@ -477,5 +478,87 @@ func TestSMTPUTF8(t *testing.T) {
 	st, err, last := runPool(t, smtpTransport(port), ls, nil)
 	if err != nil || st.Failed != 1 || !strings.Contains(last["key0"].Text, "SMTPUTF8") {
 		t.Errorf("%v %s %+v", err, summary(st), last["key0"])
+	}
+}
+
+// TestBodyStall: a server that stops reading in the middle of the body
+// cannot hang a worker: the write deadline ends the attempt, which is
+// retried (the server never saw the final dot).
+func TestBodyStall(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	var once atomic.Bool
+	be := &backend{midData: func(c *smtp.Conn) bool {
+		if once.CompareAndSwap(false, true) {
+			<-release // stop reading; the client's writes fill the buffers
+		}
+		return false
+	}}
+	port := startServer(t, be, nil)
+	tr := smtpTransport(port)
+	tr.Timeout = 300 * time.Millisecond
+	ls := letters(3)
+	ls[0].Data = append(ls[0].Data, bytes.Repeat([]byte("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\r\n"), 1<<17)...)
+	st, err, last := runPool(t, tr, ls, func(p *Pool) { p.Concurrency = 1 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := last["key0"]
+	if r.Final() != journal.Delivered || r.Attempt != 2 || st.Delivered != 3 {
+		t.Errorf("key0 %+v; %s", r, summary(st))
+	}
+}
+
+// TestAbort: cancelling the hard context drops a transaction waiting for
+// its reply; the letter is recorded as unknown, never as delivered.
+func TestAbort(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	got := make(chan struct{}, 1)
+	be := &backend{data: func(c *smtp.Conn, msg []byte, n int) error {
+		got <- struct{}{}
+		<-release
+		return nil
+	}}
+	port := startServer(t, be, nil)
+	path := filepath.Join(t.TempDir(), "m.journal")
+	j, _ := journal.Open(path)
+	hard, abort := context.WithCancel(context.Background())
+	go func() { <-got; abort() }()
+	p := &Pool{Transport: smtpTransport(port), Journal: j, Concurrency: 1, MaxAttempts: 3, PerSession: 10, Backoff: time.Millisecond, OpenTries: 1}
+	st, _ := p.Run(hard, hard, func(yield func(*template.Letter) bool) error {
+		for _, l := range letters(5) {
+			if !yield(l) {
+				break
+			}
+		}
+		return nil
+	})
+	j.Close()
+	last := map[string]journal.Record{}
+	journal.Read(path, func(r journal.Record) error { last[r.Key] = r; return nil })
+	if last["key0"].Final() != journal.Unknown || st.Delivered != 0 || st.Unknown+st.Untouched != 5 {
+		t.Errorf("key0 %+v; %s", last["key0"], summary(st))
+	}
+}
+
+// TestRateLimitGatesSending: with a budget of 3 letters and no refill,
+// exactly 3 are sent; the rest wait until dispatching stops.
+func TestRateLimitGatesSending(t *testing.T) {
+	be := &backend{}
+	port := startServer(t, be, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var once atomic.Bool
+	st, err, _ := runPoolCtx(t, ctx, smtpTransport(port), letters(10), func(p *Pool) {
+		p.Limit = rate.NewLimiter(rate.Every(time.Hour), 3)
+		p.Progress = func(s Stats) {
+			if s.Delivered == 3 && once.CompareAndSwap(false, true) {
+				go func() { time.Sleep(100 * time.Millisecond); cancel() }()
+			}
+		}
+	})
+	if !errors.Is(err, ErrInterrupted) || st.Delivered != 3 || st.Untouched != 7 || len(be.messages()) != 3 {
+		t.Errorf("%v; %s; server got %d", err, summary(st), len(be.messages()))
 	}
 }

@@ -269,6 +269,17 @@ func runPool(t *testing.T, tr Transport, ls []*template.Letter, tune func(*Pool)
 
 func runPoolJournal(t *testing.T, path string, tr Transport, ls []*template.Letter, tune func(*Pool)) (Stats, error, map[string]journal.Record) {
 	t.Helper()
+	return runPoolAt(t, context.Background(), path, tr, ls, tune)
+}
+
+// runPoolCtx is runPool with a dispatch context.
+func runPoolCtx(t *testing.T, ctx context.Context, tr Transport, ls []*template.Letter, tune func(*Pool)) (Stats, error, map[string]journal.Record) {
+	t.Helper()
+	return runPoolAt(t, ctx, filepath.Join(t.TempDir(), "test.journal"), tr, ls, tune)
+}
+
+func runPoolAt(t *testing.T, ctx context.Context, path string, tr Transport, ls []*template.Letter, tune func(*Pool)) (Stats, error, map[string]journal.Record) {
+	t.Helper()
 	j, err := journal.Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -277,8 +288,7 @@ func runPoolJournal(t *testing.T, path string, tr Transport, ls []*template.Lett
 	if tune != nil {
 		tune(p)
 	}
-	ctx := context.Background()
-	st, runErr := p.Run(ctx, ctx, func(yield func(*template.Letter) bool) error {
+	st, runErr := p.Run(ctx, context.Background(), func(yield func(*template.Letter) bool) error {
 		for _, l := range ls {
 			if !yield(l) {
 				break
