@@ -9,6 +9,7 @@ import (
 
 	"github.com/mailmerge/mailmerge/internal/campaign"
 	"github.com/mailmerge/mailmerge/internal/config"
+	"github.com/mailmerge/mailmerge/internal/preview"
 	"github.com/mailmerge/mailmerge/internal/recipients"
 	"github.com/mailmerge/mailmerge/internal/template"
 )
@@ -34,7 +35,7 @@ file:line[:column]: message. On success it prints what would be sent.`,
 			printSource(out, cfg, sum)
 			fmt.Fprintf(out, "%s, %s, %s (%s), %s\n",
 				plural(sum.Letters, "letter"), plural(sum.Recipients, "recipient"),
-				plural(sum.Attachments, "attachment"), byteSize(sum.AttachmentBytes), plural(sum.Warnings, "warning"))
+				plural(sum.Attachments, "attachment"), preview.Size(sum.AttachmentBytes), plural(sum.Warnings, "warning"))
 			return nil
 		},
 	}
@@ -82,14 +83,4 @@ func plural(n int, word string) string {
 		return fmt.Sprintf("1 %s", word)
 	}
 	return fmt.Sprintf("%d %ss", n, word)
-}
-
-func byteSize(n int64) string {
-	switch {
-	case n < 1000:
-		return fmt.Sprintf("%d bytes", n)
-	case n < 1000*1000:
-		return fmt.Sprintf("%.1f kB", float64(n)/1e3)
-	}
-	return fmt.Sprintf("%.1f MB", float64(n)/1e6)
 }

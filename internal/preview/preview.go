@@ -71,7 +71,7 @@ func Write(w io.Writer, l *template.Letter) error {
 			return err
 		}
 		if disp == "attachment" {
-			fmt.Fprintf(w, "--- attachment: %s (%s, %s)\n", params["filename"], mt, size(len(body)))
+			fmt.Fprintf(w, "--- attachment: %s (%s, %s)\n", params["filename"], mt, Size(int64(len(body))))
 			return nil
 		}
 		text := strings.ReplaceAll(string(body), "\r\n", "\n")
@@ -92,7 +92,8 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-func size(n int) string {
+// Size formats a number of bytes for people: 615 bytes, 2.5 kB, 1.2 MB.
+func Size(n int64) string {
 	switch {
 	case n < 1000:
 		return fmt.Sprintf("%d bytes", n)

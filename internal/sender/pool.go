@@ -96,6 +96,9 @@ func (p *Pool) Run(ctx, hard context.Context, each func(func(*template.Letter) b
 	dispatch, stopDispatch := context.WithCancelCause(ctx)
 	defer stopDispatch(nil)
 	g, gctx := errgroup.WithContext(hard)
+	// A run-level failure stops dispatching too, so retries waiting for
+	// their turn give up at once rather than after their backoff.
+	defer context.AfterFunc(gctx, func() { stopDispatch(context.Cause(gctx)) })()
 	jobs := make(chan *job)
 	var pending sync.WaitGroup // letters queued and not yet final
 	var live atomic.Int32      // open sessions
