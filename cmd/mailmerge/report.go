@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -55,6 +56,7 @@ smtp_code and error columns added, to fix and send again.`,
 				outFile.WriteString("\ufeff") // so spreadsheets read the file as UTF-8
 				out = csv.NewWriter(outFile)
 			}
+			csvName := filepath.Base(cfg.Recipients.File)
 			counts := map[journal.State]int{}
 			total, written := 0, 0
 			stdout := cmd.OutOrStdout()
@@ -69,10 +71,14 @@ smtp_code and error columns added, to fix and send again.`,
 					state = "not sent"
 				}
 				counts[state]++
+				for _, rej := range r.Rejected {
+					problems = append(problems, fmt.Sprintf("%s:%d: delivered, but refused for %s: %s", csvName, l.Line, rej.Rcpt,
+						reply(journal.Record{Phase: "RCPT", Code: rej.Code, Enhanced: rej.Enhanced, Text: rej.Text})))
+				}
 				if state == journal.Delivered || state == "not sent" && !ok {
 					return nil
 				}
-				problems = append(problems, fmt.Sprintf("%s:%d: %s %s: %s", cfg.Recipients.File, l.Line, state, strings.Join(l.Recipients, ", "), reply(r)))
+				problems = append(problems, fmt.Sprintf("%s:%d: %s %s: %s", csvName, l.Line, state, strings.Join(l.Recipients, ", "), reply(r)))
 				if out != nil {
 					if written == 0 {
 						out.Write(append(append([]string(nil), rec.Header()...), "status", "smtp_code", "error"))

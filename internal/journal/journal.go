@@ -14,6 +14,7 @@ package journal
 
 import (
 	"bufio"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -73,6 +74,21 @@ func (r Record) Final() State {
 	return r.State
 }
 
+// keyHash is a letter key shortened to 128 bits: collisions are out of
+// reach, and the map stays small.
+type keyHash [16]byte
+
+func hashKey(key string) keyHash {
+	sum := sha256.Sum256([]byte(key))
+	return keyHash(sum[:16])
+}
+
+// status is a letter's state and attempts as of its last record.
+type status struct {
+	state   State
+	attempt int32
+}
+
 // ErrLocked is returned by Open when another process has the journal.
 var ErrLocked = errors.New("the journal is in use by another mailmerge send of this campaign")
 
@@ -80,7 +96,9 @@ var ErrLocked = errors.New("the journal is in use by another mailmerge send of t
 type Journal struct {
 	path string
 	f    *os.File
-	last map[string]Record // last record per letter key, replayed and new
+	// last holds, per letter, what a send needs of its last record. A
+	// million letters take some 40 MB this way, not the records' size.
+	last map[keyHash]status
 
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -107,10 +125,10 @@ func Open(path string) (*Journal, error) {
 		}
 		return nil, fmt.Errorf("lock journal %s: %w", path, err)
 	}
-	j := &Journal{path: path, f: f, last: map[string]Record{}}
+	j := &Journal{path: path, f: f, last: map[keyHash]status{}}
 	j.cond = sync.NewCond(&j.mu)
 	good, err := replay(f, filepath.Base(path), func(r Record) error {
-		j.last[r.Key] = r
+		j.last[hashKey(r.Key)] = status{r.Final(), int32(r.Attempt)}
 		return nil
 	})
 	if err != nil {
@@ -168,12 +186,15 @@ func replay(r io.Reader, name string, fn func(Record) error) (int64, error) {
 	}
 }
 
-// Last returns the last record of the letter with key, if there is one.
-func (j *Journal) Last(key string) (Record, bool) {
+// Status returns the state of the letter with key as its last record
+// leaves it (see Record.Final) and the attempts made at it so far; ok is
+// false for a letter the journal has never seen.
+func (j *Journal) Status(key string) (state State, attempts int, ok bool) {
+	h := hashKey(key)
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	r, ok := j.last[key]
-	return r, ok
+	s, ok := j.last[h]
+	return s.state, int(s.attempt), ok
 }
 
 // Append queues r. It is written with the next Commit (of any letter) or
@@ -220,7 +241,7 @@ func (j *Journal) queue(r Record) (uint64, error) {
 	}
 	j.pending = append(append(j.pending, b...), '\n')
 	j.seq++
-	j.last[r.Key] = r
+	j.last[hashKey(r.Key)] = status{r.Final(), int32(r.Attempt)}
 	return j.seq, nil
 }
 

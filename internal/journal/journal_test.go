@@ -45,12 +45,12 @@ func TestReplay(t *testing.T) {
 	defer j.Close()
 	want := map[string]State{"a": Delivered, "b": Unknown, "c": Attempt, "d": Deferred, "e": Failed}
 	for key, state := range want {
-		r, ok := j.Last(key)
-		if !ok || r.Final() != state {
-			t.Errorf("%s: final state %q, want %q", key, r.Final(), state)
+		got, attempts, ok := j.Status(key)
+		if !ok || got != state || attempts != 1 {
+			t.Errorf("%s: state %q after %d attempts, want %q after 1", key, got, attempts, state)
 		}
 	}
-	if _, ok := j.Last("z"); ok {
+	if _, _, ok := j.Status("z"); ok {
 		t.Error("a letter never sent has a record")
 	}
 }
@@ -68,7 +68,7 @@ func TestTornLastLineIsIgnoredAndCut(t *testing.T) {
 	if err != nil {
 		t.Fatalf("torn last line: %v", err)
 	}
-	if _, ok := j.Last("b"); ok {
+	if _, _, ok := j.Status("b"); ok {
 		t.Error("torn record was read")
 	}
 	j.Commit(rec("c", Delivered))

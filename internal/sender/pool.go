@@ -114,11 +114,11 @@ func (p *Pool) Run(ctx, hard context.Context, each func(func(*template.Letter) b
 		produceErr = each(func(l *template.Letter) bool {
 			st.add(func(s *Stats) { s.Letters++ })
 			attempts := 0
-			if last, ok := p.Journal.Last(l.Key); ok {
-				attempts = last.Attempt
-				switch last.Final() {
+			if state, n, ok := p.Journal.Status(l.Key); ok {
+				attempts = n
+				switch state {
 				case journal.Delivered, journal.Failed:
-					st.add(func(s *Stats) { s.Skipped[last.Final()]++ })
+					st.add(func(s *Stats) { s.Skipped[state]++ })
 					return true
 				case journal.Unknown:
 					if !p.ResendUnknown {
