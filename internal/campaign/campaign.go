@@ -102,12 +102,12 @@ func (c *Campaign) Letters(ctx context.Context, fn func(*template.Letter, *recip
 	sum.Encoding, sum.EncodingGuessed = rr.Encoding()
 	sum.Delimiter = rr.Delimiter()
 
-	ids := newIDs(c.cfg.Campaign)
+	seenRows := newRows(c.cfg.Campaign)
 	tmpl, err := template.ParseFile(c.cfg.Template, template.Options{
 		AttachmentsDir: c.cfg.AttachmentsDir,
 		AllowOutside:   c.cfg.AttachmentsAllowOutside,
 		Campaign:       c.cfg.Campaign,
-		MessageID:      ids.next,
+		MessageID:      seenRows.messageID,
 		Now:            c.opts.Now,
 		Boundary:       c.opts.Boundary,
 	})
@@ -121,7 +121,6 @@ func (c *Campaign) Letters(ctx context.Context, fn func(*template.Letter, *recip
 	}
 
 	file := rr.Header() // for locating field columns
-	dups := newDuplicates()
 	seenTemplateErr := map[string]bool{}
 	for {
 		if err := ctx.Err(); err != nil {
@@ -157,7 +156,7 @@ func (c *Campaign) Letters(ctx context.Context, fn func(*template.Letter, *recip
 		}
 		// Only To: a Cc or Bcc the template names gets every letter on purpose.
 		for _, r := range l.To {
-			dups.add(r, rec.Line)
+			seenRows.addTo(r, rec.Line)
 		}
 		sum.Letters++
 		sum.Recipients += len(l.Recipients)
@@ -174,7 +173,7 @@ func (c *Campaign) Letters(ctx context.Context, fn func(*template.Letter, *recip
 		}
 	}
 	sum.Rows = rr.Rows()
-	for _, d := range dups.report() {
+	for _, d := range seenRows.duplicates() {
 		warn(&recipients.Error{File: fileName(c.cfg.Recipients.File), Line: d.lines[0], Err: fmt.Errorf("address %s is in %d rows (lines %s): each row gets its own letter", d.addr, len(d.lines), joinInts(d.lines))})
 	}
 	if sum.Errors > 0 {
@@ -202,38 +201,21 @@ func fileName(path string) string {
 	return path
 }
 
-// ids hands out Message-IDs, telling apart rows whose letters go to the
-// same recipients. It keeps a 64-bit hash per envelope, not the addresses.
-type ids struct {
+// rows remembers, per 64-bit hash, what Letters needs to know about the
+// rows before: how many letters went to an envelope (to number their
+// Message-IDs) and the first line an address was a To recipient on (to
+// warn about repeats). A one-recipient envelope hashes like its address,
+// so the usual letter costs one entry (16 bytes) for both.
+type rows struct {
 	campaign string
-	seen     map[uint64]uint32
+	seen     map[uint64]seen
+	again    map[string][]int // repeated addresses, in order
+	order    []string
 }
 
-func newIDs(campaign string) *ids { return &ids{campaign: campaign, seen: map[uint64]uint32{}} }
-
-func (d *ids) next(rcpts []string, domain string) string {
-	h := fnv.New64a()
-	sorted := slices.Clone(rcpts)
-	for i := range sorted {
-		sorted[i] = strings.ToLower(sorted[i])
-	}
-	slices.Sort(sorted)
-	for _, r := range sorted {
-		h.Write([]byte(r))
-		h.Write([]byte{0})
-	}
-	k := h.Sum64()
-	n := d.seen[k]
-	d.seen[k] = n + 1
-	return template.MessageID(d.campaign, rcpts, int(n), domain)
-}
-
-// duplicates finds addresses that occur in several rows, keeping a hash and
-// the first line per address and the address itself only for repeats.
-type duplicates struct {
-	first map[uint64]int32
-	again map[string][]int
-	order []string
+type seen struct {
+	first     int32  // line of the first row with this To address
+	envelopes uint32 // letters so far with this envelope
 }
 
 type duplicate struct {
@@ -241,37 +223,66 @@ type duplicate struct {
 	lines []int
 }
 
-func newDuplicates() *duplicates {
-	return &duplicates{first: map[uint64]int32{}, again: map[string][]int{}}
+func newRows(campaign string) *rows {
+	return &rows{campaign: campaign, seen: map[uint64]seen{}, again: map[string][]int{}}
 }
 
-func (d *duplicates) add(addr string, line int) {
-	addr = strings.ToLower(addr)
+func hashAddrs(addrs []string) uint64 {
 	h := fnv.New64a()
-	h.Write([]byte(addr))
-	k := h.Sum64()
-	f, ok := d.first[k]
-	if !ok {
-		d.first[k] = int32(line)
-		return
+	if len(addrs) == 1 {
+		h.Write([]byte(strings.ToLower(addrs[0])))
+		return h.Sum64()
 	}
-	first := int(f)
-	if first == line {
-		return
+	sorted := make([]string, len(addrs))
+	for i, a := range addrs {
+		sorted[i] = strings.ToLower(a)
 	}
-	if _, ok := d.again[addr]; !ok {
-		d.again[addr] = []int{first}
-		d.order = append(d.order, addr)
+	slices.Sort(sorted)
+	for _, a := range sorted {
+		h.Write([]byte(a))
+		h.Write([]byte{0})
 	}
-	if lines := d.again[addr]; lines[len(lines)-1] != line {
-		d.again[addr] = append(lines, line)
+	return h.Sum64()
+}
+
+// messageID numbers letters with the same envelope, so each gets its own
+// Message-ID.
+func (r *rows) messageID(rcpts []string, domain string) string {
+	k := hashAddrs(rcpts)
+	s := r.seen[k]
+	n := s.envelopes
+	s.envelopes++
+	r.seen[k] = s
+	return template.MessageID(r.campaign, rcpts, int(n), domain)
+}
+
+// addTo notes that addr is a To recipient on line.
+func (r *rows) addTo(addr string, line int) {
+	addr = strings.ToLower(addr)
+	k := hashAddrs([]string{addr})
+	s := r.seen[k]
+	switch first := int(s.first); {
+	case first == 0:
+		s.first = int32(line)
+		r.seen[k] = s
+	case first == line:
+	default:
+		lines, ok := r.again[addr]
+		if !ok {
+			lines = []int{first}
+			r.order = append(r.order, addr)
+		}
+		if lines[len(lines)-1] != line {
+			lines = append(lines, line)
+		}
+		r.again[addr] = lines
 	}
 }
 
-func (d *duplicates) report() []duplicate {
-	out := make([]duplicate, 0, len(d.order))
-	for _, a := range d.order {
-		out = append(out, duplicate{a, d.again[a]})
+func (r *rows) duplicates() []duplicate {
+	out := make([]duplicate, 0, len(r.order))
+	for _, a := range r.order {
+		out = append(out, duplicate{a, r.again[a]})
 	}
 	return out
 }
