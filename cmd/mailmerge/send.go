@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -152,6 +153,7 @@ func runSend(cmd *cobra.Command, f sendFlags) error {
 		MaxLetters:    maxLetters,
 		ResendUnknown: f.resendUnknown,
 		Log:           log,
+		Progress:      progressLine(stderr, sum.Letters, 10*time.Second),
 	}
 
 	// The first Ctrl-C stops dispatching and lets letters in flight
@@ -190,6 +192,25 @@ func runSend(cmd *cobra.Command, f sendFlags) error {
 	})
 	printSendSummary(stdout, sum.Letters, st, f.resendUnknown)
 	return sendExit(st, sum.Letters, runErr, cfg)
+}
+
+// progressLine returns a Pool.Progress that writes a status line at most
+// every interval, so a long send at a polite rate shows it is alive.
+func progressLine(w io.Writer, total int, interval time.Duration) func(sender.Stats) {
+	var mu sync.Mutex
+	next := time.Now().Add(interval)
+	return func(st sender.Stats) {
+		mu.Lock()
+		defer mu.Unlock()
+		if time.Now().Before(next) {
+			return
+		}
+		next = time.Now().Add(interval)
+		done := st.Delivered + st.Failed + st.Deferred + st.Unknown
+		fmt.Fprintf(w, "mailmerge: %d of %d letters done (delivered %d, failed %d, deferred %d, unknown %d)\n",
+			done+st.Skipped[journal.Delivered]+st.Skipped[journal.Failed]+st.Skipped[journal.Unknown], total,
+			st.Delivered, st.Failed, st.Deferred, st.Unknown)
+	}
 }
 
 // printSendSummary prints the counts of this run; they add up to the
