@@ -190,7 +190,7 @@ func runSend(cmd *cobra.Command, f sendFlags) error {
 		}
 		return err
 	})
-	printSendSummary(stdout, sum.Letters, st, f.resendUnknown)
+	printSendSummary(stdout, sum.Letters, st)
 	return sendExit(st, sum.Letters, runErr, cfg)
 }
 
@@ -215,7 +215,7 @@ func progressLine(w io.Writer, total int, interval time.Duration) func(sender.St
 
 // printSendSummary prints the counts of this run; they add up to the
 // letters in the CSV.
-func printSendSummary(w io.Writer, total int, st sender.Stats, resendUnknown bool) {
+func printSendSummary(w io.Writer, total int, st sender.Stats) {
 	skipped := total - st.Delivered - st.Failed - st.Deferred - st.Unknown
 	fmt.Fprintf(w, "delivered %d, failed %d, deferred %d, unknown %d, skipped %d (of %d)\n",
 		st.Delivered, st.Failed, st.Deferred, st.Unknown, skipped, total)

@@ -12,7 +12,7 @@ import (
 func TestMaildir(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "outbox")
 	ls := letters(20)
-	st, err, last := runPool(t, &Maildir{Path: dir}, ls, nil)
+	st, last, err := runPool(t, &Maildir{Path: dir}, ls, nil)
 	if err != nil || st.Delivered != 20 || countStates(last)[journal.Delivered] != 20 {
 		t.Fatalf("%v %s", err, summary(st))
 	}

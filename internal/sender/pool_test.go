@@ -26,7 +26,7 @@ func TestDelivery(t *testing.T) {
 	proxyPort, w := startProxy(t, port)
 	ls := letters(25)
 	ls[3].Recipients = []string{"a@example.com", "b@example.com", "c@example.com"}
-	st, err, last := runPool(t, smtpTransport(proxyPort), ls, func(p *Pool) { p.PerSession = 10 })
+	st, last, err := runPool(t, smtpTransport(proxyPort), ls, func(p *Pool) { p.PerSession = 10 })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +178,7 @@ func TestReplies(t *testing.T) {
 			if tt.big {
 				ls[0].Data = append(ls[0].Data, bytes.Repeat([]byte("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\r\n"), 1<<17)...)
 			}
-			st, err, last := runPool(t, smtpTransport(port), ls, nil)
+			st, last, err := runPool(t, smtpTransport(port), ls, nil)
 			if err != nil {
 				t.Fatalf("run: %v (%s)", err, summary(st))
 			}
@@ -220,7 +220,7 @@ func TestStallAfterDotIsUnknown(t *testing.T) {
 	port := startServer(t, be, nil)
 	tr := smtpTransport(port)
 	tr.DataTimeout = 200 * time.Millisecond
-	st, err, last := runPool(t, tr, letters(3), nil)
+	st, last, err := runPool(t, tr, letters(3), nil)
 	close(release)
 	if err != nil {
 		t.Fatal(err)
@@ -251,13 +251,13 @@ func TestResume(t *testing.T) {
 	port := startServer(t, be, nil)
 	path := filepath.Join(t.TempDir(), "m.journal")
 	ls := letters(5)
-	st, err, _ := runPoolJournal(t, path, smtpTransport(port), ls, func(p *Pool) { p.Concurrency = 1 })
+	st, _, err := runPoolJournal(t, path, smtpTransport(port), ls, func(p *Pool) { p.Concurrency = 1 })
 	if err != nil || st.Delivered != 2 || st.Unknown != 1 || st.Failed != 1 || st.Deferred != 1 {
 		t.Fatalf("first run: %v, %s", err, summary(st))
 	}
 	// The re-run sends only the deferred letter: not the delivered, the
 	// failed, nor the unknown one.
-	st, err, last := runPoolJournal(t, path, smtpTransport(port), ls, func(p *Pool) { p.Concurrency = 1 })
+	st, last, err := runPoolJournal(t, path, smtpTransport(port), ls, func(p *Pool) { p.Concurrency = 1 })
 	if err != nil || st.Delivered != 1 || st.Skipped[journal.Delivered] != 2 || st.Skipped[journal.Failed] != 1 || st.Skipped[journal.Unknown] != 1 {
 		t.Fatalf("second run: %v, %s, skipped %v", err, summary(st), st.Skipped)
 	}
@@ -265,7 +265,7 @@ func TestResume(t *testing.T) {
 		t.Errorf("key3: %+v", r)
 	}
 	// --resend-unknown sends the unknown letter again, same Message-ID.
-	st, err, last = runPoolJournal(t, path, smtpTransport(port), ls, func(p *Pool) { p.ResendUnknown = true })
+	st, last, err = runPoolJournal(t, path, smtpTransport(port), ls, func(p *Pool) { p.ResendUnknown = true })
 	if err != nil || st.Delivered != 1 || last["key1"].Final() != journal.Delivered {
 		t.Fatalf("third run: %v, %s", err, summary(st))
 	}
@@ -287,7 +287,7 @@ func TestPolicyStop(t *testing.T) {
 		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "Sending denied by policy"}
 	}}
 	port := startServer(t, be, nil)
-	st, err, last := runPool(t, smtpTransport(port), letters(40), func(p *Pool) { p.Concurrency = 1; p.PolicyStop = 4 })
+	st, last, err := runPool(t, smtpTransport(port), letters(40), func(p *Pool) { p.Concurrency = 1; p.PolicyStop = 4 })
 	var re *RunError
 	if !errors.As(err, &re) || re.Kind != ErrPolicy || !strings.Contains(re.Error(), "5.7.1") {
 		t.Fatalf("err = %v", err)
@@ -332,7 +332,7 @@ func TestAuthAndTLS(t *testing.T) {
 			if tt.trust {
 				tr.TLSConfig.RootCAs = pool
 			}
-			st, err, _ := runPool(t, tr, letters(3), nil)
+			st, _, err := runPool(t, tr, letters(3), nil)
 			var re *RunError
 			switch {
 			case tt.kind == 0 && err != nil:
@@ -390,7 +390,7 @@ func TestGreeting421MeansUnavailable(t *testing.T) {
 			c.Close()
 		}
 	}()
-	st, err, last := runPool(t, smtpTransport(ln.Addr().(*net.TCPAddr).Port), letters(5), nil)
+	st, last, err := runPool(t, smtpTransport(ln.Addr().(*net.TCPAddr).Port), letters(5), nil)
 	var re *RunError
 	if !errors.As(err, &re) || re.Kind != ErrUnavailable {
 		t.Fatalf("err = %v", err)
@@ -475,7 +475,7 @@ func TestSMTPUTF8(t *testing.T) {
 	ls := letters(2)
 	ls[0].SMTPUTF8 = true
 	ls[0].Recipients = []string{"иван@example.com"}
-	st, err, last := runPool(t, smtpTransport(port), ls, nil)
+	st, last, err := runPool(t, smtpTransport(port), ls, nil)
 	if err != nil || st.Failed != 1 || !strings.Contains(last["key0"].Text, "SMTPUTF8") {
 		t.Errorf("%v %s %+v", err, summary(st), last["key0"])
 	}
@@ -499,7 +499,7 @@ func TestBodyStall(t *testing.T) {
 	tr.Timeout = 300 * time.Millisecond
 	ls := letters(3)
 	ls[0].Data = append(ls[0].Data, bytes.Repeat([]byte("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\r\n"), 1<<17)...)
-	st, err, last := runPool(t, tr, ls, func(p *Pool) { p.Concurrency = 1 })
+	st, last, err := runPool(t, tr, ls, func(p *Pool) { p.Concurrency = 1 })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -550,7 +550,7 @@ func TestRateLimitGatesSending(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var once atomic.Bool
-	st, err, _ := runPoolCtx(t, ctx, smtpTransport(port), letters(10), func(p *Pool) {
+	st, _, err := runPoolCtx(t, ctx, smtpTransport(port), letters(10), func(p *Pool) {
 		p.Limit = rate.NewLimiter(rate.Every(time.Hour), 3)
 		p.Progress = func(s Stats) {
 			if s.Delivered == 3 && once.CompareAndSwap(false, true) {

@@ -162,7 +162,7 @@ func TestPostfixSTARTTLS(t *testing.T) {
 	tr.TLSConfig = &tls.Config{RootCAs: pool, ServerName: "localhost"}
 	tr.Timeout = 30 * time.Second
 	tr.DataTimeout = 10 * time.Minute
-	st, err, last := runPool(t, tr, letters(n), func(p *Pool) { p.Concurrency = 4; p.PerSession = 50 })
+	st, last, err := runPool(t, tr, letters(n), func(p *Pool) { p.Concurrency = 4; p.PerSession = 50 })
 	if err != nil || st.Delivered != n || countStates(last)[journal.Delivered] != n {
 		t.Fatalf("%v: %s", err, summary(st))
 	}
@@ -231,7 +231,7 @@ func TestSMTPSink(t *testing.T) {
 	}
 	waitBanner(t, port, nonce)
 	const n = 2000
-	st, err, last := runPool(t, smtpTransport(port), letters(n), func(p *Pool) { p.Concurrency = 4 })
+	st, last, err := runPool(t, smtpTransport(port), letters(n), func(p *Pool) { p.Concurrency = 4 })
 	if err != nil || st.Delivered != n || countStates(last)[journal.Delivered] != n {
 		t.Fatalf("%v: %s", err, summary(st))
 	}

@@ -261,24 +261,24 @@ func smtpTransport(port int) *SMTP {
 
 // runPool sends ls through tr with a fresh journal and returns the stats,
 // the error and the journal's last record per key.
-func runPool(t *testing.T, tr Transport, ls []*template.Letter, tune func(*Pool)) (Stats, error, map[string]journal.Record) {
+func runPool(t *testing.T, tr Transport, ls []*template.Letter, tune func(*Pool)) (Stats, map[string]journal.Record, error) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "test.journal")
 	return runPoolJournal(t, path, tr, ls, tune)
 }
 
-func runPoolJournal(t *testing.T, path string, tr Transport, ls []*template.Letter, tune func(*Pool)) (Stats, error, map[string]journal.Record) {
+func runPoolJournal(t *testing.T, path string, tr Transport, ls []*template.Letter, tune func(*Pool)) (Stats, map[string]journal.Record, error) {
 	t.Helper()
 	return runPoolAt(t, context.Background(), path, tr, ls, tune)
 }
 
 // runPoolCtx is runPool with a dispatch context.
-func runPoolCtx(t *testing.T, ctx context.Context, tr Transport, ls []*template.Letter, tune func(*Pool)) (Stats, error, map[string]journal.Record) {
+func runPoolCtx(t *testing.T, ctx context.Context, tr Transport, ls []*template.Letter, tune func(*Pool)) (Stats, map[string]journal.Record, error) {
 	t.Helper()
 	return runPoolAt(t, ctx, filepath.Join(t.TempDir(), "test.journal"), tr, ls, tune)
 }
 
-func runPoolAt(t *testing.T, ctx context.Context, path string, tr Transport, ls []*template.Letter, tune func(*Pool)) (Stats, error, map[string]journal.Record) {
+func runPoolAt(t *testing.T, ctx context.Context, path string, tr Transport, ls []*template.Letter, tune func(*Pool)) (Stats, map[string]journal.Record, error) {
 	t.Helper()
 	j, err := journal.Open(path)
 	if err != nil {
@@ -301,7 +301,7 @@ func runPoolAt(t *testing.T, ctx context.Context, path string, tr Transport, ls 
 	if err := journal.Read(path, func(r journal.Record) error { last[r.Key] = r; return nil }); err != nil && !errors.Is(err, io.EOF) {
 		t.Fatal(err)
 	}
-	return st, runErr, last
+	return st, last, runErr
 }
 
 func countStates(last map[string]journal.Record) map[journal.State]int {
