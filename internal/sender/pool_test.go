@@ -302,6 +302,7 @@ func TestAuthAndTLS(t *testing.T) {
 	tests := []struct {
 		name      string
 		tls       bool // server offers STARTTLS
+		implicit  bool // server speaks TLS at once
 		security  Security
 		trust     bool
 		pass      string
@@ -310,6 +311,8 @@ func TestAuthAndTLS(t *testing.T) {
 		auths     int
 	}{
 		{name: "STARTTLS and AUTH PLAIN", tls: true, security: StartTLS, trust: true, pass: "s3cret-pw", delivered: 3, auths: 2},
+		{name: "implicit TLS and AUTH PLAIN", tls: true, implicit: true, security: TLS, trust: true, pass: "s3cret-pw", delivered: 3, auths: 2},
+		{name: "implicit TLS, untrusted certificate", tls: true, implicit: true, security: TLS, trust: false, pass: "s3cret-pw", kind: ErrTLS},
 		{name: "535: stop, no retry", tls: true, security: StartTLS, trust: true, pass: "wrong-pw", kind: ErrAuth, auths: 1},
 		{name: "STARTTLS not offered: no credentials sent", tls: false, security: StartTLS, trust: true, pass: "s3cret-pw", kind: ErrTLS},
 		{name: "untrusted certificate", tls: true, security: StartTLS, trust: false, pass: "s3cret-pw", kind: ErrTLS},
@@ -322,7 +325,7 @@ func TestAuthAndTLS(t *testing.T) {
 			if tt.tls {
 				stls = serverTLS
 			}
-			port := startServer(t, be, stls)
+			port := startServerOn(t, be, stls, tt.implicit)
 			proxyPort, w := startProxy(t, port)
 			var trace bytes.Buffer
 			tr := smtpTransport(proxyPort)
@@ -348,7 +351,7 @@ func TestAuthAndTLS(t *testing.T) {
 					t.Errorf("trace contains %q:\n%s", secret, trace.String())
 				}
 			}
-			if tt.security != StartTLS && strings.Contains(w.String(), "AUTH") {
+			if tt.security == Plain && strings.Contains(w.String(), "AUTH") {
 				t.Error("AUTH sent over plain text")
 			}
 			if tt.kind == ErrTLS && strings.Contains(w.String(), "AUTH") {

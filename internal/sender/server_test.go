@@ -156,9 +156,22 @@ func hangUp(c *smtp.Conn, line string) error {
 // set, makes it offer STARTTLS.
 func startServer(t *testing.T, be *backend, tlsConfig *tls.Config) int {
 	t.Helper()
+	return startServerOn(t, be, tlsConfig, false)
+}
+
+// startServerOn is startServer; implicit makes it speak TLS from the
+// first byte (port 465 style) instead of offering STARTTLS.
+func startServerOn(t *testing.T, be *backend, tlsConfig *tls.Config, implicit bool) int {
+	t.Helper()
+	var ln net.Listener
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	if implicit {
+		ln = tls.NewListener(ln, tlsConfig)
+		tlsConfig = nil
 	}
 	s := smtp.NewServer(be)
 	s.Domain = "mx.test"
@@ -167,7 +180,7 @@ func startServer(t *testing.T, be *backend, tlsConfig *tls.Config) int {
 	s.WriteTimeout = 10 * time.Second
 	go s.Serve(ln)
 	t.Cleanup(func() { s.Close() })
-	return ln.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // testCA makes a CA and a certificate for 127.0.0.1 and localhost signed
