@@ -154,3 +154,79 @@ func TestCrashResume(t *testing.T) {
 	}
 	t.Logf("%d kills; final states %v; server saw %d messages", kills, states, len(be.seen))
 }
+
+// TestInterruptCLI sends SIGINT to a real send: it stops dispatching,
+// lets letters in flight finish, records them, exits 130; the next run
+// sends the rest and nobody gets a letter twice.
+func TestInterruptCLI(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "mailmerge")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	be := &countingServer{seen: map[string]int{}}
+	srv := smtp.NewServer(be)
+	srv.Domain = "interrupt.test"
+	srv.ErrorLog = log.New(io.Discard, "", 0)
+	go srv.Serve(ln)
+	defer srv.Close()
+
+	const n = 200
+	var csv strings.Builder
+	csv.WriteString("name,email\n")
+	for i := range n {
+		fmt.Fprintf(&csv, "Person %d,p%d@example.com\n", i, i)
+	}
+	os.WriteFile(filepath.Join(dir, "people.csv"), []byte(csv.String()), 0o644)
+	os.WriteFile(filepath.Join(dir, "letter.txt"), []byte("From: s@example.com\nTo: {{.email}}\n\nHello {{.name}}\n"), 0o644)
+	cfg := filepath.Join(dir, "int.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("template: letter.txt\nrecipients:\n  file: people.csv\nsmtp:\n  host: 127.0.0.1\n  port: %d\n  security: none\nsend:\n  concurrency: 2\n  rate: 100/s\n", ln.Addr().(*net.TCPAddr).Port)), 0o644)
+
+	cmd := exec.Command(bin, "send", "--yes", "-c", cfg)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	cmd.Process.Signal(os.Interrupt)
+	err = cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitInterrupted {
+		t.Fatalf("exit: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "stopping: letters in flight finish") || !strings.Contains(out.String(), "interrupted; run send again") {
+		t.Errorf("output:\n%s", out.String())
+	}
+	states := map[journal.State]int{}
+	journal.Read(filepath.Join(dir, "int.journal"), func(r journal.Record) error {
+		if r.State != journal.Attempt && r.State != journal.EOD {
+			states[r.State]++
+		}
+		return nil
+	})
+	be.mu.Lock()
+	first := len(be.seen)
+	be.mu.Unlock()
+	if states[journal.Delivered] != first || states[journal.Delivered] == 0 || states[journal.Delivered] == n || len(states) != 1 {
+		t.Fatalf("after SIGINT: journal %v, server saw %d", states, first)
+	}
+
+	if out, err := exec.Command(bin, "send", "--yes", "-c", cfg).CombinedOutput(); err != nil {
+		t.Fatalf("re-run: %v\n%s", err, out)
+	}
+	be.mu.Lock()
+	defer be.mu.Unlock()
+	if len(be.seen) != n {
+		t.Errorf("server saw %d letters, want %d", len(be.seen), n)
+	}
+	for id, c := range be.seen {
+		if c != 1 {
+			t.Errorf("%s seen %d times", id, c)
+		}
+	}
+	t.Logf("SIGINT after %d letters; the re-run sent the other %d", first, n-first)
+}
