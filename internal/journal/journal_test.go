@@ -160,3 +160,32 @@ func TestWriteFailureIsSticky(t *testing.T) {
 		t.Error("Append after a failed write succeeded")
 	}
 }
+
+// FuzzOpen: whatever a journal file holds, Open either refuses it or
+// replays it and leaves it ending on a whole line, ready for appends.
+func FuzzOpen(f *testing.F) {
+	f.Add([]byte(`{"key":"a","state":"delivered","attempt":1}` + "\n"))
+	f.Add([]byte(`{"key":"a","state":"eod"}` + "\n" + `{"key":"a","sta`))
+	f.Add([]byte("not json\n"))
+	f.Add([]byte(""))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := filepath.Join(t.TempDir(), "f.journal")
+		os.WriteFile(path, data, 0o600)
+		j, err := Open(path)
+		if err != nil {
+			return
+		}
+		if err := j.Commit(rec("new", Delivered)); err != nil {
+			t.Fatal(err)
+		}
+		j.Close()
+		j, err = Open(path)
+		if err != nil {
+			t.Fatalf("a journal Open accepted and appended to is now refused: %v", err)
+		}
+		defer j.Close()
+		if state, _, ok := j.Status("new"); !ok || state != Delivered {
+			t.Fatalf("appended record lost: %v %v", state, ok)
+		}
+	})
+}
