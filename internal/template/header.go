@@ -70,6 +70,30 @@ func wordBudget(name string) int {
 	return max(24, min(75, maxLine-len(name)-2))
 }
 
+// unstructured reports the fields whose values are free text (RFC 5322
+// §3.6.5, and X- fields by convention): the only ones RFC 2047 lets
+// encoded-words stand in for non-ASCII or over-long words.
+func unstructured(name string) bool {
+	switch name {
+	case "Subject", "Comments", "Keywords", "Organization":
+		return true
+	}
+	return strings.HasPrefix(name, "X-")
+}
+
+// valueTokens formats the value of any other header. Structured fields
+// (List-Unsubscribe, In-Reply-To, References, ...) are never encoded: an
+// encoded-word there would be read literally, breaking a URL or an ID.
+func valueTokens(name, v string) ([]string, error) {
+	if unstructured(name) {
+		return unstructuredTokens(v, wordBudget(name)), nil
+	}
+	if !isASCII(v) {
+		return nil, fmt.Errorf("non-ASCII text is allowed only in Subject, Comments, Keywords, Organization and X- headers")
+	}
+	return words(v), nil
+}
+
 // unstructuredTokens encodes an unstructured value (Subject, Comments, any
 // other header): plain words when ASCII, else RFC 2047 encoded-words of at
 // most budget octets, B or Q, whichever is shorter.

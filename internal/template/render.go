@@ -137,7 +137,11 @@ func (t *Template) Render(row Row) (*Letter, error) {
 			if v == "" {
 				continue
 			}
-			fields = append(fields, foldField(h.name, unstructuredTokens(v, wordBudget(h.name))))
+			tokens, err := valueTokens(h.name, v)
+			if err != nil {
+				return nil, &ValueError{Header: h.name, Field: firstField(h), Err: err}
+			}
+			fields = append(fields, foldField(h.name, tokens))
 		}
 	}
 	l.Recipients = envelope(to, cc, bcc)

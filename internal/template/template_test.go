@@ -386,6 +386,33 @@ func TestCheckFields(t *testing.T) {
 	}
 }
 
+// TestStructuredHeadersAreNotEncoded: a long List-Unsubscribe URL stays
+// one token (an encoded-word there would break it); non-ASCII text in a
+// structured header is an error; X- headers are free text.
+func TestStructuredHeadersAreNotEncoded(t *testing.T) {
+	tm := parseText(t, "From: a@example.com\nTo: x@example.com\nList-Unsubscribe: <https://example.com/unsubscribe?list=course-announcements&id={{.id}}>, <mailto:unsub@example.com?subject={{.id}}>\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\nX-Note: {{.note}}\n\nBody\n", testOptions())
+	id := strings.Repeat("0123456789", 5)
+	l, err := tm.Render(Row{Values: map[string]string{"id": id, "note": "примечание"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nm, err := mail.ReadMessage(bytes.NewReader(l.Data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "<https://example.com/unsubscribe?list=course-announcements&id=" + id + ">, <mailto:unsub@example.com?subject=" + id + ">"
+	if got := nm.Header.Get("List-Unsubscribe"); got != want {
+		t.Errorf("List-Unsubscribe = %q\nwant %q", got, want)
+	}
+	if got, _ := new(mime.WordDecoder).DecodeHeader(nm.Header.Get("X-Note")); got != "примечание" {
+		t.Errorf("X-Note = %q", got)
+	}
+	_, err = tm.Render(Row{Values: map[string]string{"id": "ид", "note": "x"}})
+	if err == nil || err.Error() != `field "id": header List-Unsubscribe: non-ASCII text is allowed only in Subject, Comments, Keywords, Organization and X- headers` {
+		t.Errorf("err = %v", err)
+	}
+}
+
 func TestMissingKeyIsAnError(t *testing.T) {
 	tm := parseText(t, "From: a@example.com\nTo: x@example.com\n\n\nDear {{.name}}\n", testOptions())
 	_, err := tm.Render(Row{Values: map[string]string{}})
