@@ -91,6 +91,9 @@ func valueTokens(name, v string) ([]string, error) {
 	if !isASCII(v) {
 		return nil, fmt.Errorf("non-ASCII text is allowed only in Subject, Comments, Keywords, Organization and X- headers")
 	}
+	if hasLongWord(v, 998-len(name)-2) {
+		return nil, fmt.Errorf("a word longer than a header line may be (998 octets) cannot be folded")
+	}
 	return words(v), nil
 }
 

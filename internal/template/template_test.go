@@ -407,6 +407,10 @@ func TestStructuredHeadersAreNotEncoded(t *testing.T) {
 	if got, _ := new(mime.WordDecoder).DecodeHeader(nm.Header.Get("X-Note")); got != "примечание" {
 		t.Errorf("X-Note = %q", got)
 	}
+	_, err = tm.Render(Row{Values: map[string]string{"id": strings.Repeat("x", 1000), "note": "x"}})
+	if err == nil || !strings.Contains(err.Error(), "998 octets") {
+		t.Errorf("a 1000-octet word: err = %v", err)
+	}
 	_, err = tm.Render(Row{Values: map[string]string{"id": "ид", "note": "x"}})
 	if err == nil || err.Error() != `field "id": header List-Unsubscribe: non-ASCII text is allowed only in Subject, Comments, Keywords, Organization and X- headers` {
 		t.Errorf("err = %v", err)
