@@ -109,6 +109,8 @@ func runSend(cmd *cobra.Command, f sendFlags) error {
 	if sum.Letters == 0 {
 		return &exitError{code: exitData, err: errors.New("no letters to send")}
 	}
+	// Say how the file was read: a wrongly guessed encoding garbles names.
+	printSource(stdout, cfg, sum)
 
 	j, err := journal.Open(cfg.Send.Journal)
 	if err != nil {
