@@ -83,7 +83,11 @@ func (t *Template) Render(row Row) (*Letter, error) {
 	var fields [][]byte // raw header fields in output order
 	var to, cc, bcc []address
 	var domain string
-	var attachPaths []string
+	type attachment struct {
+		path string
+		h    *headerTemplate
+	}
+	var attachPaths []attachment
 	budget := 0
 	for _, h := range t.headers {
 		v, err := t.renderHeader(h, row)
@@ -131,7 +135,7 @@ func (t *Template) Render(row Row) (*Letter, error) {
 			fields = append(fields, foldField(h.name, addressTokens(list, wordBudget(h.name))))
 		case "Attachment":
 			if p := strings.TrimSpace(v); p != "" {
-				attachPaths = append(attachPaths, p)
+				attachPaths = append(attachPaths, attachment{p, h})
 			}
 		default:
 			if v == "" {
@@ -151,9 +155,9 @@ func (t *Template) Render(row Row) (*Letter, error) {
 	}
 
 	for _, p := range attachPaths {
-		a, err := t.resolveAttachment(p)
+		a, err := t.resolveAttachment(p.path)
 		if err != nil {
-			return nil, &ValueError{Header: "Attachment", Field: firstField(t.header("Attachment")), Err: err}
+			return nil, &ValueError{Header: "Attachment", Field: firstField(p.h), Err: err}
 		}
 		l.Attachments = append(l.Attachments, a)
 	}
@@ -222,15 +226,6 @@ func checkAddressFields(h *headerTemplate, row Row) error {
 		}
 		if list, _ := parseAddressList(v); len(list) != 1 {
 			return &ValueError{Header: h.name, Field: f, Err: fmt.Errorf("holds %d addresses; put each address in a column of its own", len(list))}
-		}
-	}
-	return nil
-}
-
-func (t *Template) header(name string) *headerTemplate {
-	for _, h := range t.headers {
-		if h.name == name {
-			return h
 		}
 	}
 	return nil

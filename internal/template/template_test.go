@@ -468,6 +468,15 @@ func TestAttachments(t *testing.T) {
 	}
 }
 
+func TestSecondAttachmentBlamesItsOwnField(t *testing.T) {
+	tm := parseText(t, "From: a@example.com\nTo: x@example.com\nAttachment: {{.first}}\nAttachment: {{.second}}\n\nBody\n", testOptions())
+	_, err := tm.Render(Row{Values: map[string]string{"first": "syllabus.txt", "second": "nope.pdf"}})
+	var ve *ValueError
+	if !errors.As(err, &ve) || ve.Field != "second" {
+		t.Errorf("err = %v, want it to name field second", err)
+	}
+}
+
 func TestMessageIDDependsOnCampaignAndRecipientsOnly(t *testing.T) {
 	a := MessageID("c1", []string{"B@example.com", "a@example.com"}, 0, "example.org")
 	if a != MessageID("c1", []string{"a@example.com", "b@example.com"}, 0, "example.org") {
