@@ -417,6 +417,18 @@ func TestStructuredHeadersAreNotEncoded(t *testing.T) {
 	}
 }
 
+func TestIndexFieldsAreChecked(t *testing.T) {
+	tm := parseText(t, "From: a@example.com\nTo: {{index . \"E-mail\"}}\n\nDear {{index . \"First Nmae\"}}\n", testOptions())
+	err := tm.CheckFields([]string{"First Name", "E-mail"})
+	if err == nil || err.Error() != `letter.txt:4:16: unknown field "First Nmae": the CSV has "First Name", "E-mail"` {
+		t.Errorf("CheckFields = %v", err)
+	}
+	l, err := tm.Render(Row{Values: map[string]string{"First Name": "Ada", "E-mail": "ada@example.com"}})
+	if err != nil || !bytes.Contains(l.Data, []byte("To: ada@example.com")) {
+		t.Errorf("render: %v", err)
+	}
+}
+
 func TestMissingKeyIsAnError(t *testing.T) {
 	tm := parseText(t, "From: a@example.com\nTo: x@example.com\n\n\nDear {{.name}}\n", testOptions())
 	_, err := tm.Render(Row{Values: map[string]string{}})

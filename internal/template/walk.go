@@ -67,6 +67,16 @@ func (w *walker) node(n parse.Node, top bool) {
 	case *parse.PipeNode:
 		w.pipe(n, top)
 	case *parse.CommandNode:
+		// {{index . "First Name"}} reads a field too; index gives "" for
+		// a missing key, so it must be checked like {{.name}}.
+		if len(n.Args) == 3 && top {
+			id, isIdent := n.Args[0].(*parse.IdentifierNode)
+			_, isDot := n.Args[1].(*parse.DotNode)
+			key, isString := n.Args[2].(*parse.StringNode)
+			if isIdent && id.Ident == "index" && isDot && isString {
+				w.add(key, key.Text)
+			}
+		}
 		for _, a := range n.Args {
 			w.node(a, top)
 		}
