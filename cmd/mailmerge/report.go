@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mailmerge/mailmerge/internal/config"
 	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/recipients"
 	"github.com/mailmerge/mailmerge/internal/template"
@@ -55,6 +56,7 @@ smtp_code and error columns added, to fix and send again.`,
 				defer outFile.Close()
 				outFile.WriteString("\ufeff") // so spreadsheets read the file as UTF-8
 				out = csv.NewWriter(outFile)
+				out.Comma = inputDelimiter(cfg) // as the user's spreadsheet wrote it
 			}
 			csvName := filepath.Base(cfg.Recipients.File)
 			counts := map[journal.State]int{}
@@ -121,6 +123,18 @@ smtp_code and error columns added, to fix and send again.`,
 	}
 	cmd.Flags().StringVar(&failedCSV, "failed-csv", "", "write the rows of letters not delivered to `FILE`")
 	return cmd
+}
+
+// inputDelimiter is the delimiter of the recipients file.
+func inputDelimiter(cfg *config.Config) rune {
+	enc, _ := recipients.ParseEncoding(cfg.Recipients.Encoding)
+	delim, _ := recipients.ParseDelimiter(cfg.Recipients.Delimiter)
+	r, err := recipients.Open(cfg.Recipients.File, recipients.Options{Encoding: enc, Delimiter: delim})
+	if err != nil {
+		return ','
+	}
+	defer r.Close()
+	return r.Delimiter()
 }
 
 // reply describes a record's server reply for people.
