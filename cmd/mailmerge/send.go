@@ -158,11 +158,31 @@ func runSend(cmd *cobra.Command, f sendFlags) error {
 		Progress:      progressLine(stderr, sum.Letters, 10*time.Second),
 	}
 
-	// The first Ctrl-C stops dispatching and lets letters in flight
-	// finish; a second one aborts them.
 	ctx := cmd.Context()
+	hard, stop := secondInterrupt(ctx, stderr)
+	defer stop()
+
+	st, runErr := pool.Run(ctx, hard, func(yield func(*template.Letter) bool) error {
+		_, err := newCampaign(cmd, cfg).Letters(ctx, func(l *template.Letter, _ *recipients.Record) error {
+			if !yield(l) {
+				return campaign.ErrStop
+			}
+			return nil
+		})
+		if errors.Is(err, campaign.ErrProblems) {
+			return errors.New("the recipients or the template changed since the check; stopped")
+		}
+		return err
+	})
+	printSendSummary(stdout, sum.Letters, st)
+	return sendExit(st, sum.Letters, runErr, cfg)
+}
+
+// secondInterrupt returns a context that a second Ctrl-C cancels. The
+// first one cancels ctx (main's signal.NotifyContext), which stops
+// dispatching and lets letters in flight finish; the second aborts them.
+func secondInterrupt(ctx context.Context, stderr io.Writer) (context.Context, context.CancelFunc) {
 	hard, abort := context.WithCancel(context.Background())
-	defer abort()
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -179,21 +199,7 @@ func runSend(cmd *cobra.Command, f sendFlags) error {
 		case <-hard.Done():
 		}
 	}()
-
-	st, runErr := pool.Run(ctx, hard, func(yield func(*template.Letter) bool) error {
-		_, err := newCampaign(cmd, cfg).Letters(ctx, func(l *template.Letter, _ *recipients.Record) error {
-			if !yield(l) {
-				return campaign.ErrStop
-			}
-			return nil
-		})
-		if errors.Is(err, campaign.ErrProblems) {
-			return errors.New("the recipients or the template changed since the check; stopped")
-		}
-		return err
-	})
-	printSendSummary(stdout, sum.Letters, st)
-	return sendExit(st, sum.Letters, runErr, cfg)
+	return hard, abort
 }
 
 // progressLine returns a Pool.Progress that writes a status line at most
