@@ -66,8 +66,9 @@ func New(cfg *config.Config, opts Options) *Campaign {
 }
 
 // Letters renders the letter of every row, in CSV order, and calls fn for
-// each, with the row it came from. A row with a problem is reported to OnError and skipped; the walk
-// goes on so that one pass finds every problem. Problems with the template
+// each, with the row it came from. A row with a problem is reported to
+// OnError and skipped; the walk goes on so that one pass finds every
+// problem. Problems with the template
 // or the CSV header are reported and end the walk before any row. The
 // returned error is fn's (other than ErrStop), the context's, or
 // ErrProblems when something was reported to OnError.
@@ -95,7 +96,7 @@ func (c *Campaign) Letters(ctx context.Context, fn func(*template.Letter, *recip
 	delim, _ := recipients.ParseDelimiter(c.cfg.Recipients.Delimiter)
 	rr, err := recipients.Open(c.cfg.Recipients.File, recipients.Options{Encoding: enc, Delimiter: delim, Warn: warn})
 	if err != nil {
-		reportAll(fmt.Errorf("read recipients: %w", err))
+		reportAll(err) // located already, or an os error naming the file
 		return sum, ErrProblems
 	}
 	defer rr.Close()

@@ -94,6 +94,17 @@ func TestTemplateProblemsStopBeforeRows(t *testing.T) {
 	}
 }
 
+// TestHeaderProblemsAreReportedOneByOne: each problem of the header row is
+// its own located error, not one wrapped message.
+func TestHeaderProblemsAreReportedOneByOne(t *testing.T) {
+	cfg := setup(t, letter, "name,,name\nIvan,x,y\n")
+	c, _, err := walk(t, cfg, 0)
+	want := []string{"people.csv:1:6: bad header row: field 2 has no name", `people.csv:1:7: bad header row: field name "name" repeats field 1`}
+	if !errors.Is(err, ErrProblems) || !slices.Equal(c.errs, want) {
+		t.Errorf("err %v, errors %q", err, c.errs)
+	}
+}
+
 func TestStopAndCancel(t *testing.T) {
 	var csv strings.Builder
 	csv.WriteString("name,email,file\n")
