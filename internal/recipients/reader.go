@@ -2,12 +2,14 @@ package recipients
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"unicode"
 )
@@ -42,7 +44,12 @@ type Reader struct {
 	opts    Options
 	rows    int
 	done    bool
+	// lineOffset is added to encoding/csv's line numbers: it does not see
+	// a "sep=" line.
+	lineOffset int
 }
+
+var sepLine = regexp.MustCompile(`^sep=([,;\t|])\r?$`)
 
 // Record is one data row. Fields are in header order.
 type Record struct {
@@ -94,10 +101,22 @@ func NewReader(src io.Reader, name string, opts Options) (*Reader, error) {
 	r.lines = newLineTracker(text, name, r.enc == UTF8, maxLine)
 	buf := bufio.NewReader(r.lines)
 
+	first, _ := buf.Peek(4096)
+	if i := bytes.IndexByte(first, '\n'); i >= 0 {
+		first = first[:i]
+	}
 	r.delim = opts.Delimiter
+	// Excel writes "sep=;" as a first line to say which delimiter follows.
+	if m := sepLine.FindSubmatch(first); m != nil {
+		if r.delim == 0 {
+			r.delim = rune(m[1][0])
+		}
+		buf.ReadBytes('\n')
+		r.lineOffset = 1
+		first, _ = buf.Peek(4096)
+	}
 	if r.delim == 0 {
-		first, _ := buf.Peek(4096)
-		if i := strings.IndexByte(string(first), '\n'); i >= 0 {
+		if i := bytes.IndexByte(first, '\n'); i >= 0 {
 			first = first[:i]
 		}
 		r.delim = sniffDelimiter(first)
@@ -127,6 +146,7 @@ func (r *Reader) readHeader() error {
 	r.header = make([]string, len(fields))
 	for i, name := range fields {
 		line, col := r.csv.FieldPos(i)
+		line += r.lineOffset
 		at := func(err error) *Error {
 			return &Error{File: r.file, Line: line, Column: r.lines.column(line, col), Err: err}
 		}
@@ -190,6 +210,7 @@ func (r *Reader) Read() (*Record, error) {
 		}
 		r.rows++
 		line, _ := r.csv.FieldPos(0)
+		line += r.lineOffset
 		if len(fields) != len(r.header) {
 			return nil, &Error{File: r.file, Line: line, Err: wrapf(ErrFieldCount, "row has %d fields, the header has %d", len(fields), len(r.header))}
 		}
@@ -197,6 +218,7 @@ func (r *Reader) Read() (*Record, error) {
 		copy(rec.Fields, fields)
 		for i := range fields {
 			l, c := r.csv.FieldPos(i)
+			l += r.lineOffset
 			rec.pos[i] = [2]int{l, c}
 			if len(fields[i]) > r.opts.MaxField {
 				_, col := rec.Column(i)
@@ -223,7 +245,8 @@ func (r *Reader) locate(err error) error {
 	}
 	var pe *csv.ParseError
 	if errors.As(err, &pe) {
-		return &Error{File: r.file, Line: pe.Line, Column: r.lines.column(pe.Line, pe.Column), Err: pe.Err}
+		line := pe.Line + r.lineOffset
+		return &Error{File: r.file, Line: line, Column: r.lines.column(line, pe.Column), Err: pe.Err}
 	}
 	return &Error{File: r.file, Err: err}
 }

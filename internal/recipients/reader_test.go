@@ -104,6 +104,22 @@ func TestFixtures(t *testing.T) {
 	}
 }
 
+// TestExcelSepLine: Excel's "sep=;" first line sets the delimiter and is
+// not a header; line numbers still count it.
+func TestExcelSepLine(t *testing.T) {
+	r, err := NewReader(strings.NewReader("sep=;\r\nname;email\r\nIvan;ivan@example.com\r\nBad\r\n"), "x.csv", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Delimiter() != ';' || !reflect.DeepEqual(r.Header(), []string{"name", "email"}) {
+		t.Fatalf("delimiter %q, header %q", r.Delimiter(), r.Header())
+	}
+	rows, lines, errs := readAll(t, r)
+	if len(rows) != 1 || lines[0] != 3 || len(errs) != 1 || !strings.HasPrefix(errs[0].Error(), "x.csv:4: wrong number of fields") {
+		t.Errorf("rows %v lines %v errs %v", rows, lines, errs)
+	}
+}
+
 func TestExplicitOptionsOverrideDetection(t *testing.T) {
 	// "a;b" with an explicit ',' is one field.
 	r, err := NewReader(strings.NewReader("a;b\n1;2\n"), "x.csv", Options{Delimiter: ',', Encoding: UTF8})
