@@ -289,6 +289,7 @@ func FuzzReader(f *testing.F) {
 	f.Add([]byte("\xff\xfea\x00\t\x00b\x00\n\x001\x00\t\x002\x00\n\x00"))
 	f.Add([]byte("a,b\n\"unterminated\n"))
 	f.Add([]byte("\xc9\xd7\xc1\xce,x\n1,2\n"))
+	f.Add([]byte("sep=;\r\na;b\r\n\"x\ny\";2\r\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := NewReader(strings.NewReader(string(data)), "f.csv", Options{MaxField: 1 << 10})
 		if err != nil {
