@@ -100,9 +100,23 @@ func runSend(cmd *cobra.Command, f sendFlags) error {
 		return err
 	}
 
+	// The journal first: its lock keeps a second send of this campaign out
+	// from the start, and it tells which letters are still to send.
+	j, err := journal.Open(cfg.Send.Journal)
+	if err != nil {
+		return &exitError{code: exitInternal, err: err}
+	}
+	defer j.Close()
+
 	// Preflight: every row must render before anything is sent.
-	camp := newCampaign(cmd, cfg)
-	sum, err := camp.Letters(cmd.Context(), func(*template.Letter, *recipients.Record) error { return nil })
+	toSend := 0
+	sum, err := newCampaign(cmd, cfg).Letters(cmd.Context(), func(l *template.Letter, _ *recipients.Record) error {
+		state, _, ok := j.Status(l.Key)
+		if !ok || state == journal.Attempt || state == journal.Deferred || state == journal.Unknown && f.resendUnknown {
+			toSend++
+		}
+		return nil
+	})
 	if err := problemsError(sum, err); err != nil {
 		return err
 	}
@@ -111,12 +125,6 @@ func runSend(cmd *cobra.Command, f sendFlags) error {
 	}
 	// Say how the file was read: a wrongly guessed encoding garbles names.
 	printSource(stdout, cfg, sum)
-
-	j, err := journal.Open(cfg.Send.Journal)
-	if err != nil {
-		return &exitError{code: exitInternal, err: err}
-	}
-	defer j.Close()
 
 	maxLetters := f.limit
 	if cfg.Send.DailyLimit > 0 {
@@ -129,8 +137,12 @@ func runSend(cmd *cobra.Command, f sendFlags) error {
 		}
 	}
 
-	if !f.yes && isTerminal(cmd.InOrStdin()) {
-		fmt.Fprintf(stderr, "Send %s (%s) from %s via %s? [y/N] ", plural(sum.Letters, "letter"), plural(sum.Recipients, "recipient"), cfg.Recipients.File, transport.Describe())
+	if toSend > 0 && !f.yes && isTerminal(cmd.InOrStdin()) {
+		what := plural(sum.Letters, "letter") + " (" + plural(sum.Recipients, "recipient") + ")"
+		if toSend < sum.Letters {
+			what = fmt.Sprintf("%d of %s (the others were sent before)", toSend, plural(sum.Letters, "letter"))
+		}
+		fmt.Fprintf(stderr, "Send %s from %s via %s? [y/N] ", what, cfg.Recipients.File, transport.Describe())
 		answer, _ := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
 		if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
 			return &exitError{code: exitUsage, err: errors.New("not confirmed; nothing was sent")}
