@@ -192,7 +192,15 @@ func TestInterruptCLI(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond)
+	// Interrupt once some letters are through, however slow the machine.
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		be.mu.Lock()
+		seen := len(be.seen)
+		be.mu.Unlock()
+		if seen >= 10 {
+			break
+		}
+	}
 	cmd.Process.Signal(os.Interrupt)
 	err = cmd.Wait()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitInterrupted {
