@@ -499,7 +499,7 @@ func TestBodyStall(t *testing.T) {
 	}}
 	port := startServer(t, be, nil)
 	tr := smtpTransport(port)
-	tr.Timeout = 300 * time.Millisecond
+	tr.Timeout = time.Second
 	ls := letters(3)
 	ls[0].Data = append(ls[0].Data, bytes.Repeat([]byte("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\r\n"), 1<<17)...)
 	st, last, err := runPool(t, tr, ls, func(p *Pool) { p.Concurrency = 1 })
