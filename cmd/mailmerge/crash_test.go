@@ -54,9 +54,13 @@ func (b *countingServer) Data(r io.Reader) error {
 // TestCrashResume kills a real send with SIGKILL at random moments, runs
 // it again until it completes, and checks that every letter ends in one
 // final state and that no letter reached the server twice.
-func TestCrashResume(t *testing.T) {
+// realSend builds the mailmerge binary and writes a mailing of n letters
+// into a temporary folder, to be sent to a countingServer it starts. The
+// config is NAME.yaml with the given send: section.
+func realSend(t *testing.T, name string, n int, send string) (bin, cfg string, be *countingServer) {
+	t.Helper()
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "mailmerge")
+	bin = filepath.Join(dir, "mailmerge")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
@@ -64,14 +68,13 @@ func TestCrashResume(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	be := &countingServer{seen: map[string]int{}}
+	be = &countingServer{seen: map[string]int{}}
 	srv := smtp.NewServer(be)
-	srv.Domain = "crash.test"
+	srv.Domain = name + ".test"
 	srv.ErrorLog = log.New(io.Discard, "", 0) // killed clients make noise
 	go srv.Serve(ln)
-	defer srv.Close()
+	t.Cleanup(func() { srv.Close() })
 
-	const n = 300
 	var csv strings.Builder
 	csv.WriteString("name,email\n")
 	for i := range n {
@@ -79,8 +82,15 @@ func TestCrashResume(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(dir, "people.csv"), []byte(csv.String()), 0o644)
 	os.WriteFile(filepath.Join(dir, "letter.txt"), []byte("From: s@example.com\nTo: {{.name}} <{{.email}}>\nSubject: Hello {{.name}}\n\nHello {{.name}}\n"), 0o644)
-	cfg := filepath.Join(dir, "crash.yaml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf("template: letter.txt\nrecipients:\n  file: people.csv\nsmtp:\n  host: 127.0.0.1\n  port: %d\n  security: none\nsend:\n  concurrency: 4\n  retry_delay: 10ms\n", ln.Addr().(*net.TCPAddr).Port)), 0o644)
+	cfg = filepath.Join(dir, name+".yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("template: letter.txt\nrecipients:\n  file: people.csv\nsmtp:\n  host: 127.0.0.1\n  port: %d\n  security: none\nsend:\n%s", ln.Addr().(*net.TCPAddr).Port, send)), 0o644)
+	return bin, cfg, be
+}
+
+func TestCrashResume(t *testing.T) {
+	const n = 300
+	bin, cfg, be := realSend(t, "crash", n, "  concurrency: 4\n  retry_delay: 10ms\n")
+	dir := filepath.Dir(cfg)
 
 	// Kill the first runs at random moments; then let one run to its end.
 	kills := 0
@@ -159,32 +169,9 @@ func TestCrashResume(t *testing.T) {
 // lets letters in flight finish, records them, exits 130; the next run
 // sends the rest and nobody gets a letter twice.
 func TestInterruptCLI(t *testing.T) {
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "mailmerge")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	be := &countingServer{seen: map[string]int{}}
-	srv := smtp.NewServer(be)
-	srv.Domain = "interrupt.test"
-	srv.ErrorLog = log.New(io.Discard, "", 0)
-	go srv.Serve(ln)
-	defer srv.Close()
-
 	const n = 200
-	var csv strings.Builder
-	csv.WriteString("name,email\n")
-	for i := range n {
-		fmt.Fprintf(&csv, "Person %d,p%d@example.com\n", i, i)
-	}
-	os.WriteFile(filepath.Join(dir, "people.csv"), []byte(csv.String()), 0o644)
-	os.WriteFile(filepath.Join(dir, "letter.txt"), []byte("From: s@example.com\nTo: {{.email}}\n\nHello {{.name}}\n"), 0o644)
-	cfg := filepath.Join(dir, "int.yaml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf("template: letter.txt\nrecipients:\n  file: people.csv\nsmtp:\n  host: 127.0.0.1\n  port: %d\n  security: none\nsend:\n  concurrency: 2\n  rate: 100/s\n", ln.Addr().(*net.TCPAddr).Port)), 0o644)
+	bin, cfg, be := realSend(t, "int", n, "  concurrency: 2\n  rate: 100/s\n")
+	dir := filepath.Dir(cfg)
 
 	cmd := exec.Command(bin, "send", "--yes", "-c", cfg)
 	var out bytes.Buffer
@@ -202,7 +189,7 @@ func TestInterruptCLI(t *testing.T) {
 		}
 	}
 	cmd.Process.Signal(os.Interrupt)
-	err = cmd.Wait()
+	err := cmd.Wait()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitInterrupted {
 		t.Fatalf("exit: %v\n%s", err, out.String())
 	}
