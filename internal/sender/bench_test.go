@@ -1,0 +1,69 @@
+package sender
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/mailmerge/mailmerge/internal/journal"
+	"github.com/mailmerge/mailmerge/internal/template"
+)
+
+// BenchmarkPool measures letters per second through the whole pool (journal
+// on disk, two commits a letter) to an in-process go-smtp server that
+// accepts everything, at several concurrencies.
+func BenchmarkPool(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &discard{}, nil }))
+	srv.Domain = "bench.test"
+	go srv.Serve(ln)
+	defer srv.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+
+	for _, c := range []int{1, 4, 8} {
+		b.Run(fmt.Sprintf("concurrency-%d", c), func(b *testing.B) {
+			ls := letters(b.N)
+			j, err := journal.Open(filepath.Join(b.TempDir(), "bench.journal"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer j.Close()
+			p := &Pool{Transport: smtpTransport(port), Journal: j, Concurrency: c, MaxAttempts: 3, PerSession: 100, Backoff: time.Millisecond, OpenTries: 2}
+			b.ResetTimer()
+			st, err := p.Run(context.Background(), context.Background(), func(yield func(*template.Letter) bool) error {
+				for _, l := range ls {
+					if !yield(l) {
+						break
+					}
+				}
+				return nil
+			})
+			if err != nil || st.Delivered != b.N {
+				b.Fatalf("%v: %s", err, summary(st))
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "letters/s")
+			b.ReportMetric(float64(j.Syncs())/float64(b.N), "fsyncs/letter")
+		})
+	}
+}
+
+// discard is a server session that accepts every letter and keeps none.
+type discard struct{}
+
+func (discard) Mail(string, *smtp.MailOptions) error { return nil }
+func (discard) Rcpt(string, *smtp.RcptOptions) error { return nil }
+func (discard) Data(r io.Reader) error {
+	_, err := io.Copy(io.Discard, r)
+	return err
+}
+func (discard) Reset()        {}
+func (discard) Logout() error { return nil }
