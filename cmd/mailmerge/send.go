@@ -112,7 +112,7 @@ func runSend(cmd *cobra.Command, f sendFlags) error {
 	toSend := 0
 	sum, err := newCampaign(cmd, cfg).Letters(cmd.Context(), func(l *template.Letter, _ *recipients.Record) error {
 		state, _, ok := j.Status(l.Key)
-		if !ok || state == journal.Attempt || state == journal.Deferred || state == journal.Unknown && f.resendUnknown {
+		if !ok || !journal.Settled(state, f.resendUnknown) {
 			toSend++
 		}
 		return nil

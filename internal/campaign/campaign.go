@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -175,7 +176,7 @@ func (c *Campaign) Letters(ctx context.Context, fn func(*template.Letter, *recip
 	}
 	sum.Rows = rr.Rows()
 	for _, d := range seenRows.duplicates() {
-		warn(&recipients.Error{File: fileName(c.cfg.Recipients.File), Line: d.lines[0], Err: fmt.Errorf("address %s is in %d rows (lines %s): each row gets its own letter", d.addr, len(d.lines), joinInts(d.lines))})
+		warn(&recipients.Error{File: filepath.Base(c.cfg.Recipients.File), Line: d.lines[0], Err: fmt.Errorf("address %s is in %d rows (lines %s): each row gets its own letter", d.addr, len(d.lines), joinInts(d.lines))})
 	}
 	if sum.Errors > 0 {
 		return sum, ErrProblems
@@ -192,14 +193,7 @@ func (c *Campaign) locate(rec *recipients.Record, header []string, ve *template.
 	if i := slices.Index(header, ve.Field); i >= 0 {
 		line, col = rec.Column(i)
 	}
-	return &recipients.Error{File: fileName(c.cfg.Recipients.File), Line: line, Column: col, Err: ve}
-}
-
-func fileName(path string) string {
-	if i := strings.LastIndexAny(path, `/\`); i >= 0 {
-		return path[i+1:]
-	}
-	return path
+	return &recipients.Error{File: filepath.Base(c.cfg.Recipients.File), Line: line, Column: col, Err: ve}
 }
 
 // rows remembers, per 64-bit hash, what Letters needs to know about the

@@ -89,6 +89,20 @@ type status struct {
 	attempt int32
 }
 
+// Settled reports whether a letter whose last record leaves it in state
+// needs no sending: delivered and failed are final, and an unknown letter
+// is resent only on request. Both a send and its confirmation question go
+// by it.
+func Settled(state State, resendUnknown bool) bool {
+	switch state {
+	case Delivered, Failed:
+		return true
+	case Unknown:
+		return !resendUnknown
+	}
+	return false
+}
+
 // ErrLocked is returned by Open when another process has the journal.
 var ErrLocked = errors.New("the journal is in use by another mailmerge send of this campaign")
 
@@ -297,21 +311,4 @@ func syncDir(dir string) {
 		d.Sync()
 		d.Close()
 	}
-}
-
-// Summarize replays the journal at path and returns the last record of
-// every letter, in the order letters first appear.
-func Summarize(path string) ([]Record, error) {
-	index := map[string]int{}
-	var out []Record
-	err := Read(path, func(r Record) error {
-		if i, ok := index[r.Key]; ok {
-			out[i] = r
-			return nil
-		}
-		index[r.Key] = len(out)
-		out = append(out, r)
-		return nil
-	})
-	return out, err
 }

@@ -189,3 +189,18 @@ func FuzzOpen(f *testing.F) {
 		}
 	})
 }
+
+func TestSettled(t *testing.T) {
+	for _, tt := range []struct {
+		state         State
+		resendUnknown bool
+		settled       bool
+	}{
+		{Delivered, false, true}, {Failed, true, true}, {Unknown, false, true}, {Unknown, true, false},
+		{Deferred, false, false}, {Attempt, false, false},
+	} {
+		if got := Settled(tt.state, tt.resendUnknown); got != tt.settled {
+			t.Errorf("Settled(%s, %v) = %v", tt.state, tt.resendUnknown, got)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/emersion/go-message"
@@ -47,7 +48,7 @@ func Write(w io.Writer, l *template.Letter) error {
 	}
 	for f := h.Fields(); f.Next(); {
 		k := f.Key()
-		if hidden[k] || contains(shown, k) {
+		if hidden[k] || slices.Contains(shown, k) {
 			continue
 		}
 		v, err := f.Text()
@@ -81,15 +82,6 @@ func Write(w io.Writer, l *template.Letter) error {
 		}
 		return nil
 	})
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // Size formats a number of bytes for people: 615 bytes, 2.5 kB, 1.2 MB.

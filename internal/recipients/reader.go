@@ -260,16 +260,6 @@ func blank(fields []string) bool {
 	return true
 }
 
-// Get returns the value of the named field.
-func (rec *Record) Get(name string) (string, bool) {
-	for i, h := range rec.header {
-		if h == name {
-			return rec.Fields[i], true
-		}
-	}
-	return "", false
-}
-
 // Map returns the record as field name to value.
 func (rec *Record) Map() map[string]string {
 	m := make(map[string]string, len(rec.header))

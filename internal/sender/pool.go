@@ -116,15 +116,9 @@ func (p *Pool) Run(ctx, hard context.Context, each func(func(*template.Letter) b
 			attempts := 0
 			if state, n, ok := p.Journal.Status(l.Key); ok {
 				attempts = n
-				switch state {
-				case journal.Delivered, journal.Failed:
+				if journal.Settled(state, p.ResendUnknown) {
 					st.add(func(s *Stats) { s.Skipped[state]++ })
 					return true
-				case journal.Unknown:
-					if !p.ResendUnknown {
-						st.add(func(s *Stats) { s.Skipped[journal.Unknown]++ })
-						return true
-					}
 				}
 			}
 			if dispatch.Err() != nil || p.MaxLetters > 0 && dispatched >= p.MaxLetters {

@@ -221,10 +221,11 @@ func checkAddressFields(h *headerTemplate, row Row) error {
 		if !strings.ContainsAny(v, "@<>") {
 			continue
 		}
-		if _, err := parseAddressList(v); err != nil {
+		list, err := parseAddressList(v)
+		if err != nil {
 			return &ValueError{Header: h.name, Field: f, Err: err}
 		}
-		if list, _ := parseAddressList(v); len(list) != 1 {
+		if len(list) != 1 {
 			return &ValueError{Header: h.name, Field: f, Err: fmt.Errorf("holds %d addresses; put each address in a column of its own", len(list))}
 		}
 	}

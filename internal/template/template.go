@@ -349,7 +349,7 @@ func (t *Template) locate(err error, line, col int) error {
 			c += col - 1
 		}
 	}
-	msg := regexp.MustCompile(`^executing "t" at `).ReplaceAllString(m[3], "")
+	msg := strings.TrimPrefix(m[3], `executing "t" at `)
 	return &Error{File: t.file, Line: line + l - 1, Column: c, Err: errors.New(msg)}
 }
 

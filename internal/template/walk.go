@@ -1,7 +1,6 @@
 package template
 
 import (
-	"fmt"
 	"strings"
 	"text/template/parse"
 	"unicode/utf8"
@@ -106,5 +105,3 @@ func (w *walker) add(n parse.Node, name string) {
 	line, col := w.pos(n)
 	w.refs = append(w.refs, fieldRef{name: name, line: line, col: col})
 }
-
-func (r fieldRef) String() string { return fmt.Sprintf("%s@%d:%d", r.name, r.line, r.col) }
