@@ -39,7 +39,7 @@ type backend struct {
 	mail       func(c *smtp.Conn, from string) error
 	rcpt       func(c *smtp.Conn, to string, n int) error // n: RCPTs for to so far, from 1
 	data       func(c *smtp.Conn, msg []byte, n int) error
-	midData    func(c *smtp.Conn) bool // true: read a little of the body and drop the connection
+	midData    func(c *smtp.Conn, rcpts []string) bool // true: read a little of the body and drop the connection
 	dataCount  int
 }
 
@@ -109,7 +109,7 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 }
 
 func (s *session) Data(r io.Reader) error {
-	if s.b.midData != nil && s.b.midData(s.c) {
+	if s.b.midData != nil && s.b.midData(s.c, s.rcpts) {
 		io.ReadFull(r, make([]byte, 1024))
 		s.c.Conn().(*net.TCPConn).SetLinger(0) // a reset, not a clean close
 		return hangUp(s.c, "")
