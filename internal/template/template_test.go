@@ -418,12 +418,13 @@ func TestStructuredHeadersAreNotEncoded(t *testing.T) {
 }
 
 func TestIndexFieldsAreChecked(t *testing.T) {
-	tm := parseText(t, "From: a@example.com\nTo: {{index . \"E-mail\"}}\n\nDear {{index . \"First Nmae\"}}\n", testOptions())
-	err := tm.CheckFields([]string{"First Name", "E-mail"})
-	if err == nil || err.Error() != `letter.txt:4:16: unknown field "First Nmae": the CSV has "First Name", "E-mail"` {
+	tm := parseText(t, "From: a@example.com\nTo: {{index . \"E-mail\"}}\n\nDear {{index . \"First Nmae\"}}\n{{with .list}}{{index $ \"Grupa\"}}{{end}}\n", testOptions())
+	err := tm.CheckFields([]string{"First Name", "E-mail", "list", "Group"})
+	if err == nil || !strings.Contains(err.Error(), `letter.txt:4:16: unknown field "First Nmae": the CSV has "First Name", "E-mail"`) ||
+		!strings.Contains(err.Error(), `letter.txt:5:25: unknown field "Grupa"`) {
 		t.Errorf("CheckFields = %v", err)
 	}
-	l, err := tm.Render(Row{Values: map[string]string{"First Name": "Ada", "E-mail": "ada@example.com"}})
+	l, err := tm.Render(Row{Values: map[string]string{"First Name": "Ada", "E-mail": "ada@example.com", "list": "", "Group": "7"}})
 	if err != nil || !bytes.Contains(l.Data, []byte("To: ada@example.com")) {
 		t.Errorf("render: %v", err)
 	}

@@ -44,9 +44,7 @@ func (w *walker) node(n parse.Node, top bool) {
 	case *parse.ActionNode:
 		w.pipe(n.Pipe, top)
 	case *parse.IfNode:
-		w.pipe(n.Pipe, top)
-		w.list(n.List, top)
-		w.list(n.ElseList, top)
+		w.branch(&n.BranchNode, top, top)
 	case *parse.RangeNode:
 		if n.Pipe != nil && len(n.Pipe.Cmds) == 1 && len(n.Pipe.Cmds[0].Args) == 1 {
 			if _, ok := n.Pipe.Cmds[0].Args[0].(*parse.NumberNode); ok && w.err == nil {
@@ -54,13 +52,9 @@ func (w *walker) node(n parse.Node, top bool) {
 				w.err = &nodeError{line, col, "range over a number is not allowed in a letter"}
 			}
 		}
-		w.pipe(n.Pipe, top)
-		w.list(n.List, false)
-		w.list(n.ElseList, top)
+		w.branch(&n.BranchNode, top, false)
 	case *parse.WithNode:
-		w.pipe(n.Pipe, top)
-		w.list(n.List, false)
-		w.list(n.ElseList, top)
+		w.branch(&n.BranchNode, top, false)
 	case *parse.TemplateNode:
 		w.pipe(n.Pipe, top)
 	case *parse.PipeNode:
@@ -68,11 +62,10 @@ func (w *walker) node(n parse.Node, top bool) {
 	case *parse.CommandNode:
 		// {{index . "First Name"}} reads a field too; index gives "" for
 		// a missing key, so it must be checked like {{.name}}.
-		if len(n.Args) == 3 && top {
+		if len(n.Args) == 3 && w.isRow(n.Args[1], top) {
 			id, isIdent := n.Args[0].(*parse.IdentifierNode)
-			_, isDot := n.Args[1].(*parse.DotNode)
 			key, isString := n.Args[2].(*parse.StringNode)
-			if isIdent && id.Ident == "index" && isDot && isString {
+			if isIdent && id.Ident == "index" && isString {
 				w.add(key, key.Text)
 			}
 		}
@@ -90,6 +83,25 @@ func (w *walker) node(n parse.Node, top bool) {
 			w.add(n, n.Ident[1])
 		}
 	}
+}
+
+// branch walks an if, range or with: inner says whether dot is still the
+// row inside it (the else part keeps the outer dot).
+func (w *walker) branch(b *parse.BranchNode, top, inner bool) {
+	w.pipe(b.Pipe, top)
+	w.list(b.List, inner)
+	w.list(b.ElseList, top)
+}
+
+// isRow says whether n is the row: dot where dot is the row, or $.
+func (w *walker) isRow(n parse.Node, top bool) bool {
+	switch n := n.(type) {
+	case *parse.DotNode:
+		return top
+	case *parse.VariableNode:
+		return len(n.Ident) == 1 && n.Ident[0] == "$"
+	}
+	return false
 }
 
 func (w *walker) pipe(p *parse.PipeNode, top bool) {
