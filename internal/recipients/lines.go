@@ -115,3 +115,40 @@ func (t *lineTracker) column(line, byteCol int) int {
 	}
 	return utf8.RuneCount(b[:byteCol-1]) + 1
 }
+
+// endsLinesWithCR says whether the first line of head ends with CR alone.
+func endsLinesWithCR(head []byte) bool {
+	i := bytes.IndexAny(head, "\r\n")
+	if i < 0 || head[i] != '\r' {
+		return false
+	}
+	return i+1 == len(head) && len(head) < 4096 || i+1 < len(head) && head[i+1] != '\n'
+}
+
+// crReader turns CR and CRLF line ends into LF.
+type crReader struct {
+	r      io.Reader
+	lastCR bool
+}
+
+func (c *crReader) Read(p []byte) (int, error) {
+	for {
+		n, err := c.r.Read(p)
+		out := 0
+		for _, b := range p[:n] {
+			if b == '\n' && c.lastCR {
+				c.lastCR = false
+				continue
+			}
+			c.lastCR = b == '\r'
+			if b == '\r' {
+				b = '\n'
+			}
+			p[out] = b
+			out++
+		}
+		if out > 0 || err != nil || n == 0 {
+			return out, err
+		}
+	}
+}

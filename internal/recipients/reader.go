@@ -97,6 +97,14 @@ func NewReader(src io.Reader, name string, opts Options) (*Reader, error) {
 	if d := r.enc.decoder(); d != nil {
 		text = d.NewDecoder().Reader(raw)
 	}
+	// Excel for Mac's "CSV (Macintosh)" ends lines with CR alone, which
+	// encoding/csv does not take for a line end.
+	peek := bufio.NewReader(text)
+	if head, _ := peek.Peek(4096); endsLinesWithCR(head) {
+		text = &crReader{r: peek}
+	} else {
+		text = peek
+	}
 	// Every encoding's decoder emits UTF-8; a UTF-8 file must be checked.
 	r.lines = newLineTracker(text, name, r.enc == UTF8, maxLine)
 	buf := bufio.NewReader(r.lines)

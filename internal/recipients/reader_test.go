@@ -65,6 +65,16 @@ func TestFixtures(t *testing.T) {
 			},
 		},
 		{
+			// Excel for Mac's "CSV (Macintosh)": lines end with CR alone.
+			file: "mac-cr-cp1251.csv", enc: Windows1251, guessed: true, delim: ';',
+			header: []string{"Имя", "email", "Заметка"},
+			lines:  []int{2, 5},
+			rows: []map[string]string{
+				{"Имя": "Иван", "email": "ivan@example.com", "Заметка": "две\nстроки"},
+				{"Имя": "Мария", "email": "maria@example.com", "Заметка": "нет"},
+			},
+		},
+		{
 			file: "utf16-tab.tsv", enc: UTF16, delim: '\t',
 			header: []string{"Имя", "email"},
 			lines:  []int{2, 3},
@@ -155,6 +165,13 @@ func TestErrors(t *testing.T) {
 			rows:  1,
 			errs:  []string{"t.csv:2: wrong number of fields: row has 3 fields, the header has 2", "t.csv:4: wrong number of fields: row has 1 fields, the header has 2"},
 			is:    []error{ErrFieldCount, ErrFieldCount},
+		},
+		{
+			name:  "CR line ends: lines and columns as the user sees them",
+			input: "name,email\rIvan,ivan@example.com,extra\rOlga,olga@example.com\r\"Pe\"tr\",x\r",
+			rows:  1,
+			errs:  []string{"t.csv:2: wrong number of fields: row has 3 fields, the header has 2", `t.csv:4:4: extraneous or missing " in quoted-field`},
+			is:    []error{ErrFieldCount},
 		},
 		{
 			name:  "bare quote ends reading, column in characters",
