@@ -66,7 +66,13 @@ unless --limit is given).`,
 				return nil
 			})
 			if letters > 0 || err == nil {
-				fmt.Fprintf(stdout, "\n%s, %s\n", plural(letters, "letter"), plural(rcpts, "recipient"))
+				// Say when the limit cut the run short, so "1 letter" is not
+				// taken for the size of the mailing.
+				more := ""
+				if limit > 0 && letters >= limit {
+					more = fmt.Sprintf(" (stopped at --limit %d; --limit 0 shows all)", limit)
+				}
+				fmt.Fprintf(stdout, "\n%s, %s%s\n", plural(letters, "letter"), plural(rcpts, "recipient"), more)
 			}
 			return problemsError(sum, err)
 		},
