@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"io/fs"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -93,16 +94,18 @@ func (c *Campaign) Letters(ctx context.Context, fn func(*template.Letter, *recip
 		report(err)
 	}
 
+	// The CSV and the template are both opened before either failure ends
+	// the walk, so a user fixing paths sees every broken one at once.
 	enc, _ := recipients.ParseEncoding(c.cfg.Recipients.Encoding)
 	delim, _ := recipients.ParseDelimiter(c.cfg.Recipients.Delimiter)
-	rr, err := recipients.Open(c.cfg.Recipients.File, recipients.Options{Encoding: enc, Delimiter: delim, Warn: warn})
-	if err != nil {
-		reportAll(err) // located already, or an os error naming the file
-		return sum, ErrProblems
+	rr, csvErr := recipients.Open(c.cfg.Recipients.File, recipients.Options{Encoding: enc, Delimiter: delim, Warn: warn})
+	if csvErr != nil {
+		reportAll(c.fromKey("recipients.file", csvErr)) // located already, or an os error naming the file
+	} else {
+		defer rr.Close()
+		sum.Encoding, sum.EncodingGuessed = rr.Encoding()
+		sum.Delimiter = rr.Delimiter()
 	}
-	defer rr.Close()
-	sum.Encoding, sum.EncodingGuessed = rr.Encoding()
-	sum.Delimiter = rr.Delimiter()
 
 	seenRows := newRows(c.cfg.Campaign)
 	tmpl, err := template.ParseFile(c.cfg.Template, template.Options{
@@ -114,7 +117,9 @@ func (c *Campaign) Letters(ctx context.Context, fn func(*template.Letter, *recip
 		Boundary:       c.opts.Boundary,
 	})
 	if err != nil {
-		reportAll(err)
+		reportAll(c.fromKey("template", err))
+	}
+	if csvErr != nil || err != nil {
 		return sum, ErrProblems
 	}
 	if err := tmpl.CheckFields(rr.Header()); err != nil {
@@ -194,6 +199,16 @@ func (c *Campaign) locate(rec *recipients.Record, header []string, ve *template.
 		line, col = rec.Column(i)
 	}
 	return &recipients.Error{File: filepath.Base(c.cfg.Recipients.File), Line: line, Column: col, Err: ve}
+}
+
+// fromKey names the config key behind a file that cannot be opened: the
+// fix is in the config, not in the file.
+func (c *Campaign) fromKey(key string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) && pe.Op == "open" {
+		return &config.KeyError{File: filepath.Base(c.cfg.File), Key: key, Err: err}
+	}
+	return err
 }
 
 // rows remembers, per 64-bit hash, what Letters needs to know about the
