@@ -55,9 +55,9 @@ func loadConfig(cmd *cobra.Command, flagKeys map[string]string) (*config.Config,
 		}
 		return nil, configErr(fmt.Errorf("read config %s: %w", path, err), "")
 	}
-	var cfg config.Config
+	cfg := config.Config{File: path, Overrides: overrides(cmd, flagKeys)}
 	if err := v.UnmarshalExact(&cfg); err != nil {
-		return nil, configErr(unknownKeys(filepath.Base(path), err), "see config.example.yaml for every key")
+		return nil, configErr(unknownKeys(&cfg, err), "see config.example.yaml for every key")
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -71,6 +71,23 @@ func loadConfig(cmd *cobra.Command, flagKeys map[string]string) (*config.Config,
 	return &cfg, nil
 }
 
+// overrides names the flag or environment variable that set each key,
+// so an error about a value points where the user must fix it.
+func overrides(cmd *cobra.Command, flagKeys map[string]string) map[string]string {
+	m := map[string]string{}
+	for _, k := range config.Keys() {
+		if os.Getenv(config.EnvName(k)) != "" { // Viper, too, takes an empty variable for unset
+			m[k] = "$" + config.EnvName(k)
+		}
+	}
+	for flag, key := range flagKeys {
+		if cmd.Flags().Changed(flag) {
+			m[key] = "--" + flag
+		}
+	}
+	return m
+}
+
 // invalidKeys and badValue match mapstructure's reports of keys that have
 // no field and of values of the wrong type.
 var (
@@ -79,7 +96,8 @@ var (
 )
 
 // unknownKeys turns mapstructure's error into one line per key.
-func unknownKeys(file string, err error) error {
+func unknownKeys(cfg *config.Config, err error) error {
+	file := filepath.Base(cfg.File)
 	matches := invalidKeys.FindAllStringSubmatch(err.Error(), -1)
 	var errs []error
 	for _, m := range badValue.FindAllStringSubmatch(err.Error(), -1) {
@@ -90,7 +108,7 @@ func unknownKeys(file string, err error) error {
 		if want == "a int" {
 			want = "a whole number"
 		}
-		errs = append(errs, &config.KeyError{File: file, Key: m[1], Err: fmt.Errorf("want %s", want)})
+		errs = append(errs, &config.KeyError{Source: cfg.Source(m[1]), Key: m[1], Err: fmt.Errorf("want %s", want)})
 	}
 	if matches == nil && errs == nil {
 		return fmt.Errorf("%s: %w", file, err)
@@ -105,7 +123,7 @@ func unknownKeys(file string, err error) error {
 			if strings.HasSuffix(key, "password") {
 				msg = errors.New("unknown key: passwords are not read from the config file; set MAILMERGE_SMTP_PASSWORD or smtp.password_file")
 			}
-			errs = append(errs, &config.KeyError{File: file, Key: key, Err: msg})
+			errs = append(errs, &config.KeyError{Source: file, Key: key, Err: msg})
 		}
 	}
 	return errors.Join(errs...)

@@ -206,7 +206,7 @@ func (c *Campaign) locate(rec *recipients.Record, header []string, ve *template.
 func (c *Campaign) fromKey(key string, err error) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) && pe.Op == "open" {
-		return &config.KeyError{File: filepath.Base(c.cfg.File), Key: key, Err: err}
+		return &config.KeyError{Source: c.cfg.Source(key), Key: key, Err: err}
 	}
 	return err
 }

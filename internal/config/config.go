@@ -35,6 +35,18 @@ type Config struct {
 	// File is the config file the values came from; relative paths in
 	// it are relative to its folder.
 	File string `mapstructure:"-"`
+	// Overrides names, per key, the flag ("--rate") or environment
+	// variable ("$MAILMERGE_SEND_RATE") that set it over the file.
+	Overrides map[string]string `mapstructure:"-"`
+}
+
+// Source says where the value of key came from, for errors: the flag or
+// environment variable that set it, or else the config file.
+func (c *Config) Source(key string) string {
+	if s, ok := c.Overrides[key]; ok {
+		return s
+	}
+	return filepath.Base(c.File)
 }
 
 // Recipients says where the recipient list is and how to read it.
@@ -133,12 +145,12 @@ func EnvName(key string) string {
 
 // KeyError is a problem with the value of one key.
 type KeyError struct {
-	File string
-	Key  string
-	Err  error
+	Source string // where the value came from: the config file's name, or the flag or environment variable that set it
+	Key    string
+	Err    error
 }
 
-func (e *KeyError) Error() string { return fmt.Sprintf("%s: %s: %v", e.File, e.Key, e.Err) }
+func (e *KeyError) Error() string { return fmt.Sprintf("%s: %s: %v", e.Source, e.Key, e.Err) }
 func (e *KeyError) Unwrap() error { return e.Err }
 
 // Resolve fills values that depend on others and makes paths absolute,
@@ -180,7 +192,7 @@ func (c *Config) Resolve() {
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(key string, format string, args ...any) {
-		errs = append(errs, &KeyError{File: filepath.Base(c.File), Key: key, Err: fmt.Errorf(format, args...)})
+		errs = append(errs, &KeyError{Source: c.Source(key), Key: key, Err: fmt.Errorf(format, args...)})
 	}
 	if c.Template == "" {
 		bad("template", "required: the letter template file")

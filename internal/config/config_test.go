@@ -61,6 +61,10 @@ func TestValidate(t *testing.T) {
 			`mailing.yaml: send.rate: want a rate like 10/s, 100/min or 1000/h, got "fast"`,
 			"mailing.yaml: send.max_attempts: must be between 1 and 20, got 0",
 		}},
+		{"a value set by a flag names the flag", func(c *Config) {
+			c.Send.Rate = "fast"
+			c.Overrides = map[string]string{"send.rate": "--rate", "send.concurrency": "$MAILMERGE_SEND_CONCURRENCY"}
+		}, []string{`--rate: send.rate: want a rate like 10/s, 100/min or 1000/h, got "fast"`}},
 		{"two transports", func(c *Config) { c.Maildir.Path = "/m/out" }, []string{"mailing.yaml: maildir.path: set either smtp.host or maildir.path, not both"}},
 		{"password file missing", func(c *Config) { c.SMTP.PasswordFile = "/nonexistent/pw" }, []string{
 			"mailing.yaml: smtp.password_file: stat /nonexistent/pw: no such file or directory"}},
