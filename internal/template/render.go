@@ -294,7 +294,12 @@ func (t *Template) build(fields [][]byte, body []byte, attachments []Attachment)
 		if err := writeText(w); err != nil {
 			return nil, err
 		}
-		return out.Bytes(), w.Close()
+		// Close writes the closing boundary (Markdown) and flushes the
+		// encoder: it must run before the buffer is taken.
+		if err := w.Close(); err != nil {
+			return nil, err
+		}
+		return out.Bytes(), nil
 	}
 
 	fields = append(fields, foldField("Content-Type", paramTokens("multipart/mixed", map[string]string{"boundary": t.opts.Boundary()})))

@@ -149,6 +149,7 @@ func TestGolden(t *testing.T) {
 		{"announcement", "announcement.tmpl", map[string]string{"name": "Иван Петров", "email": "ivan@example.com", "surname": "Иванов", "grade": "отлично"}},
 		{"notice", "notice.tmpl", map[string]string{"name": "Jane Doe", "email": "jane@example.com", "date": "1 December"}},
 		{"html", "html.tmpl", map[string]string{"name": "Tom & Jerry", "email": "tom@example.com", "cc": "", "note": "<script>alert(1)</script>"}},
+		{"markdown", "markdown.tmpl", map[string]string{"name": "Мария", "email": "maria@example.com", "note": "<b>raw</b> _ok_"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -168,6 +169,11 @@ func TestGolden(t *testing.T) {
 			}
 			if !bytes.Equal(l.Data, want) {
 				t.Errorf("letter differs from %s (run go test -update to accept):\n%s", golden, l.Data)
+			}
+			// The golden file must itself be a whole letter: every part
+			// there, every multipart closed.
+			if d := decode(t, want); len(d.texts) == 0 {
+				t.Errorf("%s has no text part", golden)
 			}
 		})
 	}
