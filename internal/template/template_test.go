@@ -6,11 +6,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net/mail"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -593,4 +595,57 @@ func FuzzHeaders(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestEveryShapeDecodesBack renders each body kind with and without
+// attachments, with and without a final newline, and reads every letter
+// back whole: the right parts, the text intact, the attachments
+// byte for byte.
+func TestEveryShapeDecodesBack(t *testing.T) {
+	syllabus, err := os.ReadFile("testdata/attach/syllabus.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, html := "Hello, Ада & Co", "Hello, Ада &amp; Co"
+	kinds := []struct {
+		name, contentType string
+		texts             map[string]string // media type of each text part -> text it contains
+	}{
+		{"plain", "", map[string]string{"text/plain": plain}},
+		{"html", "Content-Type: text/html\n", map[string]string{"text/html": html}},
+		{"markdown", "Content-Type: text/markdown\n", map[string]string{"text/plain": plain, "text/html": html}},
+	}
+	for _, k := range kinds {
+		for _, attach := range []bool{false, true} {
+			for _, end := range []string{"", "\n"} {
+				name := fmt.Sprintf("%s/attachments=%v/final-newline=%v", k.name, attach, end != "")
+				t.Run(name, func(t *testing.T) {
+					src := "From: a@example.com\nTo: {{.email}}\nSubject: s\n" + k.contentType
+					if attach {
+						src += "Attachment: syllabus.txt\n"
+					}
+					src += "\nHello, {{.name}}" + end
+					l, err := parseText(t, src, testOptions()).Render(Row{Line: 2, Values: map[string]string{"name": "Ада & Co", "email": "ada@example.com"}})
+					if err != nil {
+						t.Fatal(err)
+					}
+					d := decode(t, l.Data)
+					if len(d.texts) != len(k.texts) {
+						t.Errorf("text parts %v, want %d", slices.Collect(maps.Keys(d.texts)), len(k.texts))
+					}
+					for mt, want := range k.texts {
+						if !strings.Contains(d.texts[mt], want) {
+							t.Errorf("%s part = %q, want it to contain %q", mt, d.texts[mt], want)
+						}
+					}
+					switch {
+					case attach && !bytes.Equal(d.attachments["syllabus.txt"], syllabus):
+						t.Errorf("attachment = %q", d.attachments["syllabus.txt"])
+					case !attach && len(d.attachments) != 0:
+						t.Errorf("attachments %v", d.attachments)
+					}
+				})
+			}
+		}
+	}
 }
