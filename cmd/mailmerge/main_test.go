@@ -22,7 +22,8 @@ func TestMain(m *testing.M) {
 
 // TestScripts runs the end-to-end CLI tests in testdata/script. Scripts
 // see the repository as $REPO and its examples folder as $EXAMPLES, and
-// an SMTP server of their own on 127.0.0.1:$SMTP_PORT (see scriptServer).
+// an SMTP server of their own on 127.0.0.1:$SMTP_PORT (see scriptServer),
+// and one on $AUTH_PORT that wants STARTTLS and AUTH.
 func TestScripts(t *testing.T) {
 	examples, err := filepath.Abs("../../examples")
 	if err != nil {
@@ -37,12 +38,30 @@ func TestScripts(t *testing.T) {
 			if err := os.Mkdir(received, 0o755); err != nil {
 				return err
 			}
-			port, stop, err := startScriptServer(received)
+			port, stop, err := startScriptServer(received, nil)
 			if err != nil {
 				return err
 			}
 			env.Defer(stop)
 			env.Setenv("SMTP_PORT", strconv.Itoa(port))
+			// And one that wants STARTTLS (a CA of the script's own, in
+			// $CA_FILE) and AUTH; what it accepts lands in $WORK/authed.
+			authed := filepath.Join(env.WorkDir, "authed")
+			if err := os.Mkdir(authed, 0o755); err != nil {
+				return err
+			}
+			caFile := filepath.Join(env.WorkDir, "ca.pem")
+			tlsConfig, err := scriptCA(caFile)
+			if err != nil {
+				return err
+			}
+			port, stop, err = startScriptServer(authed, tlsConfig)
+			if err != nil {
+				return err
+			}
+			env.Defer(stop)
+			env.Setenv("AUTH_PORT", strconv.Itoa(port))
+			env.Setenv("CA_FILE", caFile)
 			env.Setenv("EXAMPLES", examples)
 			env.Setenv("REPO", filepath.Dir(examples))
 			// The scripts must not pick up a developer's settings.

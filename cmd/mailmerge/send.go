@@ -335,7 +335,10 @@ func readPassword(cmd *cobra.Command, s config.SMTP) (string, error) {
 			return "", &exitError{code: exitConfig, err: fmt.Errorf("smtp.password_file: %w", err)}
 		}
 		pw, _, _ := strings.Cut(string(data), "\n")
-		return strings.TrimRight(pw, "\r"), nil
+		if pw = strings.TrimRight(pw, "\r"); pw == "" {
+			return "", &exitError{code: exitConfig, err: fmt.Errorf("smtp.password_file: %s: the first line, the password, is empty", s.PasswordFile)}
+		}
+		return pw, nil
 	}
 	if f, ok := cmd.InOrStdin().(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		fmt.Fprintf(cmd.ErrOrStderr(), "Password for %s at %s: ", s.Username, s.Host)

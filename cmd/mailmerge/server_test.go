@@ -1,9 +1,17 @@
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -11,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 )
 
@@ -21,18 +30,28 @@ import (
 //	fail-   550 5.1.1 at RCPT
 //	later-  451 4.3.0 at RCPT
 //	lost-   the connection drops after the final dot (no reply)
+//
+// With a TLS config it offers STARTTLS and requires AUTH PLAIN as
+// scriptUser with scriptPassword before MAIL.
 type scriptServer struct {
-	dir string
-	n   atomic.Int64
+	dir  string
+	n    atomic.Int64
+	auth bool
 }
 
-func startScriptServer(dir string) (port int, stop func(), err error) {
+const (
+	scriptUser     = "me@example.com"
+	scriptPassword = "s3cret-Pw"
+)
+
+func startScriptServer(dir string, tlsConfig *tls.Config) (port int, stop func(), err error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, nil, err
 	}
-	be := &scriptServer{dir: dir}
+	be := &scriptServer{dir: dir, auth: tlsConfig != nil}
 	s := smtp.NewServer(be)
+	s.TLSConfig = tlsConfig
 	s.Domain = "mx.script.test"
 	s.ReadTimeout = 30 * time.Second
 	s.WriteTimeout = 30 * time.Second
@@ -45,12 +64,35 @@ func (b *scriptServer) NewSession(c *smtp.Conn) (smtp.Session, error) {
 }
 
 type scriptSession struct {
-	b     *scriptServer
-	c     *smtp.Conn
-	rcpts []string
+	b      *scriptServer
+	c      *smtp.Conn
+	rcpts  []string
+	authed bool
 }
 
-func (s *scriptSession) Mail(string, *smtp.MailOptions) error { return nil }
+func (s *scriptSession) Mail(string, *smtp.MailOptions) error {
+	if s.b.auth && !s.authed {
+		return &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "Authentication required"}
+	}
+	return nil
+}
+
+func (s *scriptSession) AuthMechanisms() []string {
+	if !s.b.auth {
+		return nil
+	}
+	return []string{sasl.Plain}
+}
+
+func (s *scriptSession) Auth(string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(_, user, pass string) error {
+		if user != scriptUser || pass != scriptPassword {
+			return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "Authentication credentials invalid"}
+		}
+		s.authed = true
+		return nil
+	}), nil
+}
 
 func (s *scriptSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 	switch {
@@ -77,6 +119,42 @@ func (s *scriptSession) Data(r io.Reader) error {
 	n := s.b.n.Add(1)
 	name := filepath.Join(s.b.dir, fmt.Sprintf("%03d-%s.eml", n, strings.Join(s.rcpts, ",")))
 	return os.WriteFile(name, data, 0o644)
+}
+
+// scriptCA writes a CA certificate to caFile and returns a server config
+// for 127.0.0.1 signed by it.
+func scriptCA(caFile string) (*tls.Config, error) {
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	ca := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "mailmerge script CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), IsCA: true,
+		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true}
+	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	if err != nil {
+		return nil, err
+	}
+	caCert, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		return nil, err
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	leaf := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, leaf, caCert, &key.PublicKey, caKey)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644); err != nil {
+		return nil, err
+	}
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}, nil
 }
 
 func (s *scriptSession) Reset()        { s.rcpts = nil }

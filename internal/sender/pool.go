@@ -337,8 +337,8 @@ func (r *runner) attempt(s Session, j *job) Result {
 	p.Log.Debug("letter", "line", l.Line, "rcpt", l.Recipients, "state", rec.State, "code", res.Code, "text", res.Text)
 	if res.policy() {
 		if n := r.policy.Add(1); int(n) >= p.PolicyStop && p.PolicyStop > 0 {
-			r.stopDispatch(&RunError{Kind: ErrPolicy, Phase: res.Phase, Code: res.Code,
-				Text: fmt.Sprintf("%s %s (%d letters in a row refused; the rest were not sent)", res.Enhanced, res.Text, n)})
+			r.stopDispatch(&RunError{Kind: ErrPolicy, Phase: res.Phase, Code: res.Code, Enhanced: res.Enhanced,
+				Text: fmt.Sprintf("%s (%d letters in a row refused; the rest were not sent)", res.Text, n)})
 		}
 	} else if res.Outcome != Delivered {
 		r.policy.Store(0)

@@ -125,11 +125,12 @@ func describeNetErr(err error) string {
 
 // RunError is a failure that ends the whole run.
 type RunError struct {
-	Kind  RunErrorKind
-	Phase string
-	Code  int
-	Text  string
-	Err   error
+	Kind     RunErrorKind
+	Phase    string
+	Code     int
+	Enhanced string // RFC 3463 code, if the reply had one
+	Text     string
+	Err      error
 }
 
 // RunErrorKind tells the command which exit code a RunError gets.
@@ -146,8 +147,11 @@ const (
 
 func (e *RunError) Error() string {
 	s := e.Text
+	if e.Enhanced != "" {
+		s = e.Enhanced + " " + s
+	}
 	if e.Code != 0 {
-		s = fmt.Sprintf("%d %s", e.Code, e.Text)
+		s = fmt.Sprintf("%d %s", e.Code, s)
 	}
 	if e.Phase != "" {
 		s = e.Phase + ": " + s

@@ -210,7 +210,7 @@ func (t *SMTP) auth(c *smtp.Client, encrypted bool) error {
 	var se *smtp.SMTPError
 	if errors.As(err, &se) && se.Code/100 == 5 {
 		// 535 and friends: never retried, accounts get locked.
-		return &RunError{Kind: ErrAuth, Phase: PhaseAUTH, Code: se.Code, Text: se.Message, Err: err}
+		return &RunError{Kind: ErrAuth, Phase: PhaseAUTH, Code: se.Code, Enhanced: enhanced(se), Text: se.Message, Err: err}
 	}
 	return t.openError(PhaseAUTH, err)
 }
@@ -220,7 +220,7 @@ func (t *SMTP) auth(c *smtp.Client, encrypted bool) error {
 func (t *SMTP) openError(phase string, err error) error {
 	var se *smtp.SMTPError
 	if errors.As(err, &se) && se.Code/100 == 5 {
-		return &RunError{Kind: ErrUnavailable, Phase: phase, Code: se.Code, Text: se.Message, Err: err}
+		return &RunError{Kind: ErrUnavailable, Phase: phase, Code: se.Code, Enhanced: enhanced(se), Text: se.Message, Err: err}
 	}
 	return &connError{phase, err}
 }
