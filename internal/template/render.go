@@ -112,7 +112,7 @@ func (t *Template) Render(row Row) (*Letter, error) {
 			}
 			list, err := parseAddressList(clean)
 			if err != nil {
-				return nil, &ValueError{Header: h.name, Field: firstField(h), Err: err}
+				return nil, addressError(h, row, err)
 			}
 			for _, a := range list {
 				l.SMTPUTF8 = l.SMTPUTF8 || a.UTF8
@@ -230,6 +230,23 @@ func checkAddressFields(h *headerTemplate, row Row) error {
 		}
 	}
 	return nil
+}
+
+// addressError blames a header that does not parse on the field that holds
+// the address rather than on the name before it, and names the usual
+// cause: a whole address put where the template already has <...>.
+func addressError(h *headerTemplate, row Row, err error) error {
+	field := firstField(h)
+	for _, f := range h.fields {
+		if strings.Contains(row.Values[f], "@") {
+			field = f
+			break
+		}
+	}
+	if v := row.Values[field]; strings.ContainsAny(v, "<>") {
+		err = fmt.Errorf("%w (the field holds %q, a whole address, and the template adds its own <...>: use either)", err, v)
+	}
+	return &ValueError{Header: h.name, Field: field, Err: err}
 }
 
 func firstField(h *headerTemplate) string {

@@ -285,6 +285,8 @@ func TestHeaderValues(t *testing.T) {
 			err: `field "name": header To: invalid address list "evil@example.org, Ivan": missing '@' or angle-addr`},
 		{name: "two addresses in the name field", row: map[string]string{"name": "evil@example.org, x@example.org", "email": "ivan@example.com", "subject": "hi"},
 			err: `field "name": header To: holds 2 addresses; put each address in a column of its own`},
+		{name: "a whole address inside the template's <...>", row: map[string]string{"name": "Ivan", "email": "Ivan <ivan@example.com>", "subject": "hi"},
+			err: `field "email": header To: invalid address list "Ivan <Ivan <ivan@example.com>>": missing @ in addr-spec (the field holds "Ivan <ivan@example.com>", a whole address, and the template adds its own <...>: use either)`},
 		{name: "name with a comma", row: map[string]string{"name": "Petrov, Ivan", "email": "ivan@example.com", "subject": "hi"},
 			to: []*mail.Address{{Name: "Petrov, Ivan", Address: "ivan@example.com"}}, rcpts: []string{"ivan@example.com"}, subject: "hi"},
 		{name: "relay form", row: map[string]string{"name": "Relay", "email": "user%relay@example.com", "subject": "hi"},
