@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -109,9 +110,12 @@ func runSend(cmd *cobra.Command, f sendFlags) error {
 	defer j.Close()
 
 	// Preflight: every row must render before anything is sent.
-	toSend := 0
+	toSend, known := 0, 0
 	sum, err := newCampaign(cmd, cfg).Letters(cmd.Context(), func(l *template.Letter, _ *recipients.Record) error {
 		state, _, ok := j.Status(l.Key)
+		if ok {
+			known++
+		}
 		if !ok || !journal.Settled(state, f.resendUnknown) {
 			toSend++
 		}
@@ -122,6 +126,12 @@ func runSend(cmd *cobra.Command, f sendFlags) error {
 	}
 	if sum.Letters == 0 {
 		return &exitError{code: exitData, err: errors.New("no letters to send")}
+	}
+	// Letters are known by campaign and recipients: a renamed campaign
+	// makes every letter new, which is worth a word before it happens.
+	if n := j.Letters(); n > 0 && known == 0 {
+		fmt.Fprintf(stderr, "warning: %s has records of %s, none of them in this mailing: if campaign: (%q) changed, every letter goes out again\n",
+			filepath.Base(cfg.Send.Journal), plural(n, "letter"), cfg.Campaign)
 	}
 	// Say how the file was read: a wrongly guessed encoding garbles names.
 	printSource(stdout, cfg, sum)

@@ -211,6 +211,13 @@ func (j *Journal) Status(key string) (state State, attempts int, ok bool) {
 	return s.state, int(s.attempt), ok
 }
 
+// Letters returns how many letters the journal has records of.
+func (j *Journal) Letters() int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return len(j.last)
+}
+
 // Append queues r. It is written with the next Commit (of any letter) or
 // on Close; use it for records a crash may lose.
 func (j *Journal) Append(r Record) error {

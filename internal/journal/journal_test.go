@@ -53,6 +53,9 @@ func TestReplay(t *testing.T) {
 	if _, _, ok := j.Status("z"); ok {
 		t.Error("a letter never sent has a record")
 	}
+	if n := j.Letters(); n != 5 {
+		t.Errorf("Letters() = %d, want 5", n)
+	}
 }
 
 func TestTornLastLineIsIgnoredAndCut(t *testing.T) {
