@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/mail"
 	"net/textproto"
 	"sort"
 	"strconv"
@@ -114,6 +115,9 @@ func (t *Template) Render(row Row) (*Letter, error) {
 			if err != nil {
 				return nil, addressError(h, row, err)
 			}
+			if err := checkAddressCount(h, row, len(list)); err != nil {
+				return nil, err
+			}
 			for _, a := range list {
 				l.SMTPUTF8 = l.SMTPUTF8 || a.UTF8
 			}
@@ -213,8 +217,9 @@ func (t *Template) renderHeader(h *headerTemplate, row Row) (string, error) {
 }
 
 // checkAddressFields stops CSV values from adding recipients: a field used
-// in an address header holds either one address or a name without any of
-// the characters that delimit addresses.
+// in an address header holds either exactly one address, with nothing
+// around it (no list comma, no group), or a name without any of the
+// characters that delimit addresses.
 func checkAddressFields(h *headerTemplate, row Row) error {
 	for _, f := range h.fields {
 		v, _ := cleanAddressValue(row.Values[f])
@@ -228,6 +233,27 @@ func checkAddressFields(h *headerTemplate, row Row) error {
 		if len(list) != 1 {
 			return &ValueError{Header: h.name, Field: f, Err: fmt.Errorf("holds %d addresses; put each address in a column of its own", len(list))}
 		}
+		// net/mail reads "a@b.c," and "g: a@b.c;" as one address, but
+		// next to the template's text the comma starts another.
+		if _, err := mail.ParseAddress(v); err != nil && !oneMailbox.MatchString(v) {
+			return &ValueError{Header: h.name, Field: f, Err: fmt.Errorf("%q is not one plain address: %v", v, strings.TrimPrefix(err.Error(), "mail: "))}
+		}
+	}
+	return nil
+}
+
+// checkAddressCount is the backstop of checkAddressFields: every address
+// has an @, so a header cannot hold more addresses than the @ signs of the
+// template's text plus the fields that hold one address each.
+func checkAddressCount(h *headerTemplate, row Row, n int) error {
+	most := h.ats
+	for _, f := range h.fields {
+		if strings.Contains(row.Values[f], "@") {
+			most++
+		}
+	}
+	if n > most {
+		return &ValueError{Header: h.name, Field: firstField(h), Err: fmt.Errorf("renders %d addresses where the template and its fields give at most %d", n, most)}
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	texttemplate "text/template"
 	"text/template/parse"
 	"time"
+	"unicode/utf8"
 )
 
 // Error is a problem in the template file itself.
@@ -92,6 +93,7 @@ type headerTemplate struct {
 	col    int // column where the value starts
 	tmpl   *texttemplate.Template
 	fields []string // fields referenced
+	ats    int      // @ signs in the header's own text: addresses the template itself can supply
 }
 
 // fieldRef is one {{.field}} in the template, for CheckFields.
@@ -122,6 +124,29 @@ func ParseFile(path string, opts Options) (*Template, error) {
 	return Parse(filepath.Base(path), src, opts)
 }
 
+// checkText rejects a template that is not UTF-8 text: an editor's
+// "ANSI" (Windows-1251) or "Unicode" (UTF-16) would otherwise become
+// letters full of U+FFFD or NULs.
+func checkText(name, text string) error {
+	const fix = "save the template as UTF-8"
+	if strings.HasPrefix(text, "\xff\xfe") || strings.HasPrefix(text, "\xfe\xff") {
+		return &Error{File: name, Err: errors.New("the template is UTF-16: " + fix)}
+	}
+	line, col := 1, 1
+	for i, r := range text {
+		switch {
+		case r == utf8.RuneError && !strings.HasPrefix(text[i:], "\uFFFD"):
+			return &Error{File: name, Line: line, Column: col, Err: errors.New("the template is not UTF-8 (Windows-1251?): " + fix)}
+		case r == 0:
+			return &Error{File: name, Line: line, Column: col, Err: errors.New("NUL byte in the template: " + fix)}
+		case r == '\n':
+			line, col = line+1, 0
+		}
+		col++
+	}
+	return nil
+}
+
 // Parse parses a template. name is used in errors.
 func Parse(name string, src []byte, opts Options) (*Template, error) {
 	if opts.Now == nil {
@@ -146,6 +171,9 @@ func Parse(name string, src []byte, opts Options) (*Template, error) {
 	}
 
 	text := strings.ReplaceAll(string(bytes.TrimPrefix(src, []byte("\xef\xbb\xbf"))), "\r\n", "\n")
+	if err := checkText(name, text); err != nil {
+		return nil, err
+	}
 	head, body, ok := strings.Cut(text, "\n\n")
 	if !ok {
 		return nil, &Error{File: name, Err: errors.New("no blank line: a template is a header block, a blank line, then the body")}
@@ -170,7 +198,7 @@ func Parse(name string, src []byte, opts Options) (*Template, error) {
 			continue
 		}
 		col := len(key) + 2 + len(value) - len(strings.TrimLeft(value, " \t"))
-		h := &headerTemplate{name: canon, line: lineNo, col: col}
+		h := &headerTemplate{name: canon, line: lineNo, col: col, ats: strings.Count(value, "@")}
 		if canon == "Content-Type" {
 			if err := t.setKind(strings.TrimSpace(value)); err != nil {
 				errs = append(errs, &Error{File: name, Line: lineNo, Err: err})

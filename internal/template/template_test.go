@@ -287,6 +287,10 @@ func TestHeaderValues(t *testing.T) {
 			err: `field "name": header To: holds 2 addresses; put each address in a column of its own`},
 		{name: "a whole address inside the template's <...>", row: map[string]string{"name": "Ivan", "email": "Ivan <ivan@example.com>", "subject": "hi"},
 			err: `field "email": header To: invalid address list "Ivan <Ivan <ivan@example.com>>": missing @ in addr-spec (the field holds "Ivan <ivan@example.com>", a whole address, and the template adds its own <...>: use either)`},
+		{name: "an address and a list comma in the name field", row: map[string]string{"name": `"0"<0@0.A>,`, "email": `"AAAAAAAA"@0.A`, "subject": "hi"},
+			err: `field "name": header To: "\"0\"<0@0.A>," is not one plain address: expected single address, got ","`},
+		{name: "a group in the name field stays a name", row: map[string]string{"name": "G: evil@example.org;", "email": "ivan@example.com", "subject": "hi"},
+			to: []*mail.Address{{Name: "G: evil@example.org;", Address: "ivan@example.com"}}, rcpts: []string{"ivan@example.com"}, subject: "hi"},
 		{name: "name with a comma", row: map[string]string{"name": "Petrov, Ivan", "email": "ivan@example.com", "subject": "hi"},
 			to: []*mail.Address{{Name: "Petrov, Ivan", Address: "ivan@example.com"}}, rcpts: []string{"ivan@example.com"}, subject: "hi"},
 		{name: "relay form", row: map[string]string{"name": "Relay", "email": "user%relay@example.com", "subject": "hi"},
@@ -362,6 +366,9 @@ func TestTemplateErrors(t *testing.T) {
 		{"reserved header", "From: a@example.com\nTo: x@example.com\nMessage-ID: <x@y>\n\nBody\n", []string{"letter.txt:3: header Message-ID is set by mailmerge from the campaign and the recipients"}},
 		{"no From, no To", "Subject: x\n\nBody\n", []string{"letter.txt: no From header", "letter.txt: no recipient: add a To, Cc or Bcc header"}},
 		{"range over a constant", "From: a@example.com\nTo: x@example.com\n\n{{range 100000000000}}{{end}}\n", []string{"letter.txt:4:9: range over a number is not allowed in a letter"}},
+		{"Windows-1251 text", "From: a@example.com\nTo: x@example.com\nSubject: \xcf\xf0\xe8\xe2\xe5\xf2\n\nBody\n", []string{"letter.txt:3:10: the template is not UTF-8 (Windows-1251?): save the template as UTF-8"}},
+		{"UTF-16 text", "\xff\xfeF\x00r\x00", []string{"letter.txt: the template is UTF-16: save the template as UTF-8"}},
+		{"NUL byte", "From: a@example.com\nTo: x@example.com\n\nBo\x00dy\n", []string{"letter.txt:4:3: NUL byte in the template: save the template as UTF-8"}},
 		{"bad content type", "From: a@example.com\nTo: x@example.com\nContent-Type: application/pdf\n\nBody\n", []string{`letter.txt:3: Content-Type "application/pdf": the body can be text/plain, text/html or text/markdown`}},
 	}
 	for _, tt := range tests {
@@ -374,6 +381,27 @@ func TestTemplateErrors(t *testing.T) {
 				t.Errorf("errors:\n got %q\nwant %q", got, tt.errs)
 			}
 		})
+	}
+}
+
+// TestAddressCountBackstop: a header never holds more addresses than the
+// template's own @ signs plus one per field that holds an address.
+func TestAddressCountBackstop(t *testing.T) {
+	h := &headerTemplate{name: "To", fields: []string{"name", "email"}, ats: 1}
+	row := Row{Values: map[string]string{"name": "Ivan, Petr", "email": "ivan@example.com"}}
+	if err := checkAddressCount(h, row, 2); err != nil {
+		t.Errorf("2 of at most 2: %v", err)
+	}
+	err := checkAddressCount(h, row, 3)
+	if err == nil || err.Error() != `field "name": header To: renders 3 addresses where the template and its fields give at most 2` {
+		t.Errorf("3 of at most 2: %v", err)
+	}
+}
+
+func TestReplacementCharacterIsText(t *testing.T) {
+	// U+FFFD written as UTF-8 is a character like any other.
+	if _, err := Parse("letter.txt", []byte("From: a@example.com\nTo: x@example.com\n\n\uFFFD\n"), testOptions()); err != nil {
+		t.Error(err)
 	}
 }
 
