@@ -590,8 +590,34 @@ func FuzzHeaders(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	// Other ways templates put fields in address headers, with the most
+	// recipients each may have whatever the cells hold.
+	others := []struct {
+		src  string
+		most int
+	}{
+		{"From: s@example.com\nTo: \"{{.name}}\" <{{.email}}>\n\nbody\n", 1},
+		{"From: s@example.com\nTo: {{.email}}\nCc: {{.name}}\n\nbody\n", 2},
+		{"From: s@example.com\nTo: {{.name}}, boss@example.com\n\nbody\n", 2},
+		{"From: s@example.com\nTo: {{.name}}{{.email}}\n\nbody\n", 2},
+		{"From: s@example.com\nBcc: {{.subject}}\nTo: <{{.email}}>\n\nbody\n", 2},
+	}
+	var otherTemplates []*Template
+	for _, o := range others {
+		otm, err := Parse("fuzz.txt", []byte(o.src), testOptions())
+		if err != nil {
+			f.Fatal(err)
+		}
+		otherTemplates = append(otherTemplates, otm)
+	}
 	f.Fuzz(func(t *testing.T, name, email, subject string) {
-		l, err := tm.Render(Row{Values: map[string]string{"name": name, "email": email, "subject": subject}})
+		row := Row{Values: map[string]string{"name": name, "email": email, "subject": subject}}
+		for i, otm := range otherTemplates {
+			if l, err := otm.Render(row); err == nil && len(l.Recipients) > others[i].most {
+				t.Fatalf("%q made %d recipients, at most %d: %q", others[i].src, len(l.Recipients), others[i].most, l.Recipients)
+			}
+		}
+		l, err := tm.Render(row)
 		if err != nil {
 			var ve *ValueError
 			if !errors.As(err, &ve) {
