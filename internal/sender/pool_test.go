@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 	"golang.org/x/time/rate"
 
@@ -309,11 +310,14 @@ func TestAuthAndTLS(t *testing.T) {
 		security  Security
 		trust     bool
 		pass      string
+		login     bool         // the server offers AUTH LOGIN only
 		kind      RunErrorKind // 0: success
 		delivered int
 		auths     int
 	}{
 		{name: "STARTTLS and AUTH PLAIN", tls: true, security: StartTLS, trust: true, pass: "s3cret-pw", delivered: 3, auths: 2},
+		{name: "STARTTLS and AUTH LOGIN", tls: true, security: StartTLS, trust: true, pass: "s3cret-pw", login: true, delivered: 3, auths: 2},
+		{name: "AUTH LOGIN, wrong password", tls: true, security: StartTLS, trust: true, pass: "wrong-pw", login: true, kind: ErrAuth, auths: 1},
 		{name: "implicit TLS and AUTH PLAIN", tls: true, implicit: true, security: TLS, trust: true, pass: "s3cret-pw", delivered: 3, auths: 2},
 		{name: "implicit TLS, untrusted certificate", tls: true, implicit: true, security: TLS, trust: false, pass: "s3cret-pw", kind: ErrTLS},
 		{name: "535: stop, no retry", tls: true, security: StartTLS, trust: true, pass: "wrong-pw", kind: ErrAuth, auths: 1},
@@ -324,6 +328,9 @@ func TestAuthAndTLS(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			be := &backend{user: "me", pass: "s3cret-pw"}
+			if tt.login {
+				be.mechs = []string{sasl.Login}
+			}
 			var stls *tls.Config
 			if tt.tls {
 				stls = serverTLS
@@ -349,7 +356,9 @@ func TestAuthAndTLS(t *testing.T) {
 			if st.Delivered != tt.delivered || be.auths != tt.auths {
 				t.Errorf("delivered %d, auths %d; want %d, %d", st.Delivered, be.auths, tt.delivered, tt.auths)
 			}
-			for _, secret := range []string{tt.pass, "AG1lAHMzY3JldC1wdw"} { // and base64 of "\0me\0s3cret-pw"
+			// The password, base64 of "\0me\0s3cret-pw" (PLAIN) and of
+			// "s3cret-pw" and "wrong-pw" (LOGIN).
+			for _, secret := range []string{tt.pass, "AG1lAHMzY3JldC1wdw", "czNjcmV0LXB3", "d3JvbmctcHc"} {
 				if strings.Contains(trace.String(), secret) {
 					t.Errorf("trace contains %q:\n%s", secret, trace.String())
 				}
@@ -362,7 +371,11 @@ func TestAuthAndTLS(t *testing.T) {
 			}
 			if tt.delivered > 0 {
 				tr := trace.String()
-				if !strings.Contains(tr, "C: AUTH PLAIN ****") || !strings.Contains(tr, "C: [message: ") || strings.Contains(tr, "Subject: test") {
+				auth := "C: AUTH PLAIN ****"
+				if tt.login {
+					auth = "C: AUTH LOGIN ****"
+				}
+				if !strings.Contains(tr, auth) || !strings.Contains(tr, "C: [message: ") || strings.Contains(tr, "Subject: test") {
 					t.Errorf("trace:\n%s", tr)
 				}
 				if !strings.Contains(tr, "* TLS TLS 1.3") {

@@ -31,7 +31,8 @@ type backend struct {
 	rcpts    map[string]int // RCPT commands per address
 	auths    int
 
-	user, pass string // AUTH is offered when set
+	user, pass string   // AUTH is offered when set
+	mechs      []string // offered mechanisms; default PLAIN
 	mail       func(c *smtp.Conn, from string) error
 	rcpt       func(c *smtp.Conn, to string, n int) error // n: RCPTs for to so far, from 1
 	data       func(c *smtp.Conn, msg []byte, n int) error
@@ -64,9 +65,15 @@ type session struct {
 
 type authSession struct{ session }
 
-func (s *authSession) AuthMechanisms() []string { return []string{sasl.Plain} }
+func (s *authSession) AuthMechanisms() []string {
+	if s.b.mechs != nil {
+		return s.b.mechs
+	}
+	return []string{sasl.Plain}
+}
+
 func (s *authSession) Auth(mech string) (sasl.Server, error) {
-	return sasl.NewPlainServer(func(identity, user, pass string) error {
+	check := func(user, pass string) error {
 		s.b.mu.Lock()
 		s.b.auths++
 		s.b.mu.Unlock()
@@ -74,7 +81,29 @@ func (s *authSession) Auth(mech string) (sasl.Server, error) {
 			return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "Authentication credentials invalid"}
 		}
 		return nil
-	}), nil
+	}
+	if mech == sasl.Login {
+		return &loginServer{check: check}, nil
+	}
+	return sasl.NewPlainServer(func(_, user, pass string) error { return check(user, pass) }), nil
+}
+
+// loginServer is the server side of AUTH LOGIN as go-sasl's client speaks
+// it: the username as the initial response, then "Password:".
+type loginServer struct {
+	check func(user, pass string) error
+	user  []byte
+}
+
+func (l *loginServer) Next(response []byte) (challenge []byte, done bool, err error) {
+	if l.user == nil {
+		if response == nil {
+			return []byte("Username:"), false, nil
+		}
+		l.user = response
+		return []byte("Password:"), false, nil
+	}
+	return nil, true, l.check(string(l.user), string(response))
 }
 
 func (s *session) Mail(from string, _ *smtp.MailOptions) error {
