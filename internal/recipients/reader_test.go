@@ -1,6 +1,8 @@
 package recipients
 
 import (
+	"bytes"
+	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
@@ -8,6 +10,9 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"golang.org/x/text/encoding/charmap"
+	"golang.org/x/text/encoding/unicode"
 )
 
 // readAll returns the records and every error, as callers see them.
@@ -353,4 +358,101 @@ func isJoinOfErrors(err error) bool {
 		}
 	}
 	return true
+}
+
+// FuzzRoundTrip writes rows as spreadsheets export them, in every
+// combination of delimiter, line end and encoding the reader supports, and
+// reads them back: the same rows, on the lines they were written on.
+func FuzzRoundTrip(f *testing.F) {
+	f.Add("Иван\x1fivan@example.com\x1fдве\nстроки\x1eOlga\x1fo@example.com\x1f\"quoted\", with comma; and semicolon", uint8(0))
+	f.Add("a\x1fb\x1fc", uint8(255))
+	f.Add("Ёжик\x1f\x1f\t\x1e\x1e  \x1fx", uint8(37))
+	f.Fuzz(func(t *testing.T, data string, shape uint8) {
+		// The rows: \x1e ends a row, \x1f a field; three fields a row.
+		var rows [][]string
+		for _, line := range strings.Split(data, "\x1e") {
+			fields := strings.Split(line, "\x1f")
+			fields = append(fields, "", "", "")[:3]
+			for i, v := range fields {
+				v = strings.ToValidUTF8(v, "?")
+				fields[i] = strings.Map(func(r rune) rune {
+					if r == 0 || r == '\r' || r == '\x1f' || r == '\x1e' {
+						return -1
+					}
+					return r
+				}, v)
+			}
+			if !blank(fields) {
+				rows = append(rows, fields)
+			}
+		}
+		if len(rows) == 0 {
+			return
+		}
+		delim := []rune{',', ';', '\t'}[shape%3]
+		lineEnd := []string{"\n", "\r\n", "\r"}[shape/3%3]
+		enc := []string{"utf-8", "utf-8-bom", "utf-16", "windows-1251", "koi8-r"}[shape/9%5]
+
+		var text strings.Builder
+		w := csv.NewWriter(&text)
+		w.Comma = delim
+		w.Write([]string{"name", "email", "note"})
+		w.WriteAll(rows)
+		written := text.String()
+		if lineEnd != "\n" {
+			written = strings.ReplaceAll(written, "\n", lineEnd)
+		}
+		var raw []byte
+		opts := Options{MaxField: 1 << 20}
+		switch enc {
+		case "utf-8":
+			raw = []byte(written)
+		case "utf-8-bom":
+			raw = append([]byte("\xef\xbb\xbf"), written...)
+		case "utf-16":
+			b, err := unicode.UTF16(unicode.LittleEndian, unicode.UseBOM).NewEncoder().String(written)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw = []byte(b)
+		case "windows-1251", "koi8-r":
+			cm := charmap.Windows1251
+			opts.Encoding = Windows1251
+			if enc == "koi8-r" {
+				cm, opts.Encoding = charmap.KOI8R, KOI8R
+			}
+			b, err := cm.NewEncoder().String(written)
+			if err != nil {
+				return // not every character has a byte in a legacy charset
+			}
+			raw = []byte(b)
+		}
+
+		r, err := NewReader(bytes.NewReader(raw), "t.csv", opts)
+		if err != nil {
+			t.Fatalf("%s, %q, %q line ends: %v\n%q", enc, delim, lineEnd, err, written)
+		}
+		if r.Delimiter() != delim {
+			t.Fatalf("delimiter %q, want %q", r.Delimiter(), delim)
+		}
+		got, lines, errs := readAll(t, r)
+		if len(errs) > 0 {
+			t.Fatalf("%s, %q, %q line ends: %v\n%q", enc, delim, lineEnd, errs, written)
+		}
+		if len(got) != len(rows) {
+			t.Fatalf("%s, %q, %q line ends: %d rows, want %d\n%q", enc, delim, lineEnd, len(got), len(rows), written)
+		}
+		line := 2
+		for i, row := range rows {
+			if lines[i] != line {
+				t.Fatalf("%s, %q, %q line ends: row %d on line %d, want %d\n%q", enc, delim, lineEnd, i+1, lines[i], line, written)
+			}
+			line += 1 + strings.Count(strings.Join(row, ""), "\n")
+			for j, name := range []string{"name", "email", "note"} {
+				if got[i][name] != row[j] {
+					t.Fatalf("%s, %q, %q line ends: row %d %s = %q, want %q\n%q", enc, delim, lineEnd, i+1, name, got[i][name], row[j], written)
+				}
+			}
+		}
+	})
 }
