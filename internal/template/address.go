@@ -61,17 +61,19 @@ func parseAddressList(v string) ([]address, error) {
 	if len(v) > maxValue {
 		return nil, fmt.Errorf("value is %d bytes, over the limit of %d", len(v), maxValue)
 	}
-	list, err := mail.ParseAddressList(v)
-	if err != nil {
-		m := oneMailbox.FindStringSubmatch(v)
-		if m == nil {
-			return nil, fmt.Errorf("invalid address list %q: %v", v, strings.TrimPrefix(err.Error(), "mail: "))
-		}
+	// "Name <addr>" where the name holds no address is one mailbox, the name
+	// all of it: net/mail would read "Petrov, Ivan <...>" as two entries and
+	// ", <...>" as an address whose name is lost.
+	var list []*mail.Address
+	var err error
+	if m := oneMailbox.FindStringSubmatch(v); m != nil && !strings.Contains(m[1], "@") {
 		name := strings.TrimSpace(m[1])
 		if unq, ok := unquote(name); ok {
 			name = unq
 		}
 		list = []*mail.Address{{Name: name, Address: strings.TrimSpace(m[2])}}
+	} else if list, err = mail.ParseAddressList(v); err != nil {
+		return nil, fmt.Errorf("invalid address list %q: %v", v, strings.TrimPrefix(err.Error(), "mail: "))
 	}
 	out := make([]address, 0, len(list))
 	for _, a := range list {

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/emersion/go-message"
 	"github.com/yuin/goldmark"
@@ -198,6 +199,10 @@ func (t *Template) Render(row Row) (*Letter, error) {
 // characters that would end the header line, blaming the CSV field.
 func (t *Template) renderHeader(h *headerTemplate, row Row) (string, error) {
 	for _, f := range h.fields {
+		// The CSV reader hands over UTF-8 only; other callers must too.
+		if !utf8.ValidString(row.Values[f]) {
+			return "", &ValueError{Header: h.name, Field: f, Err: errors.New("value is not valid UTF-8")}
+		}
 		if r, col, bad := controlChar(row.Values[f]); bad {
 			return "", &ValueError{Header: h.name, Field: f, Column: col, Err: fmt.Errorf("value contains control character %U (a line break?); header values must be one line", r)}
 		}

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/emersion/go-message"
@@ -290,8 +291,12 @@ func TestHeaderValues(t *testing.T) {
 			err: `field "email": header To: invalid address list "Ivan <Ivan <ivan@example.com>>": missing @ in addr-spec (the field holds "Ivan <ivan@example.com>", a whole address, and the template adds its own <...>: use either)`},
 		{name: "an address and a list comma in the name field", row: map[string]string{"name": `"0"<0@0.A>,`, "email": `"AAAAAAAA"@0.A`, "subject": "hi"},
 			err: `field "name": header To: "\"0\"<0@0.A>," is not one plain address: expected single address, got ","`},
-		{name: "a group in the name field stays a name", row: map[string]string{"name": "G: evil@example.org;", "email": "ivan@example.com", "subject": "hi"},
-			to: []*mail.Address{{Name: "G: evil@example.org;", Address: "ivan@example.com"}}, rcpts: []string{"ivan@example.com"}, subject: "hi"},
+		{name: "a group in the name field", row: map[string]string{"name": "G: evil@example.org;", "email": "ivan@example.com", "subject": "hi"},
+			err: `field "name": header To: invalid address list "G: evil@example.org; <ivan@example.com>": expected comma`},
+		{name: "a name that is only a comma", row: map[string]string{"name": ",", "email": "ivan@example.com", "subject": "hi"},
+			to: []*mail.Address{{Name: ",", Address: "ivan@example.com"}}, rcpts: []string{"ivan@example.com"}, subject: "hi"},
+		{name: "quotes in a name are kept", row: map[string]string{"name": `Ivan "the Great", Tsar`, "email": "ivan@example.com", "subject": "hi"},
+			to: []*mail.Address{{Name: `Ivan "the Great", Tsar`, Address: "ivan@example.com"}}, rcpts: []string{"ivan@example.com"}, subject: "hi"},
 		{name: "name with a comma", row: map[string]string{"name": "Petrov, Ivan", "email": "ivan@example.com", "subject": "hi"},
 			to: []*mail.Address{{Name: "Petrov, Ivan", Address: "ivan@example.com"}}, rcpts: []string{"ivan@example.com"}, subject: "hi"},
 		{name: "relay form", row: map[string]string{"name": "Relay", "email": "user%relay@example.com", "subject": "hi"},
@@ -645,6 +650,25 @@ func FuzzHeaders(f *testing.F) {
 		if len(l.Recipients) != 1 {
 			t.Fatalf("recipients = %q", l.Recipients)
 		}
+		// A plain name (no address in it) reads back as the display name.
+		if utf8.ValidString(name) && !strings.ContainsAny(name, "@<>") {
+			nm, err := mail.ReadMessage(bytes.NewReader(l.Data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			to, err := nm.Header.AddressList("To")
+			norm := func(s string) string { return strings.Join(strings.FieldsFunc(s, isBlankRune), " ") }
+			if err != nil || len(to) != 1 {
+				t.Fatalf("To %q: %v %v", nm.Header.Get("To"), to, err)
+			}
+			want := strings.TrimFunc(name, isBlankRune)
+			if unq, ok := unquote(want); ok {
+				want = unq // a quoted name is the quoted-string form, as from To: "{{.name}}"
+			}
+			if norm(to[0].Name) != norm(want) {
+				t.Fatalf("To name = %q; want %q (header %q)", to[0].Name, name, nm.Header.Get("To"))
+			}
+		}
 		if strings.TrimSpace(subject) != "" {
 			got, err := new(mime.WordDecoder).DecodeHeader(strings.Join(strings.Fields(e.Header.Get("Subject")), " "))
 			if err == nil && utf8.ValidString(subject) && strings.Join(strings.Fields(got), " ") != strings.Join(strings.Fields(subject), " ") {
@@ -652,6 +676,12 @@ func FuzzHeaders(f *testing.F) {
 			}
 		}
 	})
+}
+
+// isBlankRune is what the address cleaning trims: spaces and the
+// invisible characters spreadsheets paste.
+func isBlankRune(r rune) bool {
+	return unicode.IsSpace(r) || r == '\u200B' || r == '\uFEFF' || r == '\u2060'
 }
 
 // TestEveryShapeDecodesBack renders each body kind with and without
