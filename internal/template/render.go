@@ -251,12 +251,7 @@ func checkAddressFields(h *headerTemplate, row Row) error {
 // has an @, so a header cannot hold more addresses than the @ signs of the
 // template's text plus the fields that hold one address each.
 func checkAddressCount(h *headerTemplate, row Row, n int) error {
-	most := h.ats
-	for _, f := range h.fields {
-		if strings.Contains(row.Values[f], "@") {
-			most++
-		}
-	}
+	most := h.ats + len(addressFields(h, row))
 	if n > most {
 		return &ValueError{Header: h.name, Field: firstField(h), Err: fmt.Errorf("renders %d addresses where the template and its fields give at most %d", n, most)}
 	}
@@ -268,16 +263,25 @@ func checkAddressCount(h *headerTemplate, row Row, n int) error {
 // cause: a whole address put where the template already has <...>.
 func addressError(h *headerTemplate, row Row, err error) error {
 	field := firstField(h)
-	for _, f := range h.fields {
-		if strings.Contains(row.Values[f], "@") {
-			field = f
-			break
-		}
+	if fs := addressFields(h, row); len(fs) > 0 {
+		field = fs[0]
 	}
 	if v := row.Values[field]; strings.ContainsAny(v, "<>") {
 		err = fmt.Errorf("%w (the field holds %q, a whole address, and the template adds its own <...>: use either)", err, v)
 	}
 	return &ValueError{Header: h.name, Field: field, Err: err}
+}
+
+// addressFields lists the fields of an address header whose values hold an
+// address (an @), in template order.
+func addressFields(h *headerTemplate, row Row) []string {
+	var out []string
+	for _, f := range h.fields {
+		if strings.Contains(row.Values[f], "@") {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 func firstField(h *headerTemplate) string {
