@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -51,9 +52,6 @@ func (b *countingServer) Data(r io.Reader) error {
 	return nil
 }
 
-// TestCrashResume kills a real send with SIGKILL at random moments, runs
-// it again until it completes, and checks that every letter ends in one
-// final state and that no letter reached the server twice.
 // realSend builds the mailmerge binary and writes a mailing of n letters
 // into a temporary folder, to be sent to a countingServer it starts. The
 // config is NAME.yaml with the given send: section.
@@ -87,8 +85,28 @@ func realSend(t *testing.T, name string, n int, send string) (bin, cfg string, b
 	return bin, cfg, be
 }
 
+// crashSeed returns the seed of TestCrashResume's kill times: random, or
+// $MAILMERGE_CRASH_SEED to replay a failed run. It is logged either way.
+func crashSeed(t *testing.T) uint64 {
+	seed := rand.Uint64()
+	if s := os.Getenv("MAILMERGE_CRASH_SEED"); s != "" {
+		var err error
+		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
+			t.Fatalf("MAILMERGE_CRASH_SEED: %v", err)
+		}
+	}
+	t.Logf("kill times from seed %d (MAILMERGE_CRASH_SEED=%d replays them)", seed, seed)
+	return seed
+}
+
+// TestCrashResume kills a real send with SIGKILL at random moments, runs
+// it again until it completes, and checks that every letter ends in one
+// final state and that no letter reached the server twice. The moments
+// come from a logged seed: a failure can be run again with the same kill
+// times (the machine's own timing still varies).
 func TestCrashResume(t *testing.T) {
 	const n = 300
+	rng := rand.New(rand.NewPCG(crashSeed(t), 0))
 	bin, cfg, be := realSend(t, "crash", n, "  concurrency: 4\n  retry_delay: 10ms\n")
 	dir := filepath.Dir(cfg)
 
@@ -107,7 +125,7 @@ func TestCrashResume(t *testing.T) {
 		if run < 8 {
 			select {
 			case err = <-done:
-			case <-time.After(time.Duration(10+rand.IntN(200)) * time.Millisecond):
+			case <-time.After(time.Duration(10+rng.IntN(200)) * time.Millisecond):
 				cmd.Process.Signal(syscall.SIGKILL)
 				<-done
 				kills++

@@ -16,6 +16,7 @@ const (
 	exitUsage       = 2 // bad command line
 	exitConfig      = 3 // the config file or environment is wrong
 	exitData        = 4 // the recipients, the template or some rows are wrong; nothing was sent
+	exitLocked      = 9 // another send of the same mailing holds the journal
 	exitInterrupted = 130
 )
 

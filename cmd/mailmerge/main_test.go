@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/mailmerge/mailmerge/internal/journal"
 )
 
 func TestMain(m *testing.M) {
@@ -70,7 +72,8 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"exitcode": cmdExitCode,
+			"exitcode":    cmdExitCode,
+			"lockjournal": cmdLockJournal,
 		},
 	})
 }
@@ -98,4 +101,19 @@ func cmdExitCode(ts *testscript.TestScript, neg bool, args []string) {
 	if got != want {
 		ts.Fatalf("%s exited with %d, want %d", args[1], got, want)
 	}
+}
+
+// cmdLockJournal holds a journal's lock until the script ends, as a send
+// running elsewhere would:
+//
+//	lockjournal mailmerge.journal
+func cmdLockJournal(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: lockjournal FILE")
+	}
+	j, err := journal.Open(ts.MkAbs(args[0]))
+	if err != nil {
+		ts.Fatalf("lockjournal: %v", err)
+	}
+	ts.Defer(func() { j.Close() })
 }

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"fmt"
 	"runtime/debug"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -29,6 +31,7 @@ const exitCodesHelp = `Exit codes:
   6  send: some letters are deferred, of unknown fate or not sent yet; run again later
   7  send: the server rejected the username or password
   8  send: server unavailable, TLS failed, or the server refused letter after letter
+  9  send: another send of this mailing is running (its journal is locked)
   130 interrupted
 `
 
@@ -47,12 +50,31 @@ and delivers the letters. Check and preview everything before sending:
 		Version:       buildVersion(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// With Args and RunE set, cobra reports an unknown command through
+		// Args, where it becomes a usage error (exit 2), not a plain one.
+		Args: unknownCommand,
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+
+		SuggestionsMinimumDistance: 2,
 	}
 	root.PersistentFlags().StringP("config", "c", "", "config file (default $MAILMERGE_CONFIG, else mailmerge.yaml)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError("%v", err) })
 	root.SetHelpTemplate(root.HelpTemplate() + "\n" + exitCodesHelp)
 	root.AddCommand(newInitCmd(), newCheckCmd(), newPreviewCmd(), newSendCmd(), newReportCmd())
 	return root
+}
+
+// unknownCommand rejects whatever is left on the command line after the
+// subcommands were looked up, as cobra itself would, with its suggestions.
+func unknownCommand(cmd *cobra.Command, a []string) error {
+	if len(a) == 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("unknown command %q", a[0])
+	if s := cmd.SuggestionsFor(a[0]); len(s) > 0 {
+		msg += fmt.Sprintf("; did you mean %s?", strings.Join(s, " or "))
+	}
+	return usageError("%s", msg)
 }
 
 // args wraps a cobra argument check so that its error is a usage error.

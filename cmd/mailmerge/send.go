@@ -104,6 +104,9 @@ func runSend(cmd *cobra.Command, f sendFlags) error {
 	// The journal first: its lock keeps a second send of this campaign out
 	// from the start, and it tells which letters are still to send.
 	j, err := journal.Open(cfg.Send.Journal)
+	if errors.Is(err, journal.ErrLocked) {
+		return &exitError{code: exitLocked, err: err, hint: "wait for the other send to finish, or stop it (Ctrl-C) and run send again"}
+	}
 	if err != nil {
 		return &exitError{code: exitInternal, err: err}
 	}
