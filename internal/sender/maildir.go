@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -32,8 +33,23 @@ func (m *Maildir) Open(ctx context.Context, n int) (Session, error) {
 		}
 	}
 	host, _ := os.Hostname()
-	host = strings.NewReplacer("/", `\057`, ":", `\072`).Replace(host)
-	return &maildirSession{dir: m.Path, host: host}, nil
+	return &maildirSession{dir: m.Path, host: maildirHost(host, runtime.GOOS)}, nil
+}
+
+// maildirHost is the host part of a Maildir file name. maildir(5) writes
+// "/" and ":" as \057 and \072, since one would end the name and the other
+// starts its info; on Windows a backslash separates folders and none of
+// \/:*?"<>| may appear in a name, so each becomes _.
+func maildirHost(host, goos string) string {
+	if goos == "windows" {
+		return strings.Map(func(r rune) rune {
+			if r < ' ' || strings.ContainsRune(`\/:*?"<>|`, r) {
+				return '_'
+			}
+			return r
+		}, host)
+	}
+	return strings.NewReplacer("/", `\057`, ":", `\072`).Replace(host)
 }
 
 type maildirSession struct {

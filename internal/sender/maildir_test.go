@@ -46,3 +46,18 @@ func TestMaildir(t *testing.T) {
 		t.Errorf("re-run: %s %v", summary(st), st.Skipped)
 	}
 }
+
+func TestMaildirHost(t *testing.T) {
+	tests := []struct{ host, goos, want string }{
+		{"mail.example.org", "linux", "mail.example.org"},
+		{"odd/host:1", "linux", `odd\057host\0721`},
+		{"odd/host:1", "darwin", `odd\057host\0721`},
+		{`odd/host:1\x*`, "windows", "odd_host_1_x_"},
+		{"DESKTOP-7Q2", "windows", "DESKTOP-7Q2"},
+	}
+	for _, tt := range tests {
+		if got := maildirHost(tt.host, tt.goos); got != tt.want {
+			t.Errorf("maildirHost(%q, %s) = %q, want %q", tt.host, tt.goos, got, tt.want)
+		}
+	}
+}
