@@ -9,9 +9,9 @@ import (
 
 	"github.com/mailmerge/mailmerge/internal/campaign"
 	"github.com/mailmerge/mailmerge/internal/config"
+	"github.com/mailmerge/mailmerge/internal/letter"
 	"github.com/mailmerge/mailmerge/internal/preview"
 	"github.com/mailmerge/mailmerge/internal/recipients"
-	"github.com/mailmerge/mailmerge/internal/template"
 )
 
 func newCheckCmd() *cobra.Command {
@@ -19,15 +19,16 @@ func newCheckCmd() *cobra.Command {
 		Use:   "check",
 		Short: "Validate the config, every row and every letter; send nothing",
 		Long: `check reads the config, the template and every row of the recipients file,
-renders every letter (and throws it away) and prints every problem as
-file:line[:column]: message. On success it prints what would be sent.`,
+fills in every letter (headers, body, attachments found) without sending or
+writing anything, and prints every problem as file:line[:column]: message.
+On success it prints what would be sent.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(cmd, nil)
 			if err != nil {
 				return err
 			}
-			sum, err := newCampaign(cmd, cfg).Letters(cmd.Context(), func(*template.Letter, *recipients.Record) error { return nil })
+			sum, err := newCampaign(cmd, cfg).Letters(cmd.Context(), func(*letter.Letter, *recipients.Record) error { return nil })
 			if err := problemsError(sum, err); err != nil {
 				return err
 			}
@@ -71,7 +72,7 @@ func printSource(w io.Writer, cfg *config.Config, sum campaign.Summary) {
 	switch {
 	case sum.EncodingGuessed:
 		how = "guessed: the file is not valid UTF-8"
-	case cfg.Recipients.Encoding == "" || cfg.Recipients.Encoding == "auto":
+	case cfg.Recipients.Encoding == "" || cfg.Recipients.Encoding == recipients.Auto:
 		how = "detected"
 	}
 	fmt.Fprintf(w, "%s: %s (%s, %s), delimiter %s\n", cfg.Recipients.File, plural(sum.Rows, "row"),

@@ -6,8 +6,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
@@ -17,7 +15,7 @@ import (
 
 // loadConfig reads the config: defaults, then the YAML file, then
 // MAILMERGE_* environment variables, then the flags named in flagKeys
-// (flag name to config key), unmarshalled exactly into config.Config.
+// (flag name to config key). config.Decode parses and checks the values.
 func loadConfig(cmd *cobra.Command, flagKeys map[string]string) (*config.Config, error) {
 	path, _ := cmd.Flags().GetString("config")
 	if path == "" {
@@ -55,20 +53,20 @@ func loadConfig(cmd *cobra.Command, flagKeys map[string]string) (*config.Config,
 		}
 		return nil, configErr(fmt.Errorf("read config %s: %w", path, err), "")
 	}
-	cfg := config.Config{File: path, Overrides: overrides(cmd, flagKeys)}
-	if err := v.UnmarshalExact(&cfg); err != nil {
-		return nil, configErr(unknownKeys(&cfg, err), "see config.example.yaml for every key")
-	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, err
 	}
-	cfg.File = abs
-	cfg.Resolve()
-	if err := cfg.Validate(); err != nil {
+	cfg, err := config.Decode(abs, overrides(cmd, flagKeys), func(c *config.Config) error {
+		return v.UnmarshalExact(c, viper.DecodeHook(config.DecodeHook()))
+	})
+	if errors.Is(err, config.ErrUnknownKey) {
+		return nil, configErr(err, "see config.example.yaml for every key")
+	}
+	if err != nil {
 		return nil, configErr(err, "")
 	}
-	return &cfg, nil
+	return cfg, nil
 }
 
 // overrides names the flag or environment variable that set each key,
@@ -86,45 +84,4 @@ func overrides(cmd *cobra.Command, flagKeys map[string]string) map[string]string
 		}
 	}
 	return m
-}
-
-// invalidKeys and badValue match mapstructure's reports of keys that have
-// no field and of values of the wrong type.
-var (
-	invalidKeys = regexp.MustCompile(`'([^']*)' has invalid keys: ([^\n]*)`)
-	badValue    = regexp.MustCompile(`'([^']+)' (?:cannot parse value as '([^']+)'|expected type '([^']+)'|(time): invalid duration)`)
-)
-
-// unknownKeys turns mapstructure's error into one line per key.
-func unknownKeys(cfg *config.Config, err error) error {
-	file := filepath.Base(cfg.File)
-	matches := invalidKeys.FindAllStringSubmatch(err.Error(), -1)
-	var errs []error
-	for _, m := range badValue.FindAllStringSubmatch(err.Error(), -1) {
-		want := "a " + m[2] + m[3]
-		if m[4] != "" || want == "a time.Duration" {
-			want = "a duration such as 30s or 10m"
-		}
-		if want == "a int" {
-			want = "a whole number"
-		}
-		errs = append(errs, &config.KeyError{Source: cfg.Source(m[1]), Key: m[1], Err: fmt.Errorf("want %s", want)})
-	}
-	if matches == nil && errs == nil {
-		return fmt.Errorf("%s: %w", file, err)
-	}
-	for _, m := range matches {
-		for _, k := range strings.Split(m[2], ", ") {
-			key := k
-			if m[1] != "" {
-				key = m[1] + "." + k
-			}
-			msg := errors.New("unknown key")
-			if strings.HasSuffix(key, "password") {
-				msg = errors.New("unknown key: passwords are not read from the config file; set MAILMERGE_SMTP_PASSWORD or smtp.password_file")
-			}
-			errs = append(errs, &config.KeyError{Source: file, Key: key, Err: msg})
-		}
-	}
-	return errors.Join(errs...)
 }

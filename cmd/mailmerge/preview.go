@@ -9,9 +9,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mailmerge/mailmerge/internal/campaign"
+	"github.com/mailmerge/mailmerge/internal/letter"
 	"github.com/mailmerge/mailmerge/internal/preview"
 	"github.com/mailmerge/mailmerge/internal/recipients"
-	"github.com/mailmerge/mailmerge/internal/template"
 )
 
 func newPreviewCmd() *cobra.Command {
@@ -43,10 +43,15 @@ unless --limit is given).`,
 			}
 			stdout := cmd.OutOrStdout()
 			var letters, rcpts int
-			sum, err := newCampaign(cmd, cfg).Letters(cmd.Context(), func(l *template.Letter, _ *recipients.Record) error {
+			c := newCampaign(cmd, cfg)
+			sum, err := c.Letters(cmd.Context(), func(l *letter.Letter, _ *recipients.Record) error {
+				data, err := c.Build(l)
+				if err != nil {
+					return err
+				}
 				if out != "" {
 					name := filepath.Join(out, emlName(l))
-					if err := os.WriteFile(name, l.Data, 0o644); err != nil {
+					if err := os.WriteFile(name, data, 0o644); err != nil {
 						return err
 					}
 					fmt.Fprintln(stdout, name)
@@ -54,7 +59,7 @@ unless --limit is given).`,
 					if letters > 0 {
 						fmt.Fprintln(stdout)
 					}
-					if err := preview.Write(stdout, l); err != nil {
+					if err := preview.Write(stdout, l, data); err != nil {
 						return err
 					}
 				}
@@ -84,7 +89,7 @@ unless --limit is given).`,
 
 // emlName names a letter's file by CSV line and first recipient, keeping
 // only characters that are safe in file names everywhere.
-func emlName(l *template.Letter) string {
+func emlName(l *letter.Letter) string {
 	rcpt := strings.Map(func(r rune) rune {
 		if r < 0x20 || strings.ContainsRune(`/\:*?"<>|`, r) {
 			return '_'

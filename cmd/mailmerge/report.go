@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -12,10 +11,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/mailmerge/mailmerge/internal/config"
 	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/recipients"
-	"github.com/mailmerge/mailmerge/internal/template"
+	"github.com/mailmerge/mailmerge/internal/report"
 )
 
 func newReportCmd() *cobra.Command {
@@ -35,89 +33,26 @@ smtp_code and error columns added, to fix and send again.`,
 			if err != nil {
 				return err
 			}
-			last := map[string]journal.Record{}
-			err = journal.Read(cfg.Send.Journal, func(r journal.Record) error {
-				last[r.Key] = r
-				return nil
-			})
+			last, err := journal.Last(cfg.Send.Journal)
 			if errors.Is(err, fs.ErrNotExist) {
 				return &exitError{code: exitData, err: fmt.Errorf("no journal at %s: nothing has been sent for this campaign", cfg.Send.Journal)}
 			}
 			if err != nil {
 				return err
 			}
-
-			var out *csv.Writer
-			var outFile *os.File
-			if failedCSV != "" {
-				if outFile, err = os.Create(failedCSV); err != nil {
-					return err
-				}
-				defer outFile.Close()
-				outFile.WriteString("\ufeff") // so spreadsheets read the file as UTF-8
-				out = csv.NewWriter(outFile)
-				out.Comma = inputDelimiter(cfg) // as the user's spreadsheet wrote it
-			}
-			csvName := filepath.Base(cfg.Recipients.File)
-			counts := map[journal.State]int{}
-			total, written := 0, 0
-			stdout := cmd.OutOrStdout()
-			var problems []string
-			seen := map[string]bool{}
-			sum, err := newCampaign(cmd, cfg).Letters(cmd.Context(), func(l *template.Letter, rec *recipients.Record) error {
-				total++
-				seen[l.Key] = true
-				r, ok := last[l.Key]
-				state := r.Final()
-				if !ok || state == journal.Attempt {
-					state = "not sent"
-				}
-				counts[state]++
-				for _, rej := range r.Rejected {
-					problems = append(problems, fmt.Sprintf("%s:%d: delivered, but refused for %s: %s", csvName, l.Line, rej.Rcpt,
-						reply(journal.Record{Phase: "RCPT", Code: rej.Code, Enhanced: rej.Enhanced, Text: rej.Text})))
-				}
-				if state == journal.Delivered || state == "not sent" && !ok {
-					return nil
-				}
-				problems = append(problems, fmt.Sprintf("%s:%d: %s %s: %s", csvName, l.Line, state, strings.Join(l.Recipients, ", "), reply(r)))
-				if out != nil {
-					if written == 0 {
-						out.Write(append(append([]string(nil), rec.Header()...), "status", "smtp_code", "error"))
-					}
-					code := ""
-					if r.Code != 0 {
-						code = strconv.Itoa(r.Code)
-					}
-					out.Write(append(append([]string(nil), rec.Fields...), string(state), code, reply(r)))
-					written++
-				}
-				return nil
-			})
+			rep, sum, err := report.Make(cmd.Context(), newCampaign(cmd, cfg), last)
 			if err := problemsError(sum, err); err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "delivered %d, failed %d, deferred %d, unknown %d, not sent %d (of %d)\n",
-				counts[journal.Delivered], counts[journal.Failed], counts[journal.Deferred], counts[journal.Unknown], counts["not sent"], total)
-			for _, p := range problems {
-				fmt.Fprintln(stdout, p)
+			printReport(cmd, filepath.Base(cfg.Recipients.File), rep)
+			if failedCSV == "" {
+				return nil
 			}
-			gone := 0
-			for k := range last {
-				if !seen[k] {
-					gone++
-				}
+			n, err := writeFailedCSV(failedCSV, sum.Delimiter, rep)
+			if err != nil {
+				return err
 			}
-			if gone > 0 {
-				fmt.Fprintf(stdout, "the journal also has %s no longer in the recipients file (changed or removed rows)\n", plural(gone, "letter"))
-			}
-			if out != nil {
-				out.Flush()
-				if err := out.Error(); err != nil {
-					return err
-				}
-				fmt.Fprintf(stdout, "wrote %s to %s\n", plural(written, "row"), failedCSV)
-			}
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s to %s\n", plural(n, "row"), failedCSV)
 			return nil
 		},
 	}
@@ -125,33 +60,54 @@ smtp_code and error columns added, to fix and send again.`,
 	return cmd
 }
 
-// inputDelimiter is the delimiter of the recipients file.
-func inputDelimiter(cfg *config.Config) rune {
-	enc, _ := recipients.ParseEncoding(cfg.Recipients.Encoding)
-	delim, _ := recipients.ParseDelimiter(cfg.Recipients.Delimiter)
-	r, err := recipients.Open(cfg.Recipients.File, recipients.Options{Encoding: enc, Delimiter: delim})
-	if err != nil {
-		return ','
+func printReport(cmd *cobra.Command, csvName string, rep *report.Report) {
+	out := cmd.OutOrStdout()
+	c := rep.Counts
+	fmt.Fprintf(out, "delivered %d, failed %d, deferred %d, unknown %d, not sent %d (of %d)\n",
+		c[journal.Delivered], c[journal.Failed], c[journal.Deferred], c[journal.Unknown], c[report.NotSent], rep.Letters)
+	for _, l := range rep.Listed {
+		for _, rej := range l.Record.Rejected {
+			fmt.Fprintf(out, "%s:%d: delivered, but refused for %s: %s\n", csvName, l.Line, rej.Rcpt, report.Refusal(rej))
+		}
+		if l.Undelivered() {
+			fmt.Fprintf(out, "%s:%d: %s %s: %s\n", csvName, l.Line, l.State, strings.Join(l.Recipients, ", "), report.Reply(l.Record))
+		}
 	}
-	defer r.Close()
-	return r.Delimiter()
+	if rep.Gone > 0 {
+		fmt.Fprintf(out, "the journal also has %s no longer in the recipients file (changed or removed rows)\n", plural(rep.Gone, "letter"))
+	}
 }
 
-// reply describes a record's server reply for people.
-func reply(r journal.Record) string {
-	var b strings.Builder
-	if r.Phase != "" {
-		fmt.Fprintf(&b, "at %s: ", r.Phase)
+// writeFailedCSV writes the rows of the letters not delivered, with
+// status, smtp_code and error columns, in the recipients file's dialect.
+func writeFailedCSV(path string, delim rune, rep *report.Report) (int, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return 0, err
 	}
-	if r.Code != 0 {
-		fmt.Fprintf(&b, "%d ", r.Code)
+	defer f.Close()
+	w, err := recipients.NewWriter(f, delim)
+	if err != nil {
+		return 0, err
 	}
-	if r.Enhanced != "" && !strings.HasPrefix(r.Text, r.Enhanced) {
-		fmt.Fprintf(&b, "%s ", r.Enhanced)
+	n := 0
+	for _, l := range rep.Listed {
+		if !l.Undelivered() {
+			continue
+		}
+		if n == 0 {
+			w.Write(append(append([]string(nil), rep.Header...), "status", "smtp_code", "error"))
+		}
+		code := ""
+		if l.Record.Code != 0 {
+			code = strconv.Itoa(l.Record.Code)
+		}
+		w.Write(append(append([]string(nil), l.Row...), string(l.State), code, report.Reply(l.Record)))
+		n++
 	}
-	b.WriteString(r.Text)
-	if r.Final() == journal.Unknown && r.Text == "" {
-		b.WriteString("the connection was lost after the letter was sent; it may have been delivered")
+	w.Flush()
+	if err := w.Error(); err != nil {
+		return n, err
 	}
-	return strings.TrimSpace(b.String())
+	return n, f.Close()
 }

@@ -2,31 +2,23 @@ package main
 
 import (
 	"bufio"
-	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
-	"golang.org/x/time/rate"
 
 	"github.com/mailmerge/mailmerge/internal/campaign"
 	"github.com/mailmerge/mailmerge/internal/config"
 	"github.com/mailmerge/mailmerge/internal/journal"
+	"github.com/mailmerge/mailmerge/internal/letter"
 	"github.com/mailmerge/mailmerge/internal/recipients"
 	"github.com/mailmerge/mailmerge/internal/sender"
-	"github.com/mailmerge/mailmerge/internal/template"
 )
 
 // Exit codes of send, beyond the common ones.
@@ -112,66 +104,38 @@ func runSend(cmd *cobra.Command, f sendFlags) error {
 	}
 	defer j.Close()
 
-	// Preflight: every row must render before anything is sent.
-	toSend, known := 0, 0
-	sum, err := newCampaign(cmd, cfg).Letters(cmd.Context(), func(l *template.Letter, _ *recipients.Record) error {
-		state, _, ok := j.Status(l.Key)
-		if ok {
-			known++
-		}
-		if !ok || !journal.Settled(state, f.resendUnknown) {
-			toSend++
-		}
-		return nil
-	})
-	if err := problemsError(sum, err); err != nil {
+	// Every row must be right before anything is sent.
+	c := newCampaign(cmd, cfg)
+	plan, err := c.Plan(cmd.Context(), j, f.resendUnknown)
+	if err := problemsError(plan.Summary, err); err != nil {
 		return err
 	}
-	if sum.Letters == 0 {
+	if plan.Letters == 0 {
 		return &exitError{code: exitData, err: errors.New("no letters to send")}
 	}
-	// Letters are known by campaign and recipients: a renamed campaign
-	// makes every letter new, which is worth a word before it happens.
-	if n := j.Letters(); n > 0 && known == 0 {
+	if plan.Renamed() {
 		fmt.Fprintf(stderr, "warning: %s has records of %s, none of them in this mailing: if campaign: (%q) changed, every letter goes out again\n",
-			filepath.Base(cfg.Send.Journal), plural(n, "letter"), cfg.Campaign)
+			filepath.Base(cfg.Send.Journal), plural(plan.Recorded, "letter"), cfg.Campaign)
 	}
 	// Say how the file was read: a wrongly guessed encoding garbles names.
-	printSource(stdout, cfg, sum)
+	printSource(stdout, cfg, plan.Summary)
 
-	maxLetters := f.limit
-	if cfg.Send.DailyLimit > 0 {
-		left := cfg.Send.DailyLimit - deliveredToday(cfg.Send.Journal)
-		if left <= 0 {
-			return &exitError{code: exitRerun, err: fmt.Errorf("send.daily_limit of %d letters reached today", cfg.Send.DailyLimit), hint: "run again tomorrow"}
-		}
-		if maxLetters == 0 || left < maxLetters {
-			maxLetters = left
+	maxLetters, err := runLimit(cfg, f.limit)
+	if err != nil {
+		return err
+	}
+	if plan.ToSend > 0 && !f.yes && isTerminal(cmd.InOrStdin()) {
+		if err := confirm(cmd, cfg, plan, transport); err != nil {
+			return err
 		}
 	}
 
-	if toSend > 0 && !f.yes && isTerminal(cmd.InOrStdin()) {
-		what := plural(sum.Letters, "letter") + " (" + plural(sum.Recipients, "recipient") + ")"
-		if toSend < sum.Letters {
-			what = fmt.Sprintf("%d of %s (the others were sent before)", toSend, plural(sum.Letters, "letter"))
-		}
-		fmt.Fprintf(stderr, "Send %s from %s via %s? [y/N] ", what, cfg.Recipients.File, transport.Describe())
-		answer, _ := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
-		if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
-			return &exitError{code: exitUsage, err: errors.New("not confirmed; nothing was sent")}
-		}
-	}
-
-	r, _ := config.ParseRate(cfg.Send.Rate)
-	var limiter *rate.Limiter
-	if r.N > 0 {
-		limiter = rate.NewLimiter(rate.Limit(float64(r.N)/r.Per.Seconds()), 1)
-	}
 	pool := &sender.Pool{
 		Transport:     transport,
 		Journal:       j,
+		Build:         c.Build,
 		Concurrency:   cfg.Send.Concurrency,
-		Limit:         limiter,
+		Limit:         cfg.Send.Rate.Limiter(),
 		MaxAttempts:   cfg.Send.MaxAttempts,
 		PerSession:    cfg.Send.MessagesPerConnection,
 		Backoff:       cfg.Send.RetryDelay,
@@ -180,15 +144,13 @@ func runSend(cmd *cobra.Command, f sendFlags) error {
 		MaxLetters:    maxLetters,
 		ResendUnknown: f.resendUnknown,
 		Log:           log,
-		Progress:      progressLine(stderr, sum.Letters, 10*time.Second),
+		Progress:      progressLine(stderr, plan.Letters, 10*time.Second),
 	}
-
 	ctx := cmd.Context()
 	hard, stop := secondInterrupt(ctx, stderr)
 	defer stop()
-
-	st, runErr := pool.Run(ctx, hard, func(yield func(*template.Letter) bool) error {
-		_, err := newCampaign(cmd, cfg).Letters(ctx, func(l *template.Letter, _ *recipients.Record) error {
+	st, runErr := pool.Run(ctx, hard, func(yield func(*letter.Letter) bool) error {
+		_, err := c.Letters(ctx, func(l *letter.Letter, _ *recipients.Record) error {
 			if !yield(l) {
 				return campaign.ErrStop
 			}
@@ -199,57 +161,50 @@ func runSend(cmd *cobra.Command, f sendFlags) error {
 		}
 		return err
 	})
-	printSendSummary(stdout, sum.Letters, st)
-	return sendExit(st, sum.Letters, runErr, cfg)
+	printSendSummary(stdout, plan.Letters, st)
+	return sendExit(st, plan.Letters, runErr, cfg)
 }
 
-// secondInterrupt returns a context that a second Ctrl-C cancels. The
-// first one cancels ctx (main's signal.NotifyContext), which stops
-// dispatching and lets letters in flight finish; the second aborts them.
-func secondInterrupt(ctx context.Context, stderr io.Writer) (context.Context, context.CancelFunc) {
-	hard, abort := context.WithCancel(context.Background())
-	go func() {
-		select {
-		case <-ctx.Done():
-		case <-hard.Done():
-			return
-		}
-		fmt.Fprintln(stderr, "mailmerge: stopping: letters in flight finish and are recorded; press Ctrl-C again to abort them")
-		sig := make(chan os.Signal, 1)
-		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-		defer signal.Stop(sig)
-		select {
-		case <-sig:
-			abort()
-		case <-hard.Done():
-		}
-	}()
-	return hard, abort
-}
-
-// progressLine returns a Pool.Progress that writes a status line at most
-// every interval, so a long send at a polite rate shows it is alive.
-func progressLine(w io.Writer, total int, interval time.Duration) func(sender.Stats) {
-	var mu sync.Mutex
-	next := time.Now().Add(interval)
-	return func(st sender.Stats) {
-		mu.Lock()
-		defer mu.Unlock()
-		if time.Now().Before(next) {
-			return
-		}
-		next = time.Now().Add(interval)
-		done := st.Delivered + st.Failed + st.Deferred + st.Unknown
-		fmt.Fprintf(w, "mailmerge: %d of %d letters done (delivered %d, failed %d, deferred %d, unknown %d)\n",
-			done+st.Skipped[journal.Delivered]+st.Skipped[journal.Failed]+st.Skipped[journal.Unknown], total,
-			st.Delivered, st.Failed, st.Deferred, st.Unknown)
+// runLimit is how many letters this run may send: --limit, and what is
+// left of send.daily_limit today; 0 for no limit.
+func runLimit(cfg *config.Config, limit int) (int, error) {
+	if cfg.Send.DailyLimit == 0 {
+		return limit, nil
 	}
+	now := time.Now()
+	midnight := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, now.Location())
+	sent, err := journal.DeliveredSince(cfg.Send.Journal, midnight)
+	if err != nil {
+		return 0, err
+	}
+	left := cfg.Send.DailyLimit - sent
+	if left <= 0 {
+		return 0, &exitError{code: exitRerun, err: fmt.Errorf("send.daily_limit of %d letters reached today", cfg.Send.DailyLimit), hint: "run again tomorrow"}
+	}
+	if limit == 0 || left < limit {
+		return left, nil
+	}
+	return limit, nil
+}
+
+// confirm asks on the terminal whether to send.
+func confirm(cmd *cobra.Command, cfg *config.Config, plan campaign.Plan, transport sender.Transport) error {
+	what := plural(plan.Letters, "letter") + " (" + plural(plan.Recipients, "recipient") + ")"
+	if plan.ToSend < plan.Letters {
+		what = fmt.Sprintf("%d of %s (the others were sent before)", plan.ToSend, plural(plan.Letters, "letter"))
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "Send %s from %s via %s? [y/N] ", what, cfg.Recipients.File, transport.Describe())
+	answer, _ := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
+	if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
+		return &exitError{code: exitUsage, err: errors.New("not confirmed; nothing was sent")}
+	}
+	return nil
 }
 
 // printSendSummary prints the counts of this run; they add up to the
 // letters in the CSV.
 func printSendSummary(w io.Writer, total int, st sender.Stats) {
-	skipped := total - st.Delivered - st.Failed - st.Deferred - st.Unknown
+	skipped := total - st.Sent()
 	fmt.Fprintf(w, "delivered %d, failed %d, deferred %d, unknown %d, skipped %d (of %d)\n",
 		st.Delivered, st.Failed, st.Deferred, st.Unknown, skipped, total)
 	var why []string
@@ -262,7 +217,7 @@ func printSendSummary(w io.Writer, total int, st sender.Stats) {
 	if n := st.Skipped[journal.Unknown]; n > 0 {
 		why = append(why, fmt.Sprintf("%d of unknown fate (--resend-unknown sends them again)", n))
 	}
-	if n := skipped - st.Skipped[journal.Delivered] - st.Skipped[journal.Failed] - st.Skipped[journal.Unknown]; n > 0 {
+	if n := skipped - (st.Done() - st.Sent()); n > 0 {
 		why = append(why, fmt.Sprintf("%d not sent yet", n))
 	}
 	if len(why) > 0 {
@@ -285,102 +240,13 @@ func sendExit(st sender.Stats, total int, err error, cfg *config.Config) error {
 	case err != nil:
 		return err
 	}
-	pending := total - st.Delivered - st.Failed - st.Skipped[journal.Delivered] - st.Skipped[journal.Failed]
 	switch {
-	case st.Failed+st.Skipped[journal.Failed] > 0:
+	case st.Refused() > 0:
 		return &exitError{code: exitSomeFailed, quiet: true, err: errors.New("some letters failed"),
 			hint: fmt.Sprintf("mailmerge report -c %s --failed-csv FILE lists them with the server's reasons", cfg.File)}
-	case pending > 0:
+	case st.Final() < total:
 		return &exitError{code: exitRerun, quiet: true, err: errors.New("some letters are not delivered yet"),
 			hint: "run send again later to retry them; mailmerge report lists them"}
 	}
 	return nil
-}
-
-// newTransport builds the transport the config names.
-func newTransport(cmd *cobra.Command, cfg *config.Config, trace *sender.Trace) (sender.Transport, error) {
-	if cfg.Maildir.Path != "" {
-		return &sender.Maildir{Path: cfg.Maildir.Path}, nil
-	}
-	s := cfg.SMTP
-	if s.Host == "" {
-		return nil, &exitError{code: exitConfig, err: fmt.Errorf("%s: no transport: set smtp.host, or maildir.path to write letters into a folder", cfg.File)}
-	}
-	tlsConfig := &tls.Config{ServerName: s.ServerName, MinVersion: tls.VersionTLS12}
-	if s.CAFile != "" {
-		pem, err := os.ReadFile(s.CAFile)
-		if err != nil {
-			return nil, &exitError{code: exitConfig, err: fmt.Errorf("smtp.ca_file: %w", err)}
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, &exitError{code: exitConfig, err: fmt.Errorf("smtp.ca_file: no PEM certificates in %s", s.CAFile)}
-		}
-		tlsConfig.RootCAs = pool
-	}
-	password, err := readPassword(cmd, s)
-	if err != nil {
-		return nil, err
-	}
-	helo := s.Helo
-	if helo == "" {
-		helo, _ = os.Hostname()
-	}
-	return &sender.SMTP{
-		Host: s.Host, Port: s.Port, Security: sender.Security(s.Security), TLSConfig: tlsConfig,
-		Helo: helo, Username: s.Username, Password: password,
-		DialTimeout: s.DialTimeout, Timeout: s.Timeout, DataTimeout: s.DataTimeout, Trace: trace,
-	}, nil
-}
-
-// readPassword finds the SMTP password: the environment variable named by
-// smtp.password_env, smtp.password_file, or a prompt on a terminal.
-func readPassword(cmd *cobra.Command, s config.SMTP) (string, error) {
-	if s.Username == "" {
-		return "", nil
-	}
-	if pw := os.Getenv(s.PasswordEnv); pw != "" {
-		return pw, nil
-	}
-	if s.PasswordFile != "" {
-		data, err := os.ReadFile(s.PasswordFile)
-		if err != nil {
-			return "", &exitError{code: exitConfig, err: fmt.Errorf("smtp.password_file: %w", err)}
-		}
-		pw, _, _ := strings.Cut(string(data), "\n")
-		if pw = strings.TrimRight(pw, "\r"); pw == "" {
-			return "", &exitError{code: exitConfig, err: fmt.Errorf("smtp.password_file: %s: the first line, the password, is empty", s.PasswordFile)}
-		}
-		return pw, nil
-	}
-	if f, ok := cmd.InOrStdin().(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		fmt.Fprintf(cmd.ErrOrStderr(), "Password for %s at %s: ", s.Username, s.Host)
-		pw, err := term.ReadPassword(int(f.Fd()))
-		fmt.Fprintln(cmd.ErrOrStderr())
-		if err != nil {
-			return "", err
-		}
-		return string(pw), nil
-	}
-	return "", &exitError{code: exitConfig, err: fmt.Errorf("no password for %s: set $%s or smtp.password_file", s.Username, s.PasswordEnv)}
-}
-
-func isTerminal(r io.Reader) bool {
-	f, ok := r.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
-}
-
-// deliveredToday counts the letters the journal says were delivered since
-// local midnight, for send.daily_limit.
-func deliveredToday(path string) int {
-	now := time.Now()
-	midnight := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, now.Location())
-	n := 0
-	journal.Read(path, func(r journal.Record) error {
-		if r.State == journal.Delivered && !r.Time.Before(midnight) {
-			n++
-		}
-		return nil
-	})
-	return n
 }

@@ -1,6 +1,8 @@
 // Package campaign joins a config, a recipient list and a letter template
 // into the stream of letters a mailing consists of, one per CSV row, with
-// every problem located in the file a user has to fix.
+// every problem located in the file a user has to fix. It gives each
+// letter its identity, plans a send against the journal, and writes
+// letters out with the attachments of the run read once.
 package campaign
 
 import (
@@ -16,7 +18,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mailmerge/mailmerge/internal/attachment"
 	"github.com/mailmerge/mailmerge/internal/config"
+	"github.com/mailmerge/mailmerge/internal/journal"
+	"github.com/mailmerge/mailmerge/internal/letter"
+	"github.com/mailmerge/mailmerge/internal/message"
 	"github.com/mailmerge/mailmerge/internal/recipients"
 	"github.com/mailmerge/mailmerge/internal/template"
 )
@@ -36,6 +42,9 @@ type Options struct {
 type Campaign struct {
 	cfg  *config.Config
 	opts Options
+	// files is shared by every walk, so a send's check and its sending
+	// look each attachment up once, and read a shared one once.
+	files *attachment.Store
 }
 
 // Summary counts what a pass over the recipients found.
@@ -67,14 +76,71 @@ func New(cfg *config.Config, opts Options) *Campaign {
 	return &Campaign{cfg: cfg, opts: opts}
 }
 
-// Letters renders the letter of every row, in CSV order, and calls fn for
-// each, with the row it came from. A row with a problem is reported to
-// OnError and skipped; the walk goes on so that one pass finds every
-// problem. Problems with the template
-// or the CSV header are reported and end the walk before any row. The
-// returned error is fn's (other than ErrStop), the context's, or
-// ErrProblems when something was reported to OnError.
-func (c *Campaign) Letters(ctx context.Context, fn func(*template.Letter, *recipients.Record) error) (Summary, error) {
+// Build writes l as it goes on the wire, reading its attachments through
+// the campaign's store.
+func (c *Campaign) Build(l *letter.Letter) ([]byte, error) {
+	return message.Build(l, message.Options{Now: c.opts.Now, Boundary: c.opts.Boundary})
+}
+
+// Plan is what a send would do with the letters, found before it starts.
+type Plan struct {
+	Summary
+	ToSend int // letters the journal does not settle (journal.Entry.Due)
+	Known  int // letters the journal has records of
+	// Recorded is how many letters the journal has records of in all,
+	// this mailing's or not.
+	Recorded int
+}
+
+// Renamed reports a journal with records of letters, none of them this
+// mailing's: the campaign was renamed (or the recipients all changed), and
+// every letter will go out again.
+func (p Plan) Renamed() bool { return p.Recorded > 0 && p.Known == 0 }
+
+// Plan checks every letter as Letters does, without writing any out, and
+// asks the journal what a send would do with each. It also tells the
+// attachment store how many letters attach each file, so that a send
+// reads a file that many letters share once.
+func (c *Campaign) Plan(ctx context.Context, j *journal.Journal, resendUnknown bool) (Plan, error) {
+	var p Plan
+	sum, err := c.Letters(ctx, func(l *letter.Letter, _ *recipients.Record) error {
+		for _, a := range l.Attachments {
+			c.files.Expect(a.File)
+		}
+		e := j.Lookup(l.Key)
+		if e.Known {
+			p.Known++
+		}
+		if e.Due(resendUnknown) {
+			p.ToSend++
+		}
+		return nil
+	})
+	p.Summary = sum
+	p.Recorded = j.Letters()
+	return p, err
+}
+
+// Letters executes the template for every row, in CSV order, gives each
+// letter its identity, and calls fn with it and the row it came from. A
+// row with a problem is reported to OnError and skipped; the walk goes on
+// so that one pass finds every problem. Problems with the template or the
+// CSV header are reported and end the walk before any row. The returned
+// error is fn's (other than ErrStop), the context's, or ErrProblems when
+// something was reported to OnError. Letters are not written out: Build
+// does that.
+func (c *Campaign) Letters(ctx context.Context, fn func(*letter.Letter, *recipients.Record) error) (Summary, error) {
+	return c.walk(ctx, (*template.Template).Execute, fn)
+}
+
+// Envelopes is Letters for what needs only each letter's identity (a
+// report): it fills in the envelope headers alone, so that bodies,
+// attachments and other headers are neither rendered nor checked.
+func (c *Campaign) Envelopes(ctx context.Context, fn func(*letter.Letter, *recipients.Record) error) (Summary, error) {
+	return c.walk(ctx, (*template.Template).Envelope, fn)
+}
+
+func (c *Campaign) walk(ctx context.Context, execute func(*template.Template, template.Row) (*letter.Letter, error), fn func(*letter.Letter, *recipients.Record) error) (Summary, error) {
 	var sum Summary
 	report := func(err error) {
 		sum.Errors++
@@ -96,9 +162,7 @@ func (c *Campaign) Letters(ctx context.Context, fn func(*template.Letter, *recip
 
 	// The CSV and the template are both opened before either failure ends
 	// the walk, so a user fixing paths sees every broken one at once.
-	enc, _ := recipients.ParseEncoding(c.cfg.Recipients.Encoding)
-	delim, _ := recipients.ParseDelimiter(c.cfg.Recipients.Delimiter)
-	rr, csvErr := recipients.Open(c.cfg.Recipients.File, recipients.Options{Encoding: enc, Delimiter: delim, Warn: warn})
+	rr, csvErr := recipients.Open(c.cfg.Recipients.File, recipients.Options{Encoding: c.cfg.Recipients.Encoding, Delimiter: rune(c.cfg.Recipients.Delimiter), Warn: warn})
 	if csvErr != nil {
 		reportAll(c.fromKey("recipients.file", csvErr)) // located already, or an os error naming the file
 	} else {
@@ -107,16 +171,12 @@ func (c *Campaign) Letters(ctx context.Context, fn func(*template.Letter, *recip
 		sum.Delimiter = rr.Delimiter()
 	}
 
-	seenRows := newRows(c.cfg.Campaign)
-	tmpl, err := template.ParseFile(c.cfg.Template, template.Options{
-		AttachmentsDir: c.cfg.AttachmentsDir,
-		AllowOutside:   c.cfg.AttachmentsAllowOutside,
-		Campaign:       c.cfg.Campaign,
-		MessageID:      seenRows.messageID,
-		Now:            c.opts.Now,
-		Boundary:       c.opts.Boundary,
-	})
+	seenRows := newRows()
+	var tmpl *template.Template
+	err := c.openFiles()
 	if err != nil {
+		reportAll(c.cfg.KeyErr("attachments_dir", err))
+	} else if tmpl, err = template.ParseFile(c.cfg.Template, template.Options{Files: c.files}); err != nil {
 		reportAll(c.fromKey("template", err))
 	}
 	if csvErr != nil || err != nil {
@@ -141,7 +201,7 @@ func (c *Campaign) Letters(ctx context.Context, fn func(*template.Letter, *recip
 			report(err)
 			continue
 		}
-		l, err := tmpl.Render(template.Row{Line: rec.Line, Values: rec.Map()})
+		l, err := execute(tmpl, template.Row{Line: rec.Line, Values: rec.Map()})
 		if err != nil {
 			var ve *template.ValueError
 			if errors.As(err, &ve) {
@@ -161,6 +221,7 @@ func (c *Campaign) Letters(ctx context.Context, fn func(*template.Letter, *recip
 				warn(c.locate(rec, file, ve))
 			}
 		}
+		l.Identify(c.cfg.Campaign, seenRows.number(l.Recipients))
 		// Only To: a Cc or Bcc the template names gets every letter on purpose.
 		for _, r := range l.To {
 			seenRows.addTo(r, rec.Line)
@@ -189,6 +250,19 @@ func (c *Campaign) Letters(ctx context.Context, fn func(*template.Letter, *recip
 	return sum, nil
 }
 
+// openFiles makes the attachment store on the first walk.
+func (c *Campaign) openFiles() error {
+	if c.files != nil {
+		return nil
+	}
+	files, err := attachment.NewStore(c.cfg.AttachmentsDir, c.cfg.AttachmentsAllowOutside)
+	if err != nil {
+		return err
+	}
+	c.files = files
+	return nil
+}
+
 // ErrProblems says that problems were reported through OnError.
 var ErrProblems = errors.New("problems found")
 
@@ -206,21 +280,20 @@ func (c *Campaign) locate(rec *recipients.Record, header []string, ve *template.
 func (c *Campaign) fromKey(key string, err error) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) && pe.Op == "open" {
-		return &config.KeyError{Source: c.cfg.Source(key), Key: key, Err: err}
+		return c.cfg.KeyErr(key, err)
 	}
 	return err
 }
 
 // rows remembers, per 64-bit hash, what Letters needs to know about the
-// rows before: how many letters went to an envelope (to number their
-// Message-IDs) and the first line an address was a To recipient on (to
-// warn about repeats). A one-recipient envelope hashes like its address,
-// so the usual letter costs one entry (16 bytes) for both.
+// rows before: how many letters went to an envelope (to tell their
+// identities apart) and the first line an address was a To recipient on
+// (to warn about repeats). A one-recipient envelope hashes like its
+// address, so the usual letter costs one entry (16 bytes) for both.
 type rows struct {
-	campaign string
-	seen     map[uint64]seen
-	again    map[string][]int // repeated addresses, in order
-	order    []string
+	seen  map[uint64]seen
+	again map[string][]int // repeated addresses, in order
+	order []string
 }
 
 type seen struct {
@@ -233,8 +306,8 @@ type duplicate struct {
 	lines []int
 }
 
-func newRows(campaign string) *rows {
-	return &rows{campaign: campaign, seen: map[uint64]seen{}, again: map[string][]int{}}
+func newRows() *rows {
+	return &rows{seen: map[uint64]seen{}, again: map[string][]int{}}
 }
 
 func hashAddrs(addrs []string) uint64 {
@@ -255,15 +328,15 @@ func hashAddrs(addrs []string) uint64 {
 	return h.Sum64()
 }
 
-// messageID numbers letters with the same envelope, so each gets its own
-// Message-ID.
-func (r *rows) messageID(rcpts []string, domain string) string {
+// number numbers letters with the same envelope, from 0, so each gets an
+// identity of its own (letter.NewKey).
+func (r *rows) number(rcpts []string) int {
 	k := hashAddrs(rcpts)
 	s := r.seen[k]
 	n := s.envelopes
 	s.envelopes++
 	r.seen[k] = s
-	return template.MessageID(r.campaign, rcpts, int(n), domain)
+	return int(n)
 }
 
 // addTo notes that addr is a To recipient on line.

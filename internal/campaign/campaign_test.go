@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/mailmerge/mailmerge/internal/config"
+	"github.com/mailmerge/mailmerge/internal/letter"
 	"github.com/mailmerge/mailmerge/internal/recipients"
-	"github.com/mailmerge/mailmerge/internal/template"
 )
 
 // setup writes a mailing into a temporary folder and returns its config.
@@ -29,7 +29,7 @@ func setup(t *testing.T, letter, csv string) *config.Config {
 }
 
 type collected struct {
-	letters  []*template.Letter
+	letters  []*letter.Letter
 	errs     []string
 	warnings []string
 }
@@ -41,7 +41,7 @@ func walk(t *testing.T, cfg *config.Config, stopAfter int) (collected, Summary, 
 		OnWarning: func(err error) { c.warnings = append(c.warnings, err.Error()) },
 		Now:       func() time.Time { return time.Unix(0, 0) },
 	})
-	sum, err := camp.Letters(context.Background(), func(l *template.Letter, _ *recipients.Record) error {
+	sum, err := camp.Letters(context.Background(), func(l *letter.Letter, _ *recipients.Record) error {
 		c.letters = append(c.letters, l)
 		if stopAfter > 0 && len(c.letters) == stopAfter {
 			return ErrStop
@@ -51,10 +51,10 @@ func walk(t *testing.T, cfg *config.Config, stopAfter int) (collected, Summary, 
 	return c, sum, err
 }
 
-const letter = "From: s@example.com\nTo: {{.name}} <{{.email}}>\nAttachment: {{.file}}\n\nHi {{.name}}\n"
+const letterText = "From: s@example.com\nTo: {{.name}} <{{.email}}>\nAttachment: {{.file}}\n\nHi {{.name}}\n"
 
 func TestLetters(t *testing.T) {
-	cfg := setup(t, letter, "name;email;file\nIvan;ivan@example.com;a.txt\nBad;bad@example;a.txt\nOlga;olga@example.com;\nIvan again;IVAN@example.com;a.txt\n")
+	cfg := setup(t, letterText, "name;email;file\nIvan;ivan@example.com;a.txt\nBad;bad@example;a.txt\nOlga;olga@example.com;\nIvan again;IVAN@example.com;a.txt\n")
 	c, sum, err := walk(t, cfg, 0)
 	if !errors.Is(err, ErrProblems) {
 		t.Fatalf("err = %v, want ErrProblems", err)
@@ -81,7 +81,7 @@ func TestLetters(t *testing.T) {
 	if c.letters[0].MessageID == c.letters[2].MessageID {
 		t.Error("rows with the same recipient share a Message-ID")
 	}
-	if want := template.MessageID("m", []string{"ivan@example.com"}, 0, "example.com"); c.letters[0].MessageID != want {
+	if want := letter.NewKey("m", []string{"ivan@example.com"}, 0).MessageID("example.com"); c.letters[0].MessageID != want {
 		t.Errorf("Message-ID = %s, want %s", c.letters[0].MessageID, want)
 	}
 }
@@ -97,7 +97,7 @@ func TestTemplateProblemsStopBeforeRows(t *testing.T) {
 // TestHeaderProblemsAreReportedOneByOne: each problem of the header row is
 // its own located error, not one wrapped message.
 func TestHeaderProblemsAreReportedOneByOne(t *testing.T) {
-	cfg := setup(t, letter, "name,,name\nIvan,x,y\n")
+	cfg := setup(t, letterText, "name,,name\nIvan,x,y\n")
 	c, _, err := walk(t, cfg, 0)
 	want := []string{"people.csv:1:6: bad header row: field 2 has no name", `people.csv:1:7: bad header row: field name "name" repeats field 1`}
 	if !errors.Is(err, ErrProblems) || !slices.Equal(c.errs, want) {
@@ -111,14 +111,14 @@ func TestStopAndCancel(t *testing.T) {
 	for i := range 100 {
 		fmt.Fprintf(&csv, "P%d,p%d@example.com,a.txt\n", i, i)
 	}
-	cfg := setup(t, letter, csv.String())
+	cfg := setup(t, letterText, csv.String())
 	c, _, err := walk(t, cfg, 3)
 	if err != nil || len(c.letters) != 3 {
 		t.Errorf("ErrStop: err %v, %d letters", err, len(c.letters))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n := 0
-	_, err = New(cfg, Options{}).Letters(ctx, func(*template.Letter, *recipients.Record) error {
+	_, err = New(cfg, Options{}).Letters(ctx, func(*letter.Letter, *recipients.Record) error {
 		n++
 		if n == 5 {
 			cancel()

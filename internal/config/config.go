@@ -1,7 +1,9 @@
 // Package config defines mailmerge's configuration: the typed form of the
 // YAML file, its defaults, and the checks that name the offending key.
-// Loading (YAML, environment, flags) happens in the command; this package
-// does not know about Viper.
+// Reading the file, the environment and the flags happens in the command
+// (with Viper); Decode takes the values from there, parses each once into
+// its type (an encoding, a delimiter, a security mode, a rate), and
+// reports every problem as a *KeyError.
 package config
 
 import (
@@ -11,12 +13,12 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"strconv"
 	"strings"
 	"time"
 	"unicode"
 
 	"github.com/mailmerge/mailmerge/internal/recipients"
+	"github.com/mailmerge/mailmerge/internal/sender"
 )
 
 // Config is the whole configuration of a mailing.
@@ -51,26 +53,26 @@ func (c *Config) Source(key string) string {
 
 // Recipients says where the recipient list is and how to read it.
 type Recipients struct {
-	File      string `mapstructure:"file"`
-	Encoding  string `mapstructure:"encoding"`
-	Delimiter string `mapstructure:"delimiter"`
+	File      string               `mapstructure:"file"`
+	Encoding  recipients.Encoding  `mapstructure:"encoding"`
+	Delimiter recipients.Delimiter `mapstructure:"delimiter"`
 }
 
 // SMTP is the submission server.
 type SMTP struct {
-	Host          string        `mapstructure:"host"`
-	Port          int           `mapstructure:"port"`
-	Security      string        `mapstructure:"security"` // starttls, tls or none
-	Username      string        `mapstructure:"username"`
-	PasswordEnv   string        `mapstructure:"password_env"`
-	PasswordFile  string        `mapstructure:"password_file"`
-	Helo          string        `mapstructure:"helo"`
-	CAFile        string        `mapstructure:"ca_file"`
-	ServerName    string        `mapstructure:"server_name"`
-	AllowInsecure bool          `mapstructure:"allow_insecure"`
-	DialTimeout   time.Duration `mapstructure:"dial_timeout"`
-	Timeout       time.Duration `mapstructure:"timeout"`      // per command
-	DataTimeout   time.Duration `mapstructure:"data_timeout"` // wait for the reply after the final dot
+	Host          string          `mapstructure:"host"`
+	Port          int             `mapstructure:"port"`
+	Security      sender.Security `mapstructure:"security"`
+	Username      string          `mapstructure:"username"`
+	PasswordEnv   string          `mapstructure:"password_env"`
+	PasswordFile  string          `mapstructure:"password_file"`
+	Helo          string          `mapstructure:"helo"`
+	CAFile        string          `mapstructure:"ca_file"`
+	ServerName    string          `mapstructure:"server_name"`
+	AllowInsecure bool            `mapstructure:"allow_insecure"`
+	DialTimeout   time.Duration   `mapstructure:"dial_timeout"`
+	Timeout       time.Duration   `mapstructure:"timeout"`      // per command
+	DataTimeout   time.Duration   `mapstructure:"data_timeout"` // wait for the reply after the final dot
 }
 
 // Maildir is the alternative transport: letters are written into a folder.
@@ -81,20 +83,13 @@ type Maildir struct {
 // Send is the sending policy.
 type Send struct {
 	Concurrency           int           `mapstructure:"concurrency"`
-	Rate                  string        `mapstructure:"rate"`
+	Rate                  sender.Rate   `mapstructure:"rate"`
 	DailyLimit            int           `mapstructure:"daily_limit"`
 	MaxAttempts           int           `mapstructure:"max_attempts"`
 	MessagesPerConnection int           `mapstructure:"messages_per_connection"`
 	RetryDelay            time.Duration `mapstructure:"retry_delay"`
 	Journal               string        `mapstructure:"journal"`
 }
-
-// Security modes for the SMTP connection.
-const (
-	StartTLS = "starttls"
-	TLS      = "tls"
-	None     = "none"
-)
 
 // Defaults are the values of keys the file leaves out. Paths and values
 // that depend on others (campaign, security, journal) are filled by Resolve.
@@ -127,7 +122,7 @@ func Keys() []string {
 			if tag == "-" || tag == "" {
 				continue
 			}
-			if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(time.Duration(0)) {
+			if f.Type.Kind() == reflect.Struct && !reflect.PointerTo(f.Type).Implements(textUnmarshaler) {
 				walk(f.Type, prefix+tag+".")
 				continue
 			}
@@ -180,31 +175,24 @@ func (c *Config) Resolve() {
 		c.AttachmentsDir = filepath.Dir(c.Template)
 	}
 	if c.SMTP.Security == "" {
-		c.SMTP.Security = StartTLS
+		c.SMTP.Security = sender.StartTLS
 		if c.SMTP.Port == 465 {
-			c.SMTP.Security = TLS
+			c.SMTP.Security = sender.TLS
 		}
 	}
-	c.SMTP.Security = strings.ToLower(c.SMTP.Security)
 }
 
 // Validate checks every key and returns all problems, each a *KeyError.
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(key string, format string, args ...any) {
-		errs = append(errs, &KeyError{Source: c.Source(key), Key: key, Err: fmt.Errorf(format, args...)})
+		errs = append(errs, c.KeyErr(key, fmt.Errorf(format, args...)))
 	}
 	if c.Template == "" {
 		bad("template", "required: the letter template file")
 	}
 	if c.Recipients.File == "" {
 		bad("recipients.file", "required: the recipients CSV file")
-	}
-	if _, err := recipients.ParseEncoding(c.Recipients.Encoding); err != nil {
-		bad("recipients.encoding", "%v", err)
-	}
-	if _, err := recipients.ParseDelimiter(c.Recipients.Delimiter); err != nil {
-		bad("recipients.delimiter", "%v", err)
 	}
 	if strings.TrimSpace(c.Campaign) == "" || strings.ContainsFunc(c.Campaign, unicode.IsControl) {
 		bad("campaign", "must be a non-empty name without control characters")
@@ -215,8 +203,8 @@ func (c *Config) Validate() error {
 		bad("smtp.port", "must be between 1 and 65535, got %d", s.Port)
 	}
 	switch s.Security {
-	case StartTLS, TLS:
-	case None:
+	case sender.StartTLS, sender.TLS:
+	case sender.Plain:
 		if s.Host != "" && !isLoopback(s.Host) && !s.AllowInsecure {
 			bad("smtp.security", "none sends mail (and passwords) in the clear; allowed only for a loopback host unless smtp.allow_insecure is true")
 		}
@@ -258,9 +246,6 @@ func (c *Config) Validate() error {
 	if p.Concurrency < 1 || p.Concurrency > 100 {
 		bad("send.concurrency", "must be between 1 and 100, got %d", p.Concurrency)
 	}
-	if _, err := ParseRate(p.Rate); err != nil {
-		bad("send.rate", "%v", err)
-	}
 	if p.DailyLimit < 0 {
 		bad("send.daily_limit", "must not be negative, got %d", p.DailyLimit)
 	}
@@ -274,30 +259,6 @@ func (c *Config) Validate() error {
 		bad("send.messages_per_connection", "must be at least 1, got %d", p.MessagesPerConnection)
 	}
 	return errors.Join(errs...)
-}
-
-// Rate is a sending rate: N letters per Per. The zero Rate is unlimited.
-type Rate struct {
-	N   int
-	Per time.Duration
-}
-
-// ParseRate reads "N/s", "N/min" or "N/h"; empty or "0" is unlimited.
-func ParseRate(s string) (Rate, error) {
-	s = strings.TrimSpace(s)
-	if s == "" || s == "0" || s == "unlimited" {
-		return Rate{}, nil
-	}
-	num, unit, ok := strings.Cut(s, "/")
-	n, err := strconv.Atoi(strings.TrimSpace(num))
-	if !ok || err != nil || n < 1 {
-		return Rate{}, fmt.Errorf("want a rate like 10/s, 100/min or 1000/h, got %q", s)
-	}
-	per := map[string]time.Duration{"s": time.Second, "sec": time.Second, "m": time.Minute, "min": time.Minute, "h": time.Hour, "hour": time.Hour}[strings.TrimSpace(unit)]
-	if per == 0 {
-		return Rate{}, fmt.Errorf("unknown unit %q in rate %q (want s, min or h)", unit, s)
-	}
-	return Rate{N: n, Per: per}, nil
 }
 
 func isLoopback(host string) bool {

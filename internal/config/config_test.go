@@ -2,14 +2,20 @@ package config
 
 import (
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+
+	"github.com/mailmerge/mailmerge/internal/recipients"
+	"github.com/mailmerge/mailmerge/internal/sender"
 )
 
 func valid() Config {
-	c := Config{File: "/m/mailing.yaml", Template: "letter.txt", Recipients: Recipients{File: "people.csv", Encoding: "auto", Delimiter: "auto"}}
+	c := Config{File: "/m/mailing.yaml", Template: "letter.txt", Recipients: Recipients{File: "people.csv", Encoding: recipients.Auto}}
 	c.SMTP = SMTP{Host: "smtp.example.com", Port: 587, DialTimeout: time.Second, Timeout: time.Second, DataTimeout: 10 * time.Minute}
 	c.Send = Send{Concurrency: 4, MaxAttempts: 3, MessagesPerConnection: 100, RetryDelay: time.Second}
 	return c
@@ -25,13 +31,13 @@ func TestResolve(t *testing.T) {
 	if c.Campaign != "mailing" || c.Send.Journal != "/m/mailing.journal" {
 		t.Errorf("campaign %q, journal %q", c.Campaign, c.Send.Journal)
 	}
-	if c.SMTP.Security != TLS {
+	if c.SMTP.Security != sender.TLS {
 		t.Errorf("security for port 465 = %q", c.SMTP.Security)
 	}
 	c = valid()
 	c.Template = "/abs/letter.txt"
 	c.Resolve()
-	if c.Template != "/abs/letter.txt" || c.SMTP.Security != StartTLS {
+	if c.Template != "/abs/letter.txt" || c.SMTP.Security != sender.StartTLS {
 		t.Errorf("template %q security %q", c.Template, c.SMTP.Security)
 	}
 }
@@ -48,23 +54,22 @@ func TestValidate(t *testing.T) {
 			"mailing.yaml: recipients.file: required: the recipients CSV file",
 		}},
 		{"port", func(c *Config) { c.SMTP.Port = 0 }, []string{"mailing.yaml: smtp.port: must be between 1 and 65535, got 0"}},
-		{"plain text to a remote host", func(c *Config) { c.SMTP.Security = None }, []string{
+		{"plain text to a remote host", func(c *Config) { c.SMTP.Security = sender.Plain }, []string{
 			"mailing.yaml: smtp.security: none sends mail (and passwords) in the clear; allowed only for a loopback host unless smtp.allow_insecure is true"}},
-		{"plain text to loopback", func(c *Config) { c.SMTP.Security, c.SMTP.Host = None, "127.0.0.1" }, nil},
-		{"plain text allowed", func(c *Config) { c.SMTP.Security, c.SMTP.AllowInsecure = None, true }, nil},
-		{"no AUTH in plain text", func(c *Config) { c.SMTP.Security, c.SMTP.Host, c.SMTP.Username = None, "::1", "me" }, []string{
+		{"plain text to loopback", func(c *Config) { c.SMTP.Security, c.SMTP.Host = sender.Plain, "127.0.0.1" }, nil},
+		{"plain text allowed", func(c *Config) { c.SMTP.Security, c.SMTP.AllowInsecure = sender.Plain, true }, nil},
+		{"no AUTH in plain text", func(c *Config) { c.SMTP.Security, c.SMTP.Host, c.SMTP.Username = sender.Plain, "::1", "me" }, []string{
 			"mailing.yaml: smtp.username: authentication needs an encrypted connection: set smtp.security to starttls or tls"}},
 		{"short data timeout", func(c *Config) { c.SMTP.DataTimeout = time.Minute }, []string{
 			"mailing.yaml: smtp.data_timeout: must be at least 10m (RFC 5321 §4.5.3.2.6): a shorter wait after the final dot makes duplicate letters, got 1m0s"}},
-		{"send policy", func(c *Config) { c.Send.Concurrency, c.Send.Rate, c.Send.MaxAttempts = 0, "fast", 0 }, []string{
+		{"send policy", func(c *Config) { c.Send.Concurrency, c.Send.MaxAttempts = 0, 0 }, []string{
 			"mailing.yaml: send.concurrency: must be between 1 and 100, got 0",
-			`mailing.yaml: send.rate: want a rate like 10/s, 100/min or 1000/h, got "fast"`,
 			"mailing.yaml: send.max_attempts: must be between 1 and 20, got 0",
 		}},
 		{"a value set by a flag names the flag", func(c *Config) {
-			c.Send.Rate = "fast"
-			c.Overrides = map[string]string{"send.rate": "--rate", "send.concurrency": "$MAILMERGE_SEND_CONCURRENCY"}
-		}, []string{`--rate: send.rate: want a rate like 10/s, 100/min or 1000/h, got "fast"`}},
+			c.Send.Concurrency = 0
+			c.Overrides = map[string]string{"send.rate": "--rate", "send.concurrency": "--concurrency"}
+		}, []string{`--concurrency: send.concurrency: must be between 1 and 100, got 0`}},
 		{"two transports", func(c *Config) { c.Maildir.Path = "/m/out" }, []string{"mailing.yaml: maildir.path: set either smtp.host or maildir.path, not both"}},
 		{"password file missing", func(c *Config) { c.SMTP.PasswordFile = "/nonexistent/pw" }, []string{
 			"mailing.yaml: smtp.password_file: stat /nonexistent/pw: no such file or directory"}},
@@ -90,18 +95,84 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-func TestParseRate(t *testing.T) {
-	tests := map[string]Rate{"": {}, "0": {}, "10/s": {10, time.Second}, "100/min": {100, time.Minute}, " 5 / h ": {5, time.Hour}}
-	for in, want := range tests {
-		got, err := ParseRate(in)
-		if err != nil || got != want {
-			t.Errorf("ParseRate(%q) = %v, %v; want %v", in, got, err, want)
-		}
+// TestDecode: values are parsed into their types once, while the config
+// is decoded, and every problem is a *KeyError, all at once, blamed on the
+// flag or variable that set the value when one did.
+func TestDecode(t *testing.T) {
+	base := map[string]any{"template": "letter.txt", "recipients": map[string]any{"file": "people.csv"}}
+	tests := []struct {
+		name      string
+		values    map[string]any
+		overrides map[string]string
+		errs      []string
+	}{
+		{"defaults", nil, nil, nil},
+		{"typed values", map[string]any{"recipients": map[string]any{"file": "p.csv", "encoding": "CP1251", "delimiter": "tab"},
+			"smtp": map[string]any{"security": "TLS", "timeout": "5s"}, "send": map[string]any{"rate": "100/min"}}, nil, nil},
+		{"a rate of 0 given as a number", map[string]any{"send": map[string]any{"rate": 0}}, nil, nil},
+		{"bad values", map[string]any{"recipients": map[string]any{"file": "p.csv", "encoding": "latin-9"},
+			"smtp": map[string]any{"security": "ssl", "port": 70000}, "send": map[string]any{"rate": "fast", "concurrency": 0}}, nil, []string{
+			`mailing.yaml: recipients.encoding: unknown encoding "latin-9" (want auto, utf-8, windows-1251, koi8-r or utf-16)`,
+			`mailing.yaml: send.rate: want a rate like 10/s, 100/min or 1000/h, got "fast"`,
+			`mailing.yaml: smtp.security: must be starttls, tls or none, got "ssl"`,
+			"mailing.yaml: smtp.port: must be between 1 and 65535, got 70000",
+			"mailing.yaml: send.concurrency: must be between 1 and 100, got 0",
+		}},
+		{"wrong types", map[string]any{"smtp": map[string]any{"port": "x", "timeout": "soon", "allow_insecure": "maybe"}}, nil, []string{
+			"mailing.yaml: smtp.allow_insecure: want true or false",
+			"mailing.yaml: smtp.port: want a whole number",
+			"mailing.yaml: smtp.timeout: want a duration such as 30s or 10m",
+		}},
+		{"a value set by a flag names the flag", map[string]any{"send": map[string]any{"rate": "fast"}},
+			map[string]string{"send.rate": "--rate"}, []string{`--rate: send.rate: want a rate like 10/s, 100/min or 1000/h, got "fast"`}},
+		{"unknown keys", map[string]any{"recipient": 1, "smtp": map[string]any{"pasword": "x", "password": "y"}}, nil, []string{
+			"mailing.yaml: recipient: unknown key",
+			"mailing.yaml: smtp.password: unknown key: passwords are not read from the config file; set MAILMERGE_SMTP_PASSWORD or smtp.password_file",
+			"mailing.yaml: smtp.pasword: unknown key",
+		}},
 	}
-	for _, in := range []string{"10", "-1/s", "x/s", "10/day", "1.5/s"} {
-		if _, err := ParseRate(in); err == nil {
-			t.Errorf("ParseRate(%q) succeeded", in)
-		}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			values := maps.Clone(base)
+			maps.Copy(values, tt.values)
+			for k, v := range Defaults() {
+				section, key, _ := strings.Cut(k, ".")
+				m, _ := values[section].(map[string]any)
+				if m == nil {
+					m = map[string]any{}
+				}
+				m = maps.Clone(m)
+				if _, set := m[key]; !set {
+					m[key] = v
+				}
+				values[section] = m
+			}
+			c, err := Decode("/m/mailing.yaml", tt.overrides, func(c *Config) error {
+				d, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{Result: c, DecodeHook: DecodeHook(), ErrorUnused: true})
+				if err != nil {
+					return err
+				}
+				return d.Decode(values)
+			})
+			var got []string
+			if err != nil {
+				got = strings.Split(err.Error(), "\n")
+				slices.Sort(got)
+				for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+					if _, ok := e.(*KeyError); !ok {
+						t.Errorf("not a *KeyError: %T %v", e, e)
+					}
+				}
+			}
+			want := slices.Sorted(slices.Values(tt.errs))
+			if !slices.Equal(got, want) {
+				t.Errorf("errors:\n got %q\nwant %q", got, want)
+			}
+			if tt.name == "typed values" && (c.Recipients.Encoding != recipients.Windows1251 || c.Recipients.Delimiter != '\t' ||
+				c.SMTP.Security != sender.TLS || c.SMTP.Timeout != 5*time.Second || c.Send.Rate != (sender.Rate{N: 100, Per: time.Minute})) {
+				t.Errorf("decoded %+v", c)
+			}
+		})
 	}
 }
 

@@ -14,7 +14,6 @@ package journal
 
 import (
 	"bufio"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,6 +22,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/mailmerge/mailmerge/internal/letter"
 )
 
 // State is a letter's state in a record.
@@ -41,7 +42,7 @@ const (
 // Record is one line of the journal.
 type Record struct {
 	Time      time.Time   `json:"time"`
-	Key       string      `json:"key"`
+	Key       letter.Key  `json:"key"`
 	Line      int         `json:"line"`
 	Rcpt      []string    `json:"rcpt"`
 	MessageID string      `json:"msgid"`
@@ -73,13 +74,12 @@ func (r Record) Final() State {
 	return r.State
 }
 
-// keyHash is a letter key shortened to 128 bits: collisions are out of
-// reach, and the map stays small.
+// keyHash is a letter key shortened to 128 bits: the key is a hash
+// already, collisions stay out of reach, and the map stays small.
 type keyHash [16]byte
 
-func hashKey(key string) keyHash {
-	sum := sha256.Sum256([]byte(key))
-	return keyHash(sum[:16])
+func hashKey(key letter.Key) keyHash {
+	return keyHash(key[:16])
 }
 
 // status is a letter's state and attempts as of its last record.
@@ -88,18 +88,25 @@ type status struct {
 	attempt int32
 }
 
-// Settled reports whether a letter whose last record leaves it in state
-// needs no sending: delivered and failed are final, and an unknown letter
-// is resent only on request. Both a send and its confirmation question go
-// by it.
-func Settled(state State, resendUnknown bool) bool {
-	switch state {
+// Entry is what the journal knows of one letter: the state its last
+// record leaves it in (see Record.Final) and the attempts made so far.
+type Entry struct {
+	Known    bool // the journal has a record of the letter
+	State    State
+	Attempts int
+}
+
+// Due reports whether a send must send the letter: delivered and failed
+// letters are settled, and an unknown one is resent only on request. A
+// send and the check before it both go by this rule.
+func (e Entry) Due(resendUnknown bool) bool {
+	switch e.State {
 	case Delivered, Failed:
-		return true
+		return false
 	case Unknown:
-		return !resendUnknown
+		return resendUnknown
 	}
-	return false
+	return true
 }
 
 // ErrLocked is returned by Open when another process has the journal.
@@ -175,6 +182,30 @@ func Read(path string, fn func(Record) error) error {
 	return err
 }
 
+// Last returns the last record of every letter in the journal at path,
+// read as Read does.
+func Last(path string) (map[letter.Key]Record, error) {
+	last := map[letter.Key]Record{}
+	err := Read(path, func(r Record) error {
+		last[r.Key] = r
+		return nil
+	})
+	return last, err
+}
+
+// DeliveredSince counts the letters the journal at path says were
+// delivered at or after t.
+func DeliveredSince(path string, t time.Time) (int, error) {
+	n := 0
+	err := Read(path, func(r Record) error {
+		if r.State == Delivered && !r.Time.Before(t) {
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
+
 // replay reads records from r and returns the offset after the last whole
 // line.
 func replay(r io.Reader, name string, fn func(Record) error) (int64, error) {
@@ -189,7 +220,7 @@ func replay(r io.Reader, name string, fn func(Record) error) (int64, error) {
 			return off, fmt.Errorf("read journal %s: %w", name, err)
 		}
 		var rec Record
-		if err := json.Unmarshal(line, &rec); err != nil || rec.Key == "" || rec.State == "" {
+		if err := json.Unmarshal(line, &rec); err != nil || rec.Key == (letter.Key{}) || rec.State == "" {
 			return off, fmt.Errorf("journal %s: line %d is not a valid record: the file is damaged; move it aside to start the mailing afresh (which may send letters twice)", name, n)
 		}
 		if err := fn(rec); err != nil {
@@ -199,15 +230,12 @@ func replay(r io.Reader, name string, fn func(Record) error) (int64, error) {
 	}
 }
 
-// Status returns the state of the letter with key as its last record
-// leaves it (see Record.Final) and the attempts made at it so far; ok is
-// false for a letter the journal has never seen.
-func (j *Journal) Status(key string) (state State, attempts int, ok bool) {
-	h := hashKey(key)
+// Lookup returns what the journal knows of the letter with key.
+func (j *Journal) Lookup(key letter.Key) Entry {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	s, ok := j.last[h]
-	return s.state, int(s.attempt), ok
+	s, ok := j.last[hashKey(key)]
+	return Entry{Known: ok, State: s.state, Attempts: int(s.attempt)}
 }
 
 // Letters returns how many letters the journal has records of.

@@ -8,11 +8,20 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/mailmerge/mailmerge/internal/letter"
 )
 
-func rec(key string, state State) Record {
-	return Record{Key: key, Line: 2, Rcpt: []string{key + "@example.com"}, MessageID: "<" + key + "@example.com>", Attempt: 1, State: state}
+// key is the key of the test letter called name.
+func key(name string) letter.Key { return letter.NewKey("test", []string{name}, 0) }
+
+// rec is a record of the test letter called name; nameOf gives name back.
+func rec(name string, state State) Record {
+	return Record{Key: key(name), Line: 2, Rcpt: []string{name + "@example.com"}, MessageID: "<" + name + "@example.com>", Attempt: 1, State: state}
 }
+
+func nameOf(r Record) string { return strings.TrimSuffix(r.Rcpt[0], "@example.com") }
 
 func TestReplay(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "m.journal")
@@ -44,13 +53,14 @@ func TestReplay(t *testing.T) {
 	}
 	defer j.Close()
 	want := map[string]State{"a": Delivered, "b": Unknown, "c": Attempt, "d": Deferred, "e": Failed}
-	for key, state := range want {
-		got, attempts, ok := j.Status(key)
+	for name, state := range want {
+		e := j.Lookup(key(name))
+		got, attempts, ok := e.State, e.Attempts, e.Known
 		if !ok || got != state || attempts != 1 {
-			t.Errorf("%s: state %q after %d attempts, want %q after 1", key, got, attempts, state)
+			t.Errorf("%s: state %q after %d attempts, want %q after 1", name, got, attempts, state)
 		}
 	}
-	if _, _, ok := j.Status("z"); ok {
+	if j.Lookup(key("z")).Known {
 		t.Error("a letter never sent has a record")
 	}
 	if n := j.Letters(); n != 5 {
@@ -64,20 +74,20 @@ func TestTornLastLineIsIgnoredAndCut(t *testing.T) {
 	j.Commit(rec("a", Delivered))
 	j.Close()
 	f, _ := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
-	f.WriteString(`{"time":"2026-01-01T00:00:00Z","key":"b","sta`)
+	f.WriteString(`{"time":"2026-01-01T00:00:00Z","key":"` + key("b").String() + `","sta`)
 	f.Close()
 
 	j, err := Open(path)
 	if err != nil {
 		t.Fatalf("torn last line: %v", err)
 	}
-	if _, _, ok := j.Status("b"); ok {
+	if j.Lookup(key("b")).Known {
 		t.Error("torn record was read")
 	}
 	j.Commit(rec("c", Delivered))
 	j.Close()
 	var keys []string
-	if err := Read(path, func(r Record) error { keys = append(keys, r.Key); return nil }); err != nil {
+	if err := Read(path, func(r Record) error { keys = append(keys, nameOf(r)); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Join(keys, ",") != "a,c" {
@@ -87,7 +97,7 @@ func TestTornLastLineIsIgnoredAndCut(t *testing.T) {
 
 func TestCorruptMiddleIsAnError(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "m.journal")
-	os.WriteFile(path, []byte(`{"key":"a","state":"delivered"}`+"\nnot json\n"+`{"key":"b","state":"delivered"}`+"\n"), 0o600)
+	os.WriteFile(path, []byte(`{"key":"`+key("a").String()+`","state":"delivered"}`+"\nnot json\n"+`{"key":"`+key("b").String()+`","state":"delivered"}`+"\n"), 0o600)
 	_, err := Open(path)
 	if err == nil || !strings.Contains(err.Error(), "line 2 is not a valid record") {
 		t.Errorf("err = %v", err)
@@ -167,8 +177,10 @@ func TestWriteFailureIsSticky(t *testing.T) {
 // FuzzOpen: whatever a journal file holds, Open either refuses it or
 // replays it and leaves it ending on a whole line, ready for appends.
 func FuzzOpen(f *testing.F) {
-	f.Add([]byte(`{"key":"a","state":"delivered","attempt":1}` + "\n"))
-	f.Add([]byte(`{"key":"a","state":"eod"}` + "\n" + `{"key":"a","sta`))
+	a := key("a").String()
+	f.Add([]byte(`{"key":"` + a + `","state":"delivered","attempt":1}` + "\n"))
+	f.Add([]byte(`{"key":"` + a + `","state":"eod"}` + "\n" + `{"key":"` + a + `","sta`))
+	f.Add([]byte(`{"key":"a","state":"delivered"}` + "\n")) // not a key
 	f.Add([]byte("not json\n"))
 	f.Add([]byte(""))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -187,23 +199,47 @@ func FuzzOpen(f *testing.F) {
 			t.Fatalf("a journal Open accepted and appended to is now refused: %v", err)
 		}
 		defer j.Close()
-		if state, _, ok := j.Status("new"); !ok || state != Delivered {
-			t.Fatalf("appended record lost: %v %v", state, ok)
+		if e := j.Lookup(key("new")); !e.Known || e.State != Delivered {
+			t.Fatalf("appended record lost: %v %v", e.State, e.Known)
 		}
 	})
 }
 
-func TestSettled(t *testing.T) {
+func TestDue(t *testing.T) {
 	for _, tt := range []struct {
 		state         State
 		resendUnknown bool
 		settled       bool
 	}{
 		{Delivered, false, true}, {Failed, true, true}, {Unknown, false, true}, {Unknown, true, false},
-		{Deferred, false, false}, {Attempt, false, false},
+		{Deferred, false, false}, {Attempt, false, false}, {"", false, false},
 	} {
-		if got := Settled(tt.state, tt.resendUnknown); got != tt.settled {
-			t.Errorf("Settled(%s, %v) = %v", tt.state, tt.resendUnknown, got)
+		if got := (Entry{Known: tt.state != "", State: tt.state}).Due(tt.resendUnknown); got == tt.settled {
+			t.Errorf("Entry{%s}.Due(%v) = %v", tt.state, tt.resendUnknown, got)
+		}
+	}
+}
+
+func TestLastAndDeliveredSince(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "m.journal")
+	j, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	yesterday := time.Now().Add(-24 * time.Hour)
+	old := rec("a", Delivered)
+	old.Time = yesterday
+	for _, r := range []Record{old, rec("b", Attempt), rec("b", Delivered), rec("c", Attempt), rec("c", Deferred)} {
+		j.Commit(r)
+	}
+	j.Close()
+	last, err := Last(path)
+	if err != nil || len(last) != 3 || last[key("b")].State != Delivered || last[key("c")].State != Deferred {
+		t.Errorf("Last = %v, %v", last, err)
+	}
+	for since, want := range map[time.Time]int{yesterday: 2, yesterday.Add(time.Hour): 1} {
+		if n, err := DeliveredSince(path, since); err != nil || n != want {
+			t.Errorf("DeliveredSince(%v) = %d, %v; want %d", since, n, err, want)
 		}
 	}
 }

@@ -15,7 +15,7 @@ import (
 	_ "github.com/emersion/go-message/charset"
 	"github.com/emersion/go-message/mail"
 
-	"github.com/mailmerge/mailmerge/internal/template"
+	"github.com/mailmerge/mailmerge/internal/letter"
 )
 
 // shown are the headers printed first, in this order; others follow as
@@ -24,9 +24,9 @@ var shown = []string{"From", "To", "Cc", "Reply-To", "Subject", "Date", "Message
 
 var hidden = map[string]bool{"Mime-Version": true, "Content-Type": true, "Content-Transfer-Encoding": true}
 
-// Write writes a human view of l to w.
-func Write(w io.Writer, l *template.Letter) error {
-	e, err := message.Read(bytes.NewReader(l.Data))
+// Write writes a human view of l, whose message is data, to w.
+func Write(w io.Writer, l *letter.Letter, data []byte) error {
+	e, err := message.Read(bytes.NewReader(data))
 	if err != nil {
 		return fmt.Errorf("read letter back: %w", err)
 	}

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailmerge/mailmerge/internal/attachment"
+	"github.com/mailmerge/mailmerge/internal/message"
 	"github.com/mailmerge/mailmerge/internal/template"
 )
 
@@ -14,16 +16,25 @@ func TestWrite(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "Отчёт.pdf"), []byte("%PDF-1.4 test"), 0o644)
 	src := "From: Отдел <dept@example.com>\nTo: {{.name}} <{{.email}}>\nBcc: archive@example.com\nSubject: Тема для {{.name}}\nX-Tag: t1\nAttachment: Отчёт.pdf\n\nПривет, {{.name}}!\n"
-	tm, err := template.Parse("l.txt", []byte(src), template.Options{AttachmentsDir: dir, Campaign: "c", Now: func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) }})
+	files, err := attachment.NewStore(dir, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := tm.Render(template.Row{Line: 9, Values: map[string]string{"name": "Иван", "email": "ivan@example.com"}})
+	tm, err := template.Parse("l.txt", []byte(src), template.Options{Files: files})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := tm.Execute(template.Row{Line: 9, Values: map[string]string{"name": "Иван", "email": "ivan@example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Identify("c", 0)
+	data, err := message.Build(l, message.Options{Now: func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var b strings.Builder
-	if err := Write(&b, l); err != nil {
+	if err := Write(&b, l, data); err != nil {
 		t.Fatal(err)
 	}
 	want := `=== letter for CSV line 9 ===

@@ -8,6 +8,7 @@ import (
 	"io"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -455,4 +456,31 @@ func FuzzRoundTrip(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestWriterReadsBack: rows written with NewWriter read back as they were,
+// in every delimiter, with the BOM taken for UTF-8.
+func TestWriterReadsBack(t *testing.T) {
+	rows := [][]string{{"name", "email"}, {"Иванов, Пётр", "ivan@example.com"}, {"Olga \"O\"", "olga;x@example.com"}}
+	for _, delim := range []rune{',', ';', '\t'} {
+		var b bytes.Buffer
+		w, err := NewWriter(&b, delim)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.WriteAll(rows)
+		r, err := NewReader(&b, "out.csv", Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if enc, _ := r.Encoding(); enc != UTF8 || r.Delimiter() != delim {
+			t.Errorf("%q: read as %s with %q", delim, enc, r.Delimiter())
+		}
+		for _, want := range rows[1:] {
+			rec, err := r.Read()
+			if err != nil || !slices.Equal(rec.Fields, want) {
+				t.Errorf("%q: %v %v, want %q", delim, rec, err, want)
+			}
+		}
+	}
 }

@@ -41,6 +41,37 @@ func ParseEncoding(name string) (Encoding, error) {
 	return "", fmt.Errorf("unknown encoding %q (want auto, utf-8, windows-1251, koi8-r or utf-16)", name)
 }
 
+// UnmarshalText reads an encoding's name as ParseEncoding does.
+func (e *Encoding) UnmarshalText(text []byte) error {
+	enc, err := ParseEncoding(string(text))
+	if err != nil {
+		return err
+	}
+	*e = enc
+	return nil
+}
+
+// Delimiter is a field delimiter as a config names it; zero means detect.
+type Delimiter rune
+
+// UnmarshalText reads a delimiter as ParseDelimiter does.
+func (d *Delimiter) UnmarshalText(text []byte) error {
+	r, err := ParseDelimiter(string(text))
+	if err != nil {
+		return err
+	}
+	*d = Delimiter(r)
+	return nil
+}
+
+// String names the delimiter as messages do, or "auto".
+func (d Delimiter) String() string {
+	if d == 0 {
+		return "auto"
+	}
+	return DelimiterName(rune(d))
+}
+
 // ParseDelimiter accepts "auto" (or empty), ",", ";" and tab (written as a
 // tab character, `\t` or "tab"). Zero means auto.
 func ParseDelimiter(s string) (rune, error) {

@@ -12,7 +12,6 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/mailmerge/mailmerge/internal/journal"
-	"github.com/mailmerge/mailmerge/internal/template"
 )
 
 // BenchmarkPool measures letters per second through the whole pool (journal
@@ -39,14 +38,7 @@ func BenchmarkPool(b *testing.B) {
 			defer j.Close()
 			p := &Pool{Transport: smtpTransport(port), Journal: j, Concurrency: c, MaxAttempts: 3, PerSession: 100, Backoff: time.Millisecond, OpenTries: 2}
 			b.ResetTimer()
-			st, err := p.Run(context.Background(), context.Background(), func(yield func(*template.Letter) bool) error {
-				for _, l := range ls {
-					if !yield(l) {
-						break
-					}
-				}
-				return nil
-			})
+			st, err := run(p, context.Background(), context.Background(), ls)
 			if err != nil || st.Delivered != b.N {
 				b.Fatalf("%v: %s", err, summary(st))
 			}

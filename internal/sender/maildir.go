@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/mailmerge/mailmerge/internal/template"
+	"github.com/mailmerge/mailmerge/internal/letter"
 )
 
 // Maildir is a Transport that delivers into a Maildir folder: each letter
@@ -56,7 +56,7 @@ type maildirSession struct {
 	dir, host string
 }
 
-func (s *maildirSession) Send(ctx context.Context, l *template.Letter, beforeEOD func() error) Result {
+func (s *maildirSession) Send(ctx context.Context, l *letter.Letter, data []byte, beforeEOD func() error) Result {
 	now := time.Now()
 	name := fmt.Sprintf("%d.M%dP%dQ%d.%s", now.Unix(), now.Nanosecond()/1000, os.Getpid(), maildirSeq.Add(1), s.host)
 	tmp := filepath.Join(s.dir, "tmp", name)
@@ -69,7 +69,7 @@ func (s *maildirSession) Send(ctx context.Context, l *template.Letter, beforeEOD
 	if err != nil {
 		return fail(err)
 	}
-	_, err = f.Write(l.Data)
+	_, err = f.Write(data)
 	if err == nil {
 		err = f.Sync()
 	}

@@ -19,7 +19,6 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/mailmerge/mailmerge/internal/journal"
-	"github.com/mailmerge/mailmerge/internal/template"
 )
 
 func TestDelivery(t *testing.T) {
@@ -277,7 +276,7 @@ func TestResume(t *testing.T) {
 	for _, m := range be.messages() {
 		for _, l := range ls {
 			if bytes.Contains(m.data, []byte(l.MessageID)) {
-				perKey[l.Key]++
+				perKey[keyName(journal.Record{MessageID: l.MessageID})]++
 			}
 		}
 	}
@@ -433,12 +432,7 @@ func TestJournalFailureStopsBeforeTheDot(t *testing.T) {
 	j.Close() // every write fails from now on
 	p := &Pool{Transport: smtpTransport(port), Journal: j, Concurrency: 1, MaxAttempts: 3, PerSession: 10, Backoff: time.Millisecond, OpenTries: 1}
 	ctx := context.Background()
-	_, err = p.Run(ctx, ctx, func(yield func(*template.Letter) bool) error {
-		for _, l := range letters(3) {
-			yield(l)
-		}
-		return nil
-	})
+	_, err = run(p, ctx, ctx, letters(3))
 	var re *RunError
 	if !errors.As(err, &re) || re.Kind != ErrJournal {
 		t.Fatalf("err = %v", err)
@@ -461,14 +455,7 @@ func TestInterrupt(t *testing.T) {
 				cancel()
 			}
 		}}
-	st, err := p.Run(ctx, context.Background(), func(yield func(*template.Letter) bool) error {
-		for _, l := range letters(200) {
-			if !yield(l) {
-				break
-			}
-		}
-		return nil
-	})
+	st, err := run(p, ctx, context.Background(), letters(200))
 	j.Close()
 	if !errors.Is(err, ErrInterrupted) {
 		t.Fatalf("err = %v", err)
@@ -545,17 +532,10 @@ func TestAbort(t *testing.T) {
 	hard, abort := context.WithCancel(context.Background())
 	go func() { <-got; abort() }()
 	p := &Pool{Transport: smtpTransport(port), Journal: j, Concurrency: 1, MaxAttempts: 3, PerSession: 10, Backoff: time.Millisecond, OpenTries: 1}
-	st, _ := p.Run(hard, hard, func(yield func(*template.Letter) bool) error {
-		for _, l := range letters(5) {
-			if !yield(l) {
-				break
-			}
-		}
-		return nil
-	})
+	st, _ := run(p, hard, hard, letters(5))
 	j.Close()
 	last := map[string]journal.Record{}
-	journal.Read(path, func(r journal.Record) error { last[r.Key] = r; return nil })
+	journal.Read(path, func(r journal.Record) error { last[keyName(r)] = r; return nil })
 	if last["key0"].Final() != journal.Unknown || st.Delivered != 0 || st.Unknown+st.Untouched != 5 {
 		t.Errorf("key0 %+v; %s", last["key0"], summary(st))
 	}

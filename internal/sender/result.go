@@ -41,6 +41,7 @@ const (
 	PhaseBody     = "BODY" // writing the message, before the final dot
 	PhaseEOD      = "EOD"  // the reply to the final dot
 	PhaseWrite    = "WRITE"
+	PhaseBuild    = "BUILD" // writing the letter out, before any attempt
 )
 
 // Result is the result of one attempt at one letter.

@@ -4,6 +4,7 @@ import (
 	"io"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-smtp"
 )
@@ -49,5 +50,26 @@ func TestClassify(t *testing.T) {
 	}
 	if r := Classify(PhaseRCPT, se(550, 5, 1, 1)); r.Code != 550 || r.Enhanced != "5.1.1" || r.Text != "text" {
 		t.Errorf("fields: %+v", r)
+	}
+}
+
+func TestParseRate(t *testing.T) {
+	tests := map[string]Rate{"": {}, "0": {}, "10/s": {10, time.Second}, "100/min": {100, time.Minute}, " 5 / h ": {5, time.Hour}}
+	for in, want := range tests {
+		got, err := ParseRate(in)
+		if err != nil || got != want {
+			t.Errorf("ParseRate(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"10", "-1/s", "x/s", "10/day", "1.5/s"} {
+		if _, err := ParseRate(in); err == nil {
+			t.Errorf("ParseRate(%q) succeeded", in)
+		}
+	}
+	if (Rate{}).Limiter() != nil {
+		t.Error("an unlimited rate has a limiter")
+	}
+	if l := (Rate{N: 120, Per: time.Minute}).Limiter(); l == nil || l.Limit() != 2 {
+		t.Errorf("120/min: limiter %v", l)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -18,7 +19,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/mailmerge/mailmerge/internal/journal"
-	"github.com/mailmerge/mailmerge/internal/template"
+	"github.com/mailmerge/mailmerge/internal/letter"
 	"github.com/mailmerge/mailmerge/internal/testca"
 )
 
@@ -263,17 +264,48 @@ func startProxy(t *testing.T, port int) (int, *wire) {
 	return ln.Addr().(*net.TCPAddr).Port, w
 }
 
+// testLetter is a letter with the bytes Build gives for it.
+type testLetter struct {
+	*letter.Letter
+	Data []byte
+}
+
 // letters makes n small letters, one recipient each, whose bodies have a
-// line with a lone dot and one starting with a dot.
-func letters(n int) []*template.Letter {
-	var out []*template.Letter
+// line with a lone dot and one starting with a dot. Letter i has the
+// Message-ID <keyi@example.org>; keyName gives "keyi" back.
+func letters(n int) []*testLetter {
+	var out []*testLetter
 	for i := range n {
 		rcpt := fmt.Sprintf("user%d@example.com", i)
-		id := fmt.Sprintf("<key%d@example.org>", i)
+		name := fmt.Sprintf("key%d", i)
+		id := "<" + name + "@example.org>"
 		data := fmt.Sprintf("From: s@example.org\r\nTo: %s\r\nMessage-ID: %s\r\nSubject: test %d\r\n\r\nline one\r\n.\r\n.leading dot\r\n", rcpt, id, i)
-		out = append(out, &template.Letter{Line: i + 2, Key: fmt.Sprintf("key%d", i), From: "s@example.org", Recipients: []string{rcpt}, To: []string{rcpt}, MessageID: id, Data: []byte(data)})
+		l := &letter.Letter{Line: i + 2, Key: letter.NewKey("test", []string{name}, 0), From: "s@example.org", Recipients: []string{rcpt}, To: []string{rcpt}, MessageID: id}
+		out = append(out, &testLetter{l, []byte(data)})
 	}
 	return out
+}
+
+// keyName names a journal record's letter as letters does: "key0".
+func keyName(r journal.Record) string {
+	return strings.TrimSuffix(strings.TrimPrefix(r.MessageID, "<"), "@example.org>")
+}
+
+// run sends ls through p, whose Build gives each letter's Data.
+func run(p *Pool, ctx, hard context.Context, ls []*testLetter) (Stats, error) {
+	data := map[*letter.Letter]*testLetter{}
+	for _, l := range ls {
+		data[l.Letter] = l
+	}
+	p.Build = func(l *letter.Letter) ([]byte, error) { return data[l].Data, nil }
+	return p.Run(ctx, hard, func(yield func(*letter.Letter) bool) error {
+		for _, l := range ls {
+			if !yield(l.Letter) {
+				break
+			}
+		}
+		return nil
+	})
 }
 
 func smtpTransport(port int) *SMTP {
@@ -283,24 +315,24 @@ func smtpTransport(port int) *SMTP {
 
 // runPool sends ls through tr with a fresh journal and returns the stats,
 // the error and the journal's last record per key.
-func runPool(t *testing.T, tr Transport, ls []*template.Letter, tune func(*Pool)) (Stats, map[string]journal.Record, error) {
+func runPool(t *testing.T, tr Transport, ls []*testLetter, tune func(*Pool)) (Stats, map[string]journal.Record, error) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "test.journal")
 	return runPoolJournal(t, path, tr, ls, tune)
 }
 
-func runPoolJournal(t *testing.T, path string, tr Transport, ls []*template.Letter, tune func(*Pool)) (Stats, map[string]journal.Record, error) {
+func runPoolJournal(t *testing.T, path string, tr Transport, ls []*testLetter, tune func(*Pool)) (Stats, map[string]journal.Record, error) {
 	t.Helper()
 	return runPoolAt(t, context.Background(), path, tr, ls, tune)
 }
 
 // runPoolCtx is runPool with a dispatch context.
-func runPoolCtx(t *testing.T, ctx context.Context, tr Transport, ls []*template.Letter, tune func(*Pool)) (Stats, map[string]journal.Record, error) {
+func runPoolCtx(t *testing.T, ctx context.Context, tr Transport, ls []*testLetter, tune func(*Pool)) (Stats, map[string]journal.Record, error) {
 	t.Helper()
 	return runPoolAt(t, ctx, filepath.Join(t.TempDir(), "test.journal"), tr, ls, tune)
 }
 
-func runPoolAt(t *testing.T, ctx context.Context, path string, tr Transport, ls []*template.Letter, tune func(*Pool)) (Stats, map[string]journal.Record, error) {
+func runPoolAt(t *testing.T, ctx context.Context, path string, tr Transport, ls []*testLetter, tune func(*Pool)) (Stats, map[string]journal.Record, error) {
 	t.Helper()
 	j, err := journal.Open(path)
 	if err != nil {
@@ -310,17 +342,10 @@ func runPoolAt(t *testing.T, ctx context.Context, path string, tr Transport, ls 
 	if tune != nil {
 		tune(p)
 	}
-	st, runErr := p.Run(ctx, context.Background(), func(yield func(*template.Letter) bool) error {
-		for _, l := range ls {
-			if !yield(l) {
-				break
-			}
-		}
-		return nil
-	})
+	st, runErr := run(p, ctx, context.Background(), ls)
 	j.Close()
 	last := map[string]journal.Record{}
-	if err := journal.Read(path, func(r journal.Record) error { last[r.Key] = r; return nil }); err != nil && !errors.Is(err, io.EOF) {
+	if err := journal.Read(path, func(r journal.Record) error { last[keyName(r)] = r; return nil }); err != nil && !errors.Is(err, io.EOF) {
 		t.Fatal(err)
 	}
 	return st, last, runErr

@@ -16,17 +16,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/mailmerge/mailmerge/internal/journal"
-	"github.com/mailmerge/mailmerge/internal/template"
-)
-
-// Security is how an SMTP connection is protected.
-type Security string
-
-// Security modes.
-const (
-	StartTLS Security = "starttls"
-	TLS      Security = "tls"
-	Plain    Security = "none"
+	"github.com/mailmerge/mailmerge/internal/letter"
 )
 
 // SMTP is a Transport to an SMTP submission server.
@@ -255,7 +245,7 @@ type smtpSession struct {
 // Send runs one mail transaction. beforeEOD is called when the whole
 // message is written and only the final dot is left: it records that
 // point durably, and if it fails the dot is never sent.
-func (s *smtpSession) Send(ctx context.Context, l *template.Letter, beforeEOD func() error) Result {
+func (s *smtpSession) Send(ctx context.Context, l *letter.Letter, data []byte, beforeEOD func() error) Result {
 	stop := context.AfterFunc(ctx, func() { s.conn.Close() })
 	defer stop()
 	if s.dirty {
@@ -269,15 +259,15 @@ func (s *smtpSession) Send(ctx context.Context, l *template.Letter, beforeEOD fu
 	if l.SMTPUTF8 && !s.utf8 {
 		return Result{Outcome: Failed, Phase: PhaseMAIL, Text: "an address is not ASCII and the server does not offer SMTPUTF8"}
 	}
-	r := s.transaction(l, beforeEOD)
+	r := s.transaction(l, data, beforeEOD)
 	if r.Outcome != Delivered {
 		s.dirty = true
 	}
 	return r
 }
 
-func (s *smtpSession) transaction(l *template.Letter, beforeEOD func() error) Result {
-	if err := s.c.Mail(l.From, &smtp.MailOptions{Size: int64(len(l.Data)), UTF8: l.SMTPUTF8}); err != nil {
+func (s *smtpSession) transaction(l *letter.Letter, data []byte, beforeEOD func() error) Result {
+	if err := s.c.Mail(l.From, &smtp.MailOptions{Size: int64(len(data)), UTF8: l.SMTPUTF8}); err != nil {
 		return Classify(PhaseMAIL, err)
 	}
 	var rejected []Result
@@ -309,7 +299,7 @@ func (s *smtpSession) transaction(l *template.Letter, beforeEOD func() error) Re
 	if err != nil {
 		return Classify(PhaseDATA, err)
 	}
-	if _, err := w.Write(l.Data); err != nil {
+	if _, err := w.Write(data); err != nil {
 		return Classify(PhaseBody, err)
 	}
 	if err := beforeEOD(); err != nil {

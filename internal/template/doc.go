@@ -1,15 +1,15 @@
-// Package template turns a letter template and one recipient's fields into
-// a ready-to-send RFC 5322 / MIME message.
+// Package template is the language of a letter template: a file that is
+// one whole letter, a header block, a blank line and the body, all in
+// text/template syntax. It parses the file, checks the fields it uses
+// against the CSV header, and executes it for one row into a
+// letter.Letter: header values rendered and checked, the body rendered,
+// attachments found.
 //
-// A template file is one whole letter: a header block, a blank line, the
-// body, all in text/template syntax. Header values are rendered and then
-// checked before they are encoded, so a value from the CSV can never add a
-// header line or a recipient; addresses are parsed and written out again;
-// non-ASCII text is RFC 2047 encoded and every header line is folded to 78
-// characters. The body is quoted-printable text/plain, text/html (rendered
-// with html/template, so CSV values are escaped) or, for text/markdown, a
-// multipart/alternative of the Markdown and its HTML rendering. Attachment
-// pseudo-headers add base64 parts.
+// Values from the CSV can never add a header line or a recipient: a value
+// with a control character is refused, and a field in an address header
+// holds one address or a name, never a list (the address package checks
+// the syntax). Encoding the letter for the wire is the message package's
+// work; giving it an identity is the campaign's.
 //
 // Code that also uses the standard text/template imports it as texttemplate.
 package template

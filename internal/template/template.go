@@ -13,8 +13,10 @@ import (
 	"strings"
 	texttemplate "text/template"
 	"text/template/parse"
-	"time"
 	"unicode/utf8"
+
+	"github.com/mailmerge/mailmerge/internal/attachment"
+	"github.com/mailmerge/mailmerge/internal/letter"
 )
 
 // Error is a problem in the template file itself.
@@ -40,34 +42,15 @@ func (e *Error) Unwrap() error { return e.Err }
 // ErrUnknownField is wrapped by the errors CheckFields returns.
 var ErrUnknownField = errors.New("unknown field")
 
-// Options configure parsing and rendering.
+// Options configure parsing and executing.
 type Options struct {
-	// AttachmentsDir is the folder attachments must stay inside; default
-	// the template's folder.
-	AttachmentsDir string
-	// AllowOutside lets attachment paths leave AttachmentsDir.
-	AllowOutside bool
-	// Campaign names the mailing; it seeds Message-IDs.
-	Campaign string
-	// MessageID, if set, makes the Message-ID of a letter. The default is
-	// MessageID(Campaign, recipients, 0, domain).
-	MessageID func(recipients []string, domain string) string
-	// Now and Boundary make output reproducible in tests.
-	Now      func() time.Time
-	Boundary func() string
+	// Files finds attachments. The default is a store for the template's
+	// folder (ParseFile) or the working folder (Parse).
+	Files *attachment.Store
 	// MaxLetter caps the rendered text of one letter, headers and body,
 	// before encoding. Default 8 MiB.
 	MaxLetter int
 }
-
-// bodyKind is what the body of the template is written in.
-type bodyKind int
-
-const (
-	plainBody bodyKind = iota
-	htmlBody
-	markdownBody
-)
 
 // executor is what text/template and html/template have in common.
 type executor interface {
@@ -78,12 +61,11 @@ type executor interface {
 type Template struct {
 	file     string // base name, for errors
 	opts     Options
-	dir      string // resolved attachments folder
 	headers  []*headerTemplate
 	names    []string // every header name in the file, parsed or not
 	body     executor
 	bodyLine int // file line of the first body line
-	kind     bodyKind
+	kind     letter.Kind
 	fields   []fieldRef
 }
 
@@ -118,8 +100,10 @@ func ParseFile(path string, opts Options) (*Template, error) {
 	if err != nil {
 		return nil, err
 	}
-	if opts.AttachmentsDir == "" {
-		opts.AttachmentsDir = filepath.Dir(path)
+	if opts.Files == nil {
+		if opts.Files, err = attachment.NewStore(filepath.Dir(path), false); err != nil {
+			return nil, fmt.Errorf("attachments folder: %w", err)
+		}
 	}
 	return Parse(filepath.Base(path), src, opts)
 }
@@ -149,26 +133,16 @@ func checkText(name, text string) error {
 
 // Parse parses a template. name is used in errors.
 func Parse(name string, src []byte, opts Options) (*Template, error) {
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	if opts.Boundary == nil {
-		opts.Boundary = randomBoundary
-	}
 	if opts.MaxLetter <= 0 {
 		opts.MaxLetter = 8 << 20
 	}
-	t := &Template{file: name, opts: opts}
-	if opts.AttachmentsDir != "" {
-		dir, err := filepath.Abs(opts.AttachmentsDir)
-		if err == nil {
-			dir, err = filepath.EvalSymlinks(dir)
-		}
-		if err != nil {
+	if opts.Files == nil {
+		var err error
+		if opts.Files, err = attachment.NewStore(".", false); err != nil {
 			return nil, fmt.Errorf("attachments folder: %w", err)
 		}
-		t.dir = dir
 	}
+	t := &Template{file: name, opts: opts}
 
 	text := strings.ReplaceAll(string(bytes.TrimPrefix(src, []byte("\xef\xbb\xbf"))), "\r\n", "\n")
 	if err := checkText(name, text); err != nil {
@@ -239,11 +213,11 @@ func Parse(name string, src []byte, opts Options) (*Template, error) {
 func (t *Template) setKind(v string) error {
 	switch strings.ToLower(strings.TrimSpace(strings.Split(v, ";")[0])) {
 	case "text/plain":
-		t.kind = plainBody
+		t.kind = letter.Plain
 	case "text/html":
-		t.kind = htmlBody
+		t.kind = letter.HTML
 	case "text/markdown":
-		t.kind = markdownBody
+		t.kind = letter.Markdown
 	default:
 		return fmt.Errorf("Content-Type %q: the body can be text/plain, text/html or text/markdown", v)
 	}
@@ -252,7 +226,7 @@ func (t *Template) setKind(v string) error {
 
 func (t *Template) parseBody(body string) error {
 	var tree *parse.Tree
-	if t.kind == htmlBody {
+	if t.kind == letter.HTML {
 		tmpl, err := htmltemplate.New("t").Option("missingkey=error").Parse(body)
 		if err != nil {
 			return t.locate(err, t.bodyLine, 1)

@@ -1,4 +1,4 @@
-package template
+package message
 
 import (
 	"encoding/base64"
@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/mailmerge/mailmerge/internal/address"
 )
 
 // maxLine is the line length RFC 5322 §2.1.1 asks for, without CRLF.
@@ -81,18 +83,31 @@ func unstructured(name string) bool {
 	return strings.HasPrefix(name, "X-")
 }
 
-// valueTokens formats the value of any other header. Structured fields
-// (List-Unsubscribe, In-Reply-To, References, ...) are never encoded: an
-// encoded-word there would be read literally, breaking a URL or an ID.
-func valueTokens(name, v string) ([]string, error) {
+// CheckValue reports why the value of a field other than an address field
+// could not be written. Structured fields (List-Unsubscribe, In-Reply-To,
+// References, ...) are never encoded: an encoded-word there would be read
+// literally, breaking a URL or an ID; so they must be ASCII, in words
+// that fit a line.
+func CheckValue(name, v string) error {
 	if unstructured(name) {
-		return unstructuredTokens(v, wordBudget(name)), nil
+		return nil
 	}
 	if !isASCII(v) {
-		return nil, fmt.Errorf("non-ASCII text is allowed only in Subject, Comments, Keywords, Organization and X- headers")
+		return fmt.Errorf("non-ASCII text is allowed only in Subject, Comments, Keywords, Organization and X- headers")
 	}
 	if hasLongWord(v, 998-len(name)-2) {
-		return nil, fmt.Errorf("a word longer than a header line may be (998 octets) cannot be folded")
+		return fmt.Errorf("a word longer than a header line may be (998 octets) cannot be folded")
+	}
+	return nil
+}
+
+// valueTokens formats the value of a field other than an address field.
+func valueTokens(name, v string) ([]string, error) {
+	if err := CheckValue(name, v); err != nil {
+		return nil, err
+	}
+	if unstructured(name) {
+		return unstructuredTokens(v, wordBudget(name)), nil
 	}
 	return words(v), nil
 }
@@ -201,24 +216,28 @@ func phraseTokens(name string, budget int) []string {
 	if !isASCII(name) || hasLongWord(name, budget-2) {
 		return encodedWords(name, budget, 'b')
 	}
-	atoms := true
-	for i := 0; i < len(name); i++ {
-		if c := name[i]; c != ' ' && !isAtext(c) {
-			atoms = false
-			break
-		}
-	}
-	if atoms {
+	if address.Atoms(name) {
 		return words(name)
 	}
 	quoted := `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(name) + `"`
 	return words(quoted)
 }
 
-// isAtext reports RFC 5322 atext characters.
-func isAtext(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
-		strings.IndexByte("!#$%&'*+-/=?^_`{|}~", c) >= 0
+// addressTokens formats an address list for foldField.
+func addressTokens(list []address.Mailbox, budget int) []string {
+	var tokens []string
+	for i, a := range list {
+		tokens = append(tokens, phraseTokens(a.Name, budget)...)
+		tok := "<" + a.Addr + ">"
+		if a.Name == "" {
+			tok = a.Addr
+		}
+		if i < len(list)-1 {
+			tok += ","
+		}
+		tokens = append(tokens, tok)
+	}
+	return tokens
 }
 
 // paramTokens formats media type parameters for Content-Type and

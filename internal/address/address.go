@@ -1,4 +1,10 @@
-package template
+// Package address reads the mailboxes of address header fields (RFC 5322
+// §3.4) and checks each the way SMTP will use it (RFC 5321 §4.1.2): net/mail
+// alone accepts addresses no server would take and drops the quotes that
+// keep a local part from breaking out of RCPT TO (PITFALLS P1, P2).
+// Domains are returned in A-labels (IDNA); a local part that is not ASCII
+// is flagged, since it needs SMTPUTF8 (RFC 6531).
+package address
 
 import (
 	"errors"
@@ -12,19 +18,24 @@ import (
 	"golang.org/x/net/idna"
 )
 
-// address is one parsed, checked mailbox.
-type address struct {
+// Mailbox is one parsed, checked mailbox.
+type Mailbox struct {
 	Name string
 	Addr string // local@domain, domain in A-labels: what goes into RCPT TO
 	UTF8 bool   // the local part is not ASCII: needs SMTPUTF8
 }
 
-// Limits from RFC 5321 §4.5.3.1.
+// Domain returns the part of the address after the @.
+func (m Mailbox) Domain() string {
+	return m.Addr[strings.LastIndexByte(m.Addr, '@')+1:]
+}
+
+// Limits from RFC 5321 §4.5.3.1, and one for a whole header value.
 const (
 	maxLocal  = 64
 	maxDomain = 253
 	maxPath   = 254 // 256 with the angle brackets
-	maxValue  = 16 << 10
+	maxList   = 16 << 10
 )
 
 // invisible reports characters that spreadsheets and web pages leave in
@@ -34,9 +45,10 @@ func invisible(r rune) bool {
 	return unicode.Is(unicode.Cf, r)
 }
 
-// cleanAddressValue removes invisible characters and turns Unicode spaces
-// (such as no-break space) into plain ones. It reports whether it changed v.
-func cleanAddressValue(v string) (string, bool) {
+// Clean removes invisible characters and turns Unicode spaces (such as
+// no-break space) into plain ones, then trims. It reports whether it
+// changed anything but the surrounding plain spaces.
+func Clean(v string) (string, bool) {
 	changed := false
 	clean := strings.Map(func(r rune) rune {
 		switch {
@@ -56,10 +68,10 @@ func cleanAddressValue(v string) (string, bool) {
 // the shape a name with a comma in it ("Petrov, Ivan") needs.
 var oneMailbox = regexp.MustCompile(`^([^<>]*)<([^<>]*)>$`)
 
-// parseAddressList parses an address header value and checks every address.
-func parseAddressList(v string) ([]address, error) {
-	if len(v) > maxValue {
-		return nil, fmt.Errorf("value is %d bytes, over the limit of %d", len(v), maxValue)
+// ParseList parses an address header value and checks every address.
+func ParseList(v string) ([]Mailbox, error) {
+	if len(v) > maxList {
+		return nil, fmt.Errorf("value is %d bytes, over the limit of %d", len(v), maxList)
 	}
 	// "Name <addr>" where the name holds no address is one mailbox, the name
 	// all of it: net/mail would read "Petrov, Ivan <...>" as two entries and
@@ -68,35 +80,53 @@ func parseAddressList(v string) ([]address, error) {
 	var err error
 	if m := oneMailbox.FindStringSubmatch(v); m != nil && !strings.Contains(m[1], "@") {
 		name := strings.TrimSpace(m[1])
-		if unq, ok := unquote(name); ok {
+		if unq, ok := Unquote(name); ok {
 			name = unq
 		}
 		list = []*mail.Address{{Name: name, Address: strings.TrimSpace(m[2])}}
 	} else if list, err = mail.ParseAddressList(v); err != nil {
 		return nil, fmt.Errorf("invalid address list %q: %v", v, strings.TrimPrefix(err.Error(), "mail: "))
 	}
-	out := make([]address, 0, len(list))
+	out := make([]Mailbox, 0, len(list))
 	for _, a := range list {
-		addr, utf8, err := checkAddress(a.Address)
+		addr, utf8, err := check(a.Address)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, address{Name: a.Name, Addr: addr, UTF8: utf8})
+		out = append(out, Mailbox{Name: a.Name, Addr: addr, UTF8: utf8})
 	}
 	return out, nil
 }
 
-func unquote(s string) (string, bool) {
+// One checks that v is exactly one mailbox on its own: no list comma, no
+// group. net/mail reads "a@b.c," and "g: a@b.c;" as one address, but next
+// to other text in a header the comma starts another.
+func One(v string) error {
+	list, err := ParseList(v)
+	if err != nil {
+		return err
+	}
+	if len(list) != 1 {
+		return fmt.Errorf("holds %d addresses; put each address in a column of its own", len(list))
+	}
+	if _, err := mail.ParseAddress(v); err != nil && !oneMailbox.MatchString(v) {
+		return fmt.Errorf("%q is not one plain address: %v", v, strings.TrimPrefix(err.Error(), "mail: "))
+	}
+	return nil
+}
+
+// Unquote returns the content of an RFC 5322 quoted-string.
+func Unquote(s string) (string, bool) {
 	if len(s) < 2 || s[0] != '"' || s[len(s)-1] != '"' {
 		return "", false
 	}
 	return strings.NewReplacer(`\"`, `"`, `\\`, `\`).Replace(s[1 : len(s)-1]), true
 }
 
-// checkAddress validates an addr-spec that net/mail has parsed and returns
-// the form to use on the wire. net/mail drops the quotes of a quoted local
+// check validates an addr-spec that net/mail has parsed and returns the
+// form to use on the wire. net/mail drops the quotes of a quoted local
 // part and accepts domains no server would, so both halves are checked here.
-func checkAddress(a string) (addr string, needsUTF8 bool, err error) {
+func check(a string) (addr string, needsUTF8 bool, err error) {
 	if a == "" {
 		return "", false, errors.New("empty address (is the address field empty?)")
 	}
@@ -151,6 +181,32 @@ func dotAtom(s string) bool {
 	return true
 }
 
+// Atoms reports whether a display name is atoms separated by spaces (RFC
+// 5322 §3.2.3), which a phrase may hold without quotes.
+func Atoms(name string) bool {
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c != ' ' && !isAtext(c) {
+			return false
+		}
+	}
+	return true
+}
+
+// isAtext reports RFC 5322 atext characters.
+func isAtext(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+		strings.IndexByte("!#$%&'*+-/=?^_`{|}~", c) >= 0
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
 // checkDomain returns the domain in A-labels after checking that it is a
 // host name mail can be sent to: LDH labels, at least two of them.
 func checkDomain(d string) (string, error) {
@@ -188,34 +244,4 @@ func checkDomain(d string) (string, error) {
 		return "", fmt.Errorf("invalid domain %q", d)
 	}
 	return ascii, nil
-}
-
-// addressTokens formats an address list for foldField.
-func addressTokens(list []address, budget int) []string {
-	var tokens []string
-	for i, a := range list {
-		tokens = append(tokens, phraseTokens(a.Name, budget)...)
-		tok := "<" + a.Addr + ">"
-		if a.Name == "" {
-			tok = a.Addr
-		}
-		if i < len(list)-1 {
-			tok += ","
-		}
-		tokens = append(tokens, tok)
-	}
-	return tokens
-}
-
-// controlChar finds a character that must never reach a header: C0 and C1
-// controls (tab aside), DEL, and the Unicode line and paragraph separators.
-func controlChar(s string) (rune, int, bool) {
-	col := 0
-	for _, r := range s {
-		col++
-		if r != '\t' && (unicode.IsControl(r) || r == '\u2028' || r == '\u2029') {
-			return r, col, true
-		}
-	}
-	return 0, 0, false
 }

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/mailmerge/mailmerge/internal/config"
+	"github.com/mailmerge/mailmerge/internal/sender"
+)
+
+// newTransport builds the transport the config names.
+func newTransport(cmd *cobra.Command, cfg *config.Config, trace *sender.Trace) (sender.Transport, error) {
+	configErr := func(err error) error { return &exitError{code: exitConfig, err: err} }
+	if err := cfg.CheckTransport(); err != nil {
+		return nil, configErr(err)
+	}
+	if cfg.Maildir.Path != "" {
+		return &sender.Maildir{Path: cfg.Maildir.Path}, nil
+	}
+	s := cfg.SMTP
+	tlsConfig, err := cfg.TLSConfig()
+	if err != nil {
+		return nil, configErr(err)
+	}
+	password, err := cfg.Password(passwordPrompt(cmd, s))
+	if err != nil {
+		return nil, configErr(err)
+	}
+	helo := s.Helo
+	if helo == "" {
+		helo, _ = os.Hostname()
+	}
+	return &sender.SMTP{
+		Host: s.Host, Port: s.Port, Security: s.Security, TLSConfig: tlsConfig,
+		Helo: helo, Username: s.Username, Password: password,
+		DialTimeout: s.DialTimeout, Timeout: s.Timeout, DataTimeout: s.DataTimeout, Trace: trace,
+	}, nil
+}
+
+// passwordPrompt asks for the SMTP password on the terminal, without
+// echo; nil when standard input is not a terminal.
+func passwordPrompt(cmd *cobra.Command, s config.SMTP) func() (string, error) {
+	f, ok := cmd.InOrStdin().(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return nil
+	}
+	return func() (string, error) {
+		fmt.Fprintf(cmd.ErrOrStderr(), "Password for %s at %s: ", s.Username, s.Host)
+		pw, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(cmd.ErrOrStderr())
+		return string(pw), err
+	}
+}
+
+func isTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}

@@ -1,0 +1,201 @@
+// Package attachment finds the files that letters attach and hands their
+// contents to the message writer. A path must stay inside the attachments
+// folder (after symlinks) unless the user allows otherwise, and must name a
+// regular file that can be read.
+//
+// Mailings attach the same file to many letters (a syllabus to a whole
+// class) or one file per letter (each student's grade sheet). A Store
+// looks each path up and checks each file once per run; a file that
+// several letters attach is read once and kept in memory, one that a
+// single letter attaches is streamed. So a send opens every file at most
+// twice: once to check it before anything is sent, once to send it.
+package attachment
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+)
+
+// maxCached caps the bytes of shared files kept in memory. A shared file
+// that no longer fits is read again for every letter.
+const maxCached = 256 << 20
+
+// open opens a file for reading; tests count the calls.
+var open = os.Open
+
+// Store resolves attachment paths against a folder. It is safe for
+// concurrent use.
+type Store struct {
+	dir          string // absolute, symlinks resolved
+	allowOutside bool
+
+	mu     sync.Mutex
+	paths  map[string]resolved // by path as the letter gave it
+	files  map[string]*File    // by real path
+	cached int64
+}
+
+type resolved struct {
+	f   *File
+	err error
+}
+
+// File is one file that letters attach.
+type File struct {
+	Path  string // real path, symlinks resolved
+	Size  int64
+	info  os.FileInfo // what was checked: the file must still be this one when it is sent
+	store *Store
+	refs  int // letters expected to attach it; 0 if nobody said
+
+	mu   sync.Mutex
+	data []byte // the contents, once read, if kept
+}
+
+// NewStore returns a Store for the folder dir. With allowOutside, paths
+// may leave it.
+func NewStore(dir string, allowOutside bool) (*Store, error) {
+	abs, err := filepath.Abs(dir)
+	if err == nil {
+		abs, err = filepath.EvalSymlinks(abs)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &Store{dir: abs, allowOutside: allowOutside, paths: map[string]resolved{}, files: map[string]*File{}}, nil
+}
+
+// Dir returns the attachments folder.
+func (s *Store) Dir() string { return s.dir }
+
+// Resolve finds the file at p, relative to the folder, and checks that it
+// stays inside it (after symlinks), is a regular file and can be opened.
+// The answer for each p is kept for the rest of the run.
+func (s *Store) Resolve(p string) (*File, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r, ok := s.paths[p]; ok {
+		return r.f, r.err
+	}
+	f, err := s.resolve(p)
+	s.paths[p] = resolved{f, err}
+	return f, err
+}
+
+func (s *Store) resolve(p string) (*File, error) {
+	full := p
+	if !filepath.IsAbs(p) {
+		full = filepath.Join(s.dir, p)
+	}
+	real, err := filepath.EvalSymlinks(full)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("attachment %q not found (looked in %s)", p, filepath.Dir(full))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("attachment %q: %w", p, err)
+	}
+	if !s.allowOutside {
+		rel, err := filepath.Rel(s.dir, real)
+		if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) || filepath.IsAbs(rel) {
+			return nil, fmt.Errorf("attachment %q is outside the attachments folder %s (set attachments_allow_outside: true to allow it)", p, s.dir)
+		}
+	}
+	if f, ok := s.files[real]; ok {
+		return f, nil
+	}
+	// Stat before opening: opening a FIFO would wait for a writer.
+	fi, err := os.Stat(real)
+	if err != nil {
+		return nil, fmt.Errorf("attachment %q: %w", p, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("attachment %q is not a regular file", p)
+	}
+	fh, err := open(real)
+	if err != nil {
+		return nil, fmt.Errorf("attachment %q cannot be read: %w", p, err)
+	}
+	fi, err = fh.Stat()
+	fh.Close()
+	if err != nil {
+		return nil, fmt.Errorf("attachment %q: %w", p, err)
+	}
+	f := &File{Path: real, Size: fi.Size(), info: fi, store: s}
+	s.files[real] = f
+	return f, nil
+}
+
+// Expect notes that one more letter will attach f. A file expected more
+// than once is kept in memory once read; one expected once is streamed.
+// Without any Expect (a preview), files are kept while they fit.
+func (s *Store) Expect(f *File) {
+	s.mu.Lock()
+	f.refs++
+	s.mu.Unlock()
+}
+
+// WriteTo writes the file's contents to w. It fails if the file is no
+// longer the one Resolve checked (replaced, grown or touched since).
+func (f *File) WriteTo(w io.Writer) (int64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.data == nil && f.store.reserve(f) {
+		var b bytes.Buffer
+		b.Grow(int(f.Size))
+		if _, err := f.copy(&b); err != nil {
+			f.store.release(f.Size)
+			return 0, err
+		}
+		f.data = b.Bytes()
+	}
+	if f.data == nil {
+		return f.copy(w)
+	}
+	n, err := w.Write(f.data)
+	return int64(n), err
+}
+
+// reserve takes room in memory for f's contents if f is to be kept.
+func (s *Store) reserve(f *File) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f.refs == 1 || s.cached+f.Size > maxCached {
+		return false
+	}
+	s.cached += f.Size
+	return true
+}
+
+func (s *Store) release(n int64) {
+	s.mu.Lock()
+	s.cached -= n
+	s.mu.Unlock()
+}
+
+// copy streams the file from disk, after checking it is the one checked.
+func (f *File) copy(w io.Writer) (int64, error) {
+	fh, err := open(f.Path)
+	if err != nil {
+		return 0, fmt.Errorf("attachment %s: %w", f.Path, err)
+	}
+	defer fh.Close()
+	fi, err := fh.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("attachment %s: %w", f.Path, err)
+	}
+	if !os.SameFile(fi, f.info) || fi.Size() != f.Size || !fi.ModTime().Equal(f.info.ModTime()) {
+		return 0, fmt.Errorf("attachment %s changed after it was checked; run again to check it anew", f.Path)
+	}
+	n, err := io.Copy(w, io.LimitReader(fh, f.Size))
+	if err == nil && n != f.Size {
+		err = fmt.Errorf("attachment %s: read %d of %d bytes", f.Path, n, f.Size)
+	}
+	return n, err
+}

@@ -1,0 +1,165 @@
+package config
+
+import (
+	"encoding"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+)
+
+var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
+
+// ErrUnknownKey is wrapped by the errors about keys a config may not have.
+var ErrUnknownKey = errors.New("unknown key")
+
+// DecodeHook parses the values of a config's typed keys: durations, and
+// the types that read themselves from text (encoding.TextUnmarshaler). A
+// value that does not parse fails with the type's own message, which
+// Decode puts under the key.
+func DecodeHook() mapstructure.DecodeHookFunc {
+	return mapstructure.ComposeDecodeHookFunc(durationHook, textHook)
+}
+
+func durationHook(from, to reflect.Type, data any) (any, error) {
+	if to != reflect.TypeFor[time.Duration]() || from.Kind() != reflect.String {
+		return data, nil
+	}
+	d, err := time.ParseDuration(data.(string))
+	if err != nil {
+		return nil, errors.New("want a duration such as 30s or 10m")
+	}
+	return d, nil
+}
+
+// textHook also takes numbers and booleans, as YAML gives them: rate: 0.
+func textHook(from, to reflect.Type, data any) (any, error) {
+	if !reflect.PointerTo(to).Implements(textUnmarshaler) {
+		return data, nil
+	}
+	switch from.Kind() {
+	case reflect.String, reflect.Bool, reflect.Int, reflect.Int64, reflect.Float64:
+	default:
+		return data, nil
+	}
+	v := reflect.New(to)
+	if err := v.Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(fmt.Sprint(data))); err != nil {
+		return nil, err
+	}
+	return v.Elem().Interface(), nil
+}
+
+// Decode makes the Config of a mailing: decode fills it (from Viper's
+// UnmarshalExact with DecodeHook, or any mapstructure decoder like it);
+// then paths are resolved against file and every key is checked. file is
+// the config file's absolute path; overrides name the flag or environment
+// variable that set a key (Config.Overrides). Every problem is a
+// *KeyError, one per key, all of them at once.
+func Decode(file string, overrides map[string]string, decode func(*Config) error) (*Config, error) {
+	c := &Config{File: file, Overrides: overrides}
+	var errs []error
+	failed := map[string]bool{} // keys whose values did not decode
+	if err := decode(c); err != nil {
+		errs = c.decodeErrors(err)
+		for _, e := range errs {
+			var ke *KeyError
+			if errors.As(e, &ke) {
+				failed[ke.Key] = true
+			}
+		}
+	}
+	c.Resolve()
+	if err := c.Validate(); err != nil {
+		for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+			// A value that did not decode is zero here: say what was wrong
+			// with it, not what is wrong with zero.
+			if ke, ok := e.(*KeyError); !ok || !failed[ke.Key] {
+				errs = append(errs, e)
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return c, nil
+}
+
+// decodeErrors turns what mapstructure reports into one *KeyError per
+// key: unknown keys, values of the wrong type, values that do not parse.
+func (c *Config) decodeErrors(err error) []error {
+	var out []error
+	var walk func(error)
+	walk = func(err error) {
+		if de, ok := err.(*mapstructure.DecodeError); ok {
+			if inner := de.Unwrap(); hasDecodeError(inner) {
+				walk(inner)
+			} else {
+				out = append(out, c.keyError(de.Name(), inner)...)
+			}
+			return
+		}
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				walk(e)
+			}
+			return
+		}
+		if u := errors.Unwrap(err); u != nil {
+			walk(u)
+			return
+		}
+		out = append(out, fmt.Errorf("%s: %w", filepath.Base(c.File), err))
+	}
+	walk(err)
+	return out
+}
+
+func hasDecodeError(err error) bool {
+	var de *mapstructure.DecodeError
+	return errors.As(err, &de)
+}
+
+// keyError says what is wrong with the value of key (or, for a section,
+// with the keys in it).
+func (c *Config) keyError(key string, err error) []error {
+	if keys, ok := strings.CutPrefix(err.Error(), "has invalid keys: "); ok {
+		var out []error
+		for _, k := range strings.Split(keys, ", ") {
+			if key != "" {
+				k = key + "." + k
+			}
+			msg := ErrUnknownKey
+			if strings.HasSuffix(k, "password") {
+				msg = fmt.Errorf("%w: passwords are not read from the config file; set MAILMERGE_SMTP_PASSWORD or smtp.password_file", ErrUnknownKey)
+			}
+			out = append(out, &KeyError{Source: filepath.Base(c.File), Key: k, Err: msg})
+		}
+		return out
+	}
+	var pe *mapstructure.ParseError
+	var ue *mapstructure.UnconvertibleTypeError
+	switch {
+	case errors.As(err, &pe):
+		err = want(pe.Expected.Type())
+	case errors.As(err, &ue):
+		err = want(ue.Expected.Type())
+	}
+	return []error{&KeyError{Source: c.Source(key), Key: key, Err: err}}
+}
+
+// want says which kind of value a key takes.
+func want(t reflect.Type) error {
+	switch t.Kind() {
+	case reflect.Int, reflect.Int64, reflect.Int32:
+		return errors.New("want a whole number")
+	case reflect.Bool:
+		return errors.New("want true or false")
+	case reflect.String:
+		return errors.New("want text")
+	}
+	return fmt.Errorf("want a %s", t)
+}

@@ -1,0 +1,69 @@
+package letter
+
+import (
+	"crypto/sha256"
+	"encoding/base32"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Key identifies a letter of a campaign: a hash of the campaign's name and
+// the letter's envelope recipients, so that the same letter keeps its Key
+// (and Message-ID) across runs and template edits, and a resend is
+// recognisably the same message.
+type Key [20]byte
+
+var keyEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// NewKey returns the key of a campaign's letter to recipients. Case and
+// order of the recipients do not matter; n tells apart letters with the
+// same recipients (the first is 0).
+func NewKey(campaign string, recipients []string, n int) Key {
+	rcpts := make([]string, len(recipients))
+	for i, r := range recipients {
+		rcpts[i] = strings.ToLower(r)
+	}
+	slices.Sort(rcpts)
+	h := sha256.New()
+	io.WriteString(h, campaign)
+	for _, r := range rcpts {
+		io.WriteString(h, "\x00"+r)
+	}
+	if n > 0 {
+		io.WriteString(h, "\x00#"+strconv.Itoa(n))
+	}
+	var k Key
+	copy(k[:], h.Sum(nil))
+	return k
+}
+
+// String returns the key as the journal and the Message-ID write it: 32
+// characters of lower-case base32.
+func (k Key) String() string {
+	return strings.ToLower(keyEncoding.EncodeToString(k[:]))
+}
+
+// MessageID returns the letter's Message-ID, with angle brackets: its key
+// at the given domain.
+func (k Key) MessageID(domain string) string {
+	if domain == "" {
+		domain = "mailmerge.invalid"
+	}
+	return "<" + k.String() + "@" + domain + ">"
+}
+
+// MarshalText writes the key as String does.
+func (k Key) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
+// UnmarshalText reads a key written by MarshalText.
+func (k *Key) UnmarshalText(text []byte) error {
+	b, err := keyEncoding.DecodeString(strings.ToUpper(string(text)))
+	if err != nil || len(b) != len(k) {
+		return fmt.Errorf("not a letter key: %q", text)
+	}
+	copy(k[:], b)
+	return nil
+}

@@ -1,0 +1,54 @@
+package letter
+
+import "testing"
+
+func messageID(campaign string, recipients []string, n int, domain string) string {
+	return NewKey(campaign, recipients, n).MessageID(domain)
+}
+
+func TestMessageIDDependsOnCampaignAndRecipientsOnly(t *testing.T) {
+	a := messageID("c1", []string{"B@example.com", "a@example.com"}, 0, "example.org")
+	if a != messageID("c1", []string{"a@example.com", "b@example.com"}, 0, "example.org") {
+		t.Error("Message-ID depends on order or case")
+	}
+	for _, other := range []string{
+		messageID("c2", []string{"a@example.com", "b@example.com"}, 0, "example.org"),
+		messageID("c1", []string{"a@example.com"}, 0, "example.org"),
+		messageID("c1", []string{"a@example.com", "b@example.com"}, 1, "example.org"),
+	} {
+		if other == a {
+			t.Errorf("Message-ID %s does not change", a)
+		}
+	}
+}
+
+// TestKeyText: a key is written as the journal and the Message-ID have
+// always written it (journals of earlier versions replay), and reads back.
+func TestKeyText(t *testing.T) {
+	k := NewKey("course-2026", []string{"ivan@example.com"}, 0)
+	// The value earlier versions computed for this letter.
+	const want = "ro35fahoznusxz6mwrful3kfh5foksqi"
+	if k.String() != want {
+		t.Errorf("key %s, want %s", k, want)
+	}
+	if got := k.MessageID("example.edu"); got != "<"+want+"@example.edu>" {
+		t.Errorf("Message-ID %s", got)
+	}
+	var back Key
+	if err := back.UnmarshalText([]byte(k.String())); err != nil || back != k {
+		t.Errorf("read back %v, %v", back, err)
+	}
+	for _, bad := range []string{"", "key0", want + "aa", "<" + want + ">"} {
+		if err := back.UnmarshalText([]byte(bad)); err == nil {
+			t.Errorf("%q read as a key", bad)
+		}
+	}
+}
+
+func TestIdentify(t *testing.T) {
+	l := &Letter{From: "dept@example.edu", Recipients: []string{"ivan@example.com"}}
+	l.Identify("course-2026", 0)
+	if l.Key != NewKey("course-2026", l.Recipients, 0) || l.MessageID != l.Key.MessageID("example.edu") {
+		t.Errorf("key %s, Message-ID %s", l.Key, l.MessageID)
+	}
+}

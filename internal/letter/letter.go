@@ -1,0 +1,76 @@
+// Package letter defines one letter of a mailing as data: what the
+// template filled in (envelope, header fields, body, attachments) before
+// anything is encoded, and the letter's identity, the Key the journal
+// records it under and the Message-ID it is sent with. The template
+// package makes letters, the message package writes them as RFC 5322
+// messages, the journal and the sender know them by Key.
+package letter
+
+import (
+	"strings"
+
+	"github.com/mailmerge/mailmerge/internal/address"
+	"github.com/mailmerge/mailmerge/internal/attachment"
+)
+
+// Letter is one letter, ready to be written out.
+type Letter struct {
+	Line int // CSV line of the row it was made from
+
+	// Key and MessageID are the letter's identity; Identify sets both.
+	Key       Key
+	MessageID string // with angle brackets
+
+	From       string   // envelope sender (MAIL FROM)
+	Recipients []string // envelope recipients (RCPT TO): To, Cc and Bcc, each once
+	To         []string // the addresses of the To header alone
+	SMTPUTF8   bool     // an address needs the SMTPUTF8 extension
+
+	// Fields are the header fields the template wrote, in its order,
+	// without Bcc (envelope only) and without the fields the writer adds
+	// (Date, Message-ID, MIME-Version, Content-*).
+	Fields      []Field
+	Body        []byte // as the template rendered it
+	Kind        Kind
+	Attachments []Attachment
+
+	// Warnings are problems that did not stop the letter, such as
+	// invisible characters removed from an address.
+	Warnings []error
+}
+
+// Field is one header field. An address field (From, To, Cc, Reply-To,
+// Sender) has Mailboxes; any other has Value, checked to be one line.
+type Field struct {
+	Name      string // canonical: "Subject", "Reply-To", "X-Course"
+	Mailboxes []address.Mailbox
+	Value     string
+}
+
+// Kind is what the body is written in.
+type Kind int
+
+// The kinds of body a template can have.
+const (
+	Plain    Kind = iota // text/plain
+	HTML                 // text/html, values escaped by html/template
+	Markdown             // sent as text/plain together with its HTML rendering
+)
+
+// Attachment is a file the letter attaches, under the name it has there.
+type Attachment struct {
+	Name string // the file name in the message
+	*attachment.File
+}
+
+// Identify gives the letter its identity in a campaign: n tells apart
+// letters with the same recipients (see NewKey). The Message-ID's domain
+// is the sender's, as RFC 5322 §3.6.4 suggests.
+func (l *Letter) Identify(campaign string, n int) {
+	l.Key = NewKey(campaign, l.Recipients, n)
+	domain := ""
+	if at := strings.LastIndexByte(l.From, '@'); at >= 0 {
+		domain = l.From[at+1:]
+	}
+	l.MessageID = l.Key.MessageID(domain)
+}

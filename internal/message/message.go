@@ -1,0 +1,182 @@
+// Package message writes a letter as it goes on the wire: an RFC 5322
+// message with MIME (RFC 2045-2047, 2231). Header fields are encoded and
+// folded to 78 characters here (go-message alone leaves long lines,
+// PITFALLS P7, P8), text parts are quoted-printable UTF-8, attachments
+// base64, and a Markdown body becomes a multipart/alternative of the
+// Markdown and its HTML rendering. go-message assembles the parts.
+package message
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/emersion/go-message"
+	"github.com/yuin/goldmark"
+
+	"github.com/mailmerge/mailmerge/internal/letter"
+)
+
+// Options make the output reproducible in tests.
+type Options struct {
+	Now      func() time.Time // the Date field; default time.Now
+	Boundary func() string    // MIME boundaries; default random
+}
+
+// Build writes l as a message with CRLF line ends. The letter must have
+// its identity (letter.Identify) and its header values must have passed
+// CheckValue.
+func Build(l *letter.Letter, opts Options) ([]byte, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Boundary == nil {
+		opts.Boundary = randomBoundary
+	}
+	fields := make([][]byte, 0, len(l.Fields)+5)
+	for _, f := range l.Fields {
+		if len(f.Mailboxes) > 0 {
+			fields = append(fields, foldField(f.Name, addressTokens(f.Mailboxes, wordBudget(f.Name))))
+			continue
+		}
+		tokens, err := valueTokens(f.Name, f.Value)
+		if err != nil {
+			return nil, fmt.Errorf("header %s: %w", f.Name, err)
+		}
+		fields = append(fields, foldField(f.Name, tokens))
+	}
+	fields = append(fields,
+		foldField("Date", []string{opts.Now().Format(time.RFC1123Z)}),
+		foldField("Message-ID", []string{l.MessageID}),
+		foldField("MIME-Version", []string{"1.0"}),
+	)
+	b := builder{opts: opts, kind: l.Kind}
+	return b.build(fields, normalizeNewlines(l.Body), l.Attachments)
+}
+
+type builder struct {
+	opts Options
+	kind letter.Kind
+}
+
+// build assembles the MIME message.
+func (b builder) build(fields [][]byte, body []byte, attachments []letter.Attachment) ([]byte, error) {
+	var out bytes.Buffer
+	out.Grow(len(body)*11/10 + 1024)
+
+	textHeader, writeText := b.textEntity(body)
+	if len(attachments) == 0 {
+		fields = append(fields, textHeader...)
+		w, err := message.CreateWriter(&out, rawHeader(fields))
+		if err != nil {
+			return nil, err
+		}
+		if err := writeText(w); err != nil {
+			return nil, err
+		}
+		// Close writes the closing boundary (Markdown) and flushes the
+		// encoder: it must run before the buffer is taken.
+		if err := w.Close(); err != nil {
+			return nil, err
+		}
+		return out.Bytes(), nil
+	}
+
+	fields = append(fields, foldField("Content-Type", paramTokens("multipart/mixed", map[string]string{"boundary": b.opts.Boundary()})))
+	mw, err := message.CreateWriter(&out, rawHeader(fields))
+	if err != nil {
+		return nil, err
+	}
+	if err := writePart(mw, textHeader, writeText); err != nil {
+		return nil, err
+	}
+	for _, a := range attachments {
+		h := [][]byte{
+			foldField("Content-Type", paramTokens(mediaType(a.Name), map[string]string{"name": a.Name})),
+			foldField("Content-Disposition", paramTokens("attachment", map[string]string{"filename": a.Name})),
+			foldField("Content-Transfer-Encoding", []string{"base64"}),
+		}
+		if err := writePart(mw, h, func(w io.Writer) error { _, err := a.WriteTo(w); return err }); err != nil {
+			return nil, fmt.Errorf("attach %s: %w", a.Name, err)
+		}
+	}
+	if err := mw.Close(); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
+}
+
+// textEntity returns the header fields and a body writer for the text of
+// the letter: one part, or multipart/alternative for Markdown.
+func (b builder) textEntity(body []byte) ([][]byte, func(io.Writer) error) {
+	text := func(subtype string) [][]byte {
+		return [][]byte{
+			foldField("Content-Type", paramTokens("text/"+subtype, map[string]string{"charset": "utf-8"})),
+			foldField("Content-Transfer-Encoding", []string{"quoted-printable"}),
+		}
+	}
+	write := func(b []byte) func(io.Writer) error {
+		return func(w io.Writer) error { _, err := w.Write(b); return err }
+	}
+	switch b.kind {
+	case letter.HTML:
+		return text("html"), write(body)
+	case letter.Markdown:
+		h := [][]byte{foldField("Content-Type", paramTokens("multipart/alternative", map[string]string{"boundary": b.opts.Boundary()}))}
+		return h, func(w io.Writer) error {
+			mw := w.(*message.Writer)
+			if err := writePart(mw, text("plain"), write(body)); err != nil {
+				return err
+			}
+			var html bytes.Buffer
+			html.WriteString("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head><body>\n")
+			if err := goldmark.Convert(body, &html); err != nil {
+				return fmt.Errorf("render Markdown: %w", err)
+			}
+			html.WriteString("</body></html>\n")
+			return writePart(mw, text("html"), write(html.Bytes()))
+		}
+	}
+	return text("plain"), write(body)
+}
+
+func writePart(mw *message.Writer, fields [][]byte, body func(io.Writer) error) error {
+	w, err := mw.CreatePart(rawHeader(fields))
+	if err != nil {
+		return err
+	}
+	if err := body(w); err != nil {
+		return err
+	}
+	return w.Close()
+}
+
+// rawHeader makes a go-message header of pre-folded fields. go-message
+// writes fields last-added first, hence the reverse order.
+func rawHeader(fields [][]byte) message.Header {
+	var h message.Header
+	for i := len(fields) - 1; i >= 0; i-- {
+		h.AddRaw(fields[i])
+	}
+	return h
+}
+
+// normalizeNewlines turns CRLF and lone CR into LF and ends the text with
+// one; the quoted-printable writer then emits CRLF line ends only.
+func normalizeNewlines(b []byte) []byte {
+	b = bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n"))
+	b = bytes.ReplaceAll(b, []byte("\r"), []byte("\n"))
+	if len(b) > 0 && b[len(b)-1] != '\n' {
+		b = append(b, '\n')
+	}
+	return b
+}
+
+func randomBoundary() string {
+	var b [15]byte
+	rand.Read(b[:])
+	return "mm-" + hex.EncodeToString(b[:])
+}

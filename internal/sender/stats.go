@@ -1,0 +1,50 @@
+package sender
+
+import (
+	"maps"
+
+	"github.com/mailmerge/mailmerge/internal/journal"
+)
+
+// Stats counts what a run did with the letters it was given. Every letter
+// is in exactly one count: Letters = Sent() + Skipped total + Untouched.
+type Stats struct {
+	// The outcomes of the letters this run attempted, each by its last
+	// attempt.
+	Delivered, Failed, Deferred, Unknown int
+	// Skipped letters were not attempted because the journal settles them
+	// already, by the state it has them in (delivered, failed, unknown).
+	Skipped map[journal.State]int
+	// Untouched letters were due but not attempted: the run stopped, or
+	// reached its limit, first.
+	Untouched int
+	Letters   int // letters seen, in all
+}
+
+// Sent is how many letters this run attempted.
+func (s Stats) Sent() int { return s.Delivered + s.Failed + s.Deferred + s.Unknown }
+
+// Done is how many letters need nothing more of this run: attempted, or
+// settled by the journal.
+func (s Stats) Done() int {
+	n := s.Sent()
+	for _, v := range s.Skipped {
+		n += v
+	}
+	return n
+}
+
+// Final is how many letters are delivered or failed for good, in this
+// run or an earlier one.
+func (s Stats) Final() int {
+	return s.Delivered + s.Failed + s.Skipped[journal.Delivered] + s.Skipped[journal.Failed]
+}
+
+// Refused is how many letters were refused for good, in this run or an
+// earlier one.
+func (s Stats) Refused() int { return s.Failed + s.Skipped[journal.Failed] }
+
+func (s Stats) copy() Stats {
+	s.Skipped = maps.Clone(s.Skipped)
+	return s
+}

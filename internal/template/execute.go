@@ -1,0 +1,301 @@
+package template
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/textproto"
+	"path/filepath"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/mailmerge/mailmerge/internal/address"
+	"github.com/mailmerge/mailmerge/internal/letter"
+	"github.com/mailmerge/mailmerge/internal/message"
+)
+
+// Row is one recipient's data.
+type Row struct {
+	Line   int // CSV line, for the letter's record
+	Values map[string]string
+}
+
+// ValueError is a problem with a rendered value of one row. Field names the
+// CSV field the value came from, when that is known.
+type ValueError struct {
+	Header string
+	Field  string
+	Column int // character in the field value, when known
+	Err    error
+}
+
+func (e *ValueError) Error() string {
+	var b strings.Builder
+	if e.Field != "" {
+		fmt.Fprintf(&b, "field %q: ", e.Field)
+	}
+	if e.Header != "" {
+		fmt.Fprintf(&b, "header %s: ", e.Header)
+	}
+	b.WriteString(e.Err.Error())
+	return b.String()
+}
+
+func (e *ValueError) Unwrap() error { return e.Err }
+
+// ErrTooLarge is wrapped when a letter renders larger than MaxLetter.
+var ErrTooLarge = errors.New("letter too large")
+
+// Execute fills in the template for one row: every header checked, the
+// body rendered, every attachment found. The letter has no identity yet
+// (letter.Identify) and is not encoded (message.Build).
+func (t *Template) Execute(row Row) (*letter.Letter, error) {
+	return t.execute(row, false)
+}
+
+// Envelope fills in only the address headers that make the envelope
+// (From, To, Cc, Bcc), checked as Execute checks them: all a letter's
+// identity needs. Its letter has no body, no other fields and no
+// attachments.
+func (t *Template) Envelope(row Row) (*letter.Letter, error) {
+	return t.execute(row, true)
+}
+
+func (t *Template) execute(row Row, envelopeOnly bool) (*letter.Letter, error) {
+	l := &letter.Letter{Line: row.Line, Kind: t.kind}
+	var to, cc, bcc []address.Mailbox
+	type attachment struct {
+		path string
+		h    *headerTemplate
+	}
+	var attachPaths []attachment
+	budget := 0
+	for _, h := range t.headers {
+		isEnvelope := h.name == "From" || h.name == "To" || h.name == "Cc" || h.name == "Bcc"
+		if envelopeOnly && !isEnvelope {
+			continue
+		}
+		v, err := t.renderHeader(h, row)
+		if err != nil {
+			return nil, err
+		}
+		budget += len(v)
+		switch h.name {
+		case "From", "To", "Cc", "Bcc", "Reply-To", "Sender":
+			clean, changed := address.Clean(v)
+			if changed {
+				l.Warnings = append(l.Warnings, &ValueError{Header: h.name, Field: firstField(h), Err: errors.New("invisible characters or special spaces removed from the address")})
+			}
+			if clean == "" {
+				if h.name == "Cc" || h.name == "Bcc" || h.name == "Reply-To" {
+					continue // an empty optional address header is left out
+				}
+				return nil, &ValueError{Header: h.name, Field: firstField(h), Err: errors.New("no address")}
+			}
+			if err := checkAddressFields(h, row); err != nil {
+				return nil, err
+			}
+			list, err := address.ParseList(clean)
+			if err != nil {
+				return nil, addressError(h, row, err)
+			}
+			if err := checkAddressCount(h, row, len(list)); err != nil {
+				return nil, err
+			}
+			for _, a := range list {
+				l.SMTPUTF8 = l.SMTPUTF8 || a.UTF8
+			}
+			switch h.name {
+			case "From":
+				if len(list) != 1 {
+					return nil, &ValueError{Header: h.name, Err: fmt.Errorf("has %d addresses, want exactly one", len(list))}
+				}
+				l.From = list[0].Addr
+			case "To":
+				to = append(to, list...)
+			case "Cc":
+				cc = append(cc, list...)
+			case "Bcc":
+				bcc = append(bcc, list...)
+				continue // envelope only
+			}
+			l.Fields = append(l.Fields, letter.Field{Name: h.name, Mailboxes: list})
+		case "Attachment":
+			if p := strings.TrimSpace(v); p != "" {
+				attachPaths = append(attachPaths, attachment{p, h})
+			}
+		default:
+			if v == "" {
+				continue
+			}
+			if err := message.CheckValue(h.name, v); err != nil {
+				return nil, &ValueError{Header: h.name, Field: firstField(h), Err: err}
+			}
+			l.Fields = append(l.Fields, letter.Field{Name: h.name, Value: v})
+		}
+	}
+	l.Recipients = envelope(to, cc, bcc)
+	l.To = envelope(to)
+	if len(l.Recipients) == 0 {
+		return nil, &ValueError{Err: errors.New("no recipients: To, Cc and Bcc are all empty")}
+	}
+	if envelopeOnly {
+		return l, nil
+	}
+
+	for _, p := range attachPaths {
+		f, err := t.opts.Files.Resolve(p.path)
+		if err != nil {
+			return nil, &ValueError{Header: "Attachment", Field: firstField(p.h), Err: err}
+		}
+		l.Attachments = append(l.Attachments, letter.Attachment{Name: filepath.Base(p.path), File: f})
+	}
+
+	var body bytes.Buffer
+	lw := &limitWriter{w: &body, n: t.opts.MaxLetter - budget}
+	if err := t.body.Execute(lw, row.Values); err != nil {
+		if errors.Is(err, ErrTooLarge) {
+			return nil, &ValueError{Err: fmt.Errorf("%w: over %d bytes", ErrTooLarge, t.opts.MaxLetter)}
+		}
+		return nil, t.locate(err, t.bodyLine, 1)
+	}
+	l.Body = body.Bytes()
+	return l, nil
+}
+
+// maxValue caps a rendered header value.
+const maxValue = 16 << 10
+
+// renderHeader executes a header template and checks the result for
+// characters that would end the header line, blaming the CSV field.
+func (t *Template) renderHeader(h *headerTemplate, row Row) (string, error) {
+	for _, f := range h.fields {
+		// The CSV reader hands over UTF-8 only; other callers must too.
+		if !utf8.ValidString(row.Values[f]) {
+			return "", &ValueError{Header: h.name, Field: f, Err: errors.New("value is not valid UTF-8")}
+		}
+		if r, col, bad := controlChar(row.Values[f]); bad {
+			return "", &ValueError{Header: h.name, Field: f, Column: col, Err: fmt.Errorf("value contains control character %U (a line break?); header values must be one line", r)}
+		}
+	}
+	var b strings.Builder
+	if err := h.tmpl.Execute(&limitWriter{w: &b, n: maxValue}, row.Values); err != nil {
+		if errors.Is(err, ErrTooLarge) {
+			return "", &ValueError{Header: h.name, Err: fmt.Errorf("value over %d bytes", maxValue)}
+		}
+		return "", t.locate(err, h.line, h.col)
+	}
+	v := strings.TrimSpace(b.String())
+	if r, _, bad := controlChar(v); bad {
+		return "", &Error{File: t.file, Line: h.line, Err: fmt.Errorf("header %s renders control character %U", h.name, r)}
+	}
+	return v, nil
+}
+
+// checkAddressFields stops CSV values from adding recipients: a field used
+// in an address header holds either exactly one address, with nothing
+// around it (no list comma, no group), or a name without any of the
+// characters that delimit addresses.
+func checkAddressFields(h *headerTemplate, row Row) error {
+	for _, f := range h.fields {
+		v, _ := address.Clean(row.Values[f])
+		if !strings.ContainsAny(v, "@<>") {
+			continue
+		}
+		if err := address.One(v); err != nil {
+			return &ValueError{Header: h.name, Field: f, Err: err}
+		}
+	}
+	return nil
+}
+
+// checkAddressCount is the backstop of checkAddressFields: every address
+// has an @, so a header cannot hold more addresses than the @ signs of the
+// template's text plus the fields that hold one address each.
+func checkAddressCount(h *headerTemplate, row Row, n int) error {
+	most := h.ats + len(addressFields(h, row))
+	if n > most {
+		return &ValueError{Header: h.name, Field: firstField(h), Err: fmt.Errorf("renders %d addresses where the template and its fields give at most %d", n, most)}
+	}
+	return nil
+}
+
+// addressError blames a header that does not parse on the field that holds
+// the address rather than on the name before it, and names the usual
+// cause: a whole address put where the template already has <...>.
+func addressError(h *headerTemplate, row Row, err error) error {
+	field := firstField(h)
+	if fs := addressFields(h, row); len(fs) > 0 {
+		field = fs[0]
+	}
+	if v := row.Values[field]; strings.ContainsAny(v, "<>") {
+		err = fmt.Errorf("%w (the field holds %q, a whole address, and the template adds its own <...>: use either)", err, v)
+	}
+	return &ValueError{Header: h.name, Field: field, Err: err}
+}
+
+// addressFields lists the fields of an address header whose values hold an
+// address (an @), in template order.
+func addressFields(h *headerTemplate, row Row) []string {
+	var out []string
+	for _, f := range h.fields {
+		if strings.Contains(row.Values[f], "@") {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func firstField(h *headerTemplate) string {
+	if h == nil || len(h.fields) == 0 {
+		return ""
+	}
+	return h.fields[0]
+}
+
+// envelope lists each recipient address once, in header order.
+func envelope(lists ...[]address.Mailbox) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, list := range lists {
+		for _, a := range list {
+			k := strings.ToLower(a.Addr)
+			if !seen[k] {
+				seen[k] = true
+				out = append(out, a.Addr)
+			}
+		}
+	}
+	return out
+}
+
+func textprotoCanonical(k string) string { return textproto.CanonicalMIMEHeaderKey(k) }
+
+// limitWriter fails once more than n bytes are written.
+type limitWriter struct {
+	w io.Writer
+	n int
+}
+
+func (l *limitWriter) Write(p []byte) (int, error) {
+	if len(p) > l.n {
+		return 0, ErrTooLarge
+	}
+	l.n -= len(p)
+	return l.w.Write(p)
+}
+
+// controlChar finds a character that must never reach a header: C0 and C1
+// controls (tab aside), DEL, and the Unicode line and paragraph separators.
+func controlChar(s string) (rune, int, bool) {
+	col := 0
+	for _, r := range s {
+		col++
+		if r != '\t' && (unicode.IsControl(r) || r == '\u2028' || r == '\u2029') {
+			return r, col, true
+		}
+	}
+	return 0, 0, false
+}
