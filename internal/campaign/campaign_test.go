@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mailmerge/mailmerge/internal/config"
+	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/letter"
 	"github.com/mailmerge/mailmerge/internal/recipients"
 )
@@ -127,5 +128,61 @@ func TestStopAndCancel(t *testing.T) {
 	})
 	if !errors.Is(err, context.Canceled) || n != 5 {
 		t.Errorf("cancel: err %v after %d letters", err, n)
+	}
+}
+
+// TestEnvelopes: identities without the rest of the letter. A row whose
+// attachment is gone still has its letter's identity, the same one the
+// full walk gives.
+func TestEnvelopes(t *testing.T) {
+	cfg := setup(t, letterText, "name,email,file\nIvan,ivan@example.com,a.txt\nOlga,olga@example.com,gone.txt\nIvan,ivan@example.com,a.txt\n")
+	c, _, err := walk(t, cfg, 0)
+	if !errors.Is(err, ErrProblems) || len(c.letters) != 2 {
+		t.Fatalf("Letters: %v, %d letters", err, len(c.letters))
+	}
+	var keys []letter.Key
+	sum, err := New(cfg, Options{}).Envelopes(context.Background(), func(l *letter.Letter, _ *recipients.Record) error {
+		if l.Body != nil || l.Attachments != nil || len(l.Fields) != 2 {
+			t.Errorf("line %d: more than the envelope (From, To): %+v", l.Line, l)
+		}
+		keys = append(keys, l.Key)
+		return nil
+	})
+	if err != nil || sum.Letters != 3 || len(keys) != 3 {
+		t.Fatalf("Envelopes: %v, %+v", err, sum)
+	}
+	if keys[0] != c.letters[0].Key || keys[2] != c.letters[1].Key || keys[0] == keys[2] {
+		t.Errorf("keys differ from the full walk's: %v; %v %v", keys, c.letters[0].Key, c.letters[1].Key)
+	}
+}
+
+// TestPlan: what a send would do, asked of the journal letter by letter.
+func TestPlan(t *testing.T) {
+	cfg := setup(t, letterText, "name,email,file\nA,a@example.com,a.txt\nB,b@example.com,a.txt\nC,c@example.com,\n")
+	c, _, err := walk(t, cfg, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := journal.Open(cfg.Send.Journal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	for i, state := range []journal.State{journal.Delivered, journal.Unknown} {
+		l := c.letters[i]
+		j.Commit(journal.Record{Key: l.Key, Line: l.Line, Rcpt: l.Recipients, MessageID: l.MessageID, Attempt: 1, State: state})
+	}
+	for _, tt := range []struct {
+		resendUnknown bool
+		toSend        int
+	}{{false, 1}, {true, 2}} {
+		p, err := New(cfg, Options{}).Plan(context.Background(), j, tt.resendUnknown)
+		if err != nil || p.Letters != 3 || p.ToSend != tt.toSend || p.Known != 2 || p.Recorded != 2 || p.Renamed() {
+			t.Errorf("resend unknown %v: %+v, %v", tt.resendUnknown, p, err)
+		}
+	}
+	cfg.Campaign = "renamed"
+	if p, _ := New(cfg, Options{}).Plan(context.Background(), j, false); !p.Renamed() || p.ToSend != 3 {
+		t.Errorf("renamed campaign: %+v", p)
 	}
 }

@@ -38,7 +38,7 @@ func BenchmarkPool(b *testing.B) {
 			defer j.Close()
 			p := &Pool{Transport: smtpTransport(port), Journal: j, Concurrency: c, MaxAttempts: 3, PerSession: 100, Backoff: time.Millisecond, OpenTries: 2}
 			b.ResetTimer()
-			st, err := run(p, context.Background(), context.Background(), ls)
+			st, err := run(b, p, context.Background(), context.Background(), ls)
 			if err != nil || st.Delivered != b.N {
 				b.Fatalf("%v: %s", err, summary(st))
 			}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/mailmerge/mailmerge/internal/journal"
+	"github.com/mailmerge/mailmerge/internal/letter"
 )
 
 func TestDelivery(t *testing.T) {
@@ -432,7 +434,7 @@ func TestJournalFailureStopsBeforeTheDot(t *testing.T) {
 	j.Close() // every write fails from now on
 	p := &Pool{Transport: smtpTransport(port), Journal: j, Concurrency: 1, MaxAttempts: 3, PerSession: 10, Backoff: time.Millisecond, OpenTries: 1}
 	ctx := context.Background()
-	_, err = run(p, ctx, ctx, letters(3))
+	_, err = run(t, p, ctx, ctx, letters(3))
 	var re *RunError
 	if !errors.As(err, &re) || re.Kind != ErrJournal {
 		t.Fatalf("err = %v", err)
@@ -455,7 +457,7 @@ func TestInterrupt(t *testing.T) {
 				cancel()
 			}
 		}}
-	st, err := run(p, ctx, context.Background(), letters(200))
+	st, err := run(t, p, ctx, context.Background(), letters(200))
 	j.Close()
 	if !errors.Is(err, ErrInterrupted) {
 		t.Fatalf("err = %v", err)
@@ -532,7 +534,7 @@ func TestAbort(t *testing.T) {
 	hard, abort := context.WithCancel(context.Background())
 	go func() { <-got; abort() }()
 	p := &Pool{Transport: smtpTransport(port), Journal: j, Concurrency: 1, MaxAttempts: 3, PerSession: 10, Backoff: time.Millisecond, OpenTries: 1}
-	st, _ := run(p, hard, hard, letters(5))
+	st, _ := run(t, p, hard, hard, letters(5))
 	j.Close()
 	last := map[string]journal.Record{}
 	journal.Read(path, func(r journal.Record) error { last[keyName(r)] = r; return nil })
@@ -559,5 +561,59 @@ func TestRateLimitGatesSending(t *testing.T) {
 	})
 	if !errors.Is(err, ErrInterrupted) || st.Delivered != 3 || st.Untouched != 7 || len(be.messages()) != 3 {
 		t.Errorf("%v; %s; server got %d", err, summary(st), len(be.messages()))
+	}
+}
+
+// TestBuildFailure: a letter is built once, when first sent, and its
+// retries reuse the bytes. One that cannot be built (its attachment
+// changed after the check) is recorded as deferred with the reason, is not
+// retried in this run, and does not stop the others.
+func TestBuildFailure(t *testing.T) {
+	be := &backend{rcpt: func(_ *smtp.Conn, to string, n int) error {
+		if to == "user1@example.com" && n == 1 {
+			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Later"}
+		}
+		return nil
+	}}
+	port := startServer(t, be, nil)
+	path := filepath.Join(t.TempDir(), "m.journal")
+	j, _ := journal.Open(path)
+	ls := letters(4)
+	data := map[*letter.Letter][]byte{}
+	for _, l := range ls {
+		data[l.Letter] = l.Data
+	}
+	var mu sync.Mutex
+	builds := map[string]int{}
+	p := &Pool{Transport: smtpTransport(port), Journal: j, Concurrency: 2, MaxAttempts: 3, PerSession: 10, Backoff: time.Millisecond, OpenTries: 1,
+		Build: func(l *letter.Letter) ([]byte, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			builds[keyName(journal.Record{MessageID: l.MessageID})]++
+			if l.Line == 4 {
+				return nil, errors.New("attachment grades.pdf changed after it was checked")
+			}
+			return data[l], nil
+		}}
+	st, err := p.Run(context.Background(), context.Background(), func(yield func(*letter.Letter) bool) error {
+		for _, l := range ls {
+			yield(l.Letter)
+		}
+		return nil
+	})
+	j.Close()
+	if err != nil || st.Delivered != 3 || st.Deferred != 1 || len(be.messages()) != 3 {
+		t.Fatalf("%v %s; server got %d", err, summary(st), len(be.messages()))
+	}
+	if builds["key0"] != 1 || builds["key1"] != 1 || builds["key2"] != 1 || builds["key3"] != 1 {
+		t.Errorf("builds %v: want one per letter, retries included", builds)
+	}
+	last := map[string]journal.Record{}
+	journal.Read(path, func(r journal.Record) error { last[keyName(r)] = r; return nil })
+	if r := last["key2"]; r.State != journal.Deferred || r.Phase != PhaseBuild || !strings.Contains(r.Text, "changed after it was checked") || r.Attempt != 0 {
+		t.Errorf("key2: %+v", r)
+	}
+	if r := last["key1"]; r.State != journal.Delivered || r.Attempt != 2 {
+		t.Errorf("key1: %+v", r)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"github.com/mailmerge/mailmerge/internal/journal"
 )
 
 func TestClassify(t *testing.T) {
@@ -71,5 +73,18 @@ func TestParseRate(t *testing.T) {
 	}
 	if l := (Rate{N: 120, Per: time.Minute}).Limiter(); l == nil || l.Limit() != 2 {
 		t.Errorf("120/min: limiter %v", l)
+	}
+}
+
+func TestStats(t *testing.T) {
+	st := Stats{Delivered: 3, Failed: 1, Deferred: 2, Unknown: 1, Untouched: 4, Letters: 17,
+		Skipped: map[journal.State]int{journal.Delivered: 4, journal.Failed: 1, journal.Unknown: 1}}
+	if st.Sent() != 7 || st.Done() != 13 || st.Final() != 9 || st.Refused() != 2 {
+		t.Errorf("sent %d, done %d, final %d, refused %d", st.Sent(), st.Done(), st.Final(), st.Refused())
+	}
+	c := st.copy()
+	c.Skipped[journal.Delivered]++
+	if st.Skipped[journal.Delivered] != 4 {
+		t.Error("a copy shares its map")
 	}
 }

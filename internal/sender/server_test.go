@@ -291,14 +291,16 @@ func keyName(r journal.Record) string {
 	return strings.TrimSuffix(strings.TrimPrefix(r.MessageID, "<"), "@example.org>")
 }
 
-// run sends ls through p, whose Build gives each letter's Data.
-func run(p *Pool, ctx, hard context.Context, ls []*testLetter) (Stats, error) {
+// run sends ls through p, whose Build gives each letter's Data, and
+// checks that the stats count every letter exactly once.
+func run(t testing.TB, p *Pool, ctx, hard context.Context, ls []*testLetter) (Stats, error) {
+	t.Helper()
 	data := map[*letter.Letter]*testLetter{}
 	for _, l := range ls {
 		data[l.Letter] = l
 	}
 	p.Build = func(l *letter.Letter) ([]byte, error) { return data[l].Data, nil }
-	return p.Run(ctx, hard, func(yield func(*letter.Letter) bool) error {
+	st, err := p.Run(ctx, hard, func(yield func(*letter.Letter) bool) error {
 		for _, l := range ls {
 			if !yield(l.Letter) {
 				break
@@ -306,6 +308,10 @@ func run(p *Pool, ctx, hard context.Context, ls []*testLetter) (Stats, error) {
 		}
 		return nil
 	})
+	if skipped := st.Done() - st.Sent(); st.Letters != len(ls) || st.Sent()+skipped+st.Untouched != len(ls) {
+		t.Errorf("%d letters, counted %d: %s, skipped %v", len(ls), st.Sent()+skipped+st.Untouched, summary(st), st.Skipped)
+	}
+	return st, err
 }
 
 func smtpTransport(port int) *SMTP {
@@ -342,7 +348,7 @@ func runPoolAt(t *testing.T, ctx context.Context, path string, tr Transport, ls 
 	if tune != nil {
 		tune(p)
 	}
-	st, runErr := run(p, ctx, context.Background(), ls)
+	st, runErr := run(t, p, ctx, context.Background(), ls)
 	j.Close()
 	last := map[string]journal.Record{}
 	if err := journal.Read(path, func(r journal.Record) error { last[keyName(r)] = r; return nil }); err != nil && !errors.Is(err, io.EOF) {

@@ -1,0 +1,112 @@
+package message
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"mime"
+	"net/mail"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	gomessage "github.com/emersion/go-message"
+	_ "github.com/emersion/go-message/charset"
+
+	"github.com/mailmerge/mailmerge/internal/address"
+	"github.com/mailmerge/mailmerge/internal/attachment"
+	"github.com/mailmerge/mailmerge/internal/letter"
+)
+
+func testOptions() Options {
+	n := 0
+	return Options{
+		Now:      func() time.Time { return time.Date(2026, 11, 25, 10, 30, 0, 0, time.UTC) },
+		Boundary: func() string { n++; return fmt.Sprintf("b%d", n) },
+	}
+}
+
+// TestBuild writes a letter made by hand, not by a template: the writer
+// needs nothing but the letter.
+func TestBuild(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "Ведомость.pdf"), []byte("%PDF-1.4"), 0o644)
+	files, _ := attachment.NewStore(dir, false)
+	f, err := files.Resolve("Ведомость.pdf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &letter.Letter{
+		From: "dept@example.edu", Recipients: []string{"ivan@example.com", "archive@example.edu"},
+		Fields: []letter.Field{
+			{Name: "From", Mailboxes: []address.Mailbox{{Name: "Кафедра", Addr: "dept@example.edu"}}},
+			{Name: "To", Mailboxes: []address.Mailbox{{Name: "Petrov, Ivan", Addr: "ivan@example.com"}}},
+			{Name: "Subject", Value: "Итоги семестра"},
+			{Name: "List-Unsubscribe", Value: "<https://example.edu/u?id=1>"},
+		},
+		Kind:        letter.Markdown,
+		Body:        []byte("Hello, **Ivan**\r\nline two"),
+		Attachments: []letter.Attachment{{Name: "Ведомость.pdf", File: f}},
+	}
+	l.Identify("c", 0)
+	data, err := Build(l, testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	nm, err := mail.ReadMessage(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	subject, _ := new(mime.WordDecoder).DecodeHeader(nm.Header.Get("Subject"))
+	to, _ := nm.Header.AddressList("To")
+	from, _ := nm.Header.AddressList("From")
+	if subject != "Итоги семестра" || len(to) != 1 || to[0].Name != "Petrov, Ivan" || len(from) != 1 || from[0].Name != "Кафедра" {
+		t.Errorf("Subject %q, To %v, From %v", subject, to, from)
+	}
+	for k, want := range map[string]string{
+		"Message-Id": l.MessageID, "Date": "Wed, 25 Nov 2026 10:30:00 +0000", "Mime-Version": "1.0",
+		"List-Unsubscribe": "<https://example.edu/u?id=1>", "Bcc": "",
+	} {
+		if got := nm.Header.Get(k); got != want {
+			t.Errorf("%s: %q, want %q", k, got, want)
+		}
+	}
+	e, err := gomessage.Read(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var parts []string
+	e.Walk(func(_ []int, p *gomessage.Entity, _ error) error {
+		mt, _, _ := p.Header.ContentType()
+		if strings.HasPrefix(mt, "multipart/") {
+			parts = append(parts, mt+": ")
+			return nil
+		}
+		body, _ := io.ReadAll(p.Body)
+		parts = append(parts, mt+": "+strings.TrimSpace(string(body)))
+		return nil
+	})
+	want := []string{"multipart/mixed: ", "multipart/alternative: ", "text/plain: Hello, **Ivan**\r\nline two",
+		"text/html: <!DOCTYPE html>\r\n<html><head><meta charset=\"utf-8\"></head><body>\r\n<p>Hello, <strong>Ivan</strong>\r\nline two</p>\r\n</body></html>",
+		"application/pdf: %PDF-1.4"}
+	if strings.Join(parts, "|") != strings.Join(want, "|") {
+		t.Errorf("parts:\n%q\nwant\n%q", parts, want)
+	}
+}
+
+func TestCheckValue(t *testing.T) {
+	for _, tt := range []struct{ name, value, err string }{
+		{"Subject", "Итоги " + strings.Repeat("x", 2000), ""},
+		{"X-Course", "Алгоритмы", ""},
+		{"List-Unsubscribe", "<https://example.edu/u?id=" + strings.Repeat("1", 900) + ">", ""},
+		{"List-Unsubscribe", "<https://example.edu/u?id=ид>", "non-ASCII text is allowed only in Subject, Comments, Keywords, Organization and X- headers"},
+		{"In-Reply-To", "<" + strings.Repeat("x", 1000) + "@example.com>", "a word longer than a header line may be (998 octets) cannot be folded"},
+	} {
+		err := CheckValue(tt.name, tt.value)
+		if fmt.Sprint(err) != tt.err && !(err == nil && tt.err == "") {
+			t.Errorf("CheckValue(%s, %.20q...) = %v, want %q", tt.name, tt.value, err, tt.err)
+		}
+	}
+}

@@ -1,0 +1,216 @@
+package sender
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/mailmerge/mailmerge/internal/journal"
+	"github.com/mailmerge/mailmerge/internal/letter"
+)
+
+// dispatcher hands letters to the workers and counts what becomes of each.
+type dispatcher struct {
+	p            *Pool
+	w            *crew
+	letters      <-chan *letter.Letter
+	dispatch     context.Context
+	stopDispatch context.CancelCauseFunc
+
+	queue      []*job    // ready to be sent
+	waiting    []waiting // temporary failures, until their retry time
+	inflight   int       // jobs a worker has
+	workers    int       // workers still in the pool
+	dispatched int       // letters let into this run, for MaxLetters
+	policy     int       // policy rejections in a row
+	stats      Stats
+}
+
+type waiting struct {
+	j  *job
+	at time.Time
+}
+
+func (d *dispatcher) loop() {
+	letters := d.letters
+	retry := time.NewTimer(time.Hour)
+	defer retry.Stop()
+	for {
+		stopping := d.dispatch.Err() != nil
+		if stopping {
+			d.abandonAll()
+		}
+		if letters == nil && len(d.queue) == 0 && len(d.waiting) == 0 && d.inflight == 0 {
+			return
+		}
+		// Take a letter only when the workers could use it: the list is
+		// read as it is sent, not all at once.
+		in := letters
+		if len(d.queue) >= d.p.Concurrency {
+			in = nil
+		}
+		var out chan<- *job
+		var next *job
+		if len(d.queue) > 0 {
+			out, next = d.w.work, d.queue[0]
+		}
+		var stop <-chan struct{}
+		if !stopping {
+			stop = d.dispatch.Done()
+		}
+		d.resetTimer(retry)
+		select {
+		case l, ok := <-in:
+			if !ok {
+				letters = nil
+				continue
+			}
+			d.admit(l)
+		case out <- next:
+			d.queue = d.queue[1:]
+			d.inflight++
+		case r := <-d.w.reports:
+			d.inflight--
+			d.settle(r)
+		case <-retry.C:
+			d.wake()
+		case <-stop:
+			// The loop's next round ends what waits, then takes the rest
+			// of the letters and waits for the workers.
+		}
+	}
+}
+
+// admit decides what this run does with a letter: skip it (the journal
+// settles it), leave it (the run is stopping or at its limit), or send it.
+func (d *dispatcher) admit(l *letter.Letter) {
+	d.count(func(s *Stats) { s.Letters++ })
+	e := d.p.Journal.Lookup(l.Key)
+	switch {
+	case !e.Due(d.p.ResendUnknown):
+		d.count(func(s *Stats) { s.Skipped[e.State]++ })
+	case d.dispatch.Err() != nil || d.p.MaxLetters > 0 && d.dispatched >= d.p.MaxLetters:
+		d.count(func(s *Stats) { s.Untouched++ })
+	default:
+		d.dispatched++
+		d.queue = append(d.queue, &job{l: l, attempt: e.Attempts})
+	}
+}
+
+// settle hears what became of a job: it is final, waits for a retry, or
+// goes back to the queue.
+func (d *dispatcher) settle(r report) {
+	if r.gone {
+		d.workers--
+	}
+	j := r.j
+	switch {
+	case r.state == "" && r.gone && d.workers > 0 && d.dispatch.Err() == nil:
+		d.queue = append([]*job{j}, d.queue...) // another worker takes it
+		return
+	case r.state == "":
+		if d.workers == 0 && d.dispatch.Err() == nil {
+			d.stopDispatch(&RunError{Kind: ErrUnavailable, Text: fmt.Sprintf("%s: no session left to send with", d.p.Transport.Describe())})
+		}
+		d.finish(j, abandoned(j))
+		return
+	}
+	d.trackPolicy(r.res)
+	if r.retry {
+		j.deferred = true
+		if j.attempt < d.p.MaxAttempts && d.dispatch.Err() == nil {
+			d.waiting = append(d.waiting, waiting{j, time.Now().Add(backoff(d.p.Backoff, j.attempt))})
+			return
+		}
+	}
+	d.finish(j, r.state)
+}
+
+// trackPolicy stops dispatching after PolicyStop policy or quota
+// rejections in a row.
+func (d *dispatcher) trackPolicy(res Result) {
+	switch {
+	case res.policy():
+		d.policy++
+		if d.p.PolicyStop > 0 && d.policy >= d.p.PolicyStop {
+			d.stopDispatch(&RunError{Kind: ErrPolicy, Phase: res.Phase, Code: res.Code, Enhanced: res.Enhanced,
+				Text: fmt.Sprintf("%s (%d letters in a row refused; the rest were not sent)", res.Text, d.policy)})
+		}
+	default:
+		d.policy = 0
+	}
+}
+
+// finish counts a job's end in this run: the state of its last attempt,
+// or Attempt when none was made or it was cut short.
+func (d *dispatcher) finish(j *job, state journal.State) {
+	d.count(func(s *Stats) {
+		switch state {
+		case journal.Delivered:
+			s.Delivered++
+		case journal.Failed:
+			s.Failed++
+		case journal.Unknown:
+			s.Unknown++
+		case journal.Deferred:
+			s.Deferred++
+		default:
+			s.Untouched++
+		}
+	})
+}
+
+// abandonAll ends the jobs that wait, once dispatching has stopped: a
+// letter deferred in this run stays deferred, one never tried untouched.
+func (d *dispatcher) abandonAll() {
+	for _, j := range d.queue {
+		d.finish(j, abandoned(j))
+	}
+	for _, w := range d.waiting {
+		d.finish(w.j, abandoned(w.j))
+	}
+	d.queue, d.waiting = nil, nil
+}
+
+func abandoned(j *job) journal.State {
+	if j.deferred {
+		return journal.Deferred
+	}
+	return journal.Attempt
+}
+
+// wake moves the retries that are due to the queue.
+func (d *dispatcher) wake() {
+	now := time.Now()
+	keep := d.waiting[:0]
+	for _, w := range d.waiting {
+		if now.Before(w.at) {
+			keep = append(keep, w)
+		} else {
+			d.queue = append(d.queue, w.j)
+		}
+	}
+	d.waiting = keep
+}
+
+// resetTimer sets t to fire when the first waiting retry is due.
+func (d *dispatcher) resetTimer(t *time.Timer) {
+	if len(d.waiting) == 0 {
+		t.Reset(time.Hour)
+		return
+	}
+	first := d.waiting[0].at
+	for _, w := range d.waiting[1:] {
+		if w.at.Before(first) {
+			first = w.at
+		}
+	}
+	t.Reset(time.Until(first))
+}
+
+func (d *dispatcher) count(f func(*Stats)) {
+	f(&d.stats)
+	if d.p.Progress != nil {
+		d.p.Progress(d.stats.copy())
+	}
+}

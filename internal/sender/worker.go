@@ -1,0 +1,220 @@
+package sender
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mailmerge/mailmerge/internal/journal"
+)
+
+// crew is what the workers share.
+type crew struct {
+	p            *Pool
+	work         chan *job
+	reports      chan report
+	gctx         context.Context
+	dispatch     context.Context
+	stopDispatch context.CancelCauseFunc
+	live         atomic.Int32 // open sessions
+	// ready is closed when the first session has been tried, so that
+	// credentials a server rejects are sent once, not once per worker.
+	ready     chan struct{}
+	readyOnce sync.Once
+}
+
+// run is worker n: it reports on every job it takes, exactly once.
+func (w *crew) run(n int) error {
+	s := &worker{w: w, n: n}
+	defer s.close(true)
+	if n == 1 {
+		defer w.readyOnce.Do(func() { close(w.ready) })
+	} else {
+		select {
+		case <-w.ready:
+		case <-w.gctx.Done():
+			return nil
+		}
+	}
+	for {
+		var j *job
+		select {
+		case j = <-w.work:
+		case <-w.gctx.Done():
+			return nil
+		}
+		if j == nil {
+			return nil // closed: everything is done
+		}
+		r, err := s.handle(j)
+		w.reports <- r
+		if err != nil || r.gone {
+			return err
+		}
+	}
+}
+
+// worker is one worker: its number and its session, opened when first
+// needed.
+type worker struct {
+	w    *crew
+	n    int
+	s    Session
+	sent int
+}
+
+// handle makes one attempt at j, if it can.
+func (s *worker) handle(j *job) (report, error) {
+	w, p := s.w, s.w.p
+	r := report{j: j}
+	if w.dispatch.Err() != nil {
+		return r, nil
+	}
+	if j.data == nil {
+		data, err := p.Build(j.l)
+		if err != nil {
+			return s.unbuilt(j, err)
+		}
+		j.data = data
+	}
+	if p.Limit != nil {
+		if err := p.Limit.Wait(w.dispatch); err != nil {
+			return r, nil
+		}
+	}
+	if s.s == nil {
+		err := s.open()
+		if s.n == 1 {
+			w.readyOnce.Do(func() { close(w.ready) })
+		}
+		if err != nil {
+			var re *RunError
+			if errors.As(err, &re) {
+				w.stopDispatch(err) // before anyone else tries
+				return r, err
+			}
+			if w.dispatch.Err() == nil {
+				// Others still have sessions: this worker bows out (the
+				// server may limit connections) and hands its letter on.
+				p.Log.Warn("session could not be opened; going on with fewer", "session", s.n, "err", err)
+			}
+			r.gone = true
+			return r, nil
+		}
+	}
+	r = s.attempt(j)
+	s.sent++
+	if r.res.Stop != nil {
+		s.close(false)
+		w.stopDispatch(r.res.Stop)
+		return r, r.res.Stop
+	}
+	if r.res.Reconnect {
+		s.close(false)
+	} else if s.sent >= p.PerSession {
+		s.close(true)
+	}
+	return r, nil
+}
+
+// unbuilt records a letter that could not be written out (an attachment
+// changed since the check): deferred, for the next run to check anew.
+func (s *worker) unbuilt(j *job, err error) (report, error) {
+	p := s.w.p
+	rec := journal.Record{Key: j.l.Key, Line: j.l.Line, Rcpt: j.l.Recipients, MessageID: j.l.MessageID, Attempt: j.attempt,
+		State: journal.Deferred, Phase: PhaseBuild, Text: err.Error()}
+	if cerr := p.Journal.Commit(rec); cerr != nil {
+		re := &RunError{Kind: ErrJournal, Text: cerr.Error(), Err: cerr}
+		s.w.stopDispatch(re)
+		return report{j: j}, re
+	}
+	p.Log.Warn("letter not written out", "line", j.l.Line, "err", err)
+	return report{j: j, state: journal.Deferred, res: Result{Outcome: Temporary, Phase: PhaseBuild, Text: err.Error()}}, nil
+}
+
+// open tries to open a session, with backoff between tries. It gives up
+// with a *RunError when no worker has a session either.
+func (s *worker) open() error {
+	w, p := s.w, s.w.p
+	var err error
+	for try := 0; try < max(1, p.OpenTries); try++ {
+		if try > 0 {
+			if !sleep(w.dispatch, backoff(p.Backoff, try)) {
+				return w.dispatch.Err()
+			}
+		}
+		var sess Session
+		sess, err = p.Transport.Open(w.gctx, s.n)
+		if err == nil {
+			s.s, s.sent = sess, 0
+			w.live.Add(1)
+			return nil
+		}
+		var re *RunError
+		if errors.As(err, &re) {
+			return err
+		}
+		p.Log.Info("session not opened", "session", s.n, "try", try+1, "err", err)
+	}
+	if w.live.Load() == 0 {
+		return &RunError{Kind: ErrUnavailable, Text: fmt.Sprintf("%s: %v", p.Transport.Describe(), err), Err: err}
+	}
+	return err
+}
+
+func (s *worker) close(polite bool) {
+	if s.s == nil {
+		return
+	}
+	if polite {
+		s.s.Close()
+	} else if c, ok := s.s.(interface{ abort() }); ok {
+		c.abort() // after a 421 or a network error: no QUIT, no RSET
+	}
+	s.s = nil
+	s.w.live.Add(-1)
+}
+
+// attempt makes one attempt at a letter and records it.
+func (s *worker) attempt(j *job) report {
+	p := s.w.p
+	j.attempt++
+	l := j.l
+	base := journal.Record{Key: l.Key, Line: l.Line, Rcpt: l.Recipients, MessageID: l.MessageID, Attempt: j.attempt}
+	rec := base
+	rec.State = journal.Attempt
+	if err := p.Journal.Append(rec); err != nil {
+		return report{j: j, res: Result{Stop: &RunError{Kind: ErrJournal, Text: err.Error(), Err: err}}}
+	}
+	start := time.Now()
+	res := s.s.Send(s.w.gctx, l, j.data, func() error {
+		rec := base
+		rec.State = journal.EOD
+		return p.Journal.Commit(rec)
+	})
+	if res.Stop != nil {
+		return report{j: j, res: res}
+	}
+	rec = base
+	rec.Phase, rec.Code, rec.Enhanced, rec.Text, rec.Rejected = res.Phase, res.Code, res.Enhanced, res.Text, res.Rejected
+	rec.Millis = time.Since(start).Milliseconds()
+	switch res.Outcome {
+	case Delivered:
+		rec.State = journal.Delivered
+	case Failed:
+		rec.State = journal.Failed
+	case Unknown:
+		rec.State = journal.Unknown
+	default:
+		rec.State = journal.Deferred
+	}
+	if err := p.Journal.Commit(rec); err != nil {
+		res.Stop = &RunError{Kind: ErrJournal, Text: err.Error(), Err: err}
+		return report{j: j, state: rec.State, res: res}
+	}
+	p.Log.Debug("letter", "line", l.Line, "rcpt", l.Recipients, "state", rec.State, "code", res.Code, "text", res.Text)
+	return report{j: j, state: rec.State, retry: rec.State == journal.Deferred, res: res}
+}
