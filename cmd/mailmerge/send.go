@@ -174,7 +174,7 @@ func runLimit(cfg *config.Config, limit int) (int, error) {
 	midnight := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, now.Location())
 	sent, err := journal.DeliveredSince(cfg.Send.Journal, midnight)
 	if err != nil {
-		return 0, err
+		return 0, &exitError{code: exitInternal, err: fmt.Errorf("count today's letters for send.daily_limit: %w", err)}
 	}
 	left := cfg.Send.DailyLimit - sent
 	if left <= 0 {

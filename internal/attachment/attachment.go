@@ -6,9 +6,11 @@
 // Mailings attach the same file to many letters (a syllabus to a whole
 // class) or one file per letter (each student's grade sheet). A Store
 // looks each path up and checks each file once per run; a file that
-// several letters attach is read once and kept in memory, one that a
-// single letter attaches is streamed. So a send opens every file at most
-// twice: once to check it before anything is sent, once to send it.
+// several letters attach is read once and kept in memory until the last
+// of them is written, one that a single letter attaches is streamed. So a
+// send opens every file at most twice, once to check it before anything
+// is sent and once to send it, as long as the files shared at one time fit
+// in 256 MB; a shared file beyond that is read again for each letter.
 package attachment
 
 import (
@@ -53,7 +55,7 @@ type File struct {
 	Size  int64
 	info  os.FileInfo // what was checked: the file must still be this one when it is sent
 	store *Store
-	refs  int // letters expected to attach it; 0 if nobody said
+	refs  int // letters still expected to attach it; 0 if nobody said
 
 	mu   sync.Mutex
 	data []byte // the contents, once read, if kept
@@ -144,25 +146,58 @@ func (s *Store) Expect(f *File) {
 // WriteTo writes the file's contents to w. It fails if the file is no
 // longer the one Resolve checked (replaced, grown or touched since).
 func (f *File) WriteTo(w io.Writer) (int64, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.data == nil && f.store.reserve(f) {
-		var b bytes.Buffer
-		b.Grow(int(f.Size))
-		if _, err := f.copy(&b); err != nil {
-			f.store.release(f.Size)
-			return 0, err
-		}
-		f.data = b.Bytes()
+	data, err := f.load()
+	if err != nil {
+		return 0, err
 	}
-	if f.data == nil {
+	if data == nil {
 		return f.copy(w)
 	}
-	n, err := w.Write(f.data)
+	n, err := w.Write(data)
+	f.written()
 	return int64(n), err
 }
 
-// reserve takes room in memory for f's contents if f is to be kept.
+// load returns the contents if the file is to be kept in memory, reading
+// it the first time; nil if it is to be streamed.
+func (f *File) load() ([]byte, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.data != nil || !f.store.reserve(f) {
+		return f.data, nil
+	}
+	var b bytes.Buffer
+	b.Grow(int(f.Size))
+	if _, err := f.copy(&b); err != nil {
+		f.store.release(f.Size)
+		return nil, err
+	}
+	f.data = b.Bytes()
+	return f.data, nil
+}
+
+// written notes that one more expected letter has the contents, and lets
+// them go after the last one.
+func (f *File) written() {
+	s := f.store
+	s.mu.Lock()
+	last := f.refs == 1
+	if f.refs > 0 {
+		f.refs--
+	}
+	s.mu.Unlock()
+	if last {
+		f.mu.Lock()
+		if f.data != nil {
+			f.data = nil
+			s.release(f.Size)
+		}
+		f.mu.Unlock()
+	}
+}
+
+// reserve takes room in memory for f's contents if f is to be kept:
+// expected by more than one letter, or by nobody in particular (a preview).
 func (s *Store) reserve(f *File) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -115,8 +115,17 @@ func TestReadOnce(t *testing.T) {
 	if got[shared.Path] != 2 || got[own.Path] != 2 {
 		t.Errorf("opens %v: want each file twice (checked, then read)", got)
 	}
-	if own.data != nil || s.cached != shared.Size {
-		t.Errorf("kept %d bytes; the file a single letter attaches is kept too", s.cached)
+	if own.data != nil || shared.data != nil || s.cached != 0 {
+		t.Errorf("%d bytes still kept after the last letter: own %v, shared %v", s.cached, own.data != nil, shared.data != nil)
+	}
+
+	// Without expectations (a preview), files are kept while they fit.
+	s2, _ := NewStore(dir, false)
+	f, _ := s2.Resolve("own.pdf")
+	f.WriteTo(new(bytes.Buffer))
+	f.WriteTo(new(bytes.Buffer))
+	if f.data == nil || s2.cached != f.Size || opens()[f.Path] != 4 {
+		t.Errorf("preview: kept %v, %d bytes, opened %d times", f.data != nil, s2.cached, opens()[f.Path])
 	}
 }
 

@@ -99,20 +99,21 @@ func (p Plan) Renamed() bool { return p.Recorded > 0 && p.Known == 0 }
 
 // Plan checks every letter as Letters does, without writing any out, and
 // asks the journal what a send would do with each. It also tells the
-// attachment store how many letters attach each file, so that a send
-// reads a file that many letters share once.
+// attachment store how many letters to send attach each file, so that a
+// send reads a file that many letters share once.
 func (c *Campaign) Plan(ctx context.Context, j *journal.Journal, resendUnknown bool) (Plan, error) {
 	var p Plan
 	sum, err := c.Letters(ctx, func(l *letter.Letter, _ *recipients.Record) error {
-		for _, a := range l.Attachments {
-			c.files.Expect(a.File)
-		}
 		e := j.Lookup(l.Key)
 		if e.Known {
 			p.Known++
 		}
-		if e.Due(resendUnknown) {
-			p.ToSend++
+		if !e.Due(resendUnknown) {
+			return nil
+		}
+		p.ToSend++
+		for _, a := range l.Attachments {
+			c.files.Expect(a.File)
 		}
 		return nil
 	})

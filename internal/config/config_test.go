@@ -123,6 +123,13 @@ func TestDecode(t *testing.T) {
 			"mailing.yaml: smtp.port: want a whole number",
 			"mailing.yaml: smtp.timeout: want a duration such as 30s or 10m",
 		}},
+		{"lists and sections where one value belongs", map[string]any{"smtp": map[string]any{"timeout": []any{1, 2}, "security": map[string]any{"a": 1}},
+			"send": map[string]any{"rate": map[string]any{"n": 5, "per": 1}}}, nil, []string{
+			"mailing.yaml: send.rate: want one value, not a list or a section",
+			"mailing.yaml: smtp.security: want one value, not a list or a section",
+			"mailing.yaml: smtp.timeout: want a duration such as 30s or 10m",
+		}},
+		{"a section given a value", map[string]any{"smtp": "mail.example.com"}, nil, []string{"mailing.yaml: smtp: want a section of keys"}},
 		{"a value set by a flag names the flag", map[string]any{"send": map[string]any{"rate": "fast"}},
 			map[string]string{"send.rate": "--rate"}, []string{`--rate: send.rate: want a rate like 10/s, 100/min or 1000/h, got "fast"`}},
 		{"unknown keys", map[string]any{"recipient": 1, "smtp": map[string]any{"pasword": "x", "password": "y"}}, nil, []string{
@@ -137,7 +144,10 @@ func TestDecode(t *testing.T) {
 			maps.Copy(values, tt.values)
 			for k, v := range Defaults() {
 				section, key, _ := strings.Cut(k, ".")
-				m, _ := values[section].(map[string]any)
+				m, isMap := values[section].(map[string]any)
+				if values[section] != nil && !isMap {
+					continue // the case under test gives the section a value
+				}
 				if m == nil {
 					m = map[string]any{}
 				}

@@ -29,7 +29,7 @@ func durationHook(from, to reflect.Type, data any) (any, error) {
 	if to != reflect.TypeFor[time.Duration]() || from.Kind() != reflect.String {
 		return data, nil
 	}
-	d, err := time.ParseDuration(data.(string))
+	d, err := time.ParseDuration(reflect.ValueOf(data).String())
 	if err != nil {
 		return nil, errors.New("want a duration such as 30s or 10m")
 	}
@@ -38,13 +38,13 @@ func durationHook(from, to reflect.Type, data any) (any, error) {
 
 // textHook also takes numbers and booleans, as YAML gives them: rate: 0.
 func textHook(from, to reflect.Type, data any) (any, error) {
-	if !reflect.PointerTo(to).Implements(textUnmarshaler) {
+	if !reflect.PointerTo(to).Implements(textUnmarshaler) || from == to {
 		return data, nil
 	}
 	switch from.Kind() {
 	case reflect.String, reflect.Bool, reflect.Int, reflect.Int64, reflect.Float64:
 	default:
-		return data, nil
+		return nil, errors.New("want one value, not a list or a section")
 	}
 	v := reflect.New(to)
 	if err := v.Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(fmt.Sprint(data))); err != nil {
@@ -73,13 +73,11 @@ func Decode(file string, overrides map[string]string, decode func(*Config) error
 		}
 	}
 	c.Resolve()
-	if err := c.Validate(); err != nil {
-		for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
-			// A value that did not decode is zero here: say what was wrong
-			// with it, not what is wrong with zero.
-			if ke, ok := e.(*KeyError); !ok || !failed[ke.Key] {
-				errs = append(errs, e)
-			}
+	for _, e := range unjoin(c.Validate()) {
+		// A value that did not decode is zero here: say what was wrong
+		// with it, not what is wrong with zero.
+		if ke, ok := e.(*KeyError); !ok || !failedKey(failed, ke.Key) {
+			errs = append(errs, e)
 		}
 	}
 	if len(errs) > 0 {
@@ -118,6 +116,31 @@ func (c *Config) decodeErrors(err error) []error {
 	return out
 }
 
+// failedKey reports a key that did not decode, or whose section did not.
+func failedKey(failed map[string]bool, key string) bool {
+	for k := key; ; {
+		if failed[k] {
+			return true
+		}
+		i := strings.LastIndexByte(k, '.')
+		if i < 0 {
+			return false
+		}
+		k = k[:i]
+	}
+}
+
+// unjoin lists the errors err joins; err alone if it joins none.
+func unjoin(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
 func hasDecodeError(err error) bool {
 	var de *mapstructure.DecodeError
 	return errors.As(err, &de)
@@ -143,6 +166,8 @@ func (c *Config) keyError(key string, err error) []error {
 	var pe *mapstructure.ParseError
 	var ue *mapstructure.UnconvertibleTypeError
 	switch {
+	case strings.HasPrefix(err.Error(), "expected a map"): // mapstructure's words for a value where a section belongs
+		err = errors.New("want a section of keys")
 	case errors.As(err, &pe):
 		err = want(pe.Expected.Type())
 	case errors.As(err, &ue):
@@ -153,6 +178,12 @@ func (c *Config) keyError(key string, err error) []error {
 
 // want says which kind of value a key takes.
 func want(t reflect.Type) error {
+	if t == reflect.TypeFor[time.Duration]() {
+		return errors.New("want a duration such as 30s or 10m")
+	}
+	if reflect.PointerTo(t).Implements(textUnmarshaler) {
+		return errors.New("want one value, not a list or a section")
+	}
 	switch t.Kind() {
 	case reflect.Int, reflect.Int64, reflect.Int32:
 		return errors.New("want a whole number")

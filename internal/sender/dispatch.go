@@ -115,7 +115,9 @@ func (d *dispatcher) settle(r report) {
 		d.finish(j, abandoned(j))
 		return
 	}
-	d.trackPolicy(r.res)
+	if r.res.Phase != PhaseBuild { // not the server's doing
+		d.trackPolicy(r.res)
+	}
 	if r.retry {
 		j.deferred = true
 		if j.attempt < d.p.MaxAttempts && d.dispatch.Err() == nil {

@@ -101,6 +101,9 @@ func (p *Pool) Run(ctx, hard context.Context, each func(func(*letter.Letter) boo
 	if p.Log == nil {
 		p.Log = slog.New(slog.DiscardHandler)
 	}
+	if p.Concurrency < 1 {
+		p.Concurrency = 1
+	}
 	dispatch, stopDispatch := context.WithCancelCause(ctx)
 	defer stopDispatch(nil)
 	g, gctx := errgroup.WithContext(hard)

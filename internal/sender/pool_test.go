@@ -617,3 +617,53 @@ func TestBuildFailure(t *testing.T) {
 		t.Errorf("key1: %+v", r)
 	}
 }
+
+// TestWrongPasswordTriedOnce: with eight workers, a refused password is
+// sent once, never once per worker, however the workers are scheduled.
+func TestWrongPasswordTriedOnce(t *testing.T) {
+	serverTLS, pool := testCA(t)
+	for i := range 20 {
+		be := &backend{user: "me", pass: "s3cret-pw"}
+		port := startServerOn(t, be, serverTLS, false)
+		tr := smtpTransport(port)
+		tr.Security, tr.Username, tr.Password = StartTLS, "me", "wrong-pw"
+		tr.TLSConfig = &tls.Config{ServerName: "localhost", RootCAs: pool}
+		st, last, err := runPool(t, tr, letters(20), func(p *Pool) { p.Concurrency = 8 })
+		var re *RunError
+		if !errors.As(err, &re) || re.Kind != ErrAuth || be.auths != 1 || st.Untouched != 20 || len(last) != 0 {
+			t.Fatalf("run %d: %v, %d AUTH attempts, %s, %d letters in the journal", i, err, be.auths, summary(st), len(last))
+		}
+	}
+}
+
+// slowOpen is a Transport whose first session opens only when released.
+type slowOpen struct {
+	Transport
+	opening, release chan struct{}
+	once             sync.Once
+}
+
+func (s *slowOpen) Open(ctx context.Context, n int) (Session, error) {
+	s.once.Do(func() { close(s.opening); <-s.release })
+	return s.Transport.Open(ctx, n)
+}
+
+// TestInterruptWhileOpening: Ctrl-C while the first session is being
+// opened (a slow TLS handshake, say) sends nothing: the letter that
+// waited for the session was not in flight yet.
+func TestInterruptWhileOpening(t *testing.T) {
+	be := &backend{}
+	port := startServer(t, be, nil)
+	tr := &slowOpen{Transport: smtpTransport(port), opening: make(chan struct{}), release: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-tr.opening
+		cancel()
+		time.Sleep(20 * time.Millisecond) // the stop reaches the dispatcher and the workers
+		close(tr.release)
+	}()
+	st, last, err := runPoolCtx(t, ctx, tr, letters(5), func(p *Pool) { p.Concurrency = 1 })
+	if !errors.Is(err, ErrInterrupted) || st.Untouched != 5 || len(last) != 0 || len(be.messages()) != 0 {
+		t.Errorf("%v; %s; journal %v; server got %d", err, summary(st), last, len(be.messages()))
+	}
+}

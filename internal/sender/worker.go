@@ -70,7 +70,7 @@ type worker struct {
 func (s *worker) handle(j *job) (report, error) {
 	w, p := s.w, s.w.p
 	r := report{j: j}
-	if w.dispatch.Err() != nil {
+	if s.stopped() {
 		return r, nil
 	}
 	if j.data == nil {
@@ -87,22 +87,26 @@ func (s *worker) handle(j *job) (report, error) {
 	}
 	if s.s == nil {
 		err := s.open()
+		var re *RunError
+		if errors.As(err, &re) {
+			w.stopDispatch(err) // before the others may try
+		}
 		if s.n == 1 {
 			w.readyOnce.Do(func() { close(w.ready) })
 		}
-		if err != nil {
-			var re *RunError
-			if errors.As(err, &re) {
-				w.stopDispatch(err) // before anyone else tries
-				return r, err
-			}
-			if w.dispatch.Err() == nil {
+		switch {
+		case re != nil:
+			return r, err
+		case err != nil:
+			if !s.stopped() {
 				// Others still have sessions: this worker bows out (the
 				// server may limit connections) and hands its letter on.
 				p.Log.Warn("session could not be opened; going on with fewer", "session", s.n, "err", err)
 			}
 			r.gone = true
 			return r, nil
+		case s.stopped():
+			return r, nil // stopped while the session opened: the letter was not in flight
 		}
 	}
 	r = s.attempt(j)
@@ -135,6 +139,12 @@ func (s *worker) unbuilt(j *job, err error) (report, error) {
 	return report{j: j, state: journal.Deferred, res: Result{Outcome: Temporary, Phase: PhaseBuild, Text: err.Error()}}, nil
 }
 
+// stopped reports that dispatching has stopped, or the run is ending:
+// no new letter may go out.
+func (s *worker) stopped() bool {
+	return s.w.dispatch.Err() != nil || s.w.gctx.Err() != nil
+}
+
 // open tries to open a session, with backoff between tries. It gives up
 // with a *RunError when no worker has a session either.
 func (s *worker) open() error {
@@ -145,6 +155,9 @@ func (s *worker) open() error {
 			if !sleep(w.dispatch, backoff(p.Backoff, try)) {
 				return w.dispatch.Err()
 			}
+		}
+		if s.stopped() {
+			return w.dispatch.Err()
 		}
 		var sess Session
 		sess, err = p.Transport.Open(w.gctx, s.n)
