@@ -84,16 +84,16 @@ func (d *dispatcher) loop() {
 // admit decides what this run does with a letter: skip it (the journal
 // settles it), leave it (the run is stopping or at its limit), or send it.
 func (d *dispatcher) admit(l *letter.Letter) {
-	d.count(func(s *Stats) { s.Letters++ })
 	e := d.p.Journal.Lookup(l.Key)
 	switch {
 	case !e.Due(d.p.ResendUnknown):
-		d.count(func(s *Stats) { s.Skipped[e.State]++ })
+		d.count(func(s *Stats) { s.Letters++; s.Skipped[e.State]++ })
 	case d.dispatch.Err() != nil || d.p.MaxLetters > 0 && d.dispatched >= d.p.MaxLetters:
-		d.count(func(s *Stats) { s.Untouched++ })
+		d.count(func(s *Stats) { s.Letters++; s.Untouched++ })
 	default:
 		d.dispatched++
 		d.queue = append(d.queue, &job{l: l, attempt: e.Attempts})
+		d.count(func(s *Stats) { s.Letters++ })
 	}
 }
 
