@@ -4,19 +4,22 @@
 // regular file that can be read.
 //
 // Mailings attach the same file to many letters (a syllabus to a whole
-// class) or one file per letter (each student's grade sheet). A Store
-// looks each path up and checks each file once per run; a file that
-// several letters attach is read once and kept in memory until the last
-// of them is written, one that a single letter attaches is streamed. So a
-// send opens every file at most twice, once to check it before anything
-// is sent and once to send it, as long as the files shared at one time fit
-// in 256 MB; a shared file beyond that is read again for each letter.
+// class, a timetable per course) or one file per letter (each student's
+// grade sheet). A Store opens each file once per run to check that it can
+// be read; a file that several letters attach is read once and kept in
+// memory until the last of them is written; one that a single letter
+// attaches is streamed. So a send opens every file at most twice, once to
+// check it before anything is sent and once to send it, as long as the
+// files shared at one time fit in 256 MB (a shared file beyond that is
+// read again for each letter). What a Store remembers of a file that one
+// letter attaches is a hash: a million grade sheets cost some 30 MB.
 package attachment
 
 import (
 	"bytes"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"io/fs"
 	"os"
@@ -25,8 +28,7 @@ import (
 	"sync"
 )
 
-// maxCached caps the bytes of shared files kept in memory. A shared file
-// that no longer fits is read again for every letter.
+// maxCached caps the bytes of shared files kept in memory.
 const maxCached = 256 << 20
 
 // open opens a file for reading; tests count the calls.
@@ -37,28 +39,28 @@ var open = os.Open
 type Store struct {
 	dir          string // absolute, symlinks resolved
 	allowOutside bool
+	seed         maphash.Seed
 
-	mu     sync.Mutex
-	paths  map[string]resolved // by path as the letter gave it
-	files  map[string]*File    // by real path
-	cached int64
+	mu sync.Mutex
+	// seen holds the files checked so far, by a hash of their real path,
+	// with the letters expected to attach each (Expect); a file expected
+	// twice moves to shared.
+	seen   map[uint64]int32
+	shared map[string]*File // by real path
+	cached int64            // bytes of shared files in memory
 }
 
-type resolved struct {
-	f   *File
-	err error
-}
-
-// File is one file that letters attach.
+// File is a file that letters attach.
 type File struct {
 	Path  string // real path, symlinks resolved
 	Size  int64
 	info  os.FileInfo // what was checked: the file must still be this one when it is sent
+	hash  uint64
 	store *Store
-	refs  int // letters still expected to attach it; 0 if nobody said
+	refs  int // shared files: letters still to write it
 
 	mu   sync.Mutex
-	data []byte // the contents, once read, if kept
+	data []byte // a shared file's contents, once read, while they fit
 }
 
 // NewStore returns a Store for the folder dir. With allowOutside, paths
@@ -71,27 +73,13 @@ func NewStore(dir string, allowOutside bool) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{dir: abs, allowOutside: allowOutside, paths: map[string]resolved{}, files: map[string]*File{}}, nil
+	return &Store{dir: abs, allowOutside: allowOutside, seed: maphash.MakeSeed(), seen: map[uint64]int32{}, shared: map[string]*File{}}, nil
 }
-
-// Dir returns the attachments folder.
-func (s *Store) Dir() string { return s.dir }
 
 // Resolve finds the file at p, relative to the folder, and checks that it
-// stays inside it (after symlinks), is a regular file and can be opened.
-// The answer for each p is kept for the rest of the run.
+// stays inside it (after symlinks), is a regular file and can be read.
+// Only the first time a run meets a file is it opened for that.
 func (s *Store) Resolve(p string) (*File, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if r, ok := s.paths[p]; ok {
-		return r.f, r.err
-	}
-	f, err := s.resolve(p)
-	s.paths[p] = resolved{f, err}
-	return f, err
-}
-
-func (s *Store) resolve(p string) (*File, error) {
 	full := p
 	if !filepath.IsAbs(p) {
 		full = filepath.Join(s.dir, p)
@@ -109,7 +97,10 @@ func (s *Store) resolve(p string) (*File, error) {
 			return nil, fmt.Errorf("attachment %q is outside the attachments folder %s (set attachments_allow_outside: true to allow it)", p, s.dir)
 		}
 	}
-	if f, ok := s.files[real]; ok {
+	s.mu.Lock()
+	f, ok := s.shared[real]
+	s.mu.Unlock()
+	if ok {
 		return f, nil
 	}
 	// Stat before opening: opening a FIFO would wait for a writer.
@@ -120,31 +111,44 @@ func (s *Store) resolve(p string) (*File, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("attachment %q is not a regular file", p)
 	}
-	fh, err := open(real)
-	if err != nil {
-		return nil, fmt.Errorf("attachment %q cannot be read: %w", p, err)
+	h := maphash.String(s.seed, real)
+	s.mu.Lock()
+	_, checked := s.seen[h]
+	s.mu.Unlock()
+	if !checked {
+		fh, err := open(real)
+		if err != nil {
+			return nil, fmt.Errorf("attachment %q cannot be read: %w", p, err)
+		}
+		fh.Close()
+		s.mu.Lock()
+		if _, ok := s.seen[h]; !ok {
+			s.seen[h] = 0
+		}
+		s.mu.Unlock()
 	}
-	fi, err = fh.Stat()
-	fh.Close()
-	if err != nil {
-		return nil, fmt.Errorf("attachment %q: %w", p, err)
-	}
-	f := &File{Path: real, Size: fi.Size(), info: fi, store: s}
-	s.files[real] = f
-	return f, nil
+	return &File{Path: real, Size: fi.Size(), info: fi, hash: h, store: s}, nil
 }
 
-// Expect notes that one more letter will attach f. A file expected more
-// than once is kept in memory once read; one expected once is streamed.
-// Without any Expect (a preview), files are kept while they fit.
+// Expect notes that one more letter will attach f. The second letter to
+// expect a file makes it shared: Resolve returns the same File for it from
+// then on, read once and kept in memory until the last letter has it.
 func (s *Store) Expect(f *File) {
 	s.mu.Lock()
-	f.refs++
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	if f.refs > 0 {
+		f.refs++ // shared already
+		return
+	}
+	s.seen[f.hash]++
+	if s.seen[f.hash] == 2 {
+		f.refs = 2
+		s.shared[f.Path] = f
+	}
 }
 
 // WriteTo writes the file's contents to w. It fails if the file is no
-// longer the one Resolve checked (replaced, grown or touched since).
+// longer the one that was checked (replaced, grown or touched since).
 func (f *File) WriteTo(w io.Writer) (int64, error) {
 	data, err := f.load()
 	if err != nil {
@@ -158,8 +162,8 @@ func (f *File) WriteTo(w io.Writer) (int64, error) {
 	return int64(n), err
 }
 
-// load returns the contents if the file is to be kept in memory, reading
-// it the first time; nil if it is to be streamed.
+// load returns the contents of a shared file, reading them the first
+// time; nil for a file to stream.
 func (f *File) load() ([]byte, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -176,8 +180,8 @@ func (f *File) load() ([]byte, error) {
 	return f.data, nil
 }
 
-// written notes that one more expected letter has the contents, and lets
-// them go after the last one.
+// written notes that one more of the expected letters has the contents,
+// and lets them go after the last.
 func (f *File) written() {
 	s := f.store
 	s.mu.Lock()
@@ -196,12 +200,11 @@ func (f *File) written() {
 	}
 }
 
-// reserve takes room in memory for f's contents if f is to be kept:
-// expected by more than one letter, or by nobody in particular (a preview).
+// reserve takes room in memory for f's contents if f is shared and fits.
 func (s *Store) reserve(f *File) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if f.refs == 1 || s.cached+f.Size > maxCached {
+	if f.refs <= 0 || s.cached+f.Size > maxCached {
 		return false
 	}
 	s.cached += f.Size

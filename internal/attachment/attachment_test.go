@@ -53,8 +53,9 @@ func TestResolve(t *testing.T) {
 	}
 }
 
-// TestOneFilePerIdentity: every path to a file resolves to one File,
-// looked up once, and the file is opened once to check it.
+// TestOneFilePerIdentity: every path to a file is the same file, opened
+// once to check it; once two letters expect it, every path to it
+// resolves to one shared File.
 func TestOneFilePerIdentity(t *testing.T) {
 	opens := CountOpens(t)
 	dir := t.TempDir()
@@ -67,12 +68,16 @@ func TestOneFilePerIdentity(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		s.Expect(f)
 		files = append(files, f)
 	}
-	for _, f := range files[1:] {
-		if f != files[0] {
-			t.Errorf("two Files for one file: %+v, %+v", files[0], f)
+	for _, f := range files[2:] {
+		if f != files[1] || f.Path != files[0].Path {
+			t.Errorf("two Files for one shared file: %+v, %+v", files[1], f)
 		}
+	}
+	if files[1].refs != 5 {
+		t.Errorf("refs %d, want 5", files[1].refs)
 	}
 	if got := opens(); len(got) != 1 || got[files[0].Path] != 1 {
 		t.Errorf("opens %v, want one", got)
@@ -88,12 +93,13 @@ func TestReadOnce(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "shared.pdf"), []byte("shared"), 0o644)
 	os.WriteFile(filepath.Join(dir, "own.pdf"), []byte("own"), 0o644)
 	s, _ := NewStore(dir, false)
-	shared, _ := s.Resolve("shared.pdf")
-	own, _ := s.Resolve("own.pdf")
 	for range 40 {
-		s.Expect(shared)
+		f, _ := s.Resolve("shared.pdf")
+		s.Expect(f)
 	}
+	own, _ := s.Resolve("own.pdf")
 	s.Expect(own)
+	shared, _ := s.Resolve("shared.pdf")
 
 	var wg sync.WaitGroup
 	for range 40 {
@@ -119,12 +125,12 @@ func TestReadOnce(t *testing.T) {
 		t.Errorf("%d bytes still kept after the last letter: own %v, shared %v", s.cached, own.data != nil, shared.data != nil)
 	}
 
-	// Without expectations (a preview), files are kept while they fit.
+	// Without expectations (a preview), files are streamed.
 	s2, _ := NewStore(dir, false)
 	f, _ := s2.Resolve("own.pdf")
 	f.WriteTo(new(bytes.Buffer))
 	f.WriteTo(new(bytes.Buffer))
-	if f.data == nil || s2.cached != f.Size || opens()[f.Path] != 4 {
+	if f.data != nil || s2.cached != 0 || opens()[f.Path] != 5 {
 		t.Errorf("preview: kept %v, %d bytes, opened %d times", f.data != nil, s2.cached, opens()[f.Path])
 	}
 }
@@ -135,28 +141,35 @@ func TestChangedFile(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "grades.pdf")
 	os.WriteFile(path, []byte("v1"), 0o644)
-	s, _ := NewStore(dir, false)
-	f, _ := s.Resolve("grades.pdf")
+	f, _ := resolveIn(t, dir, "grades.pdf")
 	os.WriteFile(path, []byte("version 2"), 0o644)
 	if _, err := f.WriteTo(new(bytes.Buffer)); err == nil || !strings.Contains(err.Error(), "changed after it was checked") {
 		t.Errorf("grown file: %v", err)
 	}
 
-	g, _ := s.Resolve("grades.pdf") // the answer stays for the run
-	if g != f {
-		t.Error("a path resolved twice in a run")
-	}
 	// Another file of the same size and time renamed over it: only its
 	// identity (device and inode, or Windows' file index) tells.
 	os.WriteFile(path, []byte("v1"), 0o644)
-	os.Chtimes(path, time.Now(), f.info.ModTime())
-	g, _ = resolveIn(t, dir, "grades.pdf")
+	g, _ := resolveIn(t, dir, "grades.pdf")
 	other := filepath.Join(dir, "other.pdf")
 	os.WriteFile(other, []byte("v2"), 0o644)
 	os.Chtimes(other, time.Now(), g.info.ModTime())
 	os.Rename(other, path)
 	if _, err := g.WriteTo(new(bytes.Buffer)); err == nil {
 		t.Error("a replaced file of the same size and time was sent")
+	}
+
+	// A shared file changed before its first letter: no letter gets it.
+	os.WriteFile(path, []byte("v1"), 0o644)
+	s, _ := NewStore(dir, false)
+	for range 3 {
+		h, _ := s.Resolve("grades.pdf")
+		s.Expect(h)
+	}
+	h, _ := s.Resolve("grades.pdf")
+	os.WriteFile(path, []byte("v3, longer"), 0o644)
+	if _, err := h.WriteTo(new(bytes.Buffer)); err == nil || h.data != nil || s.cached != 0 {
+		t.Errorf("changed shared file: %v, kept %d bytes", err, s.cached)
 	}
 }
 
