@@ -1,6 +1,7 @@
 package sender
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -16,6 +17,8 @@ import (
 // Maildir is a Transport that delivers into a Maildir folder: each letter
 // is written to tmp/, synced, and renamed into new/ under a unique name,
 // as maildir(5) describes. Mail readers (mutt -f DIR) open it as it is.
+// Files in a Maildir end their lines with LF, the local convention (a
+// mail reader shows the CR of CRLF as ^M); SMTP keeps CRLF.
 type Maildir struct {
 	Path string
 }
@@ -69,7 +72,7 @@ func (s *maildirSession) Send(ctx context.Context, l *letter.Letter, data []byte
 	if err != nil {
 		return fail(err)
 	}
-	_, err = f.Write(data)
+	_, err = f.Write(bytes.ReplaceAll(data, []byte("\r\n"), []byte("\n")))
 	if err == nil {
 		err = f.Sync()
 	}

@@ -27,9 +27,12 @@ func TestMaildir(t *testing.T) {
 	for _, e := range entries {
 		data, _ := os.ReadFile(filepath.Join(dir, "new", e.Name()))
 		for _, l := range ls {
-			if bytes.Equal(data, l.Data) {
+			if bytes.Equal(data, bytes.ReplaceAll(l.Data, []byte("\r\n"), []byte("\n"))) {
 				found++
 			}
+		}
+		if bytes.Contains(data, []byte("\r")) {
+			t.Errorf("%s has CR line ends; a Maildir file ends its lines with LF", e.Name())
 		}
 		if fi, _ := e.Info(); fi.Mode().Perm() != 0o600 {
 			t.Errorf("%s has mode %v", e.Name(), fi.Mode().Perm())
