@@ -134,8 +134,8 @@ func TestCrashResume(t *testing.T) {
 		} else {
 			err = <-done
 		}
-		// 6: letters of unknown fate remain, which no run resends.
-		if ee, ok := err.(*exec.ExitError); err != nil && (!ok || ee.ExitCode() != exitRerun) {
+		// 10: letters of unknown fate remain, which no run resends.
+		if ee, ok := err.(*exec.ExitError); err != nil && (!ok || ee.ExitCode() != exitUnknown) {
 			t.Fatalf("run %d: %v\n%s", run, err, out.String())
 		}
 		if run >= 8 {

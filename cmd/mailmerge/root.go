@@ -32,6 +32,7 @@ const exitCodesHelp = `Exit codes:
   7  send: the server rejected the username or password
   8  send: server unavailable, TLS failed, or the server refused letter after letter
   9  send: another send of this mailing is running (its journal is locked)
+  10 send: nothing is left to send but letters of unknown fate (see mailmerge report)
   130 interrupted
 `
 

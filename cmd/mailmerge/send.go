@@ -22,10 +22,11 @@ import (
 
 // Exit codes of send, beyond the common ones.
 const (
-	exitSomeFailed  = 5 // some letters were refused for good
-	exitRerun       = 6 // some letters are deferred, unknown or not sent yet: run again later
-	exitAuth        = 7 // the server rejected the credentials
-	exitUnavailable = 8 // no connection, TLS failed, or the server refuses letter after letter
+	exitSomeFailed  = 5  // some letters were refused for good
+	exitRerun       = 6  // some letters are deferred, unknown or not sent yet: run again later
+	exitAuth        = 7  // the server rejected the credentials
+	exitUnavailable = 8  // no connection, TLS failed, or the server refuses letter after letter
+	exitUnknown     = 10 // only letters of unknown fate are left: the user decides
 )
 
 type sendFlags struct {

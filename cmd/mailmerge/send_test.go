@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailmerge/mailmerge/internal/config"
 	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/sender"
 )
@@ -29,8 +30,42 @@ func TestSummaryAddsUp(t *testing.T) {
 	printSendSummary(&b, 10, sender.Stats{Delivered: 3, Failed: 1, Deferred: 1, Unknown: 1,
 		Skipped: map[journal.State]int{journal.Delivered: 2, journal.Unknown: 1}})
 	want := "delivered 3, failed 1, deferred 1, unknown 1, skipped 4 (of 10)\n" +
-		"skipped: 2 delivered by an earlier run; 1 of unknown fate (--resend-unknown sends them again); 1 not sent yet\n"
+		"skipped: 2 delivered by an earlier run; 1 of unknown fate; 1 not sent yet\n"
 	if b.String() != want {
 		t.Errorf("got:\n%swant:\n%s", b.String(), want)
+	}
+}
+
+// TestSendExit: what is left after a run decides the exit code, and
+// letters of unknown fate are explained once, whatever else is left.
+func TestSendExit(t *testing.T) {
+	cfg := &config.Config{File: "m.yaml"}
+	skipped := func(state journal.State, n int) map[journal.State]int { return map[journal.State]int{state: n} }
+	tests := []struct {
+		name    string
+		st      sender.Stats
+		code    int
+		unknown bool
+	}{
+		{"all delivered", sender.Stats{Delivered: 3, Skipped: skipped(journal.Delivered, 1)}, exitOK, false},
+		{"refused", sender.Stats{Delivered: 3, Failed: 1}, exitSomeFailed, false},
+		{"refused and unknown", sender.Stats{Delivered: 2, Failed: 1, Unknown: 1}, exitSomeFailed, true},
+		{"deferred", sender.Stats{Delivered: 3, Deferred: 1}, exitRerun, false},
+		{"not sent yet, and unknown earlier", sender.Stats{Delivered: 2, Untouched: 1, Skipped: skipped(journal.Unknown, 1)}, exitRerun, true},
+		{"only unknown left", sender.Stats{Skipped: map[journal.State]int{journal.Delivered: 2, journal.Unknown: 2}}, exitUnknown, true},
+		{"unknown in this run", sender.Stats{Delivered: 3, Unknown: 1}, exitUnknown, true},
+	}
+	for _, tt := range tests {
+		err := sendExit(tt.st, 4, nil, cfg)
+		var b strings.Builder
+		if code := exitCode(err, &b); code != tt.code {
+			t.Errorf("%s: exit %d, want %d", tt.name, code, tt.code)
+		}
+		if got := strings.Count(b.String(), "may or may not have arrived"); got != map[bool]int{true: 1}[tt.unknown] {
+			t.Errorf("%s: the unknown letters explained %d times:\n%s", tt.name, got, b.String())
+		}
+		if tt.code == exitUnknown && strings.Contains(b.String(), "again later") {
+			t.Errorf("%s: says to run again later with nothing left to send:\n%s", tt.name, b.String())
+		}
 	}
 }

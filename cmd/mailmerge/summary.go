@@ -25,7 +25,7 @@ func printSendSummary(w io.Writer, total int, st sender.Stats) {
 		why = append(why, fmt.Sprintf("%d refused for good earlier (fix the address to send again)", n))
 	}
 	if n := st.Skipped[journal.Unknown]; n > 0 {
-		why = append(why, fmt.Sprintf("%d of unknown fate (--resend-unknown sends them again)", n))
+		why = append(why, fmt.Sprintf("%d of unknown fate", n))
 	}
 	if n := skipped - (st.Done() - st.Sent()); n > 0 {
 		why = append(why, fmt.Sprintf("%d not sent yet", n))
@@ -50,13 +50,36 @@ func sendExit(st sender.Stats, total int, err error, cfg *config.Config) error {
 	case err != nil:
 		return err
 	}
+	// Letters of unknown fate are said once, in words, whatever else is
+	// left: no later run changes them, only the user's decision does.
+	unknown := unknownNote(st.Unknowns())
+	end := func(code int, hint string) error {
+		if unknown == "" {
+			return &exitError{code: code, quiet: true, err: errors.New(hint), hint: hint}
+		}
+		return &exitError{code: code, err: errors.New(unknown), hint: hint}
+	}
 	switch {
 	case st.Refused() > 0:
-		return &exitError{code: exitSomeFailed, quiet: true, err: errors.New("some letters failed"),
-			hint: fmt.Sprintf("mailmerge report -c %s --failed-csv FILE lists them with the server's reasons", cfg.File)}
-	case st.Final() < total:
-		return &exitError{code: exitRerun, quiet: true, err: errors.New("some letters are not delivered yet"),
-			hint: "run send again later to retry them; mailmerge report lists them"}
+		return end(exitSomeFailed, fmt.Sprintf("mailmerge report -c %s --failed-csv FILE lists the refused letters with the server's reasons", cfg.File))
+	case st.Final()+st.Unknowns() < total:
+		return end(exitRerun, "run send again later to send the letters not delivered yet; mailmerge report lists them")
+	case unknown != "":
+		return end(exitUnknown, "nothing else is left to send; mailmerge report lists these letters")
 	}
 	return nil
+}
+
+// unknownNote explains letters of unknown fate to someone who is not an
+// SMTP expert, and what they can do.
+func unknownNote(n int) string {
+	switch n {
+	case 0:
+		return ""
+	case 1:
+		return "1 letter may or may not have arrived: the connection was lost after it was sent, before the server said it had it.\n" +
+			"Ask its recipient, or run send --resend-unknown to send it again (with the same Message-ID, so a second copy is recognisable)."
+	}
+	return fmt.Sprintf("%d letters may or may not have arrived: the connection was lost after they were sent, before the server said it had them.\n", n) +
+		"Ask their recipients, or run send --resend-unknown to send them again (with the same Message-ID, so a second copy is recognisable)."
 }

@@ -40,6 +40,10 @@ func (s Stats) Final() int {
 	return s.Delivered + s.Failed + s.Skipped[journal.Delivered] + s.Skipped[journal.Failed]
 }
 
+// Unknowns is how many letters are of unknown fate (sent, but the reply
+// was lost), in this run or an earlier one.
+func (s Stats) Unknowns() int { return s.Unknown + s.Skipped[journal.Unknown] }
+
 // Refused is how many letters were refused for good, in this run or an
 // earlier one.
 func (s Stats) Refused() int { return s.Failed + s.Skipped[journal.Failed] }
