@@ -15,18 +15,27 @@ import (
 )
 
 func newCheckCmd() *cobra.Command {
-	return &cobra.Command{
+	var smtp bool
+	cmd := &cobra.Command{
 		Use:   "check",
 		Short: "Validate the config, every row and every letter; send nothing",
 		Long: `check reads the config, the template and every row of the recipients file,
 fills in every letter (headers, body, attachments found) without sending or
 writing anything, and prints every problem as file:line[:column]: message.
-On success it prints what would be sent.`,
+On success it prints what would be sent.
+
+--smtp also connects to the SMTP server as send would (TLS or STARTTLS,
+login), prints what the server offers, and says QUIT: nothing is sent.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(cmd, nil)
 			if err != nil {
 				return err
+			}
+			if smtp {
+				if err := checkServer(cmd, cfg); err != nil {
+					return err
+				}
 			}
 			sum, err := newCampaign(cmd, cfg).Letters(cmd.Context(), func(*letter.Letter, *recipients.Record) error { return nil })
 			if err := problemsError(sum, err); err != nil {
@@ -40,6 +49,8 @@ On success it prints what would be sent.`,
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&smtp, "smtp", false, "also connect to the SMTP server and log in (sends nothing)")
+	return cmd
 }
 
 // newCampaign returns the campaign of cfg, printing problems on stderr as

@@ -40,11 +40,9 @@ func sendExit(st sender.Stats, total int, err error, cfg *config.Config) error {
 	var re *sender.RunError
 	switch {
 	case errors.As(err, &re):
-		code := map[sender.RunErrorKind]int{
-			sender.ErrAuth: exitAuth, sender.ErrTLS: exitUnavailable, sender.ErrUnavailable: exitUnavailable,
-			sender.ErrPolicy: exitUnavailable, sender.ErrJournal: exitInternal,
-		}[re.Kind]
-		return &exitError{code: code, err: fmt.Errorf("send stopped: %w", err), hint: "letters not sent stay for the next run; mailmerge report lists them"}
+		ee := runError(err, "send stopped: ").(*exitError)
+		ee.hint = "letters not sent stay for the next run; mailmerge report lists them"
+		return ee
 	case errors.Is(err, sender.ErrInterrupted):
 		return &exitError{code: exitInterrupted, err: errors.New("interrupted; run send again to go on"), hint: ""}
 	case err != nil:

@@ -132,6 +132,9 @@ type RunError struct {
 	Enhanced string // RFC 3463 code, if the reply had one
 	Text     string
 	Err      error
+	// Hint says in plain words what the failure most likely means and
+	// what to change, when that is known.
+	Hint string
 }
 
 // RunErrorKind tells the command which exit code a RunError gets.

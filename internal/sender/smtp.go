@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/textproto"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -76,6 +77,34 @@ func (e *connError) Unwrap() error { return e.err }
 // *RunError means no retry can help (TLS, authentication); other errors
 // are worth another try.
 func (t *SMTP) Open(ctx context.Context, session int) (Session, error) {
+	s, err := t.open(ctx, session)
+	if err != nil {
+		return nil, t.openFailed(ctx, err)
+	}
+	return s, nil
+}
+
+// greetingWait bounds the wait for a server's greeting: submission
+// servers greet at once, and one that says nothing is most often a TLS
+// port spoken to in plain text.
+const greetingWait = 15 * time.Second
+
+// openFailed gives a run-ending failure its hint, and makes one of a
+// greeting that never came when the port turns out to speak TLS: no
+// retry can help that, only smtp.security.
+func (t *SMTP) openFailed(ctx context.Context, err error) error {
+	var re *RunError
+	var ce *connError
+	switch {
+	case errors.As(err, &re):
+		return t.diagnose(ctx, err)
+	case errors.As(err, &ce) && ce.phase == PhaseGreeting && errors.Is(err, os.ErrDeadlineExceeded) && t.Security != TLS && t.speaksTLS(ctx):
+		return t.diagnose(ctx, &RunError{Kind: ErrTLS, Phase: PhaseGreeting, Text: fmt.Sprintf("%s:%d sent no greeting: it waits for TLS", t.Host, t.Port), Err: err})
+	}
+	return err
+}
+
+func (t *SMTP) open(ctx context.Context, session int) (Session, error) {
 	addr := net.JoinHostPort(t.Host, strconv.Itoa(t.Port))
 	d := net.Dialer{Timeout: t.DialTimeout}
 	t.Trace.Note(session, "connect %s", addr)
@@ -98,12 +127,12 @@ func (t *SMTP) Open(ctx context.Context, session int) (Session, error) {
 	switch t.Security {
 	case TLS:
 		tc := tls.Client(conn, tlsConfig)
-		if err := t.handshake(ctx, tc, session); err != nil {
+		if err := t.handshakeWithin(ctx, tc, session, t.Timeout); err != nil {
 			return nil, err
 		}
 		conn = t.Trace.wrap(tc, session)
 	case StartTLS:
-		tc, err := t.startTLS(ctx, conn, tlsConfig, session)
+		tc, err := t.startTLS(ctx, conn, tlsConfig, session, min(t.Timeout, greetingWait), nil)
 		if err != nil {
 			return nil, err
 		}
@@ -152,20 +181,22 @@ func (t *SMTP) tlsConfig() *tls.Config {
 // STARTTLS stops the run before anything else is said, and a bad
 // certificate fails the handshake here (go-smtp would report it as the
 // error of some later command).
-func (t *SMTP) startTLS(ctx context.Context, conn net.Conn, cfg *tls.Config, session int) (*tls.Conn, error) {
+func (t *SMTP) startTLS(ctx context.Context, conn net.Conn, cfg *tls.Config, session int, wait time.Duration, info *ServerInfo) (*tls.Conn, error) {
 	tp := textproto.NewConn(t.Trace.wrap(conn, session))
-	conn.SetDeadline(time.Now().Add(t.Timeout))
-	if _, _, err := tp.ReadResponse(220); err != nil {
+	conn.SetDeadline(time.Now().Add(wait))
+	_, greeting, err := tp.ReadResponse(220)
+	if err != nil {
 		return nil, t.openError(PhaseGreeting, protoErr(err))
 	}
-	if err := tp.PrintfLine("EHLO %s", t.helo()); err != nil {
-		return nil, &connError{PhaseEHLO, err}
-	}
-	_, msg, err := tp.ReadResponse(250)
+	conn.SetDeadline(time.Now().Add(t.Timeout))
+	ext, err := t.ehlo(tp)
 	if err != nil {
-		return nil, t.openError(PhaseEHLO, protoErr(err))
+		return nil, err
 	}
-	if !hasExtension(msg, "STARTTLS") {
+	if info != nil {
+		info.Greeting, info.Extensions = greeting, ext
+	}
+	if !hasExtension(ext, "STARTTLS") {
 		return nil, &RunError{Kind: ErrTLS, Phase: PhaseEHLO, Text: fmt.Sprintf("%s does not offer STARTTLS, which smtp.security: starttls requires; nothing was sent, no password either", t.Host)}
 	}
 	if err := tp.PrintfLine("STARTTLS"); err != nil {
@@ -176,11 +207,11 @@ func (t *SMTP) startTLS(ctx context.Context, conn net.Conn, cfg *tls.Config, ses
 	}
 	conn.SetDeadline(time.Time{})
 	tc := tls.Client(conn, cfg)
-	return tc, t.handshake(ctx, tc, session)
+	return tc, t.handshakeWithin(ctx, tc, session, t.Timeout)
 }
 
-func (t *SMTP) handshake(ctx context.Context, tc *tls.Conn, session int) error {
-	hctx, cancel := context.WithTimeout(ctx, t.Timeout)
+func (t *SMTP) handshakeWithin(ctx context.Context, tc *tls.Conn, session int, timeout time.Duration) error {
+	hctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if err := tc.HandshakeContext(hctx); err != nil {
 		var (
@@ -244,8 +275,8 @@ func protoErr(err error) error {
 	return err
 }
 
-func hasExtension(ehlo, ext string) bool {
-	for _, line := range strings.Split(ehlo, "\n")[1:] {
+func hasExtension(exts []string, ext string) bool {
+	for _, line := range exts {
 		if f := strings.Fields(line); len(f) > 0 && strings.EqualFold(f[0], ext) {
 			return true
 		}

@@ -173,7 +173,13 @@ func (s *worker) open() error {
 		p.Log.Info("session not opened", "session", s.n, "try", try+1, "err", err)
 	}
 	if w.live.Load() == 0 {
-		return &RunError{Kind: ErrUnavailable, Text: fmt.Sprintf("%s: %v", p.Transport.Describe(), err), Err: err}
+		re := &RunError{Kind: ErrUnavailable, Text: fmt.Sprintf("%s: %v", p.Transport.Describe(), err), Err: err}
+		if h, ok := p.Transport.(interface {
+			hint(context.Context, error) string
+		}); ok {
+			re.Hint = h.hint(w.gctx, err)
+		}
+		return re
 	}
 	return err
 }

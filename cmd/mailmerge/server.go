@@ -1,0 +1,80 @@
+package main
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mailmerge/mailmerge/internal/config"
+	"github.com/mailmerge/mailmerge/internal/preview"
+	"github.com/mailmerge/mailmerge/internal/sender"
+)
+
+// checkServer connects to the configured SMTP server as send would, logs
+// in, says QUIT and prints what it learned; it sends nothing.
+func checkServer(cmd *cobra.Command, cfg *config.Config) error {
+	if cfg.SMTP.Host == "" {
+		return &exitError{code: exitConfig, err: cfg.KeyErr("smtp.host", errors.New("check --smtp: no SMTP server is configured (letters go into maildir.path)"))}
+	}
+	transport, err := newTransport(cmd, cfg, nil)
+	if err != nil {
+		return err
+	}
+	info, err := transport.(*sender.SMTP).Check(cmd.Context())
+	if err != nil {
+		return runError(err, "")
+	}
+	printServer(cmd.OutOrStdout(), info)
+	return nil
+}
+
+func printServer(w io.Writer, info *sender.ServerInfo) {
+	fmt.Fprintf(w, "%s (%s): connected", info.Addr, info.Security)
+	if info.User != "" {
+		fmt.Fprintf(w, " and logged in as %s", info.User)
+	}
+	fmt.Fprintf(w, " in %d ms; nothing was sent\n", info.Elapsed.Milliseconds())
+	fmt.Fprintf(w, "  greeting:   %s\n", strings.ReplaceAll(info.Greeting, "\n", " "))
+	if st := info.TLS; st != nil {
+		fmt.Fprintf(w, "  TLS:        %s, %s", tls.VersionName(st.Version), tls.CipherSuiteName(st.CipherSuite))
+		if len(st.PeerCertificates) > 0 {
+			c := st.PeerCertificates[0]
+			names := c.DNSNames
+			if len(names) == 0 {
+				names = []string{c.Subject.CommonName}
+			}
+			fmt.Fprintf(w, "; certificate for %s, issued by %s, valid until %s", strings.Join(names, ", "), c.Issuer.CommonName, c.NotAfter.Format("2006-01-02"))
+		}
+		fmt.Fprintln(w)
+	} else {
+		fmt.Fprintln(w, "  TLS:        none: letters travel in plain text")
+	}
+	fmt.Fprintf(w, "  extensions: %s\n", strings.Join(info.Extensions, ", "))
+	if info.MaxSize > 0 {
+		fmt.Fprintf(w, "  size limit: %s a letter\n", preview.Size(info.MaxSize))
+	}
+	if len(info.Auth) > 0 {
+		fmt.Fprintf(w, "  login:      AUTH %s offered\n", strings.Join(info.Auth, " "))
+	}
+}
+
+// runError maps a run-ending failure to its exit code, with the hint in
+// plain words first and the server's words after.
+func runError(err error, prefix string) error {
+	var re *sender.RunError
+	if !errors.As(err, &re) {
+		return err
+	}
+	code := map[sender.RunErrorKind]int{
+		sender.ErrAuth: exitAuth, sender.ErrTLS: exitUnavailable, sender.ErrUnavailable: exitUnavailable,
+		sender.ErrPolicy: exitUnavailable, sender.ErrJournal: exitInternal,
+	}[re.Kind]
+	if re.Hint != "" {
+		return &exitError{code: code, err: fmt.Errorf("%s%s\n(%w)", prefix, re.Hint, err)}
+	}
+	return &exitError{code: code, err: fmt.Errorf("%s%w", prefix, err)}
+}
