@@ -1,160 +1,34 @@
 package sender
 
 import (
-	"bufio"
 	"bytes"
-	"crypto/ecdsa"
+	"context"
 	"crypto/tls"
-	"crypto/x509"
-	"encoding/pem"
+	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"regexp"
-	"strconv"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mailmerge/mailmerge/internal/journal"
+	"github.com/mailmerge/mailmerge/internal/testpostfix"
 )
 
 // The tests in this file run a real Postfix (and its smtp-sink) from the
-// Debian package. .ci/run installs it and sets MAILMERGE_TEST_POSTFIX=1.
-func needPostfix(t *testing.T) {
-	t.Helper()
-	if os.Getenv("MAILMERGE_TEST_POSTFIX") == "" {
-		t.Skip("set MAILMERGE_TEST_POSTFIX=1 to send through a real Postfix (.ci/run does)")
-	}
-}
-
-// freePort finds a loopback port nobody listens on.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// waitBanner waits until the server on port greets with a banner holding
-// nonce: the listener is ours (two servers can share a port here).
-func waitBanner(t *testing.T, port int, nonce string) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
-		if err == nil {
-			c.SetDeadline(time.Now().Add(5 * time.Second))
-			line, _ := bufio.NewReader(c).ReadString('\n')
-			c.Close()
-			if strings.Contains(line, nonce) {
-				return
-			}
-			t.Fatalf("port %d: another server answered: %q", port, line)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("port %d: no server came up", port)
-}
-
-// startPostfix runs a throwaway Postfix instance on a loopback port that
-// offers STARTTLS with the given certificate and delivers every letter for
-// example.com into one Maildir, which it returns.
-func startPostfix(t *testing.T, serverTLS *tls.Config) (port int, maildir string) {
-	t.Helper()
-	d := t.TempDir()
-	// Postfix's processes run as the postfix user: let them in.
-	for p := d; p != os.TempDir() && p != "/"; p = filepath.Dir(p) {
-		os.Chmod(p, 0o755)
-	}
-	pf, err := user.Lookup("postfix")
-	if err != nil {
-		t.Fatalf("no postfix user: %v", err)
-	}
-	for _, sub := range []string{"etc", "queue", "data", "mail"} {
-		os.MkdirAll(filepath.Join(d, sub), 0o755)
-	}
-	uid, _ := strconv.Atoi(pf.Uid)
-	gid, _ := strconv.Atoi(pf.Gid)
-	os.Chown(filepath.Join(d, "data"), uid, gid)
-	os.Chown(filepath.Join(d, "mail"), uid, gid)
-
-	cert := serverTLS.Certificates[0]
-	var certPEM bytes.Buffer
-	for _, der := range cert.Certificate {
-		pem.Encode(&certPEM, &pem.Block{Type: "CERTIFICATE", Bytes: der})
-	}
-	keyDER, err := x509.MarshalECPrivateKey(cert.PrivateKey.(*ecdsa.PrivateKey))
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(d, "cert.pem"), certPEM.Bytes(), 0o644)
-	os.WriteFile(filepath.Join(d, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
-
-	port = freePort(t)
-	nonce := fmt.Sprintf("mailmerge-test-%d", time.Now().UnixNano())
-	mainCF := fmt.Sprintf(`compatibility_level = 3.6
-queue_directory = %[1]s/queue
-data_directory = %[1]s/data
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-myhostname = mx.mailmerge.test
-smtpd_banner = $myhostname ESMTP %[2]s
-mydestination =
-mynetworks = 127.0.0.0/8
-virtual_mailbox_domains = example.com
-virtual_mailbox_base = %[1]s/mail
-virtual_mailbox_maps = static:inbox/
-virtual_uid_maps = static:%[3]d
-virtual_gid_maps = static:%[4]d
-alias_maps =
-alias_database =
-smtputf8_enable = yes
-smtpd_tls_cert_file = %[1]s/cert.pem
-smtpd_tls_key_file = %[1]s/key.pem
-smtpd_tls_security_level = may
-smtpd_tls_received_header = yes
-maillog_file = %[1]s/maillog
-maillog_file_prefixes = %[1]s
-`, d, nonce, uid, gid)
-	etc := filepath.Join(d, "etc")
-	os.WriteFile(filepath.Join(etc, "main.cf"), []byte(mainCF), 0o644)
-	master, err := os.ReadFile("/etc/postfix/master.cf")
-	if err != nil {
-		t.Fatal(err)
-	}
-	smtpLine := regexp.MustCompile(`(?m)^smtp\s+inet\s.*smtpd$`)
-	if !smtpLine.Match(master) {
-		t.Fatal("master.cf has no smtp inet line to move to our port")
-	}
-	master = smtpLine.ReplaceAll(master, []byte(fmt.Sprintf("127.0.0.1:%d inet n - n - - smtpd", port)))
-	os.WriteFile(filepath.Join(etc, "master.cf"), master, 0o644)
-	run := func(args ...string) {
-		out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-		if err != nil {
-			log, _ := os.ReadFile(filepath.Join(d, "maillog"))
-			t.Fatalf("%v: %v\n%s\n%s", args, err, out, log)
-		}
-	}
-	run("postconf", "-c", etc, "-F", "*/*/chroot = n")
-	run("postfix", "-c", etc, "start")
-	t.Cleanup(func() { exec.Command("postfix", "-c", etc, "stop").Run() })
-	waitBanner(t, port, nonce)
-	return port, filepath.Join(d, "mail", "inbox")
-}
+// Debian package; see testpostfix.
 
 // TestPostfixSTARTTLS sends a few hundred letters through Postfix with
 // STARTTLS and checks that each arrives once, over TLS.
 func TestPostfixSTARTTLS(t *testing.T) {
-	needPostfix(t)
+	testpostfix.Need(t)
 	serverTLS, pool := testCA(t)
-	port, inbox := startPostfix(t, serverTLS)
+	pf := testpostfix.Start(t, testpostfix.Options{TLS: serverTLS})
+	port, inbox := pf.Port, pf.Inbox
 
 	const n = 300
 	tr := smtpTransport(port)
@@ -208,8 +82,8 @@ func TestPostfixSTARTTLS(t *testing.T) {
 
 // TestSMTPSink sends a larger volume to Postfix's smtp-sink.
 func TestSMTPSink(t *testing.T) {
-	needPostfix(t)
-	port := freePort(t)
+	testpostfix.Need(t)
+	port := testpostfix.FreePort(t)
 	nonce := fmt.Sprintf("sink%d", time.Now().UnixNano()%1e9)
 	args := []string{"-h", nonce, fmt.Sprintf("127.0.0.1:%d", port), "256"}
 	if os.Geteuid() == 0 {
@@ -229,10 +103,59 @@ func TestSMTPSink(t *testing.T) {
 		t.Fatalf("smtp-sink exited: %s", stderr.String())
 	case <-time.After(200 * time.Millisecond):
 	}
-	waitBanner(t, port, nonce)
+	testpostfix.WaitBanner(t, port, nonce)
 	const n = 2000
 	st, last, err := runPool(t, smtpTransport(port), letters(n), func(p *Pool) { p.Concurrency = 4 })
 	if err != nil || st.Delivered != n || countStates(last)[journal.Delivered] != n {
 		t.Fatalf("%v: %s", err, summary(st))
+	}
+}
+
+// TestPostfixCheck: Check against a real Postfix with STARTTLS and AUTH
+// (Dovecot's), and the hints for the usual mistakes, each found in
+// seconds.
+func TestPostfixCheck(t *testing.T) {
+	testpostfix.Need(t)
+	serverTLS, pool := testCA(t)
+	pf := testpostfix.Start(t, testpostfix.Options{TLS: serverTLS, TLSPort: true, Users: map[string]string{"me": "s3cret-pw"}})
+	transport := func(port int, security Security, pass string) *SMTP {
+		tr := smtpTransport(port)
+		tr.Security, tr.Username, tr.Password = security, "me", pass
+		tr.TLSConfig = &tls.Config{RootCAs: pool, ServerName: "localhost"}
+		tr.Timeout = 30 * time.Second
+		return tr
+	}
+	for _, tt := range []struct {
+		name     string
+		tr       *SMTP
+		kind     RunErrorKind
+		hint     string
+		maxSize  bool
+		tlsFirst bool
+	}{
+		{name: "STARTTLS and AUTH", tr: transport(pf.Port, StartTLS, "s3cret-pw"), maxSize: true},
+		{name: "TLS port and AUTH", tr: transport(pf.TLSPort, TLS, "s3cret-pw"), maxSize: true},
+		{name: "wrong password", tr: transport(pf.Port, StartTLS, "wrong"), kind: ErrAuth, hint: "refused the username or the password"},
+		{name: "starttls to the TLS port", tr: transport(pf.TLSPort, StartTLS, "s3cret-pw"), kind: ErrUnavailable, hint: "speaks TLS from the first byte and waited for it: set smtp.security: tls"},
+		{name: "tls to the STARTTLS port", tr: transport(pf.Port, TLS, "s3cret-pw"), kind: ErrTLS, hint: "speaks plain SMTP first, not TLS: set smtp.security: starttls"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
+			info, err := tt.tr.Check(context.Background())
+			t.Logf("answered in %v", time.Since(start).Round(time.Millisecond))
+			var re *RunError
+			switch {
+			case tt.kind == 0 && err != nil:
+				t.Fatalf("err = %v, hint %q", err, hintOf(err))
+			case tt.kind != 0 && (!errors.As(err, &re) || re.Kind != tt.kind || !strings.Contains(re.Hint, tt.hint)):
+				t.Fatalf("err = %v, hint %q; want kind %d, hint %q", err, hintOf(err), tt.kind, tt.hint)
+			case tt.kind != 0:
+				return
+			}
+			if info.User != "me" || info.TLS == nil || info.MaxSize != 10240000 || !strings.Contains(info.Greeting, "mx.mailmerge.test") ||
+				!slices.Contains(info.Auth, "PLAIN") || !slices.Contains(info.Extensions, "CHUNKING") {
+				t.Errorf("info %+v", info)
+			}
+		})
 	}
 }

@@ -1,0 +1,251 @@
+// Package testpostfix runs a throwaway Postfix on loopback for tests that
+// need a real MTA: STARTTLS with a test certificate, optionally a port
+// that speaks TLS from the first byte (as 465 does), optionally AUTH
+// against a throwaway Dovecot's auth service, and local delivery of
+// example.com into one Maildir. .ci/run installs the Debian packages
+// (postfix, dovecot-core) and sets MAILMERGE_TEST_POSTFIX=1.
+package testpostfix
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Need skips t unless the Postfix tests are enabled.
+func Need(t testing.TB) {
+	t.Helper()
+	if os.Getenv("MAILMERGE_TEST_POSTFIX") == "" {
+		t.Skip("set MAILMERGE_TEST_POSTFIX=1 to test against a real Postfix (.ci/run does)")
+	}
+}
+
+// Options say what the instance offers.
+type Options struct {
+	// TLS is the server side of STARTTLS (and of the TLS port).
+	TLS *tls.Config
+	// TLSPort adds a port that speaks TLS from the first byte.
+	TLSPort bool
+	// Users, if set, makes AUTH PLAIN and LOGIN available (over TLS only)
+	// for these users and passwords.
+	Users map[string]string
+}
+
+// Postfix is a running instance.
+type Postfix struct {
+	Port    int    // SMTP with STARTTLS
+	TLSPort int    // TLS from the first byte; 0 unless asked for
+	Inbox   string // the Maildir where mail for example.com lands
+}
+
+// Start runs an instance until the test ends.
+func Start(t testing.TB, opts Options) *Postfix {
+	t.Helper()
+	d := t.TempDir()
+	// Postfix's processes run as the postfix user: let them in.
+	for p := d; p != os.TempDir() && p != "/"; p = filepath.Dir(p) {
+		os.Chmod(p, 0o755)
+	}
+	pf, err := user.Lookup("postfix")
+	if err != nil {
+		t.Fatalf("no postfix user: %v", err)
+	}
+	for _, sub := range []string{"etc", "queue", "data", "mail"} {
+		os.MkdirAll(filepath.Join(d, sub), 0o755)
+	}
+	uid, _ := strconv.Atoi(pf.Uid)
+	gid, _ := strconv.Atoi(pf.Gid)
+	os.Chown(filepath.Join(d, "data"), uid, gid)
+	os.Chown(filepath.Join(d, "mail"), uid, gid)
+	writeCert(t, d, opts.TLS)
+
+	p := &Postfix{Port: FreePort(t), Inbox: filepath.Join(d, "mail", "inbox")}
+	nonce := fmt.Sprintf("mailmerge-test-%d", time.Now().UnixNano())
+	mainCF := fmt.Sprintf(`compatibility_level = 3.6
+queue_directory = %[1]s/queue
+data_directory = %[1]s/data
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+myhostname = mx.mailmerge.test
+smtpd_banner = $myhostname ESMTP %[2]s
+mydestination =
+mynetworks = 127.0.0.0/8
+virtual_mailbox_domains = example.com
+virtual_mailbox_base = %[1]s/mail
+virtual_mailbox_maps = static:inbox/
+virtual_uid_maps = static:%[3]d
+virtual_gid_maps = static:%[4]d
+alias_maps =
+alias_database =
+smtputf8_enable = yes
+smtpd_tls_cert_file = %[1]s/cert.pem
+smtpd_tls_key_file = %[1]s/key.pem
+smtpd_tls_security_level = may
+smtpd_tls_received_header = yes
+maillog_file = %[1]s/maillog
+maillog_file_prefixes = %[1]s
+`, d, nonce, uid, gid)
+	if opts.Users != nil {
+		mainCF += fmt.Sprintf(`smtpd_sasl_auth_enable = yes
+smtpd_sasl_type = dovecot
+smtpd_sasl_path = %s
+smtpd_tls_auth_only = yes
+`, startDovecot(t, d, opts.Users))
+	}
+	etc := filepath.Join(d, "etc")
+	os.WriteFile(filepath.Join(etc, "main.cf"), []byte(mainCF), 0o644)
+	master, err := os.ReadFile("/etc/postfix/master.cf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	smtpLine := regexp.MustCompile(`(?m)^smtp\s+inet\s.*smtpd$`)
+	if !smtpLine.Match(master) {
+		t.Fatal("master.cf has no smtp inet line to move to our port")
+	}
+	listen := fmt.Sprintf("127.0.0.1:%d inet n - n - - smtpd", p.Port)
+	if opts.TLSPort {
+		p.TLSPort = FreePort(t)
+		listen += fmt.Sprintf("\n127.0.0.1:%d inet n - n - - smtpd -o smtpd_tls_wrappermode=yes", p.TLSPort)
+	}
+	master = smtpLine.ReplaceAll(master, []byte(listen))
+	os.WriteFile(filepath.Join(etc, "master.cf"), master, 0o644)
+	run := func(args ...string) {
+		out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+		if err != nil {
+			log, _ := os.ReadFile(filepath.Join(d, "maillog"))
+			t.Fatalf("%v: %v\n%s\n%s", args, err, out, log)
+		}
+	}
+	run("postconf", "-c", etc, "-F", "*/*/chroot = n")
+	run("postfix", "-c", etc, "start")
+	t.Cleanup(func() { exec.Command("postfix", "-c", etc, "stop").Run() })
+	WaitBanner(t, p.Port, nonce)
+	return p
+}
+
+// startDovecot runs a Dovecot that only authenticates, for Postfix's
+// AUTH, and returns the path of its socket.
+func startDovecot(t testing.TB, d string, users map[string]string) string {
+	t.Helper()
+	dir := filepath.Join(d, "dovecot")
+	os.MkdirAll(dir, 0o755)
+	var passwd strings.Builder
+	for u, pw := range users {
+		fmt.Fprintf(&passwd, "%s:{PLAIN}%s\n", u, pw)
+	}
+	os.WriteFile(filepath.Join(dir, "users"), []byte(passwd.String()), 0o644)
+	socket := filepath.Join(dir, "auth")
+	conf := filepath.Join(dir, "dovecot.conf")
+	os.WriteFile(conf, []byte(fmt.Sprintf(`base_dir = %[1]s/run
+state_dir = %[1]s/state
+log_path = %[1]s/log
+protocols =
+listen = 127.0.0.1
+ssl = no
+auth_mechanisms = plain login
+first_valid_uid = 1
+default_login_user = dovenull
+default_internal_user = dovecot
+passdb {
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%%u %[1]s/users
+}
+userdb {
+  driver = static
+  args = uid=nobody gid=nogroup home=%[1]s
+}
+service auth {
+  unix_listener %[2]s {
+    mode = 0666
+  }
+}
+service anvil {
+  chroot =
+}
+`, dir, socket)), 0o644)
+	// dovecot leaves a daemon behind that keeps whatever output it was
+	// given open: a file, not a pipe to wait on.
+	out, err := os.Create(filepath.Join(dir, "start.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("dovecot", "-c", conf)
+	cmd.Stdout, cmd.Stderr = out, out
+	err = cmd.Run()
+	out.Close()
+	if err != nil {
+		log, _ := os.ReadFile(out.Name())
+		t.Fatalf("dovecot: %v\n%s", err, log)
+	}
+	t.Cleanup(func() { exec.Command("doveadm", "-c", conf, "stop").Run() })
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if _, err := os.Stat(socket); err == nil {
+			return socket
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(filepath.Join(dir, "log"))
+			t.Fatalf("dovecot made no auth socket:\n%s", log)
+		}
+	}
+}
+
+func writeCert(t testing.TB, d string, serverTLS *tls.Config) {
+	t.Helper()
+	cert := serverTLS.Certificates[0]
+	var certPEM bytes.Buffer
+	for _, der := range cert.Certificate {
+		pem.Encode(&certPEM, &pem.Block{Type: "CERTIFICATE", Bytes: der})
+	}
+	keyDER, err := x509.MarshalECPrivateKey(cert.PrivateKey.(*ecdsa.PrivateKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(d, "cert.pem"), certPEM.Bytes(), 0o644)
+	os.WriteFile(filepath.Join(d, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
+}
+
+// FreePort finds a loopback port nobody listens on.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// WaitBanner waits until the server on port greets with a banner holding
+// nonce: the listener is ours (two servers can share a port here).
+func WaitBanner(t testing.TB, port int, nonce string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+		if err == nil {
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			line, _ := bufio.NewReader(c).ReadString('\n')
+			c.Close()
+			if strings.Contains(line, nonce) {
+				return
+			}
+			t.Fatalf("port %d: another server answered: %q", port, line)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("port %d: no server came up", port)
+}
