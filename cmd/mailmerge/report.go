@@ -33,7 +33,7 @@ smtp_code and error columns added, to fix and send again.`,
 			if err != nil {
 				return err
 			}
-			last, err := journal.Last(cfg.Send.Journal)
+			last, err := journal.Last(cfg.Send.Journal, cfg.Destination())
 			if errors.Is(err, fs.ErrNotExist) {
 				return &exitError{code: exitData, err: fmt.Errorf("no journal at %s: nothing has been sent for this campaign", cfg.Send.Journal)}
 			}

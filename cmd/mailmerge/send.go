@@ -4,14 +4,18 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/mailmerge/mailmerge/internal/address"
 	"github.com/mailmerge/mailmerge/internal/campaign"
 	"github.com/mailmerge/mailmerge/internal/config"
 	"github.com/mailmerge/mailmerge/internal/journal"
@@ -30,6 +34,7 @@ const (
 )
 
 type sendFlags struct {
+	redirect      string
 	limit         int
 	trace         string
 	resendUnknown bool
@@ -49,12 +54,18 @@ folder, recording every outcome in the journal, and prints a summary.
 Run it again after an interruption, a crash or temporary failures: letters
 already delivered or refused for good are skipped, so nobody gets a letter
 twice. A letter whose fate is unknown (the connection was lost after it was
-sent) is not resent unless --resend-unknown is given.`,
+sent) is not resent unless --resend-unknown is given.
+
+--redirect-to ADDRESS is a test: the letters (all, or the first --limit N)
+go to ADDRESS alone, as they are plus an X-Mailmerge-Original-To header
+naming their recipients; nobody else gets anything, and the real send
+afterwards still sends every letter.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error { return runSend(cmd, f) },
 	}
 	fl := cmd.Flags()
 	fl.IntVarP(&f.limit, "limit", "n", 0, "send at most N letters in this run (0: all)")
+	fl.StringVar(&f.redirect, "redirect-to", "", "a test: send the letters to `ADDRESS` only, not to their recipients")
 	fl.Int("concurrency", 0, "SMTP sessions at once (overrides send.concurrency)")
 	fl.String("rate", "", "letters per time, e.g. 10/s, 100/min (overrides send.rate)")
 	fl.StringVar(&f.trace, "trace", "", "write the SMTP dialogue to `FILE` (passwords and bodies left out)")
@@ -67,6 +78,10 @@ sent) is not resent unless --resend-unknown is given.`,
 func runSend(cmd *cobra.Command, f sendFlags) error {
 	if f.limit < 0 {
 		return usageError("--limit must not be negative")
+	}
+	redirect, err := redirectTo(f.redirect)
+	if err != nil {
+		return err
 	}
 	cfg, err := loadConfig(cmd, map[string]string{"concurrency": "send.concurrency", "rate": "send.rate"})
 	if err != nil {
@@ -104,32 +119,7 @@ func runSend(cmd *cobra.Command, f sendFlags) error {
 	}
 	defer j.Close()
 
-	// Every row must be right before anything is sent.
 	c := newCampaign(cmd, cfg)
-	plan, err := c.Plan(cmd.Context(), j, f.resendUnknown)
-	if err := problemsError(plan.Summary, err); err != nil {
-		return err
-	}
-	if plan.Letters == 0 {
-		return &exitError{code: exitData, err: errors.New("no letters to send")}
-	}
-	if plan.Renamed() {
-		fmt.Fprintf(stderr, "warning: %s has records of %s, none of them in this mailing: if campaign: (%q) changed, every letter goes out again\n",
-			filepath.Base(cfg.Send.Journal), plural(plan.Recorded, "letter"), cfg.Campaign)
-	}
-	// Say how the file was read: a wrongly guessed encoding garbles names.
-	printSource(stdout, cfg, plan.Summary)
-
-	maxLetters, err := runLimit(cfg, f.limit)
-	if err != nil {
-		return err
-	}
-	if plan.ToSend > 0 && !f.yes && isTerminal(cmd.InOrStdin()) {
-		if err := confirm(cmd, cfg, plan, transport); err != nil {
-			return err
-		}
-	}
-
 	pool := &sender.Pool{
 		Transport:     transport,
 		Journal:       j,
@@ -141,11 +131,48 @@ func runSend(cmd *cobra.Command, f sendFlags) error {
 		Backoff:       cfg.Send.RetryDelay,
 		OpenTries:     3,
 		PolicyStop:    5,
-		MaxLetters:    maxLetters,
 		ResendUnknown: f.resendUnknown,
+		Redirect:      redirect,
 		Log:           log,
-		Progress:      progressLine(stderr, plan.Letters, 10*time.Second),
 	}
+
+	// Every row must be right before anything is sent.
+	plan, err := c.Plan(cmd.Context(), pool)
+	if err := problemsError(plan.Summary, err); err != nil {
+		return err
+	}
+	if plan.Letters == 0 {
+		return &exitError{code: exitData, err: errors.New("no letters to send")}
+	}
+	switch {
+	case redirect != nil:
+	case plan.Renamed():
+		fmt.Fprintf(stderr, "warning: %s has records of %s, none of them in this mailing: if campaign: (%q) changed, every letter goes out again\n",
+			filepath.Base(cfg.Send.Journal), plural(plan.Recorded, "letter"), cfg.Campaign)
+	case plan.Recorded == 0:
+		// A campaign's journal is named after it: one renamed by mistake
+		// starts afresh, and the journal of its old name is the clue.
+		if others := journal.Others(cfg.Send.Journal); len(others) > 0 {
+			fmt.Fprintf(stderr, "note: nothing of campaign %q was sent before (%s is new); this folder has %s of other campaigns: if this mailing had another name, stop here and rename that journal to %s\n",
+				cfg.Campaign, filepath.Base(cfg.Send.Journal), strings.Join(others, ", "), filepath.Base(cfg.Send.Journal))
+		}
+	}
+	if redirect == nil {
+		printElsewhere(stderr, plan, transport)
+	}
+	// Say how the file was read: a wrongly guessed encoding garbles names.
+	printSource(stdout, cfg, plan.Summary)
+
+	if pool.MaxLetters, err = runLimit(cfg, f.limit); err != nil {
+		return err
+	}
+	if plan.ToSend > 0 && !f.yes && isTerminal(cmd.InOrStdin()) {
+		if err := confirm(cmd, cfg, plan, pool); err != nil {
+			return err
+		}
+	}
+	pool.Progress = progressLine(stderr, plan.Letters, 10*time.Second)
+
 	ctx := cmd.Context()
 	hard, stop := secondInterrupt(ctx, stderr)
 	defer stop()
@@ -161,6 +188,9 @@ func runSend(cmd *cobra.Command, f sendFlags) error {
 		}
 		return err
 	})
+	if redirect != nil {
+		return testSummary(stdout, redirect.Addr, st, runErr, cfg)
+	}
 	printSendSummary(stdout, plan.Letters, st)
 	return sendExit(st, plan.Letters, runErr, cfg)
 }
@@ -188,15 +218,59 @@ func runLimit(cfg *config.Config, limit int) (int, error) {
 }
 
 // confirm asks on the terminal whether to send.
-func confirm(cmd *cobra.Command, cfg *config.Config, plan campaign.Plan, transport sender.Transport) error {
+func confirm(cmd *cobra.Command, cfg *config.Config, plan campaign.Plan, pool *sender.Pool) error {
 	what := plural(plan.Letters, "letter") + " (" + plural(plan.Recipients, "recipient") + ")"
-	if plan.ToSend < plan.Letters {
+	switch {
+	case pool.Redirect != nil:
+		n := plan.Letters
+		if pool.MaxLetters > 0 && pool.MaxLetters < n {
+			n = pool.MaxLetters
+		}
+		what = fmt.Sprintf("%s as a test to %s alone (not to their recipients)", plural(n, "letter"), pool.Redirect.Addr)
+	case plan.ToSend < plan.Letters:
 		what = fmt.Sprintf("%d of %s (the others were sent before)", plan.ToSend, plural(plan.Letters, "letter"))
 	}
-	fmt.Fprintf(cmd.ErrOrStderr(), "Send %s from %s via %s? [y/N] ", what, cfg.Recipients.File, transport.Describe())
+	fmt.Fprintf(cmd.ErrOrStderr(), "Send %s from %s via %s? [y/N] ", what, cfg.Recipients.File, pool.Transport.Describe())
 	answer, _ := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
 	if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
 		return &exitError{code: exitUsage, err: errors.New("not confirmed; nothing was sent")}
 	}
 	return nil
+}
+
+// redirectTo reads --redirect-to: one address.
+func redirectTo(s string) (*address.Mailbox, error) {
+	if s == "" {
+		return nil, nil
+	}
+	list, err := address.ParseList(s)
+	if err == nil && len(list) != 1 {
+		err = fmt.Errorf("give one address, not %d", len(list))
+	}
+	if err != nil {
+		return nil, usageError("--redirect-to: %v", err)
+	}
+	return &list[0], nil
+}
+
+// printElsewhere says which letters went to another destination before:
+// they are not delivered to this one, so this run sends them.
+func printElsewhere(w io.Writer, plan campaign.Plan, transport sender.Transport) {
+	for _, dest := range slices.Sorted(maps.Keys(plan.Elsewhere)) {
+		n := plan.Elsewhere[dest]
+		fmt.Fprintf(w, "%s delivered to %s before, not to %s: they are sent again, to their recipients there\n",
+			plural(n, "letter"), destinationName(dest), transport.Describe())
+	}
+}
+
+// destinationName says a journal's destination for people.
+func destinationName(dest string) string {
+	kind, where, _ := strings.Cut(dest, ":")
+	switch kind {
+	case "maildir":
+		return "Maildir " + where
+	case "smtp":
+		return where
+	}
+	return dest
 }

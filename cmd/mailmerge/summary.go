@@ -81,3 +81,15 @@ func unknownNote(n int) string {
 	return fmt.Sprintf("%d letters may or may not have arrived: the connection was lost after they were sent, before the server said it had them.\n", n) +
 		"Ask their recipients, or run send --resend-unknown to send them again (with the same Message-ID, so a second copy is recognisable)."
 }
+
+// testSummary reports a test run (send --redirect-to) and its exit code:
+// what went to the test address, and that nobody else got anything.
+func testSummary(w io.Writer, to string, st sender.Stats, err error, cfg *config.Config) error {
+	fmt.Fprintf(w, "test: %s to %s (delivered %d, failed %d, deferred %d, unknown %d); the recipients got nothing\n",
+		plural(st.Sent(), "letter"), to, st.Delivered, st.Failed, st.Deferred, st.Unknown)
+	if err != nil || st.Delivered == st.Sent() {
+		return sendExit(st, st.Sent(), err, cfg)
+	}
+	return &exitError{code: exitSomeFailed, quiet: true, err: errors.New("test letters not delivered"),
+		hint: "the test address did not get every letter; --trace FILE shows why"}
+}

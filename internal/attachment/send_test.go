@@ -47,11 +47,11 @@ func TestSendOpensEachFileTwice(t *testing.T) {
 		}
 		defer j.Close()
 		c := campaign.New(cfg, campaign.Options{OnError: func(err error) { t.Error(err) }})
-		plan, err := c.Plan(context.Background(), j, false)
+		p := &sender.Pool{Transport: &sender.Maildir{Path: cfg.Maildir.Path}, Journal: j, Build: c.Build, Concurrency: 4, MaxAttempts: 1, PerSession: 100}
+		plan, err := c.Plan(context.Background(), p)
 		if err != nil {
 			t.Fatal(err)
 		}
-		p := &sender.Pool{Transport: &sender.Maildir{Path: cfg.Maildir.Path}, Journal: j, Build: c.Build, Concurrency: 4, MaxAttempts: 1, PerSession: 100}
 		st, err := p.Run(context.Background(), context.Background(), func(yield func(*letter.Letter) bool) error {
 			_, err := c.Letters(context.Background(), func(l *letter.Letter, _ *recipients.Record) error {
 				if !yield(l) {

@@ -20,10 +20,10 @@ import (
 
 	"github.com/mailmerge/mailmerge/internal/attachment"
 	"github.com/mailmerge/mailmerge/internal/config"
-	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/letter"
 	"github.com/mailmerge/mailmerge/internal/message"
 	"github.com/mailmerge/mailmerge/internal/recipients"
+	"github.com/mailmerge/mailmerge/internal/sender"
 	"github.com/mailmerge/mailmerge/internal/template"
 )
 
@@ -85,30 +85,40 @@ func (c *Campaign) Build(l *letter.Letter) ([]byte, error) {
 // Plan is what a send would do with the letters, found before it starts.
 type Plan struct {
 	Summary
-	ToSend int // letters the journal does not settle (journal.Entry.Due)
-	Known  int // letters the journal has records of
-	// Recorded is how many letters the journal has records of in all,
-	// this mailing's or not.
-	Recorded int
+	ToSend int // letters due (sender.Pool.Lookup)
+	Known  int // letters the journal has records of for this destination
+	// Seen is how many letters the journal has records of for any
+	// destination; Recorded how many letters and destinations it has
+	// records of in all, this mailing's or not.
+	Seen, Recorded int
+	// Elsewhere counts, by destination, the letters delivered there but
+	// not to this run's destination.
+	Elsewhere map[string]int
 }
 
 // Renamed reports a journal with records of letters, none of them this
 // mailing's: the campaign was renamed (or the recipients all changed), and
 // every letter will go out again.
-func (p Plan) Renamed() bool { return p.Recorded > 0 && p.Known == 0 }
+func (p Plan) Renamed() bool { return p.Recorded > 0 && p.Seen == 0 }
 
 // Plan checks every letter as Letters does, without writing any out, and
-// asks the journal what a send would do with each. It also tells the
-// attachment store how many letters to send attach each file, so that a
-// send reads a file that many letters share once.
-func (c *Campaign) Plan(ctx context.Context, j *journal.Journal, resendUnknown bool) (Plan, error) {
-	var p Plan
+// asks pool what it would do with each. It also tells the attachment
+// store how many letters to send attach each file, so that a send reads a
+// file that many letters share once.
+func (c *Campaign) Plan(ctx context.Context, pool *sender.Pool) (Plan, error) {
+	p := Plan{Elsewhere: map[string]int{}}
 	sum, err := c.Letters(ctx, func(l *letter.Letter, _ *recipients.Record) error {
-		e := j.Lookup(l.Key)
+		e, due := pool.Lookup(l)
 		if e.Known {
 			p.Known++
 		}
-		if !e.Due(resendUnknown) {
+		if e.Seen {
+			p.Seen++
+		}
+		if e.Elsewhere != "" {
+			p.Elsewhere[e.Elsewhere]++
+		}
+		if !due {
 			return nil
 		}
 		p.ToSend++
@@ -118,7 +128,7 @@ func (c *Campaign) Plan(ctx context.Context, j *journal.Journal, resendUnknown b
 		return nil
 	})
 	p.Summary = sum
-	p.Recorded = j.Letters()
+	p.Recorded = pool.Journal.Letters()
 	return p, err
 }
 

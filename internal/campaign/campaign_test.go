@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,10 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailmerge/mailmerge/internal/address"
 	"github.com/mailmerge/mailmerge/internal/config"
 	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/letter"
 	"github.com/mailmerge/mailmerge/internal/recipients"
+	"github.com/mailmerge/mailmerge/internal/sender"
 )
 
 // setup writes a mailing into a temporary folder and returns its config.
@@ -156,7 +159,7 @@ func TestEnvelopes(t *testing.T) {
 	}
 }
 
-// TestPlan: what a send would do, asked of the journal letter by letter.
+// TestPlan: what a send would do, asked of the pool letter by letter.
 func TestPlan(t *testing.T) {
 	cfg := setup(t, letterText, "name,email,file\nA,a@example.com,a.txt\nB,b@example.com,a.txt\nC,c@example.com,\n")
 	c, _, err := walk(t, cfg, 0)
@@ -168,21 +171,31 @@ func TestPlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer j.Close()
+	outbox := &sender.Maildir{Path: filepath.Join(filepath.Dir(cfg.File), "outbox")}
+	// A delivered to this Maildir, B of unknown fate there; C delivered
+	// to another one.
 	for i, state := range []journal.State{journal.Delivered, journal.Unknown} {
 		l := c.letters[i]
-		j.Commit(journal.Record{Key: l.Key, Line: l.Line, Rcpt: l.Recipients, MessageID: l.MessageID, Attempt: 1, State: state})
+		j.Commit(journal.Record{Key: l.Key, Dest: outbox.Destination(), Line: l.Line, Rcpt: l.Recipients, MessageID: l.MessageID, Attempt: 1, State: state})
 	}
+	j.Commit(journal.Record{Key: c.letters[2].Key, Dest: "maildir:/elsewhere", Attempt: 1, State: journal.Delivered})
 	for _, tt := range []struct {
 		resendUnknown bool
 		toSend        int
 	}{{false, 1}, {true, 2}} {
-		p, err := New(cfg, Options{}).Plan(context.Background(), j, tt.resendUnknown)
-		if err != nil || p.Letters != 3 || p.ToSend != tt.toSend || p.Known != 2 || p.Recorded != 2 || p.Renamed() {
+		p, err := New(cfg, Options{}).Plan(context.Background(), &sender.Pool{Transport: outbox, Journal: j, ResendUnknown: tt.resendUnknown})
+		if err != nil || p.Letters != 3 || p.ToSend != tt.toSend || p.Known != 2 || p.Seen != 3 || p.Recorded != 3 || p.Renamed() ||
+			!maps.Equal(p.Elsewhere, map[string]int{"maildir:/elsewhere": 1}) {
 			t.Errorf("resend unknown %v: %+v, %v", tt.resendUnknown, p, err)
 		}
 	}
+	// A test run sends every letter, whatever the journal says.
+	p, _ := New(cfg, Options{}).Plan(context.Background(), &sender.Pool{Transport: outbox, Journal: j, Redirect: &address.Mailbox{Addr: "me@example.com"}})
+	if p.ToSend != 3 {
+		t.Errorf("test run: %+v", p)
+	}
 	cfg.Campaign = "renamed"
-	if p, _ := New(cfg, Options{}).Plan(context.Background(), j, false); !p.Renamed() || p.ToSend != 3 {
+	if p, _ := New(cfg, Options{}).Plan(context.Background(), &sender.Pool{Transport: outbox, Journal: j}); !p.Renamed() || p.ToSend != 3 {
 		t.Errorf("renamed campaign: %+v", p)
 	}
 }

@@ -9,6 +9,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -168,7 +169,7 @@ func (c *Config) Resolve() {
 	abs(&c.SMTP.CAFile)
 	abs(&c.Maildir.Path)
 	if c.Send.Journal == "" {
-		c.Send.Journal = base + ".journal"
+		c.Send.Journal = c.defaultJournal(dir, base)
 	}
 	abs(&c.Send.Journal)
 	if c.AttachmentsDir == "" && c.Template != "" {
@@ -180,6 +181,39 @@ func (c *Config) Resolve() {
 			c.SMTP.Security = sender.TLS
 		}
 	}
+}
+
+// defaultJournal is the journal of the campaign: named after it, beside the
+// config, so that every config in the folder naming the campaign shares
+// it (and its lock). A journal named after the config file, as earlier
+// versions made it, is used while none named after the campaign exists.
+func (c *Config) defaultJournal(dir, base string) string {
+	name := filepath.Join(dir, JournalName(c.Campaign))
+	legacy := filepath.Join(dir, base+".journal")
+	if name != legacy {
+		if _, err := os.Stat(name); errors.Is(err, fs.ErrNotExist) {
+			if _, err := os.Stat(legacy); err == nil {
+				return legacy
+			}
+		}
+	}
+	return name
+}
+
+// JournalName is the file name of a campaign's journal: the campaign's
+// name with the characters no file system takes in a name replaced.
+func JournalName(campaign string) string {
+	name := strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || strings.ContainsRune(`/\:*?"<>|`, r) {
+			return '_'
+		}
+		return r
+	}, campaign)
+	name = strings.Trim(name, " .")
+	if name == "" {
+		name = "campaign"
+	}
+	return name + ".journal"
 }
 
 // Validate checks every key and returns all problems, each a *KeyError.

@@ -3,6 +3,8 @@ package config
 import (
 	"errors"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -203,5 +205,41 @@ func TestKeys(t *testing.T) {
 		if !slices.Contains(keys, k) {
 			t.Errorf("default for unknown key %q", k)
 		}
+	}
+}
+
+// TestJournalByCampaign: the journal is named after the campaign, so
+// every config naming it shares one; one named after the config file, as
+// earlier versions made it, is used while the campaign's does not exist.
+func TestJournalByCampaign(t *testing.T) {
+	for campaign, want := range map[string]string{
+		"course-2026":         "course-2026.journal",
+		"Итоги 2026/осень":    "Итоги 2026_осень.journal",
+		` a:b*c?"d"<e>|f\g. `: "a_b_c__d__e__f_g.journal",
+		"...":                 "campaign.journal",
+	} {
+		if got := JournalName(campaign); got != want {
+			t.Errorf("JournalName(%q) = %q, want %q", campaign, got, want)
+		}
+	}
+	dir := t.TempDir()
+	resolve := func(file, campaign string) string {
+		c := Config{File: filepath.Join(dir, file), Campaign: campaign}
+		c.Resolve()
+		return filepath.Base(c.Send.Journal)
+	}
+	if got := resolve("mailmerge.yaml", "course"); got != "course.journal" {
+		t.Errorf("journal %s", got)
+	}
+	if got := resolve("mailmerge (copy).yaml", "course"); got != "course.journal" {
+		t.Errorf("a copy's journal %s", got)
+	}
+	os.WriteFile(filepath.Join(dir, "old.journal"), nil, 0o600)
+	if got := resolve("old.yaml", "course"); got != "old.journal" {
+		t.Errorf("an earlier version's journal not used: %s", got)
+	}
+	os.WriteFile(filepath.Join(dir, "course.journal"), nil, 0o600)
+	if got := resolve("old.yaml", "course"); got != "course.journal" {
+		t.Errorf("with both, the campaign's: %s", got)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/mailmerge/mailmerge/internal/sender"
 )
 
 // KeyErr returns a *KeyError about key, located where its value came from.
@@ -20,6 +22,15 @@ func (c *Config) CheckTransport() error {
 		return c.KeyErr("smtp.host", errors.New("no transport: set smtp.host, or maildir.path to write letters into a folder"))
 	}
 	return nil
+}
+
+// Destination names where letters go, as the journal records it
+// (sender.Transport.Destination).
+func (c *Config) Destination() string {
+	if c.Maildir.Path != "" {
+		return (&sender.Maildir{Path: c.Maildir.Path}).Destination()
+	}
+	return (&sender.SMTP{Host: c.SMTP.Host, Port: c.SMTP.Port}).Destination()
 }
 
 // TLSConfig returns the TLS settings for the SMTP server: certificates are

@@ -14,12 +14,14 @@ package journal
 
 import (
 	"bufio"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -41,8 +43,15 @@ const (
 
 // Record is one line of the journal.
 type Record struct {
-	Time      time.Time   `json:"time"`
-	Key       letter.Key  `json:"key"`
+	Time time.Time  `json:"time"`
+	Key  letter.Key `json:"key"`
+	// Dest is where the letter was sent ("smtp:host:port",
+	// "maildir:/path"); empty in records older than destinations, which
+	// count for every destination.
+	Dest string `json:"dest,omitempty"`
+	// Test is the address a test send went to instead of the letter's
+	// recipients (send --redirect-to). Test sends settle nothing.
+	Test      string      `json:"test,omitempty"`
 	Line      int         `json:"line"`
 	Rcpt      []string    `json:"rcpt"`
 	MessageID string      `json:"msgid"`
@@ -74,12 +83,20 @@ func (r Record) Final() State {
 	return r.State
 }
 
-// keyHash is a letter key shortened to 128 bits: the key is a hash
-// already, collisions stay out of reach, and the map stays small.
+// keyHash is a letter key and a destination in 128 bits: collisions stay
+// out of reach, and the map stays small. A record without a destination
+// (older than destinations) uses the key alone.
 type keyHash [16]byte
 
-func hashKey(key letter.Key) keyHash {
-	return keyHash(key[:16])
+func hashKey(key letter.Key, dest string) keyHash {
+	if dest == "" {
+		return keyHash(key[:16])
+	}
+	h := sha256.New()
+	h.Write(key[:])
+	h.Write([]byte{0})
+	io.WriteString(h, dest)
+	return keyHash(h.Sum(nil))
 }
 
 // status is a letter's state and attempts as of its last record.
@@ -88,12 +105,18 @@ type status struct {
 	attempt int32
 }
 
-// Entry is what the journal knows of one letter: the state its last
-// record leaves it in (see Record.Final) and the attempts made so far.
+// Entry is what the journal knows of one letter at one destination: the
+// state its last record leaves it in (see Record.Final) and the attempts
+// made so far.
 type Entry struct {
-	Known    bool // the journal has a record of the letter
+	Known    bool // the journal has a record of the letter for this destination
 	State    State
 	Attempts int
+	// Seen says the journal has a record of the letter for any
+	// destination; Elsewhere names one it was delivered to when it was not
+	// delivered to this one.
+	Seen      bool
+	Elsewhere string
 }
 
 // Due reports whether a send must send the letter: delivered and failed
@@ -116,9 +139,14 @@ var ErrLocked = errors.New("the journal is in use by another mailmerge send of t
 type Journal struct {
 	path string
 	f    *os.File
-	// last holds, per letter, what a send needs of its last record. A
-	// million letters take some 40 MB this way, not the records' size.
+	// last holds, per letter and destination, what a send needs of its
+	// last record. A million letters take some 40 MB this way, not the
+	// records' size.
 	last map[keyHash]status
+	// delivered names, per letter, a destination it was delivered to, as
+	// an index into dests.
+	delivered map[keyHash]uint16
+	dests     []string
 
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -145,10 +173,10 @@ func Open(path string) (*Journal, error) {
 		}
 		return nil, fmt.Errorf("lock journal %s: %w", path, err)
 	}
-	j := &Journal{path: path, f: f, last: map[keyHash]status{}}
+	j := &Journal{path: path, f: f, last: map[keyHash]status{}, delivered: map[keyHash]uint16{}}
 	j.cond = sync.NewCond(&j.mu)
 	good, err := replay(f, filepath.Base(path), func(r Record) error {
-		j.last[hashKey(r.Key)] = status{r.Final(), int32(r.Attempt)}
+		j.index(r)
 		return nil
 	})
 	if err != nil {
@@ -182,12 +210,15 @@ func Read(path string, fn func(Record) error) error {
 	return err
 }
 
-// Last returns the last record of every letter in the journal at path,
-// read as Read does.
-func Last(path string) (map[letter.Key]Record, error) {
+// Last returns the last record of every letter at the destination dest
+// in the journal at path, read as Read does. Test sends are left out;
+// records older than destinations count for every destination.
+func Last(path, dest string) (map[letter.Key]Record, error) {
 	last := map[letter.Key]Record{}
 	err := Read(path, func(r Record) error {
-		last[r.Key] = r
+		if r.Test == "" && (r.Dest == "" || r.Dest == dest) {
+			last[r.Key] = r
+		}
 		return nil
 	})
 	return last, err
@@ -230,15 +261,45 @@ func replay(r io.Reader, name string, fn func(Record) error) (int64, error) {
 	}
 }
 
-// Lookup returns what the journal knows of the letter with key.
-func (j *Journal) Lookup(key letter.Key) Entry {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	s, ok := j.last[hashKey(key)]
-	return Entry{Known: ok, State: s.state, Attempts: int(s.attempt)}
+// index notes what r says of its letter. Test sends settle nothing, and
+// are not indexed.
+func (j *Journal) index(r Record) {
+	if r.Test != "" {
+		return
+	}
+	j.last[hashKey(r.Key, r.Dest)] = status{r.Final(), int32(r.Attempt)}
+	if r.State == Delivered {
+		i := slices.Index(j.dests, r.Dest)
+		if i < 0 {
+			i = len(j.dests)
+			j.dests = append(j.dests, r.Dest)
+		}
+		j.delivered[hashKey(r.Key, "")] = uint16(i)
+	}
 }
 
-// Letters returns how many letters the journal has records of.
+// Lookup returns what the journal knows of the letter with key at the
+// destination dest. Records older than destinations count for every
+// destination.
+func (j *Journal) Lookup(key letter.Key, dest string) Entry {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	s, ok := j.last[hashKey(key, dest)]
+	if !ok {
+		s, ok = j.last[hashKey(key, "")]
+	}
+	e := Entry{Known: ok, State: s.state, Attempts: int(s.attempt), Seen: ok}
+	if i, delivered := j.delivered[hashKey(key, "")]; delivered {
+		e.Seen = true
+		if e.State != Delivered {
+			e.Elsewhere = j.dests[i]
+		}
+	}
+	return e
+}
+
+// Letters returns how many letters and destinations the journal has
+// records of, test sends aside.
 func (j *Journal) Letters() int {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -289,7 +350,7 @@ func (j *Journal) queue(r Record) (uint64, error) {
 	}
 	j.pending = append(append(j.pending, b...), '\n')
 	j.seq++
-	j.last[hashKey(r.Key)] = status{r.Final(), int32(r.Attempt)}
+	j.index(r)
 	return j.seq, nil
 }
 
@@ -345,4 +406,17 @@ func syncDir(dir string) {
 		d.Sync()
 		d.Close()
 	}
+}
+
+// Others lists the other journals in the folder of the journal at path,
+// by file name: other campaigns', or this one's under an earlier name.
+func Others(path string) []string {
+	matches, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "*.journal"))
+	var out []string
+	for _, m := range matches {
+		if filepath.Base(m) != filepath.Base(path) {
+			out = append(out, filepath.Base(m))
+		}
+	}
+	return out
 }

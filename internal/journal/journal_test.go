@@ -54,13 +54,13 @@ func TestReplay(t *testing.T) {
 	defer j.Close()
 	want := map[string]State{"a": Delivered, "b": Unknown, "c": Attempt, "d": Deferred, "e": Failed}
 	for name, state := range want {
-		e := j.Lookup(key(name))
+		e := j.Lookup(key(name), "")
 		got, attempts, ok := e.State, e.Attempts, e.Known
 		if !ok || got != state || attempts != 1 {
 			t.Errorf("%s: state %q after %d attempts, want %q after 1", name, got, attempts, state)
 		}
 	}
-	if j.Lookup(key("z")).Known {
+	if j.Lookup(key("z"), "").Known {
 		t.Error("a letter never sent has a record")
 	}
 	if n := j.Letters(); n != 5 {
@@ -81,7 +81,7 @@ func TestTornLastLineIsIgnoredAndCut(t *testing.T) {
 	if err != nil {
 		t.Fatalf("torn last line: %v", err)
 	}
-	if j.Lookup(key("b")).Known {
+	if j.Lookup(key("b"), "").Known {
 		t.Error("torn record was read")
 	}
 	j.Commit(rec("c", Delivered))
@@ -199,7 +199,7 @@ func FuzzOpen(f *testing.F) {
 			t.Fatalf("a journal Open accepted and appended to is now refused: %v", err)
 		}
 		defer j.Close()
-		if e := j.Lookup(key("new")); !e.Known || e.State != Delivered {
+		if e := j.Lookup(key("new"), ""); !e.Known || e.State != Delivered {
 			t.Fatalf("appended record lost: %v %v", e.State, e.Known)
 		}
 	})
@@ -233,7 +233,7 @@ func TestLastAndDeliveredSince(t *testing.T) {
 		j.Commit(r)
 	}
 	j.Close()
-	last, err := Last(path)
+	last, err := Last(path, "")
 	if err != nil || len(last) != 3 || last[key("b")].State != Delivered || last[key("c")].State != Deferred {
 		t.Errorf("Last = %v, %v", last, err)
 	}
@@ -241,5 +241,54 @@ func TestLastAndDeliveredSince(t *testing.T) {
 		if n, err := DeliveredSince(path, since); err != nil || n != want {
 			t.Errorf("DeliveredSince(%v) = %d, %v; want %d", since, n, err, want)
 		}
+	}
+}
+
+// TestDestinations: a letter delivered to one destination is not
+// delivered to another; records older than destinations count for every
+// one; test sends settle nothing.
+func TestDestinations(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "m.journal")
+	j, _ := Open(path)
+	at := func(name string, state State, dest, test string) Record {
+		r := rec(name, state)
+		r.Dest, r.Test = dest, test
+		return r
+	}
+	for _, r := range []Record{
+		at("a", Delivered, "maildir:/out", ""),
+		at("b", Delivered, "", ""), // an older journal's record
+		at("c", Delivered, "smtp:mx:587", "me@example.com"),
+		at("d", Failed, "smtp:mx:587", ""),
+	} {
+		j.Commit(r)
+	}
+	j.Close()
+	j, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	for _, tt := range []struct {
+		name, dest string
+		want       Entry
+	}{
+		{"a", "maildir:/out", Entry{Known: true, State: Delivered, Attempts: 1, Seen: true}},
+		{"a", "smtp:mx:587", Entry{Seen: true, Elsewhere: "maildir:/out"}},
+		{"b", "smtp:mx:587", Entry{Known: true, State: Delivered, Attempts: 1, Seen: true}},
+		{"c", "smtp:mx:587", Entry{}},
+		{"d", "smtp:mx:587", Entry{Known: true, State: Failed, Attempts: 1, Seen: true}},
+		{"d", "maildir:/out", Entry{}},
+	} {
+		if got := j.Lookup(key(tt.name), tt.dest); got != tt.want {
+			t.Errorf("%s at %s: %+v, want %+v", tt.name, tt.dest, got, tt.want)
+		}
+	}
+	if n := j.Letters(); n != 3 {
+		t.Errorf("Letters() = %d, want 3 (the test send is not one)", n)
+	}
+	last, _ := Last(path, "smtp:mx:587")
+	if len(last) != 2 || last[key("b")].State != Delivered || last[key("d")].State != Failed {
+		t.Errorf("Last at smtp:mx:587 = %v, want b (older than destinations) and d", last)
 	}
 }

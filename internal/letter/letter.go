@@ -7,6 +7,7 @@
 package letter
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/mailmerge/mailmerge/internal/address"
@@ -73,4 +74,25 @@ func (l *Letter) Identify(campaign string, n int) {
 		domain = l.From[at+1:]
 	}
 	l.MessageID = l.Key.MessageID(domain)
+}
+
+// OriginalTo is the header a test copy names the letter's recipients in.
+const OriginalTo = "X-Mailmerge-Original-To"
+
+// Redirect returns a test copy of l for to alone: its header fields as
+// they are, plus X-Mailmerge-Original-To with the envelope recipients it
+// stands in for, and a Message-ID of its own, so that a test copy and the
+// real letter are never taken for each other.
+func (l *Letter) Redirect(to address.Mailbox) *Letter {
+	c := *l
+	c.Recipients = []string{to.Addr}
+	c.SMTPUTF8 = to.UTF8
+	for _, f := range l.Fields {
+		if f.Name == "From" {
+			c.SMTPUTF8 = c.SMTPUTF8 || f.Mailboxes[0].UTF8 // MAIL FROM still carries it
+		}
+	}
+	c.Fields = append(slices.Clip(l.Fields), Field{Name: OriginalTo, Value: strings.Join(l.Recipients, ", ")})
+	c.MessageID = strings.Replace(l.MessageID, "@", ".test@", 1)
+	return &c
 }

@@ -84,9 +84,12 @@ func (d *dispatcher) loop() {
 // admit decides what this run does with a letter: skip it (the journal
 // settles it), leave it (the run is stopping or at its limit), or send it.
 func (d *dispatcher) admit(l *letter.Letter) {
-	e := d.p.Journal.Lookup(l.Key)
+	e, due := d.p.Lookup(l)
+	if d.p.Redirect != nil {
+		l = l.Redirect(*d.p.Redirect)
+	}
 	switch {
-	case !e.Due(d.p.ResendUnknown):
+	case !due:
 		d.count(func(s *Stats) { s.Letters++; s.Skipped[e.State]++ })
 	case d.dispatch.Err() != nil || d.p.MaxLetters > 0 && d.dispatched >= d.p.MaxLetters:
 		d.count(func(s *Stats) { s.Letters++; s.Untouched++ })

@@ -26,6 +26,14 @@ type Maildir struct {
 // Describe names the folder.
 func (m *Maildir) Describe() string { return "Maildir " + m.Path }
 
+// Destination names the folder in the journal: "maildir:/abs/path".
+func (m *Maildir) Destination() string {
+	if abs, err := filepath.Abs(m.Path); err == nil {
+		return "maildir:" + abs
+	}
+	return "maildir:" + filepath.Clean(m.Path)
+}
+
 var maildirSeq atomic.Int64
 
 // Open creates the folder's tmp, new and cur if needed.

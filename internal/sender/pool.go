@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/time/rate"
 
+	"github.com/mailmerge/mailmerge/internal/address"
 	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/letter"
 )
@@ -21,6 +22,9 @@ type Transport interface {
 	Open(ctx context.Context, n int) (Session, error)
 	// Describe names the destination for people.
 	Describe() string
+	// Destination names the destination in the journal: letters
+	// delivered to one are not delivered to another.
+	Destination() string
 }
 
 // Session delivers letters one at a time. It is owned by one worker.
@@ -62,9 +66,25 @@ type Pool struct {
 	MaxLetters int
 	// ResendUnknown sends letters whose outcome is unknown again.
 	ResendUnknown bool
-	Log           *slog.Logger
+	// Redirect, if set, makes this a test run: every letter goes to this
+	// address alone (letter.Redirect), whatever the journal says of it,
+	// and is recorded as a test send, which settles nothing.
+	Redirect *address.Mailbox
+	Log      *slog.Logger
 	// Progress, if set, is called after every change of the counts.
 	Progress func(Stats)
+}
+
+// Lookup says what a run of p does with l: the journal's entry for it at
+// the transport's destination, and whether it is due (journal.Entry.Due).
+// A test run (Redirect) sends every letter, afresh. Both the check before
+// a send and the send go by this.
+func (p *Pool) Lookup(l *letter.Letter) (journal.Entry, bool) {
+	if p.Redirect != nil {
+		return journal.Entry{}, true
+	}
+	e := p.Journal.Lookup(l.Key, p.Transport.Destination())
+	return e, e.Due(p.ResendUnknown)
 }
 
 // ErrInterrupted is the cause when dispatching stopped on request.
@@ -123,7 +143,7 @@ func (p *Pool) Run(ctx, hard context.Context, each func(func(*letter.Letter) boo
 		})
 	}()
 
-	w := &crew{p: p, work: make(chan *job), reports: make(chan report), gctx: gctx,
+	w := &crew{p: p, work: make(chan *job), reports: make(chan report), gctx: gctx, dest: p.Transport.Destination(),
 		dispatch: dispatch, stopDispatch: stopDispatch, ready: make(chan struct{})}
 	for n := 1; n <= p.Concurrency; n++ {
 		g.Go(func() error { return w.run(n) })

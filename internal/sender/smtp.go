@@ -64,6 +64,11 @@ func (t *SMTP) Describe() string {
 	return fmt.Sprintf("%s (%s)", net.JoinHostPort(t.Host, strconv.Itoa(t.Port)), t.Security)
 }
 
+// Destination names the server in the journal: "smtp:host:port".
+func (t *SMTP) Destination() string {
+	return "smtp:" + net.JoinHostPort(strings.ToLower(t.Host), strconv.Itoa(t.Port))
+}
+
 // connError is a failure to open a session that another try may not have.
 type connError struct {
 	phase string

@@ -17,6 +17,7 @@ type crew struct {
 	work         chan *job
 	reports      chan report
 	gctx         context.Context
+	dest         string // Transport.Destination, for the journal
 	dispatch     context.Context
 	stopDispatch context.CancelCauseFunc
 	live         atomic.Int32 // open sessions
@@ -128,8 +129,8 @@ func (s *worker) handle(j *job) (report, error) {
 // changed since the check): deferred, for the next run to check anew.
 func (s *worker) unbuilt(j *job, err error) (report, error) {
 	p := s.w.p
-	rec := journal.Record{Key: j.l.Key, Line: j.l.Line, Rcpt: j.l.Recipients, MessageID: j.l.MessageID, Attempt: j.attempt,
-		State: journal.Deferred, Phase: PhaseBuild, Text: err.Error()}
+	rec := s.record(j)
+	rec.State, rec.Phase, rec.Text = journal.Deferred, PhaseBuild, err.Error()
 	if cerr := p.Journal.Commit(rec); cerr != nil {
 		re := &RunError{Kind: ErrJournal, Text: cerr.Error(), Err: cerr}
 		s.w.stopDispatch(re)
@@ -202,7 +203,7 @@ func (s *worker) attempt(j *job) report {
 	p := s.w.p
 	j.attempt++
 	l := j.l
-	base := journal.Record{Key: l.Key, Line: l.Line, Rcpt: l.Recipients, MessageID: l.MessageID, Attempt: j.attempt}
+	base := s.record(j)
 	rec := base
 	rec.State = journal.Attempt
 	if err := p.Journal.Append(rec); err != nil {
@@ -236,4 +237,13 @@ func (s *worker) attempt(j *job) report {
 	}
 	p.Log.Debug("letter", "line", l.Line, "rcpt", l.Recipients, "state", rec.State, "code", res.Code, "text", res.Text)
 	return report{j: j, state: rec.State, retry: rec.State == journal.Deferred, res: res}
+}
+
+// record starts a journal record of j.
+func (s *worker) record(j *job) journal.Record {
+	r := journal.Record{Key: j.l.Key, Dest: s.w.dest, Line: j.l.Line, Rcpt: j.l.Recipients, MessageID: j.l.MessageID, Attempt: j.attempt}
+	if p := s.w.p; p.Redirect != nil {
+		r.Test = p.Redirect.Addr
+	}
+	return r
 }
