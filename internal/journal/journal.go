@@ -112,9 +112,9 @@ type Entry struct {
 	Known    bool // the journal has a record of the letter for this destination
 	State    State
 	Attempts int
-	// Seen says the journal has a record of the letter for any
-	// destination; Elsewhere names one it was delivered to when it was not
-	// delivered to this one.
+	// Seen says the journal knows the letter: a record for this
+	// destination, or a delivery to any. Elsewhere names a destination it
+	// was delivered to when it was not delivered to this one.
 	Seen      bool
 	Elsewhere string
 }
