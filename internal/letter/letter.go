@@ -24,8 +24,12 @@ type Letter struct {
 
 	From       string   // envelope sender (MAIL FROM)
 	Recipients []string // envelope recipients (RCPT TO): To, Cc and Bcc, each once
-	To         []string // the addresses of the To header alone
-	SMTPUTF8   bool     // an address needs the SMTPUTF8 extension
+	// Sources names, for each of Recipients, the CSV field its address
+	// came from; "" for an address the template itself names (an
+	// instructor's Cc or Bcc), which every letter has.
+	Sources  []string
+	To       []string // the addresses of the To header alone
+	SMTPUTF8 bool     // an address needs the SMTPUTF8 extension
 
 	// Fields are the header fields the template wrote, in its order,
 	// without Bcc (envelope only) and without the fields the writer adds

@@ -66,6 +66,7 @@ func (t *Template) Envelope(row Row) (*letter.Letter, error) {
 func (t *Template) execute(row Row, envelopeOnly bool) (*letter.Letter, error) {
 	l := &letter.Letter{Line: row.Line, Kind: t.kind}
 	var to, cc, bcc []address.Mailbox
+	sources := map[string]string{} // recipient address, lower case -> the field it came from
 	type attachment struct {
 		path string
 		h    *headerTemplate
@@ -106,6 +107,11 @@ func (t *Template) execute(row Row, envelopeOnly bool) (*letter.Letter, error) {
 			}
 			for _, a := range list {
 				l.SMTPUTF8 = l.SMTPUTF8 || a.UTF8
+				if k := strings.ToLower(a.Addr); h.name != "From" && h.name != "Reply-To" && h.name != "Sender" {
+					if _, ok := sources[k]; !ok {
+						sources[k] = sourceField(h, row, a.Addr)
+					}
+				}
 			}
 			switch h.name {
 			case "From":
@@ -138,6 +144,9 @@ func (t *Template) execute(row Row, envelopeOnly bool) (*letter.Letter, error) {
 	}
 	l.Recipients = envelope(to, cc, bcc)
 	l.To = envelope(to)
+	for _, r := range l.Recipients {
+		l.Sources = append(l.Sources, sources[strings.ToLower(r)])
+	}
 	if len(l.Recipients) == 0 {
 		return nil, &ValueError{Err: errors.New("no recipients: To, Cc and Bcc are all empty")}
 	}
@@ -253,6 +262,18 @@ func firstField(h *headerTemplate) string {
 		return ""
 	}
 	return h.fields[0]
+}
+
+// sourceField names the field of an address header whose value is addr;
+// "" when the template's own text wrote it (an instructor's copy).
+func sourceField(h *headerTemplate, row Row, addr string) string {
+	for _, f := range addressFields(h, row) {
+		v, _ := address.Clean(row.Values[f])
+		if list, err := address.ParseList(v); err == nil && len(list) == 1 && strings.EqualFold(list[0].Addr, addr) {
+			return f
+		}
+	}
+	return ""
 }
 
 // envelope lists each recipient address once, in header order.

@@ -785,3 +785,19 @@ func TestEveryShapeDecodesBack(t *testing.T) {
 		}
 	}
 }
+
+// TestSources: each envelope recipient is known by the field it came
+// from, or as the template's own (an instructor's copy).
+func TestSources(t *testing.T) {
+	tm := parseText(t, "From: a@example.com\nTo: {{.name}} <{{.email}}>\nCc: {{.parent}}, dean@example.com\nBcc: Teacher <teacher@example.com>\n\nBody\n", testOptions())
+	l, err := tm.Render(Row{Values: map[string]string{"name": "Ivan", "email": "Ivan@Example.com", "parent": "Mum <mum@example.com>"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"Ivan@Example.com", "mum@example.com", "dean@example.com", "teacher@example.com"}; !slices.Equal(l.Recipients, want) {
+		t.Errorf("recipients %q, want %q", l.Recipients, want)
+	}
+	if want := []string{"email", "parent", "", ""}; !slices.Equal(l.Sources, want) {
+		t.Errorf("sources %q, want %q", l.Sources, want)
+	}
+}
