@@ -26,21 +26,22 @@ letters were delivered, failed, deferred, of unknown fate or not sent yet,
 then each letter that was not delivered with the server's reply.
 
 --failed-csv FILE writes the recipients rows of those letters, with status,
-smtp_code and error columns added, to fix and send again.`,
+smtp_code, error and recipient (the addresses that did not get the letter)
+columns added, to fix and send again.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(cmd, nil)
 			if err != nil {
 				return err
 			}
-			last, err := journal.Last(cfg.Send.Journal, cfg.Destination())
+			outcomes, err := journal.Outcomes(cfg.Send.Journal, cfg.Destination())
 			if errors.Is(err, fs.ErrNotExist) {
 				return &exitError{code: exitData, err: fmt.Errorf("no journal at %s: nothing has been sent for this campaign", cfg.Send.Journal)}
 			}
 			if err != nil {
 				return err
 			}
-			rep, sum, err := report.Make(cmd.Context(), newCampaign(cmd, cfg), last)
+			rep, sum, err := report.Make(cmd.Context(), newCampaign(cmd, cfg), outcomes)
 			if err := problemsError(sum, err); err != nil {
 				return err
 			}
@@ -66,12 +67,12 @@ func printReport(cmd *cobra.Command, csvName string, rep *report.Report) {
 	fmt.Fprintf(out, "delivered %d, failed %d, deferred %d, unknown %d, not sent %d (of %d)\n",
 		c[journal.Delivered], c[journal.Failed], c[journal.Deferred], c[journal.Unknown], c[report.NotSent], rep.Letters)
 	for _, l := range rep.Listed {
-		for _, rej := range l.Record.Rejected {
-			fmt.Fprintf(out, "%s:%d: delivered, but refused for %s: %s\n", csvName, l.Line, rej.Rcpt, report.Refusal(rej))
+		for _, m := range l.Missed {
+			fmt.Fprintf(out, "%s:%d: %s %s: %s\n", csvName, l.Line, stateWord(m.State), m.Rcpt, report.Reply(m))
 		}
-		if l.Undelivered() {
-			fmt.Fprintf(out, "%s:%d: %s %s: %s\n", csvName, l.Line, l.State, strings.Join(l.Recipients, ", "), report.Reply(l.Record))
-		}
+	}
+	for _, cp := range rep.Copies {
+		fmt.Fprintf(out, "%s, named in the template: %s in %s: %s\n", cp.Rcpt, stateWord(cp.State), plural(cp.Letters, "letter"), report.Reply(cp.RcptOutcome))
 	}
 	if rep.Gone > 0 {
 		fmt.Fprintf(out, "the journal also has %s no longer in the recipients file (changed or removed rows)\n", plural(rep.Gone, "letter"))
@@ -92,17 +93,19 @@ func writeFailedCSV(path string, delim rune, rep *report.Report) (int, error) {
 	}
 	n := 0
 	for _, l := range rep.Listed {
-		if !l.Undelivered() {
-			continue
-		}
 		if n == 0 {
-			w.Write(append(append([]string(nil), rep.Header...), "status", "smtp_code", "error"))
+			w.Write(append(append([]string(nil), rep.Header...), "status", "smtp_code", "error", "recipient"))
 		}
+		first := l.Missed[0]
 		code := ""
-		if l.Record.Code != 0 {
-			code = strconv.Itoa(l.Record.Code)
+		if first.Code != 0 {
+			code = strconv.Itoa(first.Code)
 		}
-		w.Write(append(append([]string(nil), l.Row...), string(l.State), code, report.Reply(l.Record)))
+		var missed []string
+		for _, m := range l.Missed {
+			missed = append(missed, m.Rcpt)
+		}
+		w.Write(append(append([]string(nil), l.Row...), stateWord(l.State), code, report.Reply(first), strings.Join(missed, ", ")))
 		n++
 	}
 	w.Flush()
@@ -110,4 +113,12 @@ func writeFailedCSV(path string, delim rune, rep *report.Report) (int, error) {
 		return n, err
 	}
 	return n, f.Close()
+}
+
+// stateWord says a state for people.
+func stateWord(s journal.State) string {
+	if s == journal.Attempt || s == "" {
+		return string(report.NotSent)
+	}
+	return string(s)
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 //
 //	fail-   550 5.1.1 at RCPT
 //	later-  451 4.3.0 at RCPT
+//	once-   451 4.3.0 at RCPT the first time, accepted after
 //	lost-   the connection drops after the final dot (no reply)
 //
 // With a TLS config it offers STARTTLS and requires AUTH PLAIN as
@@ -32,6 +34,7 @@ type scriptServer struct {
 	dir  string
 	n    atomic.Int64
 	auth bool
+	once sync.Map // once- addresses refused already
 }
 
 const (
@@ -95,6 +98,10 @@ func (s *scriptSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such user here"}
 	case strings.HasPrefix(to, "later-"):
 		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Try again later"}
+	case strings.HasPrefix(to, "once-"):
+		if _, again := s.b.once.LoadOrStore(to, true); !again {
+			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Try again later"}
+		}
 	}
 	s.rcpts = append(s.rcpts, to)
 	return nil

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/mailmerge/mailmerge/internal/config"
@@ -32,6 +34,9 @@ func printSendSummary(w io.Writer, total int, st sender.Stats) {
 	}
 	if len(why) > 0 {
 		fmt.Fprintf(w, "skipped: %s\n", strings.Join(why, "; "))
+	}
+	for _, addr := range slices.Sorted(maps.Keys(st.CopiesRefused)) {
+		fmt.Fprintf(w, "%s, named in the template, was refused in %s (mailmerge report says why)\n", addr, plural(st.CopiesRefused[addr], "letter"))
 	}
 }
 

@@ -118,7 +118,7 @@ func (c *Campaign) Plan(ctx context.Context, pool *sender.Pool) (Plan, error) {
 		if e.Elsewhere != "" {
 			p.Elsewhere[e.Elsewhere]++
 		}
-		if !due {
+		if len(due) == 0 {
 			return nil
 		}
 		p.ToSend++

@@ -19,9 +19,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -51,27 +53,42 @@ type Record struct {
 	Dest string `json:"dest,omitempty"`
 	// Test is the address a test send went to instead of the letter's
 	// recipients (send --redirect-to). Test sends settle nothing.
-	Test      string      `json:"test,omitempty"`
-	Line      int         `json:"line"`
-	Rcpt      []string    `json:"rcpt"`
-	MessageID string      `json:"msgid"`
-	Attempt   int         `json:"attempt"`
-	State     State       `json:"state"`
-	Phase     string      `json:"phase,omitempty"`
-	Code      int         `json:"code,omitempty"`
-	Enhanced  string      `json:"enhanced,omitempty"`
-	Text      string      `json:"text,omitempty"`
-	Millis    int64       `json:"ms,omitempty"`
-	Rejected  []Rejection `json:"rejected,omitempty"`
+	Test string `json:"test,omitempty"`
+	Line int    `json:"line"`
+	// Rcpt are the envelope recipients of the attempt. Part says they are
+	// some of the letter's, the ones still due: the others' states stand.
+	Rcpt      []string `json:"rcpt"`
+	Part      bool     `json:"part,omitempty"`
+	MessageID string   `json:"msgid"`
+	Attempt   int      `json:"attempt"`
+	State     State    `json:"state"`
+	Phase     string   `json:"phase,omitempty"`
+	Code      int      `json:"code,omitempty"`
+	Enhanced  string   `json:"enhanced,omitempty"`
+	Text      string   `json:"text,omitempty"`
+	Millis    int64    `json:"ms,omitempty"`
+	// Rejected are the recipients the server refused at RCPT, each with
+	// its own state; State is then that of the others (or, when all were
+	// refused, the mildest of theirs).
+	Rejected []Rejection `json:"rejected,omitempty"`
 }
 
-// Rejection is a recipient the server refused while it accepted others of
-// the same letter.
+// Rejection is a recipient the server refused at RCPT.
 type Rejection struct {
 	Rcpt     string `json:"rcpt"`
+	State    State  `json:"state,omitempty"` // failed or deferred
 	Code     int    `json:"code"`
 	Enhanced string `json:"enhanced,omitempty"`
 	Text     string `json:"text"`
+}
+
+// Final is the recipient's state: records older than per-recipient
+// states name only refusals for good.
+func (r Rejection) Final() State {
+	if r.State == "" {
+		return Failed
+	}
+	return r.State
 }
 
 // Final returns the state a letter is in when r is its last record: eod
@@ -103,6 +120,10 @@ func hashKey(key letter.Key, dest string) keyHash {
 type status struct {
 	state   State
 	attempt int32
+	// rcpts holds the state of each recipient, by lower-case address,
+	// once they differ (some refused, some not); state is then that of
+	// any recipient not in it.
+	rcpts map[string]State
 }
 
 // Entry is what the journal knows of one letter at one destination: the
@@ -117,19 +138,59 @@ type Entry struct {
 	// was delivered to when it was not delivered to this one.
 	Seen      bool
 	Elsewhere string
+	// Rcpts holds the states of recipients whose states differ from
+	// State, by lower-case address; see StateOf.
+	Rcpts map[string]State
 }
 
-// Due reports whether a send must send the letter: delivered and failed
-// letters are settled, and an unknown one is resent only on request. A
-// send and the check before it both go by this rule.
-func (e Entry) Due(resendUnknown bool) bool {
-	switch e.State {
+// StateOf returns the state of one recipient of the letter, and whether
+// the journal knows it.
+func (e Entry) StateOf(rcpt string) (State, bool) {
+	if s, ok := e.Rcpts[strings.ToLower(rcpt)]; ok {
+		return s, true
+	}
+	return e.State, e.Known
+}
+
+// Due reports whether a send must send to the recipients of the letter
+// it finds in state: delivered and failed ones are settled, and an
+// unknown one is sent again only on request. A send and the check before
+// it both go by this rule.
+func Due(state State, resendUnknown bool) bool {
+	switch state {
 	case Delivered, Failed:
 		return false
 	case Unknown:
 		return resendUnknown
 	}
 	return true
+}
+
+// Fold is what a letter comes to from the states of its recipients, for
+// counts, exit codes and reports: the least settled of them, in the order
+// deferred, not sent (Attempt; "" for a recipient without a record),
+// failed, unknown, delivered. Only the recipients the row gave decide
+// (own[i]); a letter has the template's own (an instructor's copy) decide
+// only when it has no others.
+func Fold(states []State, own []bool) State {
+	anyOwn := slices.Contains(own, true)
+	rank := map[State]int{Deferred: 5, Attempt: 4, "": 4, Failed: 3, Unknown: 2, Delivered: 1}
+	folded, best := Delivered, 0
+	for i, s := range states {
+		if anyOwn && !own[i] {
+			continue
+		}
+		if s == EOD {
+			s = Unknown
+		}
+		if r := rank[s]; r > best {
+			folded, best = s, r
+		}
+	}
+	if folded == "" {
+		return Attempt
+	}
+	return folded
 }
 
 // ErrLocked is returned by Open when another process has the journal.
@@ -210,18 +271,48 @@ func Read(path string, fn func(Record) error) error {
 	return err
 }
 
-// Last returns the last record of every letter at the destination dest
-// in the journal at path, read as Read does. Test sends are left out;
-// records older than destinations count for every destination.
-func Last(path, dest string) (map[letter.Key]Record, error) {
-	last := map[letter.Key]Record{}
+// Outcome is what became of one letter at one destination.
+type Outcome struct {
+	Last  Record                 // its last record
+	Rcpts map[string]RcptOutcome // each recipient's, by lower-case address
+}
+
+// RcptOutcome is what became of one recipient of a letter: its state, and
+// the reply that decided it.
+type RcptOutcome struct {
+	Rcpt     string
+	State    State
+	Phase    string
+	Code     int
+	Enhanced string
+	Text     string
+}
+
+// Outcomes reads the journal at path as Read does and returns what became
+// of every letter at the destination dest, recipient by recipient. Test
+// sends are left out; records older than destinations count for every
+// destination.
+func Outcomes(path, dest string) (map[letter.Key]*Outcome, error) {
+	out := map[letter.Key]*Outcome{}
 	err := Read(path, func(r Record) error {
-		if r.Test == "" && (r.Dest == "" || r.Dest == dest) {
-			last[r.Key] = r
+		if r.Test != "" || r.Dest != "" && r.Dest != dest {
+			return nil
+		}
+		o := out[r.Key]
+		if o == nil || !r.Part {
+			o = &Outcome{Rcpts: map[string]RcptOutcome{}}
+			out[r.Key] = o
+		}
+		o.Last = r
+		for _, rcpt := range r.Rcpt {
+			o.Rcpts[strings.ToLower(rcpt)] = RcptOutcome{rcpt, r.Final(), r.Phase, r.Code, r.Enhanced, r.Text}
+		}
+		for _, rej := range r.Rejected {
+			o.Rcpts[strings.ToLower(rej.Rcpt)] = RcptOutcome{rej.Rcpt, rej.Final(), "RCPT", rej.Code, rej.Enhanced, rej.Text}
 		}
 		return nil
 	})
-	return last, err
+	return out, err
 }
 
 // DeliveredSince counts the letters the journal at path says were
@@ -267,7 +358,27 @@ func (j *Journal) index(r Record) {
 	if r.Test != "" {
 		return
 	}
-	j.last[hashKey(r.Key, r.Dest)] = status{r.Final(), int32(r.Attempt)}
+	h := hashKey(r.Key, r.Dest)
+	st := j.last[h]
+	st.attempt = int32(r.Attempt)
+	if !r.Part {
+		st.state, st.rcpts = r.Final(), nil
+		if len(r.Rejected) > 0 {
+			st.rcpts = make(map[string]State, len(r.Rcpt))
+		}
+	}
+	if st.rcpts == nil && r.Part {
+		st.rcpts = make(map[string]State, len(r.Rcpt))
+	}
+	if st.rcpts != nil {
+		for _, rcpt := range r.Rcpt {
+			st.rcpts[strings.ToLower(rcpt)] = r.Final()
+		}
+		for _, rej := range r.Rejected {
+			st.rcpts[strings.ToLower(rej.Rcpt)] = rej.Final()
+		}
+	}
+	j.last[h] = st
 	if r.State == Delivered {
 		i := slices.Index(j.dests, r.Dest)
 		if i < 0 {
@@ -288,7 +399,7 @@ func (j *Journal) Lookup(key letter.Key, dest string) Entry {
 	if !ok {
 		s, ok = j.last[hashKey(key, "")]
 	}
-	e := Entry{Known: ok, State: s.state, Attempts: int(s.attempt), Seen: ok}
+	e := Entry{Known: ok, State: s.state, Attempts: int(s.attempt), Seen: ok, Rcpts: maps.Clone(s.rcpts)}
 	if i, delivered := j.delivered[hashKey(key, "")]; delivered {
 		e.Seen = true
 		if e.State != Delivered {

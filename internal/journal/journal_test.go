@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -214,8 +215,8 @@ func TestDue(t *testing.T) {
 		{Delivered, false, true}, {Failed, true, true}, {Unknown, false, true}, {Unknown, true, false},
 		{Deferred, false, false}, {Attempt, false, false}, {"", false, false},
 	} {
-		if got := (Entry{Known: tt.state != "", State: tt.state}).Due(tt.resendUnknown); got == tt.settled {
-			t.Errorf("Entry{%s}.Due(%v) = %v", tt.state, tt.resendUnknown, got)
+		if got := Due(tt.state, tt.resendUnknown); got == tt.settled {
+			t.Errorf("Due(%q, %v) = %v", tt.state, tt.resendUnknown, got)
 		}
 	}
 }
@@ -233,9 +234,9 @@ func TestLastAndDeliveredSince(t *testing.T) {
 		j.Commit(r)
 	}
 	j.Close()
-	last, err := Last(path, "")
-	if err != nil || len(last) != 3 || last[key("b")].State != Delivered || last[key("c")].State != Deferred {
-		t.Errorf("Last = %v, %v", last, err)
+	last, err := Outcomes(path, "")
+	if err != nil || len(last) != 3 || last[key("b")].Last.State != Delivered || last[key("c")].Last.State != Deferred {
+		t.Errorf("Outcomes = %v, %v", last, err)
 	}
 	for since, want := range map[time.Time]int{yesterday: 2, yesterday.Add(time.Hour): 1} {
 		if n, err := DeliveredSince(path, since); err != nil || n != want {
@@ -280,15 +281,86 @@ func TestDestinations(t *testing.T) {
 		{"d", "smtp:mx:587", Entry{Known: true, State: Failed, Attempts: 1, Seen: true}},
 		{"d", "maildir:/out", Entry{}},
 	} {
-		if got := j.Lookup(key(tt.name), tt.dest); got != tt.want {
+		if got := j.Lookup(key(tt.name), tt.dest); !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("%s at %s: %+v, want %+v", tt.name, tt.dest, got, tt.want)
 		}
 	}
 	if n := j.Letters(); n != 3 {
 		t.Errorf("Letters() = %d, want 3 (the test send is not one)", n)
 	}
-	last, _ := Last(path, "smtp:mx:587")
-	if len(last) != 2 || last[key("b")].State != Delivered || last[key("d")].State != Failed {
-		t.Errorf("Last at smtp:mx:587 = %v, want b (older than destinations) and d", last)
+	last, _ := Outcomes(path, "smtp:mx:587")
+	if len(last) != 2 || last[key("b")].Last.State != Delivered || last[key("d")].Last.State != Failed {
+		t.Errorf("Outcomes at smtp:mx:587 = %v, want b (older than destinations) and d", last)
+	}
+}
+
+// TestRecipients: each recipient keeps its own state: a refusal is never
+// hidden by another recipient's delivery, and an attempt to some of a
+// letter's recipients leaves the others' states as they were.
+func TestRecipients(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "m.journal")
+	j, _ := Open(path)
+	r := rec("a", Delivered)
+	r.Rcpt = []string{"Ann@example.com", "fail@example.com", "later@example.com", "teacher@example.com"}
+	r.Rejected = []Rejection{{Rcpt: "fail@example.com", State: Failed, Code: 550}, {Rcpt: "later@example.com", State: Deferred, Code: 451}}
+	j.Commit(r)
+	old := rec("b", Delivered) // a record older than per-recipient states
+	old.Rcpt = []string{"b@example.com", "x@example.com"}
+	old.Rejected = []Rejection{{Rcpt: "x@example.com", Code: 451}}
+	j.Commit(old)
+	j.Close()
+
+	j, _ = Open(path)
+	e := j.Lookup(key("a"), "")
+	for rcpt, want := range map[string]State{"ann@EXAMPLE.com": Delivered, "fail@example.com": Failed, "later@example.com": Deferred, "teacher@example.com": Delivered} {
+		if got, known := e.StateOf(rcpt); !known || got != want {
+			t.Errorf("%s: %s, want %s", rcpt, got, want)
+		}
+	}
+	if got, _ := j.Lookup(key("b"), "").StateOf("x@example.com"); got != Failed {
+		t.Errorf("an older record's refusal: %s, want failed (never retried then)", got)
+	}
+	// The retry to the deferred recipient alone.
+	retry := rec("a", EOD)
+	retry.Rcpt, retry.Part, retry.Attempt = []string{"later@example.com"}, true, 2
+	j.Commit(retry)
+	retry.State = Delivered
+	j.Commit(retry)
+	j.Close()
+
+	j, _ = Open(path)
+	defer j.Close()
+	e = j.Lookup(key("a"), "")
+	for rcpt, want := range map[string]State{"ann@example.com": Delivered, "fail@example.com": Failed, "later@example.com": Delivered} {
+		if got, _ := e.StateOf(rcpt); got != want {
+			t.Errorf("after the retry, %s: %s, want %s", rcpt, got, want)
+		}
+	}
+	if e.Attempts != 2 {
+		t.Errorf("attempts %d", e.Attempts)
+	}
+	out, _ := Outcomes(path, "")
+	if o := out[key("a")]; o.Rcpts["fail@example.com"].Code != 550 || o.Rcpts["fail@example.com"].Phase != "RCPT" || o.Rcpts["later@example.com"].State != Delivered || o.Rcpts["ann@example.com"].State != Delivered {
+		t.Errorf("outcomes %+v", o.Rcpts)
+	}
+}
+
+func TestFold(t *testing.T) {
+	for _, tt := range []struct {
+		states []State
+		own    []bool
+		want   State
+	}{
+		{[]State{Delivered, Delivered}, []bool{true, true}, Delivered},
+		{[]State{Delivered, Failed}, []bool{true, false}, Delivered}, // only the instructor's copy was refused
+		{[]State{Failed, Delivered}, []bool{true, false}, Failed},
+		{[]State{Failed, Deferred}, []bool{true, true}, Deferred},
+		{[]State{Delivered, ""}, []bool{true, true}, Attempt},
+		{[]State{EOD, Delivered}, []bool{true, true}, Unknown},
+		{[]State{Failed}, []bool{false}, Failed}, // a letter to the template's address alone
+	} {
+		if got := Fold(tt.states, tt.own); got != tt.want {
+			t.Errorf("Fold(%q, %v) = %s, want %s", tt.states, tt.own, got, tt.want)
+		}
 	}
 }

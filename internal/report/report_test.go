@@ -17,7 +17,7 @@ import (
 // TestMake joins journal records to the rows that make their letters.
 func TestMake(t *testing.T) {
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "letter.txt"), []byte("From: s@example.com\nTo: {{.email}}\nAttachment: {{.file}}\n\nHi\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "letter.txt"), []byte("From: s@example.com\nTo: {{.email}}\nBcc: boss@example.com\nAttachment: {{.file}}\n\nHi\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "people.csv"), []byte("email;file\na@example.com;gone.pdf\nb@example.com;\nc@example.com;\nd@example.com;\ne@example.com;\nf@example.com;\n"), 0o644)
 	cfg := &config.Config{File: filepath.Join(dir, "m.yaml"), Template: "letter.txt", Recipients: config.Recipients{File: "people.csv"}}
 	cfg.Resolve()
@@ -28,26 +28,27 @@ func TestMake(t *testing.T) {
 		letters = append(letters, l)
 		return nil
 	})
-	rec := func(i int, state journal.State) journal.Record {
-		return journal.Record{Key: letters[i].Key, Line: letters[i].Line, Rcpt: letters[i].Recipients, State: state, Attempt: 1}
+	outcome := func(i int, state journal.State) *journal.Outcome {
+		rcpt := letters[i].Recipients[0]
+		return &journal.Outcome{Last: journal.Record{Key: letters[i].Key, State: state},
+			Rcpts: map[string]journal.RcptOutcome{rcpt: {Rcpt: rcpt, State: state}}}
 	}
-	last := map[letter.Key]journal.Record{
-		letters[0].Key: rec(0, journal.Delivered),
-		letters[1].Key: rec(1, journal.Failed),
-		letters[2].Key: rec(2, journal.EOD),     // unknown
-		letters[3].Key: rec(3, journal.Attempt), // not sent, but tried
+	outcomes := map[letter.Key]*journal.Outcome{
+		letters[0].Key: outcome(0, journal.Delivered),
+		letters[1].Key: outcome(1, journal.Failed),
+		letters[2].Key: outcome(2, journal.Unknown),
+		letters[3].Key: outcome(3, journal.Attempt), // tried, not sent
 		// letters[4]: never tried
-		letters[5].Key: rec(5, journal.Delivered),
-		letter.NewKey("m", []string{"gone@example.com"}, 0): {State: journal.Delivered},
+		letters[5].Key: outcome(5, journal.Delivered),
+		letter.NewKey("m", []string{"gone@example.com"}, 0): {},
 	}
-	failed := last[letters[1].Key]
-	failed.Code, failed.Enhanced, failed.Text = 550, "5.1.1", "5.1.1 No such user"
-	last[letters[1].Key] = failed
-	partly := last[letters[5].Key]
-	partly.Rejected = []journal.Rejection{{Rcpt: "x@example.com", Code: 550, Text: "No"}}
-	last[letters[5].Key] = partly
+	failed := outcomes[letters[1].Key].Rcpts["b@example.com"]
+	failed.Phase, failed.Code, failed.Enhanced, failed.Text = "RCPT", 550, "5.1.1", "5.1.1 No such user"
+	outcomes[letters[1].Key].Rcpts["b@example.com"] = failed
+	// The instructor's copy of letter 6 was refused.
+	outcomes[letters[5].Key].Rcpts["boss@example.com"] = journal.RcptOutcome{Rcpt: "boss@example.com", State: journal.Failed, Phase: "RCPT", Code: 550, Text: "No"}
 
-	rep, sum, err := Make(context.Background(), c, last)
+	rep, sum, err := Make(context.Background(), c, outcomes)
 	if err != nil || sum.Letters != 6 || sum.Delimiter != ';' {
 		t.Fatalf("%v %+v", err, sum)
 	}
@@ -62,16 +63,19 @@ func TestMake(t *testing.T) {
 		lines = append(lines, l.Line)
 	}
 	// The attachment of line 2 is gone: a report does not need it.
-	if !slices.Equal(lines, []int{3, 4, 5, 7}) || rep.Letters != 6 || rep.Gone != 1 {
+	if !slices.Equal(lines, []int{3, 4, 5}) || rep.Letters != 6 || rep.Gone != 1 {
 		t.Errorf("listed lines %v, letters %d, gone %d", lines, rep.Letters, rep.Gone)
 	}
-	if l := rep.Listed[0]; !l.Undelivered() || !slices.Equal(l.Row, []string{"b@example.com", ""}) || Reply(l.Record) != "550 5.1.1 No such user" {
-		t.Errorf("failed letter: %+v, reply %q", l, Reply(l.Record))
+	if l := rep.Listed[0]; l.State != journal.Failed || !slices.Equal(l.Row, []string{"b@example.com", ""}) || Reply(l.Missed[0]) != "at RCPT: 550 5.1.1 No such user" {
+		t.Errorf("failed letter: %+v", l)
 	}
-	if l := rep.Listed[3]; l.Undelivered() || Refusal(l.Record.Rejected[0]) != "at RCPT: 550 No" {
-		t.Errorf("partly refused letter: %+v", l)
+	if l := rep.Listed[2]; l.State != NotSent || len(l.Missed) != 1 {
+		t.Errorf("a letter tried and not sent: %+v", l)
 	}
-	if got := Reply(last[letters[2].Key]); got != "the connection was lost after the letter was sent; it may have been delivered" {
+	if len(rep.Copies) != 1 || rep.Copies[0].Rcpt != "boss@example.com" || rep.Copies[0].Letters != 1 || Reply(rep.Copies[0].RcptOutcome) != "at RCPT: 550 No" {
+		t.Errorf("the template's own recipient: %+v", rep.Copies)
+	}
+	if got := Reply(outcomes[letters[2].Key].Rcpts["c@example.com"]); got != "the connection was lost after the letter was sent; it may have been delivered" {
 		t.Errorf("unknown: %q", got)
 	}
 	if !slices.Equal(rep.Header, []string{"email", "file"}) {

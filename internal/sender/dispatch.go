@@ -85,17 +85,20 @@ func (d *dispatcher) loop() {
 // settles it), leave it (the run is stopping or at its limit), or send it.
 func (d *dispatcher) admit(l *letter.Letter) {
 	e, due := d.p.Lookup(l)
-	if d.p.Redirect != nil {
-		l = l.Redirect(*d.p.Redirect)
-	}
 	switch {
-	case !due:
-		d.count(func(s *Stats) { s.Letters++; s.Skipped[e.State]++ })
+	case len(due) == 0:
+		st := state(l, e)
+		d.count(func(s *Stats) { s.Letters++; s.Skipped[st]++ })
 	case d.dispatch.Err() != nil || d.p.MaxLetters > 0 && d.dispatched >= d.p.MaxLetters:
 		d.count(func(s *Stats) { s.Letters++; s.Untouched++ })
 	default:
 		d.dispatched++
-		d.queue = append(d.queue, &job{l: l, attempt: e.Attempts})
+		j := &job{letter: l, attempt: e.Attempts}
+		j.to(due)
+		if d.p.Redirect != nil {
+			j.l = l.Redirect(*d.p.Redirect)
+		}
+		d.queue = append(d.queue, j)
 		d.count(func(s *Stats) { s.Letters++ })
 	}
 }
@@ -121,14 +124,43 @@ func (d *dispatcher) settle(r report) {
 	if r.res.Phase != PhaseBuild { // not the server's doing
 		d.trackPolicy(r.res)
 	}
-	if r.retry {
+	// Recipients with a temporary outcome are tried again, alone: the
+	// others' outcomes stand.
+	if again := r.temporary(); len(again) > 0 {
 		j.deferred = true
-		if j.attempt < d.p.MaxAttempts && d.dispatch.Err() == nil {
+		if r.retry && j.attempt < d.p.MaxAttempts && d.dispatch.Err() == nil {
+			if d.p.Redirect == nil {
+				j.to(again)
+			}
 			d.waiting = append(d.waiting, waiting{j, time.Now().Add(backoff(d.p.Backoff, j.attempt))})
 			return
 		}
 	}
-	d.finish(j, r.state)
+	d.finish(j, d.settled(j, r))
+}
+
+// settled is what a job's letter comes to once its attempts in this run
+// are over, all its recipients counted: the journal's, merged from this
+// run's records and earlier ones. The template's own recipients refused
+// for good are counted by address. A test send is recorded but indexed
+// nowhere: its one recipient's outcome is in the report.
+func (d *dispatcher) settled(j *job, r report) journal.State {
+	if d.p.Redirect != nil {
+		if len(r.res.Rejected) > 0 {
+			return r.res.Rejected[0].Final()
+		}
+		return r.state
+	}
+	e := d.p.Journal.Lookup(j.letter.Key, d.p.Transport.Destination())
+	for i, rcpt := range j.letter.Recipients {
+		if s, _ := e.StateOf(rcpt); i < len(j.letter.Sources) && j.letter.Sources[i] == "" && s == journal.Failed {
+			if d.stats.CopiesRefused == nil {
+				d.stats.CopiesRefused = map[string]int{}
+			}
+			d.stats.CopiesRefused[rcpt]++
+		}
+	}
+	return state(j.letter, e)
 }
 
 // trackPolicy stops dispatching after PolicyStop policy or quota

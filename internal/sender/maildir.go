@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/letter"
 )
 
@@ -67,7 +68,7 @@ type maildirSession struct {
 	dir, host string
 }
 
-func (s *maildirSession) Send(ctx context.Context, l *letter.Letter, data []byte, beforeEOD func() error) Result {
+func (s *maildirSession) Send(ctx context.Context, l *letter.Letter, data []byte, beforeEOD func([]journal.Rejection) error) Result {
 	now := time.Now()
 	name := fmt.Sprintf("%d.M%dP%dQ%d.%s", now.Unix(), now.Nanosecond()/1000, os.Getpid(), maildirSeq.Add(1), s.host)
 	tmp := filepath.Join(s.dir, "tmp", name)
@@ -90,7 +91,7 @@ func (s *maildirSession) Send(ctx context.Context, l *letter.Letter, data []byte
 	if err != nil {
 		return fail(err)
 	}
-	if err := beforeEOD(); err != nil {
+	if err := beforeEOD(nil); err != nil {
 		os.Remove(tmp)
 		return Result{Outcome: Temporary, Phase: PhaseWrite, Text: "not delivered: " + err.Error(), Stop: &RunError{Kind: ErrJournal, Text: err.Error(), Err: err}}
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -30,9 +32,9 @@ type Transport interface {
 // Session delivers letters one at a time. It is owned by one worker.
 type Session interface {
 	// Send makes one attempt at l, whose message is data. It calls
-	// beforeEOD at the point of no return (before the final dot) and
-	// stops there if that fails.
-	Send(ctx context.Context, l *letter.Letter, data []byte, beforeEOD func() error) Result
+	// beforeEOD at the point of no return (before the final dot), with the
+	// recipients refused so far, and stops there if that fails.
+	Send(ctx context.Context, l *letter.Letter, data []byte, beforeEOD func(refused []journal.Rejection) error) Result
 	// Close ends the session politely (QUIT).
 	Close() error
 }
@@ -76,15 +78,35 @@ type Pool struct {
 }
 
 // Lookup says what a run of p does with l: the journal's entry for it at
-// the transport's destination, and whether it is due (journal.Entry.Due).
-// A test run (Redirect) sends every letter, afresh. Both the check before
-// a send and the send go by this.
-func (p *Pool) Lookup(l *letter.Letter) (journal.Entry, bool) {
+// the transport's destination, and the recipients still due
+// (journal.Due), none when the letter is settled. A test run (Redirect)
+// sends every letter, afresh. Both the check before a send and the send
+// go by this.
+func (p *Pool) Lookup(l *letter.Letter) (journal.Entry, []string) {
 	if p.Redirect != nil {
-		return journal.Entry{}, true
+		return journal.Entry{}, l.Recipients
 	}
 	e := p.Journal.Lookup(l.Key, p.Transport.Destination())
-	return e, e.Due(p.ResendUnknown)
+	var due []string
+	for _, r := range l.Recipients {
+		if s, known := e.StateOf(r); !known || journal.Due(s, p.ResendUnknown) {
+			due = append(due, r)
+		}
+	}
+	return e, due
+}
+
+// state folds what the journal says of l's recipients (journal.Fold).
+func state(l *letter.Letter, e journal.Entry) journal.State {
+	states := make([]journal.State, len(l.Recipients))
+	own := make([]bool, len(l.Recipients))
+	for i, r := range l.Recipients {
+		if s, known := e.StateOf(r); known {
+			states[i] = s
+		}
+		own[i] = i >= len(l.Sources) || l.Sources[i] != ""
+	}
+	return journal.Fold(states, own)
 }
 
 // ErrInterrupted is the cause when dispatching stopped on request.
@@ -92,20 +114,63 @@ var ErrInterrupted = errors.New("interrupted")
 
 // job is a letter on its way through the pool.
 type job struct {
-	l        *letter.Letter
-	data     []byte // built on the first attempt
-	attempt  int    // attempts made, counting earlier runs
-	deferred bool   // an attempt in this run was temporary
+	letter   *letter.Letter // the letter of the row
+	l        *letter.Letter // what is sent: the letter, to the recipients still due (or a test copy)
+	part     bool           // l goes to some of letter's recipients
+	data     []byte         // built on the first attempt
+	attempt  int            // attempts made, counting earlier runs
+	deferred bool           // an attempt in this run was temporary
+}
+
+// to returns a job's letter for recipients, a subset of the row's.
+func (j *job) to(recipients []string) {
+	if len(recipients) == len(j.letter.Recipients) {
+		j.l, j.part = j.letter, false
+		return
+	}
+	c := *j.letter
+	c.Recipients, c.Sources = nil, nil
+	for i, r := range j.letter.Recipients {
+		if slices.ContainsFunc(recipients, func(x string) bool { return strings.EqualFold(x, r) }) {
+			c.Recipients = append(c.Recipients, r)
+			if i < len(j.letter.Sources) {
+				c.Sources = append(c.Sources, j.letter.Sources[i])
+			}
+		}
+	}
+	j.l, j.part = &c, true
 }
 
 // report is what a worker says of a job it took: what the attempt came
 // to, or that none was made.
 type report struct {
 	j     *job
-	state journal.State // the outcome recorded; "" when no attempt was made
-	retry bool          // the outcome was temporary: another attempt may help
+	state journal.State // the outcome recorded for the recipients accepted; "" when no attempt was made
+	retry bool          // another attempt may help the temporary outcomes
 	res   Result
 	gone  bool // the worker leaves the pool after this job
+}
+
+// temporary lists the recipients of the attempt whose outcome was
+// temporary: the accepted ones when the transaction's was, and those
+// refused for now.
+func (r report) temporary() []string {
+	var out []string
+	refused := map[string]bool{}
+	for _, rej := range r.res.Rejected {
+		refused[strings.ToLower(rej.Rcpt)] = true
+		if rej.Final() == journal.Deferred {
+			out = append(out, rej.Rcpt)
+		}
+	}
+	if r.state == journal.Deferred {
+		for _, rcpt := range r.j.l.Recipients {
+			if !refused[strings.ToLower(rcpt)] {
+				out = append(out, rcpt)
+			}
+		}
+	}
+	return out
 }
 
 // Run delivers the letters that each yields. It stops dispatching when ctx

@@ -667,3 +667,49 @@ func TestInterruptWhileOpening(t *testing.T) {
 		t.Errorf("%v; %s; journal %v; server got %d", err, summary(st), last, len(be.messages()))
 	}
 }
+
+// TestRecipientsKeepTheirOwnOutcomes: in a letter to three, one refused
+// for good and one for now, the refusals are not hidden by the third's
+// delivery: the one refused for now is tried again alone, with the same
+// Message-ID, and the letter counts as failed for the one refused for
+// good; a re-run sends nothing.
+func TestRecipientsKeepTheirOwnOutcomes(t *testing.T) {
+	be := &backend{rcpt: func(_ *smtp.Conn, to string, n int) error {
+		switch {
+		case to == "fail@example.com":
+			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such user"}
+		case to == "later@example.com" && n == 1:
+			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Later"}
+		}
+		return nil
+	}}
+	port := startServer(t, be, nil)
+	path := filepath.Join(t.TempDir(), "m.journal")
+	ls := letters(2)
+	ls[0].Recipients = []string{"user0@example.com", "fail@example.com", "later@example.com"}
+	ls[0].Sources = []string{"email", "cc", "cc2"}
+	st, last, err := runPoolJournal(t, path, smtpTransport(port), ls, func(p *Pool) { p.Concurrency = 1 })
+	if err != nil || st.Failed != 1 || st.Delivered != 1 || st.Deferred != 0 {
+		t.Fatalf("%v %s", err, summary(st))
+	}
+	msgs := be.messages()
+	if len(msgs) != 3 {
+		t.Fatalf("%d messages, want 3: the letter, its retry to later@ alone, the other letter", len(msgs))
+	}
+	var retry *received
+	for i, m := range msgs {
+		if len(m.rcpts) == 1 && m.rcpts[0] == "later@example.com" {
+			retry = &msgs[i]
+		}
+	}
+	if retry == nil || !bytes.Contains(retry.data, []byte(ls[0].MessageID)) || be.rcpts["user0@example.com"] != 1 || be.rcpts["fail@example.com"] != 1 {
+		t.Errorf("retry %v; RCPTs %v", retry, be.rcpts)
+	}
+	if r := last["key0"]; !r.Part || r.State != journal.Delivered || r.Attempt != 2 || !slices.Equal(r.Rcpt, []string{"later@example.com"}) {
+		t.Errorf("last record %+v", r)
+	}
+	st, _, err = runPoolJournal(t, path, smtpTransport(port), ls, func(p *Pool) { p.Concurrency = 1 })
+	if err != nil || st.Sent() != 0 || st.Skipped[journal.Failed] != 1 || st.Skipped[journal.Delivered] != 1 {
+		t.Errorf("re-run: %v %s %v", err, summary(st), st.Skipped)
+	}
+}

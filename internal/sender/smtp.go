@@ -302,7 +302,7 @@ type smtpSession struct {
 // Send runs one mail transaction. beforeEOD is called when the whole
 // message is written and only the final dot is left: it records that
 // point durably, and if it fails the dot is never sent.
-func (s *smtpSession) Send(ctx context.Context, l *letter.Letter, data []byte, beforeEOD func() error) Result {
+func (s *smtpSession) Send(ctx context.Context, l *letter.Letter, data []byte, beforeEOD func([]journal.Rejection) error) Result {
 	stop := context.AfterFunc(ctx, func() { s.conn.Close() })
 	defer stop()
 	if s.dirty {
@@ -323,12 +323,18 @@ func (s *smtpSession) Send(ctx context.Context, l *letter.Letter, data []byte, b
 	return r
 }
 
-func (s *smtpSession) transaction(l *letter.Letter, data []byte, beforeEOD func() error) Result {
+func (s *smtpSession) transaction(l *letter.Letter, data []byte, beforeEOD func([]journal.Rejection) error) Result {
 	if err := s.c.Mail(l.From, &smtp.MailOptions{Size: int64(len(data)), UTF8: l.SMTPUTF8}); err != nil {
 		return Classify(PhaseMAIL, err)
 	}
+	// Each recipient the server refuses keeps its own outcome; the others
+	// share the transaction's.
 	var rejected []Result
 	var rejections []journal.Rejection
+	done := func(r Result) Result {
+		r.Rejected = rejections
+		return r
+	}
 	for _, rcpt := range l.Recipients {
 		err := s.c.Rcpt(rcpt, nil)
 		if err == nil {
@@ -338,28 +344,32 @@ func (s *smtpSession) transaction(l *letter.Letter, data []byte, beforeEOD func(
 		if r.Reconnect {
 			return r
 		}
+		state := journal.Failed
+		if r.Outcome == Temporary {
+			state = journal.Deferred
+		}
 		rejected = append(rejected, r)
-		rejections = append(rejections, journal.Rejection{Rcpt: rcpt, Code: r.Code, Enhanced: r.Enhanced, Text: r.Text})
+		rejections = append(rejections, journal.Rejection{Rcpt: rcpt, State: state, Code: r.Code, Enhanced: r.Enhanced, Text: r.Text})
 	}
 	if len(rejected) == len(l.Recipients) {
-		// Nobody accepted: the letter's outcome is the mildest refusal,
-		// so a temporary one is retried.
-		worst := rejected[0]
+		// Nobody accepted: the transaction's outcome is the mildest
+		// refusal; each recipient keeps its own.
+		mildest := rejected[0]
 		for _, r := range rejected[1:] {
 			if r.Outcome == Temporary {
-				worst = r
+				mildest = r
 			}
 		}
-		return worst
+		return done(mildest)
 	}
 	w, err := s.c.Data()
 	if err != nil {
-		return Classify(PhaseDATA, err)
+		return done(Classify(PhaseDATA, err))
 	}
 	if _, err := w.Write(data); err != nil {
-		return Classify(PhaseBody, err)
+		return done(Classify(PhaseBody, err))
 	}
-	if err := beforeEOD(); err != nil {
+	if err := beforeEOD(rejections); err != nil {
 		s.conn.Close() // the final dot must not go out unrecorded
 		return Result{Outcome: Temporary, Phase: PhaseBody, Reconnect: true, Text: "not sent: " + err.Error(),
 			Stop: &RunError{Kind: ErrJournal, Text: err.Error(), Err: err}}
@@ -370,8 +380,7 @@ func (s *smtpSession) transaction(l *letter.Letter, data []byte, beforeEOD func(
 		r.Code, r.Text = 250, resp.StatusText
 		r.Enhanced = leadingEnhanced(resp.StatusText)
 	}
-	r.Rejected = rejections
-	return r
+	return done(r)
 }
 
 // abort drops the connection without QUIT.

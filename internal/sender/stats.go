@@ -19,6 +19,10 @@ type Stats struct {
 	// reached its limit, first.
 	Untouched int
 	Letters   int // letters seen, in all
+	// CopiesRefused counts, by address, the letters that a recipient the
+	// template itself names (an instructor's copy) was refused in for
+	// good in this run; the letters count by their own recipients.
+	CopiesRefused map[string]int
 }
 
 // Sent is how many letters this run attempted.
@@ -50,5 +54,6 @@ func (s Stats) Refused() int { return s.Failed + s.Skipped[journal.Failed] }
 
 func (s Stats) copy() Stats {
 	s.Skipped = maps.Clone(s.Skipped)
+	s.CopiesRefused = maps.Clone(s.CopiesRefused)
 	return s
 }

@@ -210,9 +210,9 @@ func (s *worker) attempt(j *job) report {
 		return report{j: j, res: Result{Stop: &RunError{Kind: ErrJournal, Text: err.Error(), Err: err}}}
 	}
 	start := time.Now()
-	res := s.s.Send(s.w.gctx, l, j.data, func() error {
+	res := s.s.Send(s.w.gctx, l, j.data, func(refused []journal.Rejection) error {
 		rec := base
-		rec.State = journal.EOD
+		rec.State, rec.Rejected = journal.EOD, refused
 		return p.Journal.Commit(rec)
 	})
 	if res.Stop != nil {
@@ -236,12 +236,12 @@ func (s *worker) attempt(j *job) report {
 		return report{j: j, state: rec.State, res: res}
 	}
 	p.Log.Debug("letter", "line", l.Line, "rcpt", l.Recipients, "state", rec.State, "code", res.Code, "text", res.Text)
-	return report{j: j, state: rec.State, retry: rec.State == journal.Deferred, res: res}
+	return report{j: j, state: rec.State, retry: true, res: res}
 }
 
 // record starts a journal record of j.
 func (s *worker) record(j *job) journal.Record {
-	r := journal.Record{Key: j.l.Key, Dest: s.w.dest, Line: j.l.Line, Rcpt: j.l.Recipients, MessageID: j.l.MessageID, Attempt: j.attempt}
+	r := journal.Record{Key: j.l.Key, Dest: s.w.dest, Line: j.l.Line, Rcpt: j.l.Recipients, Part: j.part, MessageID: j.l.MessageID, Attempt: j.attempt}
 	if p := s.w.p; p.Redirect != nil {
 		r.Test = p.Redirect.Addr
 	}
