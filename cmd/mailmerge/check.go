@@ -37,7 +37,7 @@ login), prints what the server offers, and says QUIT: nothing is sent.`,
 					return err
 				}
 			}
-			sum, err := newCampaign(cmd, cfg).Letters(cmd.Context(), func(*letter.Letter, *recipients.Record) error { return nil })
+			sum, err := newCampaign(cmd, cfg, nil).Letters(cmd.Context(), func(*letter.Letter, *recipients.Record) error { return nil })
 			if err := problemsError(sum, err); err != nil {
 				return err
 			}
@@ -54,12 +54,14 @@ login), prints what the server offers, and says QUIT: nothing is sent.`,
 }
 
 // newCampaign returns the campaign of cfg, printing problems on stderr as
-// they are found.
-func newCampaign(cmd *cobra.Command, cfg *config.Config) *campaign.Campaign {
+// they are found. known, if set, says which letters a journal recorded
+// (campaign.Options.Known).
+func newCampaign(cmd *cobra.Command, cfg *config.Config, known func(letter.Key) (uint64, bool)) *campaign.Campaign {
 	stderr := cmd.ErrOrStderr()
 	return campaign.New(cfg, campaign.Options{
 		OnError:   func(err error) { fmt.Fprintln(stderr, err) },
 		OnWarning: func(err error) { fmt.Fprintf(stderr, "warning: %v\n", err) },
+		Known:     known,
 	})
 }
 

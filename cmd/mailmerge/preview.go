@@ -43,7 +43,7 @@ unless --limit is given).`,
 			}
 			stdout := cmd.OutOrStdout()
 			var letters, rcpts int
-			c := newCampaign(cmd, cfg)
+			c := newCampaign(cmd, cfg, nil)
 			sum, err := c.Letters(cmd.Context(), func(l *letter.Letter, _ *recipients.Record) error {
 				data, err := c.Build(l)
 				if err != nil {

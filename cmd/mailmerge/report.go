@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mailmerge/mailmerge/internal/journal"
+	"github.com/mailmerge/mailmerge/internal/letter"
 	"github.com/mailmerge/mailmerge/internal/recipients"
 	"github.com/mailmerge/mailmerge/internal/report"
 )
@@ -34,14 +35,15 @@ columns added, to fix and send again.`,
 			if err != nil {
 				return err
 			}
-			outcomes, err := journal.Outcomes(cfg.Send.Journal, cfg.Destination())
+			history, err := journal.ReadHistory(cfg.Send.Journal, cfg.Destination())
 			if errors.Is(err, fs.ErrNotExist) {
 				return &exitError{code: exitData, err: fmt.Errorf("no journal at %s: nothing has been sent for this campaign", cfg.Send.Journal)}
 			}
 			if err != nil {
 				return err
 			}
-			rep, sum, err := report.Make(cmd.Context(), newCampaign(cmd, cfg), outcomes)
+			known := func(k letter.Key) (uint64, bool) { fp, ok := history.Letters[k]; return fp, ok }
+			rep, sum, err := report.Make(cmd.Context(), newCampaign(cmd, cfg, known), history.Outcomes)
 			if err := problemsError(sum, err); err != nil {
 				return err
 			}

@@ -119,7 +119,7 @@ func runSend(cmd *cobra.Command, f sendFlags) error {
 	}
 	defer j.Close()
 
-	c := newCampaign(cmd, cfg)
+	c := newCampaign(cmd, cfg, j.Known)
 	pool := &sender.Pool{
 		Transport:     transport,
 		Journal:       j,
@@ -146,7 +146,7 @@ func runSend(cmd *cobra.Command, f sendFlags) error {
 	}
 	switch {
 	case redirect != nil:
-	case plan.Renamed():
+	case plan.Renamed:
 		fmt.Fprintf(stderr, "warning: %s has records of %s, none of them in this mailing: if campaign: (%q) changed, every letter goes out again\n",
 			filepath.Base(cfg.Send.Journal), plural(plan.Recorded, "letter"), cfg.Campaign)
 	case plan.Recorded == 0:

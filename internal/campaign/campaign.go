@@ -36,6 +36,11 @@ type Options struct {
 	OnError, OnWarning func(error)
 	Now                func() time.Time
 	Boundary           func() string
+	// Known says whether a letter with a key was recorded before, and the
+	// fingerprint of its row then (journal.Journal.Known): a letter keeps
+	// the identity it was recorded under when rows around it changed.
+	// Without it, each letter takes the identity a new one would.
+	Known func(letter.Key) (fp uint64, ok bool)
 }
 
 // Campaign is a mailing ready to be rendered.
@@ -45,6 +50,10 @@ type Campaign struct {
 	// files is shared by every walk, so a send's check and its sending
 	// look each attachment up once, and read a shared one once.
 	files *attachment.Store
+	// envelopes counts, by hashAddrs, the rows with each set of
+	// recipients: found once, by a first pass, since a letter's identity
+	// depends on whether other rows share its recipients.
+	envelopes map[uint64]seen
 }
 
 // Summary counts what a pass over the recipients found.
@@ -94,12 +103,12 @@ type Plan struct {
 	// Elsewhere counts, by destination, the letters delivered there but
 	// not to this run's destination.
 	Elsewhere map[string]int
+	// Renamed says the journal has records of letters, none of them this
+	// mailing's, but of rows like this mailing's: the campaign was
+	// renamed, and every letter will go out again. (With a journal older
+	// than fingerprints, records of other letters alone say it.)
+	Renamed bool
 }
-
-// Renamed reports a journal with records of letters, none of them this
-// mailing's: the campaign was renamed (or the recipients all changed), and
-// every letter will go out again.
-func (p Plan) Renamed() bool { return p.Recorded > 0 && p.Seen == 0 }
 
 // Plan checks every letter as Letters does, without writing any out, and
 // asks pool what it would do with each. It also tells the attachment
@@ -107,7 +116,11 @@ func (p Plan) Renamed() bool { return p.Recorded > 0 && p.Seen == 0 }
 // file that many letters share once.
 func (c *Campaign) Plan(ctx context.Context, pool *sender.Pool) (Plan, error) {
 	p := Plan{Elsewhere: map[string]int{}}
+	sameRows, oldJournal := false, false
 	sum, err := c.Letters(ctx, func(l *letter.Letter, _ *recipients.Record) error {
+		if has, ok := pool.Journal.HasRow(l.Fingerprint); has || !ok {
+			sameRows, oldJournal = sameRows || has, !ok
+		}
 		e, due := pool.Lookup(l)
 		if e.Known {
 			p.Known++
@@ -129,6 +142,7 @@ func (c *Campaign) Plan(ctx context.Context, pool *sender.Pool) (Plan, error) {
 	})
 	p.Summary = sum
 	p.Recorded = pool.Journal.Letters()
+	p.Renamed = p.Recorded > 0 && p.Seen == 0 && (sameRows || oldJournal)
 	return p, err
 }
 
@@ -141,17 +155,46 @@ func (c *Campaign) Plan(ctx context.Context, pool *sender.Pool) (Plan, error) {
 // something was reported to OnError. Letters are not written out: Build
 // does that.
 func (c *Campaign) Letters(ctx context.Context, fn func(*letter.Letter, *recipients.Record) error) (Summary, error) {
-	return c.walk(ctx, (*template.Template).Execute, fn)
+	if err := c.countEnvelopes(ctx); err != nil {
+		return Summary{}, err
+	}
+	return c.walk(ctx, (*template.Template).Execute, fn, true)
 }
 
 // Envelopes is Letters for what needs only each letter's identity (a
 // report): it fills in the envelope headers alone, so that bodies,
 // attachments and other headers are neither rendered nor checked.
 func (c *Campaign) Envelopes(ctx context.Context, fn func(*letter.Letter, *recipients.Record) error) (Summary, error) {
-	return c.walk(ctx, (*template.Template).Envelope, fn)
+	if err := c.countEnvelopes(ctx); err != nil {
+		return Summary{}, err
+	}
+	return c.walk(ctx, (*template.Template).Envelope, fn, true)
 }
 
-func (c *Campaign) walk(ctx context.Context, execute func(*template.Template, template.Row) (*letter.Letter, error), fn func(*letter.Letter, *recipients.Record) error) (Summary, error) {
+// countEnvelopes counts the rows with each set of recipients, once, in a
+// quiet pass of its own: the walk that follows reports the problems.
+func (c *Campaign) countEnvelopes(ctx context.Context) error {
+	if c.envelopes != nil {
+		return nil
+	}
+	quiet := &Campaign{cfg: c.cfg, opts: Options{OnError: func(error) {}, OnWarning: func(error) {}}, files: c.files}
+	counts := map[uint64]seen{}
+	_, err := quiet.walk(ctx, (*template.Template).Envelope, func(l *letter.Letter, _ *recipients.Record) error {
+		k := hashAddrs(l.Recipients)
+		s := counts[k]
+		s.envelopes++
+		counts[k] = s
+		return nil
+	}, false)
+	if err != nil && !errors.Is(err, ErrProblems) {
+		return err
+	}
+	c.files = quiet.files
+	c.envelopes = counts
+	return nil
+}
+
+func (c *Campaign) walk(ctx context.Context, execute func(*template.Template, template.Row) (*letter.Letter, error), fn func(*letter.Letter, *recipients.Record) error, identify bool) (Summary, error) {
 	var sum Summary
 	report := func(err error) {
 		sum.Errors++
@@ -232,7 +275,11 @@ func (c *Campaign) walk(ctx context.Context, execute func(*template.Template, te
 				warn(c.locate(rec, file, ve))
 			}
 		}
-		l.Identify(c.cfg.Campaign, seenRows.number(l.Recipients))
+		if identify {
+			values := rec.Map()
+			l.Fingerprint = letter.Fingerprint(values)
+			l.Identify(c.identity(l, seenRows))
+		}
 		// Only To: a Cc or Bcc the template names gets every letter on purpose.
 		for _, r := range l.To {
 			seenRows.addTo(r, rec.Line)
@@ -253,6 +300,9 @@ func (c *Campaign) walk(ctx context.Context, execute func(*template.Template, te
 	}
 	sum.Rows = rr.Rows()
 	for _, d := range seenRows.duplicates() {
+		if !identify {
+			break // a counting pass: the walk that follows warns
+		}
 		warn(&recipients.Error{File: filepath.Base(c.cfg.Recipients.File), Line: d.lines[0], Err: fmt.Errorf("address %s is in %d rows (lines %s): each row gets its own letter", d.addr, len(d.lines), joinInts(d.lines))})
 	}
 	if sum.Errors > 0 {
@@ -296,15 +346,68 @@ func (c *Campaign) fromKey(key string, err error) error {
 	return err
 }
 
+// identity picks the key of a row's letter (docs/journal.md, "A letter's
+// identity"). A row whose recipients no other row has is known by them
+// alone, so that fixing a value in it keeps its identity; rows that share
+// recipients are told apart by their values (the row's fingerprint), so
+// that deleting, inserting or reordering rows changes no other row's
+// identity. Where rows changed between runs, a letter recorded before
+// under the other form keeps that identity: a row that lost its siblings,
+// or gained some with its values unchanged, or was numbered by its order
+// among its siblings by a version before fingerprints.
+func (c *Campaign) identity(l *letter.Letter, seenRows *rows) letter.Key {
+	camp, rcpts, fp := c.cfg.Campaign, l.Recipients, l.Fingerprint
+	env := hashAddrs(rcpts)
+	ord := seenRows.number(rcpts) // rows before this one with these recipients
+	solo := letter.NewKey(camp, rcpts, 0)
+	if c.envelopes[env].envelopes <= 1 {
+		if _, ok := c.known(solo); !ok {
+			if k := letter.ContentKey(camp, rcpts, fp, 0); c.isKnown(k) {
+				return k
+			}
+		}
+		return solo
+	}
+	dup := seenRows.alike(env, fp) // rows before this one alike in every value
+	content := letter.ContentKey(camp, rcpts, fp, dup)
+	if c.isKnown(content) {
+		return content
+	}
+	if was, ok := c.known(solo); ok && dup == 0 && (was == fp || was == 0 && ord == 0) {
+		return solo
+	}
+	if ord > 0 {
+		if k := letter.NewKey(camp, rcpts, ord); c.isKnown(k) {
+			if was, _ := c.known(k); was == 0 {
+				return k
+			}
+		}
+	}
+	return content
+}
+
+func (c *Campaign) known(k letter.Key) (uint64, bool) {
+	if c.opts.Known == nil {
+		return 0, false
+	}
+	return c.opts.Known(k)
+}
+
+func (c *Campaign) isKnown(k letter.Key) bool {
+	_, ok := c.known(k)
+	return ok
+}
+
 // rows remembers, per 64-bit hash, what Letters needs to know about the
 // rows before: how many letters went to an envelope (to tell their
 // identities apart) and the first line an address was a To recipient on
 // (to warn about repeats). A one-recipient envelope hashes like its
 // address, so the usual letter costs one entry (16 bytes) for both.
 type rows struct {
-	seen  map[uint64]seen
-	again map[string][]int // repeated addresses, in order
-	order []string
+	seen   map[uint64]seen
+	again  map[string][]int // repeated addresses, in order
+	order  []string
+	alikes map[[2]uint64]int // rows so far by recipients and fingerprint, where rows share recipients
 }
 
 type seen struct {
@@ -318,7 +421,15 @@ type duplicate struct {
 }
 
 func newRows() *rows {
-	return &rows{seen: map[uint64]seen{}, again: map[string][]int{}}
+	return &rows{seen: map[uint64]seen{}, again: map[string][]int{}, alikes: map[[2]uint64]int{}}
+}
+
+// alike counts the rows so far with recipients env and fingerprint fp.
+func (r *rows) alike(env, fp uint64) int {
+	k := [2]uint64{env, fp}
+	n := r.alikes[k]
+	r.alikes[k] = n + 1
+	return n
 }
 
 func hashAddrs(addrs []string) uint64 {
@@ -339,8 +450,8 @@ func hashAddrs(addrs []string) uint64 {
 	return h.Sum64()
 }
 
-// number numbers letters with the same envelope, from 0, so each gets an
-// identity of its own (letter.NewKey).
+// number numbers letters with the same envelope, from 0: their order, by
+// which versions before fingerprints told them apart.
 func (r *rows) number(rcpts []string) int {
 	k := hashAddrs(rcpts)
 	s := r.seen[k]

@@ -80,13 +80,18 @@ func TestLetters(t *testing.T) {
 	if !slices.Equal(lines, []int{2, 4, 5}) {
 		t.Errorf("letter lines = %v", lines)
 	}
-	// Two letters to the same person get different Message-IDs, and the
-	// first is the one a one-row CSV would give.
+	// Two letters to the same person get different Message-IDs, told
+	// apart by the values of their rows, not by their order.
 	if c.letters[0].MessageID == c.letters[2].MessageID {
 		t.Error("rows with the same recipient share a Message-ID")
 	}
-	if want := letter.NewKey("m", []string{"ivan@example.com"}, 0).MessageID("example.com"); c.letters[0].MessageID != want {
+	fp := letter.Fingerprint(map[string]string{"name": "Ivan", "email": "ivan@example.com", "file": "a.txt"})
+	if want := letter.ContentKey("m", []string{"ivan@example.com"}, fp, 0).MessageID("example.com"); c.letters[0].MessageID != want {
 		t.Errorf("Message-ID = %s, want %s", c.letters[0].MessageID, want)
+	}
+	// A row whose recipients are its own is known by them alone.
+	if want := letter.NewKey("m", []string{"olga@example.com"}, 0).MessageID("example.com"); c.letters[1].MessageID != want {
+		t.Errorf("Message-ID = %s, want %s", c.letters[1].MessageID, want)
 	}
 }
 
@@ -184,7 +189,7 @@ func TestPlan(t *testing.T) {
 		toSend        int
 	}{{false, 1}, {true, 2}} {
 		p, err := New(cfg, Options{}).Plan(context.Background(), &sender.Pool{Transport: outbox, Journal: j, ResendUnknown: tt.resendUnknown})
-		if err != nil || p.Letters != 3 || p.ToSend != tt.toSend || p.Known != 2 || p.Seen != 3 || p.Recorded != 3 || p.Renamed() ||
+		if err != nil || p.Letters != 3 || p.ToSend != tt.toSend || p.Known != 2 || p.Seen != 3 || p.Recorded != 3 || p.Renamed ||
 			!maps.Equal(p.Elsewhere, map[string]int{"maildir:/elsewhere": 1}) {
 			t.Errorf("resend unknown %v: %+v, %v", tt.resendUnknown, p, err)
 		}
@@ -195,7 +200,106 @@ func TestPlan(t *testing.T) {
 		t.Errorf("test run: %+v", p)
 	}
 	cfg.Campaign = "renamed"
-	if p, _ := New(cfg, Options{}).Plan(context.Background(), &sender.Pool{Transport: outbox, Journal: j}); !p.Renamed() || p.ToSend != 3 {
+	if p, _ := New(cfg, Options{}).Plan(context.Background(), &sender.Pool{Transport: outbox, Journal: j}); !p.Renamed || p.ToSend != 3 {
 		t.Errorf("renamed campaign: %+v", p)
+	}
+}
+
+// TestIdentity: the cases of docs/journal.md, "A letter's identity". A
+// journal is played by a map of the keys "sent" so far, with each row's
+// fingerprint.
+func TestIdentity(t *testing.T) {
+	const tmpl = "From: s@example.com\nTo: {{.email}}\n\n{{.course}}\n"
+	cfg := setup(t, tmpl, "email,course\n")
+	csvPath := cfg.Recipients.File
+	type row struct{ email, course string }
+	keysOf := func(rows []row, journal map[letter.Key]uint64) map[row]letter.Key {
+		t.Helper()
+		var csv strings.Builder
+		csv.WriteString("email,course\n")
+		for _, r := range rows {
+			fmt.Fprintf(&csv, "%s,%s\n", r.email, r.course)
+		}
+		os.WriteFile(csvPath, []byte(csv.String()), 0o644)
+		known := func(k letter.Key) (uint64, bool) { fp, ok := journal[k]; return fp, ok }
+		out := map[row]letter.Key{}
+		_, err := New(cfg, Options{Known: known, OnError: func(err error) { t.Error(err) }}).Letters(context.Background(), func(l *letter.Letter, rec *recipients.Record) error {
+			r := row{rec.Fields[0], rec.Fields[1]}
+			if _, dup := out[r]; dup {
+				r.course += " (again)"
+			}
+			out[r] = l.Key
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	send := func(journal map[letter.Key]uint64, k letter.Key, fp map[string]string) {
+		journal[k] = letter.Fingerprint(fp)
+	}
+	a, b, c := row{"ivan@example.com", "Algebra"}, row{"ivan@example.com", "Biology"}, row{"olga@example.com", "Chemistry"}
+	fpOf := func(r row) map[string]string { return map[string]string{"email": r.email, "course": r.course} }
+
+	// Case 4 of issue 7: A and B to ivan, and C; A is sent; A's row is
+	// deleted: B is not taken for A.
+	j := map[letter.Key]uint64{}
+	first := keysOf([]row{a, b, c}, j)
+	send(j, first[a], fpOf(a))
+	after := keysOf([]row{b, c}, j)
+	if _, sent := j[after[b]]; sent {
+		t.Error("deleting A's row made B count as sent")
+	}
+	if after[c] != first[c] {
+		t.Error("deleting a row changed another row's identity")
+	}
+
+	// Reordering and inserting rows changes no identity.
+	moved := keysOf([]row{c, row{"ivan@example.com", "Drawing"}, b, a}, j)
+	for _, r := range []row{a, b, c} {
+		if moved[r] != first[r] {
+			t.Errorf("%v: identity changed by reordering and inserting rows", r)
+		}
+	}
+
+	// A row whose recipients are its own keeps its identity when a value
+	// in it is fixed, and when another row with its recipients appears
+	// (its values unchanged); the newcomer is a letter of its own.
+	j = map[letter.Key]uint64{}
+	first = keysOf([]row{c}, j)
+	send(j, first[c], fpOf(c))
+	fixed := row{"olga@example.com", "Chemistry II"}
+	if k := keysOf([]row{fixed}, j)[fixed]; k != first[c] {
+		t.Error("fixing a value in a row changed its identity")
+	}
+	sibling := row{"olga@example.com", "Physics"}
+	both := keysOf([]row{sibling, c}, j)
+	if both[c] != first[c] || both[sibling] == first[c] {
+		t.Errorf("a row gaining a sibling: %v, %v (first %v)", both[c], both[sibling], first[c])
+	}
+	// And one that lost its siblings keeps the identity it had among them.
+	j = map[letter.Key]uint64{}
+	first = keysOf([]row{a, b}, j)
+	send(j, first[b], fpOf(b))
+	if k := keysOf([]row{b}, j)[b]; k != first[b] {
+		t.Error("a row that lost its sibling changed identity")
+	}
+
+	// Rows alike in every value are letters of their own.
+	twice := keysOf([]row{a, a}, map[letter.Key]uint64{})
+	if twice[a] == twice[row{a.email, a.course + " (again)"}] {
+		t.Error("two identical rows share an identity")
+	}
+
+	// A journal from before fingerprints numbered rows with the same
+	// recipients by their order: its letters keep those identities.
+	old := map[letter.Key]uint64{
+		letter.NewKey("m", []string{"ivan@example.com"}, 0): 0,
+		letter.NewKey("m", []string{"ivan@example.com"}, 1): 0,
+	}
+	k := keysOf([]row{a, b}, old)
+	if k[a] != letter.NewKey("m", []string{"ivan@example.com"}, 0) || k[b] != letter.NewKey("m", []string{"ivan@example.com"}, 1) {
+		t.Error("an older journal's letters lost their identities")
 	}
 }

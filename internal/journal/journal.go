@@ -57,16 +57,19 @@ type Record struct {
 	Line int    `json:"line"`
 	// Rcpt are the envelope recipients of the attempt. Part says they are
 	// some of the letter's, the ones still due: the others' states stand.
-	Rcpt      []string `json:"rcpt"`
-	Part      bool     `json:"part,omitempty"`
-	MessageID string   `json:"msgid"`
-	Attempt   int      `json:"attempt"`
-	State     State    `json:"state"`
-	Phase     string   `json:"phase,omitempty"`
-	Code      int      `json:"code,omitempty"`
-	Enhanced  string   `json:"enhanced,omitempty"`
-	Text      string   `json:"text,omitempty"`
-	Millis    int64    `json:"ms,omitempty"`
+	Rcpt []string `json:"rcpt"`
+	Part bool     `json:"part,omitempty"`
+	// FP is the fingerprint of the letter's row (letter.Fingerprint);
+	// records older than fingerprints have none.
+	FP        uint64 `json:"fp,omitempty"`
+	MessageID string `json:"msgid"`
+	Attempt   int    `json:"attempt"`
+	State     State  `json:"state"`
+	Phase     string `json:"phase,omitempty"`
+	Code      int    `json:"code,omitempty"`
+	Enhanced  string `json:"enhanced,omitempty"`
+	Text      string `json:"text,omitempty"`
+	Millis    int64  `json:"ms,omitempty"`
 	// Rejected are the recipients the server refused at RCPT, each with
 	// its own state; State is then that of the others (or, when all were
 	// refused, the mildest of theirs).
@@ -208,6 +211,10 @@ type Journal struct {
 	// an index into dests.
 	delivered map[keyHash]uint16
 	dests     []string
+	// letters holds every letter recorded, at any destination, with the
+	// fingerprint of its row: the identities a campaign may match.
+	letters map[keyHash]uint64
+	rows    map[uint64]bool // the fingerprints in letters, made on demand (HasRow)
 
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -234,7 +241,7 @@ func Open(path string) (*Journal, error) {
 		}
 		return nil, fmt.Errorf("lock journal %s: %w", path, err)
 	}
-	j := &Journal{path: path, f: f, last: map[keyHash]status{}, delivered: map[keyHash]uint16{}}
+	j := &Journal{path: path, f: f, last: map[keyHash]status{}, delivered: map[keyHash]uint16{}, letters: map[keyHash]uint64{}}
 	j.cond = sync.NewCond(&j.mu)
 	good, err := replay(f, filepath.Base(path), func(r Record) error {
 		j.index(r)
@@ -288,20 +295,33 @@ type RcptOutcome struct {
 	Text     string
 }
 
-// Outcomes reads the journal at path as Read does and returns what became
-// of every letter at the destination dest, recipient by recipient. Test
-// sends are left out; records older than destinations count for every
-// destination.
-func Outcomes(path, dest string) (map[letter.Key]*Outcome, error) {
-	out := map[letter.Key]*Outcome{}
+// History is what a journal says of a mailing.
+type History struct {
+	// Outcomes says what became of each letter at one destination.
+	Outcomes map[letter.Key]*Outcome
+	// Letters holds every letter recorded, at any destination, with the
+	// fingerprint of its row (0 in records older than fingerprints).
+	Letters map[letter.Key]uint64
+}
+
+// ReadHistory reads the journal at path as Read does and returns what
+// became of every letter at the destination dest, recipient by
+// recipient. Test sends are left out; records older than destinations
+// count for every destination.
+func ReadHistory(path, dest string) (*History, error) {
+	h := &History{Outcomes: map[letter.Key]*Outcome{}, Letters: map[letter.Key]uint64{}}
 	err := Read(path, func(r Record) error {
-		if r.Test != "" || r.Dest != "" && r.Dest != dest {
+		if r.Test != "" {
 			return nil
 		}
-		o := out[r.Key]
+		h.Letters[r.Key] = r.FP
+		if r.Dest != "" && r.Dest != dest {
+			return nil
+		}
+		o := h.Outcomes[r.Key]
 		if o == nil || !r.Part {
 			o = &Outcome{Rcpts: map[string]RcptOutcome{}}
-			out[r.Key] = o
+			h.Outcomes[r.Key] = o
 		}
 		o.Last = r
 		for _, rcpt := range r.Rcpt {
@@ -312,7 +332,7 @@ func Outcomes(path, dest string) (map[letter.Key]*Outcome, error) {
 		}
 		return nil
 	})
-	return out, err
+	return h, err
 }
 
 // DeliveredSince counts the letters the journal at path says were
@@ -358,6 +378,7 @@ func (j *Journal) index(r Record) {
 	if r.Test != "" {
 		return
 	}
+	j.letters[hashKey(r.Key, "")] = r.FP
 	h := hashKey(r.Key, r.Dest)
 	st := j.last[h]
 	st.attempt = int32(r.Attempt)
@@ -387,6 +408,35 @@ func (j *Journal) index(r Record) {
 		}
 		j.delivered[hashKey(r.Key, "")] = uint16(i)
 	}
+}
+
+// Known reports whether the journal has records of the letter with key,
+// at any destination, and the fingerprint of its row (0 in records older
+// than fingerprints).
+func (j *Journal) Known(key letter.Key) (fp uint64, ok bool) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	fp, ok = j.letters[hashKey(key, "")]
+	return fp, ok
+}
+
+// HasRow reports whether a letter was recorded for a row with the
+// fingerprint fp, under any identity. Rows the journal knows under other
+// identities than this mailing gives them are the mark of a renamed
+// campaign. ok is false for a journal older than fingerprints, which
+// cannot tell.
+func (j *Journal) HasRow(fp uint64) (has, ok bool) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.rows == nil {
+		j.rows = map[uint64]bool{}
+		for _, f := range j.letters {
+			if f != 0 {
+				j.rows[f] = true
+			}
+		}
+	}
+	return j.rows[fp], len(j.rows) > 0
 }
 
 // Lookup returns what the journal knows of the letter with key at the

@@ -234,9 +234,9 @@ func TestLastAndDeliveredSince(t *testing.T) {
 		j.Commit(r)
 	}
 	j.Close()
-	last, err := Outcomes(path, "")
-	if err != nil || len(last) != 3 || last[key("b")].Last.State != Delivered || last[key("c")].Last.State != Deferred {
-		t.Errorf("Outcomes = %v, %v", last, err)
+	h, err := ReadHistory(path, "")
+	if err != nil || len(h.Outcomes) != 3 || h.Outcomes[key("b")].Last.State != Delivered || h.Outcomes[key("c")].Last.State != Deferred {
+		t.Errorf("ReadHistory = %v, %v", h, err)
 	}
 	for since, want := range map[time.Time]int{yesterday: 2, yesterday.Add(time.Hour): 1} {
 		if n, err := DeliveredSince(path, since); err != nil || n != want {
@@ -288,9 +288,9 @@ func TestDestinations(t *testing.T) {
 	if n := j.Letters(); n != 3 {
 		t.Errorf("Letters() = %d, want 3 (the test send is not one)", n)
 	}
-	last, _ := Outcomes(path, "smtp:mx:587")
-	if len(last) != 2 || last[key("b")].Last.State != Delivered || last[key("d")].Last.State != Failed {
-		t.Errorf("Outcomes at smtp:mx:587 = %v, want b (older than destinations) and d", last)
+	h, _ := ReadHistory(path, "smtp:mx:587")
+	if len(h.Outcomes) != 2 || h.Outcomes[key("b")].Last.State != Delivered || h.Outcomes[key("d")].Last.State != Failed || len(h.Letters) != 3 {
+		t.Errorf("ReadHistory at smtp:mx:587 = %v, want b (older than destinations) and d; letters a, b, d", h)
 	}
 }
 
@@ -339,8 +339,8 @@ func TestRecipients(t *testing.T) {
 	if e.Attempts != 2 {
 		t.Errorf("attempts %d", e.Attempts)
 	}
-	out, _ := Outcomes(path, "")
-	if o := out[key("a")]; o.Rcpts["fail@example.com"].Code != 550 || o.Rcpts["fail@example.com"].Phase != "RCPT" || o.Rcpts["later@example.com"].State != Delivered || o.Rcpts["ann@example.com"].State != Delivered {
+	h, _ := ReadHistory(path, "")
+	if o := h.Outcomes[key("a")]; o.Rcpts["fail@example.com"].Code != 550 || o.Rcpts["fail@example.com"].Phase != "RCPT" || o.Rcpts["later@example.com"].State != Delivered || o.Rcpts["ann@example.com"].State != Delivered {
 		t.Errorf("outcomes %+v", o.Rcpts)
 	}
 }

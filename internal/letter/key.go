@@ -3,8 +3,10 @@ package letter
 import (
 	"crypto/sha256"
 	"encoding/base32"
+	"encoding/binary"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,9 +21,46 @@ type Key [20]byte
 var keyEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
 
 // NewKey returns the key of a campaign's letter to recipients. Case and
-// order of the recipients do not matter; n tells apart letters with the
-// same recipients (the first is 0).
+// order of the recipients do not matter. n tells apart letters with the
+// same recipients by their order (the first is 0), as journals written
+// before ContentKey did; a row whose recipients no other row has is
+// NewKey(campaign, recipients, 0).
 func NewKey(campaign string, recipients []string, n int) Key {
+	return key(campaign, recipients, func(h io.Writer) {
+		if n > 0 {
+			io.WriteString(h, "\x00#"+strconv.Itoa(n))
+		}
+	})
+}
+
+// ContentKey returns the key of a campaign's letter to recipients that
+// other rows have too: the row's fingerprint tells them apart, so that
+// deleting, inserting or reordering rows changes no other row's key. dup
+// tells apart rows alike in every value (the first is 0).
+func ContentKey(campaign string, recipients []string, fp uint64, dup int) Key {
+	return key(campaign, recipients, func(h io.Writer) {
+		fmt.Fprintf(h, "\x00fp%016x", fp)
+		if dup > 0 {
+			io.WriteString(h, "\x00#"+strconv.Itoa(dup))
+		}
+	})
+}
+
+// Fingerprint is a hash of a row's values, by field name: what tells a
+// row apart from others with the same recipients.
+func Fingerprint(values map[string]string) uint64 {
+	names := slices.Sorted(maps.Keys(values))
+	h := sha256.New()
+	for _, n := range names {
+		io.WriteString(h, n)
+		h.Write([]byte{0})
+		io.WriteString(h, values[n])
+		h.Write([]byte{0})
+	}
+	return binary.BigEndian.Uint64(h.Sum(nil))
+}
+
+func key(campaign string, recipients []string, more func(io.Writer)) Key {
 	rcpts := make([]string, len(recipients))
 	for i, r := range recipients {
 		rcpts[i] = strings.ToLower(r)
@@ -32,9 +71,7 @@ func NewKey(campaign string, recipients []string, n int) Key {
 	for _, r := range rcpts {
 		io.WriteString(h, "\x00"+r)
 	}
-	if n > 0 {
-		io.WriteString(h, "\x00#"+strconv.Itoa(n))
-	}
+	more(h)
 	var k Key
 	copy(k[:], h.Sum(nil))
 	return k

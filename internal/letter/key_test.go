@@ -47,7 +47,7 @@ func TestKeyText(t *testing.T) {
 
 func TestIdentify(t *testing.T) {
 	l := &Letter{From: "dept@example.edu", Recipients: []string{"ivan@example.com"}}
-	l.Identify("course-2026", 0)
+	l.Identify(NewKey("course-2026", l.Recipients, 0))
 	if l.Key != NewKey("course-2026", l.Recipients, 0) || l.MessageID != l.Key.MessageID("example.edu") {
 		t.Errorf("key %s, Message-ID %s", l.Key, l.MessageID)
 	}

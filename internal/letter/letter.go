@@ -21,6 +21,9 @@ type Letter struct {
 	// Key and MessageID are the letter's identity; Identify sets both.
 	Key       Key
 	MessageID string // with angle brackets
+	// Fingerprint tells the row apart from others with the same
+	// recipients (see Fingerprint).
+	Fingerprint uint64
 
 	From       string   // envelope sender (MAIL FROM)
 	Recipients []string // envelope recipients (RCPT TO): To, Cc and Bcc, each once
@@ -68,11 +71,10 @@ type Attachment struct {
 	*attachment.File
 }
 
-// Identify gives the letter its identity in a campaign: n tells apart
-// letters with the same recipients (see NewKey). The Message-ID's domain
-// is the sender's, as RFC 5322 §3.6.4 suggests.
-func (l *Letter) Identify(campaign string, n int) {
-	l.Key = NewKey(campaign, l.Recipients, n)
+// Identify gives the letter its identity: key, and the Message-ID made
+// from it at the sender's domain, as RFC 5322 §3.6.4 suggests.
+func (l *Letter) Identify(key Key) {
+	l.Key = key
 	domain := ""
 	if at := strings.LastIndexByte(l.From, '@'); at >= 0 {
 		domain = l.From[at+1:]

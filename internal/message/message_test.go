@@ -50,7 +50,7 @@ func TestBuild(t *testing.T) {
 		Body:        []byte("Hello, **Ivan**\r\nline two"),
 		Attachments: []letter.Attachment{{Name: "Ведомость.pdf", File: f}},
 	}
-	l.Identify("c", 0)
+	l.Identify(letter.NewKey("c", l.Recipients, 0))
 	data, err := Build(l, testOptions())
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mailmerge/mailmerge/internal/attachment"
+	"github.com/mailmerge/mailmerge/internal/letter"
 	"github.com/mailmerge/mailmerge/internal/message"
 	"github.com/mailmerge/mailmerge/internal/template"
 )
@@ -28,7 +29,7 @@ func TestWrite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.Identify("c", 0)
+	l.Identify(letter.NewKey("c", l.Recipients, 0))
 	data, err := message.Build(l, message.Options{Now: func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) }})
 	if err != nil {
 		t.Fatal(err)

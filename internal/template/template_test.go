@@ -87,7 +87,7 @@ func (tm *testTemplate) Render(row Row) (*rendered, error) {
 	if err != nil {
 		return nil, err
 	}
-	l.Identify(tm.o.Campaign, 0)
+	l.Identify(letter.NewKey(tm.o.Campaign, l.Recipients, 0))
 	data, err := message.Build(l, tm.o.msg)
 	if err != nil {
 		return nil, err
