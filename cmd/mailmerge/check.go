@@ -37,7 +37,7 @@ login), prints what the server offers, and says QUIT: nothing is sent.`,
 					return err
 				}
 			}
-			sum, err := newCampaign(cmd, cfg, nil).Letters(cmd.Context(), func(*letter.Letter, *recipients.Record) error { return nil })
+			sum, err := newCampaign(cmd, cfg, campaign.Options{}).Letters(cmd.Context(), func(*letter.Letter, *recipients.Record) error { return nil })
 			if err := problemsError(sum, err); err != nil {
 				return err
 			}
@@ -53,16 +53,26 @@ login), prints what the server offers, and says QUIT: nothing is sent.`,
 	return cmd
 }
 
-// newCampaign returns the campaign of cfg, printing problems on stderr as
-// they are found. known, if set, says which letters a journal recorded
-// (campaign.Options.Known).
-func newCampaign(cmd *cobra.Command, cfg *config.Config, known func(letter.Key) (uint64, bool)) *campaign.Campaign {
+// newCampaign returns the campaign of cfg with opts, printing problems on
+// stderr as they are found unless opts says where they go.
+func newCampaign(cmd *cobra.Command, cfg *config.Config, opts campaign.Options) *campaign.Campaign {
+	o := campaignOptions(cmd)
+	if opts.OnError == nil {
+		opts.OnError = o.OnError
+	}
+	if opts.OnWarning == nil {
+		opts.OnWarning = o.OnWarning
+	}
+	return campaign.New(cfg, opts)
+}
+
+// campaignOptions print a campaign's problems on stderr.
+func campaignOptions(cmd *cobra.Command) campaign.Options {
 	stderr := cmd.ErrOrStderr()
-	return campaign.New(cfg, campaign.Options{
+	return campaign.Options{
 		OnError:   func(err error) { fmt.Fprintln(stderr, err) },
 		OnWarning: func(err error) { fmt.Fprintf(stderr, "warning: %v\n", err) },
-		Known:     known,
-	})
+	}
 }
 
 // problemsError maps the end of a pass over the rows to an exit error.
@@ -74,6 +84,9 @@ func problemsError(sum campaign.Summary, err error) error {
 		hint := fmt.Sprintf("%s in %s; nothing was sent", plural(sum.Errors, "problem"), plural(sum.Rows, "row"))
 		if sum.Rows == 0 {
 			hint = fmt.Sprintf("%s; nothing was sent", plural(sum.Errors, "problem"))
+		}
+		if sum.Skippable() {
+			hint += "\nsend --skip-invalid sends the letters of the other rows"
 		}
 		return &exitError{code: exitData, quiet: true, err: err, hint: hint}
 	}

@@ -51,7 +51,9 @@ func exitCode(err error, stderr io.Writer) int {
 			}
 		}
 		if ee.hint != "" {
-			fmt.Fprintf(stderr, "hint: %s\n", ee.hint)
+			for _, line := range strings.Split(ee.hint, "\n") {
+				fmt.Fprintf(stderr, "hint: %s\n", line)
+			}
 		}
 		return code
 	case errors.Is(err, context.Canceled):

@@ -43,7 +43,7 @@ unless --limit is given).`,
 			}
 			stdout := cmd.OutOrStdout()
 			var letters, rcpts int
-			c := newCampaign(cmd, cfg, nil)
+			c := newCampaign(cmd, cfg, campaign.Options{})
 			sum, err := c.Letters(cmd.Context(), func(l *letter.Letter, _ *recipients.Record) error {
 				data, err := c.Build(l)
 				if err != nil {

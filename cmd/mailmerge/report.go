@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mailmerge/mailmerge/internal/journal"
-	"github.com/mailmerge/mailmerge/internal/letter"
 	"github.com/mailmerge/mailmerge/internal/recipients"
 	"github.com/mailmerge/mailmerge/internal/report"
 )
@@ -42,10 +41,11 @@ columns added, to fix and send again.`,
 			if err != nil {
 				return err
 			}
-			known := func(k letter.Key) (uint64, bool) { fp, ok := history.Letters[k]; return fp, ok }
-			rep, sum, err := report.Make(cmd.Context(), newCampaign(cmd, cfg, known), history.Outcomes)
-			if err := problemsError(sum, err); err != nil {
-				return err
+			rep, sum, err := report.Make(cmd.Context(), cfg, campaignOptions(cmd), history)
+			if !sum.Skippable() { // rows that make no letter are in the report
+				if err := problemsError(sum, err); err != nil {
+					return err
+				}
 			}
 			printReport(cmd, filepath.Base(cfg.Recipients.File), rep)
 			if failedCSV == "" {
@@ -66,9 +66,16 @@ columns added, to fix and send again.`,
 func printReport(cmd *cobra.Command, csvName string, rep *report.Report) {
 	out := cmd.OutOrStdout()
 	c := rep.Counts
-	fmt.Fprintf(out, "delivered %d, failed %d, deferred %d, unknown %d, not sent %d (of %d)\n",
-		c[journal.Delivered], c[journal.Failed], c[journal.Deferred], c[journal.Unknown], c[report.NotSent], rep.Letters)
+	invalid := ""
+	if n := c[journal.Invalid]; n > 0 {
+		invalid = fmt.Sprintf(", invalid %d", n)
+	}
+	fmt.Fprintf(out, "delivered %d, failed %d, deferred %d, unknown %d, not sent %d%s (of %d)\n",
+		c[journal.Delivered], c[journal.Failed], c[journal.Deferred], c[journal.Unknown], c[report.NotSent], invalid, rep.Letters)
 	for _, l := range rep.Listed {
+		if l.State == journal.Invalid {
+			fmt.Fprintf(out, "%s:%d: invalid: %s\n", csvName, l.Line, l.Problem)
+		}
 		for _, m := range l.Missed {
 			fmt.Fprintf(out, "%s:%d: %s %s: %s\n", csvName, l.Line, stateWord(m.State), m.Rcpt, report.Reply(m))
 		}
@@ -97,6 +104,11 @@ func writeFailedCSV(path string, delim rune, rep *report.Report) (int, error) {
 	for _, l := range rep.Listed {
 		if n == 0 {
 			w.Write(append(append([]string(nil), rep.Header...), "status", "smtp_code", "error", "recipient"))
+		}
+		if l.State == journal.Invalid {
+			w.Write(append(append([]string(nil), l.Row...), stateWord(l.State), "", l.Problem, ""))
+			n++
+			continue
 		}
 		first := l.Missed[0]
 		code := ""

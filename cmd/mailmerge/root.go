@@ -27,7 +27,7 @@ const exitCodesHelp = `Exit codes:
   2  usage error (bad flags or arguments)
   3  config error (config file, environment)
   4  data error (recipients CSV, template or rows); nothing was sent
-  5  send: some letters were refused for good (see mailmerge report)
+  5  send: some letters were refused for good, or invalid rows left out (see mailmerge report)
   6  send: some letters are deferred, of unknown fate or not sent yet; run again later
   7  send: the server rejected the username or password
   8  send: server unavailable, TLS failed, or the server refused letter after letter

@@ -1,23 +1,15 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"maps"
 	"os"
-	"path/filepath"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/mailmerge/mailmerge/internal/address"
 	"github.com/mailmerge/mailmerge/internal/campaign"
-	"github.com/mailmerge/mailmerge/internal/config"
 	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/letter"
 	"github.com/mailmerge/mailmerge/internal/recipients"
@@ -35,6 +27,7 @@ const (
 
 type sendFlags struct {
 	redirect      string
+	skipInvalid   bool
 	limit         int
 	trace         string
 	resendUnknown bool
@@ -56,6 +49,12 @@ already delivered or refused for good are skipped, so nobody gets a letter
 twice. A letter whose fate is unknown (the connection was lost after it was
 sent) is not resent unless --resend-unknown is given.
 
+--skip-invalid sends the letters of the valid rows when some rows make no
+letter (a bad address, a missing attachment): each invalid row is recorded
+in the journal with its problem, counted in the summary, and listed by
+report and --failed-csv. Without it, an invalid row stops the send before
+anything goes out.
+
 --redirect-to ADDRESS is a test: the letters (all, or the first --limit N)
 go to ADDRESS alone, as they are plus an X-Mailmerge-Original-To header
 naming their recipients; nobody else gets anything, and the real send
@@ -66,6 +65,7 @@ afterwards still sends every letter.`,
 	fl := cmd.Flags()
 	fl.IntVarP(&f.limit, "limit", "n", 0, "send at most N letters in this run (0: all)")
 	fl.StringVar(&f.redirect, "redirect-to", "", "a test: send the letters to `ADDRESS` only, not to their recipients")
+	fl.BoolVar(&f.skipInvalid, "skip-invalid", false, "send the valid rows' letters and record the invalid rows, instead of sending nothing")
 	fl.Int("concurrency", 0, "SMTP sessions at once (overrides send.concurrency)")
 	fl.String("rate", "", "letters per time, e.g. 10/s, 100/min (overrides send.rate)")
 	fl.StringVar(&f.trace, "trace", "", "write the SMTP dialogue to `FILE` (passwords and bodies left out)")
@@ -119,7 +119,18 @@ func runSend(cmd *cobra.Command, f sendFlags) error {
 	}
 	defer j.Close()
 
-	c := newCampaign(cmd, cfg, j.Known)
+	// During the check, problems are printed; while sending, the invalid
+	// rows a --skip-invalid send leaves out are recorded instead.
+	invalid := &invalidRows{j: j, campaign: cfg.Campaign, dest: transport.Destination()}
+	c := newCampaign(cmd, cfg, campaign.Options{
+		Known: j.Known,
+		OnError: func(err error) {
+			if !invalid.sending {
+				fmt.Fprintln(stderr, err)
+			}
+		},
+		OnInvalid: invalid.record,
+	})
 	pool := &sender.Pool{
 		Transport:     transport,
 		Journal:       j,
@@ -138,27 +149,17 @@ func runSend(cmd *cobra.Command, f sendFlags) error {
 
 	// Every row must be right before anything is sent.
 	plan, err := c.Plan(cmd.Context(), pool)
-	if err := problemsError(plan.Summary, err); err != nil {
+	skip := f.skipInvalid && errors.Is(err, campaign.ErrProblems) && plan.Skippable()
+	if skip {
+		fmt.Fprintf(stderr, "%s make no letter: --skip-invalid leaves them out and records them\n", plural(plan.Invalid, "row"))
+	} else if err := problemsError(plan.Summary, err); err != nil {
 		return err
 	}
 	if plan.Letters == 0 {
 		return &exitError{code: exitData, err: errors.New("no letters to send")}
 	}
-	switch {
-	case redirect != nil:
-	case plan.Renamed:
-		fmt.Fprintf(stderr, "warning: %s has records of %s, none of them in this mailing: if campaign: (%q) changed, every letter goes out again\n",
-			filepath.Base(cfg.Send.Journal), plural(plan.Recorded, "letter"), cfg.Campaign)
-	case plan.Recorded == 0:
-		// A campaign's journal is named after it: one renamed by mistake
-		// starts afresh, and the journal of its old name is the clue.
-		if others := journal.Others(cfg.Send.Journal); len(others) > 0 {
-			fmt.Fprintf(stderr, "note: nothing of campaign %q was sent before (%s is new); this folder has %s of other campaigns: if this mailing had another name, stop here and rename that journal to %s\n",
-				cfg.Campaign, filepath.Base(cfg.Send.Journal), strings.Join(others, ", "), filepath.Base(cfg.Send.Journal))
-		}
-	}
 	if redirect == nil {
-		printElsewhere(stderr, plan, transport)
+		printPlanNotes(stderr, cfg, plan, transport)
 	}
 	// Say how the file was read: a wrongly guessed encoding garbles names.
 	printSource(stdout, cfg, plan.Summary)
@@ -172,6 +173,7 @@ func runSend(cmd *cobra.Command, f sendFlags) error {
 		}
 	}
 	pool.Progress = progressLine(stderr, plan.Letters, 10*time.Second)
+	invalid.sending = true
 
 	ctx := cmd.Context()
 	hard, stop := secondInterrupt(ctx, stderr)
@@ -183,8 +185,11 @@ func runSend(cmd *cobra.Command, f sendFlags) error {
 			}
 			return nil
 		})
-		if errors.Is(err, campaign.ErrProblems) {
+		if errors.Is(err, campaign.ErrProblems) && !(skip && len(invalid.lines) == plan.Invalid) {
 			return errors.New("the recipients or the template changed since the check; stopped")
+		}
+		if errors.Is(err, campaign.ErrProblems) {
+			return nil // the invalid rows, recorded
 		}
 		return err
 	})
@@ -192,85 +197,5 @@ func runSend(cmd *cobra.Command, f sendFlags) error {
 		return testSummary(stdout, redirect.Addr, st, runErr, cfg)
 	}
 	printSendSummary(stdout, plan.Letters, st)
-	return sendExit(st, plan.Letters, runErr, cfg)
-}
-
-// runLimit is how many letters this run may send: --limit, and what is
-// left of send.daily_limit today; 0 for no limit.
-func runLimit(cfg *config.Config, limit int) (int, error) {
-	if cfg.Send.DailyLimit == 0 {
-		return limit, nil
-	}
-	now := time.Now()
-	midnight := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, now.Location())
-	sent, err := journal.DeliveredSince(cfg.Send.Journal, midnight)
-	if err != nil {
-		return 0, &exitError{code: exitInternal, err: fmt.Errorf("count today's letters for send.daily_limit: %w", err)}
-	}
-	left := cfg.Send.DailyLimit - sent
-	if left <= 0 {
-		return 0, &exitError{code: exitRerun, err: fmt.Errorf("send.daily_limit of %d letters reached today", cfg.Send.DailyLimit), hint: "run again tomorrow"}
-	}
-	if limit == 0 || left < limit {
-		return left, nil
-	}
-	return limit, nil
-}
-
-// confirm asks on the terminal whether to send.
-func confirm(cmd *cobra.Command, cfg *config.Config, plan campaign.Plan, pool *sender.Pool) error {
-	what := plural(plan.Letters, "letter") + " (" + plural(plan.Recipients, "recipient") + ")"
-	switch {
-	case pool.Redirect != nil:
-		n := plan.Letters
-		if pool.MaxLetters > 0 && pool.MaxLetters < n {
-			n = pool.MaxLetters
-		}
-		what = fmt.Sprintf("%s as a test to %s alone (not to their recipients)", plural(n, "letter"), pool.Redirect.Addr)
-	case plan.ToSend < plan.Letters:
-		what = fmt.Sprintf("%d of %s (the others were sent before)", plan.ToSend, plural(plan.Letters, "letter"))
-	}
-	fmt.Fprintf(cmd.ErrOrStderr(), "Send %s from %s via %s? [y/N] ", what, cfg.Recipients.File, pool.Transport.Describe())
-	answer, _ := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
-	if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
-		return &exitError{code: exitUsage, err: errors.New("not confirmed; nothing was sent")}
-	}
-	return nil
-}
-
-// redirectTo reads --redirect-to: one address.
-func redirectTo(s string) (*address.Mailbox, error) {
-	if s == "" {
-		return nil, nil
-	}
-	list, err := address.ParseList(s)
-	if err == nil && len(list) != 1 {
-		err = fmt.Errorf("give one address, not %d", len(list))
-	}
-	if err != nil {
-		return nil, usageError("--redirect-to: %v", err)
-	}
-	return &list[0], nil
-}
-
-// printElsewhere says which letters went to another destination before:
-// they are not delivered to this one, so this run sends them.
-func printElsewhere(w io.Writer, plan campaign.Plan, transport sender.Transport) {
-	for _, dest := range slices.Sorted(maps.Keys(plan.Elsewhere)) {
-		n := plan.Elsewhere[dest]
-		fmt.Fprintf(w, "%s delivered to %s before, not to %s: they are sent again, to their recipients there\n",
-			plural(n, "letter"), destinationName(dest), transport.Describe())
-	}
-}
-
-// destinationName says a journal's destination for people.
-func destinationName(dest string) string {
-	kind, where, _ := strings.Cut(dest, ":")
-	switch kind {
-	case "maildir":
-		return "Maildir " + where
-	case "smtp":
-		return where
-	}
-	return dest
+	return invalidExit(stdout, invalid.lines, sendExit(st, plan.Letters, runErr, cfg), cfg)
 }

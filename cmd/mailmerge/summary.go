@@ -6,6 +6,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/mailmerge/mailmerge/internal/config"
@@ -97,4 +98,33 @@ func testSummary(w io.Writer, to string, st sender.Stats, err error, cfg *config
 	}
 	return &exitError{code: exitSomeFailed, quiet: true, err: errors.New("test letters not delivered"),
 		hint: "the test address did not get every letter; --trace FILE shows why"}
+}
+
+// invalidExit says which rows a --skip-invalid send left out, and makes
+// the exit code say so when nothing worse did.
+func invalidExit(w io.Writer, lines []int, err error, cfg *config.Config) error {
+	if len(lines) == 0 {
+		return err
+	}
+	fmt.Fprintf(w, "invalid: %s not sent (%s %s); mailmerge report lists them\n", plural(len(lines), "row"), lineWord(len(lines)), joinInts(lines))
+	if err != nil {
+		return err
+	}
+	return &exitError{code: exitSomeFailed, quiet: true, err: errors.New("invalid rows"),
+		hint: fmt.Sprintf("fix them, then run send again; mailmerge report -c %s --failed-csv FILE lists them with their problems", cfg.File)}
+}
+
+func lineWord(n int) string {
+	if n == 1 {
+		return "line"
+	}
+	return "lines"
+}
+
+func joinInts(v []int) string {
+	s := make([]string, len(v))
+	for i, n := range v {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ", ")
 }

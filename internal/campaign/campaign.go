@@ -41,6 +41,9 @@ type Options struct {
 	// the identity it was recorded under when rows around it changed.
 	// Without it, each letter takes the identity a new one would.
 	Known func(letter.Key) (fp uint64, ok bool)
+	// OnInvalid, if set, receives each row that makes no letter, with its
+	// fingerprint and the problem (reported to OnError as well).
+	OnInvalid func(rec *recipients.Record, fp uint64, err error)
 }
 
 // Campaign is a mailing ready to be rendered.
@@ -64,6 +67,7 @@ type Summary struct {
 	Attachments     int
 	AttachmentBytes int64
 	Errors          int
+	Invalid         int // rows that made no letter: each is one of Errors
 	Warnings        int
 	Encoding        recipients.Encoding
 	EncodingGuessed bool
@@ -253,13 +257,17 @@ func (c *Campaign) walk(ctx context.Context, execute func(*template.Template, te
 		}
 		if err != nil {
 			report(err)
+			if rec != nil { // a row read, but not usable
+				c.invalid(rec, err, &sum)
+			}
 			continue
 		}
 		l, err := execute(tmpl, template.Row{Line: rec.Line, Values: rec.Map()})
 		if err != nil {
 			var ve *template.ValueError
 			if errors.As(err, &ve) {
-				report(c.locate(rec, file, ve))
+				err = c.locate(rec, file, ve)
+				report(err)
 			} else if msg := err.Error(); !seenTemplateErr[msg] {
 				// A template error repeats on every row; say it once.
 				seenTemplateErr[msg] = true
@@ -267,6 +275,7 @@ func (c *Campaign) walk(ctx context.Context, execute func(*template.Template, te
 			} else {
 				sum.Errors++
 			}
+			c.invalid(rec, err, &sum)
 			continue
 		}
 		for _, w := range l.Warnings {
@@ -345,6 +354,19 @@ func (c *Campaign) fromKey(key string, err error) error {
 	}
 	return err
 }
+
+// invalid counts a row that made no letter, and hands it on.
+func (c *Campaign) invalid(rec *recipients.Record, err error, sum *Summary) {
+	sum.Invalid++
+	if c.opts.OnInvalid != nil {
+		c.opts.OnInvalid(rec, letter.Fingerprint(rec.Map()), err)
+	}
+}
+
+// Skippable reports problems that are all rows making no letter: a send
+// may leave them out (send --skip-invalid); the template, the CSV header
+// and a file that cannot be read to its end are not.
+func (s Summary) Skippable() bool { return s.Invalid > 0 && s.Errors == s.Invalid }
 
 // identity picks the key of a row's letter (docs/journal.md, "A letter's
 // identity"). A row whose recipients no other row has is known by them

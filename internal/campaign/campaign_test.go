@@ -63,7 +63,7 @@ func TestLetters(t *testing.T) {
 	if !errors.Is(err, ErrProblems) {
 		t.Fatalf("err = %v, want ErrProblems", err)
 	}
-	want := Summary{Rows: 4, Letters: 3, Recipients: 3, Attachments: 2, AttachmentBytes: 10, Errors: 1, Warnings: 1, Encoding: "utf-8", Delimiter: ';'}
+	want := Summary{Rows: 4, Letters: 3, Recipients: 3, Attachments: 2, AttachmentBytes: 10, Errors: 1, Invalid: 1, Warnings: 1, Encoding: "utf-8", Delimiter: ';'}
 	if sum != want {
 		t.Errorf("summary = %+v\nwant %+v", sum, want)
 	}

@@ -41,6 +41,9 @@ const (
 	Failed    State = "failed"
 	Deferred  State = "deferred"
 	Unknown   State = "unknown"
+	// Invalid records a row that made no letter, skipped on request
+	// (send --skip-invalid), under letter.InvalidKey; Text says why.
+	Invalid State = "invalid"
 )
 
 // Record is one line of the journal.
@@ -536,6 +539,13 @@ func (j *Journal) flushLocked() {
 		j.synced = upto
 	}
 	j.cond.Broadcast()
+}
+
+// RecordInvalid records a row that made no letter, left out of a send on
+// request (send --skip-invalid), under key (letter.InvalidKey), with the
+// problem.
+func (j *Journal) RecordInvalid(key letter.Key, dest string, line int, fp uint64, problem string) error {
+	return j.Commit(Record{Key: key, Dest: dest, Line: line, FP: fp, State: Invalid, Text: problem})
 }
 
 // Syncs reports how many fsyncs the journal did, for measurements.

@@ -46,6 +46,13 @@ func ContentKey(campaign string, recipients []string, fp uint64, dup int) Key {
 	})
 }
 
+// InvalidKey returns the key a campaign records a row under that makes no
+// letter (send --skip-invalid): the row's fingerprint, since it may have
+// no recipients.
+func InvalidKey(campaign string, fp uint64) Key {
+	return key(campaign, nil, func(h io.Writer) { fmt.Fprintf(h, "\x00invalid%016x", fp) })
+}
+
 // Fingerprint is a hash of a row's values, by field name: what tells a
 // row apart from others with the same recipients.
 func Fingerprint(values map[string]string) uint64 {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"unicode"
 )
@@ -193,8 +194,9 @@ func (r *Reader) Delimiter() rune { return r.delim }
 func (r *Reader) Rows() int { return r.rows }
 
 // Read returns the next record. A row that cannot be used (a wrong number of
-// fields, a field over the size limit) is returned as an *Error, and the next
-// Read goes on with the following row. An error that makes the rest of the
+// fields, a field over the size limit) is returned as an *Error together
+// with the record as read, and the next Read goes on with the following
+// row. An error that makes the rest of the
 // file unreadable (a stray quote, invalid encoding) is also returned as an
 // *Error, after which Read returns io.EOF. Callers therefore report every
 // error and stop at io.EOF. A file with a header and no rows yields
@@ -219,18 +221,18 @@ func (r *Reader) Read() (*Record, error) {
 		r.rows++
 		line, _ := r.csv.FieldPos(0)
 		line += r.lineOffset
-		if len(fields) != len(r.header) {
-			return nil, &Error{File: r.file, Line: line, Err: wrapf(ErrFieldCount, "row has %d fields, the header has %d", len(fields), len(r.header))}
-		}
 		rec := &Record{Line: line, header: r.header, lines: r.lines, Fields: make([]string, len(fields)), pos: make([][2]int, len(fields))}
 		copy(rec.Fields, fields)
+		if len(fields) != len(r.header) {
+			return rec, &Error{File: r.file, Line: line, Err: wrapf(ErrFieldCount, "row has %d fields, the header has %d", len(fields), len(r.header))}
+		}
 		for i := range fields {
 			l, c := r.csv.FieldPos(i)
 			l += r.lineOffset
 			rec.pos[i] = [2]int{l, c}
 			if len(fields[i]) > r.opts.MaxField {
 				_, col := rec.Column(i)
-				return nil, &Error{File: r.file, Line: l, Column: col, Err: wrapf(ErrFieldTooLarge, "field %q is %d bytes, the limit is %d", r.header[i], len(fields[i]), r.opts.MaxField)}
+				return rec, &Error{File: r.file, Line: l, Column: col, Err: wrapf(ErrFieldTooLarge, "field %q is %d bytes, the limit is %d", r.header[i], len(fields[i]), r.opts.MaxField)}
 			}
 		}
 		return rec, nil
@@ -272,7 +274,12 @@ func blank(fields []string) bool {
 func (rec *Record) Map() map[string]string {
 	m := make(map[string]string, len(rec.header))
 	for i, h := range rec.header {
-		m[h] = rec.Fields[i]
+		if i < len(rec.Fields) {
+			m[h] = rec.Fields[i]
+		}
+	}
+	for i := len(rec.header); i < len(rec.Fields); i++ {
+		m["#"+strconv.Itoa(i+1)] = rec.Fields[i] // a row with more fields than the header
 	}
 	return m
 }

@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/mailmerge/mailmerge/internal/campaign"
+	"github.com/mailmerge/mailmerge/internal/config"
 	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/letter"
 	"github.com/mailmerge/mailmerge/internal/recipients"
@@ -24,14 +25,18 @@ import (
 const NotSent journal.State = "not sent"
 
 // Letter is a letter a report lists: one whose own recipients (those the
-// row gave) did not all get it, or that was tried and not sent.
+// row gave) did not all get it, or that was tried and not sent; or a row
+// that makes no letter (journal.Invalid).
 type Letter struct {
 	Line  int
-	State journal.State // journal.Fold of its recipients', or NotSent
+	State journal.State // journal.Fold of its recipients', NotSent, or journal.Invalid
 	// Missed are its own recipients that did not get it, with what
 	// became of each; a letter tried and not sent lists all of them.
 	Missed []journal.RcptOutcome
-	Row    []string // the CSV row's fields
+	// Problem says why an invalid row makes no letter: as a send that
+	// left it out (--skip-invalid) recorded it, or as it is now.
+	Problem string
+	Row     []string // the CSV row's fields
 }
 
 // Copy is a recipient the template itself names (an instructor's Cc or
@@ -53,18 +58,40 @@ type Report struct {
 	Header []string // the CSV header, for writing rows out
 }
 
-// Make joins outcomes, what became of each letter at the report's
-// destination (journal.Outcomes), to the letters of c. The summary and
-// the error are those of c.Envelopes.
-func Make(ctx context.Context, c *campaign.Campaign, outcomes map[letter.Key]*journal.Outcome) (*Report, campaign.Summary, error) {
+// Make joins what the journal says of the mailing of cfg (h, read for
+// the report's destination) to the letters its recipients file makes now.
+// opts are the campaign's (where problems are told); Make adds what it
+// needs. The summary and the error are those of campaign.Envelopes.
+func Make(ctx context.Context, cfg *config.Config, opts campaign.Options, h *journal.History) (*Report, campaign.Summary, error) {
 	r := &Report{Counts: map[journal.State]int{}}
 	seen := map[letter.Key]bool{}
 	copies := map[string]*Copy{}
-	sum, err := c.Envelopes(ctx, func(l *letter.Letter, row *recipients.Record) error {
+	invalid := func(line int, fields []string, fp uint64, problem string) Letter {
+		k := letter.InvalidKey(cfg.Campaign, fp)
+		seen[k] = true
+		if o := h.Outcomes[k]; o != nil {
+			problem = o.Last.Text
+		}
+		return Letter{Line: line, State: journal.Invalid, Problem: problem, Row: append([]string(nil), fields...)}
+	}
+	opts.Known = func(k letter.Key) (uint64, bool) { fp, ok := h.Letters[k]; return fp, ok }
+	opts.OnInvalid = func(rec *recipients.Record, fp uint64, err error) {
+		r.Letters++
+		r.Counts[journal.Invalid]++
+		r.Listed = append(r.Listed, invalid(rec.Line, rec.Fields, fp, err.Error()))
+	}
+	sum, err := campaign.New(cfg, opts).Envelopes(ctx, func(l *letter.Letter, row *recipients.Record) error {
 		r.Letters++
 		r.Header = row.Header()
 		seen[l.Key] = true
-		o := outcomes[l.Key]
+		o := h.Outcomes[l.Key]
+		if _, recorded := h.Outcomes[letter.InvalidKey(cfg.Campaign, l.Fingerprint)]; o == nil && recorded {
+			// Left out by a send as invalid (say, its attachment was
+			// missing), and not sent since.
+			r.Counts[journal.Invalid]++
+			r.Listed = append(r.Listed, invalid(l.Line, row.Fields, l.Fingerprint, ""))
+			return nil
+		}
 		states := make([]journal.State, len(l.Recipients))
 		own := make([]bool, len(l.Recipients))
 		listed := Letter{Line: l.Line, Row: append([]string(nil), row.Fields...)}
@@ -94,7 +121,7 @@ func Make(ctx context.Context, c *campaign.Campaign, outcomes map[letter.Key]*jo
 		}
 		return nil
 	})
-	for k := range outcomes {
+	for k := range h.Outcomes {
 		if !seen[k] {
 			r.Gone++
 		}
@@ -103,6 +130,7 @@ func Make(ctx context.Context, c *campaign.Campaign, outcomes map[letter.Key]*jo
 		r.Copies = append(r.Copies, *cp)
 	}
 	slices.SortFunc(r.Copies, func(a, b Copy) int { return cmp.Compare(a.Rcpt, b.Rcpt) })
+	slices.SortStableFunc(r.Listed, func(a, b Letter) int { return cmp.Compare(a.Line, b.Line) })
 	return r, sum, err
 }
 

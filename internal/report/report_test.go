@@ -48,7 +48,11 @@ func TestMake(t *testing.T) {
 	// The instructor's copy of letter 6 was refused.
 	outcomes[letters[5].Key].Rcpts["boss@example.com"] = journal.RcptOutcome{Rcpt: "boss@example.com", State: journal.Failed, Phase: "RCPT", Code: 550, Text: "No"}
 
-	rep, sum, err := Make(context.Background(), c, outcomes)
+	h := &journal.History{Outcomes: outcomes, Letters: map[letter.Key]uint64{}}
+	for k := range outcomes {
+		h.Letters[k] = 0
+	}
+	rep, sum, err := Make(context.Background(), cfg, campaign.Options{}, h)
 	if err != nil || sum.Letters != 6 || sum.Delimiter != ';' {
 		t.Fatalf("%v %+v", err, sum)
 	}
