@@ -244,6 +244,14 @@ func (c *Campaign) walk(ctx context.Context, execute func(*template.Template, te
 		reportAll(err)
 		return sum, ErrProblems
 	}
+	keyColumn := -1
+	if k := c.cfg.Recipients.Key; k != "" {
+		if keyColumn = slices.Index(rr.Header(), k); keyColumn < 0 {
+			report(c.cfg.KeyErr("recipients.key", fmt.Errorf("%s has no column %q", filepath.Base(c.cfg.Recipients.File), k)))
+			return sum, ErrProblems
+		}
+	}
+	named := map[string]int{} // recipients.key values so far, and their lines
 
 	file := rr.Header() // for locating field columns
 	seenTemplateErr := map[string]bool{}
@@ -263,6 +271,9 @@ func (c *Campaign) walk(ctx context.Context, execute func(*template.Template, te
 			continue
 		}
 		l, err := execute(tmpl, template.Row{Line: rec.Line, Values: rec.Map()})
+		if err == nil && keyColumn >= 0 {
+			err = c.checkName(rec, keyColumn, named)
+		}
 		if err != nil {
 			var ve *template.ValueError
 			if errors.As(err, &ve) {
@@ -287,7 +298,11 @@ func (c *Campaign) walk(ctx context.Context, execute func(*template.Template, te
 		if identify {
 			values := rec.Map()
 			l.Fingerprint = letter.Fingerprint(values)
-			l.Identify(c.identity(l, seenRows))
+			if keyColumn >= 0 {
+				l.Identify(letter.NamedKey(c.cfg.Campaign, rec.Fields[keyColumn]))
+			} else {
+				l.Identify(c.identity(l, seenRows))
+			}
 		}
 		// Only To: a Cc or Bcc the template names gets every letter on purpose.
 		for _, r := range l.To {
@@ -353,6 +368,24 @@ func (c *Campaign) fromKey(key string, err error) error {
 		return c.cfg.KeyErr(key, err)
 	}
 	return err
+}
+
+// checkName checks the value of the recipients.key column of a row: there,
+// and not the name of another row.
+func (c *Campaign) checkName(rec *recipients.Record, column int, named map[string]int) error {
+	name := strings.TrimSpace(rec.Fields[column])
+	line, col := rec.Column(column)
+	at := func(err error) error {
+		return &recipients.Error{File: filepath.Base(c.cfg.Recipients.File), Line: line, Column: col, Err: err}
+	}
+	if name == "" {
+		return at(fmt.Errorf("field %q is empty; recipients.key names it as what identifies each row", rec.Header()[column]))
+	}
+	if first, ok := named[name]; ok {
+		return at(fmt.Errorf("field %q holds %q, as line %d does; recipients.key names it as what identifies each row", rec.Header()[column], name, first))
+	}
+	named[name] = rec.Line
+	return nil
 }
 
 // invalid counts a row that made no letter, and hands it on.

@@ -57,6 +57,9 @@ type Recipients struct {
 	File      string               `mapstructure:"file"`
 	Encoding  recipients.Encoding  `mapstructure:"encoding"`
 	Delimiter recipients.Delimiter `mapstructure:"delimiter"`
+	// Key names a column that identifies each row (a student ID): a
+	// letter is then known by it alone, whatever its recipients.
+	Key string `mapstructure:"key"`
 }
 
 // SMTP is the submission server.

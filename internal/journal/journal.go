@@ -15,6 +15,7 @@ package journal
 import (
 	"bufio"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -130,6 +131,24 @@ type status struct {
 	// once they differ (some refused, some not); state is then that of
 	// any recipient not in it.
 	rcpts map[string]State
+	// rset is recipientSet of the last full attempt's recipients: a
+	// letter known by a name (recipients.key) may have others now.
+	rset uint64
+}
+
+// recipientSet hashes a set of recipients, case and order aside.
+func recipientSet(rcpts []string) uint64 {
+	lower := make([]string, len(rcpts))
+	for i, r := range rcpts {
+		lower[i] = strings.ToLower(r)
+	}
+	slices.Sort(lower)
+	h := sha256.New()
+	for _, r := range lower {
+		io.WriteString(h, r)
+		h.Write([]byte{0})
+	}
+	return binary.BigEndian.Uint64(h.Sum(nil))
 }
 
 // Entry is what the journal knows of one letter at one destination: the
@@ -147,6 +166,7 @@ type Entry struct {
 	// Rcpts holds the states of recipients whose states differ from
 	// State, by lower-case address; see StateOf.
 	Rcpts map[string]State
+	rset  uint64
 }
 
 // StateOf returns the state of one recipient of the letter, and whether
@@ -155,7 +175,18 @@ func (e Entry) StateOf(rcpt string) (State, bool) {
 	if s, ok := e.Rcpts[strings.ToLower(rcpt)]; ok {
 		return s, true
 	}
+	if e.Rcpts != nil {
+		return "", false // not a recipient of the letter's attempts
+	}
 	return e.State, e.Known
+}
+
+// Changed reports that a letter's recipients are not those of its last
+// attempt to all of them: a letter known by a name (recipients.key) whose
+// addresses were edited since. The journal then cannot tell which kept
+// their states, unless their states differ (Rcpts).
+func (e Entry) Changed(rcpts []string) bool {
+	return e.Known && e.Rcpts == nil && e.rset != 0 && e.rset != recipientSet(rcpts)
 }
 
 // Due reports whether a send must send to the recipients of the letter
@@ -386,7 +417,7 @@ func (j *Journal) index(r Record) {
 	st := j.last[h]
 	st.attempt = int32(r.Attempt)
 	if !r.Part {
-		st.state, st.rcpts = r.Final(), nil
+		st.state, st.rcpts, st.rset = r.Final(), nil, recipientSet(r.Rcpt)
 		if len(r.Rejected) > 0 {
 			st.rcpts = make(map[string]State, len(r.Rcpt))
 		}
@@ -452,7 +483,7 @@ func (j *Journal) Lookup(key letter.Key, dest string) Entry {
 	if !ok {
 		s, ok = j.last[hashKey(key, "")]
 	}
-	e := Entry{Known: ok, State: s.state, Attempts: int(s.attempt), Seen: ok, Rcpts: maps.Clone(s.rcpts)}
+	e := Entry{Known: ok, State: s.state, Attempts: int(s.attempt), Seen: ok, Rcpts: maps.Clone(s.rcpts), rset: s.rset}
 	if i, delivered := j.delivered[hashKey(key, "")]; delivered {
 		e.Seen = true
 		if e.State != Delivered {

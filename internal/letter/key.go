@@ -46,6 +46,12 @@ func ContentKey(campaign string, recipients []string, fp uint64, dup int) Key {
 	})
 }
 
+// NamedKey returns the key of a campaign's letter for the row a user
+// names (recipients.key: a student ID), whatever its recipients.
+func NamedKey(campaign, name string) Key {
+	return key(campaign, nil, func(h io.Writer) { io.WriteString(h, "\x00key\x00"+name) })
+}
+
 // InvalidKey returns the key a campaign records a row under that makes no
 // letter (send --skip-invalid): the row's fingerprint, since it may have
 // no recipients.

@@ -87,6 +87,9 @@ func (p *Pool) Lookup(l *letter.Letter) (journal.Entry, []string) {
 		return journal.Entry{}, l.Recipients
 	}
 	e := p.Journal.Lookup(l.Key, p.Transport.Destination())
+	if e.Changed(l.Recipients) {
+		return e, l.Recipients
+	}
 	var due []string
 	for _, r := range l.Recipients {
 		if s, known := e.StateOf(r); !known || journal.Due(s, p.ResendUnknown) {
