@@ -53,9 +53,10 @@ type Campaign struct {
 	// files is shared by every walk, so a send's check and its sending
 	// look each attachment up once, and read a shared one once.
 	files *attachment.Store
-	// envelopes counts, by hashAddrs, the rows with each set of
-	// recipients: found once, by a first pass, since a letter's identity
-	// depends on whether other rows share its recipients.
+	// envelopes holds, by hashAddrs, the rows with each set of recipients
+	// and the first line of each To address: found once, by a first pass,
+	// since a letter's identity depends on whether other rows share its
+	// recipients. Every later walk shares it.
 	envelopes map[uint64]seen
 }
 
@@ -181,8 +182,8 @@ func (c *Campaign) countEnvelopes(ctx context.Context) error {
 	if c.envelopes != nil {
 		return nil
 	}
-	quiet := &Campaign{cfg: c.cfg, opts: Options{OnError: func(error) {}, OnWarning: func(error) {}}, files: c.files}
 	counts := map[uint64]seen{}
+	quiet := &Campaign{cfg: c.cfg, opts: Options{OnError: func(error) {}, OnWarning: func(error) {}}, files: c.files, envelopes: counts}
 	_, err := quiet.walk(ctx, (*template.Template).Envelope, func(l *letter.Letter, _ *recipients.Record) error {
 		k := hashAddrs(l.Recipients)
 		s := counts[k]
@@ -229,7 +230,7 @@ func (c *Campaign) walk(ctx context.Context, execute func(*template.Template, te
 		sum.Delimiter = rr.Delimiter()
 	}
 
-	seenRows := newRows()
+	seenRows := newRows(c.envelopes)
 	var tmpl *template.Template
 	err := c.openFiles()
 	if err != nil {
@@ -413,7 +414,6 @@ func (s Summary) Skippable() bool { return s.Invalid > 0 && s.Errors == s.Invali
 func (c *Campaign) identity(l *letter.Letter, seenRows *rows) letter.Key {
 	camp, rcpts, fp := c.cfg.Campaign, l.Recipients, l.Fingerprint
 	env := hashAddrs(rcpts)
-	ord := seenRows.number(rcpts) // rows before this one with these recipients
 	solo := letter.NewKey(camp, rcpts, 0)
 	if c.envelopes[env].envelopes <= 1 {
 		if _, ok := c.known(solo); !ok {
@@ -423,6 +423,7 @@ func (c *Campaign) identity(l *letter.Letter, seenRows *rows) letter.Key {
 		}
 		return solo
 	}
+	ord := seenRows.number(env)    // rows before this one with these recipients
 	dup := seenRows.alike(env, fp) // rows before this one alike in every value
 	content := letter.ContentKey(camp, rcpts, fp, dup)
 	if c.isKnown(content) {
@@ -453,21 +454,23 @@ func (c *Campaign) isKnown(k letter.Key) bool {
 	return ok
 }
 
-// rows remembers, per 64-bit hash, what Letters needs to know about the
-// rows before: how many letters went to an envelope (to tell their
-// identities apart) and the first line an address was a To recipient on
-// (to warn about repeats). A one-recipient envelope hashes like its
-// address, so the usual letter costs one entry (16 bytes) for both.
+// rows remembers what a walk needs to know about the rows before. Per
+// 64-bit hash, shared by every walk and filled in by the first: how many
+// letters go to an envelope and the first line an address is a To
+// recipient on (to warn about repeats). A one-recipient envelope hashes
+// like its address, so the usual letter costs one entry (16 bytes) for
+// both. The rest counts, for this walk, only rows that share recipients.
 type rows struct {
 	seen   map[uint64]seen
 	again  map[string][]int // repeated addresses, in order
 	order  []string
+	ords   map[uint64]int    // rows so far by recipients, where rows share recipients
 	alikes map[[2]uint64]int // rows so far by recipients and fingerprint, where rows share recipients
 }
 
 type seen struct {
 	first     int32  // line of the first row with this To address
-	envelopes uint32 // letters so far with this envelope
+	envelopes uint32 // letters with this envelope, in the whole CSV
 }
 
 type duplicate struct {
@@ -475,8 +478,8 @@ type duplicate struct {
 	lines []int
 }
 
-func newRows() *rows {
-	return &rows{seen: map[uint64]seen{}, again: map[string][]int{}, alikes: map[[2]uint64]int{}}
+func newRows(seen map[uint64]seen) *rows {
+	return &rows{seen: seen, again: map[string][]int{}, ords: map[uint64]int{}, alikes: map[[2]uint64]int{}}
 }
 
 // alike counts the rows so far with recipients env and fingerprint fp.
@@ -505,15 +508,12 @@ func hashAddrs(addrs []string) uint64 {
 	return h.Sum64()
 }
 
-// number numbers letters with the same envelope, from 0: their order, by
-// which versions before fingerprints told them apart.
-func (r *rows) number(rcpts []string) int {
-	k := hashAddrs(rcpts)
-	s := r.seen[k]
-	n := s.envelopes
-	s.envelopes++
-	r.seen[k] = s
-	return int(n)
+// number numbers letters with the same envelope env, from 0: their
+// order, by which versions before fingerprints told them apart.
+func (r *rows) number(env uint64) int {
+	n := r.ords[env]
+	r.ords[env] = n + 1
+	return n
 }
 
 // addTo notes that addr is a To recipient on line.
