@@ -22,23 +22,38 @@ import (
 	"github.com/mailmerge/mailmerge/internal/sender"
 )
 
-// printPlanNotes says, before a send, what the journal shows that the
-// user may not expect: a campaign renamed, a new journal beside others,
-// letters delivered to another destination.
-func printPlanNotes(w io.Writer, cfg *config.Config, plan campaign.Plan, transport sender.Transport) {
-	switch {
+// planNotes says, before a send, what the journal shows that the user
+// may not expect: a campaign renamed, a new journal beside others that
+// sent these rows, letters delivered to another destination. A mailing
+// that takes its name from a copied config file while another journal
+// sent its rows is stopped: nobody chose to send it twice.
+func planNotes(w io.Writer, cfg *config.Config, plan campaign.Plan, transport sender.Transport) error {
+	journalName := filepath.Base(cfg.Send.Journal)
+	switch before := slices.Sorted(maps.Keys(plan.Before)); {
 	case plan.Renamed:
 		fmt.Fprintf(w, "warning: %s has records of %s, none of them in this mailing: if campaign: (%q) changed, every letter goes out again\n",
-			filepath.Base(cfg.Send.Journal), plural(plan.Recorded, "letter"), cfg.Campaign)
-	case plan.Recorded == 0:
-		// A campaign's journal is named after it: one renamed by mistake
-		// starts afresh, and the journal of its old name is the clue.
-		if others := journal.Others(cfg.Send.Journal); len(others) > 0 {
-			fmt.Fprintf(w, "note: nothing of campaign %q was sent before (%s is new); this folder has %s of other campaigns: if this mailing had another name, stop here and rename that journal to %s\n",
-				cfg.Campaign, filepath.Base(cfg.Send.Journal), strings.Join(others, ", "), filepath.Base(cfg.Send.Journal))
+			journalName, plural(plan.Recorded, "letter"), cfg.Campaign)
+	case len(before) > 0 && cfg.CampaignFromFile:
+		other := before[0]
+		old := strings.TrimSuffix(other, ".journal")
+		return &exitError{code: exitConfig,
+			err: fmt.Errorf("%s names no campaign, so this mailing is called %q after the file and has sent nothing; but %s sent letters for %d of its %s: it looks like a mailing sent before under another name",
+				filepath.Base(cfg.File), cfg.Campaign, other, plan.Before[other], plural(plan.Letters, "row")),
+			hint: fmt.Sprintf("to go on with that mailing (sending only what it has not sent), add to %s the line: campaign: %q\n"+
+				"to send these rows a new letter, add campaign: with a name of its own", filepath.Base(cfg.File), old)}
+	case len(before) > 0:
+		for _, other := range before {
+			fmt.Fprintf(w, "warning: campaign %q is new, but %s sent letters for %d of its %s: they all go out again, as a new mailing; if this is that mailing under a new name, stop here and set campaign: to its old name\n",
+				cfg.Campaign, other, plan.Before[other], plural(plan.Letters, "row"))
 		}
+	case plan.Recorded == 0 && len(plan.Unsure) > 0:
+		// A journal older than fingerprints cannot say which rows it sent:
+		// name it, the clue to a campaign renamed by mistake.
+		fmt.Fprintf(w, "note: nothing of campaign %q was sent before (%s is new); this folder has %s of other campaigns: if this mailing had another name, stop here and rename that journal to %s\n",
+			cfg.Campaign, journalName, strings.Join(plan.Unsure, ", "), journalName)
 	}
 	printElsewhere(w, plan, transport)
+	return nil
 }
 
 // invalidRows records the rows a --skip-invalid send leaves out, once it

@@ -159,7 +159,9 @@ func runSend(cmd *cobra.Command, f sendFlags) error {
 		return &exitError{code: exitData, err: errors.New("no letters to send")}
 	}
 	if redirect == nil {
-		printPlanNotes(stderr, cfg, plan, transport)
+		if err := planNotes(stderr, cfg, plan, transport); err != nil {
+			return err
+		}
 	}
 	// Say how the file was read: a wrongly guessed encoding garbles names.
 	printSource(stdout, cfg, plan.Summary)

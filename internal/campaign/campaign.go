@@ -20,6 +20,7 @@ import (
 
 	"github.com/mailmerge/mailmerge/internal/attachment"
 	"github.com/mailmerge/mailmerge/internal/config"
+	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/letter"
 	"github.com/mailmerge/mailmerge/internal/message"
 	"github.com/mailmerge/mailmerge/internal/recipients"
@@ -113,6 +114,12 @@ type Plan struct {
 	// renamed, and every letter will go out again. (With a journal older
 	// than fingerprints, records of other letters alone say it.)
 	Renamed bool
+	// Before is set when this mailing's journal is new: by the other
+	// journals in its folder, how many of this mailing's rows each has
+	// records of letters for (the mark of a campaign renamed, or of a
+	// config copied that names none). Unsure lists those too old to tell.
+	Before map[string]int
+	Unsure []string
 }
 
 // Plan checks every letter as Letters does, without writing any out, and
@@ -120,11 +127,20 @@ type Plan struct {
 // store how many letters to send attach each file, so that a send reads a
 // file that many letters share once.
 func (c *Campaign) Plan(ctx context.Context, pool *sender.Pool) (Plan, error) {
-	p := Plan{Elsewhere: map[string]int{}}
+	p := Plan{Elsewhere: map[string]int{}, Before: map[string]int{}}
 	sameRows, oldJournal := false, false
+	others := map[string]map[uint64]bool{}
+	if pool.Journal.Letters() == 0 {
+		others, p.Unsure = c.otherJournals(pool.Transport.Destination())
+	}
 	sum, err := c.Letters(ctx, func(l *letter.Letter, _ *recipients.Record) error {
 		if has, ok := pool.Journal.HasRow(l.Fingerprint); has || !ok {
 			sameRows, oldJournal = sameRows || has, !ok
+		}
+		for name, rows := range others {
+			if rows[l.Fingerprint] {
+				p.Before[name]++
+			}
 		}
 		e, due := pool.Lookup(l)
 		if e.Known {
@@ -149,6 +165,24 @@ func (c *Campaign) Plan(ctx context.Context, pool *sender.Pool) (Plan, error) {
 	p.Recorded = pool.Journal.Letters()
 	p.Renamed = p.Recorded > 0 && p.Seen == 0 && (sameRows || oldJournal)
 	return p, err
+}
+
+// otherJournals reads the other journals in the folder of this mailing's:
+// the rows each has records of letters to dest for, by file name, and the
+// names of those too old to tell. (Letters tried out into a Maildir do
+// not make a send to a server look like a mailing sent twice.)
+func (c *Campaign) otherJournals(dest string) (rows map[string]map[uint64]bool, unsure []string) {
+	rows = map[string]map[uint64]bool{}
+	for _, name := range journal.Others(c.cfg.Send.Journal) {
+		r, ok, err := journal.SentRows(filepath.Join(filepath.Dir(c.cfg.Send.Journal), name), dest)
+		switch {
+		case err != nil || !ok:
+			unsure = append(unsure, name)
+		case len(r) > 0:
+			rows[name] = r
+		}
+	}
+	return rows, unsure
 }
 
 // Letters executes the template for every row, in CSV order, gives each

@@ -26,7 +26,10 @@ import (
 type Config struct {
 	// Campaign names the mailing. It seeds Message-IDs and the journal, so
 	// it must not change between runs of the same mailing.
-	Campaign                string     `mapstructure:"campaign"`
+	Campaign string `mapstructure:"campaign"`
+	// CampaignFromFile says no campaign was named (in the file, the
+	// environment or a flag): Campaign is the config file's name.
+	CampaignFromFile        bool       `mapstructure:"-"`
 	Template                string     `mapstructure:"template"`
 	AttachmentsDir          string     `mapstructure:"attachments_dir"`
 	AttachmentsAllowOutside bool       `mapstructure:"attachments_allow_outside"`
@@ -158,7 +161,7 @@ func (c *Config) Resolve() {
 	dir := filepath.Dir(c.File)
 	base := strings.TrimSuffix(filepath.Base(c.File), filepath.Ext(c.File))
 	if c.Campaign == "" {
-		c.Campaign = base
+		c.Campaign, c.CampaignFromFile = base, true
 	}
 	abs := func(p *string) {
 		if *p != "" && !filepath.IsAbs(*p) {

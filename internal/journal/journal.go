@@ -312,6 +312,26 @@ func Read(path string, fn func(Record) error) error {
 	return err
 }
 
+// SentRows reads the journal at path as Read does and returns the
+// fingerprints of the rows it records letters of at the destination dest
+// (test sends and invalid rows aside; records older than destinations
+// count for every destination). ok is false when it records letters
+// without fingerprints (a journal older than them), which cannot tell.
+func SentRows(path, dest string) (rows map[uint64]bool, ok bool, err error) {
+	rows, ok = map[uint64]bool{}, true
+	err = Read(path, func(r Record) error {
+		switch {
+		case r.Test != "" || r.State == Invalid || r.Dest != "" && r.Dest != dest:
+		case r.FP == 0:
+			ok = false
+		default:
+			rows[r.FP] = true
+		}
+		return nil
+	})
+	return rows, ok, err
+}
+
 // Outcome is what became of one letter at one destination.
 type Outcome struct {
 	Last  Record                 // its last record

@@ -381,3 +381,36 @@ func TestChanged(t *testing.T) {
 		t.Error("Changed")
 	}
 }
+
+func TestSentRows(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "m.journal")
+	j, _ := Open(path)
+	withFP := func(name string, fp uint64, dest string, state State) Record {
+		r := rec(name, state)
+		r.FP, r.Dest = fp, dest
+		return r
+	}
+	test := withFP("t", 4, "smtp:a:25", Delivered)
+	test.Test = "me@example.com"
+	for _, r := range []Record{
+		withFP("a", 1, "smtp:a:25", Delivered),
+		withFP("b", 2, "maildir:/x", Delivered), // elsewhere
+		withFP("c", 3, "", Delivered),           // older than destinations: everywhere
+		test,
+		withFP("i", 5, "smtp:a:25", Invalid),
+	} {
+		j.Commit(r)
+	}
+	j.Close()
+	rows, ok, err := SentRows(path, "smtp:a:25")
+	if want := map[uint64]bool{1: true, 3: true}; err != nil || !ok || !reflect.DeepEqual(rows, want) {
+		t.Errorf("SentRows = %v, %v, %v; want %v", rows, ok, err, want)
+	}
+
+	j, _ = Open(path)
+	j.Commit(rec("old", Delivered)) // no fingerprint: cannot tell
+	j.Close()
+	if _, ok, _ := SentRows(path, "smtp:a:25"); ok {
+		t.Error("a journal with records without fingerprints: ok")
+	}
+}
