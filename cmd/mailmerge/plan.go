@@ -58,10 +58,13 @@ func planNotes(w io.Writer, cfg *config.Config, plan campaign.Plan, transport se
 
 // invalidRows records the rows a --skip-invalid send leaves out, once it
 // is sending (not during the check before).
+// A test send (test set) records nothing: like its letters, its invalid
+// rows settle nothing.
 type invalidRows struct {
 	j        *journal.Journal
 	campaign string
 	dest     string
+	test     bool
 	sending  bool
 	lines    []int
 }
@@ -69,7 +72,9 @@ type invalidRows struct {
 func (v *invalidRows) record(rec *recipients.Record, fp uint64, err error) {
 	if v.sending {
 		v.lines = append(v.lines, rec.Line)
-		v.j.RecordInvalid(letter.InvalidKey(v.campaign, fp), v.dest, rec.Line, fp, err.Error())
+		if !v.test {
+			v.j.RecordInvalid(letter.InvalidKey(v.campaign, fp), v.dest, rec.Line, fp, err.Error())
+		}
 	}
 }
 

@@ -3,9 +3,12 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -41,13 +44,23 @@ columns added, to fix and send again.`,
 			if err != nil {
 				return err
 			}
-			rep, sum, err := report.Make(cmd.Context(), cfg, campaignOptions(cmd), history)
-			if !sum.Skippable() { // rows that make no letter are in the report
+			// Rows that make no letter are listed in the report; their
+			// problems are said on their own only when something else
+			// (the template, the header) stops it.
+			opts := campaignOptions(cmd)
+			var problems []error
+			opts.OnError = func(err error) { problems = append(problems, err) }
+			rep, sum, err := report.Make(cmd.Context(), cfg, opts, history)
+			if !sum.Skippable() {
+				for _, p := range problems {
+					fmt.Fprintln(cmd.ErrOrStderr(), p)
+				}
 				if err := problemsError(sum, err); err != nil {
 					return err
 				}
 			}
 			printReport(cmd, filepath.Base(cfg.Recipients.File), rep)
+			printTests(cmd.OutOrStdout(), history.Tests)
 			if failedCSV == "" {
 				return nil
 			}
@@ -74,7 +87,8 @@ func printReport(cmd *cobra.Command, csvName string, rep *report.Report) {
 		c[journal.Delivered], c[journal.Failed], c[journal.Deferred], c[journal.Unknown], c[report.NotSent], invalid, rep.Letters)
 	for _, l := range rep.Listed {
 		if l.State == journal.Invalid {
-			fmt.Fprintf(out, "%s:%d: invalid: %s\n", csvName, l.Line, l.Problem)
+			loc, problem := locate(csvName, l.Line, l.Problem)
+			fmt.Fprintf(out, "%s: invalid: %s\n", loc, problem)
 		}
 		for _, m := range l.Missed {
 			fmt.Fprintf(out, "%s:%d: %s %s: %s\n", csvName, l.Line, stateWord(m.State), m.Rcpt, report.Reply(m))
@@ -85,6 +99,30 @@ func printReport(cmd *cobra.Command, csvName string, rep *report.Report) {
 	}
 	if rep.Gone > 0 {
 		fmt.Fprintf(out, "the journal also has %s no longer in the recipients file (changed or removed rows)\n", plural(rep.Gone, "letter"))
+	}
+}
+
+// locate gives the place of a problem found on line of the CSV: the
+// column too when the problem, which names its place, says it.
+func locate(csvName string, line int, problem string) (loc, rest string) {
+	loc = fmt.Sprintf("%s:%d", csvName, line)
+	after, ok := strings.CutPrefix(problem, loc+":")
+	if !ok {
+		return loc, problem
+	}
+	if col, more, ok := strings.Cut(after, ": "); ok {
+		if _, err := strconv.Atoi(col); err == nil {
+			return loc + ":" + col, more
+		}
+	}
+	return loc, strings.TrimSpace(after)
+}
+
+// printTests says what test sends (send --redirect-to) delivered: they
+// count for no recipient, so the report's counts leave them out.
+func printTests(w io.Writer, tests map[string]int) {
+	for _, addr := range slices.Sorted(maps.Keys(tests)) {
+		fmt.Fprintf(w, "test sends: %s delivered to %s (not counted above: the recipients got nothing)\n", plural(tests[addr], "letter"), addr)
 	}
 }
 

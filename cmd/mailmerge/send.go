@@ -121,7 +121,7 @@ func runSend(cmd *cobra.Command, f sendFlags) error {
 
 	// During the check, problems are printed; while sending, the invalid
 	// rows a --skip-invalid send leaves out are recorded instead.
-	invalid := &invalidRows{j: j, campaign: cfg.Campaign, dest: transport.Destination()}
+	invalid := &invalidRows{j: j, campaign: cfg.Campaign, dest: transport.Destination(), test: redirect != nil}
 	c := newCampaign(cmd, cfg, campaign.Options{
 		Known: j.Known,
 		OnError: func(err error) {
@@ -196,8 +196,8 @@ func runSend(cmd *cobra.Command, f sendFlags) error {
 		return err
 	})
 	if redirect != nil {
-		return testSummary(stdout, redirect.Addr, st, runErr, cfg)
+		return testSummary(stdout, redirect.Addr, st, invalid.lines, runErr, cfg)
 	}
-	printSendSummary(stdout, plan.Letters, st)
+	printSendSummary(stdout, plan.Letters, len(invalid.lines), st)
 	return invalidExit(stdout, invalid.lines, sendExit(st, plan.Letters, runErr, cfg), cfg)
 }

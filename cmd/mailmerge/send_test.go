@@ -27,9 +27,9 @@ func TestProgressLine(t *testing.T) {
 
 func TestSummaryAddsUp(t *testing.T) {
 	var b strings.Builder
-	printSendSummary(&b, 10, sender.Stats{Delivered: 3, Failed: 1, Deferred: 1, Unknown: 1,
+	printSendSummary(&b, 10, 2, sender.Stats{Delivered: 3, Failed: 1, Deferred: 1, Unknown: 1,
 		Skipped: map[journal.State]int{journal.Delivered: 2, journal.Unknown: 1}})
-	want := "delivered 3, failed 1, deferred 1, unknown 1, skipped 4 (of 10)\n" +
+	want := "delivered 3, failed 1, deferred 1, unknown 1, skipped 4, invalid 2 (of 12)\n" +
 		"skipped: 2 delivered by an earlier run; 1 of unknown fate; 1 not sent yet\n"
 	if b.String() != want {
 		t.Errorf("got:\n%swant:\n%s", b.String(), want)

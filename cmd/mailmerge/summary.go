@@ -15,11 +15,16 @@ import (
 )
 
 // printSendSummary prints the counts of this run; they add up to the
-// letters in the CSV.
-func printSendSummary(w io.Writer, total int, st sender.Stats) {
+// rows in the CSV: total letters, and the invalid rows a --skip-invalid
+// send left out.
+func printSendSummary(w io.Writer, total, invalid int, st sender.Stats) {
 	skipped := total - st.Sent()
-	fmt.Fprintf(w, "delivered %d, failed %d, deferred %d, unknown %d, skipped %d (of %d)\n",
-		st.Delivered, st.Failed, st.Deferred, st.Unknown, skipped, total)
+	rest := ""
+	if invalid > 0 {
+		rest = fmt.Sprintf(", invalid %d", invalid)
+	}
+	fmt.Fprintf(w, "delivered %d, failed %d, deferred %d, unknown %d, skipped %d%s (of %d)\n",
+		st.Delivered, st.Failed, st.Deferred, st.Unknown, skipped, rest, total+invalid)
 	var why []string
 	if n := st.Skipped[journal.Delivered]; n > 0 {
 		why = append(why, fmt.Sprintf("%d delivered by an earlier run", n))
@@ -90,9 +95,13 @@ func unknownNote(n int) string {
 
 // testSummary reports a test run (send --redirect-to) and its exit code:
 // what went to the test address, and that nobody else got anything.
-func testSummary(w io.Writer, to string, st sender.Stats, err error, cfg *config.Config) error {
+func testSummary(w io.Writer, to string, st sender.Stats, invalid []int, err error, cfg *config.Config) error {
 	fmt.Fprintf(w, "test: %s to %s (delivered %d, failed %d, deferred %d, unknown %d); the recipients got nothing\n",
 		plural(st.Sent(), "letter"), to, st.Delivered, st.Failed, st.Deferred, st.Unknown)
+	if len(invalid) > 0 {
+		fmt.Fprintf(w, "invalid: %s left out (%s %s), not recorded: a real send stops at them unless --skip-invalid\n",
+			plural(len(invalid), "row"), lineWord(len(invalid)), joinInts(invalid))
+	}
 	if err != nil || st.Delivered == st.Sent() {
 		return sendExit(st, st.Sent(), err, cfg)
 	}

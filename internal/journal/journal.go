@@ -356,6 +356,9 @@ type History struct {
 	// Letters holds every letter recorded, at any destination, with the
 	// fingerprint of its row (0 in records older than fingerprints).
 	Letters map[letter.Key]uint64
+	// Tests counts the test letters delivered (send --redirect-to), by
+	// the address they went to, at any destination.
+	Tests map[string]int
 }
 
 // ReadHistory reads the journal at path as Read does and returns what
@@ -363,9 +366,12 @@ type History struct {
 // recipient. Test sends are left out; records older than destinations
 // count for every destination.
 func ReadHistory(path, dest string) (*History, error) {
-	h := &History{Outcomes: map[letter.Key]*Outcome{}, Letters: map[letter.Key]uint64{}}
+	h := &History{Outcomes: map[letter.Key]*Outcome{}, Letters: map[letter.Key]uint64{}, Tests: map[string]int{}}
 	err := Read(path, func(r Record) error {
 		if r.Test != "" {
+			if r.State == Delivered {
+				h.Tests[r.Test]++
+			}
 			return nil
 		}
 		h.Letters[r.Key] = r.FP

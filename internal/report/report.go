@@ -121,8 +121,8 @@ func Make(ctx context.Context, cfg *config.Config, opts campaign.Options, h *jou
 		}
 		return nil
 	})
-	for k := range h.Outcomes {
-		if !seen[k] {
+	for k, o := range h.Outcomes {
+		if !seen[k] && o.Last.State != journal.Invalid { // an invalid row was never a letter
 			r.Gone++
 		}
 	}
@@ -148,8 +148,20 @@ func outcomeOf(o *journal.Outcome, rcpt string) (journal.RcptOutcome, bool) {
 	return ro, true
 }
 
-// Reply describes what a recipient's outcome says, for people.
+// Reply describes what a recipient's outcome says, for people: for a
+// letter of unknown fate what that means first, the server's words after.
 func Reply(ro journal.RcptOutcome) string {
+	if ro.State == journal.Unknown {
+		const lost = "the connection was lost after the letter was sent; it may have been delivered"
+		if detail := reply(ro); detail != "" {
+			return lost + " (" + detail + ")"
+		}
+		return lost
+	}
+	return reply(ro)
+}
+
+func reply(ro journal.RcptOutcome) string {
 	var b strings.Builder
 	if ro.Phase != "" {
 		fmt.Fprintf(&b, "at %s: ", ro.Phase)
@@ -161,8 +173,5 @@ func Reply(ro journal.RcptOutcome) string {
 		fmt.Fprintf(&b, "%s ", ro.Enhanced)
 	}
 	b.WriteString(ro.Text)
-	if ro.State == journal.Unknown && ro.Text == "" {
-		b.WriteString("the connection was lost after the letter was sent; it may have been delivered")
-	}
 	return strings.TrimSpace(b.String())
 }
