@@ -37,10 +37,23 @@ login), prints what the server offers, and says QUIT: nothing is sent.`,
 					return err
 				}
 			}
+			// The transport settings are checked with the rows, so one
+			// run names every problem; the rows' decide the exit code.
+			transportWarnings, transportErr := 0, error(nil)
+			if !smtp {
+				transportWarnings, transportErr = checkTransport(cmd.ErrOrStderr(), cfg)
+				if transportErr != nil {
+					fmt.Fprintf(cmd.ErrOrStderr(), "mailmerge: %v\n", transportErr)
+				}
+			}
 			sum, err := newCampaign(cmd, cfg, campaign.Options{}).Letters(cmd.Context(), func(*letter.Letter, *recipients.Record) error { return nil })
 			if err := problemsError(sum, err); err != nil {
 				return err
 			}
+			if transportErr != nil {
+				return &exitError{code: exitConfig, err: transportErr, quiet: true}
+			}
+			sum.Warnings += transportWarnings
 			out := cmd.OutOrStdout()
 			printSource(out, cfg, sum)
 			fmt.Fprintf(out, "%s, %s, %s (%s), %s\n",
@@ -51,6 +64,29 @@ login), prints what the server offers, and says QUIT: nothing is sent.`,
 	}
 	cmd.Flags().BoolVar(&smtp, "smtp", false, "also connect to the SMTP server and log in (sends nothing)")
 	return cmd
+}
+
+// checkTransport checks, without connecting, what send needs of the
+// transport settings. A password not found is a warning: on a terminal,
+// send asks for it.
+func checkTransport(w io.Writer, cfg *config.Config) (warnings int, err error) {
+	if err := cfg.CheckTransport(); err != nil {
+		return 0, err
+	}
+	if cfg.Maildir.Path != "" {
+		return 0, nil
+	}
+	if _, err := cfg.TLSConfig(); err != nil {
+		return 0, err
+	}
+	if _, err := cfg.Password(nil); err != nil {
+		if cfg.SMTP.PasswordFile != "" {
+			return 0, err
+		}
+		fmt.Fprintf(w, "warning: %v (on a terminal, send asks for it)\n", err)
+		return 1, nil
+	}
+	return 0, nil
 }
 
 // newCampaign returns the campaign of cfg with opts, printing problems on

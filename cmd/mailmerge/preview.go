@@ -74,8 +74,13 @@ unless --limit is given).`,
 				// Say when the limit cut the run short, so "1 letter" is not
 				// taken for the size of the mailing.
 				more := ""
-				if limit > 0 && letters >= limit {
+				switch {
+				case limit > 0 && letters >= limit && cmd.Flags().Changed("limit"):
 					more = fmt.Sprintf(" (stopped at --limit %d; --limit 0 shows all)", limit)
+				case limit == 1 && letters >= limit:
+					more = " (the first letter; --limit 0 shows all)"
+				case limit > 0 && letters >= limit:
+					more = fmt.Sprintf(" (the first %d letters; --limit 0 shows all)", limit)
 				}
 				fmt.Fprintf(stdout, "\n%s, %s%s\n", plural(letters, "letter"), plural(rcpts, "recipient"), more)
 			}
