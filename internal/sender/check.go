@@ -186,8 +186,8 @@ func (t *SMTP) diagnose(ctx context.Context, err error) error {
 	if !errors.As(err, &re) {
 		re = &RunError{Kind: ErrUnavailable, Text: fmt.Sprintf("%s:%d: %v", t.Host, t.Port, err), Err: err}
 		var ce *connError
-		if errors.As(err, &ce) {
-			re.Phase = ce.phase
+		if errors.As(err, &ce) { // the phase is said once, by the RunError
+			re.Phase, re.Text = ce.phase, fmt.Sprintf("%s:%d: %v", t.Host, t.Port, ce.err)
 		}
 	}
 	if re.Hint == "" {
@@ -231,7 +231,7 @@ func (t *SMTP) hint(ctx context.Context, err error) string {
 	case errors.As(err, &re) && re.Kind == ErrAuth:
 		return "the server refused the username or the password: check smtp.username, and the password in $" + "MAILMERGE_SMTP_PASSWORD (or smtp.password_env) or smtp.password_file"
 	case errors.As(err, &re) && re.Kind == ErrTLS && re.Phase == PhaseEHLO:
-		return fmt.Sprintf("%s offers no STARTTLS: if it is a TLS port (465), set smtp.security: tls", addr)
+		return fmt.Sprintf("%s does not offer encryption (STARTTLS), so the password and the letters would cross the network readable: check smtp.port (submission is usually 587 with starttls, or 465 with tls); only for a server inside your network that needs none, set smtp.security: none", addr)
 	case errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &op) && op.Timeout():
 		if t.Security != TLS && t.speaksTLS(ctx) {
 			return fmt.Sprintf("%s speaks TLS from the first byte and waited for it: set smtp.security: tls", addr)

@@ -48,6 +48,7 @@ func TestCheck(t *testing.T) {
 		security   Security
 		user, pass string
 		serverName string
+		phase      string // the error starts with it, and says it once
 		untrusted  bool
 		kind       RunErrorKind // 0: success
 		hint       string
@@ -60,7 +61,7 @@ func TestCheck(t *testing.T) {
 		{name: "no AUTH offered", be: &backend{}, tls: true, security: StartTLS, user: "me", pass: "pw",
 			kind: ErrAuth, hint: "the server does not offer to log in on this connection"},
 		{name: "no STARTTLS", be: &backend{}, security: StartTLS,
-			kind: ErrTLS, hint: "offers no STARTTLS: if it is a TLS port (465), set smtp.security: tls"},
+			kind: ErrTLS, hint: "does not offer encryption (STARTTLS), so the password and the letters would cross the network readable"},
 		{name: "unknown authority", be: &backend{}, tls: true, security: StartTLS, untrusted: true,
 			kind: ErrTLS, hint: "not signed by an authority this computer trusts; if your organisation has its own, set smtp.ca_file"},
 		{name: "name mismatch", be: &backend{}, tls: true, security: StartTLS, serverName: "mail.example.com",
@@ -70,7 +71,7 @@ func TestCheck(t *testing.T) {
 		{name: "tls to a plain port", be: &backend{}, tls: true, security: TLS,
 			kind: ErrTLS, hint: "speaks plain SMTP first, not TLS: set smtp.security: starttls"},
 		{name: "nobody listens", port: closed, security: StartTLS,
-			kind: ErrUnavailable, hint: "nothing answers at 127.0.0.1:"},
+			kind: ErrUnavailable, hint: "nothing answers at 127.0.0.1:", phase: PhaseConnect},
 		{name: "a server that says nothing", port: silent, security: StartTLS,
 			kind: ErrUnavailable, hint: "did not answer in time"},
 	}
@@ -103,6 +104,8 @@ func TestCheck(t *testing.T) {
 				t.Fatalf("err = %v", err)
 			case tt.kind != 0 && (!errors.As(err, &re) || re.Kind != tt.kind || !strings.Contains(re.Hint, tt.hint)):
 				t.Fatalf("err = %v (%T), hint %q; want kind %d, hint %q", err, err, hintOf(err), tt.kind, tt.hint)
+			case tt.phase != "" && (!strings.HasPrefix(err.Error(), tt.phase+": ") || strings.Count(err.Error(), tt.phase) != 1):
+				t.Fatalf("err = %q; want it to start with %s, said once", err, tt.phase)
 			case tt.kind != 0:
 				return
 			}
