@@ -153,6 +153,10 @@ func runSend(cmd *cobra.Command, f sendFlags) error {
 	if skip {
 		fmt.Fprintf(stderr, "%s make no letter: --skip-invalid leaves them out and records them\n", plural(plan.Invalid, "row"))
 	} else if err := problemsError(plan.Summary, err); err != nil {
+		var ee *exitError
+		if f.skipInvalid && errors.As(err, &ee) && ee.code == exitData {
+			ee.hint += "\n--skip-invalid leaves out rows that make no letter, not a problem with the template, the CSV header or the file itself (a stray quote: the rest of the file cannot be read)"
+		}
 		return err
 	}
 	if plan.Letters == 0 {

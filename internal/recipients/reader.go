@@ -256,9 +256,21 @@ func (r *Reader) locate(err error) error {
 	var pe *csv.ParseError
 	if errors.As(err, &pe) {
 		line := pe.Line + r.lineOffset
-		return &Error{File: r.file, Line: line, Column: r.lines.column(line, pe.Column), Err: pe.Err}
+		return &Error{File: r.file, Line: line, Column: r.lines.column(line, pe.Column), Err: quoteError(pe.Err)}
 	}
 	return &Error{File: r.file, Err: err}
+}
+
+// quoteError says encoding/csv's quote errors in plain words; they end
+// the reading, so the rows after are not checked.
+func quoteError(err error) error {
+	switch {
+	case errors.Is(err, csv.ErrBareQuote):
+		return fmt.Errorf(`a quote (") inside a field that does not start with one: remove it, or put the whole field in quotes and double the quote ("Ivan ""the Great"""); the rows after it were not read (%w)`, err)
+	case errors.Is(err, csv.ErrQuote):
+		return fmt.Errorf(`a quote (") that does not close its field, or a field in quotes that is never closed: a quote inside a quoted field is written twice (""); the rows after it were not read (%w)`, err)
+	}
+	return err
 }
 
 func blank(fields []string) bool {

@@ -176,13 +176,14 @@ func TestErrors(t *testing.T) {
 			name:  "CR line ends: lines and columns as the user sees them",
 			input: "name,email\rIvan,ivan@example.com,extra\rOlga,olga@example.com\r\"Pe\"tr\",x\r",
 			rows:  1,
-			errs:  []string{"t.csv:2: wrong number of fields: row has 3 fields, the header has 2", `t.csv:4:4: extraneous or missing " in quoted-field`},
+			errs:  []string{"t.csv:2: wrong number of fields: row has 3 fields, the header has 2", `t.csv:4:4: a quote (") that does not close its field, or a field in quotes that is never closed: a quote inside a quoted field is written twice (""); the rows after it were not read (extraneous or missing " in quoted-field)`},
 			is:    []error{ErrFieldCount},
 		},
 		{
 			name:  "bare quote ends reading, column in characters",
 			input: "имя,email\nИван \"Грозный\",ivan@example.com\nOlga,olga@example.com\n",
-			errs:  []string{`t.csv:2:6: bare " in non-quoted-field`},
+			errs:  []string{`t.csv:2:6: a quote (") inside a field that does not start with one: remove it, or put the whole field in quotes and double the quote ("Ivan ""the Great"""); the rows after it were not read (bare " in non-quoted-field)`},
+			is:    []error{csv.ErrBareQuote},
 		},
 		{
 			name:  "header only",
