@@ -16,6 +16,7 @@ import (
 
 	"github.com/emersion/go-message"
 	"github.com/yuin/goldmark"
+	"github.com/yuin/goldmark/renderer/html"
 
 	"github.com/mailmerge/mailmerge/internal/letter"
 )
@@ -131,17 +132,21 @@ func (b builder) textEntity(body []byte) ([][]byte, func(io.Writer) error) {
 			if err := writePart(mw, text("plain"), write(body)); err != nil {
 				return err
 			}
-			var html bytes.Buffer
-			html.WriteString("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head><body>\n")
-			if err := goldmark.Convert(body, &html); err != nil {
+			var page bytes.Buffer
+			page.WriteString("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head><body>\n")
+			if err := markdown.Convert(body, &page); err != nil {
 				return fmt.Errorf("render Markdown: %w", err)
 			}
-			html.WriteString("</body></html>\n")
-			return writePart(mw, text("html"), write(html.Bytes()))
+			page.WriteString("</body></html>\n")
+			return writePart(mw, text("html"), write(page.Bytes()))
 		}
 	}
 	return text("plain"), write(body)
 }
+
+// markdown keeps the letter's line breaks: a signature written on two
+// lines ("С уважением,⏎И. И. Петров") stays on two, as in the text part.
+var markdown = goldmark.New(goldmark.WithRendererOptions(html.WithHardWraps()))
 
 func writePart(mw *message.Writer, fields [][]byte, body func(io.Writer) error) error {
 	w, err := mw.CreatePart(rawHeader(fields))

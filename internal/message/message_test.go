@@ -89,7 +89,7 @@ func TestBuild(t *testing.T) {
 		return nil
 	})
 	want := []string{"multipart/mixed: ", "multipart/alternative: ", "text/plain: Hello, **Ivan**\r\nline two",
-		"text/html: <!DOCTYPE html>\r\n<html><head><meta charset=\"utf-8\"></head><body>\r\n<p>Hello, <strong>Ivan</strong>\r\nline two</p>\r\n</body></html>",
+		"text/html: <!DOCTYPE html>\r\n<html><head><meta charset=\"utf-8\"></head><body>\r\n<p>Hello, <strong>Ivan</strong><br>\r\nline two</p>\r\n</body></html>",
 		"application/pdf: %PDF-1.4"}
 	if strings.Join(parts, "|") != strings.Join(want, "|") {
 		t.Errorf("parts:\n%q\nwant\n%q", parts, want)
