@@ -168,10 +168,23 @@ func (t *Template) execute(row Row, envelopeOnly bool) (*letter.Letter, error) {
 		if errors.Is(err, ErrTooLarge) {
 			return nil, &ValueError{Err: fmt.Errorf("%w: over %d bytes", ErrTooLarge, t.opts.MaxLetter)}
 		}
-		return nil, t.locate(err, t.bodyLine, 1)
+		return nil, t.execError(err, t.bodyLine, 1)
 	}
 	l.Body = body.Bytes()
 	return l, nil
+}
+
+// execError locates a failed execution in the template. A helper that
+// could not use a row's value (a date that does not parse) is that row's
+// problem, said at the call in the template.
+func (t *Template) execError(err error, line, col int) error {
+	located := t.locate(err, line, col)
+	var he *HelperError
+	if le, ok := located.(*Error); ok && errors.As(err, &he) {
+		le.Err = he
+		return &ValueError{Err: le}
+	}
+	return located
 }
 
 // maxValue caps a rendered header value.
@@ -194,7 +207,7 @@ func (t *Template) renderHeader(h *headerTemplate, row Row) (string, error) {
 		if errors.Is(err, ErrTooLarge) {
 			return "", &ValueError{Header: h.name, Err: fmt.Errorf("value over %d bytes", maxValue)}
 		}
-		return "", t.locate(err, h.line, h.col)
+		return "", t.execError(err, h.line, h.col)
 	}
 	v := strings.TrimSpace(b.String())
 	if r, _, bad := controlChar(v); bad {

@@ -67,6 +67,7 @@ type Template struct {
 	bodyLine int // file line of the first body line
 	kind     letter.Kind
 	fields   []fieldRef
+	text     []string // the file's lines, to count columns in characters
 }
 
 type headerTemplate struct {
@@ -148,6 +149,7 @@ func Parse(name string, src []byte, opts Options) (*Template, error) {
 	if err := checkText(name, text); err != nil {
 		return nil, err
 	}
+	t.text = strings.Split(text, "\n")
 	head, body, ok := strings.Cut(text, "\n\n")
 	if !ok {
 		return nil, &Error{File: name, Err: errors.New("no blank line: a template is a header block, a blank line, then the body")}
@@ -181,7 +183,7 @@ func Parse(name string, src []byte, opts Options) (*Template, error) {
 		}
 		t.names = append(t.names, canon)
 		src := strings.TrimSpace(value)
-		tmpl, err := texttemplate.New("t").Option("missingkey=error").Parse(src)
+		tmpl, err := texttemplate.New("t").Option("missingkey=error").Funcs(helpers).Parse(src)
 		if err != nil {
 			errs = append(errs, t.locate(err, lineNo, col))
 			continue
@@ -227,13 +229,13 @@ func (t *Template) setKind(v string) error {
 func (t *Template) parseBody(body string) error {
 	var tree *parse.Tree
 	if t.kind == letter.HTML {
-		tmpl, err := htmltemplate.New("t").Option("missingkey=error").Parse(body)
+		tmpl, err := htmltemplate.New("t").Option("missingkey=error").Funcs(helpers).Parse(body)
 		if err != nil {
 			return t.locate(err, t.bodyLine, 1)
 		}
 		t.body, tree = tmpl, tmpl.Tree
 	} else {
-		tmpl, err := texttemplate.New("t").Option("missingkey=error").Parse(body)
+		tmpl, err := texttemplate.New("t").Option("missingkey=error").Funcs(helpers).Parse(body)
 		if err != nil {
 			return t.locate(err, t.bodyLine, 1)
 		}
@@ -350,9 +352,20 @@ func (t *Template) locate(err error, line, col int) error {
 		if l == 1 {
 			c += col - 1
 		}
+		c = t.charColumn(line+l-1, c)
 	}
 	msg := strings.TrimPrefix(m[3], `executing "t" at `)
 	return &Error{File: t.file, Line: line + l - 1, Column: c, Err: errors.New(msg)}
+}
+
+// charColumn turns a column in bytes on a line of the file into one in
+// characters, as editors count.
+func (t *Template) charColumn(line, byteCol int) int {
+	if line < 1 || line > len(t.text) {
+		return byteCol
+	}
+	text := t.text[line-1]
+	return utf8.RuneCountInString(text[:min(byteCol-1, len(text))]) + 1
 }
 
 // nodeError is a problem found while walking a parse tree.

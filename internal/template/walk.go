@@ -108,8 +108,53 @@ func (w *walker) pipe(p *parse.PipeNode, top bool) {
 	if p == nil {
 		return
 	}
-	for _, c := range p.Cmds {
+	for i, c := range p.Cmds {
+		w.helperCall(c, i > 0)
 		w.node(c, top)
+	}
+}
+
+// helperCall checks a call of a helper (funcs.go) for what can be checked
+// before any row: the number of arguments, and those that must be
+// constants. piped says the pipeline gives it one more, last.
+func (w *walker) helperCall(c *parse.CommandNode, piped bool) {
+	id, ok := c.Args[0].(*parse.IdentifierNode)
+	if !ok || helpers[id.Ident] == nil || w.err != nil {
+		return
+	}
+	args := c.Args[1:]
+	n := len(args)
+	if piped {
+		n++
+	}
+	fail := func(msg string) {
+		line, col := w.pos(c)
+		w.err = &nodeError{line, col, msg}
+	}
+	switch id.Ident {
+	case "plural":
+		if n != 3 && n != 4 {
+			fail(`plural takes a number and 2 forms (English) or 3 (Russian): {{plural .n "балл" "балла" "баллов"}}`)
+		}
+	case "date":
+		if n != 2 && n != 3 {
+			fail(`date takes a layout, a value and a language: {{date "2 January 2006" .due "ru"}}`)
+			return
+		}
+		if _, ok := args[0].(*parse.StringNode); !ok {
+			fail(`date: the layout is written in quotes, as Go writes 2 January 2006: {{date "2 January 2006" .due "ru"}}`)
+			return
+		}
+		if n == 3 && !piped {
+			lang, ok := args[2].(*parse.StringNode)
+			if !ok || dateNames[lang.Text] == (localNames{}) {
+				fail(`date: the language is "ru" or "en"`)
+			}
+		}
+	case "default":
+		if n != 2 {
+			fail(`default takes the text for an empty cell, then the value: {{default "коллега" .name}}`)
+		}
 	}
 }
 
