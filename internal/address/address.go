@@ -85,7 +85,7 @@ func ParseList(v string) ([]Mailbox, error) {
 		}
 		list = []*mail.Address{{Name: name, Address: strings.TrimSpace(m[2])}}
 	} else if list, err = mail.ParseAddressList(v); err != nil {
-		return nil, fmt.Errorf("invalid address list %q: %v", v, strings.TrimPrefix(err.Error(), "mail: "))
+		return nil, parseError(v, err)
 	}
 	out := make([]Mailbox, 0, len(list))
 	for _, a := range list {
@@ -110,9 +110,41 @@ func One(v string) error {
 		return fmt.Errorf("holds %d addresses; put each address in a column of its own", len(list))
 	}
 	if _, err := mail.ParseAddress(v); err != nil && !oneMailbox.MatchString(v) {
-		return fmt.Errorf("%q is not one plain address: %v", v, strings.TrimPrefix(err.Error(), "mail: "))
+		return parseError(v, err)
 	}
 	return nil
+}
+
+// parseError says what net/mail found wrong with v in words a person can
+// act on, its own words after.
+func parseError(v string, err error) error {
+	detail := strings.TrimPrefix(err.Error(), "mail: ")
+	var what string
+	switch {
+	case !strings.Contains(v, "@"):
+		what = "has no @"
+	case strings.Count(v, "@") > strings.Count(v, ",")+1 && !strings.ContainsAny(v, `"<`):
+		what = "has more than one @"
+	case strings.ContainsAny(v, ":;") && strings.Contains(detail, "expected"):
+		what = "is a group (name: addresses;), not one address"
+	case strings.Count(v, "<") != strings.Count(v, ">") || strings.Count(v, "<") > 1 && !strings.Contains(v, ","):
+		what = "has a < or > out of place"
+	case strings.HasPrefix(detail, "expected single address"):
+		what = "is more than one address (a comma?): put each address in a column of its own"
+	case detail == "expected comma" && strings.ContainsAny(v, "<>"):
+		what = "has a < or > out of place"
+	case detail == "expected comma":
+		what = "has a space or other text inside it, or two addresses without a comma between them"
+	case detail == "unclosed angle-addr":
+		what = "has a < without its >"
+	case detail == "no angle-addr" || strings.HasPrefix(detail, "missing '@' or angle-addr"):
+		what = "is not an address (a name without <address>?)"
+	case strings.HasPrefix(detail, "missing @ in addr-spec"):
+		what = "has no @ inside its <...>"
+	default:
+		what = "is not a valid address"
+	}
+	return fmt.Errorf("%q %s (%s)", v, what, detail)
 }
 
 // Unquote returns the content of an RFC 5322 quoted-string.

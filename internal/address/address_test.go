@@ -22,7 +22,7 @@ func TestParseList(t *testing.T) {
 		{in: "ivan@-example.com", err: `address "ivan@-example.com": invalid domain "-example.com"`},
 		{in: "ivan@[127.0.0.1]", err: `address "ivan@[127.0.0.1]": address literals ([1.2.3.4]) are not supported`},
 		{in: "ivan@example.123", err: `address "ivan@example.123": invalid domain "example.123"`},
-		{in: "a, b", err: `invalid address list "a, b": missing '@' or angle-addr`},
+		{in: "a, b", err: `"a, b" has no @ (missing '@' or angle-addr)`},
 	}
 	for _, tt := range tests {
 		got, err := ParseList(tt.in)
@@ -43,10 +43,10 @@ func TestOne(t *testing.T) {
 		"ivan@example.com":                     "",
 		"Petrov, Ivan <ivan@example.com>":      "",
 		"a@example.com, b@example.com":         "holds 2 addresses; put each address in a column of its own",
-		`"0"<0@0.A>,`:                          `"\"0\"<0@0.A>," is not one plain address: expected single address, got ","`,
+		`"0"<0@0.A>,`:                          `"\"0\"<0@0.A>," is more than one address (a comma?): put each address in a column of its own (expected single address, got ",")`,
 		"G: evil@example.org;":                 "", // a group of one: one address; the header around it is parsed again
-		"a@example.com,":                       `"a@example.com," is not one plain address: expected single address, got ","`,
-		"ivan@example.com>, <evil@example.org": `invalid address list "ivan@example.com>, <evil@example.org": expected comma`,
+		"a@example.com,":                       `"a@example.com," is more than one address (a comma?): put each address in a column of its own (expected single address, got ",")`,
+		"ivan@example.com>, <evil@example.org": `"ivan@example.com>, <evil@example.org" has a < or > out of place (expected comma)`,
 	} {
 		err := One(in)
 		if got := ""; err != nil {

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/textproto"
 	"path/filepath"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -73,27 +75,35 @@ func (t *Template) execute(row Row, envelopeOnly bool) (*letter.Letter, error) {
 	}
 	var attachPaths []attachment
 	budget := 0
+	cleaned := row // its values with those of address headers' fields cleaned
+	warned := map[string]bool{}
 	for _, h := range t.headers {
 		isEnvelope := h.name == "From" || h.name == "To" || h.name == "Cc" || h.name == "Bcc"
 		if envelopeOnly && !isEnvelope {
 			continue
 		}
-		v, err := t.renderHeader(h, row)
+		values := row.Values
+		if isAddressHeader(h.name) {
+			cleaned = t.cleanFields(h, row, cleaned, l, warned)
+			values = cleaned.Values
+		}
+		v, err := t.renderHeader(h, row, values)
 		if err != nil {
 			return nil, err
 		}
 		budget += len(v)
 		switch h.name {
 		case "From", "To", "Cc", "Bcc", "Reply-To", "Sender":
+			row := cleaned
 			clean, changed := address.Clean(v)
-			if changed {
-				l.Warnings = append(l.Warnings, &ValueError{Header: h.name, Field: firstField(h), Err: errors.New("invisible characters or special spaces removed from the address")})
+			if changed { // in the template's own text: the fields are clean
+				l.Warnings = append(l.Warnings, &ValueError{Header: h.name, Err: errors.New("invisible characters or special spaces removed from the template's address text")})
 			}
 			if clean == "" {
 				if h.name == "Cc" || h.name == "Bcc" || h.name == "Reply-To" {
 					continue // an empty optional address header is left out
 				}
-				return nil, &ValueError{Header: h.name, Field: firstField(h), Err: errors.New("no address")}
+				return nil, &ValueError{Header: h.name, Field: blamed(h), Err: errors.New("no address (is the cell empty?)")}
 			}
 			if err := checkAddressFields(h, row); err != nil {
 				return nil, err
@@ -190,9 +200,49 @@ func (t *Template) execError(err error, line, col int) error {
 // maxValue caps a rendered header value.
 const maxValue = 16 << 10
 
-// renderHeader executes a header template and checks the result for
-// characters that would end the header line, blaming the CSV field.
-func (t *Template) renderHeader(h *headerTemplate, row Row) (string, error) {
+// cleanFields cleans the values of the fields an address header uses, as
+// address.Clean does (spreadsheets leave no-break and zero-width spaces in
+// cells), whatever the template's shape: once per field and letter, with
+// a warning when a field that holds the address changed. Values with
+// control characters are left for renderHeader to refuse. row is the
+// original, cleaned what the headers before made of it.
+func (t *Template) cleanFields(h *headerTemplate, row, cleaned Row, l *letter.Letter, warned map[string]bool) Row {
+	copied := false
+	for _, f := range h.fields {
+		v := row.Values[f]
+		if _, _, bad := controlChar(v); bad {
+			continue
+		}
+		c, changed := address.Clean(v)
+		if c == cleaned.Values[f] {
+			continue
+		}
+		if !copied {
+			cleaned.Values = maps.Clone(cleaned.Values)
+			copied = true
+		}
+		cleaned.Values[f] = c
+		if changed && slices.Contains(h.addrFields, f) && !warned[f] {
+			warned[f] = true
+			l.Warnings = append(l.Warnings, &ValueError{Header: h.name, Field: f, Err: errors.New("invisible characters or special spaces removed from the address")})
+		}
+	}
+	return cleaned
+}
+
+// blamed is the field to blame for a bad address in h: the one that
+// stands where the address goes.
+func blamed(h *headerTemplate) string {
+	if len(h.addrFields) > 0 {
+		return h.addrFields[0]
+	}
+	return firstField(h)
+}
+
+// renderHeader executes a header template on values and checks the result
+// for characters that would end the header line, blaming the CSV field of
+// row (the values as the CSV gave them).
+func (t *Template) renderHeader(h *headerTemplate, row Row, values map[string]string) (string, error) {
 	for _, f := range h.fields {
 		// The CSV reader hands over UTF-8 only; other callers must too.
 		if !utf8.ValidString(row.Values[f]) {
@@ -203,7 +253,7 @@ func (t *Template) renderHeader(h *headerTemplate, row Row) (string, error) {
 		}
 	}
 	var b strings.Builder
-	if err := h.tmpl.Execute(&limitWriter{w: &b, n: maxValue}, row.Values); err != nil {
+	if err := h.tmpl.Execute(&limitWriter{w: &b, n: maxValue}, values); err != nil {
 		if errors.Is(err, ErrTooLarge) {
 			return "", &ValueError{Header: h.name, Err: fmt.Errorf("value over %d bytes", maxValue)}
 		}
@@ -248,9 +298,26 @@ func checkAddressCount(h *headerTemplate, row Row, n int) error {
 // the address rather than on the name before it, and names the usual
 // cause: a whole address put where the template already has <...>.
 func addressError(h *headerTemplate, row Row, err error) error {
-	field := firstField(h)
-	if fs := addressFields(h, row); len(fs) > 0 {
-		field = fs[0]
+	field := ""
+	for _, f := range h.addrFields { // the first whose cell is not an address
+		if address.One(row.Values[f]) != nil {
+			field = f
+			break
+		}
+	}
+	if field == "" { // else a cell with an @ where a name goes
+		for _, f := range addressFields(h, row) {
+			if !slices.Contains(h.addrFields, f) {
+				field = f
+				break
+			}
+		}
+	}
+	if field == "" {
+		field = blamed(h)
+	}
+	if field != "" && row.Values[field] == "" {
+		err = errors.New("no address (is the cell empty?)")
 	}
 	if v := row.Values[field]; strings.ContainsAny(v, "<>") {
 		err = fmt.Errorf("%w (the field holds %q, a whole address, and the template adds its own <...>: use either)", err, v)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	texttemplate "text/template"
@@ -77,6 +78,10 @@ type headerTemplate struct {
 	tmpl   *texttemplate.Template
 	fields []string // fields referenced
 	ats    int      // @ signs in the header's own text: addresses the template itself can supply
+	// addrFields are the fields of an address header that stand where an
+	// address goes (between the template's own < and >, or every field
+	// when the template has none): the ones to blame for a bad address.
+	addrFields []string
 }
 
 // fieldRef is one {{.field}} in the template, for CheckFields.
@@ -197,6 +202,9 @@ func Parse(name string, src []byte, opts Options) (*Template, error) {
 			h.fields = append(h.fields, r.name)
 			t.fields = append(t.fields, fieldRef{r.name, lineNo + r.line - 1, col + r.col - 1})
 		}
+		if isAddressHeader(canon) {
+			h.addrFields = addressPositions(src, refs)
+		}
 		t.headers = append(t.headers, h)
 	}
 	t.bodyLine = len(lines) + 2
@@ -210,6 +218,44 @@ func Parse(name string, src []byte, opts Options) (*Template, error) {
 		return nil, errors.Join(errs...)
 	}
 	return t, nil
+}
+
+func isAddressHeader(name string) bool {
+	switch name {
+	case "From", "To", "Cc", "Bcc", "Reply-To", "Sender":
+		return true
+	}
+	return false
+}
+
+// addressPositions lists the fields of an address header's text src that
+// stand where an address goes: between the template's own < and > (the
+// name before them is not an address), or, when the text has none, every
+// field (the cell holds the address).
+func addressPositions(src string, refs []fieldRef) []string {
+	var inAngle []bool // per character of src: between a < and a > of the template's text
+	angles, inAction, angle := false, false, false
+	runes := []rune(src)
+	for i := 0; i < len(runes); i++ {
+		switch {
+		case !inAction && i+1 < len(runes) && runes[i] == '{' && runes[i+1] == '{':
+			inAction = true
+		case inAction && i > 0 && runes[i-1] == '}' && runes[i] == '}':
+			inAction = false
+		case !inAction && runes[i] == '<':
+			angle, angles = true, true
+		case !inAction && runes[i] == '>':
+			angle = false
+		}
+		inAngle = append(inAngle, angle)
+	}
+	var out []string
+	for _, r := range refs {
+		if (!angles || r.line == 1 && r.col-1 < len(inAngle) && inAngle[r.col-1]) && !slices.Contains(out, r.name) {
+			out = append(out, r.name)
+		}
+	}
+	return out
 }
 
 func (t *Template) setKind(v string) error {

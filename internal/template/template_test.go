@@ -343,17 +343,17 @@ func TestHeaderValues(t *testing.T) {
 		{name: "unicode line separator", row: map[string]string{"name": "Ivan", "email": "ivan@example.com", "subject": "hi\u2028there"},
 			err: `field "subject": header Subject: value contains control character U+2028 (a line break?); header values must be one line`},
 		{name: "second address in the email field", row: map[string]string{"name": "Ivan", "email": "ivan@example.com>, <evil@example.org", "subject": "hi"},
-			err: `field "email": header To: invalid address list "ivan@example.com>, <evil@example.org": expected comma`},
+			err: `field "email": header To: "ivan@example.com>, <evil@example.org" has a < or > out of place (expected comma)`},
 		{name: "address list in the name field", row: map[string]string{"name": "evil@example.org, Ivan", "email": "ivan@example.com", "subject": "hi"},
-			err: `field "name": header To: invalid address list "evil@example.org, Ivan": missing '@' or angle-addr`},
+			err: `field "name": header To: "evil@example.org, Ivan" is not an address (a name without <address>?) (missing '@' or angle-addr)`},
 		{name: "two addresses in the name field", row: map[string]string{"name": "evil@example.org, x@example.org", "email": "ivan@example.com", "subject": "hi"},
 			err: `field "name": header To: holds 2 addresses; put each address in a column of its own`},
 		{name: "a whole address inside the template's <...>", row: map[string]string{"name": "Ivan", "email": "Ivan <ivan@example.com>", "subject": "hi"},
-			err: `field "email": header To: invalid address list "Ivan <Ivan <ivan@example.com>>": missing @ in addr-spec (the field holds "Ivan <ivan@example.com>", a whole address, and the template adds its own <...>: use either)`},
+			err: `field "email": header To: "Ivan <Ivan <ivan@example.com>>" has a < or > out of place (missing @ in addr-spec) (the field holds "Ivan <ivan@example.com>", a whole address, and the template adds its own <...>: use either)`},
 		{name: "an address and a list comma in the name field", row: map[string]string{"name": `"0"<0@0.A>,`, "email": `"AAAAAAAA"@0.A`, "subject": "hi"},
-			err: `field "name": header To: "\"0\"<0@0.A>," is not one plain address: expected single address, got ","`},
+			err: `field "name": header To: "\"0\"<0@0.A>," is more than one address (a comma?): put each address in a column of its own (expected single address, got ",")`},
 		{name: "a group in the name field", row: map[string]string{"name": "G: evil@example.org;", "email": "ivan@example.com", "subject": "hi"},
-			err: `field "name": header To: invalid address list "G: evil@example.org; <ivan@example.com>": expected comma`},
+			err: `field "name": header To: "G: evil@example.org; <ivan@example.com>" is a group (name: addresses;), not one address (expected comma)`},
 		{name: "a name that is only a comma", row: map[string]string{"name": ",", "email": "ivan@example.com", "subject": "hi"},
 			to: []*mail.Address{{Name: ",", Address: "ivan@example.com"}}, rcpts: []string{"ivan@example.com"}, subject: "hi"},
 		{name: "quotes in a name are kept", row: map[string]string{"name": `Ivan "the Great", Tsar`, "email": "ivan@example.com", "subject": "hi"},
@@ -375,7 +375,7 @@ func TestHeaderValues(t *testing.T) {
 		{name: "long local part", row: map[string]string{"name": "Ivan", "email": strings.Repeat("a", 65) + "@example.com", "subject": "hi"},
 			err: `field "email": header To: address "` + strings.Repeat("a", 65) + `@example.com": the part before the @ is 65 octets, over the limit of 64`},
 		{name: "empty email", row: map[string]string{"name": "", "email": "", "subject": "hi"},
-			err: `field "name": header To: empty address (is the address field empty?)`},
+			err: `field "email": header To: no address (is the cell empty?)`},
 		{name: "long Cyrillic subject folds", row: map[string]string{"name": "Иван", "email": "ivan@example.com", "subject": strings.Repeat("Проверка длинной темы письма ", 20)},
 			rcpts: []string{"ivan@example.com"}, subject: strings.TrimSpace(strings.Repeat("Проверка длинной темы письма ", 20))},
 		{name: "long ASCII subject folds", row: map[string]string{"name": "Ivan", "email": "ivan@example.com", "subject": strings.Repeat("word  ", 40) + "end"},
@@ -799,5 +799,36 @@ func TestSources(t *testing.T) {
 	}
 	if want := []string{"email", "parent", "", ""}; !slices.Equal(l.Sources, want) {
 		t.Errorf("sources %q, want %q", l.Sources, want)
+	}
+}
+
+// TestAddressShapes: whatever the shape of the template's address header,
+// invisible characters in the address cell are cleaned with one warning
+// on that cell, a name cell's no-break spaces are no address problem, and
+// an empty or broken address is blamed on the cell that holds it.
+func TestAddressShapes(t *testing.T) {
+	shapes := []string{"{{.email}}", "{{.name}} <{{.email}}>", `"{{.name}}" <{{.email}}>`, "<{{.email}}>", "{{.name}} <{{.email}}>, boss@example.com"}
+	cleaned := []string{"ivan@exam\u200bple.com", "ivan@example.com\u00a0", "\u00a0ivan@example.com", "\ufeffivan@example.com"}
+	broken := map[string]string{"": "no address (is the cell empty?)", "\u00a0": "no address (is the cell empty?)", "ivan example.com": "has no @"}
+	for _, sh := range shapes {
+		tm := parseText(t, "From: a@example.com\nTo: "+sh+"\nCc: {{.email}}\n\nBody\n", testOptions())
+		for _, v := range cleaned {
+			l, err := tm.Execute(Row{Line: 2, Values: map[string]string{"email": v, "name": "Иван\u00a0Петров"}})
+			if err != nil {
+				t.Errorf("%s, %q: %v", sh, v, err)
+				continue
+			}
+			var ve *ValueError
+			if len(l.Warnings) != 1 || !errors.As(l.Warnings[0], &ve) || ve.Field != "email" || !slices.Contains(l.Recipients, "ivan@example.com") {
+				t.Errorf("%s, %q: warnings %v, recipients %v; want one, on email", sh, v, l.Warnings, l.Recipients)
+			}
+		}
+		for v, want := range broken {
+			_, err := tm.Execute(Row{Line: 2, Values: map[string]string{"email": v, "name": "Иван Петров"}})
+			var ve *ValueError
+			if !errors.As(err, &ve) || ve.Field != "email" || !strings.Contains(err.Error(), want) {
+				t.Errorf("%s, %q: err %v; want it on field email, saying %q", sh, v, err, want)
+			}
+		}
 	}
 }
