@@ -44,6 +44,7 @@ type Config struct {
 	// Overrides names, per key, the flag ("--rate") or environment
 	// variable ("$MAILMERGE_SEND_RATE") that set it over the file.
 	Overrides map[string]string `mapstructure:"-"`
+	lines     map[string]int    // the file's keys, by line (keyLines)
 }
 
 // Source says where the value of key came from, for errors: the flag or
@@ -51,6 +52,16 @@ type Config struct {
 func (c *Config) Source(key string) string {
 	if s, ok := c.Overrides[key]; ok {
 		return s
+	}
+	for k := key; k != ""; { // the key's line, or its section's
+		if line, ok := c.lines[k]; ok {
+			return fmt.Sprintf("%s:%d", filepath.Base(c.File), line)
+		}
+		i := strings.LastIndexByte(k, '.')
+		if i < 0 {
+			break
+		}
+		k = k[:i]
 	}
 	return filepath.Base(c.File)
 }

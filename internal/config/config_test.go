@@ -135,9 +135,9 @@ func TestDecode(t *testing.T) {
 		{"a value set by a flag names the flag", map[string]any{"send": map[string]any{"rate": "fast"}},
 			map[string]string{"send.rate": "--rate"}, []string{`--rate: send.rate: want a rate like 10/s, 100/min or 1000/h, got "fast"`}},
 		{"unknown keys", map[string]any{"recipient": 1, "smtp": map[string]any{"pasword": "x", "password": "y"}}, nil, []string{
-			"mailing.yaml: recipient: unknown key",
+			"mailing.yaml: recipient: unknown key; did you mean recipients?",
 			"mailing.yaml: smtp.password: unknown key: passwords are not read from the config file; set MAILMERGE_SMTP_PASSWORD or smtp.password_file",
-			"mailing.yaml: smtp.pasword: unknown key",
+			"mailing.yaml: smtp.pasword: unknown key: passwords are not read from the config file; set MAILMERGE_SMTP_PASSWORD or smtp.password_file",
 		}},
 	}
 	for _, tt := range tests {

@@ -1,11 +1,15 @@
 package config
 
 import (
+	"cmp"
 	"encoding"
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
 	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -60,7 +64,7 @@ func textHook(from, to reflect.Type, data any) (any, error) {
 // variable that set a key (Config.Overrides). Every problem is a
 // *KeyError, one per key, all of them at once.
 func Decode(file string, overrides map[string]string, decode func(*Config) error) (*Config, error) {
-	c := &Config{File: file, Overrides: overrides}
+	c := &Config{File: file, Overrides: overrides, lines: keyLines(file)}
 	var errs []error
 	failed := map[string]bool{} // keys whose values did not decode
 	if err := decode(c); err != nil {
@@ -81,9 +85,25 @@ func Decode(file string, overrides map[string]string, decode func(*Config) error
 		}
 	}
 	if len(errs) > 0 {
+		// In the file's order, as the user reads it; the others after.
+		slices.SortStableFunc(errs, func(a, b error) int { return cmp.Compare(c.lineOf(a), c.lineOf(b)) })
 		return nil, errors.Join(errs...)
 	}
 	return c, nil
+}
+
+// lineOf is the line of the file an error is about; past the end for
+// one about a flag, a variable or a key the file does not have.
+func (c *Config) lineOf(err error) int {
+	var ke *KeyError
+	if errors.As(err, &ke) {
+		if _, line, ok := strings.Cut(ke.Source, filepath.Base(c.File)+":"); ok {
+			if n, err := strconv.Atoi(line); err == nil {
+				return n
+			}
+		}
+	}
+	return math.MaxInt
 }
 
 // decodeErrors turns what mapstructure reports into one *KeyError per
@@ -155,11 +175,11 @@ func (c *Config) keyError(key string, err error) []error {
 			if key != "" {
 				k = key + "." + k
 			}
-			msg := ErrUnknownKey
-			if strings.HasSuffix(k, "password") {
+			msg := unknownKey(k)
+			if name := k[strings.LastIndexByte(k, '.')+1:]; editDistance(name, "password") <= 2 {
 				msg = fmt.Errorf("%w: passwords are not read from the config file; set MAILMERGE_SMTP_PASSWORD or smtp.password_file", ErrUnknownKey)
 			}
-			out = append(out, &KeyError{Source: filepath.Base(c.File), Key: k, Err: msg})
+			out = append(out, &KeyError{Source: c.Source(k), Key: k, Err: msg})
 		}
 		return out
 	}

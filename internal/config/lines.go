@@ -1,0 +1,92 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// keyLines maps every key of the YAML config file at path (lower case,
+// dotted: "smtp.port") to its line, so that a problem is said where the
+// user must fix it. A file that does not parse maps nothing: Viper has
+// said what is wrong with it.
+func keyLines(path string) map[string]int {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var doc yaml.Node
+	if yaml.Unmarshal(data, &doc) != nil || len(doc.Content) == 0 {
+		return nil
+	}
+	lines := map[string]int{}
+	var walk func(n *yaml.Node, prefix string)
+	walk = func(n *yaml.Node, prefix string) {
+		if n.Kind != yaml.MappingNode {
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key := prefix + strings.ToLower(n.Content[i].Value)
+			lines[key] = n.Content[i].Line
+			walk(n.Content[i+1], key+".")
+		}
+	}
+	walk(doc.Content[0], "")
+	return lines
+}
+
+// suggest names the known key closest to an unknown one in its section,
+// if one is close enough to be a typo: smtp.pasword → password.
+func suggest(key string) string {
+	section, name := "", key
+	if i := strings.LastIndexByte(key, '.'); i >= 0 {
+		section, name = key[:i+1], key[i+1:]
+	}
+	best, bestDist := "", 3 // at most two edits
+	for _, k := range Keys() {
+		rest, ok := strings.CutPrefix(k, section)
+		if !ok {
+			continue
+		}
+		if i := strings.IndexByte(rest, '.'); i >= 0 {
+			rest = rest[:i] // a section inside this one
+		}
+		if d := editDistance(name, rest); d < bestDist && d < len(rest) {
+			best, bestDist = rest, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance of a and b.
+func editDistance(a, b string) int {
+	ar, br := []rune(a), []rune(b)
+	prev := make([]int, len(br)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ar); i++ {
+		cur := make([]int, len(br)+1)
+		cur[0] = i
+		for j := 1; j <= len(br); j++ {
+			cost := 1
+			if ar[i-1] == br[j-1] {
+				cost = 0
+			}
+			cur[j] = slices.Min([]int{prev[j] + 1, cur[j-1] + 1, prev[j-1] + cost})
+		}
+		prev = cur
+	}
+	return prev[len(br)]
+}
+
+// unknownKey is the error for a key a config may not have.
+func unknownKey(key string) error {
+	if s := suggest(key); s != "" {
+		return fmt.Errorf("%w; did you mean %s?", ErrUnknownKey, s)
+	}
+	return ErrUnknownKey
+}
