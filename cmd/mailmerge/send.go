@@ -103,7 +103,7 @@ func runSend(cmd *cobra.Command, f sendFlags) error {
 		defer tf.Close()
 		trace = sender.NewTrace(tf)
 	}
-	transport, err := newTransport(cmd, cfg, trace)
+	transport, err := newTransport(cfg, trace)
 	if err != nil {
 		return err
 	}
@@ -127,6 +127,11 @@ func runSend(cmd *cobra.Command, f sendFlags) error {
 		OnError: func(err error) {
 			if !invalid.sending {
 				fmt.Fprintln(stderr, err)
+			}
+		},
+		OnWarning: func(err error) { // said once, by the check
+			if !invalid.sending {
+				fmt.Fprintf(stderr, "warning: %v\n", err)
 			}
 		},
 		OnInvalid: invalid.record,
@@ -172,6 +177,11 @@ func runSend(cmd *cobra.Command, f sendFlags) error {
 
 	if pool.MaxLetters, err = runLimit(cfg, f.limit); err != nil {
 		return err
+	}
+	if plan.ToSend > 0 {
+		if err := login(cmd, cfg, transport); err != nil {
+			return err
+		}
 	}
 	if plan.ToSend > 0 && !f.yes && isTerminal(cmd.InOrStdin()) {
 		if err := confirm(cmd, cfg, plan, pool); err != nil {

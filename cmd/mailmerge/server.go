@@ -20,8 +20,11 @@ func checkServer(cmd *cobra.Command, cfg *config.Config) error {
 	if cfg.SMTP.Host == "" {
 		return &exitError{code: exitConfig, err: cfg.KeyErr("smtp.host", errors.New("check --smtp: no SMTP server is configured (letters go into maildir.path)"))}
 	}
-	transport, err := newTransport(cmd, cfg, nil)
+	transport, err := newTransport(cfg, nil)
 	if err != nil {
+		return err
+	}
+	if err := login(cmd, cfg, transport); err != nil {
 		return err
 	}
 	info, err := transport.(*sender.SMTP).Check(cmd.Context())

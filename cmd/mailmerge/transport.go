@@ -12,8 +12,9 @@ import (
 	"github.com/mailmerge/mailmerge/internal/sender"
 )
 
-// newTransport builds the transport the config names.
-func newTransport(cmd *cobra.Command, cfg *config.Config, trace *sender.Trace) (sender.Transport, error) {
+// newTransport builds the transport the config names, without its
+// password: login asks for it once the letters are known to be right.
+func newTransport(cfg *config.Config, trace *sender.Trace) (sender.Transport, error) {
 	configErr := func(err error) error { return &exitError{code: exitConfig, err: err} }
 	if err := cfg.CheckTransport(); err != nil {
 		return nil, configErr(err)
@@ -26,19 +27,30 @@ func newTransport(cmd *cobra.Command, cfg *config.Config, trace *sender.Trace) (
 	if err != nil {
 		return nil, configErr(err)
 	}
-	password, err := cfg.Password(passwordPrompt(cmd, s))
-	if err != nil {
-		return nil, configErr(err)
-	}
 	helo := s.Helo
 	if helo == "" {
 		helo, _ = os.Hostname()
 	}
 	return &sender.SMTP{
 		Host: s.Host, Port: s.Port, Security: s.Security, TLSConfig: tlsConfig,
-		Helo: helo, Username: s.Username, Password: password,
+		Helo: helo, Username: s.Username,
 		DialTimeout: s.DialTimeout, Timeout: s.Timeout, DataTimeout: s.DataTimeout, Trace: trace,
 	}, nil
+}
+
+// login finds the password of an SMTP transport (from the environment,
+// the password file, or the terminal); a Maildir needs none.
+func login(cmd *cobra.Command, cfg *config.Config, t sender.Transport) error {
+	s, ok := t.(*sender.SMTP)
+	if !ok {
+		return nil
+	}
+	password, err := cfg.Password(passwordPrompt(cmd, cfg.SMTP))
+	if err != nil {
+		return &exitError{code: exitConfig, err: err}
+	}
+	s.Password = password
+	return nil
 }
 
 // passwordPrompt asks for the SMTP password on the terminal, without
