@@ -17,6 +17,12 @@ import (
 // MAILMERGE_* environment variables, then the flags named in flagKeys
 // (flag name to config key). config.Decode parses and checks the values.
 func loadConfig(cmd *cobra.Command, flagKeys map[string]string) (*config.Config, error) {
+	return loadConfigFor(cmd, flagKeys, func(string) bool { return false })
+}
+
+// loadConfigFor is loadConfig for a command that does without the keys
+// unneeded reports: their problems are not its.
+func loadConfigFor(cmd *cobra.Command, flagKeys map[string]string, unneeded func(key string) bool) (*config.Config, error) {
 	path, _ := cmd.Flags().GetString("config")
 	if path == "" {
 		path = os.Getenv("MAILMERGE_CONFIG")
@@ -60,6 +66,7 @@ func loadConfig(cmd *cobra.Command, flagKeys map[string]string) (*config.Config,
 	cfg, err := config.Decode(abs, overrides(cmd, flagKeys), func(c *config.Config) error {
 		return v.UnmarshalExact(c, viper.DecodeHook(config.DecodeHook()))
 	})
+	err = config.Unneeded(err, unneeded)
 	if errors.Is(err, config.ErrUnknownKey) {
 		return nil, configErr(err, "see config.example.yaml for every key")
 	}

@@ -60,7 +60,9 @@ and delivers the letters. Check and preview everything before sending:
 	}
 	root.PersistentFlags().StringP("config", "c", "", "config file (default $MAILMERGE_CONFIG, else mailmerge.yaml)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError("%v", err) })
-	root.SetHelpTemplate(root.HelpTemplate() + "\n" + exitCodesHelp)
+	// The exit codes once, in the top-level help (and README), not under
+	// every command.
+	root.SetHelpTemplate(root.HelpTemplate() + "{{if not .HasParent}}\n" + exitCodesHelp + "{{end}}")
 	root.AddCommand(newInitCmd(), newCheckCmd(), newPreviewCmd(), newSendCmd(), newReportCmd())
 	return root
 }

@@ -62,7 +62,9 @@ func textHook(from, to reflect.Type, data any) (any, error) {
 // then paths are resolved against file and every key is checked. file is
 // the config file's absolute path; overrides name the flag or environment
 // variable that set a key (Config.Overrides). Every problem is a
-// *KeyError, one per key, all of them at once.
+// *KeyError, one per key, all of them at once. With problems, the Config
+// is returned too, as far as it decoded, for callers that can do without
+// some keys (Unneeded).
 func Decode(file string, overrides map[string]string, decode func(*Config) error) (*Config, error) {
 	c := &Config{File: file, Overrides: overrides, lines: keyLines(file)}
 	var errs []error
@@ -87,9 +89,24 @@ func Decode(file string, overrides map[string]string, decode func(*Config) error
 	if len(errs) > 0 {
 		// In the file's order, as the user reads it; the others after.
 		slices.SortStableFunc(errs, func(a, b error) int { return cmp.Compare(c.lineOf(a), c.lineOf(b)) })
-		return nil, errors.Join(errs...)
+		return c, errors.Join(errs...)
 	}
 	return c, nil
+}
+
+// Unneeded leaves out of err, as Decode returns it, the problems with keys
+// a command does not use (report needs no SMTP settings); nil when none
+// is left.
+func Unneeded(err error, unneeded func(key string) bool) error {
+	var left []error
+	for _, e := range unjoin(err) {
+		var ke *KeyError
+		if errors.As(e, &ke) && unneeded(ke.Key) {
+			continue
+		}
+		left = append(left, e)
+	}
+	return errors.Join(left...)
 }
 
 // lineOf is the line of the file an error is about; past the end for
