@@ -8,6 +8,7 @@ import (
 	"maps"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -113,12 +114,63 @@ func confirm(cmd *cobra.Command, cfg *config.Config, plan campaign.Plan, pool *s
 	case plan.ToSend < plan.Letters:
 		what = fmt.Sprintf("%d of %s (the others were sent before)", plan.ToSend, plural(plan.Letters, "letter"))
 	}
+	n := plan.ToSend
+	if pool.Redirect != nil {
+		n = plan.Letters
+	}
+	if est := estimate(n, pool.MaxLetters, cfg.Send.Rate, cfg.Send.DailyLimit); est != "" {
+		fmt.Fprintln(cmd.ErrOrStderr(), est)
+	}
 	fmt.Fprintf(cmd.ErrOrStderr(), "Send %s from %s via %s? [y/N] ", what, cfg.Recipients.File, pool.Transport.Describe())
 	answer, _ := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
 	if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
 		return &exitError{code: exitUsage, err: errors.New("not confirmed; nothing was sent")}
 	}
 	return nil
+}
+
+// estimate says how long n letters take at the configured rate, and on
+// how many days with send.daily_limit (leftToday of it, or of --limit,
+// for this run: 0 for none); "" when there is nothing to say.
+func estimate(n, leftToday int, r sender.Rate, daily int) string {
+	if n == 0 {
+		return ""
+	}
+	if daily > 0 && leftToday > 0 && n > leftToday {
+		days := 1 + (n-leftToday+daily-1)/daily
+		return fmt.Sprintf("%s letters, daily_limit %s: %d days (%s today), re-run send each day",
+			thousands(n), thousands(daily), days, thousands(leftToday))
+	}
+	if leftToday > 0 && n > leftToday {
+		n = leftToday // --limit
+	}
+	d := r.Time(n)
+	if d < time.Minute {
+		return ""
+	}
+	return fmt.Sprintf("%s letters at %s: about %s", thousands(n), r, roughly(d))
+}
+
+// roughly says a duration as people plan with it, rounded up: 34 min,
+// 2 h 5 min.
+func roughly(d time.Duration) string {
+	m := int((d + time.Minute - 1) / time.Minute)
+	if m < 60 {
+		return fmt.Sprintf("%d min", m)
+	}
+	if m%60 == 0 {
+		return fmt.Sprintf("%d h", m/60)
+	}
+	return fmt.Sprintf("%d h %d min", m/60, m%60)
+}
+
+// thousands writes n with commas between thousands: 12,000.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 // redirectTo reads --redirect-to: one address.

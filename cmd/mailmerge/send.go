@@ -178,13 +178,13 @@ func runSend(cmd *cobra.Command, f sendFlags) error {
 	if pool.MaxLetters, err = runLimit(cfg, f.limit); err != nil {
 		return err
 	}
-	if plan.ToSend > 0 {
-		if err := login(cmd, cfg, transport); err != nil {
+	if plan.ToSend > 0 && !f.yes && isTerminal(cmd.InOrStdin()) {
+		if err := confirm(cmd, cfg, plan, pool); err != nil {
 			return err
 		}
 	}
-	if plan.ToSend > 0 && !f.yes && isTerminal(cmd.InOrStdin()) {
-		if err := confirm(cmd, cfg, plan, pool); err != nil {
+	if plan.ToSend > 0 {
+		if err := login(cmd, cfg, transport); err != nil {
 			return err
 		}
 	}

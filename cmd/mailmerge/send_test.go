@@ -69,3 +69,27 @@ func TestSendExit(t *testing.T) {
 		}
 	}
 }
+
+func TestEstimate(t *testing.T) {
+	perMin := func(n int) sender.Rate { return sender.Rate{N: n, Per: time.Minute} }
+	tests := []struct {
+		n, left, daily int
+		rate           sender.Rate
+		want           string
+	}{
+		{1000, 0, 0, perMin(30), "1,000 letters at 30/min: about 34 min"},
+		{2000, 500, 500, perMin(30), "2,000 letters, daily_limit 500: 4 days (500 today), re-run send each day"},
+		{2000, 200, 500, perMin(30), "2,000 letters, daily_limit 500: 5 days (200 today), re-run send each day"},
+		{400, 500, 500, perMin(30), "400 letters at 30/min: about 14 min"},
+		{10000, 0, 0, sender.Rate{N: 1, Per: time.Second}, "10,000 letters at 1/s: about 2 h 47 min"},
+		{1000, 100, 0, perMin(10), "100 letters at 10/min: about 10 min"}, // --limit 100
+		{20, 0, 0, perMin(30), ""},      // under a minute
+		{1000, 0, 0, sender.Rate{}, ""}, // unlimited
+		{0, 0, 500, perMin(30), ""},
+	}
+	for _, tt := range tests {
+		if got := estimate(tt.n, tt.left, tt.rate, tt.daily); got != tt.want {
+			t.Errorf("estimate(%d, %d, %v, %d) = %q, want %q", tt.n, tt.left, tt.rate, tt.daily, got, tt.want)
+		}
+	}
+}

@@ -36,7 +36,7 @@ func checkServer(cmd *cobra.Command, cfg *config.Config) error {
 }
 
 func printServer(w io.Writer, info *sender.ServerInfo) {
-	fmt.Fprintf(w, "%s (%s): connected", info.Addr, info.Security)
+	fmt.Fprintf(w, "%s (%s): connected", info.Addr, info.Security.Words())
 	if info.User != "" {
 		fmt.Fprintf(w, " and logged in as %s", info.User)
 	}

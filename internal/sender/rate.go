@@ -66,3 +66,11 @@ func (r Rate) Limiter() *rate.Limiter {
 	}
 	return rate.NewLimiter(rate.Limit(float64(r.N)/r.Per.Seconds()), 1)
 }
+
+// Time is how long n letters take at the rate; 0 when it is unlimited.
+func (r Rate) Time(n int) time.Duration {
+	if r.N <= 0 || n <= 0 {
+		return 0
+	}
+	return time.Duration(n) * r.Per / time.Duration(r.N)
+}

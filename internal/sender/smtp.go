@@ -61,7 +61,24 @@ type SMTP struct {
 
 // Describe names the server for messages.
 func (t *SMTP) Describe() string {
-	return fmt.Sprintf("%s (%s)", net.JoinHostPort(t.Host, strconv.Itoa(t.Port)), t.Security)
+	who := "no login"
+	if t.Username != "" {
+		who = "as " + t.Username
+	}
+	return fmt.Sprintf("%s, %s, %s", net.JoinHostPort(t.Host, strconv.Itoa(t.Port)), t.Security.Words(), who)
+}
+
+// Words says a security mode for people.
+func (s Security) Words() string {
+	switch s {
+	case StartTLS:
+		return "STARTTLS"
+	case TLS:
+		return "TLS"
+	case Plain:
+		return "unencrypted"
+	}
+	return string(s)
 }
 
 // Destination names the server in the journal: "smtp:host:port".
