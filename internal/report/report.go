@@ -18,6 +18,7 @@ import (
 	"github.com/mailmerge/mailmerge/internal/config"
 	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/letter"
+	"github.com/mailmerge/mailmerge/internal/sender"
 	"github.com/mailmerge/mailmerge/internal/recipients"
 )
 
@@ -148,8 +149,9 @@ func outcomeOf(o *journal.Outcome, rcpt string) (journal.RcptOutcome, bool) {
 	return ro, true
 }
 
-// Reply describes what a recipient's outcome says, for people: for a
-// letter of unknown fate what that means first, the server's words after.
+// Reply describes what a recipient's outcome says, for people: what it
+// means first (sender.Explain; for a letter of unknown fate, that it may
+// have arrived), the server's words after.
 func Reply(ro journal.RcptOutcome) string {
 	if ro.State == journal.Unknown {
 		const lost = "the connection was lost after the letter was sent; it may have been delivered"
@@ -158,7 +160,11 @@ func Reply(ro journal.RcptOutcome) string {
 		}
 		return lost
 	}
-	return reply(ro)
+	detail := reply(ro)
+	if words := sender.Explain(ro.Phase, ro.Code, ro.Enhanced); words != "" {
+		return words + " (" + detail + ")"
+	}
+	return detail
 }
 
 func reply(ro journal.RcptOutcome) string {

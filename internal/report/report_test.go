@@ -70,13 +70,13 @@ func TestMake(t *testing.T) {
 	if !slices.Equal(lines, []int{3, 4, 5}) || rep.Letters != 6 || rep.Gone != 1 {
 		t.Errorf("listed lines %v, letters %d, gone %d", lines, rep.Letters, rep.Gone)
 	}
-	if l := rep.Listed[0]; l.State != journal.Failed || !slices.Equal(l.Row, []string{"b@example.com", ""}) || Reply(l.Missed[0]) != "at RCPT: 550 5.1.1 No such user" {
+	if l := rep.Listed[0]; l.State != journal.Failed || !slices.Equal(l.Row, []string{"b@example.com", ""}) || Reply(l.Missed[0]) != "the address does not exist (no such mailbox) (at RCPT: 550 5.1.1 No such user)" {
 		t.Errorf("failed letter: %+v", l)
 	}
 	if l := rep.Listed[2]; l.State != NotSent || len(l.Missed) != 1 {
 		t.Errorf("a letter tried and not sent: %+v", l)
 	}
-	if len(rep.Copies) != 1 || rep.Copies[0].Rcpt != "boss@example.com" || rep.Copies[0].Letters != 1 || Reply(rep.Copies[0].RcptOutcome) != "at RCPT: 550 No" {
+	if len(rep.Copies) != 1 || rep.Copies[0].Rcpt != "boss@example.com" || rep.Copies[0].Letters != 1 || Reply(rep.Copies[0].RcptOutcome) != "the server refused this address (no such mailbox, or not allowed) (at RCPT: 550 No)" {
 		t.Errorf("the template's own recipient: %+v", rep.Copies)
 	}
 	if got := Reply(outcomes[letters[2].Key].Rcpts["c@example.com"]); got != "the connection was lost after the letter was sent; it may have been delivered" {

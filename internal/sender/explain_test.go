@@ -1,0 +1,31 @@
+package sender
+
+import "testing"
+
+func TestExplain(t *testing.T) {
+	tests := []struct {
+		phase    string
+		code     int
+		enhanced string
+		want     string
+	}{
+		{PhaseRCPT, 550, "5.1.1", "the address does not exist (no such mailbox)"},
+		{PhaseRCPT, 452, "4.2.2", "the mailbox is full"},
+		{PhaseRCPT, 552, "5.2.2", "the mailbox is full"},
+		{PhaseEOD, 554, "5.7.1", "refused by the server's rules: not allowed to send there, or taken for spam"},
+		{PhaseRCPT, 450, "4.7.1", "the server asks to try later (greylisting or a limit)"},
+		{PhaseEOD, 550, "5.7.26", "the sender's domain failed authentication checks (SPF, DKIM or DMARC)"},
+		{PhaseEOD, 552, "5.3.4", "the letter is too big for the server"},
+		{PhaseRCPT, 550, "", "the server refused this address (no such mailbox, or not allowed)"},
+		{PhaseEOD, 554, "", "the server refused the letter (often taken for spam)"},
+		{PhaseMAIL, 421, "", "the server closed the connection (busy, or limiting how much it takes)"},
+		{PhaseDATA, 451, "", "the server could not take it for now"},
+		{PhaseRCPT, 599, "5.9.9", "the server refused it for good"}, // unknown subject: the class says
+		{PhaseRCPT, 0, "", ""},
+	}
+	for _, tt := range tests {
+		if got := Explain(tt.phase, tt.code, tt.enhanced); got != tt.want {
+			t.Errorf("Explain(%s, %d, %q) = %q, want %q", tt.phase, tt.code, tt.enhanced, got, tt.want)
+		}
+	}
+}
