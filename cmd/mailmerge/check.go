@@ -16,6 +16,7 @@ import (
 
 func newCheckCmd() *cobra.Command {
 	var smtp bool
+	var rf rowFlags
 	cmd := &cobra.Command{
 		Use:   "check",
 		Short: "Validate the config, every row and every letter; send nothing",
@@ -28,6 +29,10 @@ On success it prints what would be sent.
 login), prints what the server offers, and says QUIT: nothing is sent.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			sel, err := rf.selection()
+			if err != nil {
+				return err
+			}
 			cfg, err := loadConfig(cmd, nil)
 			if err != nil {
 				return err
@@ -46,7 +51,7 @@ login), prints what the server offers, and says QUIT: nothing is sent.`,
 					fmt.Fprintf(cmd.ErrOrStderr(), "mailmerge: %v\n", transportErr)
 				}
 			}
-			sum, err := newCampaign(cmd, cfg, campaign.Options{}).Letters(cmd.Context(), func(*letter.Letter, *recipients.Record) error { return nil })
+			sum, err := newCampaign(cmd, cfg, campaign.Options{Select: sel}).Letters(cmd.Context(), func(*letter.Letter, *recipients.Record) error { return nil })
 			if err := problemsError(sum, err); err != nil {
 				return err
 			}
@@ -56,6 +61,7 @@ login), prints what the server offers, and says QUIT: nothing is sent.`,
 			sum.Warnings += transportWarnings
 			out := cmd.OutOrStdout()
 			printSource(out, cfg, sum)
+			printSelection(out, sel, sum)
 			fmt.Fprintf(out, "%s, %s, %s (%s), %s\n",
 				plural(sum.Letters, "letter"), plural(sum.Recipients, "recipient"),
 				plural(sum.Attachments, "attachment"), preview.Size(sum.AttachmentBytes), plural(sum.Warnings, "warning"))
@@ -63,6 +69,7 @@ login), prints what the server offers, and says QUIT: nothing is sent.`,
 		},
 	}
 	cmd.Flags().BoolVar(&smtp, "smtp", false, "also connect to the SMTP server and log in (sends nothing)")
+	rf.add(cmd)
 	return cmd
 }
 

@@ -17,6 +17,7 @@ import (
 func newPreviewCmd() *cobra.Command {
 	var limit int
 	var out string
+	var rf rowFlags
 	cmd := &cobra.Command{
 		Use:   "preview",
 		Short: "Show the first letters, or write them as .eml files",
@@ -32,6 +33,10 @@ unless --limit is given).`,
 			if out != "" && !cmd.Flags().Changed("limit") {
 				limit = 0
 			}
+			sel, err := rf.selection()
+			if err != nil {
+				return err
+			}
 			cfg, err := loadConfig(cmd, nil)
 			if err != nil {
 				return err
@@ -43,7 +48,7 @@ unless --limit is given).`,
 			}
 			stdout := cmd.OutOrStdout()
 			var letters, rcpts int
-			c := newCampaign(cmd, cfg, campaign.Options{})
+			c := newCampaign(cmd, cfg, campaign.Options{Select: sel})
 			sum, err := c.Letters(cmd.Context(), func(l *letter.Letter, _ *recipients.Record) error {
 				data, err := c.Build(l)
 				if err != nil {
@@ -88,6 +93,7 @@ unless --limit is given).`,
 		},
 	}
 	cmd.Flags().IntVarP(&limit, "limit", "n", 1, "number of letters (0: all)")
+	rf.add(cmd)
 	cmd.Flags().StringVarP(&out, "out", "o", "", "write .eml files into `DIR` instead of showing letters")
 	return cmd
 }

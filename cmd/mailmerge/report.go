@@ -21,6 +21,7 @@ import (
 
 func newReportCmd() *cobra.Command {
 	var failedCSV string
+	var rf rowFlags
 	cmd := &cobra.Command{
 		Use:   "report",
 		Short: "Show what happened to every letter, from the journal",
@@ -33,6 +34,10 @@ smtp_code, error and recipient (the addresses that did not get the letter)
 columns added, to fix and send again.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			sel, err := rf.selection()
+			if err != nil {
+				return err
+			}
 			// report reads the journal and the CSV: the SMTP settings and
 			// the sending policy may be anything.
 			cfg, err := loadConfigFor(cmd, nil, func(key string) bool {
@@ -56,6 +61,7 @@ columns added, to fix and send again.`,
 			var problems []error
 			opts.OnError = func(err error) { problems = append(problems, err) }
 			opts.OnWarning = func(error) {} // check's to say, not report's
+			opts.Select = sel
 			rep, sum, err := report.Make(cmd.Context(), cfg, opts, history)
 			if !sum.Skippable() {
 				for _, p := range problems {
@@ -79,6 +85,7 @@ columns added, to fix and send again.`,
 		},
 	}
 	cmd.Flags().StringVar(&failedCSV, "failed-csv", "", "write the rows of letters not delivered to `FILE`")
+	rf.add(cmd)
 	return cmd
 }
 

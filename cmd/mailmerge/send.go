@@ -33,6 +33,7 @@ type sendFlags struct {
 	resendUnknown bool
 	yes           bool
 	verbose       bool
+	rows          rowFlags
 }
 
 func newSendCmd() *cobra.Command {
@@ -72,6 +73,7 @@ afterwards still sends every letter.`,
 	fl.BoolVar(&f.resendUnknown, "resend-unknown", false, "also resend letters whose delivery is unknown (same Message-ID)")
 	fl.BoolVarP(&f.yes, "yes", "y", false, "do not ask for confirmation")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log every letter")
+	f.rows.add(cmd)
 	return cmd
 }
 
@@ -80,6 +82,10 @@ func runSend(cmd *cobra.Command, f sendFlags) error {
 		return usageError("--limit must not be negative")
 	}
 	redirect, err := redirectTo(f.redirect)
+	if err != nil {
+		return err
+	}
+	sel, err := f.rows.selection()
 	if err != nil {
 		return err
 	}
@@ -135,6 +141,7 @@ func runSend(cmd *cobra.Command, f sendFlags) error {
 			}
 		},
 		OnInvalid: invalid.record,
+		Select:    sel,
 	})
 	pool := &sender.Pool{
 		Transport:     transport,
@@ -164,6 +171,9 @@ func runSend(cmd *cobra.Command, f sendFlags) error {
 		}
 		return err
 	}
+	if plan.Letters == 0 && sel != nil {
+		return &exitError{code: exitData, err: fmt.Errorf("no rows chosen by %s", sel)}
+	}
 	if plan.Letters == 0 {
 		return &exitError{code: exitData, err: errors.New("no letters to send")}
 	}
@@ -174,6 +184,7 @@ func runSend(cmd *cobra.Command, f sendFlags) error {
 	}
 	// Say how the file was read: a wrongly guessed encoding garbles names.
 	printSource(stdout, cfg, plan.Summary)
+	printSelection(stdout, sel, plan.Summary)
 
 	if pool.MaxLetters, err = runLimit(cfg, f.limit); err != nil {
 		return err

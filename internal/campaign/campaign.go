@@ -24,6 +24,7 @@ import (
 	"github.com/mailmerge/mailmerge/internal/letter"
 	"github.com/mailmerge/mailmerge/internal/message"
 	"github.com/mailmerge/mailmerge/internal/recipients"
+	"github.com/mailmerge/mailmerge/internal/selection"
 	"github.com/mailmerge/mailmerge/internal/sender"
 	"github.com/mailmerge/mailmerge/internal/template"
 )
@@ -45,6 +46,12 @@ type Options struct {
 	// OnInvalid, if set, receives each row that makes no letter, with its
 	// fingerprint and the problem (reported to OnError as well).
 	OnInvalid func(rec *recipients.Record, fp uint64, err error)
+	// Select chooses the rows to make letters of (nil: all). The others
+	// are neither checked nor made, but still count for the identities of
+	// the chosen ones; OnUnselected, if set, receives their envelopes,
+	// identified, when they have one.
+	Select       *selection.Selection
+	OnUnselected func(*letter.Letter)
 }
 
 // Campaign is a mailing ready to be rendered.
@@ -70,6 +77,7 @@ type Summary struct {
 	AttachmentBytes int64
 	Errors          int
 	Invalid         int // rows that made no letter: each is one of Errors
+	Unselected      int // rows left out by Options.Select
 	Warnings        int
 	Encoding        recipients.Encoding
 	EncodingGuessed bool
@@ -279,6 +287,10 @@ func (c *Campaign) walk(ctx context.Context, execute func(*template.Template, te
 		reportAll(err)
 		return sum, ErrProblems
 	}
+	if err := c.opts.Select.Bind(filepath.Base(c.cfg.Recipients.File), rr.Header()); err != nil {
+		reportAll(err)
+		return sum, ErrProblems
+	}
 	keyColumn := -1
 	if k := c.cfg.Recipients.Key; k != "" {
 		if keyColumn = slices.Index(rr.Header(), k); keyColumn < 0 {
@@ -297,6 +309,13 @@ func (c *Campaign) walk(ctx context.Context, execute func(*template.Template, te
 		rec, err := rr.Read()
 		if err == io.EOF {
 			break
+		}
+		if rec != nil && !c.opts.Select.Match(rec) {
+			sum.Unselected++
+			if identify && err == nil {
+				c.identifyUnselected(tmpl, rec, seenRows, keyColumn)
+			}
+			continue
 		}
 		if err != nil {
 			report(err)
@@ -435,6 +454,25 @@ func (c *Campaign) invalid(rec *recipients.Record, err error, sum *Summary) {
 // may leave them out (send --skip-invalid); the template, the CSV header
 // and a file that cannot be read to its end are not.
 func (s Summary) Skippable() bool { return s.Invalid > 0 && s.Errors == s.Invalid }
+
+// identifyUnselected gives a row left out by Options.Select its letter's
+// identity as if it were chosen, so that the identities of the rows after
+// it do not depend on what was chosen.
+func (c *Campaign) identifyUnselected(tmpl *template.Template, rec *recipients.Record, seenRows *rows, keyColumn int) {
+	l, err := tmpl.Envelope(template.Row{Line: rec.Line, Values: rec.Map()})
+	if err != nil {
+		return
+	}
+	l.Fingerprint = letter.Fingerprint(rec.Map())
+	if keyColumn >= 0 {
+		l.Identify(letter.NamedKey(c.cfg.Campaign, rec.Fields[keyColumn]))
+	} else {
+		l.Identify(c.identity(l, seenRows))
+	}
+	if c.opts.OnUnselected != nil {
+		c.opts.OnUnselected(l)
+	}
+}
 
 // identity picks the key of a row's letter (docs/journal.md, "A letter's
 // identity"). A row whose recipients no other row has is known by them

@@ -18,8 +18,8 @@ import (
 	"github.com/mailmerge/mailmerge/internal/config"
 	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/letter"
-	"github.com/mailmerge/mailmerge/internal/sender"
 	"github.com/mailmerge/mailmerge/internal/recipients"
+	"github.com/mailmerge/mailmerge/internal/sender"
 )
 
 // NotSent is the state of a letter the journal has no outcome for.
@@ -76,6 +76,7 @@ func Make(ctx context.Context, cfg *config.Config, opts campaign.Options, h *jou
 		return Letter{Line: line, State: journal.Invalid, Problem: problem, Row: append([]string(nil), fields...)}
 	}
 	opts.Known = func(k letter.Key) (uint64, bool) { fp, ok := h.Letters[k]; return fp, ok }
+	opts.OnUnselected = func(l *letter.Letter) { seen[l.Key] = true } // not gone: not chosen
 	opts.OnInvalid = func(rec *recipients.Record, fp uint64, err error) {
 		r.Letters++
 		r.Counts[journal.Invalid]++

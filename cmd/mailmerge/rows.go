@@ -1,0 +1,43 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mailmerge/mailmerge/internal/campaign"
+	"github.com/mailmerge/mailmerge/internal/selection"
+)
+
+// rowFlags are --rows and --where, which choose the rows a command works
+// on (check, preview, send, report).
+type rowFlags struct {
+	rows  string
+	where []string
+}
+
+func (r *rowFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&r.rows, "rows", "", "only the rows on these CSV `LINES`, as check reports them (2-50,75)")
+	cmd.Flags().StringArrayVar(&r.where, "where", nil, "only the rows where `COLUMN=VALUE` (also COLUMN!=VALUE, COLUMN~REGEX); repeatable, all must hold")
+}
+
+// selection is the rows the flags choose; nil for every row.
+func (r *rowFlags) selection() (*selection.Selection, error) {
+	s, err := selection.Parse(r.rows, r.where)
+	if err != nil {
+		return nil, usageError("%v", err)
+	}
+	if s.All() {
+		return nil, nil
+	}
+	return s, nil
+}
+
+// printSelection says how many rows the flags chose.
+func printSelection(w io.Writer, sel *selection.Selection, sum campaign.Summary) {
+	if sel.All() {
+		return
+	}
+	fmt.Fprintf(w, "selected %d of %s (%s)\n", sum.Rows-sum.Unselected, plural(sum.Rows, "row"), sel)
+}
