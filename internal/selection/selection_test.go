@@ -86,3 +86,38 @@ func TestErrors(t *testing.T) {
 		t.Errorf("Bind: %v", err)
 	}
 }
+
+// FuzzParse: Parse never panics, and what it accepts it says back in a
+// form it accepts again, meaning the same.
+func FuzzParse(f *testing.F) {
+	f.Add("2-50,75", "group=ИВТ-21")
+	f.Add("", "name~^И")
+	f.Add("3", "a!=b")
+	f.Fuzz(func(t *testing.T, rows, where string) {
+		s, err := Parse(rows, []string{where})
+		if err != nil {
+			return
+		}
+		again := s.String()
+		if s.All() || !strings.HasPrefix(again, "--") {
+			return
+		}
+		var r2 string
+		var w2 []string
+		for _, part := range strings.Split(again, " --")[0:] {
+			part = strings.TrimPrefix(part, "--")
+			if v, ok := strings.CutPrefix(part, "rows "); ok {
+				r2 = v
+			} else if v, ok := strings.CutPrefix(part, "where "); ok {
+				w2 = append(w2, v)
+			}
+		}
+		if len(w2) > 1 || strings.Contains(where, " --") {
+			return // the expression itself held " --"
+		}
+		s2, err := Parse(r2, w2)
+		if err != nil || s2.String() != again {
+			t.Fatalf("%q %q: said back as %q, which parses to %v, %v", rows, where, again, s2, err)
+		}
+	})
+}
