@@ -6,11 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
-	"time"
-
-	"github.com/mailmerge/mailmerge/internal/sender"
 )
 
 // secondInterrupt returns a context that a second Ctrl-C cancels. The
@@ -35,21 +31,4 @@ func secondInterrupt(ctx context.Context, stderr io.Writer) (context.Context, co
 		}
 	}()
 	return hard, abort
-}
-
-// progressLine returns a Pool.Progress that writes a status line at most
-// every interval, so a long send at a polite rate shows it is alive.
-func progressLine(w io.Writer, total int, interval time.Duration) func(sender.Stats) {
-	var mu sync.Mutex
-	next := time.Now().Add(interval)
-	return func(st sender.Stats) {
-		mu.Lock()
-		defer mu.Unlock()
-		if time.Now().Before(next) {
-			return
-		}
-		next = time.Now().Add(interval)
-		fmt.Fprintf(w, "mailmerge: %d of %d letters done (delivered %d, failed %d, deferred %d, unknown %d)\n",
-			st.Done(), total, st.Delivered, st.Failed, st.Deferred, st.Unknown)
-	}
 }

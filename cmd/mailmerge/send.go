@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"time"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -33,6 +33,8 @@ type sendFlags struct {
 	resendUnknown bool
 	yes           bool
 	verbose       bool
+	quiet         bool
+	logFormat     string
 	rows          rowFlags
 }
 
@@ -73,6 +75,8 @@ afterwards still sends every letter.`,
 	fl.BoolVar(&f.resendUnknown, "resend-unknown", false, "also resend letters whose delivery is unknown (same Message-ID)")
 	fl.BoolVarP(&f.yes, "yes", "y", false, "do not ask for confirmation")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log every letter")
+	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress and no line per failure; only the summary")
+	fl.StringVar(&f.logFormat, "log-format", "text", "`text`, or json: a JSON record per letter and a summary on stderr, for scripts")
 	f.rows.add(cmd)
 	return cmd
 }
@@ -80,6 +84,9 @@ afterwards still sends every letter.`,
 func runSend(cmd *cobra.Command, f sendFlags) error {
 	if f.limit < 0 {
 		return usageError("--limit must not be negative")
+	}
+	if f.logFormat != "text" && f.logFormat != "json" {
+		return usageError("--log-format: want text or json, got %q", f.logFormat)
 	}
 	redirect, err := redirectTo(f.redirect)
 	if err != nil {
@@ -98,7 +105,12 @@ func runSend(cmd *cobra.Command, f sendFlags) error {
 	if f.verbose {
 		level = slog.LevelDebug
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	var log *slog.Logger
+	if f.logFormat == "json" {
+		log = slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	} else {
+		log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	}
 
 	var trace *sender.Trace
 	if f.trace != "" {
@@ -199,7 +211,8 @@ func runSend(cmd *cobra.Command, f sendFlags) error {
 			return err
 		}
 	}
-	pool.Progress = progressLine(stderr, plan.Letters, 10*time.Second)
+	watch := newWatcher(f.watchMode(stderr), stderr, filepath.Base(cfg.Recipients.File), runTotal(plan, pool))
+	pool.Progress, pool.OnRecord = watch.progress, watch.record
 	invalid.sending = true
 
 	ctx := cmd.Context()
@@ -220,9 +233,10 @@ func runSend(cmd *cobra.Command, f sendFlags) error {
 		}
 		return err
 	})
+	watch.finish(st)
 	if redirect != nil {
 		return testSummary(stdout, redirect.Addr, st, invalid.lines, runErr, cfg)
 	}
-	printSendSummary(stdout, plan.Letters, len(invalid.lines), st)
+	printSendSummary(stdout, plan.Letters, len(invalid.lines), st, watch.mode == watchBar)
 	return invalidExit(stdout, invalid.lines, sendExit(st, plan.Letters, runErr, cfg), cfg)
 }

@@ -10,29 +10,65 @@ import (
 	"github.com/mailmerge/mailmerge/internal/sender"
 )
 
-func TestProgressLine(t *testing.T) {
+func TestWatcherLines(t *testing.T) {
 	var b strings.Builder
-	p := progressLine(&b, 10, 0)
-	p(sender.Stats{Delivered: 2, Failed: 1, Skipped: map[journal.State]int{journal.Delivered: 3}})
-	if want := "mailmerge: 6 of 10 letters done (delivered 2, failed 1, deferred 0, unknown 0)\n"; b.String() != want {
+	wt := newWatcher(watchLines, &b, "people.csv", 10)
+	wt.next, wt.start = time.Time{}, time.Now().Add(-2*time.Second)
+	wt.progress(sender.Stats{Delivered: 2, Failed: 1, Skipped: map[journal.State]int{journal.Delivered: 3}})
+	if want := "mailmerge: 3 of 10 letters (delivered 2, failed 1, deferred 0, unknown 0), 1.5/s, about 5s left\n"; b.String() != want {
 		t.Errorf("got %q, want %q", b.String(), want)
 	}
 	b.Reset()
-	quiet := progressLine(&b, 10, time.Hour)
-	quiet(sender.Stats{Delivered: 1})
+	wt.progress(sender.Stats{Delivered: 4})
 	if b.Len() != 0 {
 		t.Errorf("wrote %q before its interval", b.String())
+	}
+
+	// One line per recipient that did not get the letter for good; none
+	// for a delivery or a deferral.
+	wt.record(journal.Record{Line: 3, Rcpt: []string{"a@example.com"}, State: journal.Delivered})
+	wt.record(journal.Record{Line: 4, Rcpt: []string{"b@example.com"}, State: journal.Deferred, Phase: "RCPT", Code: 451})
+	wt.record(journal.Record{Line: 5, Rcpt: []string{"c@example.com", "boss@example.com"}, State: journal.Delivered,
+		Rejected: []journal.Rejection{{Rcpt: "c@example.com", State: journal.Failed, Code: 550, Enhanced: "5.1.1", Text: "5.1.1 No such user"}}})
+	wt.record(journal.Record{Line: 6, Rcpt: []string{"d@example.com"}, State: journal.Unknown, Phase: "EOD", Text: "EOF"})
+	want := "people.csv:5: failed c@example.com: the address does not exist (no such mailbox) (at RCPT: 550 5.1.1 No such user)\n" +
+		"people.csv:6: unknown d@example.com: the connection was lost after the letter was sent; it may have been delivered (at EOD: EOF)\n"
+	if b.String() != want {
+		t.Errorf("failure lines:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
+
+func TestWatcherJSON(t *testing.T) {
+	var b strings.Builder
+	wt := newWatcher(watchJSON, &b, "people.csv", 2)
+	wt.progress(sender.Stats{Delivered: 1})
+	wt.record(journal.Record{Line: 2, Rcpt: []string{"a@example.com"}, State: journal.Delivered, Phase: "EOD", Code: 250})
+	wt.finish(sender.Stats{Delivered: 1, Letters: 2, Skipped: map[journal.State]int{journal.Delivered: 1}})
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], `"msg":"letter","line":2,"rcpt":["a@example.com"],"state":"delivered"`) ||
+		!strings.Contains(lines[1], `"msg":"summary","delivered":1,"failed":0,"deferred":0,"unknown":0,"skipped":1,"letters":2`) {
+		t.Errorf("JSON:\n%s", b.String())
 	}
 }
 
 func TestSummaryAddsUp(t *testing.T) {
 	var b strings.Builder
-	printSendSummary(&b, 10, 2, sender.Stats{Delivered: 3, Failed: 1, Deferred: 1, Unknown: 1,
-		Skipped: map[journal.State]int{journal.Delivered: 2, journal.Unknown: 1}})
+	st := sender.Stats{Delivered: 3, Failed: 1, Deferred: 1, Unknown: 1,
+		Skipped: map[journal.State]int{journal.Delivered: 2, journal.Unknown: 1}}
+	printSendSummary(&b, 10, 2, st, false)
 	want := "delivered 3, failed 1, deferred 1, unknown 1, skipped 4, invalid 2 (of 12)\n" +
 		"skipped: 2 delivered by an earlier run; 1 of unknown fate; 1 not sent yet\n"
 	if b.String() != want {
 		t.Errorf("got:\n%swant:\n%s", b.String(), want)
+	}
+
+	// On a terminal, a table; the reasons as before.
+	b.Reset()
+	printSendSummary(&b, 10, 2, st, true)
+	want = "  delivered       3\n  failed          1\n  deferred        1\n  unknown         1\n  skipped         4\n  invalid         2\n  rows           12\n" +
+		"skipped: 2 delivered by an earlier run; 1 of unknown fate; 1 not sent yet\n"
+	if b.String() != want {
+		t.Errorf("table:\n%swant:\n%s", b.String(), want)
 	}
 }
 

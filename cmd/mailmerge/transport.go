@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -68,7 +67,8 @@ func passwordPrompt(cmd *cobra.Command, s config.SMTP) func() (string, error) {
 	}
 }
 
-func isTerminal(r io.Reader) bool {
+// isTerminal reports whether r (standard input, or an output) is one.
+func isTerminal(r any) bool {
 	f, ok := r.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }

@@ -75,6 +75,9 @@ type Pool struct {
 	Log      *slog.Logger
 	// Progress, if set, is called after every change of the counts.
 	Progress func(Stats)
+	// OnRecord, if set, is called with the record of every attempt's
+	// outcome once it is in the journal, from the sessions' goroutines.
+	OnRecord func(journal.Record)
 }
 
 // Lookup says what a run of p does with l: the journal's entry for it at

@@ -236,6 +236,9 @@ func (s *worker) attempt(j *job) report {
 		return report{j: j, state: rec.State, res: res}
 	}
 	p.Log.Debug("letter", "line", l.Line, "rcpt", l.Recipients, "state", rec.State, "code", res.Code, "text", res.Text)
+	if p.OnRecord != nil {
+		p.OnRecord(rec)
+	}
 	return report{j: j, state: rec.State, retry: true, res: res}
 }
 

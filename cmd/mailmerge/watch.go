@@ -1,0 +1,209 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/mailmerge/mailmerge/internal/campaign"
+	"github.com/mailmerge/mailmerge/internal/journal"
+	"github.com/mailmerge/mailmerge/internal/report"
+	"github.com/mailmerge/mailmerge/internal/sender"
+)
+
+// How a send shows itself as it goes (--quiet, --log-format, a terminal).
+type watchMode int
+
+const (
+	watchLines watchMode = iota // a plain line every few seconds, one per failure
+	watchBar                    // a live bar on a terminal, one line per failure
+	watchJSON                   // a JSON record per letter and at the end (slog)
+	watchQuiet                  // nothing until the end
+)
+
+// watchMode is how this send shows itself: JSON for scripts that ask,
+// nothing with --quiet, a bar on a terminal, plain lines elsewhere (cron,
+// CI, a pipe: no escape codes).
+func (f sendFlags) watchMode(stderr io.Writer) watchMode {
+	switch {
+	case f.logFormat == "json":
+		return watchJSON
+	case f.quiet:
+		return watchQuiet
+	case isTerminal(stderr):
+		return watchBar
+	}
+	return watchLines
+}
+
+// runTotal is how many letters this run is to send.
+func runTotal(plan campaign.Plan, pool *sender.Pool) int {
+	n := plan.ToSend
+	if pool.Redirect != nil {
+		n = plan.Letters
+	}
+	if pool.MaxLetters > 0 && pool.MaxLetters < n {
+		n = pool.MaxLetters
+	}
+	return n
+}
+
+// watcher shows a send as it goes. Its methods are Pool.Progress and
+// Pool.OnRecord, called from the pool's goroutines.
+type watcher struct {
+	mode     watchMode
+	w        io.Writer
+	csvName  string
+	total    int // this run's letters
+	interval time.Duration
+
+	mu    sync.Mutex
+	start time.Time
+	next  time.Time
+	bar   *progressbar.ProgressBar
+	log   *slog.Logger
+}
+
+func newWatcher(mode watchMode, w io.Writer, csvName string, total int) *watcher {
+	wt := &watcher{mode: mode, w: w, csvName: csvName, total: total, interval: 5 * time.Second, start: time.Now()}
+	wt.next = wt.start.Add(wt.interval)
+	switch mode {
+	case watchBar:
+		wt.bar = progressbar.NewOptions(total,
+			progressbar.OptionSetWriter(w),
+			progressbar.OptionSetDescription(counts(sender.Stats{})),
+			progressbar.OptionShowCount(),
+			progressbar.OptionShowIts(),
+			progressbar.OptionSetItsString("letters"),
+			progressbar.OptionSetPredictTime(true),
+			progressbar.OptionSetElapsedTime(true),
+			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionSetWidth(30),
+			progressbar.OptionClearOnFinish(),
+		)
+	case watchJSON:
+		wt.log = slog.New(slog.NewJSONHandler(w, nil))
+	}
+	return wt
+}
+
+func counts(st sender.Stats) string {
+	return fmt.Sprintf("delivered %d, failed %d, deferred %d", st.Delivered, st.Failed, st.Deferred)
+}
+
+// progress shows the counts: on the bar at once, as a line at most every
+// interval.
+func (wt *watcher) progress(st sender.Stats) {
+	wt.mu.Lock()
+	defer wt.mu.Unlock()
+	switch wt.mode {
+	case watchBar:
+		wt.bar.Describe(counts(st))
+		wt.bar.Set(min(st.Sent(), wt.total))
+	case watchLines:
+		now := time.Now()
+		if now.Before(wt.next) {
+			return
+		}
+		wt.next = now.Add(wt.interval)
+		fmt.Fprintf(wt.w, "mailmerge: %d of %d letters (%s, unknown %d)%s\n",
+			st.Sent(), wt.total, counts(st), st.Unknown, pace(st.Sent(), wt.total, now.Sub(wt.start)))
+	}
+}
+
+// pace says the rate so far and the time left at it.
+func pace(done, total int, elapsed time.Duration) string {
+	if done == 0 || elapsed < time.Second {
+		return ""
+	}
+	perSec := float64(done) / elapsed.Seconds()
+	left := time.Duration(float64(total-done) / perSec * float64(time.Second))
+	return fmt.Sprintf(", %.1f/s, about %s left", perSec, left.Round(time.Second))
+}
+
+// record says what became of a letter: a line per recipient that did not
+// get it for good (failed, or of unknown fate), or a JSON record of
+// every outcome.
+func (wt *watcher) record(r journal.Record) {
+	wt.mu.Lock()
+	defer wt.mu.Unlock()
+	if wt.mode == watchJSON {
+		wt.log.Info("letter", "line", r.Line, "rcpt", r.Rcpt, "state", r.State, "phase", r.Phase,
+			"code", r.Code, "enhanced", r.Enhanced, "text", r.Text, "rejected", len(r.Rejected), "test", r.Test != "")
+		return
+	}
+	if wt.mode == watchQuiet {
+		return
+	}
+	var lines []string
+	refused := map[string]bool{}
+	for _, rej := range r.Rejected {
+		refused[strings.ToLower(rej.Rcpt)] = true
+		if st := rej.Final(); st == journal.Failed {
+			lines = append(lines, wt.line(r.Line, journal.RcptOutcome{Rcpt: rej.Rcpt, State: st, Phase: sender.PhaseRCPT, Code: rej.Code, Enhanced: rej.Enhanced, Text: rej.Text}))
+		}
+	}
+	if st := r.Final(); st == journal.Failed || st == journal.Unknown {
+		for _, rcpt := range r.Rcpt {
+			if !refused[strings.ToLower(rcpt)] {
+				lines = append(lines, wt.line(r.Line, journal.RcptOutcome{Rcpt: rcpt, State: st, Phase: r.Phase, Code: r.Code, Enhanced: r.Enhanced, Text: r.Text}))
+			}
+		}
+	}
+	if len(lines) == 0 {
+		return
+	}
+	if wt.bar != nil {
+		wt.bar.Clear()
+	}
+	for _, l := range lines {
+		fmt.Fprintln(wt.w, l)
+	}
+	if wt.bar != nil {
+		wt.bar.RenderBlank()
+	}
+}
+
+func (wt *watcher) line(line int, ro journal.RcptOutcome) string {
+	return fmt.Sprintf("%s:%d: %s %s: %s", wt.csvName, line, ro.State, ro.Rcpt, report.Reply(ro))
+}
+
+// finish ends the bar, or says the counts as a JSON record.
+func (wt *watcher) finish(st sender.Stats) {
+	wt.mu.Lock()
+	defer wt.mu.Unlock()
+	switch wt.mode {
+	case watchBar:
+		wt.bar.Finish()
+	case watchJSON:
+		wt.log.Info("summary", "delivered", st.Delivered, "failed", st.Failed, "deferred", st.Deferred,
+			"unknown", st.Unknown, "skipped", st.Letters-st.Sent(), "letters", st.Letters)
+	}
+}
+
+// printSummaryTable is the end of a send on a terminal: the counts of
+// printSendSummary, one to a line.
+func printSummaryTable(w io.Writer, total, invalid int, st sender.Stats) {
+	rows := []struct {
+		name string
+		n    int
+	}{
+		{"delivered", st.Delivered}, {"failed", st.Failed}, {"deferred", st.Deferred},
+		{"unknown", st.Unknown}, {"skipped", total - st.Sent()},
+	}
+	if invalid > 0 {
+		rows = append(rows, struct {
+			name string
+			n    int
+		}{"invalid", invalid})
+	}
+	for _, r := range rows {
+		fmt.Fprintf(w, "  %-10s %6d\n", r.name, r.n)
+	}
+	fmt.Fprintf(w, "  %-10s %6d\n", "rows", total+invalid)
+}
