@@ -62,6 +62,7 @@ login), prints what the server offers, and says QUIT: nothing is sent.`,
 			out := cmd.OutOrStdout()
 			printSource(out, cfg, sum)
 			printSelection(out, sel, sum)
+			printSuppressed(out, cfg, sum)
 			fmt.Fprintf(out, "%s, %s, %s (%s), %s\n",
 				plural(sum.Letters, "letter"), plural(sum.Recipients, "recipient"),
 				plural(sum.Attachments, "attachment"), preview.Size(sum.AttachmentBytes), plural(sum.Warnings, "warning"))

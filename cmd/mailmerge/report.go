@@ -96,6 +96,9 @@ func printReport(cmd *cobra.Command, csvName string, rep *report.Report) {
 	if n := c[journal.Invalid]; n > 0 {
 		invalid = fmt.Sprintf(", invalid %d", n)
 	}
+	if n := c[report.Suppressed]; n > 0 {
+		invalid += fmt.Sprintf(", suppressed %d", n)
+	}
 	fmt.Fprintf(out, "delivered %d, failed %d, deferred %d, unknown %d, not sent %d%s (of %d)\n",
 		c[journal.Delivered], c[journal.Failed], c[journal.Deferred], c[journal.Unknown], c[report.NotSent], invalid, rep.Letters)
 	for _, l := range rep.Listed {
@@ -153,6 +156,9 @@ func writeFailedCSV(path string, delim rune, rep *report.Report) (int, error) {
 	}
 	n := 0
 	for _, l := range rep.Listed {
+		if l.State == report.Suppressed {
+			continue // not to be sent again: nothing to fix
+		}
 		if n == 0 {
 			w.Write(append(append([]string(nil), rep.Header...), "status", "smtp_code", "error", "recipient"))
 		}

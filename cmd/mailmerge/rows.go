@@ -3,10 +3,12 @@ package main
 import (
 	"fmt"
 	"io"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mailmerge/mailmerge/internal/campaign"
+	"github.com/mailmerge/mailmerge/internal/config"
 	"github.com/mailmerge/mailmerge/internal/selection"
 )
 
@@ -40,4 +42,18 @@ func printSelection(w io.Writer, sel *selection.Selection, sum campaign.Summary)
 		return
 	}
 	fmt.Fprintf(w, "selected %d of %s (%s)\n", sum.Rows-sum.Unselected, plural(sum.Rows, "row"), sel)
+}
+
+// printSuppressed says which recipients recipients.suppress kept out of
+// the letters: never silently.
+func printSuppressed(w io.Writer, cfg *config.Config, sum campaign.Summary) {
+	if sum.SuppressedRcpts == 0 {
+		return
+	}
+	fmt.Fprintf(w, "suppressed: %s not mailed (%s %s), in %s", plural(sum.SuppressedRcpts, "recipient"),
+		lineWord(len(sum.SuppressedLines)), joinInts(sum.SuppressedLines), filepath.Base(cfg.Recipients.Suppress))
+	if sum.Suppressed > 0 {
+		fmt.Fprintf(w, "; %s left with nobody to send to", plural(sum.Suppressed, "letter"))
+	}
+	fmt.Fprintln(w)
 }

@@ -197,6 +197,7 @@ func runSend(cmd *cobra.Command, f sendFlags) error {
 	// Say how the file was read: a wrongly guessed encoding garbles names.
 	printSource(stdout, cfg, plan.Summary)
 	printSelection(stdout, sel, plan.Summary)
+	printSuppressed(stdout, cfg, plan.Summary)
 
 	if pool.MaxLetters, err = runLimit(cfg, f.limit); err != nil {
 		return err
@@ -237,6 +238,6 @@ func runSend(cmd *cobra.Command, f sendFlags) error {
 	if redirect != nil {
 		return testSummary(stdout, redirect.Addr, st, invalid.lines, runErr, cfg)
 	}
-	printSendSummary(stdout, plan.Letters, len(invalid.lines), st, watch.mode == watchBar)
+	printSendSummary(stdout, plan.Letters, len(invalid.lines), plan.Suppressed, st, watch.mode == watchBar)
 	return invalidExit(stdout, invalid.lines, sendExit(st, plan.Letters, runErr, cfg), cfg)
 }

@@ -55,7 +55,7 @@ func TestSummaryAddsUp(t *testing.T) {
 	var b strings.Builder
 	st := sender.Stats{Delivered: 3, Failed: 1, Deferred: 1, Unknown: 1,
 		Skipped: map[journal.State]int{journal.Delivered: 2, journal.Unknown: 1}}
-	printSendSummary(&b, 10, 2, st, false)
+	printSendSummary(&b, 10, 2, 0, st, false)
 	want := "delivered 3, failed 1, deferred 1, unknown 1, skipped 4, invalid 2 (of 12)\n" +
 		"skipped: 2 delivered by an earlier run; 1 of unknown fate; 1 not sent yet\n"
 	if b.String() != want {
@@ -64,7 +64,7 @@ func TestSummaryAddsUp(t *testing.T) {
 
 	// On a terminal, a table; the reasons as before.
 	b.Reset()
-	printSendSummary(&b, 10, 2, st, true)
+	printSendSummary(&b, 10, 2, 0, st, true)
 	want = "  delivered       3\n  failed          1\n  deferred        1\n  unknown         1\n  skipped         4\n  invalid         2\n  rows           12\n" +
 		"skipped: 2 delivered by an earlier run; 1 of unknown fate; 1 not sent yet\n"
 	if b.String() != want {

@@ -17,17 +17,20 @@ import (
 // printSendSummary prints the counts of this run; they add up to the
 // rows in the CSV: total letters, and the invalid rows a --skip-invalid
 // send left out.
-func printSendSummary(w io.Writer, total, invalid int, st sender.Stats, table bool) {
+func printSendSummary(w io.Writer, total, invalid, suppressed int, st sender.Stats, table bool) {
 	skipped := total - st.Sent()
 	rest := ""
 	if invalid > 0 {
 		rest = fmt.Sprintf(", invalid %d", invalid)
 	}
+	if suppressed > 0 {
+		rest += fmt.Sprintf(", suppressed %d", suppressed)
+	}
 	if table {
-		printSummaryTable(w, total, invalid, st)
+		printSummaryTable(w, total, invalid, suppressed, st)
 	} else {
 		fmt.Fprintf(w, "delivered %d, failed %d, deferred %d, unknown %d, skipped %d%s (of %d)\n",
-			st.Delivered, st.Failed, st.Deferred, st.Unknown, skipped, rest, total+invalid)
+			st.Delivered, st.Failed, st.Deferred, st.Unknown, skipped, rest, total+invalid+suppressed)
 	}
 	var why []string
 	if n := st.Skipped[journal.Delivered]; n > 0 {

@@ -188,7 +188,7 @@ func (wt *watcher) finish(st sender.Stats) {
 
 // printSummaryTable is the end of a send on a terminal: the counts of
 // printSendSummary, one to a line.
-func printSummaryTable(w io.Writer, total, invalid int, st sender.Stats) {
+func printSummaryTable(w io.Writer, total, invalid, suppressed int, st sender.Stats) {
 	rows := []struct {
 		name string
 		n    int
@@ -196,14 +196,18 @@ func printSummaryTable(w io.Writer, total, invalid int, st sender.Stats) {
 		{"delivered", st.Delivered}, {"failed", st.Failed}, {"deferred", st.Deferred},
 		{"unknown", st.Unknown}, {"skipped", total - st.Sent()},
 	}
+	type row = struct {
+		name string
+		n    int
+	}
 	if invalid > 0 {
-		rows = append(rows, struct {
-			name string
-			n    int
-		}{"invalid", invalid})
+		rows = append(rows, row{"invalid", invalid})
+	}
+	if suppressed > 0 {
+		rows = append(rows, row{"suppressed", suppressed})
 	}
 	for _, r := range rows {
 		fmt.Fprintf(w, "  %-10s %6d\n", r.name, r.n)
 	}
-	fmt.Fprintf(w, "  %-10s %6d\n", "rows", total+invalid)
+	fmt.Fprintf(w, "  %-10s %6d\n", "rows", total+invalid+suppressed)
 }

@@ -52,6 +52,9 @@ type Options struct {
 	// identified, when they have one.
 	Select       *selection.Selection
 	OnUnselected func(*letter.Letter)
+	// OnSuppressed, if set, receives each letter none of whose row's
+	// recipients may be mailed (recipients.suppress): it is not made.
+	OnSuppressed func(*letter.Letter)
 }
 
 // Campaign is a mailing ready to be rendered.
@@ -66,6 +69,9 @@ type Campaign struct {
 	// since a letter's identity depends on whether other rows share its
 	// recipients. Every later walk shares it.
 	envelopes map[uint64]seen
+	// suppress holds the addresses never to mail, with their lines in
+	// recipients.suppress; loaded by the first walk.
+	suppress map[string]int
 }
 
 // Summary counts what a pass over the recipients found.
@@ -78,6 +84,12 @@ type Summary struct {
 	Errors          int
 	Invalid         int // rows that made no letter: each is one of Errors
 	Unselected      int // rows left out by Options.Select
+	// Suppressed counts the letters left with none of their row's
+	// recipients by recipients.suppress, not made; SuppressedRcpts the
+	// recipients left out of any letter, on the lines SuppressedLines.
+	Suppressed      int
+	SuppressedRcpts int
+	SuppressedLines []int
 	Warnings        int
 	Encoding        recipients.Encoding
 	EncodingGuessed bool
@@ -283,6 +295,10 @@ func (c *Campaign) walk(ctx context.Context, execute func(*template.Template, te
 	if csvErr != nil || err != nil {
 		return sum, ErrProblems
 	}
+	if err := c.loadSuppress(); err != nil {
+		reportAll(c.fromKey("recipients.suppress", err))
+		return sum, ErrProblems
+	}
 	if err := tmpl.CheckFields(rr.Header()); err != nil {
 		reportAll(err)
 		return sum, ErrProblems
@@ -362,8 +378,14 @@ func (c *Campaign) walk(ctx context.Context, execute func(*template.Template, te
 		for _, r := range l.To {
 			seenRows.addTo(r, rec.Line)
 		}
+		if identify && c.suppressed(l, &sum) {
+			if c.opts.OnSuppressed != nil {
+				c.opts.OnSuppressed(l)
+			}
+			continue
+		}
 		sum.Letters++
-		sum.Recipients += len(l.Recipients)
+		sum.Recipients += len(l.Recipients) - len(l.Suppressed)
 		for _, a := range l.Attachments {
 			sum.Attachments++
 			sum.AttachmentBytes += a.Size
@@ -400,6 +422,50 @@ func (c *Campaign) openFiles() error {
 	}
 	c.files = files
 	return nil
+}
+
+// loadSuppress reads recipients.suppress, once.
+func (c *Campaign) loadSuppress() error {
+	if c.suppress != nil || c.cfg.Recipients.Suppress == "" {
+		return nil
+	}
+	list, err := recipients.ReadList(c.cfg.Recipients.Suppress, recipients.Options{Encoding: c.cfg.Recipients.Encoding})
+	if err != nil {
+		return err
+	}
+	c.suppress = list
+	return nil
+}
+
+// suppressed marks the recipients of l never to mail, counts them, and
+// reports whether none of its row's own recipients is left to mail: then
+// the letter is not made (an instructor's copy alone is no letter).
+func (c *Campaign) suppressed(l *letter.Letter, sum *Summary) bool {
+	if len(c.suppress) == 0 {
+		return false
+	}
+	own, ownLeft := 0, 0
+	for i, r := range l.Recipients {
+		isOwn := i < len(l.Sources) && l.Sources[i] != ""
+		if isOwn {
+			own++
+		}
+		if _, ok := c.suppress[strings.ToLower(r)]; ok {
+			l.Suppressed = append(l.Suppressed, strings.ToLower(r))
+		} else if isOwn {
+			ownLeft++
+		}
+	}
+	if len(l.Suppressed) == 0 {
+		return false
+	}
+	sum.SuppressedRcpts += len(l.Suppressed)
+	sum.SuppressedLines = append(sum.SuppressedLines, l.Line)
+	if own > 0 && ownLeft == 0 || len(l.Suppressed) == len(l.Recipients) {
+		sum.Suppressed++
+		return true
+	}
+	return false
 }
 
 // ErrProblems says that problems were reported through OnError.

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -64,7 +65,7 @@ func TestLetters(t *testing.T) {
 		t.Fatalf("err = %v, want ErrProblems", err)
 	}
 	want := Summary{Rows: 4, Letters: 3, Recipients: 3, Attachments: 2, AttachmentBytes: 10, Errors: 1, Invalid: 1, Warnings: 1, Encoding: "utf-8", Delimiter: ';'}
-	if sum != want {
+	if !reflect.DeepEqual(sum, want) {
 		t.Errorf("summary = %+v\nwant %+v", sum, want)
 	}
 	if wantErrs := []string{`people.csv:3:5: field "email": header To: address "bad@example": domain "example" has no dot`}; !slices.Equal(c.errs, wantErrs) {

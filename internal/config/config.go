@@ -74,6 +74,9 @@ type Recipients struct {
 	// Key names a column that identifies each row (a student ID): a
 	// letter is then known by it alone, whatever its recipients.
 	Key string `mapstructure:"key"`
+	// Suppress names a file of addresses never to mail (unsubscribed or
+	// bounced people): one per line, or a CSV with an email column.
+	Suppress string `mapstructure:"suppress"`
 }
 
 // SMTP is the submission server.
@@ -181,6 +184,7 @@ func (c *Config) Resolve() {
 	}
 	abs(&c.Template)
 	abs(&c.Recipients.File)
+	abs(&c.Recipients.Suppress)
 	abs(&c.AttachmentsDir)
 	abs(&c.SMTP.PasswordFile)
 	abs(&c.SMTP.CAFile)

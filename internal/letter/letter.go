@@ -33,6 +33,10 @@ type Letter struct {
 	Sources  []string
 	To       []string // the addresses of the To header alone
 	SMTPUTF8 bool     // an address needs the SMTPUTF8 extension
+	// Suppressed are the Recipients never to mail (recipients.suppress),
+	// lower case. They stay in Recipients, which make the letter's
+	// identity, but no envelope has them.
+	Suppressed []string
 
 	// Fields are the header fields the template wrote, in its order,
 	// without Bcc (envelope only) and without the fields the writer adds
@@ -101,4 +105,10 @@ func (l *Letter) Redirect(to address.Mailbox) *Letter {
 	c.Fields = append(slices.Clip(l.Fields), Field{Name: OriginalTo, Value: strings.Join(l.Recipients, ", ")})
 	c.MessageID = strings.Replace(l.MessageID, "@", ".test@", 1)
 	return &c
+}
+
+// IsSuppressed reports whether rcpt is one of the letter's recipients never
+// to mail.
+func (l *Letter) IsSuppressed(rcpt string) bool {
+	return slices.Contains(l.Suppressed, strings.ToLower(rcpt))
 }

@@ -32,7 +32,12 @@ func Write(w io.Writer, l *letter.Letter, data []byte) error {
 	}
 	h := mail.Header{Header: e.Header}
 	fmt.Fprintf(w, "=== letter for CSV line %d ===\n", l.Line)
-	fmt.Fprintf(w, "Envelope: MAIL FROM:<%s> RCPT TO:<%s>\n", l.From, strings.Join(l.Recipients, ">, <"))
+	rcpts := slices.DeleteFunc(slices.Clone(l.Recipients), l.IsSuppressed)
+	fmt.Fprintf(w, "Envelope: MAIL FROM:<%s> RCPT TO:<%s>", l.From, strings.Join(rcpts, ">, <"))
+	if len(l.Suppressed) > 0 {
+		fmt.Fprintf(w, " (not to %s: suppressed)", strings.Join(l.Suppressed, ", "))
+	}
+	fmt.Fprintln(w)
 	for _, k := range shown {
 		if !h.Has(k) {
 			continue

@@ -25,6 +25,20 @@ import (
 // NotSent is the state of a letter the journal has no outcome for.
 const NotSent journal.State = "not sent"
 
+// Suppressed is the state of a letter none of whose row's recipients may
+// be mailed (recipients.suppress), and of each such recipient.
+const Suppressed journal.State = "suppressed"
+
+func suppressedOutcomes(l *letter.Letter) []journal.RcptOutcome {
+	var out []journal.RcptOutcome
+	for _, r := range l.Recipients {
+		if l.IsSuppressed(r) {
+			out = append(out, journal.RcptOutcome{Rcpt: r, State: Suppressed, Text: "in the suppress list: never mailed"})
+		}
+	}
+	return out
+}
+
 // Letter is a letter a report lists: one whose own recipients (those the
 // row gave) did not all get it, or that was tried and not sent; or a row
 // that makes no letter (journal.Invalid).
@@ -77,6 +91,12 @@ func Make(ctx context.Context, cfg *config.Config, opts campaign.Options, h *jou
 	}
 	opts.Known = func(k letter.Key) (uint64, bool) { fp, ok := h.Letters[k]; return fp, ok }
 	opts.OnUnselected = func(l *letter.Letter) { seen[l.Key] = true } // not gone: not chosen
+	opts.OnSuppressed = func(l *letter.Letter) {
+		seen[l.Key] = true
+		r.Letters++
+		r.Counts[Suppressed]++
+		r.Listed = append(r.Listed, Letter{Line: l.Line, State: Suppressed, Missed: suppressedOutcomes(l)})
+	}
 	opts.OnInvalid = func(rec *recipients.Record, fp uint64, err error) {
 		r.Letters++
 		r.Counts[journal.Invalid]++
@@ -94,17 +114,20 @@ func Make(ctx context.Context, cfg *config.Config, opts campaign.Options, h *jou
 			r.Listed = append(r.Listed, invalid(l.Line, row.Fields, l.Fingerprint, ""))
 			return nil
 		}
-		states := make([]journal.State, len(l.Recipients))
-		own := make([]bool, len(l.Recipients))
+		var states []journal.State
+		var own []bool
 		listed := Letter{Line: l.Line, Row: append([]string(nil), row.Fields...)}
 		for i, rcpt := range l.Recipients {
-			own[i] = l.Sources[i] != ""
+			if l.IsSuppressed(rcpt) {
+				continue // never mailed
+			}
+			isOwn := l.Sources[i] != ""
 			ro, known := outcomeOf(o, rcpt)
-			states[i] = ro.State
+			states, own = append(states, ro.State), append(own, isOwn)
 			if !known || ro.State == journal.Delivered {
 				continue
 			}
-			if own[i] {
+			if isOwn {
 				listed.Missed = append(listed.Missed, ro)
 			} else if cp := copies[strings.ToLower(rcpt)]; cp != nil {
 				cp.RcptOutcome = ro

@@ -91,10 +91,13 @@ func (p *Pool) Lookup(l *letter.Letter) (journal.Entry, []string) {
 	}
 	e := p.Journal.Lookup(l.Key, p.Transport.Destination())
 	if e.Changed(l.Recipients) {
-		return e, l.Recipients
+		return e, slices.DeleteFunc(slices.Clone(l.Recipients), l.IsSuppressed)
 	}
 	var due []string
 	for _, r := range l.Recipients {
+		if l.IsSuppressed(r) {
+			continue
+		}
 		if s, known := e.StateOf(r); !known || journal.Due(s, p.ResendUnknown) {
 			due = append(due, r)
 		}
@@ -104,13 +107,15 @@ func (p *Pool) Lookup(l *letter.Letter) (journal.Entry, []string) {
 
 // state folds what the journal says of l's recipients (journal.Fold).
 func state(l *letter.Letter, e journal.Entry) journal.State {
-	states := make([]journal.State, len(l.Recipients))
-	own := make([]bool, len(l.Recipients))
+	var states []journal.State
+	var own []bool
 	for i, r := range l.Recipients {
-		if s, known := e.StateOf(r); known {
-			states[i] = s
+		if l.IsSuppressed(r) {
+			continue // never mailed: no state of its own
 		}
-		own[i] = i >= len(l.Sources) || l.Sources[i] != ""
+		s, _ := e.StateOf(r)
+		states = append(states, s)
+		own = append(own, i >= len(l.Sources) || l.Sources[i] != "")
 	}
 	return journal.Fold(states, own)
 }
