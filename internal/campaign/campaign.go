@@ -299,8 +299,17 @@ func (c *Campaign) walk(ctx context.Context, execute func(*template.Template, te
 		reportAll(c.fromKey("recipients.suppress", err))
 		return sum, ErrProblems
 	}
-	if err := tmpl.CheckFields(rr.Header()); err != nil {
+	fields := rr.Header()
+	if c.cfg.Recipients.GroupBy != "" {
+		fields = append(slices.Clone(fields), template.RowsField)
+	}
+	if err := tmpl.CheckFields(fields); err != nil {
 		reportAll(err)
+		return sum, ErrProblems
+	}
+	src, err := c.rowSource(rr)
+	if err != nil {
+		reportAll(c.cfg.KeyErr("recipients.group_by", err))
 		return sum, ErrProblems
 	}
 	if err := c.opts.Select.Bind(filepath.Base(c.cfg.Recipients.File), rr.Header()); err != nil {
@@ -322,14 +331,14 @@ func (c *Campaign) walk(ctx context.Context, execute func(*template.Template, te
 		if err := ctx.Err(); err != nil {
 			return sum, err
 		}
-		rec, err := rr.Read()
+		rec, group, err := src.Read()
 		if err == io.EOF {
 			break
 		}
-		if rec != nil && !c.opts.Select.Match(rec) {
-			sum.Unselected++
+		if rec != nil && !c.selected(rec, group) {
+			sum.Unselected += max(1, len(group))
 			if identify && err == nil {
-				c.identifyUnselected(tmpl, rec, seenRows, keyColumn)
+				c.identifyUnselected(tmpl, rec, group, seenRows, keyColumn)
 			}
 			continue
 		}
@@ -340,7 +349,7 @@ func (c *Campaign) walk(ctx context.Context, execute func(*template.Template, te
 			}
 			continue
 		}
-		l, err := execute(tmpl, template.Row{Line: rec.Line, Values: rec.Map()})
+		l, err := execute(tmpl, rowOf(rec, group))
 		if err == nil && keyColumn >= 0 {
 			err = c.checkName(rec, keyColumn, named)
 		}
@@ -366,8 +375,7 @@ func (c *Campaign) walk(ctx context.Context, execute func(*template.Template, te
 			}
 		}
 		if identify {
-			values := rec.Map()
-			l.Fingerprint = letter.Fingerprint(values)
+			l.Fingerprint = fingerprint(rec, group)
 			if keyColumn >= 0 {
 				l.Identify(letter.NamedKey(c.cfg.Campaign, rec.Fields[keyColumn]))
 			} else {
@@ -403,7 +411,7 @@ func (c *Campaign) walk(ctx context.Context, execute func(*template.Template, te
 		if !identify {
 			break // a counting pass: the walk that follows warns
 		}
-		warn(&recipients.Error{File: filepath.Base(c.cfg.Recipients.File), Line: d.lines[0], Err: fmt.Errorf("address %s is in %d rows (lines %s): each row gets its own letter", d.addr, len(d.lines), joinInts(d.lines))})
+		warn(&recipients.Error{File: filepath.Base(c.cfg.Recipients.File), Line: d.lines[0], Err: fmt.Errorf("address %s is in %d rows (lines %s): each row gets its own letter; recipients.group_by with its column makes one letter of them", d.addr, len(d.lines), joinInts(d.lines))})
 	}
 	if sum.Errors > 0 {
 		return sum, ErrProblems
@@ -524,12 +532,12 @@ func (s Summary) Skippable() bool { return s.Invalid > 0 && s.Errors == s.Invali
 // identifyUnselected gives a row left out by Options.Select its letter's
 // identity as if it were chosen, so that the identities of the rows after
 // it do not depend on what was chosen.
-func (c *Campaign) identifyUnselected(tmpl *template.Template, rec *recipients.Record, seenRows *rows, keyColumn int) {
-	l, err := tmpl.Envelope(template.Row{Line: rec.Line, Values: rec.Map()})
+func (c *Campaign) identifyUnselected(tmpl *template.Template, rec *recipients.Record, group []*recipients.Record, seenRows *rows, keyColumn int) {
+	l, err := tmpl.Envelope(rowOf(rec, group))
 	if err != nil {
 		return
 	}
-	l.Fingerprint = letter.Fingerprint(rec.Map())
+	l.Fingerprint = fingerprint(rec, group)
 	if keyColumn >= 0 {
 		l.Identify(letter.NamedKey(c.cfg.Campaign, rec.Fields[keyColumn]))
 	} else {
@@ -538,6 +546,61 @@ func (c *Campaign) identifyUnselected(tmpl *template.Template, rec *recipients.R
 	if c.opts.OnUnselected != nil {
 		c.opts.OnUnselected(l)
 	}
+}
+
+// rowSource hands out the rows of rr one by one, or in the groups
+// recipients.group_by makes.
+func (c *Campaign) rowSource(rr *recipients.Reader) (interface {
+	Read() (*recipients.Record, []*recipients.Record, error)
+}, error) {
+	if c.cfg.Recipients.GroupBy == "" {
+		return singleRows{rr}, nil
+	}
+	return recipients.GroupBy(rr, c.cfg.Recipients.GroupBy)
+}
+
+type singleRows struct{ r *recipients.Reader }
+
+func (s singleRows) Read() (*recipients.Record, []*recipients.Record, error) {
+	rec, err := s.r.Read()
+	return rec, nil, err
+}
+
+// rowOf is what the template executes for a row, or for a group of rows:
+// its first row's values, and all its rows.
+func rowOf(rec *recipients.Record, group []*recipients.Record) template.Row {
+	row := template.Row{Line: rec.Line, Values: rec.Map()}
+	if group != nil {
+		row.Group = make([]map[string]string, len(group))
+		for i, r := range group {
+			row.Group[i] = r.Map()
+		}
+	}
+	return row
+}
+
+// fingerprint tells a row, or a group of rows, apart from others with the
+// same recipients.
+func fingerprint(rec *recipients.Record, group []*recipients.Record) uint64 {
+	if len(group) < 2 {
+		return letter.Fingerprint(rec.Map())
+	}
+	values := map[string]string{}
+	for i, r := range group {
+		for k, v := range r.Map() {
+			values[fmt.Sprintf("%d\x00%s", i, k)] = v
+		}
+	}
+	return letter.Fingerprint(values)
+}
+
+// selected reports whether Options.Select chooses a row, or a group with
+// any of its rows.
+func (c *Campaign) selected(rec *recipients.Record, group []*recipients.Record) bool {
+	if group == nil {
+		return c.opts.Select.Match(rec)
+	}
+	return slices.ContainsFunc(group, c.opts.Select.Match)
 }
 
 // identity picks the key of a row's letter (docs/journal.md, "A letter's

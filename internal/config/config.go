@@ -77,6 +77,9 @@ type Recipients struct {
 	// Suppress names a file of addresses never to mail (unsubscribed or
 	// bounced people): one per line, or a CSV with an email column.
 	Suppress string `mapstructure:"suppress"`
+	// GroupBy names a column (email) whose rows with one value make one
+	// letter, with every row in {{range .Rows}}.
+	GroupBy string `mapstructure:"group_by"`
 }
 
 // SMTP is the submission server.

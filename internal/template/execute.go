@@ -22,7 +22,27 @@ import (
 type Row struct {
 	Line   int // CSV line, for the letter's record
 	Values map[string]string
+	// Group holds every row of a group (recipients.group_by), the first
+	// being Values, for {{range .Rows}}; nil without grouping.
+	Group []map[string]string
 }
+
+// data is what a template executes on: the row's values, and with
+// grouping the group's rows as .Rows.
+func (r Row) data(values map[string]string) any {
+	if r.Group == nil {
+		return values
+	}
+	d := make(map[string]any, len(values)+1)
+	for k, v := range values {
+		d[k] = v
+	}
+	d[RowsField] = r.Group
+	return d
+}
+
+// RowsField is the field a grouped letter's rows are in: {{range .Rows}}.
+const RowsField = "Rows"
 
 // ValueError is a problem with a rendered value of one row. Field names the
 // CSV field the value came from, when that is known.
@@ -174,7 +194,7 @@ func (t *Template) execute(row Row, envelopeOnly bool) (*letter.Letter, error) {
 
 	var body bytes.Buffer
 	lw := &limitWriter{w: &body, n: t.opts.MaxLetter - budget}
-	if err := t.body.Execute(lw, row.Values); err != nil {
+	if err := t.body.Execute(lw, row.data(row.Values)); err != nil {
 		if errors.Is(err, ErrTooLarge) {
 			return nil, &ValueError{Err: fmt.Errorf("%w: over %d bytes", ErrTooLarge, t.opts.MaxLetter)}
 		}
@@ -253,7 +273,7 @@ func (t *Template) renderHeader(h *headerTemplate, row Row, values map[string]st
 		}
 	}
 	var b strings.Builder
-	if err := h.tmpl.Execute(&limitWriter{w: &b, n: maxValue}, values); err != nil {
+	if err := h.tmpl.Execute(&limitWriter{w: &b, n: maxValue}, row.data(values)); err != nil {
 		if errors.Is(err, ErrTooLarge) {
 			return "", &ValueError{Header: h.name, Err: fmt.Errorf("value over %d bytes", maxValue)}
 		}

@@ -344,6 +344,9 @@ func (t *Template) CheckFields(header []string) error {
 			continue
 		}
 		msg := fmt.Errorf("%w %q: the CSV has %s", ErrUnknownField, f.name, strings.Join(quoteAll(header), ", "))
+		if f.name == RowsField {
+			msg = fmt.Errorf("%w %q: {{range .Rows}} needs recipients.group_by, which makes one letter of a person's rows", ErrUnknownField, f.name)
+		}
 		for _, h := range header {
 			if strings.EqualFold(h, f.name) {
 				msg = fmt.Errorf("%w %q: did you mean %q? (field names are case-sensitive)", ErrUnknownField, f.name, h)

@@ -46,13 +46,19 @@ func (w *walker) node(n parse.Node, top bool) {
 	case *parse.IfNode:
 		w.branch(&n.BranchNode, top, top)
 	case *parse.RangeNode:
+		overRows := false // {{range .Rows}}: dot is a row of the group inside
 		if n.Pipe != nil && len(n.Pipe.Cmds) == 1 && len(n.Pipe.Cmds[0].Args) == 1 {
-			if _, ok := n.Pipe.Cmds[0].Args[0].(*parse.NumberNode); ok && w.err == nil {
-				line, col := w.pos(n)
-				w.err = &nodeError{line, col, "range over a number is not allowed in a letter"}
+			switch a := n.Pipe.Cmds[0].Args[0].(type) {
+			case *parse.NumberNode:
+				if w.err == nil {
+					line, col := w.pos(n)
+					w.err = &nodeError{line, col, "range over a number is not allowed in a letter"}
+				}
+			case *parse.FieldNode:
+				overRows = top && len(a.Ident) == 1 && a.Ident[0] == RowsField
 			}
 		}
-		w.branch(&n.BranchNode, top, false)
+		w.branch(&n.BranchNode, top, overRows)
 	case *parse.WithNode:
 		w.branch(&n.BranchNode, top, false)
 	case *parse.TemplateNode:
