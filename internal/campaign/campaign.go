@@ -289,7 +289,10 @@ func (c *Campaign) walk(ctx context.Context, execute func(*template.Template, te
 	err := c.openFiles()
 	if err != nil {
 		reportAll(c.cfg.KeyErr("attachments_dir", err))
-	} else if tmpl, err = template.ParseFile(c.cfg.Template, template.Options{Files: c.files}); err != nil {
+	} else if tmpl, err = template.ParseFile(c.cfg.Template, template.Options{Files: c.files, ListUnsubscribe: template.ListUnsubscribe{
+		URL: c.cfg.ListUnsubscribe.HTTPS, Mailto: c.cfg.ListUnsubscribe.Mailto,
+		Where: c.cfg.Source("list_unsubscribe.https") + ": list_unsubscribe.https",
+	}}); err != nil {
 		reportAll(c.fromKey("template", err))
 	}
 	if csvErr != nil || err != nil {

@@ -18,6 +18,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/mailmerge/mailmerge/internal/address"
 	"github.com/mailmerge/mailmerge/internal/recipients"
 	"github.com/mailmerge/mailmerge/internal/sender"
 )
@@ -29,14 +30,15 @@ type Config struct {
 	Campaign string `mapstructure:"campaign"`
 	// CampaignFromFile says no campaign was named (in the file, the
 	// environment or a flag): Campaign is the config file's name.
-	CampaignFromFile        bool       `mapstructure:"-"`
-	Template                string     `mapstructure:"template"`
-	AttachmentsDir          string     `mapstructure:"attachments_dir"`
-	AttachmentsAllowOutside bool       `mapstructure:"attachments_allow_outside"`
-	Recipients              Recipients `mapstructure:"recipients"`
-	SMTP                    SMTP       `mapstructure:"smtp"`
-	Maildir                 Maildir    `mapstructure:"maildir"`
-	Send                    Send       `mapstructure:"send"`
+	CampaignFromFile        bool            `mapstructure:"-"`
+	Template                string          `mapstructure:"template"`
+	AttachmentsDir          string          `mapstructure:"attachments_dir"`
+	AttachmentsAllowOutside bool            `mapstructure:"attachments_allow_outside"`
+	Recipients              Recipients      `mapstructure:"recipients"`
+	SMTP                    SMTP            `mapstructure:"smtp"`
+	Maildir                 Maildir         `mapstructure:"maildir"`
+	Send                    Send            `mapstructure:"send"`
+	ListUnsubscribe         ListUnsubscribe `mapstructure:"list_unsubscribe"`
 
 	// File is the config file the values came from; relative paths in
 	// it are relative to its folder.
@@ -102,6 +104,14 @@ type SMTP struct {
 // Maildir is the alternative transport: letters are written into a folder.
 type Maildir struct {
 	Path string `mapstructure:"path"`
+}
+
+// ListUnsubscribe is how a recipient leaves a bulk mailing (RFC 2369,
+// RFC 8058): an https URL, a template with the row's fields, and/or an
+// address to write to.
+type ListUnsubscribe struct {
+	HTTPS  string `mapstructure:"https"`
+	Mailto string `mapstructure:"mailto"`
 }
 
 // Send is the sending policy.
@@ -251,6 +261,14 @@ func (c *Config) Validate() error {
 	}
 	if c.Recipients.File == "" {
 		bad("recipients.file", "required: the recipients CSV file")
+	}
+	if u := c.ListUnsubscribe.HTTPS; u != "" && !strings.HasPrefix(u, "https://") {
+		bad("list_unsubscribe.https", "want an https:// URL (mail providers take one-click unsubscribing over https only), got %q", u)
+	}
+	if m := c.ListUnsubscribe.Mailto; m != "" {
+		if err := address.One(m); err != nil || strings.ContainsAny(m, "<> ") {
+			bad("list_unsubscribe.mailto", "want one plain address, like unsubscribe@example.edu, got %q", m)
+		}
 	}
 	if strings.TrimSpace(c.Campaign) == "" || strings.ContainsFunc(c.Campaign, unicode.IsControl) {
 		bad("campaign", "must be a non-empty name without control characters")

@@ -172,6 +172,13 @@ func (t *Template) execute(row Row, envelopeOnly bool) (*letter.Letter, error) {
 			l.Fields = append(l.Fields, letter.Field{Name: h.name, Value: v})
 		}
 	}
+	if !envelopeOnly {
+		fields, err := t.unsubscribeFields(row)
+		if err != nil {
+			return nil, err
+		}
+		l.Fields = append(l.Fields, fields...)
+	}
 	l.Recipients = envelope(to, cc, bcc)
 	l.To = envelope(to)
 	for _, r := range l.Recipients {

@@ -51,6 +51,9 @@ type Options struct {
 	// MaxLetter caps the rendered text of one letter, headers and body,
 	// before encoding. Default 8 MiB.
 	MaxLetter int
+	// ListUnsubscribe adds List-Unsubscribe (and, with a URL,
+	// List-Unsubscribe-Post) to every letter (unsubscribe.go).
+	ListUnsubscribe ListUnsubscribe
 }
 
 // executor is what text/template and html/template have in common.
@@ -68,7 +71,8 @@ type Template struct {
 	bodyLine int // file line of the first body line
 	kind     letter.Kind
 	fields   []fieldRef
-	text     []string // the file's lines, to count columns in characters
+	unsub    *texttemplate.Template // ListUnsubscribe.URL, parsed
+	text     []string               // the file's lines, to count columns in characters
 }
 
 type headerTemplate struct {
@@ -88,6 +92,7 @@ type headerTemplate struct {
 type fieldRef struct {
 	name      string
 	line, col int
+	config    string // where in the config, for a field a config value reads
 }
 
 // Headers mailmerge writes itself; a template may not set them.
@@ -200,7 +205,7 @@ func Parse(name string, src []byte, opts Options) (*Template, error) {
 		}
 		for _, r := range refs {
 			h.fields = append(h.fields, r.name)
-			t.fields = append(t.fields, fieldRef{r.name, lineNo + r.line - 1, col + r.col - 1})
+			t.fields = append(t.fields, fieldRef{name: r.name, line: lineNo + r.line - 1, col: col + r.col - 1})
 		}
 		if isAddressHeader(canon) {
 			h.addrFields = addressPositions(src, refs)
@@ -209,6 +214,9 @@ func Parse(name string, src []byte, opts Options) (*Template, error) {
 	}
 	t.bodyLine = len(lines) + 2
 	if err := t.parseBody(body); err != nil {
+		errs = append(errs, err)
+	}
+	if err := t.parseUnsubscribe(); err != nil {
 		errs = append(errs, err)
 	}
 	if err := t.checkRequired(); err != nil {
@@ -289,7 +297,7 @@ func (t *Template) parseBody(body string) error {
 	}
 	refs, err := walkFields(tree, body)
 	for _, r := range refs {
-		t.fields = append(t.fields, fieldRef{r.name, t.bodyLine + r.line - 1, r.col})
+		t.fields = append(t.fields, fieldRef{name: r.name, line: t.bodyLine + r.line - 1, col: r.col})
 	}
 	if err != nil {
 		return t.locateNode(err, t.bodyLine, 1)
@@ -351,6 +359,10 @@ func (t *Template) CheckFields(header []string) error {
 			if strings.EqualFold(h, f.name) {
 				msg = fmt.Errorf("%w %q: did you mean %q? (field names are case-sensitive)", ErrUnknownField, f.name, h)
 			}
+		}
+		if f.config != "" {
+			errs = append(errs, fmt.Errorf("%s: %w", f.config, msg))
+			continue
 		}
 		errs = append(errs, &Error{File: t.file, Line: f.line, Column: f.col, Err: msg})
 	}

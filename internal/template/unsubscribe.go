@@ -1,0 +1,84 @@
+package template
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	texttemplate "text/template"
+
+	"github.com/mailmerge/mailmerge/internal/letter"
+)
+
+// ListUnsubscribe is how a recipient leaves a bulk mailing, as large
+// mailbox providers require of bulk senders: List-Unsubscribe (RFC 2369)
+// with an https URL and/or a mailto address, and List-Unsubscribe-Post
+// (RFC 8058) for one-click unsubscribing when there is a URL.
+type ListUnsubscribe struct {
+	// URL is a template of an https URL with the row's fields, each
+	// escaped for a URL: https://example.edu/unsubscribe?id={{.id}}.
+	URL string
+	// Mailto is an address to write to, to unsubscribe.
+	Mailto string
+	// Where names the setting, for errors: "mailmerge.yaml:9: list_unsubscribe.https".
+	Where string
+}
+
+func (t *Template) parseUnsubscribe() error {
+	u := t.opts.ListUnsubscribe
+	if u.URL == "" && u.Mailto == "" {
+		return nil
+	}
+	if slices.Contains(t.names, "List-Unsubscribe") {
+		return &Error{File: t.file, Err: errors.New("header List-Unsubscribe is set by list_unsubscribe in the config too: keep one")}
+	}
+	if u.URL == "" {
+		return nil
+	}
+	tmpl, err := texttemplate.New("t").Option("missingkey=error").Funcs(helpers).Parse(u.URL)
+	if err != nil {
+		return fmt.Errorf("%s: %w", u.Where, err)
+	}
+	refs, err := walkFields(tmpl.Tree, u.URL)
+	if err != nil {
+		return fmt.Errorf("%s: %w", u.Where, err)
+	}
+	for _, r := range refs {
+		t.fields = append(t.fields, fieldRef{name: r.name, config: u.Where})
+	}
+	t.unsub = tmpl
+	return nil
+}
+
+// unsubscribeFields are the List-Unsubscribe fields of a row's letter.
+func (t *Template) unsubscribeFields(row Row) ([]letter.Field, error) {
+	u := t.opts.ListUnsubscribe
+	var links []string
+	if t.unsub != nil {
+		escaped := make(map[string]string, len(row.Values))
+		for k, v := range row.Values {
+			escaped[k] = strings.ReplaceAll(url.QueryEscape(v), "+", "%20")
+		}
+		var b strings.Builder
+		if err := t.unsub.Execute(&limitWriter{w: &b, n: maxValue}, row.data(escaped)); err != nil {
+			return nil, fmt.Errorf("%s: %w", u.Where, err)
+		}
+		link, err := url.Parse(b.String())
+		if err != nil || link.Scheme != "https" || link.Host == "" || strings.ContainsAny(b.String(), " <>\"") {
+			return nil, &ValueError{Header: "List-Unsubscribe", Err: fmt.Errorf("%q is not an https URL (%s)", b.String(), u.Where)}
+		}
+		links = append(links, "<"+b.String()+">")
+	}
+	if u.Mailto != "" {
+		links = append(links, "<mailto:"+u.Mailto+">")
+	}
+	if len(links) == 0 {
+		return nil, nil
+	}
+	fields := []letter.Field{{Name: "List-Unsubscribe", Value: strings.Join(links, ", ")}}
+	if t.unsub != nil {
+		fields = append(fields, letter.Field{Name: "List-Unsubscribe-Post", Value: "List-Unsubscribe=One-Click"})
+	}
+	return fields, nil
+}
