@@ -5,6 +5,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -241,5 +242,26 @@ func TestJournalByCampaign(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "course.journal"), nil, 0o600)
 	if got := resolve("old.yaml", "course"); got != "course.journal" {
 		t.Errorf("with both, the campaign's: %s", got)
+	}
+}
+
+// TestExampleHasEveryKey: config.example.yaml documents every key.
+func TestExampleHasEveryKey(t *testing.T) {
+	path := filepath.Join("..", "..", "config.example.yaml")
+	lines := keyLines(path)
+	raw, _ := os.ReadFile(path)
+	if len(lines) == 0 {
+		t.Fatal("config.example.yaml: no keys read")
+	}
+	for _, k := range Keys() {
+		if _, ok := lines[k]; ok {
+			continue
+		}
+		// A section shown commented out (maildir, the other transport).
+		section, leaf, _ := strings.Cut(k, ".")
+		if regexp.MustCompile(`(?m)^# ` + section + `:$(\n#.*)*\n#\s+` + leaf + `:`).Match(raw) {
+			continue
+		}
+		t.Errorf("config.example.yaml lacks %s", k)
 	}
 }
