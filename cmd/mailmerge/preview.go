@@ -16,7 +16,7 @@ import (
 
 func newPreviewCmd() *cobra.Command {
 	var limit int
-	var out string
+	var out, gallery string
 	var rf rowFlags
 	cmd := &cobra.Command{
 		Use:   "preview",
@@ -24,13 +24,19 @@ func newPreviewCmd() *cobra.Command {
 		Long: `preview renders the first letters and shows them as a mail program would:
 headers and text decoded, attachments listed. --out DIR instead writes each
 letter as an .eml file, byte for byte what would be sent (every letter,
-unless --limit is given).`,
+unless --limit is given). --html DIR writes a gallery: DIR/index.html lists
+every letter (line, recipients, subject, size, attachments, warnings), each
+viewable as its reader will see it; it opens in a browser with no server
+and no network.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if limit < 0 {
 				return usageError("--limit must not be negative")
 			}
-			if out != "" && !cmd.Flags().Changed("limit") {
+			if out != "" && gallery != "" {
+				return usageError("--out and --html: give one")
+			}
+			if (out != "" || gallery != "") && !cmd.Flags().Changed("limit") {
 				limit = 0
 			}
 			sel, err := rf.selection()
@@ -46,6 +52,12 @@ unless --limit is given).`,
 					return err
 				}
 			}
+			var g *preview.Gallery
+			if gallery != "" {
+				if g, err = preview.NewGallery(gallery, "Letters of "+cfg.Campaign); err != nil {
+					return err
+				}
+			}
 			stdout := cmd.OutOrStdout()
 			var letters, rcpts int
 			c := newCampaign(cmd, cfg, campaign.Options{Select: sel})
@@ -54,13 +66,18 @@ unless --limit is given).`,
 				if err != nil {
 					return err
 				}
-				if out != "" {
+				switch {
+				case g != nil:
+					if err := g.Add(l, data, strings.TrimSuffix(emlName(l), ".eml")); err != nil {
+						return err
+					}
+				case out != "":
 					name := filepath.Join(out, emlName(l))
 					if err := os.WriteFile(name, data, 0o644); err != nil {
 						return err
 					}
 					fmt.Fprintln(stdout, name)
-				} else {
+				default:
 					if letters > 0 {
 						fmt.Fprintln(stdout)
 					}
@@ -75,6 +92,12 @@ unless --limit is given).`,
 				}
 				return nil
 			})
+			if g != nil && letters > 0 {
+				if err := g.Close(); err != nil {
+					return err
+				}
+				fmt.Fprintf(stdout, "wrote %s: open it in a browser\n", g.Index())
+			}
 			if letters > 0 || err == nil {
 				// Say when the limit cut the run short, so "1 letter" is not
 				// taken for the size of the mailing.
@@ -95,6 +118,7 @@ unless --limit is given).`,
 	cmd.Flags().IntVarP(&limit, "limit", "n", 1, "number of letters (0: all)")
 	rf.add(cmd)
 	cmd.Flags().StringVarP(&out, "out", "o", "", "write .eml files into `DIR` instead of showing letters")
+	cmd.Flags().StringVar(&gallery, "html", "", "write an HTML gallery of the letters into `DIR` (DIR/index.html)")
 	return cmd
 }
 

@@ -1,0 +1,98 @@
+package preview
+
+import (
+	"embed"
+	"fmt"
+	"html/template"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/mailmerge/mailmerge/internal/letter"
+)
+
+//go:embed gallery
+var galleryFiles embed.FS
+
+var galleryPages = template.Must(template.New("").Funcs(template.FuncMap{
+	"size":   func(n int) string { return Size(int64(n)) },
+	"size64": Size,
+	"join":   strings.Join,
+}).ParseFS(galleryFiles, "gallery/*.html"))
+
+// Gallery writes a static HTML gallery of letters into a folder: an
+// index.html listing every letter, and a page per letter showing it as
+// its reader would see it (the HTML part in a sandboxed frame, the text
+// part, attachments, headers decoded), beside the letter's .eml file.
+// Opening it needs no server and no network: the pages load nothing
+// from elsewhere, and their Content-Security-Policy forbids it.
+type Gallery struct {
+	dir     string
+	Title   string
+	letters []galleryEntry
+}
+
+type galleryEntry struct {
+	*View
+	Page, EML string // file names, relative to the index
+	Warnings  []string
+}
+
+// NewGallery makes the folder dir for a gallery.
+func NewGallery(dir, title string) (*Gallery, error) {
+	if err := os.MkdirAll(filepath.Join(dir, "letters"), 0o755); err != nil {
+		return nil, err
+	}
+	return &Gallery{dir: dir, Title: title}, nil
+}
+
+// Add writes the page of the letter l, whose message is data, and its
+// .eml file; name is the file name to use, without extension.
+func (g *Gallery) Add(l *letter.Letter, data []byte, name string) error {
+	v, err := Decode(l, data)
+	if err != nil {
+		return err
+	}
+	e := galleryEntry{View: v, Page: "letters/" + name + ".html", EML: "letters/" + name + ".eml"}
+	for _, w := range l.Warnings {
+		e.Warnings = append(e.Warnings, w.Error())
+	}
+	if err := os.WriteFile(filepath.Join(g.dir, e.EML), data, 0o644); err != nil {
+		return err
+	}
+	html, _ := v.Part("text/html")
+	text, _ := v.Part("text/plain")
+	if err := g.write(e.Page, "letter.html", struct {
+		galleryEntry
+		Title, HTML, Text, EMLName string
+	}{e, g.Title, html, text, name + ".eml"}); err != nil {
+		return err
+	}
+	g.letters = append(g.letters, e)
+	return nil
+}
+
+// Close writes index.html.
+func (g *Gallery) Close() error {
+	return g.write("index.html", "index.html", struct {
+		Title     string
+		Generated string
+		Letters   []galleryEntry
+	}{g.Title, time.Now().Format("2006-01-02 15:04"), g.letters})
+}
+
+// Index is the gallery's index.html.
+func (g *Gallery) Index() string { return filepath.Join(g.dir, "index.html") }
+
+func (g *Gallery) write(name, page string, data any) error {
+	f, err := os.Create(filepath.Join(g.dir, name))
+	if err != nil {
+		return err
+	}
+	if err := galleryPages.ExecuteTemplate(f, page, data); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	return f.Close()
+}
