@@ -96,7 +96,7 @@ func ask(in io.Reader, out io.Writer) (setup, error) {
 	s.Security = sender.Security(sec)
 	s.Username, err = question("Login name at the server", s.Address, func(v string) error {
 		if strings.ContainsAny(v, " \t#:") {
-			return errors.New("a login name has no spaces, # or :")
+			return errors.New("a login name has no spaces and no # or : in it")
 		}
 		return nil
 	})
