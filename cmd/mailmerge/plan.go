@@ -80,75 +80,74 @@ func (v *invalidRows) record(rec *recipients.Record, fp uint64, err error) {
 }
 
 // runLimit is how many letters this run may send: --limit, and what is
-// left of send.daily_limit today; 0 for no limit.
-func runLimit(cfg *config.Config, limit int) (int, error) {
+// left of send.daily_limit today; 0 for no limit. dailyLeft is what is
+// left of send.daily_limit today (0 without one).
+func runLimit(cfg *config.Config, limit int) (max, dailyLeft int, err error) {
 	if cfg.Send.DailyLimit == 0 {
-		return limit, nil
+		return limit, 0, nil
 	}
 	now := time.Now()
 	midnight := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, now.Location())
 	sent, err := journal.DeliveredSince(cfg.Send.Journal, midnight)
 	if err != nil {
-		return 0, &exitError{code: exitInternal, err: fmt.Errorf("count today's letters for send.daily_limit: %w", err)}
+		return 0, 0, &exitError{code: exitInternal, err: fmt.Errorf("count today's letters for send.daily_limit: %w", err)}
 	}
 	left := cfg.Send.DailyLimit - sent
 	if left <= 0 {
-		return 0, &exitError{code: exitRerun, err: fmt.Errorf("send.daily_limit of %d letters reached today", cfg.Send.DailyLimit), hint: "run again tomorrow"}
+		return 0, 0, &exitError{code: exitRerun, err: fmt.Errorf("send.daily_limit of %d letters reached today", cfg.Send.DailyLimit), hint: "run again tomorrow"}
 	}
 	if limit == 0 || left < limit {
-		return left, nil
+		return left, left, nil
 	}
-	return limit, nil
+	return limit, left, nil
 }
 
-// confirm asks on the terminal whether to send.
-func confirm(cmd *cobra.Command, cfg *config.Config, plan campaign.Plan, pool *sender.Pool) error {
-	what := plural(plan.Letters, "letter") + " (" + plural(plan.Recipients, "recipient") + ")"
+// confirm asks on the terminal whether to send, saying what this run
+// sends (--limit and send.daily_limit included) and how long it takes.
+func confirm(cmd *cobra.Command, cfg *config.Config, plan campaign.Plan, pool *sender.Pool, dailyLeft int) error {
+	n := runTotal(plan, pool)
+	what := plural(n, "letter")
 	switch {
 	case pool.Redirect != nil:
-		n := plan.Letters
-		if pool.MaxLetters > 0 && pool.MaxLetters < n {
-			n = pool.MaxLetters
-		}
 		what = fmt.Sprintf("%s as a test to %s alone (not to their recipients)", plural(n, "letter"), pool.Redirect.Addr)
+	case n < plan.ToSend:
+		what = fmt.Sprintf("%d of the %s still to send (a limit)", n, plural(plan.ToSend, "letter"))
 	case plan.ToSend < plan.Letters:
 		what = fmt.Sprintf("%d of %s (the others were sent before)", plan.ToSend, plural(plan.Letters, "letter"))
+	default:
+		what += " (" + plural(plan.Recipients, "recipient") + ")"
 	}
-	n := plan.ToSend
+	due := plan.ToSend
 	if pool.Redirect != nil {
-		n = plan.Letters
+		due = n // a test: no days to plan
 	}
-	if est := estimate(n, pool.MaxLetters, cfg.Send.Rate, cfg.Send.DailyLimit); est != "" {
+	if est := estimate(n, due, dailyLeft, cfg.Send.DailyLimit, cfg.Send.Rate); est != "" {
 		fmt.Fprintln(cmd.ErrOrStderr(), est)
 	}
 	fmt.Fprintf(cmd.ErrOrStderr(), "Send %s from %s via %s? [y/N] ", what, cfg.Recipients.File, pool.Transport.Describe())
 	answer, _ := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
-	if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
-		return &exitError{code: exitUsage, err: errors.New("not confirmed; nothing was sent")}
+	switch strings.ToLower(strings.TrimSpace(answer)) {
+	case "y", "yes", "д", "да":
+		return nil
 	}
-	return nil
+	return &exitError{code: exitUsage, err: errors.New("not confirmed; nothing was sent"), hint: "answer y (or да) to send; --yes skips the question"}
 }
 
-// estimate says how long n letters take at the configured rate, and on
-// how many days with send.daily_limit (leftToday of it, or of --limit,
-// for this run: 0 for none); "" when there is nothing to say.
-func estimate(n, leftToday int, r sender.Rate, daily int) string {
-	if n == 0 {
-		return ""
+// estimate says how long the run letters of this run take at the rate,
+// and, when send.daily_limit (daily, dailyLeft of it today) holds back
+// some of the due letters still to send, over how many days they go; ""
+// when there is nothing to say.
+func estimate(run, due, dailyLeft, daily int, r sender.Rate) string {
+	var parts []string
+	if d := r.Time(run); d >= time.Minute {
+		parts = append(parts, fmt.Sprintf("%s letters at %s: about %s", thousands(run), r, roughly(d)))
 	}
-	if daily > 0 && leftToday > 0 && n > leftToday {
-		days := 1 + (n-leftToday+daily-1)/daily
-		return fmt.Sprintf("%s letters, daily_limit %s: %d days (%s today), re-run send each day",
-			thousands(n), thousands(daily), days, thousands(leftToday))
+	if daily > 0 && dailyLeft > 0 && run == dailyLeft && due > run {
+		days := 1 + (due-run+daily-1)/daily
+		parts = append(parts, fmt.Sprintf("%s letters, daily_limit %s: %d days (%s today), re-run send each day",
+			thousands(due), thousands(daily), days, thousands(run)))
 	}
-	if leftToday > 0 && n > leftToday {
-		n = leftToday // --limit
-	}
-	d := r.Time(n)
-	if d < time.Minute {
-		return ""
-	}
-	return fmt.Sprintf("%s letters at %s: about %s", thousands(n), r, roughly(d))
+	return strings.Join(parts, "; ")
 }
 
 // roughly says a duration as people plan with it, rounded up: 34 min,

@@ -199,11 +199,12 @@ func runSend(cmd *cobra.Command, f sendFlags) error {
 	printSelection(stdout, sel, plan.Summary)
 	printSuppressed(stdout, cfg, plan.Summary)
 
-	if pool.MaxLetters, err = runLimit(cfg, f.limit); err != nil {
+	var dailyLeft int
+	if pool.MaxLetters, dailyLeft, err = runLimit(cfg, f.limit); err != nil {
 		return err
 	}
 	if plan.ToSend > 0 && !f.yes && isTerminal(cmd.InOrStdin()) {
-		if err := confirm(cmd, cfg, plan, pool); err != nil {
+		if err := confirm(cmd, cfg, plan, pool, dailyLeft); err != nil {
 			return err
 		}
 	}
