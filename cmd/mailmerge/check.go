@@ -55,6 +55,9 @@ login), prints what the server offers, and says QUIT: nothing is sent.`,
 			if err := problemsError(sum, err); err != nil {
 				return err
 			}
+			if err := noneChosen(sel, sum); err != nil {
+				return err
+			}
 			if transportErr != nil {
 				return &exitError{code: exitConfig, err: transportErr, quiet: true}
 			}

@@ -71,6 +71,9 @@ columns added, to fix and send again.`,
 					return err
 				}
 			}
+			if err := noneChosen(sel, sum); err != nil {
+				return err
+			}
 			printReport(cmd, filepath.Base(cfg.Recipients.File), rep)
 			printTests(cmd.OutOrStdout(), history.Tests)
 			if failedCSV == "" {

@@ -57,3 +57,13 @@ func printSuppressed(w io.Writer, cfg *config.Config, sum campaign.Summary) {
 	}
 	fmt.Fprintln(w)
 }
+
+// noneChosen is the error when the flags choose no row: a typo in a
+// value, most often, which must not look like an empty mailing.
+func noneChosen(sel *selection.Selection, sum campaign.Summary) error {
+	if sel.All() || sum.Rows == 0 || sum.Rows > sum.Unselected {
+		return nil
+	}
+	return &exitError{code: exitData, err: fmt.Errorf("no rows chosen by %s (of %s)", sel, plural(sum.Rows, "row")),
+		hint: "values are compared exactly, case included; COLUMN~REGEX matches part of a value ((?i) ignores case), and --rows takes the lines check reports"}
+}

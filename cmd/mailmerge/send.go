@@ -183,8 +183,8 @@ func runSend(cmd *cobra.Command, f sendFlags) error {
 		}
 		return err
 	}
-	if plan.Letters == 0 && sel != nil {
-		return &exitError{code: exitData, err: fmt.Errorf("no rows chosen by %s", sel)}
+	if err := noneChosen(sel, plan.Summary); err != nil {
+		return err
 	}
 	if plan.Letters == 0 {
 		return &exitError{code: exitData, err: errors.New("no letters to send")}

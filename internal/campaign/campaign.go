@@ -315,6 +315,9 @@ func (c *Campaign) walk(ctx context.Context, execute func(*template.Template, te
 		reportAll(c.cfg.KeyErr("recipients.group_by", err))
 		return sum, ErrProblems
 	}
+	if c.cfg.Recipients.GroupBy != "" && !tmpl.Uses(template.RowsField) && identify {
+		warn(c.cfg.KeyErr("recipients.group_by", fmt.Errorf("%s does not use {{range .Rows}}: each letter shows only the first row of its group", filepath.Base(c.cfg.Template))))
+	}
 	if err := c.opts.Select.Bind(filepath.Base(c.cfg.Recipients.File), rr.Header()); err != nil {
 		reportAll(err)
 		return sum, ErrProblems

@@ -90,6 +90,9 @@ func parseCond(expr string) (*cond, error) {
 	default:
 		return nil, errors.New("want column=value, column!=value or column~regex")
 	}
+	if strings.HasPrefix(c.value, "=") {
+		return nil, fmt.Errorf("one %s is enough: %s%s%s", c.op, strings.TrimSpace(expr[:i]), c.op, strings.TrimPrefix(c.value, "="))
+	}
 	c.column = strings.TrimSpace(expr[:i])
 	if c.column == "" {
 		return nil, errors.New("no column before " + c.op)

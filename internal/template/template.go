@@ -351,7 +351,7 @@ func (t *Template) CheckFields(header []string) error {
 		if have[f.name] {
 			continue
 		}
-		msg := fmt.Errorf("%w %q: the CSV has %s", ErrUnknownField, f.name, strings.Join(quoteAll(header), ", "))
+		msg := fmt.Errorf("%w %q: the CSV has %s", ErrUnknownField, f.name, strings.Join(quoteAll(slices.DeleteFunc(slices.Clone(header), func(h string) bool { return h == RowsField })), ", "))
 		if f.name == RowsField {
 			msg = fmt.Errorf("%w %q: {{range .Rows}} needs recipients.group_by, which makes one letter of a person's rows", ErrUnknownField, f.name)
 		}
@@ -367,6 +367,12 @@ func (t *Template) CheckFields(header []string) error {
 		errs = append(errs, &Error{File: t.file, Line: f.line, Column: f.col, Err: msg})
 	}
 	return errors.Join(errs...)
+}
+
+// Uses reports whether the template reads a field at its top level, as
+// {{.name}} (or {{.Rows}} for a group's rows).
+func (t *Template) Uses(field string) bool {
+	return slices.ContainsFunc(t.fields, func(f fieldRef) bool { return f.name == field })
 }
 
 func quoteAll(s []string) []string {

@@ -1,8 +1,10 @@
 package template
 
 import (
+	"slices"
 	"strings"
 	"text/template/parse"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -141,6 +143,13 @@ func (w *walker) helperCall(c *parse.CommandNode, piped bool) {
 	case "plural":
 		if n != 3 && n != 4 {
 			fail(`plural takes a number and 2 forms (English) or 3 (Russian): {{plural .n "балл" "балла" "баллов"}}`)
+			return
+		}
+		if n == 3 && slices.ContainsFunc(args, func(a parse.Node) bool {
+			s, ok := a.(*parse.StringNode)
+			return ok && strings.ContainsFunc(s.Text, func(r rune) bool { return unicode.Is(unicode.Cyrillic, r) })
+		}) {
+			fail(`plural with 2 forms follows English rules; Russian words take 3 forms: {{plural .n "балл" "балла" "баллов"}}`)
 		}
 	case "date":
 		if n != 2 && n != 3 {
