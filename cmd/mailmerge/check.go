@@ -128,8 +128,9 @@ func problemsError(sum campaign.Summary, err error) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, campaign.ErrProblems):
-		hint := fmt.Sprintf("%s in %s; nothing was sent", plural(sum.Errors, "problem"), plural(sum.Rows, "row"))
-		if sum.Rows == 0 {
+		rows := sum.Rows - sum.Unselected // the rows checked
+		hint := fmt.Sprintf("%s in %s; nothing was sent", plural(sum.Errors, "problem"), plural(rows, "row"))
+		if rows == 0 {
 			hint = fmt.Sprintf("%s; nothing was sent", plural(sum.Errors, "problem"))
 		}
 		if sum.Skippable() {

@@ -3,9 +3,11 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
@@ -57,7 +59,11 @@ func loadConfigFor(cmd *cobra.Command, flagKeys map[string]string, unneeded func
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, configErr(fmt.Errorf("config file %s not found", path), "pass -c FILE, set MAILMERGE_CONFIG, or run mailmerge init to create one")
 		}
-		return nil, configErr(fmt.Errorf("read config %s: %w", path, err), "")
+		hint := ""
+		if strings.Contains(err.Error(), "found character that cannot start any token") {
+			hint = "a tab? YAML indents with spaces only"
+		}
+		return nil, configErr(fmt.Errorf("read config %s: %w", path, err), hint)
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -67,6 +73,7 @@ func loadConfigFor(cmd *cobra.Command, flagKeys map[string]string, unneeded func
 		return v.UnmarshalExact(c, viper.DecodeHook(config.DecodeHook()))
 	})
 	err = config.Unneeded(err, unneeded)
+	warnUnknownEnv(cmd.ErrOrStderr())
 	if errors.Is(err, config.ErrUnknownKey) {
 		return nil, configErr(err, "see config.example.yaml for every key")
 	}
@@ -91,4 +98,14 @@ func overrides(cmd *cobra.Command, flagKeys map[string]string) map[string]string
 		}
 	}
 	return m
+}
+
+// warnUnknownEnv warns of MAILMERGE_ variables that set nothing (a typo
+// in a variable is as easy as in the file, and would pass in silence).
+func warnUnknownEnv(w io.Writer) {
+	for _, u := range config.UnknownEnv(os.Environ(), func(name string) bool {
+		return name == "MAILMERGE_CONFIG" || name == "MAILMERGE_SMTP_PASSWORD" || name == "MAILMERGE_CRASH_SEED" || strings.HasPrefix(name, "MAILMERGE_TEST_")
+	}) {
+		fmt.Fprintf(w, "warning: %s\n", u)
+	}
 }

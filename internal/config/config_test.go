@@ -265,3 +265,12 @@ func TestExampleHasEveryKey(t *testing.T) {
 		t.Errorf("config.example.yaml lacks %s", k)
 	}
 }
+
+func TestUnknownEnv(t *testing.T) {
+	got := UnknownEnv([]string{"MAILMERGE_SMTP_PROT=25", "MAILMERGE_SMTP_PORT=25", "MAILMERGE_CONFIG=x", "HOME=/root", "MAILMERGE_WHATEVER=1"},
+		func(name string) bool { return name == "MAILMERGE_CONFIG" })
+	want := []string{"$MAILMERGE_SMTP_PROT is not a setting, and is ignored; did you mean $MAILMERGE_SMTP_PORT?", "$MAILMERGE_WHATEVER is not a setting, and is ignored"}
+	if !slices.Equal(got, want) {
+		t.Errorf("UnknownEnv = %q, want %q", got, want)
+	}
+}

@@ -90,3 +90,33 @@ func unknownKey(key string) error {
 	}
 	return ErrUnknownKey
 }
+
+// UnknownEnv says which MAILMERGE_ variables of environ set no key (other
+// than those own says are not settings), each with the variable it most
+// likely is a typo of.
+func UnknownEnv(environ []string, own func(name string) bool) []string {
+	known := map[string]bool{}
+	for _, k := range Keys() {
+		known[EnvName(k)] = true
+	}
+	var out []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, "MAILMERGE_") || known[name] || own(name) {
+			continue
+		}
+		msg := fmt.Sprintf("$%s is not a setting, and is ignored", name)
+		best, bestDist := "", 3
+		for _, k := range Keys() {
+			if d := editDistance(name, EnvName(k)); d < bestDist {
+				best, bestDist = EnvName(k), d
+			}
+		}
+		if best != "" {
+			msg += fmt.Sprintf("; did you mean $%s?", best)
+		}
+		out = append(out, msg)
+	}
+	slices.Sort(out)
+	return out
+}
