@@ -53,6 +53,10 @@ func planNotes(w io.Writer, cfg *config.Config, plan campaign.Plan, transport se
 		fmt.Fprintf(w, "note: nothing of campaign %q was sent before (%s is new); this folder has %s of other campaigns: if this mailing had another name, stop here and rename that journal to %s\n",
 			cfg.Campaign, journalName, strings.Join(plan.Unsure, ", "), journalName)
 	}
+	if n := len(plan.Regrouped); n > 0 {
+		fmt.Fprintf(w, "warning: %s of grouped rows went out before with other rows than %s now (%s %s): %s not sent again, so the new rows reach nobody; send them as a campaign of their own (campaign:, --where)\n",
+			plural(n, "letter"), map[bool]string{true: "it has", false: "they have"}[n == 1], lineWord(n), joinInts(plan.Regrouped), map[bool]string{true: "it is", false: "they are"}[n == 1])
+	}
 	printElsewhere(w, plan, transport)
 	return nil
 }

@@ -126,7 +126,7 @@ and no network.`,
 // only characters that are safe in file names everywhere.
 func emlName(l *letter.Letter) string {
 	rcpt := strings.Map(func(r rune) rune {
-		if r < 0x20 || strings.ContainsRune(`/\:*?"<>|`, r) {
+		if r < 0x20 || strings.ContainsRune(`/\:*?"<>|#%`, r) { // # and % would break the gallery's links
 			return '_'
 		}
 		return r

@@ -43,6 +43,9 @@ func ask(in io.Reader, out io.Writer) (setup, error) {
 			line, err := r.ReadString('\n')
 			line = strings.TrimSpace(line)
 			if err != nil && (line == "" || !errors.Is(err, io.EOF)) {
+				if errors.Is(err, io.EOF) {
+					return "", errors.New("no answer: the input ended")
+				}
 				return "", err
 			}
 			if line == "" {
@@ -57,12 +60,17 @@ func ask(in io.Reader, out io.Writer) (setup, error) {
 		return "", errors.New("no usable answer; run init again")
 	}
 	var err error
-	if s.Address, err = question("Your address, which letters come from", s.Address, address.One); err != nil {
+	if s.Address, err = question("Your address, which letters come from", s.Address, func(v string) error {
+		if strings.Contains(v, "{{") {
+			return errors.New("no {{ in an address")
+		}
+		return address.One(v)
+	}); err != nil {
 		return s, err
 	}
 	if s.Name, err = question("Your name, as recipients see it", s.Name, func(v string) error {
-		if strings.ContainsAny(v, "<>\"@") {
-			return errors.New("a name only: no <, >, \" or @")
+		if strings.ContainsAny(v, "<>\"@") || strings.Contains(v, "{{") {
+			return errors.New("a name only: no <, >, \", @ or {{")
 		}
 		return nil
 	}); err != nil {

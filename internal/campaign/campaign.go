@@ -140,6 +140,10 @@ type Plan struct {
 	// config copied that names none). Unsure lists those too old to tell.
 	Before map[string]int
 	Unsure []string
+	// Regrouped lists the lines of grouped letters (recipients.group_by)
+	// settled before with other rows than they have now: their new rows
+	// are not sent.
+	Regrouped []int
 }
 
 // Plan checks every letter as Letters does, without writing any out, and
@@ -165,6 +169,11 @@ func (c *Campaign) Plan(ctx context.Context, pool *sender.Pool) (Plan, error) {
 		e, due := pool.Lookup(l)
 		if e.Known {
 			p.Known++
+		}
+		if c.cfg.Recipients.GroupBy != "" && len(due) == 0 {
+			if fp, ok := pool.Journal.Known(l.Key); ok && fp != 0 && fp != l.Fingerprint {
+				p.Regrouped = append(p.Regrouped, l.Line)
+			}
 		}
 		if e.Seen {
 			p.Seen++
@@ -343,6 +352,9 @@ func (c *Campaign) walk(ctx context.Context, execute func(*template.Template, te
 		}
 		if rec != nil && !c.selected(rec, group) {
 			sum.Unselected += max(1, len(group))
+			if err == nil && keyColumn >= 0 {
+				c.checkName(rec, keyColumn, named) // its name is taken, chosen or not
+			}
 			if identify && err == nil {
 				c.identifyUnselected(tmpl, rec, group, seenRows, keyColumn)
 			}

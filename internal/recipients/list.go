@@ -63,8 +63,8 @@ func readCSVList(path, name string, opts Options) (map[string]int, error) {
 	for {
 		rec, err := r.Read()
 		if rec == nil {
-			if err == nil || errors.Is(err, io.EOF) {
-				break
+			if err == nil || errors.Is(err, io.EOF) || errors.Is(err, ErrNoRecipients) {
+				break // an empty list is a list
 			}
 			return nil, err
 		}

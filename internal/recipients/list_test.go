@@ -19,6 +19,8 @@ func TestReadList(t *testing.T) {
 			map[string]int{"ann@example.com": 2, "bob@example.com": 4, "ivan@example.com": 5, "cid@example.com": 6}, ""},
 		{"export.csv", "\ufeffname;Email;date\nAnn;ann@example.com;2026-05-02\nBob;;\nCid; CID@example.com ;x\n",
 			map[string]int{"ann@example.com": 2, "cid@example.com": 4}, ""},
+		{"empty.csv", "email\n", map[string]int{}, ""},
+		{"empty.txt", "", map[string]int{}, ""},
 		{"bad.txt", "ann@example.com\nnot an address\n", nil, "bad.txt:2: "},
 		{"two.txt", "a@example.com, b@example.com\n", nil, "two.txt:1: 2 addresses on one line"},
 		{"bad.csv", "email,name\nann@example.com,Ann\nbroken,Bob\n", nil, "bad.csv:3:1: "},

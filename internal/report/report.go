@@ -94,6 +94,19 @@ func Make(ctx context.Context, cfg *config.Config, opts campaign.Options, h *jou
 	opts.OnSuppressed = func(l *letter.Letter) {
 		seen[l.Key] = true
 		r.Letters++
+		if o := h.Outcomes[l.Key]; o != nil {
+			// Sent before its recipients were suppressed: what happened
+			// then stands.
+			var states []journal.State
+			for _, rcpt := range l.Recipients {
+				ro, _ := outcomeOf(o, rcpt)
+				states = append(states, ro.State)
+			}
+			if st := journal.Fold(states, nil); st != "" && st != journal.Attempt {
+				r.Counts[st]++
+				return
+			}
+		}
 		r.Counts[Suppressed]++
 		r.Listed = append(r.Listed, Letter{Line: l.Line, State: Suppressed, Missed: suppressedOutcomes(l)})
 	}

@@ -107,6 +107,8 @@ func TestHelpersInLetters(t *testing.T) {
 		{`{{date "2 January"}}`, `letter.txt:4:3: date takes a layout, a value and a language`},
 		{`{{default .name}}`, `letter.txt:4:3: default takes the text for an empty cell, then the value`},
 		{`{{plurl .n "a" "b"}}`, `letter.txt:4: function "plurl" not defined`},
+		{`{{.n | plural "балл" "балла" "баллов"}}`, `letter.txt:4:8: plural takes the number first, not from a pipe`},
+		{`{{.due | date "2 January 2006" "ru"}}`, `letter.txt:4:10: date takes the value second, not from a pipe, when a language follows`},
 	} {
 		_, err := testOptions().parse("letter.txt", []byte("From: a@example.com\nTo: x@example.com\n\n"+tt.src+"\n"))
 		if err == nil || !strings.HasPrefix(err.Error(), tt.err) {

@@ -30,8 +30,10 @@ func (t *Template) parseUnsubscribe() error {
 	if u.URL == "" && u.Mailto == "" {
 		return nil
 	}
-	if slices.Contains(t.names, "List-Unsubscribe") {
-		return &Error{File: t.file, Err: errors.New("header List-Unsubscribe is set by list_unsubscribe in the config too: keep one")}
+	for _, h := range []string{"List-Unsubscribe", "List-Unsubscribe-Post"} {
+		if slices.Contains(t.names, h) {
+			return &Error{File: t.file, Err: fmt.Errorf("header %s is set by list_unsubscribe in the config too: keep one", h)}
+		}
 	}
 	if u.URL == "" {
 		return nil
@@ -56,12 +58,18 @@ func (t *Template) unsubscribeFields(row Row) ([]letter.Field, error) {
 	u := t.opts.ListUnsubscribe
 	var links []string
 	if t.unsub != nil {
-		escaped := make(map[string]string, len(row.Values))
-		for k, v := range row.Values {
-			escaped[k] = strings.ReplaceAll(url.QueryEscape(v), "+", "%20")
+		// Every value a row gives, its group's rows too, escaped: a cell
+		// can never add a parameter or point the link elsewhere.
+		escaped := Row{Line: row.Line, Values: urlEscaped(row.Values)}
+		for _, g := range row.Group {
+			escaped.Group = append(escaped.Group, urlEscaped(g))
 		}
 		var b strings.Builder
-		if err := t.unsub.Execute(&limitWriter{w: &b, n: maxValue}, row.data(escaped)); err != nil {
+		if err := t.unsub.Execute(&limitWriter{w: &b, n: maxValue}, escaped.data(escaped.Values)); err != nil {
+			var he *HelperError
+			if errors.As(err, &he) {
+				return nil, &ValueError{Header: "List-Unsubscribe", Err: fmt.Errorf("%s: %w", u.Where, he)}
+			}
 			return nil, fmt.Errorf("%s: %w", u.Where, err)
 		}
 		link, err := url.Parse(b.String())
@@ -81,4 +89,12 @@ func (t *Template) unsubscribeFields(row Row) ([]letter.Field, error) {
 		fields = append(fields, letter.Field{Name: "List-Unsubscribe-Post", Value: "List-Unsubscribe=One-Click"})
 	}
 	return fields, nil
+}
+
+func urlEscaped(values map[string]string) map[string]string {
+	out := make(map[string]string, len(values))
+	for k, v := range values {
+		out[k] = strings.ReplaceAll(url.QueryEscape(v), "+", "%20")
+	}
+	return out
 }

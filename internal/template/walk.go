@@ -141,6 +141,10 @@ func (w *walker) helperCall(c *parse.CommandNode, piped bool) {
 	}
 	switch id.Ident {
 	case "plural":
+		if piped {
+			fail(`plural takes the number first, not from a pipe: {{plural .n "балл" "балла" "баллов"}}`)
+			return
+		}
 		if n != 3 && n != 4 {
 			fail(`plural takes a number and 2 forms (English) or 3 (Russian): {{plural .n "балл" "балла" "баллов"}}`)
 			return
@@ -152,6 +156,10 @@ func (w *walker) helperCall(c *parse.CommandNode, piped bool) {
 			fail(`plural with 2 forms follows English rules; Russian words take 3 forms: {{plural .n "балл" "балла" "баллов"}}`)
 		}
 	case "date":
+		if piped && n == 3 {
+			fail(`date takes the value second, not from a pipe, when a language follows: {{date "2 January 2006" .due "ru"}}`)
+			return
+		}
 		if n != 2 && n != 3 {
 			fail(`date takes a layout, a value and a language: {{date "2 January 2006" .due "ru"}}`)
 			return
