@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -63,7 +64,14 @@ go to ADDRESS alone, as they are plus an X-Mailmerge-Original-To header
 naming their recipients; nobody else gets anything, and the real send
 afterwards still sends every letter.`,
 		Args: args(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error { return runSend(cmd, f) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f.logFormat != "json" {
+				return runSend(cmd, f, cmd.ErrOrStderr())
+			}
+			// For scripts: every line on stderr a JSON record, the end too.
+			lines := newJSONLines(cmd.ErrOrStderr())
+			return lines.exit(runSend(cmd, f, lines))
+		},
 	}
 	fl := cmd.Flags()
 	fl.IntVarP(&f.limit, "limit", "n", 0, "send at most N letters in this run (0: all)")
@@ -81,7 +89,9 @@ afterwards still sends every letter.`,
 	return cmd
 }
 
-func runSend(cmd *cobra.Command, f sendFlags) error {
+// runSend sends; what it has to say beside the letters' outcomes goes to
+// stderr.
+func runSend(cmd *cobra.Command, f sendFlags, stderr io.Writer) error {
 	if f.limit < 0 {
 		return usageError("--limit must not be negative")
 	}
@@ -100,14 +110,14 @@ func runSend(cmd *cobra.Command, f sendFlags) error {
 	if err != nil {
 		return err
 	}
-	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	stdout := cmd.OutOrStdout()
 	level := slog.LevelWarn
 	if f.verbose {
 		level = slog.LevelDebug
 	}
 	var log *slog.Logger
 	if f.logFormat == "json" {
-		log = slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+		log = slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
 	} else {
 		log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	}
@@ -213,7 +223,7 @@ func runSend(cmd *cobra.Command, f sendFlags) error {
 			return err
 		}
 	}
-	watch := newWatcher(f.watchMode(stderr), stderr, filepath.Base(cfg.Recipients.File), runTotal(plan, pool))
+	watch := newWatcher(f.watchMode(cmd.ErrOrStderr()), cmd.ErrOrStderr(), filepath.Base(cfg.Recipients.File), runTotal(plan, pool))
 	pool.Progress, pool.OnRecord = watch.progress, watch.record
 	invalid.sending = true
 

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -210,4 +213,59 @@ func printSummaryTable(w io.Writer, total, invalid, suppressed int, st sender.St
 		fmt.Fprintf(w, "  %-10s %6d\n", r.name, r.n)
 	}
 	fmt.Fprintf(w, "  %-10s %6d\n", "rows", total+invalid+suppressed)
+}
+
+// jsonLines turns the lines a send writes on stderr (notes, warnings,
+// problems) into JSON records, for --log-format json.
+type jsonLines struct {
+	log *slog.Logger
+	buf []byte
+}
+
+func newJSONLines(w io.Writer) *jsonLines {
+	return &jsonLines{log: slog.New(slog.NewJSONHandler(w, nil))}
+}
+
+func (j *jsonLines) Write(p []byte) (int, error) {
+	j.buf = append(j.buf, p...)
+	for {
+		i := bytes.IndexByte(j.buf, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		line := string(j.buf[:i])
+		j.buf = j.buf[i+1:]
+		switch {
+		case line == "":
+		case strings.HasPrefix(line, "warning: "):
+			j.log.Warn(strings.TrimPrefix(line, "warning: "))
+		case strings.HasPrefix(line, "hint: "):
+			j.log.Info("hint", "hint", strings.TrimPrefix(line, "hint: "))
+		default:
+			j.log.Info(line)
+		}
+	}
+}
+
+// exit says err as JSON records: the error, then its hints.
+func (j *jsonLines) exit(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ee *exitError
+	if !errors.As(err, &ee) {
+		ee = &exitError{code: exitInternal, err: err}
+		if errors.Is(err, context.Canceled) {
+			ee.code = exitInterrupted
+		}
+	}
+	if !ee.quiet {
+		j.log.Error(ee.err.Error(), "exit", ee.code)
+	}
+	for _, h := range strings.Split(ee.hint, "\n") {
+		if h != "" {
+			j.log.Info("hint", "hint", h)
+		}
+	}
+	return &exitError{code: ee.code, err: ee.err, quiet: true}
 }
