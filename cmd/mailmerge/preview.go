@@ -92,6 +92,7 @@ and no network.`,
 				}
 				return nil
 			})
+			printSuppressed(cmd.ErrOrStderr(), cfg, sum)
 			if g != nil && letters > 0 {
 				if err := g.Close(); err != nil {
 					return err

@@ -158,12 +158,12 @@ func writeFailedCSV(path string, delim rune, rep *report.Report) (int, error) {
 		return 0, err
 	}
 	n := 0
+	if rep.Header != nil { // the header even when no row follows: a file to open
+		w.Write(append(append([]string(nil), rep.Header...), "status", "smtp_code", "error", "recipient"))
+	}
 	for _, l := range rep.Listed {
 		if l.State == report.Suppressed {
 			continue // not to be sent again: nothing to fix
-		}
-		if n == 0 {
-			w.Write(append(append([]string(nil), rep.Header...), "status", "smtp_code", "error", "recipient"))
 		}
 		if l.State == journal.Invalid {
 			w.Write(append(append([]string(nil), l.Row...), stateWord(l.State), "", l.Problem, ""))

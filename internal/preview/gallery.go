@@ -39,10 +39,24 @@ type galleryEntry struct {
 	Warnings  []string
 }
 
-// NewGallery makes the folder dir for a gallery.
+// NewGallery makes the folder dir for a gallery. The pages and letters of
+// a gallery written there before are removed, so none is left that the
+// new index does not list; nothing else in dir is touched.
 func NewGallery(dir, title string) (*Gallery, error) {
-	if err := os.MkdirAll(filepath.Join(dir, "letters"), 0o755); err != nil {
+	letters := filepath.Join(dir, "letters")
+	if err := os.MkdirAll(letters, 0o755); err != nil {
 		return nil, err
+	}
+	old, err := os.ReadDir(letters)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range old {
+		if ext := filepath.Ext(e.Name()); e.Type().IsRegular() && (ext == ".html" || ext == ".eml") {
+			if err := os.Remove(filepath.Join(letters, e.Name())); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return &Gallery{dir: dir, Title: title}, nil
 }

@@ -112,6 +112,7 @@ func Make(ctx context.Context, cfg *config.Config, opts campaign.Options, h *jou
 	}
 	opts.OnInvalid = func(rec *recipients.Record, fp uint64, err error) {
 		r.Letters++
+		r.Header = rec.Header()
 		r.Counts[journal.Invalid]++
 		r.Listed = append(r.Listed, invalid(rec.Line, rec.Fields, fp, err.Error()))
 	}
