@@ -85,7 +85,6 @@ func newWatcher(mode watchMode, w io.Writer, csvName string, total int) *watcher
 			progressbar.OptionSetItsString("letters"),
 			progressbar.OptionSetPredictTime(true),
 			progressbar.OptionSetElapsedTime(true),
-			progressbar.OptionThrottle(100*time.Millisecond),
 			progressbar.OptionSetWidth(30),
 			progressbar.OptionClearOnFinish(),
 		)
