@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
-	"regexp"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -49,6 +48,13 @@ func invisible(r rune) bool {
 // no-break space) into plain ones, then trims. It reports whether it
 // changed anything but the surrounding plain spaces.
 func Clean(v string) (string, bool) {
+	plain := true // printable ASCII: nothing to clean but the ends
+	for i := 0; i < len(v) && plain; i++ {
+		plain = v[i] >= ' ' && v[i] < 0x7f
+	}
+	if plain {
+		return strings.TrimSpace(v), false
+	}
 	changed := false
 	clean := strings.Map(func(r rune) rune {
 		switch {
@@ -64,9 +70,16 @@ func Clean(v string) (string, bool) {
 	return strings.TrimSpace(clean), changed
 }
 
-// oneMailbox matches `display name <addr>` with nothing after the address,
-// the shape a name with a comma in it ("Petrov, Ivan") needs.
-var oneMailbox = regexp.MustCompile(`^([^<>]*)<([^<>]*)>$`)
+// oneMailbox splits `display name <addr>` with nothing after the address,
+// the shape a name with a comma in it ("Petrov, Ivan") needs: one < and
+// one >, the > last.
+func oneMailbox(v string) (name, addr string, ok bool) {
+	i := strings.IndexByte(v, '<')
+	if i < 0 || !strings.HasSuffix(v, ">") || strings.Count(v, "<") != 1 || strings.Count(v, ">") != 1 {
+		return "", "", false
+	}
+	return v[:i], v[i+1 : len(v)-1], true
+}
 
 // ParseList parses an address header value and checks every address.
 func ParseList(v string) ([]Mailbox, error) {
@@ -78,12 +91,12 @@ func ParseList(v string) ([]Mailbox, error) {
 	// ", <...>" as an address whose name is lost.
 	var list []*mail.Address
 	var err error
-	if m := oneMailbox.FindStringSubmatch(v); m != nil && !strings.Contains(m[1], "@") {
-		name := strings.TrimSpace(m[1])
+	if rawName, addr, ok := oneMailbox(v); ok && !strings.Contains(rawName, "@") {
+		name := strings.TrimSpace(rawName)
 		if unq, ok := Unquote(name); ok {
 			name = unq
 		}
-		list = []*mail.Address{{Name: name, Address: strings.TrimSpace(m[2])}}
+		list = []*mail.Address{{Name: name, Address: strings.TrimSpace(addr)}}
 	} else if list, err = mail.ParseAddressList(v); err != nil {
 		return nil, parseError(v, err)
 	}
@@ -109,10 +122,15 @@ func One(v string) error {
 	if len(list) != 1 {
 		return fmt.Errorf("holds %d addresses; put each address in a column of its own", len(list))
 	}
-	if _, err := mail.ParseAddress(v); err != nil && !oneMailbox.MatchString(v) {
+	if _, err := mail.ParseAddress(v); err != nil && !isOneMailbox(v) {
 		return parseError(v, err)
 	}
 	return nil
+}
+
+func isOneMailbox(v string) bool {
+	_, _, ok := oneMailbox(v)
+	return ok
 }
 
 // parseError says what net/mail found wrong with v in words a person can

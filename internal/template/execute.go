@@ -376,6 +376,9 @@ func firstField(h *headerTemplate) string {
 func sourceField(h *headerTemplate, row Row, addr string) string {
 	for _, f := range addressFields(h, row) {
 		v, _ := address.Clean(row.Values[f])
+		if strings.EqualFold(v, addr) {
+			return f // the usual cell: the address alone
+		}
 		if list, err := address.ParseList(v); err == nil && len(list) == 1 && strings.EqualFold(list[0].Addr, addr) {
 			return f
 		}
