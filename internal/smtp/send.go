@@ -1,0 +1,280 @@
+package smtp
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Mail is one mail transaction: the envelope and the message.
+type Mail struct {
+	From string
+	To   []string
+	Data []byte // the message, CRLF line ends
+	UTF8 bool   // an address is not ASCII: SMTPUTF8 (RFC 6531)
+	// DSN (RFC 3461), used where the server offers it: EnvID names the
+	// transaction in reports, Ret says what of the message they return
+	// ("HDRS" or "FULL"), Notify when to report ("FAILURE", "DELAY",
+	// "SUCCESS" or "NEVER"). Each recipient is given as its ORCPT.
+	EnvID  string
+	Ret    string
+	Notify []string
+}
+
+// Sent holds the replies a transaction got, as far as it went: to MAIL,
+// to each RCPT (in the order of Mail.To), to DATA (354; none with BDAT),
+// and to the end of the message.
+type Sent struct {
+	Mail *Reply
+	Rcpt []*Reply
+	Data *Reply
+	End  *Reply
+	// Chunked says the message went with BDAT.
+	Chunked bool
+}
+
+// Accepted are the recipients the server took.
+func (s *Sent) Accepted() []int {
+	var out []int
+	for i, r := range s.Rcpt {
+		if r != nil && r.Code/100 == 2 {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// ErrAborted wraps the error of beforeEnd: the end of the message was
+// not sent, and the connection is closed.
+var ErrAborted = errors.New("aborted before the end of the message")
+
+// Send runs a mail transaction. beforeEnd is called at the point of no
+// return, before the end of the message is sent (the final dot, or BDAT
+// LAST), with the indexes of the recipients refused so far; if it fails,
+// the end is never sent and the connection is closed. With CHUNKING and
+// PIPELINING the whole transaction goes in one write, so beforeEnd is
+// called before any reply, with none refused; with PIPELINING alone the
+// commands go in one write, the message in a second; without either,
+// command by command.
+//
+// Send returns the replies read, and an error only when the session
+// cannot go on: an *IOError whose Phase is where it broke (after the
+// point of no return, "EOD": the server may have the letter), or
+// ErrAborted. A refusal is a reply, not an error.
+func (c *Client) Send(m *Mail, beforeEnd func(refused []int) error) (*Sent, error) {
+	s := &Sent{Rcpt: make([]*Reply, len(m.To))}
+	_, pipelining := c.Extension("PIPELINING")
+	_, chunking := c.Extension("CHUNKING")
+	chunking = chunking && !c.NoChunking
+	data := m.Data
+	if len(data) > 0 && !strings.HasSuffix(string(data[len(data)-2:]), "\r\n") {
+		data = append(data[:len(data):len(data)], '\r', '\n')
+	}
+
+	if chunking && pipelining {
+		// One flight: the point of no return is before it.
+		if err := c.aborted(beforeEnd(nil)); err != nil {
+			return s, err
+		}
+		c.bufferLine(c.mailLine(m, len(data)))
+		for _, rcpt := range m.To {
+			c.bufferLine(c.rcptLine(m, rcpt))
+		}
+		c.bufferLine(fmt.Sprintf("BDAT %d LAST", len(data)))
+		c.writer().Write(data)
+		// A chunk the server did not get whole it cannot have taken.
+		if err := c.flush("BODY"); err != nil {
+			return s, err
+		}
+		return s, c.readFlight(s, "EOD", true)
+	}
+
+	if pipelining {
+		c.bufferLine(c.mailLine(m, len(data)))
+		for _, rcpt := range m.To {
+			c.bufferLine(c.rcptLine(m, rcpt))
+		}
+		if !chunking {
+			c.bufferLine("DATA")
+		}
+		if err := c.flush("MAIL"); err != nil {
+			return s, err
+		}
+		if err := c.readFlight(s, "", !chunking); err != nil {
+			return s, err
+		}
+	} else {
+		var err error
+		if s.Mail, err = c.cmd("MAIL", 0, "%s", c.mailLine(m, len(data))); err != nil {
+			return s, err
+		}
+		if s.Mail.Code/100 != 2 {
+			return s, nil
+		}
+		for i, rcpt := range m.To {
+			if s.Rcpt[i], err = c.cmd("RCPT", 0, "%s", c.rcptLine(m, rcpt)); err != nil {
+				return s, err
+			}
+		}
+		if len(s.Accepted()) > 0 && !chunking {
+			if s.Data, err = c.cmd("DATA", 0, "DATA"); err != nil {
+				return s, err
+			}
+		}
+	}
+
+	refused := refusedOf(s)
+	switch {
+	case s.Mail.Code/100 != 2 || len(refused) == len(m.To):
+		// Nobody to send to. A server that answered a pipelined DATA
+		// with 354 anyway waits for a message: an empty one ends it.
+		if s.Data != nil && s.Data.Code == 354 {
+			c.bufferLine(".")
+			if err := c.flush("DATA"); err != nil {
+				return s, err
+			}
+			if _, err := c.read("DATA", c.DataTimeout); err != nil {
+				return s, err
+			}
+		}
+		return s, nil
+	case chunking:
+		if err := c.aborted(beforeEnd(refused)); err != nil {
+			return s, err
+		}
+		s.Chunked = true
+		c.bufferLine(fmt.Sprintf("BDAT %d LAST", len(data)))
+		c.writer().Write(data)
+		if err := c.flush("BODY"); err != nil {
+			return s, err
+		}
+	case s.Data == nil || s.Data.Code != 354:
+		return s, nil
+	default:
+		if err := writeDotStuffed(c.writer(), data); err != nil {
+			return s, &IOError{"BODY", err}
+		}
+		if err := c.aborted(beforeEnd(refused)); err != nil {
+			return s, err
+		}
+		c.bufferLine(".")
+		if err := c.flush("EOD"); err != nil {
+			return s, err
+		}
+	}
+	var err error
+	s.End, err = c.read("EOD", c.DataTimeout)
+	return s, err
+}
+
+// readFlight reads the replies to a pipelined flight: MAIL, each RCPT,
+// and DATA or the BDAT that ends it (end). A connection lost while
+// reading them fails in phase lost, or in the phase of the reply that
+// did not come.
+func (c *Client) readFlight(s *Sent, lost string, end bool) error {
+	phase := func(p string) string {
+		if lost != "" {
+			return lost
+		}
+		return p
+	}
+	var err error
+	if s.Mail, err = c.read(phase("MAIL"), c.Timeout); err != nil {
+		return err
+	}
+	for i := range s.Rcpt {
+		if s.Rcpt[i], err = c.read(phase("RCPT"), c.Timeout); err != nil {
+			return err
+		}
+	}
+	if !end {
+		return nil
+	}
+	if lost == "EOD" { // BDAT LAST: the reply to the end of the message
+		s.Chunked = true
+		s.End, err = c.read("EOD", c.DataTimeout)
+		return err
+	}
+	s.Data, err = c.read("DATA", c.Timeout)
+	return err
+}
+
+func (c *Client) aborted(err error) error {
+	if err == nil {
+		return nil
+	}
+	c.conn.Close()
+	return fmt.Errorf("%w: %w", ErrAborted, err)
+}
+
+func refusedOf(s *Sent) []int {
+	var out []int
+	for i, r := range s.Rcpt {
+		if r == nil || r.Code/100 != 2 {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// mailLine is the MAIL command of m, with the parameters the server
+// takes: SIZE (RFC 1870), SMTPUTF8 (RFC 6531), RET and ENVID (RFC 3461).
+func (c *Client) mailLine(m *Mail, size int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "MAIL FROM:<%s>", m.From)
+	if _, ok := c.Extension("SIZE"); ok {
+		fmt.Fprintf(&b, " SIZE=%d", size)
+	}
+	if m.UTF8 {
+		b.WriteString(" SMTPUTF8")
+	}
+	if _, ok := c.Extension("DSN"); ok {
+		if m.Ret != "" {
+			b.WriteString(" RET=" + m.Ret)
+		}
+		if m.EnvID != "" {
+			b.WriteString(" ENVID=" + xtext(m.EnvID))
+		}
+	}
+	return b.String()
+}
+
+// rcptLine is the RCPT command for rcpt, with NOTIFY and ORCPT (RFC 3461)
+// where the server offers DSN.
+func (c *Client) rcptLine(m *Mail, rcpt string) string {
+	line := fmt.Sprintf("RCPT TO:<%s>", rcpt)
+	if _, ok := c.Extension("DSN"); !ok {
+		return line
+	}
+	if len(m.Notify) > 0 {
+		line += " NOTIFY=" + strings.Join(m.Notify, ",")
+	}
+	if isASCII(rcpt) && (len(m.Notify) > 0 || m.EnvID != "") {
+		line += " ORCPT=rfc822;" + xtext(rcpt)
+	}
+	return line
+}
+
+// xtext encodes a DSN parameter (RFC 3461 §4): "+" followed by two hex
+// digits for "+", "=" and what is not printable ASCII.
+func xtext(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '!' || c > '~' || c == '+' || c == '=' {
+			fmt.Fprintf(&b, "+%02X", c)
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
