@@ -4,17 +4,13 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
-	"net/textproto"
 	"os"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/emersion/go-sasl"
 )
 
 // ServerInfo is what Check learned about an SMTP server.
@@ -40,142 +36,18 @@ const quickTimeout = 5 * time.Second
 func (t *SMTP) Check(ctx context.Context) (*ServerInfo, error) {
 	start := time.Now()
 	info := &ServerInfo{Addr: net.JoinHostPort(t.Host, strconv.Itoa(t.Port)), Security: t.Security}
-	fail := func(err error) (*ServerInfo, error) { return info, t.diagnose(ctx, err) }
 	quick := min(t.Timeout, quickTimeout)
-
-	d := net.Dialer{Timeout: min(t.DialTimeout, 2*quickTimeout)}
-	t.Trace.Note(0, "connect %s", info.Addr)
-	raw, err := d.DialContext(ctx, "tcp", info.Addr)
+	check := *t
+	check.DialTimeout = min(t.DialTimeout, 2*quickTimeout)
+	c, raw, err := check.dial(ctx, 0, quick, quick, info)
 	if err != nil {
-		return fail(&connError{PhaseConnect, err})
+		return info, t.diagnose(ctx, err)
 	}
 	defer raw.Close()
-	stop := context.AfterFunc(ctx, func() { raw.Close() })
-	defer stop()
-
-	var conn net.Conn = &deadlineConn{Conn: raw, timeout: t.Timeout}
-	switch t.Security {
-	case TLS:
-		tc := tls.Client(conn, t.tlsConfig())
-		if err := t.handshakeWithin(ctx, tc, 0, quick); err != nil {
-			return fail(err)
-		}
-		st := tc.ConnectionState()
-		info.TLS, conn = &st, tc
-	case StartTLS:
-		tc, err := t.startTLS(ctx, conn, t.tlsConfig(), 0, quick, info)
-		if err != nil {
-			return fail(err)
-		}
-		st := tc.ConnectionState()
-		info.TLS, conn = &st, tc
-	}
-	tp := textproto.NewConn(t.Trace.wrap(conn, 0))
-	raw.SetReadDeadline(time.Now().Add(quick))
-	if t.Security != StartTLS {
-		if _, info.Greeting, err = tp.ReadResponse(220); err != nil {
-			return fail(t.openError(PhaseGreeting, protoErr(err)))
-		}
-	}
-	raw.SetReadDeadline(time.Now().Add(t.Timeout))
-	if info.Extensions, err = t.ehlo(tp); err != nil {
-		return fail(err)
-	}
-	for _, ext := range info.Extensions {
-		name, param, _ := strings.Cut(ext, " ")
-		switch strings.ToUpper(name) {
-		case "SIZE":
-			info.MaxSize, _ = strconv.ParseInt(param, 10, 64)
-		case "AUTH":
-			info.Auth = strings.Fields(strings.ToUpper(param))
-		}
-	}
-	if t.Username != "" {
-		if err := t.login(tp, info); err != nil {
-			return fail(err)
-		}
-		info.User = t.Username
-	}
-	tp.PrintfLine("QUIT")
-	tp.ReadResponse(221)
+	c.Quit()
 	info.Elapsed = time.Since(start)
 	return info, nil
 }
-
-// ehlo says EHLO and returns the extensions the server announces.
-func (t *SMTP) ehlo(tp *textproto.Conn) ([]string, error) {
-	if err := tp.PrintfLine("EHLO %s", t.helo()); err != nil {
-		return nil, &connError{PhaseEHLO, err}
-	}
-	_, msg, err := tp.ReadResponse(250)
-	if err != nil {
-		return nil, t.openError(PhaseEHLO, protoErr(err))
-	}
-	lines := strings.Split(msg, "\n")
-	return lines[1:], nil // the first line is the server's name
-}
-
-// login authenticates with PLAIN or LOGIN (RFC 4954), over TLS only.
-func (t *SMTP) login(tp *textproto.Conn, info *ServerInfo) error {
-	if info.TLS == nil {
-		return &RunError{Kind: ErrTLS, Phase: PhaseAUTH, Text: "refusing to send the password over an unencrypted connection"}
-	}
-	var c sasl.Client
-	switch {
-	case hasMech(info.Auth, sasl.Plain):
-		c = sasl.NewPlainClient("", t.Username, t.Password)
-	case hasMech(info.Auth, sasl.Login):
-		c = sasl.NewLoginClient(t.Username, t.Password)
-	default:
-		return &RunError{Kind: ErrAuth, Phase: PhaseAUTH, Text: fmt.Sprintf("%s offers neither AUTH PLAIN nor LOGIN", t.Host), Err: errNoAuth}
-	}
-	mech, ir, err := c.Start()
-	if err != nil {
-		return err
-	}
-	line := "AUTH " + mech
-	if ir != nil {
-		line += " " + base64.StdEncoding.EncodeToString(ir)
-	}
-	for {
-		if err := tp.PrintfLine("%s", line); err != nil {
-			return &connError{PhaseAUTH, err}
-		}
-		code, msg, err := tp.ReadResponse(0)
-		if err != nil {
-			return &connError{PhaseAUTH, err}
-		}
-		switch {
-		case code == 235:
-			return nil
-		case code == 334:
-			challenge, _ := base64.StdEncoding.DecodeString(msg)
-			resp, err := c.Next(challenge)
-			if err != nil {
-				return err
-			}
-			line = base64.StdEncoding.EncodeToString(resp)
-		default:
-			enh := leadingEnhanced(msg)
-			re := &RunError{Kind: ErrUnavailable, Phase: PhaseAUTH, Code: code, Enhanced: enh, Text: strings.TrimSpace(strings.TrimPrefix(msg, enh))}
-			if code/100 == 5 {
-				re.Kind = ErrAuth // 535 and friends: never retried, accounts get locked
-			}
-			return re
-		}
-	}
-}
-
-func hasMech(mechs []string, m string) bool {
-	for _, x := range mechs {
-		if strings.EqualFold(x, m) {
-			return true
-		}
-	}
-	return false
-}
-
-var errNoAuth = errors.New("no AUTH mechanism offered")
 
 // diagnose turns a failure to open a session into a *RunError with a
 // hint for people. A server that did not greet is asked whether it

@@ -59,8 +59,10 @@ func TestDelivery(t *testing.T) {
 	if strings.Count(wireBytes, "RCPT TO:") != 27 {
 		t.Errorf("%d RCPT commands, want 27 (one per envelope recipient)", strings.Count(wireBytes, "RCPT TO:"))
 	}
-	if strings.Count(wireBytes, "\r\n..\r\n") != 25 || strings.Count(wireBytes, "\r\n..leading dot") != 25 {
-		t.Error("the body is not dot-stuffed on the wire")
+	// go-smtp's server offers CHUNKING: the letters go with BDAT, as they
+	// are (no dot-stuffing), each with its transaction in one flight.
+	if strings.Count(wireBytes, "BDAT ") != 25 || strings.Count(wireBytes, "\r\n.\r\n.leading dot") != 25 {
+		t.Error("the letters did not go with BDAT, byte for byte")
 	}
 	if strings.Count(wireBytes, "\n") != strings.Count(wireBytes, "\r\n") || strings.Count(wireBytes, "\r") != strings.Count(wireBytes, "\r\n") {
 		t.Error("bare CR or LF on the wire")

@@ -7,9 +7,8 @@ import (
 	"os"
 	"strings"
 
-	"github.com/emersion/go-smtp"
-
 	"github.com/mailmerge/mailmerge/internal/journal"
+	"github.com/mailmerge/mailmerge/internal/smtp"
 )
 
 // Outcome is what one attempt at a letter came to.
@@ -67,7 +66,7 @@ func Classify(phase string, err error) Result {
 	if err == nil {
 		return Result{Outcome: Delivered, Phase: phase}
 	}
-	var se *smtp.SMTPError
+	var se *smtp.Reply
 	if !errors.As(err, &se) {
 		// No reply: a network error or a timeout. After the final dot the
 		// server may have taken the letter.
@@ -77,7 +76,7 @@ func Classify(phase string, err error) Result {
 		}
 		return r
 	}
-	r := Result{Phase: phase, Code: se.Code, Enhanced: enhanced(se), Text: strings.ReplaceAll(se.Message, "\n", " ")}
+	r := Result{Phase: phase, Code: se.Code, Enhanced: se.Enhanced, Text: se.Text}
 	class := se.Code / 100
 	switch {
 	case se.Code == 421:
@@ -97,14 +96,6 @@ func Classify(phase string, err error) Result {
 		r.Text = fmt.Sprintf("unexpected reply %d: %s", se.Code, r.Text)
 	}
 	return r
-}
-
-func enhanced(se *smtp.SMTPError) string {
-	c := se.EnhancedCode
-	if c == smtp.NoEnhancedCode || c == smtp.EnhancedCodeNotSet || c[0] == 0 {
-		return ""
-	}
-	return fmt.Sprintf("%d.%d.%d", c[0], c[1], c[2])
 }
 
 // policy reports rejections that will repeat for every letter: the

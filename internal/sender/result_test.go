@@ -1,21 +1,21 @@
 package sender
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
-
 	"github.com/mailmerge/mailmerge/internal/journal"
+	"github.com/mailmerge/mailmerge/internal/smtp"
 )
 
 func TestClassify(t *testing.T) {
 	se := func(code int, enh ...int) error {
-		e := &smtp.SMTPError{Code: code, Message: "text"}
+		e := &smtp.Reply{Code: code, Text: "text"}
 		if len(enh) == 3 {
-			e.EnhancedCode = smtp.EnhancedCode{enh[0], enh[1], enh[2]}
+			e.Enhanced = fmt.Sprintf("%d.%d.%d", enh[0], enh[1], enh[2])
 		}
 		return e
 	}

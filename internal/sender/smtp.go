@@ -7,17 +7,17 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/textproto"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/emersion/go-sasl"
-	"github.com/emersion/go-smtp"
 
 	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/letter"
+	"github.com/mailmerge/mailmerge/internal/smtp"
 )
 
 // Security is how an SMTP connection is protected.
@@ -56,7 +56,23 @@ type SMTP struct {
 	Timeout     time.Duration // per command, and per write
 	DataTimeout time.Duration // for the reply after the final dot
 
+	// DSN asks for delivery status notifications (RFC 3461) where the
+	// server offers them; nil for none.
+	DSN *DSN
+	// NoChunking sends with DATA where the server offers CHUNKING too.
+	NoChunking bool
+
 	Trace *Trace
+}
+
+// DSN is what delivery status notifications to ask for: when (Notify:
+// "FAILURE", "DELAY", "SUCCESS", or "NEVER") and what of the letter they
+// return (Ret: "HDRS" or "FULL"). Each letter's ENVID is its key, each
+// recipient's ORCPT its address, so that a report names the letter and
+// the row.
+type DSN struct {
+	Notify []string
+	Ret    string
 }
 
 // Describe names the server for messages.
@@ -99,11 +115,13 @@ func (e *connError) Unwrap() error { return e.err }
 // *RunError means no retry can help (TLS, authentication); other errors
 // are worth another try.
 func (t *SMTP) Open(ctx context.Context, session int) (Session, error) {
-	s, err := t.open(ctx, session)
+	c, raw, err := t.dial(ctx, session, min(t.Timeout, greetingWait), t.Timeout, nil)
 	if err != nil {
 		return nil, t.openFailed(ctx, err)
 	}
-	return s, nil
+	c.NoChunking = t.NoChunking
+	_, utf8 := c.Extension("SMTPUTF8")
+	return &smtpSession{c: c, conn: raw, utf8: utf8, dsn: t.DSN, last: time.Now()}, nil
 }
 
 // greetingWait bounds the wait for a server's greeting: submission
@@ -126,13 +144,18 @@ func (t *SMTP) openFailed(ctx context.Context, err error) error {
 	return err
 }
 
-func (t *SMTP) open(ctx context.Context, session int) (Session, error) {
+// dial opens a session: connects, secures the connection (TLS from the
+// first byte, or STARTTLS), reads the greeting within greeting, says EHLO
+// and logs in. handshake bounds the TLS handshake. info, if not nil,
+// learns what the server said. It returns the client and the raw
+// connection, whose closing cancels whatever the client waits for.
+func (t *SMTP) dial(ctx context.Context, session int, greeting, handshake time.Duration, info *ServerInfo) (*smtp.Client, net.Conn, error) {
 	addr := net.JoinHostPort(t.Host, strconv.Itoa(t.Port))
 	d := net.Dialer{Timeout: t.DialTimeout}
 	t.Trace.Note(session, "connect %s", addr)
 	raw, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, &connError{PhaseConnect, err}
+		return nil, nil, &connError{PhaseConnect, err}
 	}
 	ok := false
 	defer func() {
@@ -144,40 +167,52 @@ func (t *SMTP) open(ctx context.Context, session int) (Session, error) {
 	stop := context.AfterFunc(ctx, func() { raw.Close() })
 	defer stop()
 
-	var conn net.Conn = &deadlineConn{Conn: raw, timeout: t.Timeout}
-	tlsConfig := t.tlsConfig()
+	var conn net.Conn = raw
+	greeted := false
 	switch t.Security {
 	case TLS:
-		tc := tls.Client(conn, tlsConfig)
-		if err := t.handshakeWithin(ctx, tc, session, t.Timeout); err != nil {
-			return nil, err
+		tc := tls.Client(raw, t.tlsConfig())
+		if err := t.handshakeWithin(ctx, tc, session, handshake); err != nil {
+			return nil, nil, err
 		}
-		conn = t.Trace.wrap(tc, session)
+		conn = tc
 	case StartTLS:
-		tc, err := t.startTLS(ctx, conn, tlsConfig, session, min(t.Timeout, greetingWait), nil)
+		tc, err := t.startTLS(ctx, raw, session, greeting, handshake, info)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		conn = &greetedConn{Conn: t.Trace.wrap(tc, session), greeting: []byte("220 resumed after STARTTLS\r\n")}
-	default:
-		conn = t.Trace.wrap(conn, session)
+		conn, greeted = tc, true // after STARTTLS the server greets no more
 	}
-
-	c := smtp.NewClient(conn)
-	c.CommandTimeout = t.Timeout
-	c.SubmissionTimeout = t.DataTimeout
+	if tc, ok := conn.(*tls.Conn); ok && info != nil {
+		st := tc.ConnectionState()
+		info.TLS = &st
+	}
+	c := smtp.NewClient(t.Trace.wrap(conn, session), t.Timeout, t.DataTimeout)
+	if !greeted {
+		r, err := c.Greeting(greeting)
+		if err != nil {
+			return nil, nil, t.openError(PhaseGreeting, err)
+		}
+		if info != nil {
+			info.Greeting = r.Text
+		}
+	}
 	if err := c.Hello(t.helo()); err != nil {
-		return nil, t.openError(PhaseEHLO, err)
+		return nil, nil, t.openError(PhaseEHLO, err)
+	}
+	if info != nil {
+		info.Extensions, info.MaxSize, info.Auth = c.Extensions(), c.MaxSize(), c.AuthMechanisms()
 	}
 	if t.Username != "" {
-		// go-smtp cannot see the TLS under the trace wrapper; we know.
 		if err := t.auth(c, t.Security == TLS || t.Security == StartTLS); err != nil {
-			return nil, err
+			return nil, nil, err
+		}
+		if info != nil {
+			info.User = t.Username
 		}
 	}
-	utf8, _ := c.Extension("SMTPUTF8")
 	ok = true
-	return &smtpSession{c: c, conn: raw, utf8: utf8, trace: t.Trace, id: session}, nil
+	return c, raw, nil
 }
 
 func (t *SMTP) helo() string {
@@ -198,38 +233,30 @@ func (t *SMTP) tlsConfig() *tls.Config {
 	return cfg
 }
 
-// startTLS reads the greeting, says EHLO, and upgrades the connection.
-// It is done here rather than by go-smtp so that a server without
-// STARTTLS stops the run before anything else is said, and a bad
-// certificate fails the handshake here (go-smtp would report it as the
-// error of some later command).
-func (t *SMTP) startTLS(ctx context.Context, conn net.Conn, cfg *tls.Config, session int, wait time.Duration, info *ServerInfo) (*tls.Conn, error) {
-	tp := textproto.NewConn(t.Trace.wrap(conn, session))
-	conn.SetDeadline(time.Now().Add(wait))
-	_, greeting, err := tp.ReadResponse(220)
+// startTLS reads the greeting, says EHLO, and upgrades the connection
+// (RFC 3207), so that a server without STARTTLS stops the run before
+// anything else is said, and a bad certificate fails the handshake here.
+func (t *SMTP) startTLS(ctx context.Context, raw net.Conn, session int, greeting, handshake time.Duration, info *ServerInfo) (*tls.Conn, error) {
+	c := smtp.NewClient(t.Trace.wrap(raw, session), t.Timeout, t.DataTimeout)
+	r, err := c.Greeting(greeting)
 	if err != nil {
-		return nil, t.openError(PhaseGreeting, protoErr(err))
+		return nil, t.openError(PhaseGreeting, err)
 	}
-	conn.SetDeadline(time.Now().Add(t.Timeout))
-	ext, err := t.ehlo(tp)
-	if err != nil {
-		return nil, err
+	if err := c.Hello(t.helo()); err != nil {
+		return nil, t.openError(PhaseEHLO, err)
 	}
 	if info != nil {
-		info.Greeting, info.Extensions = greeting, ext
+		info.Greeting = r.Text
 	}
-	if !hasExtension(ext, "STARTTLS") {
+	if _, ok := c.Extension("STARTTLS"); !ok {
 		return nil, &RunError{Kind: ErrTLS, Phase: PhaseEHLO, Text: fmt.Sprintf("%s does not offer STARTTLS, which smtp.security: starttls requires; nothing was sent, no password either", t.Host)}
 	}
-	if err := tp.PrintfLine("STARTTLS"); err != nil {
-		return nil, &connError{PhaseSTARTTLS, err}
+	if err := c.StartTLS(); err != nil {
+		return nil, t.openError(PhaseSTARTTLS, err)
 	}
-	if _, _, err := tp.ReadResponse(220); err != nil {
-		return nil, t.openError(PhaseSTARTTLS, protoErr(err))
-	}
-	conn.SetDeadline(time.Time{})
-	tc := tls.Client(conn, cfg)
-	return tc, t.handshakeWithin(ctx, tc, session, t.Timeout)
+	raw.SetDeadline(time.Time{})
+	tc := tls.Client(raw, t.tlsConfig())
+	return tc, t.handshakeWithin(ctx, tc, session, handshake)
 }
 
 func (t *SMTP) handshakeWithin(ctx context.Context, tc *tls.Conn, session int, timeout time.Duration) error {
@@ -253,75 +280,82 @@ func (t *SMTP) handshakeWithin(ctx context.Context, tc *tls.Conn, session int, t
 	return nil
 }
 
-// auth authenticates, refusing to send credentials in the clear.
+var errNoAuth = errors.New("no AUTH mechanism offered")
+
+// auth authenticates with PLAIN or LOGIN (RFC 4954), refusing to send
+// credentials in the clear.
 func (t *SMTP) auth(c *smtp.Client, encrypted bool) error {
 	if !encrypted {
 		return &RunError{Kind: ErrTLS, Phase: PhaseAUTH, Text: "refusing to send the password over an unencrypted connection"}
 	}
 	var mech sasl.Client
-	switch {
-	case c.SupportsAuth(sasl.Plain):
+	switch mechs := c.AuthMechanisms(); {
+	case slices.Contains(mechs, sasl.Plain):
 		mech = sasl.NewPlainClient("", t.Username, t.Password)
-	case c.SupportsAuth(sasl.Login):
+	case slices.Contains(mechs, sasl.Login):
 		mech = sasl.NewLoginClient(t.Username, t.Password)
 	default:
-		return &RunError{Kind: ErrAuth, Phase: PhaseAUTH, Text: fmt.Sprintf("%s offers neither AUTH PLAIN nor LOGIN", t.Host)}
+		return &RunError{Kind: ErrAuth, Phase: PhaseAUTH, Text: fmt.Sprintf("%s offers neither AUTH PLAIN nor LOGIN", t.Host), Err: errNoAuth}
 	}
 	err := c.Auth(mech)
-	if err == nil {
-		return nil
-	}
-	var se *smtp.SMTPError
-	if errors.As(err, &se) && se.Code/100 == 5 {
+	var r *smtp.Reply
+	if errors.As(err, &r) && r.Code/100 == 5 {
 		// 535 and friends: never retried, accounts get locked.
-		return &RunError{Kind: ErrAuth, Phase: PhaseAUTH, Code: se.Code, Enhanced: enhanced(se), Text: se.Message, Err: err}
+		return &RunError{Kind: ErrAuth, Phase: PhaseAUTH, Code: r.Code, Enhanced: r.Enhanced, Text: r.Text, Err: err}
 	}
-	return t.openError(PhaseAUTH, err)
+	if err != nil {
+		return t.openError(PhaseAUTH, err)
+	}
+	return nil
 }
 
 // openError classifies a failure while opening a session: replies such as
 // 421 and network errors are worth another try later; a 5xx is not.
 func (t *SMTP) openError(phase string, err error) error {
-	var se *smtp.SMTPError
-	if errors.As(err, &se) && se.Code/100 == 5 {
-		return &RunError{Kind: ErrUnavailable, Phase: phase, Code: se.Code, Enhanced: enhanced(se), Text: se.Message, Err: err}
+	var r *smtp.Reply
+	if errors.As(err, &r) && r.Code/100 == 5 {
+		return &RunError{Kind: ErrUnavailable, Phase: phase, Code: r.Code, Enhanced: r.Enhanced, Text: r.Text, Err: err}
+	}
+	var ioe *smtp.IOError
+	if errors.As(err, &ioe) {
+		err = ioe.Err
 	}
 	return &connError{phase, err}
 }
 
-func protoErr(err error) error {
-	var pe *textproto.Error
-	if errors.As(err, &pe) {
-		return &smtp.SMTPError{Code: pe.Code, Message: pe.Msg}
-	}
-	return err
-}
-
-func hasExtension(exts []string, ext string) bool {
-	for _, line := range exts {
-		if f := strings.Fields(line); len(f) > 0 && strings.EqualFold(f[0], ext) {
-			return true
-		}
-	}
-	return false
-}
+// idleLimit is how long a session may rest before its next letter asks
+// the server, with NOOP, whether it is still there: servers drop idle
+// sessions, and a letter must not fail for it after a long rate-limit
+// pause.
+const idleLimit = time.Minute
 
 // smtpSession is one SMTP connection, used for letter after letter.
 type smtpSession struct {
 	c     *smtp.Client
 	conn  net.Conn
 	utf8  bool
+	dsn   *DSN
 	dirty bool // a transaction failed: RSET before the next MAIL
-	trace *Trace
-	id    int
+	last  time.Time
 }
 
-// Send runs one mail transaction. beforeEOD is called when the whole
-// message is written and only the final dot is left: it records that
-// point durably, and if it fails the dot is never sent.
+// alive reports whether the session can take a letter: one idle for
+// longer than idleLimit is asked with NOOP.
+func (s *smtpSession) alive() bool {
+	if time.Since(s.last) < idleLimit {
+		return true
+	}
+	s.last = time.Now()
+	return s.c.Noop() == nil
+}
+
+// Send runs one mail transaction. beforeEOD is called at the point of no
+// return (before the final dot, or BDAT LAST): it records that point
+// durably, and if it fails the end is never sent.
 func (s *smtpSession) Send(ctx context.Context, l *letter.Letter, data []byte, beforeEOD func([]journal.Rejection) error) Result {
 	stop := context.AfterFunc(ctx, func() { s.conn.Close() })
 	defer stop()
+	defer func() { s.last = time.Now() }()
 	if s.dirty {
 		if err := s.c.Reset(); err != nil {
 			r := Classify(PhaseRSET, err)
@@ -333,6 +367,9 @@ func (s *smtpSession) Send(ctx context.Context, l *letter.Letter, data []byte, b
 	if l.SMTPUTF8 && !s.utf8 {
 		return Result{Outcome: Failed, Phase: PhaseMAIL, Text: "an address is not ASCII and the server does not offer SMTPUTF8"}
 	}
+	if max := s.c.MaxSize(); max > 0 && int64(len(data)) > max {
+		return Result{Outcome: Failed, Phase: PhaseMAIL, Text: fmt.Sprintf("the letter is %d bytes, more than the %d the server takes (SIZE); nothing was sent", len(data), max)}
+	}
 	r := s.transaction(l, data, beforeEOD)
 	if r.Outcome != Delivered {
 		s.dirty = true
@@ -341,63 +378,72 @@ func (s *smtpSession) Send(ctx context.Context, l *letter.Letter, data []byte, b
 }
 
 func (s *smtpSession) transaction(l *letter.Letter, data []byte, beforeEOD func([]journal.Rejection) error) Result {
-	if err := s.c.Mail(l.From, &smtp.MailOptions{Size: int64(len(data)), UTF8: l.SMTPUTF8}); err != nil {
-		return Classify(PhaseMAIL, err)
+	m := &smtp.Mail{From: l.From, To: l.Recipients, Data: data, UTF8: l.SMTPUTF8}
+	if s.dsn != nil {
+		m.EnvID, m.Ret, m.Notify = l.Key.String(), s.dsn.Ret, s.dsn.Notify
 	}
+	sent, err := s.c.Send(m, func(sent *smtp.Sent) error { return beforeEOD(rejections(l, sent)) })
 	// Each recipient the server refuses keeps its own outcome; the others
 	// share the transaction's.
-	var rejected []Result
-	var rejections []journal.Rejection
+	rejected := rejections(l, sent)
 	done := func(r Result) Result {
-		r.Rejected = rejections
+		r.Rejected = rejected
 		return r
 	}
-	for _, rcpt := range l.Recipients {
-		err := s.c.Rcpt(rcpt, nil)
-		if err == nil {
-			continue
-		}
-		r := Classify(PhaseRCPT, err)
-		if r.Reconnect {
-			return r
-		}
-		state := journal.Failed
-		if r.Outcome == Temporary {
-			state = journal.Deferred
-		}
-		rejected = append(rejected, r)
-		rejections = append(rejections, journal.Rejection{Rcpt: rcpt, State: state, Code: r.Code, Enhanced: r.Enhanced, Text: r.Text})
+	var ioe *smtp.IOError
+	switch {
+	case errors.Is(err, smtp.ErrAborted):
+		return Result{Outcome: Temporary, Phase: PhaseBody, Reconnect: true, Text: "not sent: " + err.Error(),
+			Stop: &RunError{Kind: ErrJournal, Text: err.Error(), Err: err}}
+	case errors.As(err, &ioe):
+		return done(Classify(ioe.Phase, ioe.Err))
+	case err != nil:
+		return done(Classify(PhaseMAIL, err))
+	case sent.Mail.Code/100 != 2:
+		return Classify(PhaseMAIL, sent.Mail)
 	}
-	if len(rejected) == len(l.Recipients) {
+	for _, r := range sent.Rcpt {
+		if r.Code == 421 {
+			return done(Classify(PhaseRCPT, r))
+		}
+	}
+	if len(sent.Accepted()) == 0 {
 		// Nobody accepted: the transaction's outcome is the mildest
 		// refusal; each recipient keeps its own.
-		mildest := rejected[0]
-		for _, r := range rejected[1:] {
-			if r.Outcome == Temporary {
-				mildest = r
+		var mildest Result
+		for i, r := range sent.Rcpt {
+			c := Classify(PhaseRCPT, r)
+			if i == 0 || c.Outcome == Temporary {
+				mildest = c
 			}
 		}
 		return done(mildest)
 	}
-	w, err := s.c.Data()
-	if err != nil {
-		return done(Classify(PhaseDATA, err))
+	if !sent.Chunked && (sent.Data == nil || sent.Data.Code != 354) {
+		return done(Classify(PhaseDATA, sent.Data))
 	}
-	if _, err := w.Write(data); err != nil {
-		return done(Classify(PhaseBody, err))
+	if sent.End.Code/100 != 2 {
+		return done(Classify(PhaseEOD, sent.End))
 	}
-	if err := beforeEOD(rejections); err != nil {
-		s.conn.Close() // the final dot must not go out unrecorded
-		return Result{Outcome: Temporary, Phase: PhaseBody, Reconnect: true, Text: "not sent: " + err.Error(),
-			Stop: &RunError{Kind: ErrJournal, Text: err.Error(), Err: err}}
+	return done(Result{Outcome: Delivered, Phase: PhaseEOD, Code: sent.End.Code, Enhanced: sent.End.Enhanced, Text: sent.End.Text})
+}
+
+// rejections are the recipients the server refused so far, each with its
+// own state.
+func rejections(l *letter.Letter, sent *smtp.Sent) []journal.Rejection {
+	var out []journal.Rejection
+	for i, r := range sent.Rcpt {
+		if r == nil || r.Code/100 == 2 {
+			continue
+		}
+		c := Classify(PhaseRCPT, r)
+		state := journal.Failed
+		if c.Outcome == Temporary {
+			state = journal.Deferred
+		}
+		out = append(out, journal.Rejection{Rcpt: l.Recipients[i], State: state, Code: c.Code, Enhanced: c.Enhanced, Text: c.Text})
 	}
-	resp, err := w.CloseWithResponse()
-	r := Classify(PhaseEOD, err)
-	if err == nil {
-		r.Code, r.Text = 250, resp.StatusText
-		r.Enhanced = leadingEnhanced(resp.StatusText)
-	}
-	return done(r)
+	return out
 }
 
 // abort drops the connection without QUIT.
@@ -408,19 +454,4 @@ func (s *smtpSession) Close() error {
 	err := s.c.Quit()
 	s.c.Close()
 	return err
-}
-
-// leadingEnhanced finds "2.0.0" at the start of a reply text; go-smtp keeps
-// it in the text for 2xx replies.
-func leadingEnhanced(text string) string {
-	f, _, _ := strings.Cut(text, " ")
-	if parts := strings.Split(f, "."); len(parts) == 3 {
-		for _, p := range parts {
-			if _, err := strconv.Atoi(p); err != nil {
-				return ""
-			}
-		}
-		return f
-	}
-	return ""
 }

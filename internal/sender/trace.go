@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -51,6 +52,7 @@ type tracedConn struct {
 	dataOK     bool   // the server said 354: the client sends a body
 	body       int    // bytes of body seen
 	tail       []byte // last bytes of the body, to find the final dot
+	chunk      int    // bytes of a BDAT chunk still to come
 }
 
 func (t *Trace) wrap(c net.Conn, session int) net.Conn {
@@ -85,6 +87,12 @@ func (c *tracedConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	c.out = append(c.out, p...)
 	for len(c.out) > 0 {
+		if c.chunk > 0 { // a BDAT chunk: counted, not shown
+			n := min(c.chunk, len(c.out))
+			c.chunk -= n
+			c.out = c.out[n:]
+			continue
+		}
 		if c.dataOK {
 			c.consumeBody()
 			if c.dataOK {
@@ -100,6 +108,12 @@ func (c *tracedConn) Write(p []byte) (int, error) {
 		c.out = c.out[i+1:]
 		c.t.printf(c.session, "C: %s", redact(line, c.challenged))
 		c.challenged = false
+		if f := strings.Fields(line); len(f) >= 2 && strings.EqualFold(f[0], "BDAT") {
+			if n, err := strconv.Atoi(f[1]); err == nil && n > 0 {
+				c.chunk = n
+				c.t.printf(c.session, "C: [message: %d bytes, not shown]", n)
+			}
+		}
 	}
 	c.mu.Unlock()
 	return c.Conn.Write(p)

@@ -86,6 +86,9 @@ func (s *worker) handle(j *job) (report, error) {
 			return r, nil
 		}
 	}
+	if a, ok := s.s.(interface{ alive() bool }); ok && !a.alive() {
+		s.close(false) // idle too long, and gone: a new one, before the letter
+	}
 	if s.s == nil {
 		err := s.open()
 		var re *RunError

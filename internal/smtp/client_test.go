@@ -205,7 +205,7 @@ func TestFlights(t *testing.T) {
 			c := s.start(t)
 			var refusedAtEnd []int
 			called := 0
-			sent, err := c.Send(letter, func(refused []int) error { called++; refusedAtEnd = refused; return nil })
+			sent, err := c.Send(letter, func(s *Sent) error { called++; refusedAtEnd = refusedOf(s); return nil })
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -238,7 +238,7 @@ func TestRefusalsInAFlight(t *testing.T) {
 				return ""
 			}}
 			c := s.start(t)
-			sent, err := c.Send(letter, func([]int) error { return nil })
+			sent, err := c.Send(letter, func(*Sent) error { return nil })
 			if err != nil || sent.Rcpt[1].Code != 550 || sent.Rcpt[1].Enhanced != "5.1.1" || sent.Rcpt[1].Text != "No such user" ||
 				sent.End == nil || sent.End.Code != 250 || len(sent.Accepted()) != 1 {
 				t.Errorf("sent %+v, err %v", sent, err)
@@ -255,7 +255,7 @@ func TestRefusalsInAFlight(t *testing.T) {
 				return ""
 			}}
 			c := s.start(t)
-			sent, err := c.Send(letter, func([]int) error { return nil })
+			sent, err := c.Send(letter, func(*Sent) error { return nil })
 			if err != nil || len(sent.Accepted()) != 0 {
 				t.Fatalf("sent %+v, err %v", sent, err)
 			}
@@ -277,7 +277,7 @@ func TestRefusalsInAFlight(t *testing.T) {
 		}}
 		c := s.start(t)
 		called := false
-		sent, err := c.Send(letter, func([]int) error { called = true; return nil })
+		sent, err := c.Send(letter, func(*Sent) error { called = true; return nil })
 		if err != nil || called || sent.Data.Code != 354 || sent.End != nil {
 			t.Errorf("sent %+v, err %v, beforeEnd called %v", sent, err, called)
 		}
@@ -297,7 +297,7 @@ func TestRefusalsInAFlight(t *testing.T) {
 			return ""
 		}}
 		c := s.start(t)
-		sent, err := c.Send(letter, func([]int) error { return nil })
+		sent, err := c.Send(letter, func(*Sent) error { return nil })
 		if err != nil || sent.Mail.Code != 550 || sent.End != nil {
 			t.Errorf("sent %+v, err %v", sent, err)
 		}
@@ -306,7 +306,7 @@ func TestRefusalsInAFlight(t *testing.T) {
 	t.Run("421 in the middle of a flight", func(t *testing.T) {
 		s := &wire{ext: []string{"PIPELINING"}, hangUp: "RCPT TO:<bob", reply: nil}
 		c := s.start(t)
-		sent, err := c.Send(letter, func([]int) error { return nil })
+		sent, err := c.Send(letter, func(*Sent) error { return nil })
 		var ioe *IOError
 		if !errors.As(err, &ioe) || ioe.Phase != "MAIL" {
 			t.Errorf("sent %+v, err %v; want an IOError at MAIL (nothing answered)", sent, err)
@@ -317,7 +317,7 @@ func TestRefusalsInAFlight(t *testing.T) {
 		s := &wire{ext: []string{"PIPELINING", "CHUNKING"}, hangUp: "BDAT"}
 		c := s.start(t)
 		called := false
-		_, err := c.Send(letter, func([]int) error { called = true; return nil })
+		_, err := c.Send(letter, func(*Sent) error { called = true; return nil })
 		var ioe *IOError
 		if !called || !errors.As(err, &ioe) || ioe.Phase != "EOD" {
 			t.Errorf("err %v, beforeEnd called %v; want an IOError at EOD", err, called)
@@ -332,7 +332,7 @@ func TestRefusalsInAFlight(t *testing.T) {
 			return ""
 		}}
 		c := s.start(t)
-		sent, err := c.Send(letter, func([]int) error { return nil })
+		sent, err := c.Send(letter, func(*Sent) error { return nil })
 		if err != nil || sent.End.Code != 554 || sent.End.Enhanced != "5.7.1" {
 			t.Errorf("sent %+v, err %v", sent, err)
 		}
@@ -343,7 +343,7 @@ func TestBeforeEndFailsNothingEnds(t *testing.T) {
 	for _, ext := range [][]string{{"PIPELINING", "CHUNKING"}, {"PIPELINING"}} {
 		s := &wire{ext: ext}
 		c := s.start(t)
-		_, err := c.Send(letter, func([]int) error { return errors.New("disk full") })
+		_, err := c.Send(letter, func(*Sent) error { return errors.New("disk full") })
 		if !errors.Is(err, ErrAborted) || !strings.Contains(err.Error(), "disk full") {
 			t.Errorf("%v: err %v", ext, err)
 		}
@@ -361,7 +361,7 @@ func TestParametersOnTheWire(t *testing.T) {
 	m.EnvID, m.Ret, m.Notify = "k3y+x=y", "HDRS", []string{"FAILURE", "DELAY"}
 	m.To = []string{"ann@example.com", "иван@example.com"}
 	m.UTF8 = true
-	if _, err := c.Send(&m, func([]int) error { return nil }); err != nil {
+	if _, err := c.Send(&m, func(*Sent) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
 	want := "MAIL FROM:<dept@example.edu> SIZE=35 SMTPUTF8 RET=HDRS ENVID=k3y+2Bx+3Dy | " +

@@ -50,10 +50,11 @@ var ErrAborted = errors.New("aborted before the end of the message")
 
 // Send runs a mail transaction. beforeEnd is called at the point of no
 // return, before the end of the message is sent (the final dot, or BDAT
-// LAST), with the indexes of the recipients refused so far; if it fails,
+// LAST), with the replies so far (those to RCPT tell who was refused);
+// if it fails,
 // the end is never sent and the connection is closed. With CHUNKING and
 // PIPELINING the whole transaction goes in one write, so beforeEnd is
-// called before any reply, with none refused; with PIPELINING alone the
+// called before any reply; with PIPELINING alone the
 // commands go in one write, the message in a second; without either,
 // command by command.
 //
@@ -61,7 +62,7 @@ var ErrAborted = errors.New("aborted before the end of the message")
 // cannot go on: an *IOError whose Phase is where it broke (after the
 // point of no return, "EOD": the server may have the letter), or
 // ErrAborted. A refusal is a reply, not an error.
-func (c *Client) Send(m *Mail, beforeEnd func(refused []int) error) (*Sent, error) {
+func (c *Client) Send(m *Mail, beforeEnd func(*Sent) error) (*Sent, error) {
 	s := &Sent{Rcpt: make([]*Reply, len(m.To))}
 	_, pipelining := c.Extension("PIPELINING")
 	_, chunking := c.Extension("CHUNKING")
@@ -73,7 +74,7 @@ func (c *Client) Send(m *Mail, beforeEnd func(refused []int) error) (*Sent, erro
 
 	if chunking && pipelining {
 		// One flight: the point of no return is before it.
-		if err := c.aborted(beforeEnd(nil)); err != nil {
+		if err := c.aborted(beforeEnd(s)); err != nil {
 			return s, err
 		}
 		c.bufferLine(c.mailLine(m, len(data)))
@@ -139,7 +140,7 @@ func (c *Client) Send(m *Mail, beforeEnd func(refused []int) error) (*Sent, erro
 		}
 		return s, nil
 	case chunking:
-		if err := c.aborted(beforeEnd(refused)); err != nil {
+		if err := c.aborted(beforeEnd(s)); err != nil {
 			return s, err
 		}
 		s.Chunked = true
@@ -154,7 +155,7 @@ func (c *Client) Send(m *Mail, beforeEnd func(refused []int) error) (*Sent, erro
 		if err := writeDotStuffed(c.writer(), data); err != nil {
 			return s, &IOError{"BODY", err}
 		}
-		if err := c.aborted(beforeEnd(refused)); err != nil {
+		if err := c.aborted(beforeEnd(s)); err != nil {
 			return s, err
 		}
 		c.bufferLine(".")
@@ -207,10 +208,11 @@ func (c *Client) aborted(err error) error {
 	return fmt.Errorf("%w: %w", ErrAborted, err)
 }
 
+// refusedOf are the recipients refused by the replies read so far.
 func refusedOf(s *Sent) []int {
 	var out []int
 	for i, r := range s.Rcpt {
-		if r == nil || r.Code/100 != 2 {
+		if r != nil && r.Code/100 != 2 {
 			out = append(out, i)
 		}
 	}
