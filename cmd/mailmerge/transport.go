@@ -34,6 +34,7 @@ func newTransport(cfg *config.Config, trace *sender.Trace) (sender.Transport, er
 		Host: s.Host, Port: s.Port, Security: s.Security, TLSConfig: tlsConfig,
 		Helo: helo, Username: s.Username,
 		DialTimeout: s.DialTimeout, Timeout: s.Timeout, DataTimeout: s.DataTimeout, Trace: trace,
+		DSN: cfg.Send.DSN.Sender(),
 	}, nil
 }
 

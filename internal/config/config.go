@@ -123,6 +123,33 @@ type Send struct {
 	MessagesPerConnection int           `mapstructure:"messages_per_connection"`
 	RetryDelay            time.Duration `mapstructure:"retry_delay"`
 	Journal               string        `mapstructure:"journal"`
+	DSN                   DSN           `mapstructure:"dsn"`
+}
+
+// DSN is what delivery status notifications (RFC 3461) to ask for, where
+// the server offers them: when (notify: failure, delay, success, or
+// never) and what of the letter they return (ret: headers or full).
+type DSN struct {
+	Notify []string `mapstructure:"notify"`
+	Ret    string   `mapstructure:"ret"`
+}
+
+// Sender is the DSN request as the SMTP client makes it; nil for none.
+func (d DSN) Sender() *sender.DSN {
+	if len(d.Notify) == 0 && d.Ret == "" {
+		return nil
+	}
+	out := &sender.DSN{}
+	for _, n := range d.Notify {
+		out.Notify = append(out.Notify, strings.ToUpper(strings.TrimSpace(n)))
+	}
+	switch strings.ToLower(d.Ret) {
+	case "headers":
+		out.Ret = "HDRS"
+	case "full":
+		out.Ret = "FULL"
+	}
+	return out
 }
 
 // Defaults are the values of keys the file leaves out. Paths and values
@@ -261,6 +288,20 @@ func (c *Config) Validate() error {
 	}
 	if c.Recipients.File == "" {
 		bad("recipients.file", "required: the recipients CSV file")
+	}
+	for _, n := range c.Send.DSN.Notify {
+		switch strings.ToLower(strings.TrimSpace(n)) {
+		case "failure", "delay", "success":
+		case "never":
+			if len(c.Send.DSN.Notify) > 1 {
+				bad("send.dsn.notify", "never goes alone, got %v", c.Send.DSN.Notify)
+			}
+		default:
+			bad("send.dsn.notify", "want failure, delay, success or never, got %q", n)
+		}
+	}
+	if r := strings.ToLower(c.Send.DSN.Ret); r != "" && r != "headers" && r != "full" {
+		bad("send.dsn.ret", "want headers or full, got %q", c.Send.DSN.Ret)
 	}
 	if u := c.ListUnsubscribe.HTTPS; u != "" && !strings.HasPrefix(u, "https://") {
 		bad("list_unsubscribe.https", "want an https:// URL (mail providers take one-click unsubscribing over https only), got %q", u)

@@ -113,6 +113,12 @@ func TestDecode(t *testing.T) {
 		{"typed values", map[string]any{"recipients": map[string]any{"file": "p.csv", "encoding": "CP1251", "delimiter": "tab"},
 			"smtp": map[string]any{"security": "TLS", "timeout": "5s"}, "send": map[string]any{"rate": "100/min"}}, nil, nil},
 		{"a rate of 0 given as a number", map[string]any{"send": map[string]any{"rate": 0}}, nil, nil},
+		{"DSN", map[string]any{"send": map[string]any{"dsn": map[string]any{"notify": []any{"failure", "Delay"}, "ret": "headers"}}}, nil, nil},
+		{"DSN notify as a variable gives it", map[string]any{"send": map[string]any{"dsn": map[string]any{"notify": "failure,delay"}}}, nil, nil},
+		{"bad DSN", map[string]any{"send": map[string]any{"dsn": map[string]any{"notify": []any{"never", "failure"}, "ret": "body"}}}, nil, []string{
+			"mailing.yaml: send.dsn.notify: never goes alone, got [never failure]",
+			`mailing.yaml: send.dsn.ret: want headers or full, got "body"`,
+		}},
 		{"bad values", map[string]any{"recipients": map[string]any{"file": "p.csv", "encoding": "latin-9"},
 			"smtp": map[string]any{"security": "ssl", "port": 70000}, "send": map[string]any{"rate": "fast", "concurrency": 0}}, nil, []string{
 			`mailing.yaml: recipients.encoding: unknown encoding "latin-9" (want auto, utf-8, windows-1251, koi8-r or utf-16)`,
@@ -272,5 +278,15 @@ func TestUnknownEnv(t *testing.T) {
 	want := []string{"$MAILMERGE_SMTP_PROT is not a setting, and is ignored; did you mean $MAILMERGE_SMTP_PORT?", "$MAILMERGE_WHATEVER is not a setting, and is ignored"}
 	if !slices.Equal(got, want) {
 		t.Errorf("UnknownEnv = %q, want %q", got, want)
+	}
+}
+
+func TestDSNSender(t *testing.T) {
+	if d := (DSN{}).Sender(); d != nil {
+		t.Errorf("no DSN asked: %+v", d)
+	}
+	d := DSN{Notify: []string{"failure", " Delay"}, Ret: "headers"}.Sender()
+	if !slices.Equal(d.Notify, []string{"FAILURE", "DELAY"}) || d.Ret != "HDRS" {
+		t.Errorf("Sender() = %+v", d)
 	}
 }

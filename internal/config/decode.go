@@ -26,7 +26,7 @@ var ErrUnknownKey = errors.New("unknown key")
 // value that does not parse fails with the type's own message, which
 // Decode puts under the key.
 func DecodeHook() mapstructure.DecodeHookFunc {
-	return mapstructure.ComposeDecodeHookFunc(durationHook, textHook)
+	return mapstructure.ComposeDecodeHookFunc(durationHook, textHook, mapstructure.StringToSliceHookFunc(","))
 }
 
 func durationHook(from, to reflect.Type, data any) (any, error) {

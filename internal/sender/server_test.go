@@ -39,6 +39,7 @@ type backend struct {
 	data       func(c *smtp.Conn, msg []byte, n int) error
 	midData    func(c *smtp.Conn, rcpts []string) bool // true: read a little of the body and drop the connection
 	dataCount  int
+	server     func(*smtp.Server) // server options (DSN, SIZE, timeouts)
 }
 
 type received struct {
@@ -204,6 +205,9 @@ func startServerOn(t *testing.T, be *backend, tlsConfig *tls.Config, implicit bo
 	s.TLSConfig = tlsConfig
 	s.ReadTimeout = 10 * time.Second
 	s.WriteTimeout = 10 * time.Second
+	if be.server != nil {
+		be.server(s)
+	}
 	go s.Serve(ln)
 	t.Cleanup(func() { s.Close() })
 	return port

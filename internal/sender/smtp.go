@@ -327,7 +327,7 @@ func (t *SMTP) openError(phase string, err error) error {
 // the server, with NOOP, whether it is still there: servers drop idle
 // sessions, and a letter must not fail for it after a long rate-limit
 // pause.
-const idleLimit = time.Minute
+var idleLimit = time.Minute
 
 // smtpSession is one SMTP connection, used for letter after letter.
 type smtpSession struct {

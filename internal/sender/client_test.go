@@ -1,0 +1,80 @@
+package sender
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+	"golang.org/x/time/rate"
+
+	"github.com/mailmerge/mailmerge/internal/journal"
+)
+
+// TestDSNOnTheWire: where the server offers DSN, each letter asks for
+// the reports send.dsn names, its key as ENVID, each recipient as ORCPT.
+func TestDSNOnTheWire(t *testing.T) {
+	be := &backend{server: func(s *smtp.Server) { s.EnableDSN = true }}
+	port := startServer(t, be, nil)
+	proxyPort, w := startProxy(t, port)
+	tr := smtpTransport(proxyPort)
+	tr.DSN = &DSN{Notify: []string{"FAILURE", "DELAY"}, Ret: "HDRS"}
+	ls := letters(1)
+	if _, _, err := runPool(t, tr, ls, nil); err != nil {
+		t.Fatal(err)
+	}
+	wire := w.String()
+	key := ls[0].Key.String()
+	if !strings.Contains(wire, " RET=HDRS ENVID="+key+"\r\n") || !strings.Contains(wire, "RCPT TO:<"+ls[0].Recipients[0]+"> NOTIFY=FAILURE,DELAY ORCPT=rfc822;"+ls[0].Recipients[0]+"\r\n") {
+		t.Errorf("DSN parameters missing:\n%s", wire)
+	}
+}
+
+// TestSizeRefusedBeforeTheBody: a letter larger than the server's SIZE
+// fails with a clear reason, and nothing of it is sent.
+func TestSizeRefusedBeforeTheBody(t *testing.T) {
+	be := &backend{server: func(s *smtp.Server) { s.MaxMessageBytes = 100 }}
+	port := startServer(t, be, nil)
+	proxyPort, w := startProxy(t, port)
+	st, last, err := runPool(t, smtpTransport(proxyPort), letters(1), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range last {
+		if st.Failed != 1 || r.State != journal.Failed || !strings.Contains(r.Text, "more than the 100 the server takes (SIZE)") {
+			t.Errorf("%s; record %+v", summary(st), r)
+		}
+	}
+	if strings.Contains(w.String(), "MAIL FROM") {
+		t.Errorf("a transaction began:\n%s", w.String())
+	}
+}
+
+// TestIdleSessionReplaced: a session idle for longer than idleLimit is
+// asked with NOOP before its next letter; one the server has dropped is
+// replaced, and the letter goes at its first attempt.
+func TestIdleSessionReplaced(t *testing.T) {
+	old := idleLimit
+	idleLimit = 50 * time.Millisecond
+	t.Cleanup(func() { idleLimit = old })
+	be := &backend{server: func(s *smtp.Server) { s.ReadTimeout = 150 * time.Millisecond }}
+	port := startServer(t, be, nil)
+	st, last, err := runPool(t, smtpTransport(port), letters(3), func(p *Pool) {
+		p.Concurrency = 1
+		p.Limit = rate.NewLimiter(rate.Every(400*time.Millisecond), 1)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Delivered != 3 {
+		t.Fatalf("%s", summary(st))
+	}
+	for _, r := range last {
+		if r.Attempt != 1 {
+			t.Errorf("%s took %d attempts", keyName(r), r.Attempt)
+		}
+	}
+	if be.sessions != 3 {
+		t.Errorf("%d sessions, want 3 (each dropped while idle)", be.sessions)
+	}
+}
