@@ -256,6 +256,7 @@ type Journal struct {
 	spare   []byte
 	seq     uint64 // records queued so far
 	synced  uint64 // records durable so far
+	written uint64 // records in the file so far, durable or not
 	syncing bool
 	err     error // sticky: once writing failed, nothing more is recorded
 	syncs   int
@@ -534,6 +535,28 @@ func (j *Journal) Append(r Record) error {
 	return err
 }
 
+// Write queues r and writes it to the file without waiting for the
+// disk: a crash of the process keeps it, a power cut may not until the
+// next Commit (of any letter) or Close makes it durable. It is for the
+// outcome of a letter: losing it leaves the letter's eod, which replays
+// as unknown, never as due.
+func (j *Journal) Write(r Record) error {
+	seq, err := j.queue(r)
+	if err != nil {
+		return err
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for j.written < seq && j.err == nil {
+		if j.syncing {
+			j.cond.Wait()
+			continue
+		}
+		j.ioLocked(false)
+	}
+	return j.err
+}
+
 // Commit queues r and returns once it is durable. Records queued by other
 // goroutines meanwhile share the same fsync (group commit).
 func (j *Journal) Commit(r Record) error {
@@ -551,7 +574,7 @@ func (j *Journal) Commit(r Record) error {
 			j.cond.Wait()
 			continue
 		}
-		j.flushLocked()
+		j.ioLocked(true)
 	}
 	return j.err
 }
@@ -575,25 +598,35 @@ func (j *Journal) queue(r Record) (uint64, error) {
 	return j.seq, nil
 }
 
-// flushLocked writes and syncs everything queued. It is called with mu
-// held and releases it during I/O, so others can queue meanwhile.
-func (j *Journal) flushLocked() {
+// flushLocked writes and syncs everything queued.
+func (j *Journal) flushLocked() { j.ioLocked(true) }
+
+// ioLocked writes everything queued, and with sync makes it and all
+// written before durable. It is called with mu held and releases it
+// during I/O, so others can queue meanwhile; one I/O runs at a time.
+func (j *Journal) ioLocked(sync bool) {
 	j.syncing = true
 	buf, upto := j.pending, j.seq
 	j.pending = j.spare[:0]
 	j.mu.Unlock()
-	_, err := j.f.Write(buf)
-	if err == nil {
+	var err error
+	if len(buf) > 0 {
+		_, err = j.f.Write(buf)
+	}
+	if err == nil && sync {
 		err = j.f.Sync()
 	}
 	j.mu.Lock()
 	j.spare = buf[:0]
 	j.syncing = false
-	j.syncs++
-	if err != nil {
+	switch {
+	case err != nil:
 		j.err = fmt.Errorf("write journal %s: %w", j.path, err)
-	} else {
-		j.synced = upto
+	case sync:
+		j.syncs++
+		j.written, j.synced = upto, upto
+	default:
+		j.written = upto
 	}
 	j.cond.Broadcast()
 }
@@ -618,7 +651,7 @@ func (j *Journal) Close() error {
 	for j.syncing {
 		j.cond.Wait()
 	}
-	if j.err == nil && len(j.pending) > 0 {
+	if j.err == nil && (len(j.pending) > 0 || j.synced < j.seq) {
 		j.flushLocked()
 	}
 	err := j.err

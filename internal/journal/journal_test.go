@@ -414,3 +414,25 @@ func TestSentRows(t *testing.T) {
 		t.Error("a journal with records without fingerprints: ok")
 	}
 }
+
+// TestWriteReachesTheFileWithoutSync: an outcome is in the file at once
+// (a crash of the process keeps it) and made durable by the next Commit.
+func TestWriteReachesTheFileWithoutSync(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "m.journal")
+	j, _ := Open(path)
+	defer j.Close()
+	j.Commit(rec("a", EOD))
+	syncs := j.Syncs()
+	if err := j.Write(rec("a", Delivered)); err != nil {
+		t.Fatal(err)
+	}
+	var states []State
+	Read(path, func(r Record) error { states = append(states, r.State); return nil })
+	if !reflect.DeepEqual(states, []State{EOD, Delivered}) || j.Syncs() != syncs {
+		t.Errorf("file has %v after Write, %d syncs (before %d)", states, j.Syncs(), syncs)
+	}
+	j.Commit(rec("b", EOD))
+	if j.Syncs() != syncs+1 {
+		t.Errorf("%d syncs after the next Commit, want %d", j.Syncs(), syncs+1)
+	}
+}

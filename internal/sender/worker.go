@@ -234,7 +234,10 @@ func (s *worker) attempt(j *job) report {
 	default:
 		rec.State = journal.Deferred
 	}
-	if err := p.Journal.Commit(rec); err != nil {
+	// The outcome goes to the file now and to the disk with the next
+	// letter's eod (or Close): a crash keeps it; a power cut before then
+	// leaves the eod, which replays as unknown, never as due.
+	if err := p.Journal.Write(rec); err != nil {
 		res.Stop = &RunError{Kind: ErrJournal, Text: err.Error(), Err: err}
 		return report{j: j, state: rec.State, res: res}
 	}
