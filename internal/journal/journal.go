@@ -257,6 +257,7 @@ type Journal struct {
 	seq     uint64 // records queued so far
 	synced  uint64 // records durable so far
 	written uint64 // records in the file so far, durable or not
+	want    uint64 // records a Write left to the I/O under way
 	syncing bool
 	err     error // sticky: once writing failed, nothing more is recorded
 	syncs   int
@@ -539,7 +540,9 @@ func (j *Journal) Append(r Record) error {
 // disk: a crash of the process keeps it, a power cut may not until the
 // next Commit (of any letter) or Close makes it durable. It is for the
 // outcome of a letter: losing it leaves the letter's eod, which replays
-// as unknown, never as due.
+// as unknown, never as due. While another goroutine writes or syncs, r is
+// left to it: that I/O writes r before it ends, so Write never waits for
+// the disk.
 func (j *Journal) Write(r Record) error {
 	seq, err := j.queue(r)
 	if err != nil {
@@ -547,11 +550,11 @@ func (j *Journal) Write(r Record) error {
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	for j.written < seq && j.err == nil {
-		if j.syncing {
-			j.cond.Wait()
-			continue
-		}
+	if j.syncing {
+		j.want = max(j.want, seq)
+		return j.err
+	}
+	if j.written < seq && j.err == nil {
 		j.ioLocked(false)
 	}
 	return j.err
@@ -606,28 +609,36 @@ func (j *Journal) flushLocked() { j.ioLocked(true) }
 // during I/O, so others can queue meanwhile; one I/O runs at a time.
 func (j *Journal) ioLocked(sync bool) {
 	j.syncing = true
-	buf, upto := j.pending, j.seq
-	j.pending = j.spare[:0]
-	j.mu.Unlock()
-	var err error
-	if len(buf) > 0 {
-		_, err = j.f.Write(buf)
+	for {
+		buf, upto := j.pending, j.seq
+		j.pending = j.spare[:0]
+		j.mu.Unlock()
+		var err error
+		if len(buf) > 0 {
+			_, err = j.f.Write(buf)
+		}
+		if err == nil && sync {
+			err = syncFile(j.f)
+		}
+		j.mu.Lock()
+		j.spare = buf[:0]
+		switch {
+		case err != nil:
+			j.err = fmt.Errorf("write journal %s: %w", j.path, err)
+		case sync:
+			j.syncs++
+			j.written, j.synced = upto, upto
+		default:
+			j.written = upto
+		}
+		// Records a Write left to this I/O while it ran go to the file
+		// now; they need not wait for the disk.
+		if j.err != nil || j.want <= j.written {
+			break
+		}
+		sync = false
 	}
-	if err == nil && sync {
-		err = j.f.Sync()
-	}
-	j.mu.Lock()
-	j.spare = buf[:0]
 	j.syncing = false
-	switch {
-	case err != nil:
-		j.err = fmt.Errorf("write journal %s: %w", j.path, err)
-	case sync:
-		j.syncs++
-		j.written, j.synced = upto, upto
-	default:
-		j.written = upto
-	}
 	j.cond.Broadcast()
 }
 
@@ -661,6 +672,9 @@ func (j *Journal) Close() error {
 	}
 	return err
 }
+
+// syncFile is os.File.Sync; tests hold it to see what waits for the disk.
+var syncFile = (*os.File).Sync
 
 func syncDir(dir string) {
 	if d, err := os.Open(dir); err == nil {

@@ -436,3 +436,39 @@ func TestWriteReachesTheFileWithoutSync(t *testing.T) {
 		t.Errorf("%d syncs after the next Commit, want %d", j.Syncs(), syncs+1)
 	}
 }
+
+// TestWriteDoesNotWaitForSync: an outcome written while another letter's
+// eod is being synced is left to that I/O, which writes it before it
+// ends; the Write returns at once.
+func TestWriteDoesNotWaitForSync(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "m.journal")
+	j, _ := Open(path)
+	defer j.Close()
+	inSync, release := make(chan struct{}), make(chan struct{})
+	syncFile = func(f *os.File) error {
+		inSync <- struct{}{}
+		<-release
+		return f.Sync()
+	}
+	defer func() { syncFile = (*os.File).Sync }()
+	committed := make(chan error)
+	go func() { committed <- j.Commit(rec("a", EOD)) }()
+	<-inSync
+	if err := j.Write(rec("b", Delivered)); err != nil { // would hang here if it waited
+		t.Fatal(err)
+	}
+	var before []string
+	Read(path, func(r Record) error { before = append(before, nameOf(r)+":"+string(r.State)); return nil })
+	close(release)
+	if err := <-committed; err != nil {
+		t.Fatal(err)
+	}
+	var after []string
+	Read(path, func(r Record) error { after = append(after, nameOf(r)+":"+string(r.State)); return nil })
+	if want := []string{"a:eod"}; !reflect.DeepEqual(before, want) {
+		t.Errorf("during the sync the file has %v, want %v", before, want)
+	}
+	if want := []string{"a:eod", "b:delivered"}; !reflect.DeepEqual(after, want) {
+		t.Errorf("after the sync the file has %v, want %v", after, want)
+	}
+}
