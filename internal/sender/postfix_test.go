@@ -23,57 +23,86 @@ import (
 // Debian package; see testpostfix.
 
 // TestPostfixSTARTTLS sends a few hundred letters through Postfix with
-// STARTTLS and checks that each arrives once, over TLS.
+// STARTTLS and checks that each arrives once, over TLS: once with BDAT
+// (Postfix offers CHUNKING), once with DATA pipelined after the RCPTs.
 func TestPostfixSTARTTLS(t *testing.T) {
 	testpostfix.Need(t)
 	serverTLS, pool := testCA(t)
 	pf := testpostfix.Start(t, testpostfix.Options{TLS: serverTLS})
 	port, inbox := pf.Port, pf.Inbox
 
-	const n = 300
-	tr := smtpTransport(port)
-	tr.Security = StartTLS
-	tr.TLSConfig = &tls.Config{RootCAs: pool, ServerName: "localhost"}
-	tr.Timeout = 30 * time.Second
-	tr.DataTimeout = 10 * time.Minute
-	st, last, err := runPool(t, tr, letters(n), func(p *Pool) { p.Concurrency = 4; p.PerSession = 50 })
-	if err != nil || st.Delivered != n || countStates(last)[journal.Delivered] != n {
-		t.Fatalf("%v: %s", err, summary(st))
+	const n = 150
+	for _, tt := range []struct {
+		name       string
+		noChunking bool
+		command    string // what carries the body, in the trace
+	}{
+		{"BDAT", false, "C: BDAT "},
+		{"DATA", true, "C: DATA"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tr := smtpTransport(port)
+			tr.Security = StartTLS
+			tr.TLSConfig = &tls.Config{RootCAs: pool, ServerName: "localhost"}
+			tr.Timeout = 30 * time.Second
+			tr.DataTimeout = 10 * time.Minute
+			tr.NoChunking = tt.noChunking
+			var trace bytes.Buffer
+			tr.Trace = NewTrace(&lockedBuffer{b: &trace})
+			ls := letters(n)
+			st, last, err := runPool(t, tr, ls, func(p *Pool) { p.Concurrency = 4; p.PerSession = 50 })
+			if err != nil || st.Delivered != n || countStates(last)[journal.Delivered] != n {
+				t.Fatalf("%v: %s", err, summary(st))
+			}
+			if r := last["key0"]; !strings.Contains(r.Text, "queued as") {
+				t.Errorf("the reply has no queue id: %q", r.Text)
+			}
+			if got := strings.Count(trace.String(), tt.command); got != n {
+				t.Errorf("the trace has %q %d times, want %d", tt.command, got, n)
+			}
+			checkArrived(t, inbox, ls)
+		})
 	}
-	if r := last["key0"]; !strings.Contains(r.Text, "queued as") {
-		t.Errorf("the reply has no queue id: %q", r.Text)
-	}
+}
 
-	// Postfix queues, then its virtual agent delivers: wait for them all.
+// checkArrived waits for Postfix's virtual agent to deliver ls, then
+// checks each arrived once, over TLS, with its dot lines intact. It
+// removes the files it read, so that the next send is counted alone.
+func checkArrived(t *testing.T, inbox string, ls []*testLetter) {
+	t.Helper()
+	want := map[string]bool{}
+	for _, l := range ls {
+		want[l.MessageID] = true
+	}
+	ids := map[string]int{}
 	deadline := time.Now().Add(2 * time.Minute)
-	var files []os.DirEntry
 	for time.Now().Before(deadline) {
-		files, _ = os.ReadDir(filepath.Join(inbox, "new"))
-		if len(files) >= n {
+		files, _ := os.ReadDir(filepath.Join(inbox, "new"))
+		for _, f := range files {
+			data, err := os.ReadFile(filepath.Join(inbox, "new", f.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			os.Remove(filepath.Join(inbox, "new", f.Name()))
+			m := regexp.MustCompile(`(?m)^Message-ID: (<[^>]+>)$`).FindSubmatch(data)
+			if m == nil || !want[string(m[1])] {
+				t.Errorf("%s: not a letter of this send", f.Name())
+				continue
+			}
+			ids[string(m[1])]++
+			if !bytes.Contains(data, []byte("using TLSv1.3")) {
+				t.Errorf("%s: no TLS in the Received header", f.Name())
+			}
+			if !bytes.Contains(data, []byte("\n.\n.leading dot\n")) {
+				t.Errorf("%s: the dot lines did not survive", f.Name())
+			}
+		}
+		if len(ids) >= len(ls) {
 			break
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if len(files) != n {
-		t.Fatalf("%d of %d letters arrived", len(files), n)
-	}
-	ids := map[string]int{}
-	for _, f := range files {
-		data, err := os.ReadFile(filepath.Join(inbox, "new", f.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if m := regexp.MustCompile(`(?m)^Message-ID: (<[^>]+>)$`).FindSubmatch(data); m != nil {
-			ids[string(m[1])]++
-		}
-		if !bytes.Contains(data, []byte("using TLSv1.3")) {
-			t.Errorf("%s: no TLS in the Received header", f.Name())
-		}
-		if !bytes.Contains(data, []byte("\n.\n.leading dot\n")) {
-			t.Errorf("%s: the dot lines did not survive", f.Name())
-		}
-	}
-	for _, l := range letters(n) {
+	for _, l := range ls {
 		if ids[l.MessageID] != 1 {
 			t.Errorf("%s arrived %d times", l.MessageID, ids[l.MessageID])
 		}
