@@ -133,11 +133,35 @@ type status struct {
 	rcpts map[string]State
 	// rset is recipientSet of the last full attempt's recipients: a
 	// letter known by a name (recipients.key) may have others now.
-	rset uint64
+	rset uint32
 }
 
-// recipientSet hashes a set of recipients, case and order aside.
-func recipientSet(rcpts []string) uint64 {
+// slot is what the journal keeps of a letter: the fingerprint of its
+// row, and its state at the first destination it has records for.
+type slot struct {
+	fp        uint64
+	rset      uint32 // see status
+	state     uint8  // a code from states; 0: no record at dests[dest] yet
+	attempt   uint8  // attempts at dests[dest], counted up to 255 (send.max_attempts is less)
+	dest      uint8  // index in dests; spill for one past the 255th
+	delivered uint8  // 1 + index in dests of a destination it was delivered to
+}
+
+const spill = 255
+
+// states are the codes slots keep states by, from 1: 0 is no status. A
+// letter tried only to some of its recipients has the state "" besides
+// theirs.
+var states = []State{"", "", Attempt, EOD, Delivered, Failed, Deferred, Unknown, Invalid}
+
+func stateCode(s State) uint8 {
+	if i := slices.Index(states[1:], s); i >= 0 {
+		return uint8(i + 1)
+	}
+	panic("journal: unknown state " + string(s))
+}
+
+func recipientSet(rcpts []string) uint32 {
 	lower := make([]string, len(rcpts))
 	for i, r := range rcpts {
 		lower[i] = strings.ToLower(r)
@@ -148,7 +172,7 @@ func recipientSet(rcpts []string) uint64 {
 		io.WriteString(h, r)
 		h.Write([]byte{0})
 	}
-	return binary.BigEndian.Uint64(h.Sum(nil))
+	return binary.BigEndian.Uint32(h.Sum(nil))
 }
 
 // Entry is what the journal knows of one letter at one destination: the
@@ -166,7 +190,7 @@ type Entry struct {
 	// Rcpts holds the states of recipients whose states differ from
 	// State, by lower-case address; see StateOf.
 	Rcpts map[string]State
-	rset  uint64
+	rset  uint32
 }
 
 // StateOf returns the state of one recipient of the letter, and whether
@@ -237,18 +261,21 @@ var ErrLocked = errors.New("the journal is in use by another mailmerge send of t
 type Journal struct {
 	path string
 	f    *os.File
-	// last holds, per letter and destination, what a send needs of its
-	// last record. A million letters take some 40 MB this way, not the
-	// records' size.
-	last map[keyHash]status
-	// delivered names, per letter, a destination it was delivered to, as
-	// an index into dests.
-	delivered map[keyHash]uint16
-	dests     []string
-	// letters holds every letter recorded, at any destination, with the
-	// fingerprint of its row: the identities a campaign may match.
-	letters map[keyHash]uint64
-	rows    map[uint64]bool // the fingerprints in letters, made on demand (HasRow)
+	// letters holds, per letter, what a send needs of its records: 16
+	// bytes, so that a million letters take some 35 MB, not the records'
+	// size. The rare rest is in more and rcpts.
+	letters map[keyHash]slot
+	// more holds, per letter and destination, the state of letters sent
+	// to more than one destination, at the others than the slot's.
+	more map[keyHash]status
+	// rcpts holds, per letter and destination, the recipients' states of
+	// letters whose recipients' states differ (some refused, some not).
+	rcpts map[keyHash]map[string]State
+	dests []string // destinations, by the index slots hold
+	pairs int      // letters and destinations with records
+	// fps is the fingerprints of the letters' rows, sorted, made on
+	// demand (HasRow): 8 bytes a letter.
+	fps []uint64
 
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -277,7 +304,14 @@ func Open(path string) (*Journal, error) {
 		}
 		return nil, fmt.Errorf("lock journal %s: %w", path, err)
 	}
-	j := &Journal{path: path, f: f, last: map[keyHash]status{}, delivered: map[keyHash]uint16{}, letters: map[keyHash]uint64{}}
+	// A map that grows doubles its tables; one sized from the start
+	// takes half the memory. A letter takes some 900 bytes of records
+	// (attempt, eod, outcome), so this guesses low, never high.
+	var letters int64
+	if fi, err := f.Stat(); err == nil {
+		letters = fi.Size() / 1024
+	}
+	j := &Journal{path: path, f: f, letters: make(map[keyHash]slot, letters), more: map[keyHash]status{}, rcpts: map[keyHash]map[string]State{}}
 	j.cond = sync.NewCond(&j.mu)
 	good, err := replay(f, filepath.Base(path), func(r Record) error {
 		j.index(r)
@@ -440,9 +474,17 @@ func (j *Journal) index(r Record) {
 	if r.Test != "" {
 		return
 	}
-	j.letters[hashKey(r.Key, "")] = r.FP
-	h := hashKey(r.Key, r.Dest)
-	st := j.last[h]
+	k := hashKey(r.Key, "")
+	sl, known := j.letters[k]
+	if !known || r.FP != 0 && r.FP != sl.fp {
+		sl.fp = r.FP
+		j.fps = nil
+	}
+	d := j.dest(r.Dest)
+	st, ok := j.statusAt(k, sl, r.Key, d)
+	if !ok {
+		j.pairs++
+	}
 	st.attempt = int32(r.Attempt)
 	if !r.Part {
 		st.state, st.rcpts, st.rset = r.Final(), nil, recipientSet(r.Rcpt)
@@ -461,15 +503,46 @@ func (j *Journal) index(r Record) {
 			st.rcpts[strings.ToLower(rej.Rcpt)] = rej.Final()
 		}
 	}
-	j.last[h] = st
-	if r.State == Delivered {
-		i := slices.Index(j.dests, r.Dest)
-		if i < 0 {
-			i = len(j.dests)
-			j.dests = append(j.dests, r.Dest)
-		}
-		j.delivered[hashKey(r.Key, "")] = uint16(i)
+	if r.State == Delivered && d < spill {
+		sl.delivered = uint8(d) + 1
 	}
+	j.letters[k] = j.setStatus(k, sl, r.Key, d, st)
+}
+
+// dest returns the index of a destination in dests, adding it.
+func (j *Journal) dest(name string) int {
+	i := slices.Index(j.dests, name)
+	if i < 0 {
+		i = len(j.dests)
+		j.dests = append(j.dests, name)
+	}
+	return i
+}
+
+// statusAt returns a letter's status at the destination with index d.
+func (j *Journal) statusAt(k keyHash, sl slot, key letter.Key, d int) (status, bool) {
+	if sl.state != 0 && int(sl.dest) == d && d < spill {
+		return status{state: states[sl.state], attempt: int32(sl.attempt), rset: sl.rset, rcpts: j.rcpts[k]}, true
+	}
+	st, ok := j.more[hashKey(key, j.dests[d])]
+	return st, ok
+}
+
+// setStatus stores a letter's status at the destination with index d:
+// in its slot when it has no other, else in more.
+func (j *Journal) setStatus(k keyHash, sl slot, key letter.Key, d int, st status) slot {
+	if d >= spill || sl.state != 0 && int(sl.dest) != d {
+		j.more[hashKey(key, j.dests[d])] = st
+		return sl
+	}
+	sl.state, sl.dest, sl.rset = stateCode(st.state), uint8(d), st.rset
+	sl.attempt = uint8(min(st.attempt, 255))
+	if st.rcpts != nil {
+		j.rcpts[k] = st.rcpts
+	} else {
+		delete(j.rcpts, k)
+	}
+	return sl
 }
 
 // Known reports whether the journal has records of the letter with key,
@@ -478,8 +551,8 @@ func (j *Journal) index(r Record) {
 func (j *Journal) Known(key letter.Key) (fp uint64, ok bool) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	fp, ok = j.letters[hashKey(key, "")]
-	return fp, ok
+	sl, ok := j.letters[hashKey(key, "")]
+	return sl.fp, ok
 }
 
 // HasRow reports whether a letter was recorded for a row with the
@@ -490,15 +563,17 @@ func (j *Journal) Known(key letter.Key) (fp uint64, ok bool) {
 func (j *Journal) HasRow(fp uint64) (has, ok bool) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if j.rows == nil {
-		j.rows = map[uint64]bool{}
-		for _, f := range j.letters {
-			if f != 0 {
-				j.rows[f] = true
+	if j.fps == nil {
+		j.fps = make([]uint64, 0, len(j.letters))
+		for _, sl := range j.letters {
+			if sl.fp != 0 {
+				j.fps = append(j.fps, sl.fp)
 			}
 		}
+		slices.Sort(j.fps)
 	}
-	return j.rows[fp], len(j.rows) > 0
+	_, has = slices.BinarySearch(j.fps, fp)
+	return has, len(j.fps) > 0
 }
 
 // Lookup returns what the journal knows of the letter with key at the
@@ -507,15 +582,23 @@ func (j *Journal) HasRow(fp uint64) (has, ok bool) {
 func (j *Journal) Lookup(key letter.Key, dest string) Entry {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	s, ok := j.last[hashKey(key, dest)]
-	if !ok {
-		s, ok = j.last[hashKey(key, "")]
+	k := hashKey(key, "")
+	sl, seen := j.letters[k]
+	var s status
+	ok := false
+	if seen {
+		if d := slices.Index(j.dests, dest); d >= 0 {
+			s, ok = j.statusAt(k, sl, key, d)
+		}
+		if d := slices.Index(j.dests, ""); !ok && d >= 0 {
+			s, ok = j.statusAt(k, sl, key, d)
+		}
 	}
 	e := Entry{Known: ok, State: s.state, Attempts: int(s.attempt), Seen: ok, Rcpts: maps.Clone(s.rcpts), rset: s.rset}
-	if i, delivered := j.delivered[hashKey(key, "")]; delivered {
+	if sl.delivered > 0 {
 		e.Seen = true
 		if e.State != Delivered {
-			e.Elsewhere = j.dests[i]
+			e.Elsewhere = j.dests[sl.delivered-1]
 		}
 	}
 	return e
@@ -526,7 +609,7 @@ func (j *Journal) Lookup(key letter.Key, dest string) Entry {
 func (j *Journal) Letters() int {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	return len(j.last)
+	return j.pairs
 }
 
 // Append queues r. It is written with the next Commit (of any letter) or

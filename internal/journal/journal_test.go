@@ -3,6 +3,8 @@ package journal
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -471,4 +473,123 @@ func TestWriteDoesNotWaitForSync(t *testing.T) {
 	if want := []string{"a:eod", "b:delivered"}; !reflect.DeepEqual(after, want) {
 		t.Errorf("after the sync the file has %v, want %v", after, want)
 	}
+}
+
+// TestIndexMatchesRecords: the compact index answers Lookup, Known and
+// Letters as a plain replay of the records does, for letters at several
+// destinations (records older than destinations among them), with
+// recipients refused and attempts to some of the recipients.
+func TestIndexMatchesRecords(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	dests := []string{"", "smtp:a:587", "smtp:b:25", "maildir:/m"}
+	statesIn := []State{Attempt, EOD, Delivered, Failed, Deferred, Unknown}
+	path := filepath.Join(t.TempDir(), "m.journal")
+	j, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []Record
+	for i := 0; i < 3000; i++ {
+		name := fmt.Sprintf("l%d", rng.IntN(200))
+		r := rec(name, statesIn[rng.IntN(len(statesIn))])
+		r.Dest = dests[rng.IntN(len(dests))]
+		r.Attempt = 1 + rng.IntN(5)
+		r.FP = uint64(rng.IntN(3))
+		r.Rcpt = []string{name + "@example.com", name + ".b@example.com"}
+		switch rng.IntN(6) {
+		case 0:
+			r.Rejected = []Rejection{{Rcpt: name + ".b@example.com", State: Failed, Code: 550}}
+		case 1:
+			r.Rcpt, r.Part = r.Rcpt[1:], true
+		}
+		if err := j.Append(r); err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, r)
+	}
+	j.Close()
+	reopened, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reopened.Close()
+	for _, jj := range []*Journal{j, reopened} {
+		want := replayPlainly(recs)
+		if got := jj.Letters(); got != len(want.last) {
+			t.Errorf("Letters() = %d, want %d", got, len(want.last))
+		}
+		for n := 0; n < 200; n++ {
+			key := rec(fmt.Sprintf("l%d", n), Attempt).Key
+			fp, ok := jj.Known(key)
+			if wfp, wok := want.fp[key]; ok != wok || fp != wfp {
+				t.Errorf("l%d: Known = %d, %v; want %d, %v", n, fp, ok, wfp, wok)
+			}
+			for _, d := range append(dests, "smtp:never:25") {
+				if got, w := jj.Lookup(key, d), want.lookup(key, d); !reflect.DeepEqual(got, w) {
+					t.Errorf("l%d at %q: Lookup = %+v, want %+v", n, d, got, w)
+				}
+			}
+		}
+	}
+}
+
+// plainIndex is the index as maps of everything, the way it was before
+// it was made compact: the reference for TestIndexMatchesRecords.
+type plainIndex struct {
+	last      map[[2]string]status
+	delivered map[letter.Key]string
+	fp        map[letter.Key]uint64
+}
+
+func replayPlainly(recs []Record) plainIndex {
+	x := plainIndex{last: map[[2]string]status{}, delivered: map[letter.Key]string{}, fp: map[letter.Key]uint64{}}
+	for _, r := range recs {
+		if old, ok := x.fp[r.Key]; !ok || r.FP != 0 {
+			x.fp[r.Key] = r.FP
+		} else {
+			x.fp[r.Key] = old
+		}
+		k := [2]string{r.Key.String(), r.Dest}
+		st := x.last[k]
+		st.attempt = int32(r.Attempt)
+		if !r.Part {
+			st.state, st.rcpts, st.rset = r.Final(), nil, recipientSet(r.Rcpt)
+			if len(r.Rejected) > 0 {
+				st.rcpts = map[string]State{}
+			}
+		}
+		if st.rcpts == nil && r.Part {
+			st.rcpts = map[string]State{}
+		}
+		if st.rcpts != nil {
+			m := maps.Clone(st.rcpts)
+			for _, rcpt := range r.Rcpt {
+				m[strings.ToLower(rcpt)] = r.Final()
+			}
+			for _, rej := range r.Rejected {
+				m[strings.ToLower(rej.Rcpt)] = rej.Final()
+			}
+			st.rcpts = m
+		}
+		x.last[k] = st
+		if r.State == Delivered {
+			x.delivered[r.Key] = r.Dest
+		}
+	}
+	return x
+}
+
+func (x plainIndex) lookup(key letter.Key, dest string) Entry {
+	s, ok := x.last[[2]string{key.String(), dest}]
+	if !ok {
+		s, ok = x.last[[2]string{key.String(), ""}]
+	}
+	e := Entry{Known: ok, State: s.state, Attempts: int(s.attempt), Seen: ok, Rcpts: s.rcpts, rset: s.rset}
+	if d, delivered := x.delivered[key]; delivered {
+		e.Seen = true
+		if e.State != Delivered {
+			e.Elsewhere = d
+		}
+	}
+	return e
 }
