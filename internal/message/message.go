@@ -1,7 +1,8 @@
 // Package message writes a letter as it goes on the wire: an RFC 5322
 // message with MIME (RFC 2045-2047, 2231). Header fields are encoded and
 // folded to 78 characters here (go-message alone leaves long lines,
-// PITFALLS P7, P8), text parts are quoted-printable UTF-8, attachments
+// PITFALLS P7, P8), text parts are UTF-8 in quoted-printable (base64 when
+// mostly not ASCII, as Russian is), attachments
 // base64, and a Markdown body becomes a multipart/alternative of the
 // Markdown and its HTML rendering. go-message assembles the parts.
 package message
@@ -83,6 +84,9 @@ func (b builder) build(fields [][]byte, body []byte, attachments []letter.Attach
 		if err := w.Close(); err != nil {
 			return nil, err
 		}
+		if !bytes.HasSuffix(out.Bytes(), []byte("\r\n")) {
+			out.WriteString("\r\n") // base64 ends its last line without one
+		}
 		return out.Bytes(), nil
 	}
 
@@ -113,23 +117,27 @@ func (b builder) build(fields [][]byte, body []byte, attachments []letter.Attach
 // textEntity returns the header fields and a body writer for the text of
 // the letter: one part, or multipart/alternative for Markdown.
 func (b builder) textEntity(body []byte) ([][]byte, func(io.Writer) error) {
-	text := func(subtype string) [][]byte {
+	text := func(subtype string, content []byte) ([][]byte, func(io.Writer) error) {
+		cte := transferEncoding(content)
+		if cte == "base64" {
+			// Text is encoded in its canonical form, with CRLF (RFC 2049
+			// section 4); the quoted-printable writer makes CRLF itself.
+			content = bytes.ReplaceAll(content, []byte("\n"), []byte("\r\n"))
+		}
 		return [][]byte{
 			foldField("Content-Type", paramTokens("text/"+subtype, map[string]string{"charset": "utf-8"})),
-			foldField("Content-Transfer-Encoding", []string{"quoted-printable"}),
-		}
-	}
-	write := func(b []byte) func(io.Writer) error {
-		return func(w io.Writer) error { _, err := w.Write(b); return err }
+			foldField("Content-Transfer-Encoding", []string{cte}),
+		}, func(w io.Writer) error { _, err := w.Write(content); return err }
 	}
 	switch b.kind {
 	case letter.HTML:
-		return text("html"), write(body)
+		return text("html", body)
 	case letter.Markdown:
+		plain, writePlain := text("plain", body)
 		h := [][]byte{foldField("Content-Type", paramTokens("multipart/alternative", map[string]string{"boundary": b.opts.Boundary()}))}
 		return h, func(w io.Writer) error {
 			mw := w.(*message.Writer)
-			if err := writePart(mw, text("plain"), write(body)); err != nil {
+			if err := writePart(mw, plain, writePlain); err != nil {
 				return err
 			}
 			var page bytes.Buffer
@@ -138,10 +146,28 @@ func (b builder) textEntity(body []byte) ([][]byte, func(io.Writer) error) {
 				return fmt.Errorf("render Markdown: %w", err)
 			}
 			page.WriteString("</body></html>\n")
-			return writePart(mw, text("html"), write(page.Bytes()))
+			h, writeHTML := text("html", page.Bytes())
+			return writePart(mw, h, writeHTML)
 		}
 	}
-	return text("plain"), write(body)
+	return text("plain", body)
+}
+
+// transferEncoding picks how a text part goes: quoted-printable keeps
+// mostly-ASCII text readable and small, but triples every other byte, so
+// a letter in Russian (two bytes a letter, nearly all of them non-ASCII)
+// goes in base64 instead: a third larger rather than three times.
+func transferEncoding(text []byte) string {
+	high := 0
+	for _, c := range text {
+		if c >= 0x80 {
+			high++
+		}
+	}
+	if high*4 > len(text) {
+		return "base64"
+	}
+	return "quoted-printable"
 }
 
 // markdown keeps the letter's line breaks: a signature written on two

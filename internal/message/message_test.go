@@ -110,3 +110,47 @@ func TestCheckValue(t *testing.T) {
 		}
 	}
 }
+
+// TestTextTransferEncoding: text mostly in ASCII goes quoted-printable,
+// text mostly in Cyrillic base64 (a third larger, not three times), and
+// either decodes back to the letter's text with CRLF line ends.
+func TestTextTransferEncoding(t *testing.T) {
+	for _, tt := range []struct {
+		body, cte string
+	}{
+		{"Hello Ivan,\nyour grade is in.\n", "quoted-printable"},
+		{"Hello Иван,\nyour grade is in.\n", "quoted-printable"},
+		{"Здравствуйте, Иван!\nОценка за семестр выставлена.\n", "base64"},
+	} {
+		l := &letter.Letter{
+			From: "dept@example.edu", Recipients: []string{"ivan@example.com"},
+			Fields: []letter.Field{
+				{Name: "From", Mailboxes: []address.Mailbox{{Addr: "dept@example.edu"}}},
+				{Name: "To", Mailboxes: []address.Mailbox{{Addr: "ivan@example.com"}}},
+			},
+			Body: []byte(tt.body),
+		}
+		l.Identify(letter.NewKey("c", l.Recipients, 0))
+		data, err := Build(l, testOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.HasSuffix(data, []byte("\r\n")) {
+			t.Errorf("%q: the letter does not end with CRLF", tt.body)
+		}
+		e, err := gomessage.Read(bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := e.Header.Get("Content-Transfer-Encoding"); got != tt.cte {
+			t.Errorf("%q went %s, want %s", tt.body, got, tt.cte)
+		}
+		text, _ := io.ReadAll(e.Body)
+		if want := strings.ReplaceAll(tt.body, "\n", "\r\n"); string(text) != want {
+			t.Errorf("%q decodes to %q, want %q", tt.body, text, want)
+		}
+		if tt.cte == "base64" && len(data) > 3*len(tt.body)+600 {
+			t.Errorf("%d bytes for %d of text", len(data), len(tt.body))
+		}
+	}
+}
