@@ -245,7 +245,10 @@ func (c *Campaign) countEnvelopes(ctx context.Context) error {
 	if c.envelopes != nil {
 		return nil
 	}
-	counts := map[uint64]seen{}
+	// Sized from the start: a map that grows to a million rows doubles
+	// its tables, and this one lives for the whole send.
+	lines, _ := recipients.CountLines(c.cfg.Recipients.File)
+	counts := make(map[uint64]seen, lines)
 	quiet := &Campaign{cfg: c.cfg, opts: Options{OnError: func(error) {}, OnWarning: func(error) {}}, files: c.files, envelopes: counts}
 	_, err := quiet.walk(ctx, (*template.Template).Envelope, func(l *letter.Letter, _ *recipients.Record) error {
 		k := hashAddrs(l.Recipients)

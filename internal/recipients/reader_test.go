@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -483,5 +484,16 @@ func TestWriterReadsBack(t *testing.T) {
 				t.Errorf("%q: %v %v, want %q", delim, rec, err, want)
 			}
 		}
+	}
+}
+
+func TestCountLines(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "l.csv")
+	os.WriteFile(path, []byte("name,note\nAnna,\"two\nlines\"\nBoris,x"), 0o644)
+	if n, err := CountLines(path); n != 3 || err != nil {
+		t.Errorf("CountLines = %d, %v; want 3", n, err)
+	}
+	if _, err := CountLines(filepath.Join(t.TempDir(), "none.csv")); err == nil {
+		t.Error("no error for a missing file")
 	}
 }
