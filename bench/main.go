@@ -31,9 +31,23 @@ func main() {
 	flag.StringVar(&o.rttSessions, "rtt-sessions", "8", "sessions over the simulated link")
 	flag.IntVar(&o.checkRows, "check-rows", 100000, "rows for the check")
 	flag.IntVar(&o.large, "large", 1000000, "rows for the large send and its resume (0: skip)")
+	serve := flag.Bool("serve", false, "only start the CHUNKING server and a delaying proxy to it, print their addresses and wait (for trying things by hand)")
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix("bench: ")
+	if *serve {
+		srv, addr, err := startChunkingSink()
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer srv.Close()
+		p, err := startDelayProxy(addr, o.rtt)
+		if err != nil {
+			log.Fatal(err)
+		}
+		log.Printf("CHUNKING server on %s, through a %v round trip on %s", addr, o.rtt, p.Addr())
+		select {}
+	}
 	report, err := o.run()
 	if err != nil {
 		log.Fatal(err)
