@@ -276,6 +276,10 @@ type Journal struct {
 	// fps is the fingerprints of the letters' rows, sorted, made on
 	// demand (HasRow): 8 bytes a letter.
 	fps []uint64
+	// snapshot is the offset the snapshot read at Open covers (0: none);
+	// lines the records in the file at Open.
+	snapshot int64
+	lines    int
 
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -304,16 +308,24 @@ func Open(path string) (*Journal, error) {
 		}
 		return nil, fmt.Errorf("lock journal %s: %w", path, err)
 	}
-	// A map that grows doubles its tables; one sized from the start
-	// takes half the memory. A letter takes some 900 bytes of records
-	// (attempt, eod, outcome), so this guesses low, never high.
-	var letters int64
-	if fi, err := f.Stat(); err == nil {
-		letters = fi.Size() / 1024
-	}
-	j := &Journal{path: path, f: f, letters: make(map[keyHash]slot, letters), more: map[keyHash]status{}, rcpts: map[keyHash]map[string]State{}}
+	j := &Journal{path: path, f: f, more: map[keyHash]status{}, rcpts: map[keyHash]map[string]State{}}
 	j.cond = sync.NewCond(&j.mu)
-	good, err := replay(f, filepath.Base(path), func(r Record) error {
+	base, lines := j.readSnapshot()
+	if base == 0 {
+		// A map that grows doubles its tables; one sized from the start
+		// takes half the memory. A letter takes some 900 bytes of records
+		// (attempt, eod, outcome), so this guesses low, never high.
+		var letters int64
+		if fi, err := f.Stat(); err == nil {
+			letters = fi.Size() / 1024
+		}
+		j.letters = make(map[keyHash]slot, letters)
+	} else if _, err := f.Seek(base, io.SeekStart); err != nil {
+		f.Close()
+		return nil, err
+	}
+	j.snapshot = base
+	good, n, err := replay(f, filepath.Base(path), lines, func(r Record) error {
 		j.index(r)
 		return nil
 	})
@@ -321,6 +333,8 @@ func Open(path string) (*Journal, error) {
 		f.Close()
 		return nil, err
 	}
+	good += base
+	j.lines = n
 	// Cut a torn last line so that new records start on a line of their own.
 	if err := f.Truncate(good); err != nil {
 		f.Close()
@@ -344,7 +358,7 @@ func Read(path string, fn func(Record) error) error {
 		return err
 	}
 	defer f.Close()
-	_, err = replay(f, filepath.Base(path), fn)
+	_, _, err = replay(f, filepath.Base(path), 0, fn)
 	return err
 }
 
@@ -446,23 +460,22 @@ func DeliveredSince(path string, t time.Time) (int, error) {
 
 // replay reads records from r and returns the offset after the last whole
 // line.
-func replay(r io.Reader, name string, fn func(Record) error) (int64, error) {
+func replay(r io.Reader, name string, before int, fn func(Record) error) (off int64, lines int, err error) {
 	br := bufio.NewReaderSize(r, 64<<10)
-	var off int64
-	for n := 1; ; n++ {
+	for n := before + 1; ; n++ {
 		line, err := br.ReadBytes('\n')
 		if err == io.EOF {
-			return off, nil // a line without its newline is torn: ignore it
+			return off, n - 1, nil // a line without its newline is torn: ignore it
 		}
 		if err != nil {
-			return off, fmt.Errorf("read journal %s: %w", name, err)
+			return off, n - 1, fmt.Errorf("read journal %s: %w", name, err)
 		}
 		var rec Record
 		if err := json.Unmarshal(line, &rec); err != nil || rec.Key == (letter.Key{}) || rec.State == "" {
-			return off, fmt.Errorf("journal %s: line %d is not a valid record: the file is damaged; move it aside to start the mailing afresh (which may send letters twice)", name, n)
+			return off, n - 1, fmt.Errorf("journal %s: line %d is not a valid record: the file is damaged; move it aside to start the mailing afresh (which may send letters twice)", name, n)
 		}
 		if err := fn(rec); err != nil {
-			return off, err
+			return off, n - 1, err
 		}
 		off += int64(len(line))
 	}
@@ -739,7 +752,9 @@ func (j *Journal) Syncs() int {
 	return j.syncs
 }
 
-// Close writes what is queued, syncs, and releases the lock.
+// Close writes what is queued, syncs, writes the index's snapshot for the
+// next Open (of a journal large enough to gain by it), and releases the
+// lock.
 func (j *Journal) Close() error {
 	j.mu.Lock()
 	for j.syncing {
@@ -749,6 +764,12 @@ func (j *Journal) Close() error {
 		j.flushLocked()
 	}
 	err := j.err
+	if err == nil {
+		if size, serr := j.f.Seek(0, io.SeekCurrent); serr == nil && size >= snapshotMin && size != j.snapshot {
+			// Only a cache: the next Open replays the journal without it.
+			j.writeSnapshot(size, j.lines+int(j.seq))
+		}
+	}
 	j.mu.Unlock()
 	if cerr := j.f.Close(); err == nil {
 		err = cerr

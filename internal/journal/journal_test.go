@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -480,16 +481,95 @@ func TestWriteDoesNotWaitForSync(t *testing.T) {
 // destinations (records older than destinations among them), with
 // recipients refused and attempts to some of the recipients.
 func TestIndexMatchesRecords(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	dests := []string{"", "smtp:a:587", "smtp:b:25", "maildir:/m"}
-	statesIn := []State{Attempt, EOD, Delivered, Failed, Deferred, Unknown}
 	path := filepath.Join(t.TempDir(), "m.journal")
 	j, err := Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
+	recs := randomRecords(rand.New(rand.NewPCG(1, 2)), 3000)
+	appendAll(t, j, recs)
+	checkIndex(t, j, recs)
+	j.Close()
+	reopened, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reopened.Close()
+	checkIndex(t, reopened, recs)
+}
+
+// TestSnapshot: a journal reopened from its snapshot, with records added
+// after it, has the index a replay of every record gives; a snapshot that
+// does not match its journal (torn, or of another journal) is not used.
+func TestSnapshot(t *testing.T) {
+	defer func(n int64) { snapshotMin = n }(snapshotMin)
+	snapshotMin = 0
+	dir := t.TempDir()
+	path := filepath.Join(dir, "m.journal")
+	rng := rand.New(rand.NewPCG(3, 4))
 	var recs []Record
-	for i := 0; i < 3000; i++ {
+	for round := 0; round < 3; round++ {
+		j, err := Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if round > 0 && j.snapshot == 0 {
+			t.Errorf("round %d: the snapshot was not used", round)
+		}
+		checkIndex(t, j, recs)
+		more := randomRecords(rng, 1000)
+		appendAll(t, j, more)
+		recs = append(recs, more...)
+		j.Close()
+	}
+
+	// A record added by a run that crashed (no Close, no new snapshot).
+	crashed := randomRecords(rng, 1)[0]
+	crashed.Time = time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)
+	line, _ := json.Marshal(crashed)
+	f, _ := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	f.Write(append(line, '\n'))
+	f.Close()
+	recs = append(recs, crashed)
+	j, _ := Open(path)
+	if j.snapshot == 0 {
+		t.Error("the snapshot was not used after a crash")
+	}
+	checkIndex(t, j, recs)
+	j.Close()
+
+	// Torn: the snapshot is not used, the journal is replayed.
+	data, _ := os.ReadFile(snapshotPath(path))
+	os.WriteFile(snapshotPath(path), data[:len(data)-10], 0o600)
+	j, _ = Open(path)
+	if j.snapshot != 0 {
+		t.Error("a torn snapshot was used")
+	}
+	checkIndex(t, j, recs)
+	j.Close() // writes a good one again
+
+	// Another journal under the same name, longer than the snapshot says.
+	other := randomRecords(rng, 3000)
+	os.Remove(path)
+	j, _ = Open(path)
+	appendAll(t, j, other)
+	j.mu.Lock()
+	j.flushLocked()
+	j.mu.Unlock()
+	j.f.Close() // no Close: the old snapshot stays
+	j, _ = Open(path)
+	if j.snapshot != 0 {
+		t.Error("the snapshot of another journal was used")
+	}
+	checkIndex(t, j, other)
+	j.Close()
+}
+
+func randomRecords(rng *rand.Rand, n int) []Record {
+	dests := []string{"", "smtp:a:587", "smtp:b:25", "maildir:/m"}
+	statesIn := []State{Attempt, EOD, Delivered, Failed, Deferred, Unknown}
+	var recs []Record
+	for i := 0; i < n; i++ {
 		name := fmt.Sprintf("l%d", rng.IntN(200))
 		r := rec(name, statesIn[rng.IntN(len(statesIn))])
 		r.Dest = dests[rng.IntN(len(dests))]
@@ -502,32 +582,37 @@ func TestIndexMatchesRecords(t *testing.T) {
 		case 1:
 			r.Rcpt, r.Part = r.Rcpt[1:], true
 		}
+		recs = append(recs, r)
+	}
+	return recs
+}
+
+func appendAll(t *testing.T, j *Journal, recs []Record) {
+	t.Helper()
+	for _, r := range recs {
 		if err := j.Append(r); err != nil {
 			t.Fatal(err)
 		}
-		recs = append(recs, r)
 	}
-	j.Close()
-	reopened, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
+}
+
+// checkIndex compares what j answers of the letters of randomRecords with
+// a plain replay of recs.
+func checkIndex(t *testing.T, j *Journal, recs []Record) {
+	t.Helper()
+	want := replayPlainly(recs)
+	if got := j.Letters(); got != len(want.last) {
+		t.Errorf("Letters() = %d, want %d", got, len(want.last))
 	}
-	defer reopened.Close()
-	for _, jj := range []*Journal{j, reopened} {
-		want := replayPlainly(recs)
-		if got := jj.Letters(); got != len(want.last) {
-			t.Errorf("Letters() = %d, want %d", got, len(want.last))
+	for n := 0; n < 200; n++ {
+		key := rec(fmt.Sprintf("l%d", n), Attempt).Key
+		fp, ok := j.Known(key)
+		if wfp, wok := want.fp[key]; ok != wok || fp != wfp {
+			t.Errorf("l%d: Known = %d, %v; want %d, %v", n, fp, ok, wfp, wok)
 		}
-		for n := 0; n < 200; n++ {
-			key := rec(fmt.Sprintf("l%d", n), Attempt).Key
-			fp, ok := jj.Known(key)
-			if wfp, wok := want.fp[key]; ok != wok || fp != wfp {
-				t.Errorf("l%d: Known = %d, %v; want %d, %v", n, fp, ok, wfp, wok)
-			}
-			for _, d := range append(dests, "smtp:never:25") {
-				if got, w := jj.Lookup(key, d), want.lookup(key, d); !reflect.DeepEqual(got, w) {
-					t.Errorf("l%d at %q: Lookup = %+v, want %+v", n, d, got, w)
-				}
+		for _, d := range []string{"", "smtp:a:587", "smtp:b:25", "maildir:/m", "smtp:never:25"} {
+			if got, w := j.Lookup(key, d), want.lookup(key, d); !reflect.DeepEqual(got, w) {
+				t.Errorf("l%d at %q: Lookup = %+v, want %+v", n, d, got, w)
 			}
 		}
 	}

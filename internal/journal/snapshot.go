@@ -1,0 +1,275 @@
+package journal
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+)
+
+// A snapshot is the index of a journal as it was at Close, kept beside it
+// (the journal's name + ".index") so that the next Open reads it instead
+// of decoding every record again: a million letters are three million
+// records, 13 s of JSON, and 40 MB of index, 0.3 s. It is only a cache:
+// Open uses it when it matches the journal (the same bytes before the
+// offset it covers, a checksum of its own) and replays the records after
+// it; else it replays the whole journal, as without one.
+
+const snapshotMagic = "mailmerge journal index 1\n"
+
+// snapshotMin is the journal size below which no snapshot is written:
+// replaying a small journal is quicker than reading a second file.
+var snapshotMin int64 = 4 << 20
+
+func snapshotPath(journal string) string { return journal + ".index" }
+
+// tailSum is a hash of the journal's last bytes before off: a snapshot
+// is for the journal whose bytes they are.
+func tailSum(f *os.File, off int64) ([32]byte, error) {
+	n := min(off, 4096)
+	buf := make([]byte, n)
+	if _, err := f.ReadAt(buf, off-n); err != nil {
+		return [32]byte{}, err
+	}
+	return sha256.Sum256(buf), nil
+}
+
+type snapshotWriter struct {
+	w   *bufio.Writer
+	crc hashWriter
+	err error
+}
+
+type hashWriter struct{ sum uint32 }
+
+func (h *hashWriter) Write(p []byte) (int, error) {
+	h.sum = crc32.Update(h.sum, castagnoli, p)
+	return len(p), nil
+}
+
+func (s *snapshotWriter) bytes(b []byte) {
+	if s.err == nil {
+		s.crc.Write(b)
+		_, s.err = s.w.Write(b)
+	}
+}
+
+func (s *snapshotWriter) uint(v uint64) {
+	var b [binary.MaxVarintLen64]byte
+	s.bytes(b[:binary.PutUvarint(b[:], v)])
+}
+
+func (s *snapshotWriter) string(v string) {
+	s.uint(uint64(len(v)))
+	s.bytes([]byte(v))
+}
+
+func (s *snapshotWriter) status(st status) {
+	s.string(string(st.state))
+	s.uint(uint64(st.attempt))
+	s.uint(uint64(st.rset))
+	s.rcpts(st.rcpts)
+}
+
+func (s *snapshotWriter) rcpts(m map[string]State) {
+	if m == nil {
+		s.uint(0)
+		return
+	}
+	s.uint(uint64(len(m)) + 1)
+	addrs := make([]string, 0, len(m))
+	for a := range m {
+		addrs = append(addrs, a)
+	}
+	sort.Strings(addrs)
+	for _, a := range addrs {
+		s.string(a)
+		s.string(string(m[a]))
+	}
+}
+
+// writeSnapshot writes the index as it is after the journal's first off
+// bytes, lines records. It is called with mu held, at Close.
+func (j *Journal) writeSnapshot(off int64, lines int) error {
+	sum, err := tailSum(j.f, off)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(j.path), ".index-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	s := &snapshotWriter{w: bufio.NewWriterSize(tmp, 1<<20)}
+	s.bytes([]byte(snapshotMagic))
+	s.uint(uint64(off))
+	s.uint(uint64(lines))
+	s.bytes(sum[:])
+	s.uint(uint64(len(j.dests)))
+	for _, d := range j.dests {
+		s.string(d)
+	}
+	s.uint(uint64(j.pairs))
+	s.uint(uint64(len(j.letters)))
+	var b [16 + 8 + 4 + 4]byte
+	for k, sl := range j.letters {
+		copy(b[:16], k[:])
+		binary.LittleEndian.PutUint64(b[16:], sl.fp)
+		binary.LittleEndian.PutUint32(b[24:], sl.rset)
+		b[28], b[29], b[30], b[31] = sl.state, sl.attempt, sl.dest, sl.delivered
+		s.bytes(b[:])
+	}
+	s.uint(uint64(len(j.more)))
+	for k, st := range j.more {
+		s.bytes(k[:])
+		s.status(st)
+	}
+	s.uint(uint64(len(j.rcpts)))
+	for k, m := range j.rcpts {
+		s.bytes(k[:])
+		s.rcpts(m)
+	}
+	var crc [4]byte
+	binary.LittleEndian.PutUint32(crc[:], s.crc.sum)
+	if s.err == nil {
+		_, s.err = s.w.Write(crc[:])
+	}
+	if s.err == nil {
+		s.err = s.w.Flush()
+	}
+	if cerr := tmp.Close(); s.err == nil {
+		s.err = cerr
+	}
+	if s.err != nil {
+		return s.err
+	}
+	return os.Rename(tmp.Name(), snapshotPath(j.path))
+}
+
+var errSnapshot = errors.New("journal index does not match")
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+type snapshotReader struct {
+	r   *bytes.Reader
+	err error
+}
+
+func (s *snapshotReader) uint() uint64 {
+	if s.err != nil {
+		return 0
+	}
+	v, err := binary.ReadUvarint(s.r)
+	if err != nil {
+		s.err = errSnapshot
+	}
+	return v
+}
+
+func (s *snapshotReader) bytes(n uint64) []byte {
+	if s.err != nil || n > uint64(s.r.Len()) {
+		s.err = errSnapshot
+		return nil
+	}
+	b := make([]byte, n)
+	io.ReadFull(s.r, b)
+	return b
+}
+
+func (s *snapshotReader) string() string { return string(s.bytes(s.uint())) }
+
+func (s *snapshotReader) key() (k keyHash) {
+	copy(k[:], s.bytes(16))
+	return k
+}
+
+func (s *snapshotReader) status() status {
+	return status{state: State(s.string()), attempt: int32(s.uint()), rset: uint32(s.uint()), rcpts: s.rcpts()}
+}
+
+func (s *snapshotReader) rcpts() map[string]State {
+	n := s.uint()
+	if n == 0 || s.err != nil {
+		return nil
+	}
+	n--
+	if n > uint64(s.r.Len()) {
+		s.err = errSnapshot
+		return nil
+	}
+	m := make(map[string]State, n)
+	for range n {
+		a := s.string()
+		m[a] = State(s.string())
+	}
+	return m
+}
+
+// readSnapshot fills the index from the journal's snapshot, if it has one
+// that matches, and returns the offset and the number of lines it covers;
+// 0, 0 when there is none to use.
+func (j *Journal) readSnapshot() (int64, int) {
+	data, err := os.ReadFile(snapshotPath(j.path))
+	if err != nil || len(data) < len(snapshotMagic)+4 || !bytes.HasPrefix(data, []byte(snapshotMagic)) {
+		return 0, 0
+	}
+	body, crc := data[:len(data)-4], binary.LittleEndian.Uint32(data[len(data)-4:])
+	if crc32.Checksum(body, castagnoli) != crc {
+		return 0, 0
+	}
+	s := &snapshotReader{r: bytes.NewReader(body[len(snapshotMagic):])}
+	off, lines := int64(s.uint()), int(s.uint())
+	sum := s.bytes(32)
+	fi, err := j.f.Stat()
+	if s.err != nil || err != nil || off <= 0 || off > fi.Size() {
+		return 0, 0
+	}
+	if want, err := tailSum(j.f, off); err != nil || !bytes.Equal(want[:], sum) {
+		return 0, 0
+	}
+	dests := make([]string, s.uint())
+	for i := range dests {
+		dests[i] = s.string()
+	}
+	pairs := int(s.uint())
+	n := s.uint()
+	if s.err != nil || n > uint64(s.r.Len())/32 {
+		return 0, 0
+	}
+	letters := make(map[keyHash]slot, n)
+	for range n {
+		b := s.bytes(32)
+		if s.err != nil {
+			return 0, 0
+		}
+		letters[keyHash(b[:16])] = slot{fp: binary.LittleEndian.Uint64(b[16:]), rset: binary.LittleEndian.Uint32(b[24:]),
+			state: b[28], attempt: b[29], dest: b[30], delivered: b[31]}
+	}
+	more := map[keyHash]status{}
+	for range s.uint() {
+		k := s.key()
+		more[k] = s.status()
+		if s.err != nil {
+			return 0, 0
+		}
+	}
+	rcpts := map[keyHash]map[string]State{}
+	for range s.uint() {
+		k := s.key()
+		rcpts[k] = s.rcpts()
+		if s.err != nil {
+			return 0, 0
+		}
+	}
+	if s.err != nil || s.r.Len() != 0 {
+		return 0, 0
+	}
+	j.dests, j.pairs, j.letters, j.more, j.rcpts = dests, pairs, letters, more, rcpts
+	return off, lines
+}
