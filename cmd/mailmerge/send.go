@@ -181,6 +181,15 @@ func runSend(cmd *cobra.Command, f sendFlags, stderr io.Writer) error {
 		Log:           log,
 	}
 
+	// A mailing sent in full before says so without making its letters
+	// again (a million of them take a minute).
+	if sum, states, ok := c.Settled(cmd.Context(), pool); ok {
+		st := sender.Stats{Letters: sum.Letters, Skipped: states}
+		printSource(stdout, cfg, sum)
+		printSendSummary(stdout, sum.Letters, 0, 0, st, f.watchMode(cmd.ErrOrStderr()) == watchBar)
+		return sendExit(st, sum.Letters, nil, cfg)
+	}
+
 	// Every row must be right before anything is sent.
 	plan, err := c.Plan(cmd.Context(), pool)
 	skip := f.skipInvalid && errors.Is(err, campaign.ErrProblems) && plan.Skippable()

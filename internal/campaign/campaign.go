@@ -72,6 +72,7 @@ type Campaign struct {
 	// suppress holds the addresses never to mail, with their lines in
 	// recipients.suppress; loaded by the first walk.
 	suppress map[string]int
+	madeHash uint64 // see made
 }
 
 // Summary counts what a pass over the recipients found.
@@ -396,7 +397,7 @@ func (c *Campaign) walk(ctx context.Context, execute func(*template.Template, te
 			}
 		}
 		if identify {
-			l.Fingerprint = fingerprint(rec, group)
+			l.Fingerprint, l.Made = fingerprint(rec, group), c.made()
 			if keyColumn >= 0 {
 				l.Identify(letter.NamedKey(c.cfg.Campaign, rec.Fields[keyColumn]))
 			} else {

@@ -65,7 +65,9 @@ type Record struct {
 	Part bool     `json:"part,omitempty"`
 	// FP is the fingerprint of the letter's row (letter.Fingerprint);
 	// records older than fingerprints have none.
-	FP        uint64 `json:"fp,omitempty"`
+	FP uint64 `json:"fp,omitempty"`
+	// Made is the letter's letter.Made; records older than it have none.
+	Made      uint64 `json:"made,omitempty"`
 	MessageID string `json:"msgid"`
 	Attempt   int    `json:"attempt"`
 	State     State  `json:"state"`
@@ -140,6 +142,7 @@ type status struct {
 // row, and its state at the first destination it has records for.
 type slot struct {
 	fp        uint64
+	made      uint32 // letter.Made of its last record, cut short
 	rset      uint32 // see status
 	state     uint8  // a code from states; 0: no record at dests[dest] yet
 	attempt   uint8  // attempts at dests[dest], counted up to 255 (send.max_attempts is less)
@@ -493,6 +496,7 @@ func (j *Journal) index(r Record) {
 		sl.fp = r.FP
 		j.fps = nil
 	}
+	sl.made = uint32(r.Made)
 	d := j.dest(r.Dest)
 	st, ok := j.statusAt(k, sl, r.Key, d)
 	if !ok {

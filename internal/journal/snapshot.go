@@ -21,11 +21,14 @@ import (
 // offset it covers, a checksum of its own) and replays the records after
 // it; else it replays the whole journal, as without one.
 
-const snapshotMagic = "mailmerge journal index 1\n"
+const snapshotMagic = "mailmerge journal index 2\n"
 
 // snapshotMin is the journal size below which no snapshot is written:
 // replaying a small journal is quicker than reading a second file.
 var snapshotMin int64 = 4 << 20
+
+// slotSize is a letter's key and slot in a snapshot.
+const slotSize = 16 + 8 + 4 + 4 + 4
 
 func snapshotPath(journal string) string { return journal + ".index" }
 
@@ -117,12 +120,13 @@ func (j *Journal) writeSnapshot(off int64, lines int) error {
 	}
 	s.uint(uint64(j.pairs))
 	s.uint(uint64(len(j.letters)))
-	var b [16 + 8 + 4 + 4]byte
+	var b [slotSize]byte
 	for k, sl := range j.letters {
 		copy(b[:16], k[:])
 		binary.LittleEndian.PutUint64(b[16:], sl.fp)
 		binary.LittleEndian.PutUint32(b[24:], sl.rset)
-		b[28], b[29], b[30], b[31] = sl.state, sl.attempt, sl.dest, sl.delivered
+		binary.LittleEndian.PutUint32(b[28:], sl.made)
+		b[32], b[33], b[34], b[35] = sl.state, sl.attempt, sl.dest, sl.delivered
 		s.bytes(b[:])
 	}
 	s.uint(uint64(len(j.more)))
@@ -239,17 +243,17 @@ func (j *Journal) readSnapshot() (int64, int) {
 	}
 	pairs := int(s.uint())
 	n := s.uint()
-	if s.err != nil || n > uint64(s.r.Len())/32 {
+	if s.err != nil || n > uint64(s.r.Len())/slotSize {
 		return 0, 0
 	}
 	letters := make(map[keyHash]slot, n)
 	for range n {
-		b := s.bytes(32)
+		b := s.bytes(slotSize)
 		if s.err != nil {
 			return 0, 0
 		}
 		letters[keyHash(b[:16])] = slot{fp: binary.LittleEndian.Uint64(b[16:]), rset: binary.LittleEndian.Uint32(b[24:]),
-			state: b[28], attempt: b[29], dest: b[30], delivered: b[31]}
+			made: binary.LittleEndian.Uint32(b[28:]), state: b[32], attempt: b[33], dest: b[34], delivered: b[35]}
 	}
 	more := map[keyHash]status{}
 	for range s.uint() {

@@ -24,6 +24,11 @@ type Letter struct {
 	// Fingerprint tells the row apart from others with the same
 	// recipients (see Fingerprint).
 	Fingerprint uint64
+	// Made names what the letter was made with besides its row (the
+	// campaign, the template, the suppression list), as a hash: a row
+	// with the same fingerprint, made with the same, has the same
+	// recipients, so its letter is known without making it again.
+	Made uint64
 
 	From       string   // envelope sender (MAIL FROM)
 	Recipients []string // envelope recipients (RCPT TO): To, Cc and Bcc, each once

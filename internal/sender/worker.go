@@ -250,7 +250,7 @@ func (s *worker) attempt(j *job) report {
 
 // record starts a journal record of j.
 func (s *worker) record(j *job) journal.Record {
-	r := journal.Record{Key: j.l.Key, Dest: s.w.dest, Line: j.l.Line, Rcpt: j.l.Recipients, Part: j.part, FP: j.l.Fingerprint, MessageID: j.l.MessageID, Attempt: j.attempt}
+	r := journal.Record{Key: j.l.Key, Dest: s.w.dest, Line: j.l.Line, Rcpt: j.l.Recipients, Part: j.part, FP: j.l.Fingerprint, Made: j.letter.Made, MessageID: j.l.MessageID, Attempt: j.attempt}
 	if p := s.w.p; p.Redirect != nil {
 		r.Test = p.Redirect.Addr
 	}

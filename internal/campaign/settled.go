@@ -1,0 +1,91 @@
+package campaign
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"io"
+	"os"
+
+	"github.com/mailmerge/mailmerge/internal/journal"
+	"github.com/mailmerge/mailmerge/internal/letter"
+	"github.com/mailmerge/mailmerge/internal/recipients"
+	"github.com/mailmerge/mailmerge/internal/sender"
+)
+
+// made is letter.Made for this campaign's letters: the campaign's name and
+// the template's bytes, which with a row decide its letter's recipients
+// and so its identity. 0 when the template cannot be read.
+func (c *Campaign) made() uint64 {
+	if c.madeHash != 0 {
+		return c.madeHash
+	}
+	f, err := os.Open(c.cfg.Template)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	h := sha256.New()
+	io.WriteString(h, c.cfg.Campaign)
+	h.Write([]byte{0})
+	if _, err := io.Copy(h, f); err != nil {
+		return 0
+	}
+	c.madeHash = binary.BigEndian.Uint64(h.Sum(nil))
+	return c.madeHash
+}
+
+// Settled reports whether the journal settles every row's letter, found
+// from the rows' fingerprints alone: a send that has nothing left to do
+// (a million letters delivered) says so in the time it takes to read the
+// list, without making any letter again. It returns the rows read and
+// the letters by state. It answers no (and the send checks and makes
+// every letter, as always) at the first row the journal does not settle
+// with the same template, and for the mailings whose rows do not map to
+// letters one to one, or whose output says more than counts: grouped
+// rows, letters named by recipients.key, a suppression list, a selection
+// of rows.
+//
+// It asks the journal of pool what it settles at pool's destination; a
+// test send (pool.Redirect) settles nothing.
+func (c *Campaign) Settled(ctx context.Context, pool *sender.Pool) (Summary, map[journal.State]int, bool) {
+	var sum Summary
+	r := c.cfg.Recipients
+	if r.GroupBy != "" || r.Key != "" || r.Suppress != "" || !c.opts.Select.All() || pool.Redirect != nil {
+		return sum, nil, false
+	}
+	s := pool.Journal.Settled(pool.Transport.Destination(), c.made(), pool.ResendUnknown)
+	if s.Len() == 0 {
+		return sum, nil, false
+	}
+	rr, err := recipients.Open(r.File, recipients.Options{Encoding: r.Encoding, Delimiter: rune(r.Delimiter), Warn: func(error) { sum.Warnings++ }})
+	if err != nil {
+		return sum, nil, false
+	}
+	defer rr.Close()
+	states := map[journal.State]int{}
+	for {
+		if ctx.Err() != nil {
+			return sum, nil, false
+		}
+		rec, err := rr.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return sum, nil, false
+		}
+		st, ok := s.Take(letter.Fingerprint(rec.Map()))
+		if !ok {
+			return sum, nil, false
+		}
+		states[st]++
+	}
+	if sum.Warnings > 0 {
+		return sum, nil, false // the check says what they are
+	}
+	sum.Rows, sum.Letters = rr.Rows(), rr.Rows()
+	sum.Encoding, sum.EncodingGuessed = rr.Encoding()
+	sum.Delimiter = rr.Delimiter()
+	return sum, states, sum.Letters > 0
+}
