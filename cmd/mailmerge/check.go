@@ -51,7 +51,7 @@ login), prints what the server offers, and says QUIT: nothing is sent.`,
 					fmt.Fprintf(cmd.ErrOrStderr(), "mailmerge: %v\n", transportErr)
 				}
 			}
-			sum, err := newCampaign(cmd, cfg, campaign.Options{Select: sel}).Letters(cmd.Context(), func(*letter.Letter, *recipients.Record) error { return nil })
+			sum, err := newCampaign(cmd, cfg, campaign.Options{Select: sel}).Check(cmd.Context(), func(*letter.Letter, *recipients.Record) error { return nil })
 			if err := problemsError(sum, err); err != nil {
 				return err
 			}

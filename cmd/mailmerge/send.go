@@ -232,6 +232,7 @@ func runSend(cmd *cobra.Command, f sendFlags, stderr io.Writer) error {
 			return err
 		}
 	}
+	j.Grow(plan.ToSend)
 	watch := newWatcher(f.watchMode(cmd.ErrOrStderr()), cmd.ErrOrStderr(), filepath.Base(cfg.Recipients.File), runTotal(plan, pool))
 	pool.Progress, pool.OnRecord = watch.progress, watch.record
 	invalid.sending = true

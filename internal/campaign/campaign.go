@@ -227,7 +227,15 @@ func (c *Campaign) Letters(ctx context.Context, fn func(*letter.Letter, *recipie
 	if err := c.countEnvelopes(ctx); err != nil {
 		return Summary{}, err
 	}
-	return c.walk(ctx, (*template.Template).Execute, fn, true)
+	return c.walk(ctx, (*template.Template).Execute, fn, identifyPass)
+}
+
+// Check is Letters for a check: every row checked and its letter filled
+// in, with everything reported as Letters does, but without the letters'
+// identities (Key, MessageID, Fingerprint), which would take a pass over
+// every row first.
+func (c *Campaign) Check(ctx context.Context, fn func(*letter.Letter, *recipients.Record) error) (Summary, error) {
+	return c.walk(ctx, (*template.Template).Execute, fn, checkPass)
 }
 
 // Envelopes is Letters for what needs only each letter's identity (a
@@ -237,7 +245,7 @@ func (c *Campaign) Envelopes(ctx context.Context, fn func(*letter.Letter, *recip
 	if err := c.countEnvelopes(ctx); err != nil {
 		return Summary{}, err
 	}
-	return c.walk(ctx, (*template.Template).Envelope, fn, true)
+	return c.walk(ctx, (*template.Template).Envelope, fn, identifyPass)
 }
 
 // countEnvelopes counts the rows with each set of recipients, once, in a
@@ -257,7 +265,7 @@ func (c *Campaign) countEnvelopes(ctx context.Context) error {
 		s.envelopes++
 		counts[k] = s
 		return nil
-	}, false)
+	}, countPass)
 	if err != nil && !errors.Is(err, ErrProblems) {
 		return err
 	}
@@ -266,7 +274,19 @@ func (c *Campaign) countEnvelopes(ctx context.Context) error {
 	return nil
 }
 
-func (c *Campaign) walk(ctx context.Context, execute func(*template.Template, template.Row) (*letter.Letter, error), fn func(*letter.Letter, *recipients.Record) error, identify bool) (Summary, error) {
+// A walk counts envelopes (a quiet first pass), checks every row (check:
+// all a send checks, but no letter's identity, which only a first pass
+// over every row's envelope can give), or does both (a send, a report).
+type walkMode int
+
+const (
+	countPass walkMode = iota
+	checkPass
+	identifyPass
+)
+
+func (c *Campaign) walk(ctx context.Context, execute func(*template.Template, template.Row) (*letter.Letter, error), fn func(*letter.Letter, *recipients.Record) error, mode walkMode) (Summary, error) {
+	identify, loud := mode == identifyPass, mode != countPass
 	var sum Summary
 	report := func(err error) {
 		sum.Errors++
@@ -297,7 +317,12 @@ func (c *Campaign) walk(ctx context.Context, execute func(*template.Template, te
 		sum.Delimiter = rr.Delimiter()
 	}
 
-	seenRows := newRows(c.envelopes)
+	envelopes := c.envelopes
+	if envelopes == nil { // a check: no counting pass before it
+		lines, _ := recipients.CountLines(c.cfg.Recipients.File)
+		envelopes = make(map[uint64]seen, lines)
+	}
+	seenRows := newRows(envelopes)
 	var tmpl *template.Template
 	err := c.openFiles()
 	if err != nil {
@@ -328,7 +353,7 @@ func (c *Campaign) walk(ctx context.Context, execute func(*template.Template, te
 		reportAll(c.cfg.KeyErr("recipients.group_by", err))
 		return sum, ErrProblems
 	}
-	if c.cfg.Recipients.GroupBy != "" && !tmpl.Uses(template.RowsField) && identify {
+	if c.cfg.Recipients.GroupBy != "" && !tmpl.Uses(template.RowsField) && loud {
 		warn(c.cfg.KeyErr("recipients.group_by", fmt.Errorf("%s does not use {{range .Rows}}: each letter shows only the first row of its group", filepath.Base(c.cfg.Template))))
 	}
 	if err := c.opts.Select.Bind(filepath.Base(c.cfg.Recipients.File), rr.Header()); err != nil {
@@ -408,7 +433,7 @@ func (c *Campaign) walk(ctx context.Context, execute func(*template.Template, te
 		for _, r := range l.To {
 			seenRows.addTo(r, rec.Line)
 		}
-		if identify && c.suppressed(l, &sum) {
+		if loud && c.suppressed(l, &sum) {
 			if c.opts.OnSuppressed != nil {
 				c.opts.OnSuppressed(l)
 			}
@@ -430,7 +455,7 @@ func (c *Campaign) walk(ctx context.Context, execute func(*template.Template, te
 	}
 	sum.Rows = rr.Rows()
 	for _, d := range seenRows.duplicates() {
-		if !identify {
+		if !loud {
 			break // a counting pass: the walk that follows warns
 		}
 		warn(&recipients.Error{File: filepath.Base(c.cfg.Recipients.File), Line: d.lines[0], Err: fmt.Errorf("address %s is in %d rows (lines %s): each row gets its own letter; recipients.group_by with its column makes one letter of them", d.addr, len(d.lines), joinInts(d.lines))})

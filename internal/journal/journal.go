@@ -562,6 +562,22 @@ func (j *Journal) setStatus(k keyHash, sl slot, key letter.Key, d int, st status
 	return sl
 }
 
+// Grow makes room in the index for n more letters, so that a send of a
+// million letters does not grow it by doubling as it goes (a map that
+// doubles holds both tables for a moment and ends up to half empty).
+func (j *Journal) Grow(n int) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if n <= 0 || len(j.letters) > n {
+		return // the copy would cost more than it saves
+	}
+	grown := make(map[keyHash]slot, len(j.letters)+n)
+	for k, sl := range j.letters {
+		grown[k] = sl
+	}
+	j.letters = grown
+}
+
 // Known reports whether the journal has records of the letter with key,
 // at any destination, and the fingerprint of its row (0 in records older
 // than fingerprints).

@@ -678,3 +678,17 @@ func (x plainIndex) lookup(key letter.Key, dest string) Entry {
 	}
 	return e
 }
+
+// TestGrow: the index keeps every letter when it makes room for more.
+func TestGrow(t *testing.T) {
+	j, err := Open(filepath.Join(t.TempDir(), "m.journal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	recs := randomRecords(rand.New(rand.NewPCG(5, 6)), 300)
+	appendAll(t, j, recs[:100])
+	j.Grow(1000)
+	appendAll(t, j, recs[100:])
+	checkIndex(t, j, recs)
+}
