@@ -264,10 +264,10 @@ var ErrLocked = errors.New("the journal is in use by another mailmerge send of t
 type Journal struct {
 	path string
 	f    *os.File
-	// letters holds, per letter, what a send needs of its records: 16
-	// bytes, so that a million letters take some 35 MB, not the records'
-	// size. The rare rest is in more and rcpts.
-	letters map[keyHash]slot
+	// letters holds, per letter, what a send needs of its records: 24
+	// bytes and its key, so that a million letters take some 53 MB, not
+	// the records' size. The rare rest is in more and rcpts.
+	letters *table
 	// more holds, per letter and destination, the state of letters sent
 	// to more than one destination, at the others than the slot's.
 	more map[keyHash]status
@@ -315,14 +315,14 @@ func Open(path string) (*Journal, error) {
 	j.cond = sync.NewCond(&j.mu)
 	base, lines := j.readSnapshot()
 	if base == 0 {
-		// A map that grows doubles its tables; one sized from the start
-		// takes half the memory. A letter takes some 900 bytes of records
-		// (attempt, eod, outcome), so this guesses low, never high.
+		// Sized from the start, the index is not grown as it is read. A
+		// letter takes some 900 bytes of records (attempt, eod, outcome),
+		// so this guesses low, never high.
 		var letters int64
 		if fi, err := f.Stat(); err == nil {
 			letters = fi.Size() / 1024
 		}
-		j.letters = make(map[keyHash]slot, letters)
+		j.letters = newTable(int(letters))
 	} else if _, err := f.Seek(base, io.SeekStart); err != nil {
 		f.Close()
 		return nil, err
@@ -491,7 +491,7 @@ func (j *Journal) index(r Record) {
 		return
 	}
 	k := hashKey(r.Key, "")
-	sl, known := j.letters[k]
+	sl, known := j.letters.get(k)
 	if !known || r.FP != 0 && r.FP != sl.fp {
 		sl.fp = r.FP
 		j.fps = nil
@@ -523,7 +523,7 @@ func (j *Journal) index(r Record) {
 	if r.State == Delivered && d < spill {
 		sl.delivered = uint8(d) + 1
 	}
-	j.letters[k] = j.setStatus(k, sl, r.Key, d, st)
+	j.letters.put(k, j.setStatus(k, sl, r.Key, d, st))
 }
 
 // dest returns the index of a destination in dests, adding it.
@@ -563,19 +563,12 @@ func (j *Journal) setStatus(k keyHash, sl slot, key letter.Key, d int, st status
 }
 
 // Grow makes room in the index for n more letters, so that a send of a
-// million letters does not grow it by doubling as it goes (a map that
-// doubles holds both tables for a moment and ends up to half empty).
+// million letters does not grow it as it goes (each growth holds the old
+// array and the new one for a moment).
 func (j *Journal) Grow(n int) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if n <= 0 || len(j.letters) > n {
-		return // the copy would cost more than it saves
-	}
-	grown := make(map[keyHash]slot, len(j.letters)+n)
-	for k, sl := range j.letters {
-		grown[k] = sl
-	}
-	j.letters = grown
+	j.letters.grow(j.letters.len() + n)
 }
 
 // Known reports whether the journal has records of the letter with key,
@@ -584,7 +577,7 @@ func (j *Journal) Grow(n int) {
 func (j *Journal) Known(key letter.Key) (fp uint64, ok bool) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	sl, ok := j.letters[hashKey(key, "")]
+	sl, ok := j.letters.get(hashKey(key, ""))
 	return sl.fp, ok
 }
 
@@ -597,12 +590,12 @@ func (j *Journal) HasRow(fp uint64) (has, ok bool) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.fps == nil {
-		j.fps = make([]uint64, 0, len(j.letters))
-		for _, sl := range j.letters {
+		j.fps = make([]uint64, 0, j.letters.len())
+		j.letters.each(func(_ keyHash, sl slot) {
 			if sl.fp != 0 {
 				j.fps = append(j.fps, sl.fp)
 			}
-		}
+		})
 		slices.Sort(j.fps)
 	}
 	_, has = slices.BinarySearch(j.fps, fp)
@@ -616,7 +609,7 @@ func (j *Journal) Lookup(key letter.Key, dest string) Entry {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	k := hashKey(key, "")
-	sl, seen := j.letters[k]
+	sl, seen := j.letters.get(k)
 	var s status
 	ok := false
 	if seen {

@@ -32,15 +32,16 @@ func (j *Journal) Settled(dest string, made uint64, resendUnknown bool) *Settled
 	if d < 0 || made == 0 {
 		return s
 	}
-	for k, sl := range j.letters {
+	s.letters = make([]settledLetter, 0, j.letters.len())
+	j.letters.each(func(k keyHash, sl slot) {
 		if sl.state == 0 || int(sl.dest) != d || sl.made != uint32(made) || sl.fp == 0 || Due(states[sl.state], resendUnknown) {
-			continue
+			return
 		}
 		if _, ok := j.rcpts[k]; ok {
-			continue
+			return
 		}
 		s.letters = append(s.letters, settledLetter{fp: sl.fp, state: sl.state})
-	}
+	})
 	slices.SortFunc(s.letters, func(a, b settledLetter) int { return cmp.Compare(a.fp, b.fp) })
 	return s
 }
