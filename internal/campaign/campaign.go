@@ -72,7 +72,6 @@ type Campaign struct {
 	// suppress holds the addresses never to mail, with their lines in
 	// recipients.suppress; loaded by the first walk.
 	suppress map[string]int
-	madeHash uint64 // see made
 }
 
 // Summary counts what a pass over the recipients found.
@@ -368,6 +367,7 @@ func (c *Campaign) walk(ctx context.Context, execute func(*template.Template, te
 		}
 	}
 	named := map[string]int{} // recipients.key values so far, and their lines
+	made := c.made(tmpl.Sum())
 
 	file := rr.Header() // for locating field columns
 	seenTemplateErr := map[string]bool{}
@@ -422,7 +422,7 @@ func (c *Campaign) walk(ctx context.Context, execute func(*template.Template, te
 			}
 		}
 		if identify {
-			l.Fingerprint, l.Made = fingerprint(rec, group), c.made()
+			l.Fingerprint, l.Made = fingerprint(rec, group), made
 			if keyColumn >= 0 {
 				l.Identify(letter.NamedKey(c.cfg.Campaign, rec.Fields[keyColumn]))
 			} else {

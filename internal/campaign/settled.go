@@ -13,26 +13,17 @@ import (
 	"github.com/mailmerge/mailmerge/internal/sender"
 )
 
-// made is letter.Made for this campaign's letters: the campaign's name and
-// the template's bytes, which with a row decide its letter's recipients
-// and so its identity. 0 when the template cannot be read.
-func (c *Campaign) made() uint64 {
-	if c.madeHash != 0 {
-		return c.madeHash
-	}
-	f, err := os.Open(c.cfg.Template)
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
+// made is letter.Made for this campaign's letters made with a template
+// whose source has the SHA-256 sum: the campaign's name and the
+// template, which with a row decide its letter's recipients and so its
+// identity. Its low 32 bits (what the journal keeps) are never 0, which
+// is a record older than made.
+func (c *Campaign) made(sum [sha256.Size]byte) uint64 {
 	h := sha256.New()
 	io.WriteString(h, c.cfg.Campaign)
 	h.Write([]byte{0})
-	if _, err := io.Copy(h, f); err != nil {
-		return 0
-	}
-	c.madeHash = binary.BigEndian.Uint64(h.Sum(nil))
-	return c.madeHash
+	h.Write(sum[:])
+	return binary.BigEndian.Uint64(h.Sum(nil)) | 1
 }
 
 // Settled reports whether the journal settles every row's letter, found
@@ -54,7 +45,11 @@ func (c *Campaign) Settled(ctx context.Context, pool *sender.Pool) (Summary, map
 	if r.GroupBy != "" || r.Key != "" || r.Suppress != "" || !c.opts.Select.All() || pool.Redirect != nil {
 		return sum, nil, false
 	}
-	s := pool.Journal.Settled(pool.Transport.Destination(), c.made(), pool.ResendUnknown)
+	src, err := os.ReadFile(c.cfg.Template)
+	if err != nil {
+		return sum, nil, false
+	}
+	s := pool.Journal.Settled(pool.Transport.Destination(), c.made(sha256.Sum256(src)), pool.ResendUnknown)
 	if s.Len() == 0 {
 		return sum, nil, false
 	}
@@ -81,8 +76,11 @@ func (c *Campaign) Settled(ctx context.Context, pool *sender.Pool) (Summary, map
 		}
 		states[st]++
 	}
-	if sum.Warnings > 0 {
-		return sum, nil, false // the check says what they are
+	if sum.Warnings > 0 || s.Taken() != s.Len() {
+		// The check says what the warnings are; a letter no row took is
+		// of a row deleted or changed, which may change the identities of
+		// others.
+		return sum, nil, false
 	}
 	sum.Rows, sum.Letters = rr.Rows(), rr.Rows()
 	sum.Encoding, sum.EncodingGuessed = rr.Encoding()

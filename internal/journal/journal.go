@@ -109,21 +109,11 @@ func (r Record) Final() State {
 	return r.State
 }
 
-// keyHash is a letter key and a destination in 128 bits: collisions stay
-// out of reach, and the map stays small. A record without a destination
-// (older than destinations) uses the key alone.
+// keyHash is a letter's key cut to 128 bits (it is a hash already):
+// collisions stay out of reach, and the index stays small.
 type keyHash [16]byte
 
-func hashKey(key letter.Key, dest string) keyHash {
-	if dest == "" {
-		return keyHash(key[:16])
-	}
-	h := sha256.New()
-	h.Write(key[:])
-	h.Write([]byte{0})
-	io.WriteString(h, dest)
-	return keyHash(h.Sum(nil))
-}
+func hashKey(key letter.Key) keyHash { return keyHash(key[:16]) }
 
 // status is a letter's state and attempts as of its last record.
 type status struct {
@@ -270,7 +260,7 @@ type Journal struct {
 	letters *table
 	// more holds, per letter and destination, the state of letters sent
 	// to more than one destination, at the others than the slot's.
-	more map[keyHash]status
+	more map[destKey]status
 	// rcpts holds, per letter and destination, the recipients' states of
 	// letters whose recipients' states differ (some refused, some not).
 	rcpts map[keyHash]map[string]State
@@ -291,9 +281,9 @@ type Journal struct {
 	seq     uint64 // records queued so far
 	synced  uint64 // records durable so far
 	written uint64 // records in the file so far, durable or not
-	want    uint64 // records a Write left to the I/O under way
-	syncing bool
-	err     error // sticky: once writing failed, nothing more is recorded
+	writing bool   // a goroutine is writing records to the file
+	syncing bool   // a goroutine is syncing the file
+	err     error  // sticky: once writing failed, nothing more is recorded
 	syncs   int
 }
 
@@ -311,7 +301,7 @@ func Open(path string) (*Journal, error) {
 		}
 		return nil, fmt.Errorf("lock journal %s: %w", path, err)
 	}
-	j := &Journal{path: path, f: f, more: map[keyHash]status{}, rcpts: map[keyHash]map[string]State{}}
+	j := &Journal{path: path, f: f, more: map[destKey]status{}, rcpts: map[keyHash]map[string]State{}}
 	j.cond = sync.NewCond(&j.mu)
 	base, lines := j.readSnapshot()
 	if base == 0 {
@@ -490,7 +480,7 @@ func (j *Journal) index(r Record) {
 	if r.Test != "" {
 		return
 	}
-	k := hashKey(r.Key, "")
+	k := hashKey(r.Key)
 	sl, known := j.letters.get(k)
 	if !known || r.FP != 0 && r.FP != sl.fp {
 		sl.fp = r.FP
@@ -498,7 +488,7 @@ func (j *Journal) index(r Record) {
 	}
 	sl.made = uint32(r.Made)
 	d := j.dest(r.Dest)
-	st, ok := j.statusAt(k, sl, r.Key, d)
+	st, ok := j.statusAt(k, sl, d)
 	if !ok {
 		j.pairs++
 	}
@@ -523,7 +513,7 @@ func (j *Journal) index(r Record) {
 	if r.State == Delivered && d < spill {
 		sl.delivered = uint8(d) + 1
 	}
-	j.letters.put(k, j.setStatus(k, sl, r.Key, d, st))
+	j.letters.put(k, j.setStatus(k, sl, d, st))
 }
 
 // dest returns the index of a destination in dests, adding it.
@@ -536,20 +526,26 @@ func (j *Journal) dest(name string) int {
 	return i
 }
 
+// destKey is a letter and the index of a destination in dests.
+type destKey struct {
+	k keyHash
+	d int
+}
+
 // statusAt returns a letter's status at the destination with index d.
-func (j *Journal) statusAt(k keyHash, sl slot, key letter.Key, d int) (status, bool) {
+func (j *Journal) statusAt(k keyHash, sl slot, d int) (status, bool) {
 	if sl.state != 0 && int(sl.dest) == d && d < spill {
 		return status{state: states[sl.state], attempt: int32(sl.attempt), rset: sl.rset, rcpts: j.rcpts[k]}, true
 	}
-	st, ok := j.more[hashKey(key, j.dests[d])]
+	st, ok := j.more[destKey{k, d}]
 	return st, ok
 }
 
 // setStatus stores a letter's status at the destination with index d:
 // in its slot when it has no other, else in more.
-func (j *Journal) setStatus(k keyHash, sl slot, key letter.Key, d int, st status) slot {
+func (j *Journal) setStatus(k keyHash, sl slot, d int, st status) slot {
 	if d >= spill || sl.state != 0 && int(sl.dest) != d {
-		j.more[hashKey(key, j.dests[d])] = st
+		j.more[destKey{k, d}] = st
 		return sl
 	}
 	sl.state, sl.dest, sl.rset = stateCode(st.state), uint8(d), st.rset
@@ -577,7 +573,7 @@ func (j *Journal) Grow(n int) {
 func (j *Journal) Known(key letter.Key) (fp uint64, ok bool) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	sl, ok := j.letters.get(hashKey(key, ""))
+	sl, ok := j.letters.get(hashKey(key))
 	return sl.fp, ok
 }
 
@@ -608,16 +604,16 @@ func (j *Journal) HasRow(fp uint64) (has, ok bool) {
 func (j *Journal) Lookup(key letter.Key, dest string) Entry {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	k := hashKey(key, "")
+	k := hashKey(key)
 	sl, seen := j.letters.get(k)
 	var s status
 	ok := false
 	if seen {
 		if d := slices.Index(j.dests, dest); d >= 0 {
-			s, ok = j.statusAt(k, sl, key, d)
+			s, ok = j.statusAt(k, sl, d)
 		}
 		if d := slices.Index(j.dests, ""); !ok && d >= 0 {
-			s, ok = j.statusAt(k, sl, key, d)
+			s, ok = j.statusAt(k, sl, d)
 		}
 	}
 	e := Entry{Known: ok, State: s.state, Attempts: int(s.attempt), Seen: ok, Rcpts: maps.Clone(s.rcpts), rset: s.rset}
@@ -649,9 +645,8 @@ func (j *Journal) Append(r Record) error {
 // disk: a crash of the process keeps it, a power cut may not until the
 // next Commit (of any letter) or Close makes it durable. It is for the
 // outcome of a letter: losing it leaves the letter's eod, which replays
-// as unknown, never as due. While another goroutine writes or syncs, r is
-// left to it: that I/O writes r before it ends, so Write never waits for
-// the disk.
+// as unknown, never as due. It waits for another goroutine's write, never
+// for an fsync.
 func (j *Journal) Write(r Record) error {
 	seq, err := j.queue(r)
 	if err != nil {
@@ -659,18 +654,20 @@ func (j *Journal) Write(r Record) error {
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if j.syncing {
-		j.want = max(j.want, seq)
-		return j.err
-	}
-	if j.written < seq && j.err == nil {
-		j.ioLocked(false)
+	for j.written < seq && j.err == nil {
+		if j.writing {
+			j.cond.Wait()
+			continue
+		}
+		j.writeLocked()
 	}
 	return j.err
 }
 
 // Commit queues r and returns once it is durable. Records queued by other
-// goroutines meanwhile share the same fsync (group commit).
+// goroutines meanwhile share the same fsync (group commit): while one
+// goroutine syncs, the others write their records, and the next sync
+// makes them all durable.
 func (j *Journal) Commit(r Record) error {
 	seq, err := j.queue(r)
 	if err != nil {
@@ -678,15 +675,15 @@ func (j *Journal) Commit(r Record) error {
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	for j.synced < seq {
-		if j.err != nil {
-			return j.err
-		}
-		if j.syncing {
+	for j.synced < seq && j.err == nil {
+		switch {
+		case j.written < seq && j.writing, j.written >= seq && j.syncing:
 			j.cond.Wait()
-			continue
+		case j.written < seq:
+			j.writeLocked()
+		default:
+			j.syncLocked()
 		}
-		j.ioLocked(true)
 	}
 	return j.err
 }
@@ -710,44 +707,58 @@ func (j *Journal) queue(r Record) (uint64, error) {
 	return j.seq, nil
 }
 
-// flushLocked writes and syncs everything queued.
-func (j *Journal) flushLocked() { j.ioLocked(true) }
-
-// ioLocked writes everything queued, and with sync makes it and all
-// written before durable. It is called with mu held and releases it
-// during I/O, so others can queue meanwhile; one I/O runs at a time.
-func (j *Journal) ioLocked(sync bool) {
-	j.syncing = true
-	for {
-		buf, upto := j.pending, j.seq
-		j.pending = j.spare[:0]
-		j.mu.Unlock()
-		var err error
-		if len(buf) > 0 {
-			_, err = j.f.Write(buf)
-		}
-		if err == nil && sync {
-			err = syncFile(j.f)
-		}
-		j.mu.Lock()
-		j.spare = buf[:0]
-		switch {
-		case err != nil:
-			j.err = fmt.Errorf("write journal %s: %w", j.path, err)
-		case sync:
-			j.syncs++
-			j.written, j.synced = upto, upto
-		default:
-			j.written = upto
-		}
-		// Records a Write left to this I/O while it ran go to the file
-		// now; they need not wait for the disk.
-		if j.err != nil || j.want <= j.written {
-			break
-		}
-		sync = false
+// flushLocked writes and syncs everything queued, once no other I/O runs.
+func (j *Journal) flushLocked() {
+	for j.writing || j.syncing {
+		j.cond.Wait()
 	}
+	if j.written < j.seq {
+		j.writeLocked()
+	}
+	if j.err == nil && j.synced < j.written {
+		j.syncLocked()
+	}
+}
+
+// writeLocked writes everything queued. It is called with mu held and no
+// other write running; it releases mu while it writes, so that others
+// can queue meanwhile, and a sync may run beside it.
+func (j *Journal) writeLocked() {
+	j.writing = true
+	buf, upto := j.pending, j.seq
+	j.pending = j.spare[:0]
+	j.mu.Unlock()
+	var err error
+	if len(buf) > 0 {
+		_, err = j.f.Write(buf)
+	}
+	j.mu.Lock()
+	j.spare = buf[:0]
+	j.writing = false
+	if err != nil {
+		j.err = fmt.Errorf("write journal %s: %w", j.path, err)
+	} else {
+		j.written = upto
+	}
+	j.cond.Broadcast()
+}
+
+// syncLocked makes everything written so far durable. It is called with
+// mu held and no other sync running, and releases mu while it syncs:
+// records written meanwhile wait for the next sync.
+func (j *Journal) syncLocked() {
+	j.syncing = true
+	upto := j.written
+	j.mu.Unlock()
+	err := syncFile(j.f)
+	j.mu.Lock()
 	j.syncing = false
+	if err != nil {
+		j.err = fmt.Errorf("write journal %s: %w", j.path, err)
+	} else {
+		j.syncs++
+		j.synced = max(j.synced, upto)
+	}
 	j.cond.Broadcast()
 }
 
@@ -770,10 +781,7 @@ func (j *Journal) Syncs() int {
 // lock.
 func (j *Journal) Close() error {
 	j.mu.Lock()
-	for j.syncing {
-		j.cond.Wait()
-	}
-	if j.err == nil && (len(j.pending) > 0 || j.synced < j.seq) {
+	if j.err == nil {
 		j.flushLocked()
 	}
 	err := j.err

@@ -20,28 +20,36 @@ type settledLetter struct {
 	taken bool
 }
 
-// Settled returns the letters settled at dest that were made with made
-// (letter.Made) and whose recipients are all in one state. resendUnknown
-// leaves out those of unknown fate, as a send with --resend-unknown sends
-// them.
+// Settled returns the letters at dest, all settled there (delivered,
+// failed, or of unknown fate) and made with made (letter.Made), or none
+// when any letter at dest is not: still due, made with another template,
+// with recipients in different states, or recorded before destinations
+// or fingerprints were. A send that finds every row's letter in it, and
+// every letter of it for a row, has nothing to do. resendUnknown counts
+// letters of unknown fate as due, as a send with --resend-unknown does.
 func (j *Journal) Settled(dest string, made uint64, resendUnknown bool) *Settled {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	d := slices.Index(j.dests, dest)
 	s := &Settled{}
-	if d < 0 || made == 0 {
+	d := slices.Index(j.dests, dest)
+	if d < 0 || uint32(made) == 0 || slices.Contains(j.dests, "") {
 		return s
 	}
 	s.letters = make([]settledLetter, 0, j.letters.len())
+	all := true
 	j.letters.each(func(k keyHash, sl slot) {
-		if sl.state == 0 || int(sl.dest) != d || sl.made != uint32(made) || sl.fp == 0 || Due(states[sl.state], resendUnknown) {
-			return
+		st, ok := j.statusAt(k, sl, d)
+		switch {
+		case !ok || !all:
+		case st.rcpts != nil || Due(st.state, resendUnknown) || sl.made != uint32(made) || sl.fp == 0:
+			all = false
+		default:
+			s.letters = append(s.letters, settledLetter{fp: sl.fp, state: stateCode(st.state)})
 		}
-		if _, ok := j.rcpts[k]; ok {
-			return
-		}
-		s.letters = append(s.letters, settledLetter{fp: sl.fp, state: sl.state})
 	})
+	if !all {
+		return &Settled{}
+	}
 	slices.SortFunc(s.letters, func(a, b settledLetter) int { return cmp.Compare(a.fp, b.fp) })
 	return s
 }
@@ -64,3 +72,16 @@ func (s *Settled) Take(fp uint64) (State, bool) {
 
 // Len is how many letters s has.
 func (s *Settled) Len() int { return len(s.letters) }
+
+// Taken is how many of them rows took.
+func (s *Settled) Taken() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, l := range s.letters {
+		if l.taken {
+			n++
+		}
+	}
+	return n
+}

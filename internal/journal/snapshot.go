@@ -21,7 +21,7 @@ import (
 // offset it covers, a checksum of its own) and replays the records after
 // it; else it replays the whole journal, as without one.
 
-const snapshotMagic = "mailmerge journal index 2\n"
+const snapshotMagic = "mailmerge journal index 3\n"
 
 // snapshotMin is the journal size below which no snapshot is written:
 // replaying a small journal is quicker than reading a second file.
@@ -131,7 +131,8 @@ func (j *Journal) writeSnapshot(off int64, lines int) error {
 	})
 	s.uint(uint64(len(j.more)))
 	for k, st := range j.more {
-		s.bytes(k[:])
+		s.bytes(k.k[:])
+		s.uint(uint64(k.d))
 		s.status(st)
 	}
 	s.uint(uint64(len(j.rcpts)))
@@ -273,9 +274,12 @@ func (j *Journal) readSnapshot() (int64, int) {
 		letters.put(keyHash(b[:16]), slot{fp: binary.LittleEndian.Uint64(b[16:]), rset: binary.LittleEndian.Uint32(b[24:]),
 			made: binary.LittleEndian.Uint32(b[28:]), state: b[32], attempt: b[33], dest: b[34], delivered: b[35]})
 	}
-	more := map[keyHash]status{}
+	more := map[destKey]status{}
 	for range s.uint() {
-		k := s.key()
+		k := destKey{s.key(), int(s.uint())}
+		if k.d >= len(dests) {
+			return 0, 0
+		}
 		more[k] = s.status()
 		if s.err != nil {
 			return 0, 0

@@ -1,6 +1,7 @@
 package template
 
 import (
+	"crypto/sha256"
 	"bytes"
 	"errors"
 	"fmt"
@@ -73,7 +74,12 @@ type Template struct {
 	fields   []fieldRef
 	unsub    *texttemplate.Template // ListUnsubscribe.URL, parsed
 	text     []string               // the file's lines, to count columns in characters
+	sum      [sha256.Size]byte      // of the source
 }
+
+// Sum is the SHA-256 of the template's source: what letters were made
+// with, for the journal.
+func (t *Template) Sum() [sha256.Size]byte { return t.sum }
 
 type headerTemplate struct {
 	name   string // canonical
@@ -153,7 +159,7 @@ func Parse(name string, src []byte, opts Options) (*Template, error) {
 			return nil, fmt.Errorf("attachments folder: %w", err)
 		}
 	}
-	t := &Template{file: name, opts: opts}
+	t := &Template{file: name, opts: opts, sum: sha256.Sum256(src)}
 
 	text := strings.ReplaceAll(string(bytes.TrimPrefix(src, []byte("\xef\xbb\xbf"))), "\r\n", "\n")
 	if err := checkText(name, text); err != nil {
