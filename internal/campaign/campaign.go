@@ -20,6 +20,7 @@ import (
 
 	"github.com/mailmerge/mailmerge/internal/attachment"
 	"github.com/mailmerge/mailmerge/internal/config"
+	"github.com/mailmerge/mailmerge/internal/flatmap"
 	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/letter"
 	"github.com/mailmerge/mailmerge/internal/message"
@@ -68,7 +69,7 @@ type Campaign struct {
 	// and the first line of each To address: found once, by a first pass,
 	// since a letter's identity depends on whether other rows share its
 	// recipients. Every later walk shares it.
-	envelopes map[uint64]seen
+	envelopes *flatmap.Map[uint64, seen]
 	// suppress holds the addresses never to mail, with their lines in
 	// recipients.suppress; loaded by the first walk.
 	suppress map[string]int
@@ -256,13 +257,13 @@ func (c *Campaign) countEnvelopes(ctx context.Context) error {
 	// Sized from the start: a map that grows to a million rows doubles
 	// its tables, and this one lives for the whole send.
 	lines, _ := recipients.CountLines(c.cfg.Recipients.File)
-	counts := make(map[uint64]seen, lines)
+	counts := newSeen(lines)
 	quiet := &Campaign{cfg: c.cfg, opts: Options{OnError: func(error) {}, OnWarning: func(error) {}}, files: c.files, envelopes: counts}
 	_, err := quiet.walk(ctx, (*template.Template).Envelope, func(l *letter.Letter, _ *recipients.Record) error {
 		k := hashAddrs(l.Recipients)
-		s := counts[k]
+		s, _ := counts.Get(k)
 		s.envelopes++
-		counts[k] = s
+		counts.Put(k, s)
 		return nil
 	}, countPass)
 	if err != nil && !errors.Is(err, ErrProblems) {
@@ -319,7 +320,7 @@ func (c *Campaign) walk(ctx context.Context, execute func(*template.Template, te
 	envelopes := c.envelopes
 	if envelopes == nil { // a check: no counting pass before it
 		lines, _ := recipients.CountLines(c.cfg.Recipients.File)
-		envelopes = make(map[uint64]seen, lines)
+		envelopes = newSeen(lines)
 	}
 	seenRows := newRows(envelopes)
 	var tmpl *template.Template
@@ -663,7 +664,7 @@ func (c *Campaign) identity(l *letter.Letter, seenRows *rows) letter.Key {
 	camp, rcpts, fp := c.cfg.Campaign, l.Recipients, l.Fingerprint
 	env := hashAddrs(rcpts)
 	solo := letter.NewKey(camp, rcpts, 0)
-	if c.envelopes[env].envelopes <= 1 {
+	if s, _ := c.envelopes.Get(env); s.envelopes <= 1 {
 		if _, ok := c.known(solo); !ok {
 			if k := letter.ContentKey(camp, rcpts, fp, 0); c.isKnown(k) {
 				return k
@@ -709,7 +710,7 @@ func (c *Campaign) isKnown(k letter.Key) bool {
 // like its address, so the usual letter costs one entry (16 bytes) for
 // both. The rest counts, for this walk, only rows that share recipients.
 type rows struct {
-	seen   map[uint64]seen
+	seen   *flatmap.Map[uint64, seen]
 	again  map[string][]int // repeated addresses, in order
 	order  []string
 	ords   map[uint64]int    // rows so far by recipients, where rows share recipients
@@ -726,7 +727,13 @@ type duplicate struct {
 	lines []int
 }
 
-func newRows(seen map[uint64]seen) *rows {
+// newSeen makes the per-envelope map for a list of about n rows: 16
+// bytes an entry in a flat array, where a Go map took 36.
+func newSeen(n int) *flatmap.Map[uint64, seen] {
+	return flatmap.New[uint64, seen](n, func(h uint64) uint64 { return h })
+}
+
+func newRows(seen *flatmap.Map[uint64, seen]) *rows {
 	return &rows{seen: seen, again: map[string][]int{}, ords: map[uint64]int{}, alikes: map[[2]uint64]int{}}
 }
 
@@ -742,7 +749,7 @@ func hashAddrs(addrs []string) uint64 {
 	h := fnv.New64a()
 	if len(addrs) == 1 {
 		h.Write([]byte(strings.ToLower(addrs[0])))
-		return h.Sum64()
+		return max(h.Sum64(), 1)
 	}
 	sorted := make([]string, len(addrs))
 	for i, a := range addrs {
@@ -753,7 +760,7 @@ func hashAddrs(addrs []string) uint64 {
 		h.Write([]byte(a))
 		h.Write([]byte{0})
 	}
-	return h.Sum64()
+	return max(h.Sum64(), 1) // 0 marks an empty entry in a flatmap
 }
 
 // number numbers letters with the same envelope env, from 0: their
@@ -768,11 +775,11 @@ func (r *rows) number(env uint64) int {
 func (r *rows) addTo(addr string, line int) {
 	addr = strings.ToLower(addr)
 	k := hashAddrs([]string{addr})
-	s := r.seen[k]
+	s, _ := r.seen.Get(k)
 	switch first := int(s.first); {
 	case first == 0:
 		s.first = int32(line)
-		r.seen[k] = s
+		r.seen.Put(k, s)
 	case first == line:
 	default:
 		lines, ok := r.again[addr]

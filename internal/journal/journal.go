@@ -28,6 +28,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mailmerge/mailmerge/internal/flatmap"
 	"github.com/mailmerge/mailmerge/internal/letter"
 )
 
@@ -109,11 +110,14 @@ func (r Record) Final() State {
 	return r.State
 }
 
-// keyHash is a letter's key cut to 128 bits (it is a hash already):
+// keyHash is a letter's key cut to 96 bits (it is a hash already):
 // collisions stay out of reach, and the index stays small.
-type keyHash [16]byte
+type keyHash [12]byte
 
-func hashKey(key letter.Key) keyHash { return keyHash(key[:16]) }
+func hashKey(key letter.Key) keyHash { return keyHash(key[:12]) }
+
+// hash64 is where the index looks a key up: its first 64 bits.
+func hash64(k keyHash) uint64 { return binary.LittleEndian.Uint64(k[:8]) }
 
 // status is a letter's state and attempts as of its last record.
 type status struct {
@@ -131,16 +135,20 @@ type status struct {
 // slot is what the journal keeps of a letter: the fingerprint of its
 // row, and its state at the first destination it has records for.
 type slot struct {
-	fp        uint64
-	made      uint32 // letter.Made of its last record, cut short
-	rset      uint32 // see status
-	state     uint8  // a code from states; 0: no record at dests[dest] yet
-	attempt   uint8  // attempts at dests[dest], counted up to 255 (send.max_attempts is less)
-	dest      uint8  // index in dests; spill for one past the 255th
-	delivered uint8  // 1 + index in dests of a destination it was delivered to
+	fp        [2]uint32 // the row's fingerprint, high and low half: a key and a slot take 32 bytes
+	made      uint32    // letter.Made of its last record, cut short
+	rset      uint32    // see status
+	state     uint8     // a code from states; 0: no record at dests[dest] yet
+	attempt   uint8     // attempts at dests[dest], counted up to 255 (send.max_attempts is less)
+	dest      uint8     // index in dests; spill for one past the 255th
+	delivered uint8     // 1 + index in dests of a destination it was delivered to
 }
 
 const spill = 255
+
+func (sl slot) rowFP() uint64 { return uint64(sl.fp[0])<<32 | uint64(sl.fp[1]) }
+
+func (sl *slot) setRowFP(fp uint64) { sl.fp = [2]uint32{uint32(fp >> 32), uint32(fp)} }
 
 // states are the codes slots keep states by, from 1: 0 is no status. A
 // letter tried only to some of its recipients has the state "" besides
@@ -257,7 +265,7 @@ type Journal struct {
 	// letters holds, per letter, what a send needs of its records: 24
 	// bytes and its key, so that a million letters take some 53 MB, not
 	// the records' size. The rare rest is in more and rcpts.
-	letters *table
+	letters *flatmap.Map[keyHash, slot]
 	// more holds, per letter and destination, the state of letters sent
 	// to more than one destination, at the others than the slot's.
 	more map[destKey]status
@@ -312,7 +320,7 @@ func Open(path string) (*Journal, error) {
 		if fi, err := f.Stat(); err == nil {
 			letters = fi.Size() / 1024
 		}
-		j.letters = newTable(int(letters))
+		j.letters = flatmap.New[keyHash, slot](int(letters), hash64)
 	} else if _, err := f.Seek(base, io.SeekStart); err != nil {
 		f.Close()
 		return nil, err
@@ -481,9 +489,9 @@ func (j *Journal) index(r Record) {
 		return
 	}
 	k := hashKey(r.Key)
-	sl, known := j.letters.get(k)
-	if !known || r.FP != 0 && r.FP != sl.fp {
-		sl.fp = r.FP
+	sl, known := j.letters.Get(k)
+	if !known || r.FP != 0 && r.FP != sl.rowFP() {
+		sl.setRowFP(r.FP)
 		j.fps = nil
 	}
 	sl.made = uint32(r.Made)
@@ -513,7 +521,7 @@ func (j *Journal) index(r Record) {
 	if r.State == Delivered && d < spill {
 		sl.delivered = uint8(d) + 1
 	}
-	j.letters.put(k, j.setStatus(k, sl, d, st))
+	j.letters.Put(k, j.setStatus(k, sl, d, st))
 }
 
 // dest returns the index of a destination in dests, adding it.
@@ -564,7 +572,7 @@ func (j *Journal) setStatus(k keyHash, sl slot, d int, st status) slot {
 func (j *Journal) Grow(n int) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	j.letters.grow(j.letters.len() + n)
+	j.letters.Grow(j.letters.Len() + n)
 }
 
 // Known reports whether the journal has records of the letter with key,
@@ -573,8 +581,8 @@ func (j *Journal) Grow(n int) {
 func (j *Journal) Known(key letter.Key) (fp uint64, ok bool) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	sl, ok := j.letters.get(hashKey(key))
-	return sl.fp, ok
+	sl, ok := j.letters.Get(hashKey(key))
+	return sl.rowFP(), ok
 }
 
 // HasRow reports whether a letter was recorded for a row with the
@@ -586,10 +594,10 @@ func (j *Journal) HasRow(fp uint64) (has, ok bool) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.fps == nil {
-		j.fps = make([]uint64, 0, j.letters.len())
-		j.letters.each(func(_ keyHash, sl slot) {
-			if sl.fp != 0 {
-				j.fps = append(j.fps, sl.fp)
+		j.fps = make([]uint64, 0, j.letters.Len())
+		j.letters.All(func(_ keyHash, sl slot) {
+			if fp := sl.rowFP(); fp != 0 {
+				j.fps = append(j.fps, fp)
 			}
 		})
 		slices.Sort(j.fps)
@@ -605,7 +613,7 @@ func (j *Journal) Lookup(key letter.Key, dest string) Entry {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	k := hashKey(key)
-	sl, seen := j.letters.get(k)
+	sl, seen := j.letters.Get(k)
 	var s status
 	ok := false
 	if seen {

@@ -35,16 +35,16 @@ func (j *Journal) Settled(dest string, made uint64, resendUnknown bool) *Settled
 	if d < 0 || uint32(made) == 0 || slices.Contains(j.dests, "") {
 		return s
 	}
-	s.letters = make([]settledLetter, 0, j.letters.len())
+	s.letters = make([]settledLetter, 0, j.letters.Len())
 	all := true
-	j.letters.each(func(k keyHash, sl slot) {
+	j.letters.All(func(k keyHash, sl slot) {
 		st, ok := j.statusAt(k, sl, d)
 		switch {
 		case !ok || !all:
-		case st.rcpts != nil || Due(st.state, resendUnknown) || sl.made != uint32(made) || sl.fp == 0:
+		case st.rcpts != nil || Due(st.state, resendUnknown) || sl.made != uint32(made) || sl.rowFP() == 0:
 			all = false
 		default:
-			s.letters = append(s.letters, settledLetter{fp: sl.fp, state: stateCode(st.state)})
+			s.letters = append(s.letters, settledLetter{fp: sl.rowFP(), state: stateCode(st.state)})
 		}
 	})
 	if !all {

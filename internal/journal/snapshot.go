@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+
+	"github.com/mailmerge/mailmerge/internal/flatmap"
 )
 
 // A snapshot is the index of a journal as it was at Close, kept beside it
@@ -21,14 +23,14 @@ import (
 // offset it covers, a checksum of its own) and replays the records after
 // it; else it replays the whole journal, as without one.
 
-const snapshotMagic = "mailmerge journal index 3\n"
+const snapshotMagic = "mailmerge journal index 4\n"
 
 // snapshotMin is the journal size below which no snapshot is written:
 // replaying a small journal is quicker than reading a second file.
 var snapshotMin int64 = 4 << 20
 
 // slotSize is a letter's key and slot in a snapshot.
-const slotSize = 16 + 8 + 4 + 4 + 4
+const slotSize = 12 + 8 + 4 + 4 + 4
 
 func snapshotPath(journal string) string { return journal + ".index" }
 
@@ -119,14 +121,14 @@ func (j *Journal) writeSnapshot(off int64, lines int) error {
 		s.string(d)
 	}
 	s.uint(uint64(j.pairs))
-	s.uint(uint64(j.letters.len()))
+	s.uint(uint64(j.letters.Len()))
 	var b [slotSize]byte
-	j.letters.each(func(k keyHash, sl slot) {
-		copy(b[:16], k[:])
-		binary.LittleEndian.PutUint64(b[16:], sl.fp)
-		binary.LittleEndian.PutUint32(b[24:], sl.rset)
-		binary.LittleEndian.PutUint32(b[28:], sl.made)
-		b[32], b[33], b[34], b[35] = sl.state, sl.attempt, sl.dest, sl.delivered
+	j.letters.All(func(k keyHash, sl slot) {
+		copy(b[:12], k[:])
+		binary.LittleEndian.PutUint64(b[12:], sl.rowFP())
+		binary.LittleEndian.PutUint32(b[20:], sl.rset)
+		binary.LittleEndian.PutUint32(b[24:], sl.made)
+		b[28], b[29], b[30], b[31] = sl.state, sl.attempt, sl.dest, sl.delivered
 		s.bytes(b[:])
 	})
 	s.uint(uint64(len(j.more)))
@@ -193,7 +195,7 @@ func (s *snapshotReader) bytes(n uint64) []byte {
 func (s *snapshotReader) string() string { return string(s.bytes(s.uint())) }
 
 func (s *snapshotReader) key() (k keyHash) {
-	copy(k[:], s.bytes(16))
+	copy(k[:], s.bytes(uint64(len(k))))
 	return k
 }
 
@@ -265,14 +267,15 @@ func (j *Journal) readSnapshot() (int64, int) {
 	if s.err != nil || n > s.size/slotSize {
 		return 0, 0
 	}
-	letters := newTable(int(n))
+	letters := flatmap.New[keyHash, slot](int(n), hash64)
 	var b [slotSize]byte
 	for range n {
 		if _, err := io.ReadFull(s.r, b[:]); err != nil {
 			return 0, 0
 		}
-		letters.put(keyHash(b[:16]), slot{fp: binary.LittleEndian.Uint64(b[16:]), rset: binary.LittleEndian.Uint32(b[24:]),
-			made: binary.LittleEndian.Uint32(b[28:]), state: b[32], attempt: b[33], dest: b[34], delivered: b[35]})
+		sl := slot{rset: binary.LittleEndian.Uint32(b[20:]), made: binary.LittleEndian.Uint32(b[24:]), state: b[28], attempt: b[29], dest: b[30], delivered: b[31]}
+		sl.setRowFP(binary.LittleEndian.Uint64(b[12:]))
+		letters.Put(keyHash(b[:12]), sl)
 	}
 	more := map[destKey]status{}
 	for range s.uint() {

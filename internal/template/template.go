@@ -1,8 +1,8 @@
 package template
 
 import (
-	"crypto/sha256"
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	htmltemplate "html/template"
