@@ -62,11 +62,16 @@ func (m *Map[K, V]) Get(k K) (V, bool) {
 
 // Put sets the value of k, which must not be the zero key.
 func (m *Map[K, V]) Put(k K, v V) {
-	if (m.n+1)*4 > len(m.entries)*3 {
-		m.Grow(max(m.n+1, m.n+m.n/2))
+	if len(m.entries) == 0 {
+		m.Grow(1)
 	}
 	i := m.find(k)
 	if m.entries[i].k != k {
+		// A new key: it may need room (a key already in never does).
+		if (m.n+1)*4 > len(m.entries)*3 {
+			m.Grow(max(m.n+1, m.n+m.n/2))
+			i = m.find(k)
+		}
 		m.entries[i].k = k
 		m.n++
 	}

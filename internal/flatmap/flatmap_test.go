@@ -75,6 +75,22 @@ func TestMap(t *testing.T) {
 	}
 }
 
+// TestGrowHolds: a map grown for n keys holds them, and updates of them,
+// without growing again.
+func TestGrowHolds(t *testing.T) {
+	m := New[uint64, uint64](0, func(k uint64) uint64 { return k })
+	m.Grow(100000)
+	n := len(m.entries)
+	for round := range 3 {
+		for i := range 100000 {
+			m.Put(uint64(i+1)*0x9E3779B97F4A7C15, uint64(round))
+		}
+	}
+	if len(m.entries) != n {
+		t.Errorf("grown from %d to %d entries for the keys it was grown for", n, len(m.entries))
+	}
+}
+
 // BenchmarkMemory reports the bytes a million entries take, beside a Go
 // map's.
 func BenchmarkMemory(b *testing.B) {
