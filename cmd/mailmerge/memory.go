@@ -12,9 +12,9 @@ import (
 const bigHeap = 32 << 20
 
 // tuneGC makes the collector run sooner once the send keeps a large
-// index (a million letters' journal, some 70 MB, kept to the end): by
-// default it lets the heap grow to twice what is live, and a million-
-// letter send peaked at 250 MB, most of it garbage. The index holds no
+// index (a million letters' journal and envelopes, some 60 MB, kept to
+// the end): by default it lets the heap grow to twice what is live, and a
+// million-letter send peaked at 250 MB, most of it garbage. The index holds no
 // pointers, so collecting more often costs little. A collector goal that
 // moves with the live heap, unlike a fixed memory limit, never makes the
 // collector run without end when the live heap grows. A GOGC or
