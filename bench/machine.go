@@ -28,8 +28,6 @@ func cpuModel() string {
 	return "unknown CPU"
 }
 
-func numCPU() int { return runtime.NumCPU() }
-
 func kernel() string {
 	var u syscall.Utsname
 	if syscall.Uname(&u) != nil {

@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -230,7 +231,7 @@ func (b *bench) printf(format string, args ...any) { fmt.Fprintf(&b.md, format, 
 func (b *bench) header() {
 	b.printf("# Benchmarks\n\n")
 	b.printf("Written by `bench/run` on %s. Machine: %s, %d cores, %s; %s; journal on %s.\n\n",
-		time.Now().UTC().Format("2006-01-02"), cpuModel(), numCPU(), kernel(), goVersion(), fsOf(b.dir))
+		time.Now().UTC().Format("2006-01-02"), cpuModel(), runtime.NumCPU(), kernel(), goVersion(), fsOf(b.dir))
 	b.printf("Each figure is the median of %d runs. The letter is a ~2 KB Russian course announcement "+
 		"(%d bytes on the wire, five fields from a class list with Cyrillic names); "+
 		"`smtp-source` sends a fixed message of the same size. Servers: Postfix's `smtp-sink` "+

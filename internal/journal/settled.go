@@ -3,15 +3,14 @@ package journal
 import (
 	"cmp"
 	"slices"
-	"sync"
 )
 
 // Settled is the letters settled at one destination (delivered, failed,
 // or of unknown fate), by the fingerprint of their rows, for a send that
 // has nothing left to do to find it out without making its letters again.
 type Settled struct {
-	mu      sync.Mutex
 	letters []settledLetter // by fingerprint
+	taken   int
 }
 
 type settledLetter struct {
@@ -58,12 +57,11 @@ func (j *Journal) Settled(dest string, made uint64, resendUnknown bool) *Settled
 // yet, takes it, and returns its state: each row takes one, so that a
 // row repeated more often than it was sent is not taken for sent.
 func (s *Settled) Take(fp uint64) (State, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	i, _ := slices.BinarySearchFunc(s.letters, fp, func(l settledLetter, fp uint64) int { return cmp.Compare(l.fp, fp) })
 	for ; i < len(s.letters) && s.letters[i].fp == fp; i++ {
 		if !s.letters[i].taken {
 			s.letters[i].taken = true
+			s.taken++
 			return states[s.letters[i].state], true
 		}
 	}
@@ -74,14 +72,4 @@ func (s *Settled) Take(fp uint64) (State, bool) {
 func (s *Settled) Len() int { return len(s.letters) }
 
 // Taken is how many of them rows took.
-func (s *Settled) Taken() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := 0
-	for _, l := range s.letters {
-		if l.taken {
-			n++
-		}
-	}
-	return n
-}
+func (s *Settled) Taken() int { return s.taken }

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"hash"
 	"hash/crc32"
 	"io"
 	"os"
@@ -47,15 +48,8 @@ func tailSum(f *os.File, off int64) ([32]byte, error) {
 
 type snapshotWriter struct {
 	w   *bufio.Writer
-	crc hashWriter
+	crc hash.Hash32
 	err error
-}
-
-type hashWriter struct{ sum uint32 }
-
-func (h *hashWriter) Write(p []byte) (int, error) {
-	h.sum = crc32.Update(h.sum, castagnoli, p)
-	return len(p), nil
 }
 
 func (s *snapshotWriter) bytes(b []byte) {
@@ -111,7 +105,7 @@ func (j *Journal) writeSnapshot(off int64, lines int) error {
 		return err
 	}
 	defer os.Remove(tmp.Name())
-	s := &snapshotWriter{w: bufio.NewWriterSize(tmp, 1<<20)}
+	s := &snapshotWriter{w: bufio.NewWriterSize(tmp, 1<<20), crc: crc32.New(castagnoli)}
 	s.bytes([]byte(snapshotMagic))
 	s.uint(uint64(off))
 	s.uint(uint64(lines))
@@ -143,7 +137,7 @@ func (j *Journal) writeSnapshot(off int64, lines int) error {
 		s.rcpts(m)
 	}
 	var crc [4]byte
-	binary.LittleEndian.PutUint32(crc[:], s.crc.sum)
+	binary.LittleEndian.PutUint32(crc[:], s.crc.Sum32())
 	if s.err == nil {
 		_, s.err = s.w.Write(crc[:])
 	}
@@ -239,7 +233,7 @@ func (j *Journal) readSnapshot() (int64, int) {
 	if _, err := f.ReadAt(tail[:], fi.Size()-4); err != nil {
 		return 0, 0
 	}
-	sum := &hashWriter{}
+	sum := crc32.New(castagnoli)
 	body := io.TeeReader(io.LimitReader(f, fi.Size()-4), sum)
 	s := &snapshotReader{r: bufio.NewReaderSize(body, 1<<20), size: uint64(fi.Size())}
 	if string(s.bytes(uint64(len(snapshotMagic)))) != snapshotMagic {
@@ -296,7 +290,7 @@ func (j *Journal) readSnapshot() (int64, int) {
 			return 0, 0
 		}
 	}
-	if _, err := s.r.ReadByte(); s.err != nil || err != io.EOF || sum.sum != binary.LittleEndian.Uint32(tail[:]) {
+	if _, err := s.r.ReadByte(); s.err != nil || err != io.EOF || sum.Sum32() != binary.LittleEndian.Uint32(tail[:]) {
 		return 0, 0
 	}
 	j.dests, j.pairs, j.letters, j.more, j.rcpts = dests, pairs, letters, more, rcpts
