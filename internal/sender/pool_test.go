@@ -29,7 +29,10 @@ func TestDelivery(t *testing.T) {
 	proxyPort, w := startProxy(t, port)
 	ls := letters(25)
 	ls[3].Recipients = []string{"a@example.com", "b@example.com", "c@example.com"}
-	st, last, err := runPool(t, smtpTransport(proxyPort), ls, func(p *Pool) { p.PerSession = 10 })
+	tr := smtpTransport(proxyPort)
+	var trace bytes.Buffer
+	tr.Trace = NewTrace(&lockedBuffer{b: &trace})
+	st, last, err := runPool(t, tr, ls, func(p *Pool) { p.PerSession = 10 })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,9 +54,13 @@ func TestDelivery(t *testing.T) {
 	if len(seen) != 25 {
 		t.Errorf("%d distinct Message-IDs", len(seen))
 	}
-	// 25 letters at 10 per session over 2 workers: at least 3 sessions.
+	// 25 letters at 10 per session over 2 workers: at least 3 sessions,
+	// and each session's tenth letter carries its QUIT.
 	if be.sessions < 3 {
 		t.Errorf("%d sessions; PerSession 10 should make at least 3", be.sessions)
+	}
+	if pipelined, alone := quits(trace.String()); pipelined != 25/10 || pipelined+alone != be.sessions {
+		t.Errorf("%d sessions: %d QUITs with the last letter, %d on their own; want %d with the letter", be.sessions, pipelined, alone, 25/10)
 	}
 	wireBytes := w.String()
 	if strings.Count(wireBytes, "RCPT TO:") != 27 {
@@ -387,6 +394,28 @@ func TestAuthAndTLS(t *testing.T) {
 			}
 		})
 	}
+}
+
+// quits counts the QUITs in a trace that went in the same flight as the
+// letter before them (no reply read between), and those sent on their own.
+func quits(trace string) (pipelined, alone int) {
+	lastLine := map[string]string{} // session → its previous line
+	for _, line := range strings.Split(trace, "\n") {
+		f := strings.SplitN(line, " ", 3)
+		if len(f) < 3 {
+			continue
+		}
+		session, text := f[1], f[2]
+		if text == "C: QUIT" {
+			if strings.HasPrefix(lastLine[session], "C: ") {
+				pipelined++
+			} else {
+				alone++
+			}
+		}
+		lastLine[session] = text
+	}
+	return pipelined, alone
 }
 
 // lockedBuffer is written by the Trace, which serialises its writes.

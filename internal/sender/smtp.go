@@ -337,6 +337,9 @@ type smtpSession struct {
 	dsn   *DSN
 	dirty bool // a transaction failed: RSET before the next MAIL
 	last  time.Time
+	// final says the next letter is the session's last: its QUIT goes in
+	// the letter's last flight.
+	final bool
 }
 
 // alive reports whether the session can take a letter: one idle for
@@ -378,7 +381,7 @@ func (s *smtpSession) Send(ctx context.Context, l *letter.Letter, data []byte, b
 }
 
 func (s *smtpSession) transaction(l *letter.Letter, data []byte, beforeEOD func([]journal.Rejection) error) Result {
-	m := &smtp.Mail{From: l.From, To: l.Recipients, Data: data, UTF8: l.SMTPUTF8}
+	m := &smtp.Mail{From: l.From, To: l.Recipients, Data: data, UTF8: l.SMTPUTF8, Quit: s.final}
 	if s.dsn != nil {
 		m.EnvID, m.Ret, m.Notify = l.Key.String(), s.dsn.Ret, s.dsn.Notify
 	}
@@ -445,6 +448,9 @@ func rejections(l *letter.Letter, sent *smtp.Sent) []journal.Rejection {
 	}
 	return out
 }
+
+// lastLetter says the next letter ends the session.
+func (s *smtpSession) lastLetter() { s.final = true }
 
 // abort drops the connection without QUIT.
 func (s *smtpSession) abort() { s.c.Close() }

@@ -113,6 +113,9 @@ func (s *worker) handle(j *job) (report, error) {
 			return r, nil // stopped while the session opened: the letter was not in flight
 		}
 	}
+	if l, ok := s.s.(interface{ lastLetter() }); ok && s.sent+1 >= p.PerSession {
+		l.lastLetter() // its QUIT can ride with the letter
+	}
 	r = s.attempt(j)
 	s.sent++
 	if r.res.Stop != nil {

@@ -29,6 +29,8 @@ type Client struct {
 
 	ext   map[string]string // EHLO keywords, upper case, and their parameters
 	lines []string          // the EHLO reply's lines after the first, as sent
+
+	quitSent bool // QUIT went with the last transaction (Mail.Quit)
 }
 
 // NewClient makes a client on a connection whose greeting the caller
@@ -203,8 +205,12 @@ func (c *Client) Noop() error {
 	return err
 }
 
-// Quit ends the session politely and closes the connection.
+// Quit ends the session politely and closes the connection. After a
+// transaction that sent QUIT already (Mail.Quit) there is nothing to do.
 func (c *Client) Quit() error {
+	if c.quitSent {
+		return nil
+	}
 	_, err := c.cmd("QUIT", 221, "QUIT")
 	c.conn.Close()
 	return err

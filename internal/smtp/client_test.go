@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -222,6 +223,48 @@ func TestFlights(t *testing.T) {
 			}
 			if sent.Chunked && body != string(letter.Data) {
 				t.Errorf("BDAT body %q", body)
+			}
+		})
+	}
+}
+
+func TestQuitInTheLastFlight(t *testing.T) {
+	tests := []struct {
+		name    string
+		ext     []string
+		flights string
+	}{
+		{"PIPELINING and CHUNKING", []string{"PIPELINING", "CHUNKING"},
+			"MAIL FROM:<dept@example.edu> | RCPT TO:<ann@example.com> | RCPT TO:<bob@example.com> | BDAT 35 LAST | [35 bytes] | QUIT"},
+		{"PIPELINING", []string{"PIPELINING"},
+			"MAIL FROM:<dept@example.edu> | RCPT TO:<ann@example.com> | RCPT TO:<bob@example.com> | DATA\n[36 bytes] | . | QUIT"},
+		{"neither: QUIT on its own", nil,
+			"MAIL FROM:<dept@example.edu>\nRCPT TO:<ann@example.com>\nRCPT TO:<bob@example.com>\nDATA\n[36 bytes] | .\nQUIT"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &wire{ext: tt.ext}
+			c := s.start(t)
+			last := *letter
+			last.Quit = true
+			sent, err := c.Send(&last, func(*Sent) error { return nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sent.End == nil || sent.End.Code != 250 {
+				t.Fatalf("end of message: %+v", sent.End)
+			}
+			pipelined := sent.Quit != nil
+			if pipelined != slices.Contains(tt.ext, "PIPELINING") || pipelined && sent.Quit.Code != 221 {
+				t.Errorf("reply to a pipelined QUIT: %+v", sent.Quit)
+			}
+			// The session's close sends QUIT only if the flight did not.
+			if err := c.Quit(); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(100 * time.Millisecond) // the server's flight ends when the line is quiet
+			if got := flightsString(s.recorded()); got != tt.flights {
+				t.Errorf("flights:\n%s\nwant:\n%s", got, tt.flights)
 			}
 		})
 	}

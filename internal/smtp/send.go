@@ -19,6 +19,11 @@ type Mail struct {
 	EnvID  string
 	Ret    string
 	Notify []string
+	// Quit ends the session with this transaction: with PIPELINING, QUIT
+	// goes in the flight that ends the message (RFC 2920 §3.1 allows it
+	// as a group's last command), saving the round trip a separate QUIT
+	// would take. The connection is closed after its reply.
+	Quit bool
 }
 
 // Sent holds the replies a transaction got, as far as it went: to MAIL,
@@ -29,6 +34,8 @@ type Sent struct {
 	Rcpt []*Reply
 	Data *Reply
 	End  *Reply
+	// Quit is the reply to a QUIT sent in the last flight (Mail.Quit).
+	Quit *Reply
 	// Chunked says the message went with BDAT.
 	Chunked bool
 }
@@ -83,11 +90,16 @@ func (c *Client) Send(m *Mail, beforeEnd func(*Sent) error) (*Sent, error) {
 		}
 		c.bufferLine(fmt.Sprintf("BDAT %d LAST", len(data)))
 		c.writer().Write(data)
+		c.bufferQuit(m)
 		// A chunk the server did not get whole it cannot have taken.
 		if err := c.flush("BODY"); err != nil {
 			return s, err
 		}
-		return s, c.readFlight(s, "EOD", true)
+		if err := c.readFlight(s, "EOD", true); err != nil {
+			return s, err
+		}
+		c.readQuit(s, m)
+		return s, nil
 	}
 
 	if pipelining {
@@ -146,6 +158,9 @@ func (c *Client) Send(m *Mail, beforeEnd func(*Sent) error) (*Sent, error) {
 		s.Chunked = true
 		c.bufferLine(fmt.Sprintf("BDAT %d LAST", len(data)))
 		c.writer().Write(data)
+		if pipelining {
+			c.bufferQuit(m)
+		}
 		if err := c.flush("BODY"); err != nil {
 			return s, err
 		}
@@ -159,13 +174,39 @@ func (c *Client) Send(m *Mail, beforeEnd func(*Sent) error) (*Sent, error) {
 			return s, err
 		}
 		c.bufferLine(".")
+		if pipelining {
+			c.bufferQuit(m)
+		}
 		if err := c.flush("EOD"); err != nil {
 			return s, err
 		}
 	}
 	var err error
-	s.End, err = c.read("EOD", c.DataTimeout)
-	return s, err
+	if s.End, err = c.read("EOD", c.DataTimeout); err != nil {
+		return s, err
+	}
+	c.readQuit(s, m)
+	return s, nil
+}
+
+// bufferQuit adds QUIT to the flight that ends the message when m ends
+// the session.
+func (c *Client) bufferQuit(m *Mail) {
+	if m.Quit {
+		c.bufferLine("QUIT")
+		c.quitSent = true
+	}
+}
+
+// readQuit reads the reply to a QUIT sent in the last flight and closes
+// the connection. The letter's fate is already known: a lost or odd reply
+// to QUIT changes nothing.
+func (c *Client) readQuit(s *Sent, m *Mail) {
+	if !c.quitSent {
+		return
+	}
+	s.Quit, _ = c.read("QUIT", c.Timeout)
+	c.conn.Close()
 }
 
 // readFlight reads the replies to a pipelined flight: MAIL, each RCPT,
