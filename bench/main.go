@@ -21,6 +21,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -132,6 +133,10 @@ func (o options) run() (string, error) {
 	}
 	b.header()
 	for _, step := range []func() error{b.loopback, b.roundTrips, b.commands, b.largeSend} {
+		// Each step starts with the disk settled: the journals and lists
+		// the step before wrote would otherwise be written back during
+		// this one's fsyncs.
+		syscall.Sync()
 		if err := step(); err != nil {
 			return b.md.String(), err
 		}

@@ -154,7 +154,7 @@ type Plan struct {
 func (c *Campaign) Plan(ctx context.Context, pool *sender.Pool) (Plan, error) {
 	p := Plan{Elsewhere: map[string]int{}, Before: map[string]int{}}
 	sameRows, oldJournal := false, false
-	others := map[string]map[uint64]bool{}
+	others := map[string]journal.Rows{}
 	if pool.Journal.Letters() == 0 {
 		others, p.Unsure = c.otherJournals(pool.Transport.Destination())
 	}
@@ -163,7 +163,7 @@ func (c *Campaign) Plan(ctx context.Context, pool *sender.Pool) (Plan, error) {
 			sameRows, oldJournal = sameRows || has, !ok
 		}
 		for name, rows := range others {
-			if rows[l.Fingerprint] {
+			if rows.Has(l.Fingerprint) {
 				p.Before[name]++
 			}
 		}
@@ -201,14 +201,14 @@ func (c *Campaign) Plan(ctx context.Context, pool *sender.Pool) (Plan, error) {
 // the rows each has records of letters to dest for, by file name, and the
 // names of those too old to tell. (Letters tried out into a Maildir do
 // not make a send to a server look like a mailing sent twice.)
-func (c *Campaign) otherJournals(dest string) (rows map[string]map[uint64]bool, unsure []string) {
-	rows = map[string]map[uint64]bool{}
+func (c *Campaign) otherJournals(dest string) (rows map[string]journal.Rows, unsure []string) {
+	rows = map[string]journal.Rows{}
 	for _, name := range journal.Others(c.cfg.Send.Journal) {
 		r, ok, err := journal.SentRows(filepath.Join(filepath.Dir(c.cfg.Send.Journal), name), dest)
 		switch {
 		case err != nil || !ok:
 			unsure = append(unsure, name)
-		case len(r) > 0:
+		case r.Len() > 0:
 			rows[name] = r
 		}
 	}
