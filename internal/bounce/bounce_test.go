@@ -1,0 +1,143 @@
+package bounce
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// sent are the letters the fixtures are about, as a journal would give
+// them: keys are the ENVIDs they were sent with.
+func sent() *Sent {
+	s := NewSent()
+	for _, l := range []*Letter{
+		{Key: "k5tq2mvxh7ngz3e4rj6wd2fy4pq3ulcs", Rcpt: []string{"Ivanov.Petr@example.com", "ivanov.parent@example.com"}},
+		{Key: "3bq7xkz2m4n6p8r2t4v6x8z2b4d6f8hj", Rcpt: []string{"sidorova@students.example.net"}},
+		{Key: "m2p4r6t8v2x4z6b8d2f4h6j8k2m4n6p8", Rcpt: []string{"a.smirnov@university.example"}},
+		{Key: "q8w2e4r6t8y2u4i6o8p2a4s6d8f2g4h6", Rcpt: []string{"Kuznetsova@oldschool.example"}},
+		{Key: "x2c4v6b8n2m4q6w8e2r4t6y8u2i4o6p8", Rcpt: []string{"p.petrov@contoso.com"}},
+		{Key: "h3j5k7l9z3x5c7v9b3n5m7q9w3e5r7t9", Rcpt: []string{"nosuch.student@gmail.com"}},
+		{Key: "d4f6h8j2k4l6z8x2c4v6b8n2m4q6w8e2", Rcpt: []string{"nosuch.stud@yandex.ru"}},
+		{Key: "r2t4y6u8i2o4p6a8s2d4f6g8h2j4k6l8", Rcpt: []string{"ivan@example.com"}},
+	} {
+		l.MessageID = "<" + l.Key + "@example.org>"
+		s.Add(l)
+	}
+	return s
+}
+
+func TestReports(t *testing.T) {
+	tests := []struct {
+		file     string
+		standard bool
+		subject  string
+		// what each matched recipient comes to: rcpt action status by,
+		// and a piece of the diagnostic
+		want []string
+		diag string
+	}{
+		{"postfix-failed.eml", true, "Undelivered Mail Returned to Sender",
+			[]string{"Ivanov.Petr@example.com failed 5.1.1 envid"}, `unknown user: "ivanov.petr"`},
+		{"postfix-delayed.eml", true, "Delayed Mail (still being retried)",
+			[]string{"sidorova@students.example.net delayed 4.4.1 envid"}, "Connection timed out"},
+		{"exim-plain.eml", false, "Mail delivery failed: returning message to sender",
+			[]string{"a.smirnov@university.example failed 5.2.1 message-id"}, "550 5.2.1 The email account that you tried to reach is disabled"},
+		{"qmail.eml", false, "failure notice",
+			[]string{"Kuznetsova@oldschool.example failed 5.1.1 message-id"}, "no mailbox here by that name"},
+		{"office365.eml", true, "Undeliverable: Course announcement",
+			[]string{"p.petrov@contoso.com failed 5.1.10 message-id"}, "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup"},
+		{"gmail.eml", true, "Delivery Status Notification (Failure)",
+			[]string{"nosuch.student@gmail.com failed 5.1.1 message-id"}, "The email account that you tried to reach does not exist."},
+		{"yandex.eml", true, "Недоставленное сообщение",
+			[]string{"nosuch.stud@yandex.ru failed 5.7.1 envid"}, "550 5.7.1 No such user!"},
+		{"out-of-office.eml", false, "", nil, ""},
+		{"reply.eml", false, "", nil, ""},
+	}
+	s := sent()
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			f, err := os.Open(filepath.Join("testdata", tt.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			rep, err := Parse(f)
+			if tt.want == nil {
+				if !errors.Is(err, ErrNotReport) {
+					t.Fatalf("Parse = %+v, %v; want ErrNotReport", rep, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Standard != tt.standard || rep.Subject != tt.subject || rep.MessageID == "" || rep.Date.IsZero() {
+				t.Errorf("standard %v, subject %q, id %q, date %v", rep.Standard, rep.Subject, rep.MessageID, rep.Date)
+			}
+			matched, unmatched := s.Match(rep)
+			var got []string
+			for _, m := range matched {
+				got = append(got, strings.Join([]string{m.Rcpt, string(m.Action), m.Status, m.By}, " "))
+				if !strings.Contains(m.Diagnostic, tt.diag) {
+					t.Errorf("diagnostic %q, want it to hold %q", m.Diagnostic, tt.diag)
+				}
+			}
+			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") || len(unmatched) > 0 {
+				t.Errorf("matched:\n%s\nunmatched %+v\nwant:\n%s", strings.Join(got, "\n"), unmatched, strings.Join(tt.want, "\n"))
+			}
+		})
+	}
+}
+
+// TestUnknownLetter: a report of a letter of another mailing matches
+// nothing, and says so.
+func TestUnknownLetter(t *testing.T) {
+	f, _ := os.Open(filepath.Join("testdata", "postfix-failed.eml"))
+	defer f.Close()
+	rep, err := Parse(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	matched, unmatched := NewSent().Match(rep)
+	if len(matched) != 0 || len(unmatched) != 1 || unmatched[0].Final != "ivanov.petr@example.com" {
+		t.Errorf("matched %+v, unmatched %+v", matched, unmatched)
+	}
+}
+
+func TestXtext(t *testing.T) {
+	for in, want := range map[string]string{
+		"ann+2Bcourse@example.com": "ann+course@example.com",
+		"plain@example.com":        "plain@example.com",
+		"bad+zz@example.com":       "bad+zz@example.com",
+		"end+2":                    "end+2",
+	} {
+		if got := decodeXtext(in); got != want {
+			t.Errorf("decodeXtext(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// FuzzParse: any bytes give a report or an error, never a panic, and a
+// report's recipients are never made up of nothing.
+func FuzzParse(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "*.eml"))
+	for _, name := range files {
+		b, _ := os.ReadFile(name)
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		rep, err := Parse(strings.NewReader(string(data)))
+		if err != nil {
+			return
+		}
+		if rep.Standard && len(rep.Recipients) == 0 {
+			t.Errorf("a standard report without recipients: %+v", rep)
+		}
+		if !rep.Standard && len(rep.Letters) == 0 {
+			t.Errorf("a bounce that quotes no letter: %+v", rep)
+		}
+		sent().Match(rep)
+	})
+}

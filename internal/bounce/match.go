@@ -1,0 +1,118 @@
+package bounce
+
+import "strings"
+
+// Letter is a letter that was sent, as its mailing's journal knows it.
+type Letter struct {
+	Key       string // its identity as text: the ENVID it was sent with
+	MessageID string // "<...>"
+	Rcpt      []string
+}
+
+// Sent finds the letters of a mailing by what reports carry of them.
+type Sent struct {
+	byKey, byID map[string]*Letter
+}
+
+// NewSent returns an empty Sent.
+func NewSent() *Sent {
+	return &Sent{byKey: map[string]*Letter{}, byID: map[string]*Letter{}}
+}
+
+// Add makes l one of the letters reports are matched to.
+func (s *Sent) Add(l *Letter) {
+	s.byKey[l.Key] = l
+	if l.MessageID != "" {
+		s.byID[strings.ToLower(l.MessageID)] = l
+	}
+}
+
+// Match is a recipient of a letter a report is about.
+type Match struct {
+	Letter *Letter
+	Rcpt   string // the recipient, as the letter was sent to it
+	Recipient
+	// By says how the letter was found: "envid" (the ENVID the letter was
+	// sent with) or "message-id" (its Message-ID in the returned headers).
+	By string
+}
+
+// Match finds the letter rep is about and the recipients it reports on.
+// Recipients of a standard report it cannot place are returned as
+// unmatched; a report with neither is about no letter of the mailing.
+func (s *Sent) Match(rep *Report) (matched []Match, unmatched []Recipient) {
+	l, by := s.byKey[rep.EnvID], "envid"
+	if l == nil || rep.EnvID == "" {
+		l, by = nil, "message-id"
+		for _, id := range rep.Letters {
+			if l = s.byID[strings.ToLower(id)]; l != nil {
+				break
+			}
+		}
+	}
+	if !rep.Standard {
+		if l == nil {
+			return nil, nil
+		}
+		for _, rcpt := range l.Rcpt {
+			if r, ok := rep.Guess(rcpt); ok {
+				matched = append(matched, Match{Letter: l, Rcpt: rcpt, Recipient: r, By: by})
+			}
+		}
+		if len(matched) == 0 && len(l.Rcpt) == 1 {
+			// The text does not name the address (it was forwarded, or
+			// the bounce says little): a letter to one recipient
+			// bounced for that one.
+			r := Recipient{Final: l.Rcpt[0], Action: Failed, Status: statusCode(rep.Text), Diagnostic: firstLine(rep.Text)}
+			if strings.HasPrefix(r.Status, "4") || delayWords.MatchString(rep.Subject) {
+				r.Action = Delayed
+			} else if r.Status == "" {
+				r.Status = "5.0.0"
+			}
+			matched = append(matched, Match{Letter: l, Rcpt: l.Rcpt[0], Recipient: r, By: by})
+		}
+		return matched, nil
+	}
+	for _, r := range rep.Recipients {
+		rcpt := ""
+		if l != nil {
+			rcpt = recipientOf(l, r)
+		}
+		if rcpt == "" {
+			unmatched = append(unmatched, r)
+			continue
+		}
+		matched = append(matched, Match{Letter: l, Rcpt: rcpt, Recipient: r, By: by})
+	}
+	return matched, unmatched
+}
+
+// recipientOf finds which of l's recipients r is: by the address the
+// letter was sent to (ORCPT), by the address tried, or as the one
+// recipient of a letter to one.
+func recipientOf(l *Letter, r Recipient) string {
+	for _, addr := range []string{r.Original, r.Final} {
+		for _, rcpt := range l.Rcpt {
+			if addr != "" && strings.EqualFold(addr, rcpt) {
+				return rcpt
+			}
+		}
+	}
+	if len(l.Rcpt) == 1 {
+		return l.Rcpt[0]
+	}
+	return ""
+}
+
+// firstLine is the first line of s with words in it.
+func firstLine(s string) string {
+	for _, line := range strings.Split(s, "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			if r := []rune(line); len(r) > 200 {
+				line = string(r[:200])
+			}
+			return line
+		}
+	}
+	return ""
+}
