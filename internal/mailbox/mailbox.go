@@ -1,0 +1,307 @@
+// Package mailbox reads and writes the sender's mailbox over IMAP
+// (RFC 9051, RFC 3501): the delivery reports that come back after a
+// send, and copies of the letters sent, for the Sent folder.
+package mailbox
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+)
+
+// Security is how the connection to the IMAP server is protected. There
+// is no plain-text mode: IMAP always carries a password.
+type Security string
+
+const (
+	TLS      Security = "tls"      // TLS from the first byte (port 993)
+	StartTLS Security = "starttls" // plain text, then STARTTLS before the login (port 143)
+)
+
+// Server says where the mailbox is and how to log in.
+type Server struct {
+	Host     string
+	Port     int
+	Security Security
+	Username string
+	Password string
+	TLS      *tls.Config // ServerName defaults to Host
+	// Timeout bounds connecting and each command.
+	Timeout time.Duration
+}
+
+func (s Server) addr() string { return net.JoinHostPort(s.Host, strconv.Itoa(s.Port)) }
+
+// Describe names the server for messages: where, and how it is reached.
+func (s Server) Describe() string {
+	return fmt.Sprintf("IMAP server %s (%s) as %s", s.addr(), s.Security, s.Username)
+}
+
+// Mailbox is a logged-in session.
+type Mailbox struct {
+	s        Server
+	c        *imapclient.Client
+	raw      net.Conn // under TLS: where deadlines are set
+	selected string
+}
+
+// Error is an IMAP failure, said for people first: Words is what went
+// wrong and what to do, Err the detail.
+type Error struct {
+	Words string
+	Err   error
+}
+
+func (e *Error) Error() string { return e.Words + ": " + e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+// ErrLogin is wrapped by the error of a login the server refused.
+var ErrLogin = errors.New("login refused")
+
+// Dial connects to the server and logs in.
+func Dial(ctx context.Context, s Server) (*Mailbox, error) {
+	if s.Timeout == 0 {
+		s.Timeout = time.Minute
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if s.TLS != nil {
+		cfg = s.TLS.Clone()
+	}
+	if cfg.ServerName == "" {
+		cfg.ServerName = s.Host
+	}
+	d := &net.Dialer{Timeout: s.Timeout}
+	conn, err := d.DialContext(ctx, "tcp", s.addr())
+	if err != nil {
+		return nil, &Error{fmt.Sprintf("could not connect to the IMAP server %s", s.addr()), err}
+	}
+	opts := &imapclient.Options{TLSConfig: cfg}
+	var c *imapclient.Client
+	err = withDeadline(ctx, conn, s.Timeout, func() error {
+		switch s.Security {
+		case StartTLS:
+			c, err = imapclient.NewStartTLS(conn, opts)
+			if err != nil {
+				return tlsError(s, err)
+			}
+		default:
+			tc := tls.Client(conn, cfg)
+			if err := tc.HandshakeContext(ctx); err != nil {
+				return tlsError(s, err)
+			}
+			c = imapclient.New(tc, opts)
+		}
+		if err := c.WaitGreeting(); err != nil {
+			return &Error{fmt.Sprintf("the IMAP server %s did not greet", s.addr()), err}
+		}
+		if err := c.Login(s.Username, s.Password).Wait(); err != nil {
+			return &Error{fmt.Sprintf("the IMAP server %s refused the login of %s: check imap.username and the password", s.addr(), s.Username), fmt.Errorf("%w: %w", ErrLogin, err)}
+		}
+		return nil
+	})
+	if err != nil {
+		if c != nil {
+			c.Close()
+		}
+		conn.Close()
+		return nil, err
+	}
+	return &Mailbox{s: s, c: c, raw: conn}, nil
+}
+
+// tlsError says what a failed TLS start usually means.
+func tlsError(s Server, err error) error {
+	var rec tls.RecordHeaderError
+	var cert *tls.CertificateVerificationError
+	switch {
+	case errors.As(err, &rec):
+		return &Error{fmt.Sprintf("the IMAP server %s does not speak TLS on this port: for STARTTLS (usually port 143) set imap.security: starttls", s.addr()), err}
+	case errors.As(err, &cert):
+		return &Error{fmt.Sprintf("the IMAP server %s has a certificate this machine does not trust (set imap.ca_file to its CA)", s.addr()), err}
+	case s.Security == StartTLS:
+		return &Error{fmt.Sprintf("STARTTLS with the IMAP server %s failed: if it speaks TLS from the start (usually port 993) set imap.security: tls", s.addr()), err}
+	}
+	return &Error{fmt.Sprintf("TLS with the IMAP server %s failed", s.addr()), err}
+}
+
+// withDeadline runs fn with conn's deadline set, and closes conn when ctx
+// ends first: the IMAP client's commands take no context.
+func withDeadline(ctx context.Context, conn net.Conn, d time.Duration, fn func() error) error {
+	conn.SetDeadline(time.Now().Add(d))
+	defer conn.SetDeadline(time.Time{})
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	err := fn()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return fmt.Errorf("the IMAP server did not answer within %v: %w", d, err)
+	}
+	return err
+}
+
+func (m *Mailbox) do(ctx context.Context, fn func() error) error {
+	return withDeadline(ctx, m.raw, m.s.Timeout, fn)
+}
+
+// Close logs out.
+func (m *Mailbox) Close() error {
+	m.c.Logout().Wait()
+	return m.c.Close()
+}
+
+// selectFolder opens folder, saying which folders there are when it does
+// not exist.
+func (m *Mailbox) selectFolder(ctx context.Context, folder string) error {
+	if m.selected == folder {
+		return nil
+	}
+	err := m.do(ctx, func() error {
+		_, err := m.c.Select(folder, nil).Wait()
+		return err
+	})
+	if err != nil {
+		return m.folderError(ctx, folder, err)
+	}
+	m.selected = folder
+	return nil
+}
+
+func (m *Mailbox) folderError(ctx context.Context, folder string, err error) error {
+	var names []string
+	m.do(ctx, func() error {
+		list, _ := m.c.List("", "*", nil).Collect()
+		for _, l := range list {
+			names = append(names, l.Mailbox)
+		}
+		return nil
+	})
+	words := fmt.Sprintf("the IMAP server %s has no folder %q", m.s.addr(), folder)
+	if len(names) > 0 {
+		words += " (it has " + strings.Join(names, ", ") + ")"
+	}
+	return &Error{words, err}
+}
+
+// Message is a message of a folder: its UID, and its bytes.
+type Message struct {
+	UID  imap.UID
+	Data []byte
+}
+
+// batch is how many messages one FETCH asks for.
+const batch = 50
+
+// Messages calls fn with each message of folder that arrived on or after
+// the day of since (IMAP searches by day), oldest first. Reading leaves
+// the messages unread (BODY.PEEK).
+func (m *Mailbox) Messages(ctx context.Context, folder string, since time.Time, fn func(Message) error) error {
+	if err := m.selectFolder(ctx, folder); err != nil {
+		return err
+	}
+	var uids []imap.UID
+	err := m.do(ctx, func() error {
+		data, err := m.c.UIDSearch(&imap.SearchCriteria{Since: since}, nil).Wait()
+		if err != nil {
+			return err
+		}
+		uids = data.AllUIDs()
+		return nil
+	})
+	if err != nil {
+		return &Error{fmt.Sprintf("searching %q on the IMAP server %s failed", folder, m.s.addr()), err}
+	}
+	for len(uids) > 0 {
+		n := min(batch, len(uids))
+		var msgs []*imapclient.FetchMessageBuffer
+		err := m.do(ctx, func() error {
+			var err error
+			msgs, err = m.c.Fetch(imap.UIDSetNum(uids[:n]...), &imap.FetchOptions{
+				UID:         true,
+				BodySection: []*imap.FetchItemBodySection{{Peek: true}},
+			}).Collect()
+			return err
+		})
+		if err != nil {
+			return &Error{fmt.Sprintf("reading %q on the IMAP server %s failed", folder, m.s.addr()), err}
+		}
+		uids = uids[n:]
+		for _, msg := range msgs {
+			var data []byte
+			for _, b := range msg.BodySection {
+				data = b.Bytes
+			}
+			if err := fn(Message{UID: msg.UID, Data: data}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Move moves the messages with uids from the folder Messages last read
+// into folder (MOVE, RFC 6851).
+func (m *Mailbox) Move(ctx context.Context, uids []imap.UID, folder string) error {
+	if len(uids) == 0 {
+		return nil
+	}
+	err := m.do(ctx, func() error {
+		_, err := m.c.Move(imap.UIDSetNum(uids...), folder).Wait()
+		return err
+	})
+	if err != nil {
+		return m.folderError(ctx, folder, err)
+	}
+	return nil
+}
+
+// Append adds a message to folder, marked as read.
+func (m *Mailbox) Append(ctx context.Context, folder string, data []byte, date time.Time) error {
+	err := m.do(ctx, func() error {
+		cmd := m.c.Append(folder, int64(len(data)), &imap.AppendOptions{Flags: []imap.Flag{imap.FlagSeen}, Time: date})
+		if _, err := cmd.Write(data); err != nil {
+			cmd.Close()
+			return err
+		}
+		if err := cmd.Close(); err != nil {
+			return err
+		}
+		_, err := cmd.Wait()
+		return err
+	})
+	if err != nil {
+		var ie *imap.Error
+		if errors.As(err, &ie) && ie.Code == imap.ResponseCodeTryCreate {
+			return m.folderError(ctx, folder, err)
+		}
+		return &Error{fmt.Sprintf("saving a copy in %q on the IMAP server %s failed", folder, m.s.addr()), err}
+	}
+	return nil
+}
+
+// Has reports whether folder holds a message with the Message-ID id.
+func (m *Mailbox) Has(ctx context.Context, folder, id string) (bool, error) {
+	if err := m.selectFolder(ctx, folder); err != nil {
+		return false, err
+	}
+	var found bool
+	err := m.do(ctx, func() error {
+		data, err := m.c.UIDSearch(&imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Message-ID", Value: id}}}, nil).Wait()
+		if err != nil {
+			return err
+		}
+		found = len(data.AllUIDs()) > 0
+		return nil
+	})
+	return found, err
+}
