@@ -26,8 +26,9 @@ func newReportCmd() *cobra.Command {
 		Use:   "report",
 		Short: "Show what happened to every letter, from the journal",
 		Long: `report reads the send journal and the recipients file and prints how many
-letters were delivered, failed, deferred, of unknown fate or not sent yet,
-then each letter that was not delivered with the server's reply.
+letters were delivered, bounced (mailmerge bounces), failed, deferred, of
+unknown fate or not sent yet, then each letter that was not delivered with
+the server's reply.
 
 --failed-csv FILE writes the recipients rows of those letters, with status,
 smtp_code, error and recipient (the addresses that did not get the letter)
@@ -102,8 +103,12 @@ func printReport(cmd *cobra.Command, csvName string, rep *report.Report) {
 	if n := c[report.Suppressed]; n > 0 {
 		invalid += fmt.Sprintf(", suppressed %d", n)
 	}
-	fmt.Fprintf(out, "delivered %d, failed %d, deferred %d, unknown %d, not sent %d%s (of %d)\n",
-		c[journal.Delivered], c[journal.Failed], c[journal.Deferred], c[journal.Unknown], c[report.NotSent], invalid, rep.Letters)
+	bounced := ""
+	if c[journal.Bounced] > 0 || c[journal.Delayed] > 0 {
+		bounced = fmt.Sprintf(", bounced %d, delayed %d", c[journal.Bounced], c[journal.Delayed])
+	}
+	fmt.Fprintf(out, "delivered %d%s, failed %d, deferred %d, unknown %d, not sent %d%s (of %d)\n",
+		c[journal.Delivered], bounced, c[journal.Failed], c[journal.Deferred], c[journal.Unknown], c[report.NotSent], invalid, rep.Letters)
 	for _, l := range rep.Listed {
 		if l.State == journal.Invalid {
 			loc, problem := locate(csvName, l.Line, l.Problem)
@@ -162,8 +167,8 @@ func writeFailedCSV(path string, delim rune, rep *report.Report) (int, error) {
 		w.Write(append(append([]string(nil), rep.Header...), "status", "smtp_code", "error", "recipient"))
 	}
 	for _, l := range rep.Listed {
-		if l.State == report.Suppressed {
-			continue // not to be sent again: nothing to fix
+		if l.State == report.Suppressed || l.State == journal.Delayed {
+			continue // not to be sent again: nothing to fix, or still on its way
 		}
 		if l.State == journal.Invalid {
 			w.Write(append(append([]string(nil), l.Row...), stateWord(l.State), "", l.Problem, ""))

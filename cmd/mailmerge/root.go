@@ -47,7 +47,8 @@ and delivers the letters. Check and preview everything before sending:
   mailmerge check            validate every row and render every letter
   mailmerge preview          show the first letter as a mail program would
   mailmerge send             deliver the letters not delivered yet
-  mailmerge report           what happened to every letter`,
+  mailmerge report           what happened to every letter
+  mailmerge bounces          record the bounces that came back to your mailbox`,
 		Version:       buildVersion(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -63,7 +64,7 @@ and delivers the letters. Check and preview everything before sending:
 	// The exit codes once, in the top-level help (and README), not under
 	// every command.
 	root.SetHelpTemplate(root.HelpTemplate() + "{{if not .HasParent}}\n" + exitCodesHelp + "{{end}}")
-	root.AddCommand(newInitCmd(), newCheckCmd(), newPreviewCmd(), newSendCmd(), newReportCmd())
+	root.AddCommand(newInitCmd(), newCheckCmd(), newPreviewCmd(), newSendCmd(), newReportCmd(), newBouncesCmd())
 	return root
 }
 

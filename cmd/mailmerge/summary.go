@@ -39,6 +39,12 @@ func printSendSummary(w io.Writer, total, invalid, suppressed int, st sender.Sta
 	if n := st.Skipped[journal.Failed]; n > 0 {
 		why = append(why, fmt.Sprintf("%d refused for good earlier (fix the address to send again)", n))
 	}
+	if n := st.Skipped[journal.Bounced]; n > 0 {
+		why = append(why, fmt.Sprintf("%d bounced: the recipient's server sent it back (fix the address to send again)", n))
+	}
+	if n := st.Skipped[journal.Delayed]; n > 0 {
+		why = append(why, fmt.Sprintf("%d delayed: taken, and still being tried by the mail servers", n))
+	}
 	if n := st.Skipped[journal.Unknown]; n > 0 {
 		why = append(why, fmt.Sprintf("%d of unknown fate", n))
 	}

@@ -45,7 +45,7 @@ func login(cmd *cobra.Command, cfg *config.Config, t sender.Transport) error {
 	if !ok {
 		return nil
 	}
-	password, err := cfg.Password(passwordPrompt(cmd, cfg.SMTP))
+	password, err := cfg.Password(passwordPrompt(cmd, cfg.SMTP.Username, cfg.SMTP.Host))
 	if err != nil {
 		return &exitError{code: exitConfig, err: err}
 	}
@@ -53,15 +53,15 @@ func login(cmd *cobra.Command, cfg *config.Config, t sender.Transport) error {
 	return nil
 }
 
-// passwordPrompt asks for the SMTP password on the terminal, without
-// echo; nil when standard input is not a terminal.
-func passwordPrompt(cmd *cobra.Command, s config.SMTP) func() (string, error) {
+// passwordPrompt asks for the password of user at host on the terminal,
+// without echo; nil when standard input is not a terminal.
+func passwordPrompt(cmd *cobra.Command, user, host string) func() (string, error) {
 	f, ok := cmd.InOrStdin().(*os.File)
 	if !ok || !term.IsTerminal(int(f.Fd())) {
 		return nil
 	}
 	return func() (string, error) {
-		fmt.Fprintf(cmd.ErrOrStderr(), "Password for %s at %s: ", s.Username, s.Host)
+		fmt.Fprintf(cmd.ErrOrStderr(), "Password for %s at %s: ", user, host)
 		pw, err := term.ReadPassword(int(f.Fd()))
 		fmt.Fprintln(cmd.ErrOrStderr())
 		return string(pw), err

@@ -14,13 +14,13 @@ func sent() *Sent {
 	s := NewSent()
 	for _, l := range []*Letter{
 		{Key: "k5tq2mvxh7ngz3e4rj6wd2fy4pq3ulcs", Rcpt: []string{"Ivanov.Petr@example.com", "ivanov.parent@example.com"}},
-		{Key: "3bq7xkz2m4n6p8r2t4v6x8z2b4d6f8hj", Rcpt: []string{"sidorova@students.example.net"}},
-		{Key: "m2p4r6t8v2x4z6b8d2f4h6j8k2m4n6p8", Rcpt: []string{"a.smirnov@university.example"}},
-		{Key: "q8w2e4r6t8y2u4i6o8p2a4s6d8f2g4h6", Rcpt: []string{"Kuznetsova@oldschool.example"}},
-		{Key: "x2c4v6b8n2m4q6w8e2r4t6y8u2i4o6p8", Rcpt: []string{"p.petrov@contoso.com"}},
-		{Key: "h3j5k7l9z3x5c7v9b3n5m7q9w3e5r7t9", Rcpt: []string{"nosuch.student@gmail.com"}},
-		{Key: "d4f6h8j2k4l6z8x2c4v6b8n2m4q6w8e2", Rcpt: []string{"nosuch.stud@yandex.ru"}},
-		{Key: "r2t4y6u8i2o4p6a8s2d4f6g8h2j4k6l8", Rcpt: []string{"ivan@example.com"}},
+		{Key: "3bq7xkz2m4n6p7r2t4v6x7z2b4d6f7hj", Rcpt: []string{"sidorova@students.example.net"}},
+		{Key: "m2p4r6t7v2x4z6b7d2f4h6j7k2m4n6p7", Rcpt: []string{"a.smirnov@university.example"}},
+		{Key: "q7w2e4r6t7y2u4i6o7p2a4s6d7f2g4h6", Rcpt: []string{"Kuznetsova@oldschool.example"}},
+		{Key: "x2c4v6b7n2m4q6w7e2r4t6y7u2i4o6p7", Rcpt: []string{"p.petrov@contoso.com"}},
+		{Key: "h3j5k7l6z3x5c7v6b3n5m7q6w3e5r7t6", Rcpt: []string{"nosuch.student@gmail.com"}},
+		{Key: "d4f6h7j2k4l6z7x2c4v6b7n2m4q6w7e2", Rcpt: []string{"nosuch.stud@yandex.ru"}},
+		{Key: "r2t4y6u7i2o4p6a7s2d4f6g7h2j4k6l7", Rcpt: []string{"ivan@example.com"}},
 	} {
 		l.MessageID = "<" + l.Key + "@example.org>"
 		s.Add(l)

@@ -39,6 +39,7 @@ type Config struct {
 	Maildir                 Maildir         `mapstructure:"maildir"`
 	Send                    Send            `mapstructure:"send"`
 	ListUnsubscribe         ListUnsubscribe `mapstructure:"list_unsubscribe"`
+	IMAP                    IMAP            `mapstructure:"imap"`
 
 	// File is the config file the values came from; relative paths in
 	// it are relative to its folder.
@@ -99,6 +100,23 @@ type SMTP struct {
 	DialTimeout   time.Duration   `mapstructure:"dial_timeout"`
 	Timeout       time.Duration   `mapstructure:"timeout"`      // per command
 	DataTimeout   time.Duration   `mapstructure:"data_timeout"` // wait for the reply after the final dot
+}
+
+// IMAP is the sender's mailbox: where bounces come back (mailmerge
+// bounces) and where copies of the letters sent may be saved.
+type IMAP struct {
+	Host         string        `mapstructure:"host"`
+	Port         int           `mapstructure:"port"`
+	Security     string        `mapstructure:"security"` // tls or starttls
+	Username     string        `mapstructure:"username"`
+	PasswordEnv  string        `mapstructure:"password_env"`
+	PasswordFile string        `mapstructure:"password_file"`
+	CAFile       string        `mapstructure:"ca_file"`
+	ServerName   string        `mapstructure:"server_name"`
+	Mailbox      string        `mapstructure:"mailbox"` // where bounces arrive
+	SentFolder   string        `mapstructure:"sent_folder"`
+	SaveCopies   bool          `mapstructure:"save_copies"`
+	Timeout      time.Duration `mapstructure:"timeout"`
 }
 
 // Maildir is the alternative transport: letters are written into a folder.
@@ -168,6 +186,10 @@ func Defaults() map[string]any {
 		"send.max_attempts":            3,
 		"send.messages_per_connection": 100,
 		"send.retry_delay":             "5s",
+		"imap.security":                "tls",
+		"imap.password_env":            "MAILMERGE_IMAP_PASSWORD",
+		"imap.mailbox":                 "INBOX",
+		"imap.timeout":                 "60s",
 	}
 }
 
@@ -229,6 +251,14 @@ func (c *Config) Resolve() {
 	abs(&c.SMTP.PasswordFile)
 	abs(&c.SMTP.CAFile)
 	abs(&c.Maildir.Path)
+	abs(&c.IMAP.PasswordFile)
+	abs(&c.IMAP.CAFile)
+	if c.IMAP.Port == 0 {
+		c.IMAP.Port = 993
+		if strings.EqualFold(c.IMAP.Security, "starttls") {
+			c.IMAP.Port = 143
+		}
+	}
 	if c.Send.Journal == "" {
 		c.Send.Journal = c.defaultJournal(dir, base)
 	}
@@ -359,6 +389,8 @@ func (c *Config) Validate() error {
 		bad("maildir.path", "set either smtp.host or maildir.path, not both")
 	}
 
+	errs = append(errs, c.validateIMAP()...)
+
 	p := c.Send
 	if p.Concurrency < 1 || p.Concurrency > 100 {
 		bad("send.concurrency", "must be between 1 and 100, got %d", p.Concurrency)
@@ -376,6 +408,51 @@ func (c *Config) Validate() error {
 		bad("send.messages_per_connection", "must be at least 1, got %d", p.MessagesPerConnection)
 	}
 	return errors.Join(errs...)
+}
+
+func (c *Config) validateIMAP() []error {
+	var errs []error
+	bad := func(key string, format string, args ...any) {
+		errs = append(errs, c.KeyErr(key, fmt.Errorf(format, args...)))
+	}
+	m := c.IMAP
+	if m.Host == "" && !m.SaveCopies {
+		return nil // no mailbox: nothing of it is used
+	}
+	switch strings.ToLower(m.Security) {
+	case "tls", "starttls", "":
+	default:
+		bad("imap.security", "must be tls or starttls (IMAP carries a password: never in the clear), got %q", m.Security)
+	}
+	if m.Port < 1 || m.Port > 65535 {
+		bad("imap.port", "must be between 1 and 65535, got %d", m.Port)
+	}
+	if strings.ContainsAny(m.Host, " /\t:") && net.ParseIP(strings.Trim(m.Host, "[]")) == nil || strings.Contains(m.Host, "://") {
+		bad("imap.host", "must be a host name or address (the port goes in imap.port), got %q", m.Host)
+	}
+	if m.Host != "" && m.Username == "" {
+		bad("imap.username", "required with imap.host: the mailbox to log in to")
+	}
+	if m.PasswordEnv != "" && strings.ContainsAny(m.PasswordEnv, "= $") {
+		bad("imap.password_env", "must be the name of an environment variable")
+	}
+	for key, file := range map[string]string{"imap.password_file": m.PasswordFile, "imap.ca_file": m.CAFile} {
+		if file != "" {
+			if _, err := os.Stat(file); err != nil {
+				bad(key, "%v", err)
+			}
+		}
+	}
+	if m.Timeout < 0 {
+		bad("imap.timeout", "must be positive, got %v", m.Timeout)
+	}
+	if m.SaveCopies && m.SentFolder == "" {
+		bad("imap.sent_folder", "required with imap.save_copies: the folder copies go to (often Sent)")
+	}
+	if m.SaveCopies && m.Host == "" {
+		bad("imap.host", "required with imap.save_copies: the server that keeps the Sent folder")
+	}
+	return errs
 }
 
 func isLoopback(host string) bool {

@@ -74,6 +74,14 @@ func TestValidate(t *testing.T) {
 			c.Overrides = map[string]string{"send.rate": "--rate", "send.concurrency": "--concurrency"}
 		}, []string{`--concurrency: send.concurrency: must be between 1 and 100, got 0`}},
 		{"two transports", func(c *Config) { c.Maildir.Path = "/m/out" }, []string{"mailing.yaml: maildir.path: set either smtp.host or maildir.path, not both"}},
+		{"imap: a mailbox", func(c *Config) { c.IMAP = IMAP{Host: "imap.example.com", Port: 993, Security: "tls", Username: "me"} }, nil},
+		{"imap: no clear text, no port in the host, a user", func(c *Config) { c.IMAP = IMAP{Host: "imap.example.com:993", Port: 993, Security: "none"} }, []string{
+			`mailing.yaml: imap.security: must be tls or starttls (IMAP carries a password: never in the clear), got "none"`,
+			`mailing.yaml: imap.host: must be a host name or address (the port goes in imap.port), got "imap.example.com:993"`,
+			"mailing.yaml: imap.username: required with imap.host: the mailbox to log in to"}},
+		{"imap: copies need a folder and a server", func(c *Config) { c.IMAP = IMAP{SaveCopies: true, Port: 993} }, []string{
+			"mailing.yaml: imap.sent_folder: required with imap.save_copies: the folder copies go to (often Sent)",
+			"mailing.yaml: imap.host: required with imap.save_copies: the server that keeps the Sent folder"}},
 		{"password file missing", func(c *Config) { c.SMTP.PasswordFile = "/nonexistent/pw" }, []string{
 			"mailing.yaml: smtp.password_file: stat /nonexistent/pw: no such file or directory"}},
 	}

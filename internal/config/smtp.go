@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/mailmerge/mailmerge/internal/mailbox"
 	"github.com/mailmerge/mailmerge/internal/sender"
 )
 
@@ -60,25 +61,57 @@ func (c *Config) TLSConfig() (*tls.Config, error) {
 // smtp.username there is no password.
 func (c *Config) Password(ask func() (string, error)) (string, error) {
 	s := c.SMTP
-	if s.Username == "" {
+	return c.secret("smtp", s.Username, s.PasswordEnv, s.PasswordFile, ask)
+}
+
+// IMAPPassword finds the IMAP password as Password finds the SMTP one,
+// from imap.password_env or imap.password_file.
+func (c *Config) IMAPPassword(ask func() (string, error)) (string, error) {
+	m := c.IMAP
+	return c.secret("imap", m.Username, m.PasswordEnv, m.PasswordFile, ask)
+}
+
+// secret finds the password of the section's user.
+func (c *Config) secret(section, username, env, file string, ask func() (string, error)) (string, error) {
+	if username == "" {
 		return "", nil
 	}
-	if pw := os.Getenv(s.PasswordEnv); pw != "" {
+	if pw := os.Getenv(env); pw != "" {
 		return pw, nil
 	}
-	if s.PasswordFile != "" {
-		data, err := os.ReadFile(s.PasswordFile)
+	if file != "" {
+		data, err := os.ReadFile(file)
 		if err != nil {
-			return "", c.KeyErr("smtp.password_file", err)
+			return "", c.KeyErr(section+".password_file", err)
 		}
 		pw, _, _ := strings.Cut(string(data), "\n")
 		if pw = strings.TrimRight(pw, "\r"); pw == "" {
-			return "", c.KeyErr("smtp.password_file", fmt.Errorf("%s: the first line, the password, is empty", s.PasswordFile))
+			return "", c.KeyErr(section+".password_file", fmt.Errorf("%s: the first line, the password, is empty", file))
 		}
 		return pw, nil
 	}
 	if ask != nil {
 		return ask()
 	}
-	return "", c.KeyErr("smtp.username", fmt.Errorf("no password for %s: set $%s or smtp.password_file", s.Username, s.PasswordEnv))
+	return "", c.KeyErr(section+".username", fmt.Errorf("no password for %s: set $%s or %s.password_file", username, env, section))
+}
+
+// MailboxServer is the IMAP server of the imap section, logging in with
+// password.
+func (c *Config) MailboxServer(password string) (mailbox.Server, error) {
+	m := c.IMAP
+	cfg := &tls.Config{ServerName: m.ServerName, MinVersion: tls.VersionTLS12}
+	if m.CAFile != "" {
+		pem, err := os.ReadFile(m.CAFile)
+		if err != nil {
+			return mailbox.Server{}, c.KeyErr("imap.ca_file", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return mailbox.Server{}, c.KeyErr("imap.ca_file", fmt.Errorf("no PEM certificates in %s", m.CAFile))
+		}
+		cfg.RootCAs = pool
+	}
+	return mailbox.Server{Host: m.Host, Port: m.Port, Security: mailbox.Security(strings.ToLower(m.Security)),
+		Username: m.Username, Password: password, TLS: cfg, Timeout: m.Timeout}, nil
 }

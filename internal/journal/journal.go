@@ -46,6 +46,13 @@ const (
 	// Invalid records a row that made no letter, skipped on request
 	// (send --skip-invalid), under letter.InvalidKey; Text says why.
 	Invalid State = "invalid"
+	// Bounced and Delayed are what a delivery report (a bounce) said of
+	// a recipient after the server took the letter (mailmerge bounces):
+	// its mailbox refused the letter, for good, like Failed; or delivery
+	// is late and still tried, which settles the letter as Delivered
+	// does. Their records name the report (Record.Report).
+	Bounced State = "bounced"
+	Delayed State = "delayed"
 )
 
 // Record is one line of the journal.
@@ -81,6 +88,10 @@ type Record struct {
 	// its own state; State is then that of the others (or, when all were
 	// refused, the mildest of theirs).
 	Rejected []Rejection `json:"rejected,omitempty"`
+	// Report is the Message-ID of the delivery report a Bounced or
+	// Delayed record comes from, so that reading the mailbox again adds
+	// nothing.
+	Report string `json:"report,omitempty"`
 }
 
 // Rejection is a recipient the server refused at RCPT.
@@ -153,7 +164,7 @@ func (sl *slot) setRowFP(fp uint64) { sl.fp = [2]uint32{uint32(fp >> 32), uint32
 // states are the codes slots keep states by, from 1: 0 is no status. A
 // letter tried only to some of its recipients has the state "" besides
 // theirs.
-var states = []State{"", "", Attempt, EOD, Delivered, Failed, Deferred, Unknown, Invalid}
+var states = []State{"", "", Attempt, EOD, Delivered, Failed, Deferred, Unknown, Invalid, Bounced, Delayed} // new ones last: snapshots hold the codes
 
 func stateCode(s State) uint8 {
 	if i := slices.Index(states[1:], s); i >= 0 {
@@ -194,10 +205,17 @@ type Entry struct {
 	rset  uint32
 }
 
+// others is the key of Entry.Rcpts that holds the state of the letter's
+// recipients not named there; no address is empty.
+const others = ""
+
 // StateOf returns the state of one recipient of the letter, and whether
 // the journal knows it.
 func (e Entry) StateOf(rcpt string) (State, bool) {
 	if s, ok := e.Rcpts[strings.ToLower(rcpt)]; ok {
+		return s, true
+	}
+	if s, ok := e.Rcpts[others]; ok {
 		return s, true
 	}
 	if e.Rcpts != nil {
@@ -220,7 +238,7 @@ func (e Entry) Changed(rcpts []string) bool {
 // it both go by this rule.
 func Due(state State, resendUnknown bool) bool {
 	switch state {
-	case Delivered, Failed:
+	case Delivered, Failed, Bounced, Delayed:
 		return false
 	case Unknown:
 		return resendUnknown
@@ -231,12 +249,12 @@ func Due(state State, resendUnknown bool) bool {
 // Fold is what a letter comes to from the states of its recipients, for
 // counts, exit codes and reports: the least settled of them, in the order
 // deferred, not sent (Attempt; "" for a recipient without a record),
-// failed, unknown, delivered. Only the recipients the row gave decide
+// failed or bounced, unknown, delayed, delivered. Only the recipients the row gave decide
 // (own[i]); a letter has the template's own (an instructor's copy) decide
 // only when it has no others.
 func Fold(states []State, own []bool) State {
 	anyOwn := slices.Contains(own, true)
-	rank := map[State]int{Deferred: 5, Attempt: 4, "": 4, Failed: 3, Unknown: 2, Delivered: 1}
+	rank := map[State]int{Deferred: 6, Attempt: 5, "": 5, Failed: 4, Bounced: 4, Unknown: 3, Delayed: 2, Delivered: 1}
 	folded, best := Delivered, 0
 	for i, s := range states {
 		if anyOwn && !own[i] {
@@ -549,7 +567,12 @@ func (j *Journal) index(r Record) {
 		}
 	}
 	if st.rcpts == nil && r.Part {
-		st.rcpts = make(map[string]State, len(r.Rcpt))
+		// Some recipients get a state of their own (a bounce, a resend to
+		// some): the others keep the letter's.
+		st.rcpts = make(map[string]State, len(r.Rcpt)+1)
+		if st.state != "" {
+			st.rcpts[others] = st.state
+		}
 	}
 	if st.rcpts != nil {
 		for _, rcpt := range r.Rcpt {

@@ -742,6 +742,9 @@ func replayPlainly(recs []Record) plainIndex {
 		}
 		if st.rcpts == nil && r.Part {
 			st.rcpts = map[string]State{}
+			if st.state != "" {
+				st.rcpts[""] = st.state // the recipients the part does not name
+			}
 		}
 		if st.rcpts != nil {
 			m := maps.Clone(st.rcpts)

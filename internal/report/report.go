@@ -138,8 +138,8 @@ func Make(ctx context.Context, cfg *config.Config, opts campaign.Options, h *jou
 			isOwn := l.Sources[i] != ""
 			ro, known := outcomeOf(o, rcpt)
 			states, own = append(states, ro.State), append(own, isOwn)
-			if !known || ro.State == journal.Delivered {
-				continue
+			if !known || ro.State == journal.Delivered || ro.State == journal.Delayed {
+				continue // got it, or on its way
 			}
 			if isOwn {
 				listed.Missed = append(listed.Missed, ro)
@@ -199,7 +199,19 @@ func Reply(ro journal.RcptOutcome) string {
 		return lost
 	}
 	detail := reply(ro)
-	if words := sender.Explain(ro.Phase, ro.Code, ro.Enhanced); words != "" {
+	words := sender.Explain(ro.Phase, ro.Code, ro.Enhanced)
+	if ro.State == journal.Bounced || ro.State == journal.Delayed {
+		// Said by a report that came back after the server took the letter.
+		back := "the recipient's mail server sent it back"
+		if ro.State == journal.Delayed {
+			back = "not delivered yet, still being tried"
+		}
+		if words != "" {
+			back += ": " + words
+		}
+		words = back
+	}
+	if words != "" {
 		return words + " (" + detail + ")"
 	}
 	return detail

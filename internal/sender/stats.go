@@ -39,9 +39,10 @@ func (s Stats) Done() int {
 }
 
 // Final is how many letters are delivered or failed for good, in this
-// run or an earlier one.
+// run or an earlier one (bounced and delayed ones among them: the server
+// took them).
 func (s Stats) Final() int {
-	return s.Delivered + s.Failed + s.Skipped[journal.Delivered] + s.Skipped[journal.Failed]
+	return s.Delivered + s.Failed + s.Skipped[journal.Delivered] + s.Skipped[journal.Failed] + s.Skipped[journal.Bounced] + s.Skipped[journal.Delayed]
 }
 
 // Unknowns is how many letters are of unknown fate (sent, but the reply
@@ -49,8 +50,10 @@ func (s Stats) Final() int {
 func (s Stats) Unknowns() int { return s.Unknown + s.Skipped[journal.Unknown] }
 
 // Refused is how many letters were refused for good, in this run or an
-// earlier one.
-func (s Stats) Refused() int { return s.Failed + s.Skipped[journal.Failed] }
+// earlier one, or came back (bounced).
+func (s Stats) Refused() int {
+	return s.Failed + s.Skipped[journal.Failed] + s.Skipped[journal.Bounced]
+}
 
 func (s Stats) copy() Stats {
 	s.Skipped = maps.Clone(s.Skipped)

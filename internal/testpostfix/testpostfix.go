@@ -43,6 +43,13 @@ type Options struct {
 	// Users, if set, makes AUTH PLAIN and LOGIN available (over TLS only)
 	// for these users and passwords.
 	Users map[string]string
+	// Mailboxes, if set, replaces the one inbox for example.com: mail for
+	// each address goes to its Maildir (a path under MailBase, ending in
+	// "/"). Mail for other addresses of example.com and of the mailboxes'
+	// domains is taken, then bounced (unknown user), as a provider's
+	// server does: a real delivery report goes back to the sender.
+	Mailboxes map[string]string
+	MailBase  string // owned by the postfix user
 }
 
 // Postfix is a running instance.
@@ -75,6 +82,19 @@ func Start(t testing.TB, opts Options) *Postfix {
 
 	p := &Postfix{Port: FreePort(t), Inbox: filepath.Join(d, "mail", "inbox")}
 	nonce := fmt.Sprintf("mailmerge-test-%d", time.Now().UnixNano())
+	domains, maps, base := "example.com", "static:inbox/", filepath.Join(d, "mail")
+	if opts.Mailboxes != nil {
+		var lines strings.Builder
+		seen := map[string]bool{"example.com": true}
+		for addr, box := range opts.Mailboxes {
+			fmt.Fprintf(&lines, "%s %s\n", addr, box)
+			if _, dom, _ := strings.Cut(addr, "@"); !seen[dom] {
+				seen[dom], domains = true, domains+" "+dom
+			}
+		}
+		os.WriteFile(filepath.Join(d, "etc", "vmailbox"), []byte(lines.String()), 0o644)
+		maps, base = "texthash:"+filepath.Join(d, "etc", "vmailbox"), opts.MailBase
+	}
 	mainCF := fmt.Sprintf(`compatibility_level = 3.6
 queue_directory = %[1]s/queue
 data_directory = %[1]s/data
@@ -84,9 +104,10 @@ myhostname = mx.mailmerge.test
 smtpd_banner = $myhostname ESMTP %[2]s
 mydestination =
 mynetworks = 127.0.0.0/8
-virtual_mailbox_domains = example.com
-virtual_mailbox_base = %[1]s/mail
-virtual_mailbox_maps = static:inbox/
+virtual_mailbox_domains = %[5]s
+virtual_mailbox_base = %[7]s
+virtual_mailbox_maps = %[6]s
+smtpd_reject_unlisted_recipient = no
 virtual_uid_maps = static:%[3]d
 virtual_gid_maps = static:%[4]d
 alias_maps =
@@ -98,7 +119,7 @@ smtpd_tls_security_level = may
 smtpd_tls_received_header = yes
 maillog_file = %[1]s/maillog
 maillog_file_prefixes = %[1]s
-`, d, nonce, uid, gid)
+`, d, nonce, uid, gid, domains, maps, base)
 	if opts.Users != nil {
 		mainCF += fmt.Sprintf(`smtpd_sasl_auth_enable = yes
 smtpd_sasl_type = dovecot

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mailmerge/mailmerge/internal/bounce"
+	"github.com/mailmerge/mailmerge/internal/journal"
+	"github.com/mailmerge/mailmerge/internal/mailbox"
+	"github.com/mailmerge/mailmerge/internal/report"
+)
+
+func newBouncesCmd() *cobra.Command {
+	var moveTo string
+	cmd := &cobra.Command{
+		Use:   "bounces",
+		Short: "Record the bounces that came back to your mailbox (IMAP)",
+		Long: `bounces reads the mailbox of the imap section over IMAP: the messages that
+arrived since the mailing's first letter went out. Each delivery report
+(a bounce) about a letter of this mailing is matched to the letter and its
+recipient, by the identity the letter was sent with (ENVID) or by its
+Message-ID, and recorded in the journal: bounced (the recipient's mailbox
+refused it, for good) or delayed (still being tried).
+
+report and --failed-csv then list bounced recipients like those refused at
+send time, and send does not send them the letter again. Reading the
+mailbox again records nothing twice. Nothing is moved or deleted, unless
+--move-to FOLDER is given: then the reports recorded are moved there.`,
+		Args: args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfigFor(cmd, nil, func(key string) bool {
+				return strings.HasPrefix(key, "smtp.") && key != "smtp.host" && key != "smtp.port" ||
+					strings.HasPrefix(key, "send.") && key != "send.journal"
+			})
+			if err != nil {
+				return err
+			}
+			if cfg.IMAP.Host == "" {
+				return &exitError{code: exitConfig, err: cfg.KeyErr("imap.host", errors.New("bounces reads your mailbox over IMAP: set imap.host, imap.username and the password (see config.example.yaml)"))}
+			}
+			j, err := journal.Open(cfg.Send.Journal)
+			switch {
+			case errors.Is(err, journal.ErrLocked):
+				return &exitError{code: exitLocked, err: err, hint: "run bounces when the send has finished"}
+			case err != nil:
+				return err
+			}
+			defer j.Close()
+			if j.Letters() == 0 {
+				return &exitError{code: exitData, err: fmt.Errorf("the journal %s has no letters: nothing has been sent for this campaign", cfg.Send.Journal)}
+			}
+			password, err := cfg.IMAPPassword(passwordPrompt(cmd, cfg.IMAP.Username, cfg.IMAP.Host))
+			if err != nil {
+				return &exitError{code: exitConfig, err: err}
+			}
+			server, err := cfg.MailboxServer(password)
+			if err != nil {
+				return &exitError{code: exitConfig, err: err}
+			}
+			mb, err := mailbox.Dial(cmd.Context(), server)
+			if err != nil {
+				return mailboxError(err)
+			}
+			defer mb.Close()
+			r, err := bounce.Read(cmd.Context(), j, cfg.Send.Journal, mb, bounce.Options{Folder: cfg.IMAP.Mailbox, MoveTo: moveTo})
+			if r != nil {
+				printBounces(cmd, filepath.Base(cfg.Recipients.File), cfg.IMAP.Mailbox, r)
+			}
+			if err != nil {
+				return mailboxError(err)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&moveTo, "move-to", "", "move the reports recorded to `FOLDER` (nothing is moved without it)")
+	return cmd
+}
+
+// mailboxError gives IMAP failures the exit code of a server that could
+// not be used, or of a refused login.
+func mailboxError(err error) error {
+	var me *mailbox.Error
+	switch {
+	case errors.Is(err, mailbox.ErrLogin):
+		return &exitError{code: exitAuth, err: err}
+	case errors.As(err, &me):
+		return &exitError{code: exitUnavailable, err: err}
+	case errors.Is(err, fs.ErrNotExist):
+		return &exitError{code: exitData, err: err}
+	}
+	return err
+}
+
+func printBounces(cmd *cobra.Command, csvName, folder string, r *bounce.Reading) {
+	out := cmd.OutOrStdout()
+	fmt.Fprintf(out, "%s: %s since %s\n", folder, plural(r.Messages, "message"), r.Since.Format("2 Jan 2006"))
+	counts := map[journal.State]int{}
+	for _, rec := range r.Recorded {
+		state := journal.Bounced
+		if rec.Action == bounce.Delayed {
+			state = journal.Delayed
+		}
+		counts[state]++
+		ro := journal.RcptOutcome{Rcpt: rec.Rcpt, State: state, Code: rec.Code, Enhanced: rec.Status, Text: rec.Diagnostic}
+		fmt.Fprintf(out, "%s:%d: %s %s: %s\n", csvName, rec.Line, state, rec.Rcpt, report.Reply(ro))
+	}
+	for _, rep := range r.Unmatched {
+		fmt.Fprintf(out, "not matched to a letter of this mailing: %q of %s\n", rep.Subject, rep.Date.Format("2 Jan 2006 15:04"))
+	}
+	fmt.Fprintf(out, "bounced %d, delayed %d recorded; %s recorded before; %d not matched",
+		counts[journal.Bounced], counts[journal.Delayed], plural(r.Known, "report"), len(r.Unmatched))
+	if r.Moved > 0 {
+		fmt.Fprintf(out, "; %s moved", plural(r.Moved, "report"))
+	}
+	fmt.Fprintln(out)
+}

@@ -1,0 +1,132 @@
+package bounce
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/mailmerge/mailmerge/internal/journal"
+	"github.com/mailmerge/mailmerge/internal/letter"
+	"github.com/mailmerge/mailmerge/internal/mailbox"
+)
+
+// folder is a mailbox folder in memory (the real one is tested against
+// Dovecot in package mailbox and in the CLI's tests).
+type folder struct {
+	msgs  [][]byte
+	moved []imap.UID
+}
+
+func (f *folder) Messages(_ context.Context, _ string, _ time.Time, fn func(mailbox.Message) error) error {
+	for i, m := range f.msgs {
+		if err := fn(mailbox.Message{UID: imap.UID(i + 1), Data: m}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *folder) Move(_ context.Context, uids []imap.UID, _ string) error {
+	f.moved = append(f.moved, uids...)
+	return nil
+}
+
+func fixture(t *testing.T, name string) []byte {
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// sentJournal records the fixtures' letters as delivered (and one only
+// as a test send).
+func sentJournal(t *testing.T) (*journal.Journal, string) {
+	path := filepath.Join(t.TempDir(), "m.journal")
+	j, err := journal.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { j.Close() })
+	for i, l := range sent().byKey {
+		var key letter.Key
+		if err := key.UnmarshalText([]byte(l.Key)); err != nil {
+			t.Fatalf("%s: %v", l.Key, err)
+		}
+		r := journal.Record{Time: time.Now(), Key: key, Dest: "smtp:mx:25", Line: len(i), Rcpt: l.Rcpt, MessageID: l.MessageID, Attempt: 1, State: journal.Delivered, FP: 7}
+		if strings.HasPrefix(l.Key, "d4f6") { // Yandex's: sent only to a tester
+			r.Test = "me@example.org"
+		}
+		if err := j.Commit(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return j, path
+}
+
+func TestRead(t *testing.T) {
+	j, path := sentJournal(t)
+	f := &folder{msgs: [][]byte{
+		fixture(t, "postfix-failed.eml"),
+		fixture(t, "postfix-delayed.eml"),
+		fixture(t, "reply.eml"),
+		fixture(t, "yandex.eml"), // about a test send: not the recipient's
+		fixture(t, "exim-plain.eml"),
+	}}
+	r, err := Read(context.Background(), j, path, f, Options{Folder: "INBOX", MoveTo: "Bounces"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, rec := range r.Recorded {
+		got = append(got, rec.Rcpt+" "+string(rec.Action))
+	}
+	if want := "Ivanov.Petr@example.com failed, sidorova@students.example.net delayed, a.smirnov@university.example failed"; strings.Join(got, ", ") != want || r.Messages != 5 || len(r.Unmatched) != 1 || r.Unmatched[0].Subject != "Недоставленное сообщение" {
+		t.Errorf("recorded %q, %d messages, unmatched %d; want %q", got, r.Messages, len(r.Unmatched), want)
+	}
+	if r.Moved != 3 || len(f.moved) != 3 {
+		t.Errorf("moved %v, want the three recorded", f.moved)
+	}
+	key := func(s string) letter.Key { var k letter.Key; k.UnmarshalText([]byte(s)); return k }
+	e := j.Lookup(key("k5tq2mvxh7ngz3e4rj6wd2fy4pq3ulcs"), "smtp:mx:25")
+	if st, _ := e.StateOf("ivanov.petr@example.com"); st != journal.Bounced {
+		t.Errorf("bounced recipient: %s", st)
+	}
+	if st, _ := e.StateOf("ivanov.parent@example.com"); st != journal.Delivered {
+		t.Errorf("the letter's other recipient: %s", st)
+	}
+	for _, s := range []journal.State{journal.Bounced, journal.Delayed} {
+		if journal.Due(s, true) {
+			t.Errorf("%s is due for a send", s)
+		}
+	}
+
+	// Read again, with a bounce after the delay: nothing recorded twice,
+	// and the bounce overrides the delay.
+	later := strings.Replace(string(fixture(t, "postfix-delayed.eml")), "Action: delayed\nStatus: 4.4.1", "Action: failed\nStatus: 5.4.7", 1)
+	later = strings.Replace(later, "Message-Id: <20261127140003.8A1B2C3D4E@mx.example.org>", "Message-Id: <later@mx.example.org>", 1)
+	f.msgs = append(f.msgs, []byte(later), fixture(t, "postfix-delayed.eml"))
+	f.moved = nil
+	r, err = Read(context.Background(), j, path, f, Options{Folder: "INBOX"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Recorded) != 1 || r.Recorded[0].Status != "5.4.7" || r.Known != 4 || len(f.moved) != 0 {
+		t.Errorf("second reading: recorded %+v, known %d, moved %v", r.Recorded, r.Known, f.moved)
+	}
+	e = j.Lookup(key("3bq7xkz2m4n6p7r2t4v6x7z2b4d6f7hj"), "smtp:mx:25")
+	if st, _ := e.StateOf("sidorova@students.example.net"); st != journal.Bounced {
+		t.Errorf("after the bounce: %s", st)
+	}
+	// A delay report after a bounce changes nothing.
+	early := strings.Replace(string(fixture(t, "postfix-delayed.eml")), "Message-Id: <20261127140003.8A1B2C3D4E@mx.example.org>", "Message-Id: <again@mx.example.org>", 1)
+	f.msgs = append(f.msgs, []byte(early))
+	if r, _ = Read(context.Background(), j, path, f, Options{Folder: "INBOX"}); len(r.Recorded) != 0 {
+		t.Errorf("a delay after the bounce recorded %+v", r.Recorded)
+	}
+}
