@@ -183,8 +183,9 @@ func runSend(cmd *cobra.Command, f sendFlags, stderr io.Writer) error {
 	}
 
 	// A mailing sent in full before says so without making its letters
-	// again (a million of them take a minute).
-	if sum, states, ok := c.Settled(cmd.Context(), pool); ok {
+	// again (a million of them take a minute). One that saves copies
+	// looks for copies still to save.
+	if sum, states, ok := c.Settled(cmd.Context(), pool); ok && !cfg.IMAP.SaveCopies {
 		st := sender.Stats{Letters: sum.Letters, Skipped: states}
 		printSource(stdout, cfg, sum)
 		printSendSummary(stdout, sum.Letters, 0, 0, st, f.watchMode(cmd.ErrOrStderr()) == watchBar)
@@ -233,6 +234,12 @@ func runSend(cmd *cobra.Command, f sendFlags, stderr io.Writer) error {
 			return err
 		}
 	}
+	var sentCopies *sentFolder
+	if redirect == nil {
+		if sentCopies, err = openSentFolder(cmd, cfg); err != nil {
+			return err
+		}
+	}
 	j.Grow(plan.ToSend)
 	tuneGC() // and what the check keeps for the send
 	watch := newWatcher(f.watchMode(cmd.ErrOrStderr()), cmd.ErrOrStderr(), filepath.Base(cfg.Recipients.File), runTotal(plan, pool))
@@ -262,5 +269,10 @@ func runSend(cmd *cobra.Command, f sendFlags, stderr io.Writer) error {
 		return testSummary(stdout, redirect.Addr, st, invalid.lines, runErr, cfg)
 	}
 	printSendSummary(stdout, plan.Letters, len(invalid.lines), plan.Suppressed, st, watch.mode == watchBar)
+	if sentCopies != nil && ctx.Err() == nil {
+		if err := sentCopies.save(ctx, stdout, c, j, transport.Destination()); err != nil {
+			return err
+		}
+	}
 	return invalidExit(stdout, invalid.lines, sendExit(st, plan.Letters, runErr, cfg), cfg)
 }

@@ -118,6 +118,12 @@ func (c *Campaign) Build(l *letter.Letter) ([]byte, error) {
 	return message.Build(l, message.Options{Now: c.opts.Now, Boundary: c.opts.Boundary})
 }
 
+// BuildAt writes l out as Build does, dated date: a copy of a letter sent
+// then.
+func (c *Campaign) BuildAt(l *letter.Letter, date time.Time) ([]byte, error) {
+	return message.Build(l, message.Options{Now: func() time.Time { return date }, Boundary: c.opts.Boundary})
+}
+
 // Plan is what a send would do with the letters, found before it starts.
 type Plan struct {
 	Summary

@@ -53,6 +53,11 @@ const (
 	// does. Their records name the report (Record.Report).
 	Bounced State = "bounced"
 	Delayed State = "delayed"
+	// Copying and Copied record a copy of a delivered letter saved in
+	// the sender's Sent folder (Record.Copy): about to be saved, and
+	// saved. They say nothing of the letter's delivery.
+	Copying State = "copying"
+	Copied  State = "copied"
 )
 
 // Record is one line of the journal.
@@ -92,6 +97,8 @@ type Record struct {
 	// Delayed record comes from, so that reading the mailbox again adds
 	// nothing.
 	Report string `json:"report,omitempty"`
+	// Copy is the folder a Copying or Copied record saves the letter in.
+	Copy string `json:"copy,omitempty"`
 }
 
 // Rejection is a recipient the server refused at RCPT.
@@ -478,6 +485,9 @@ type History struct {
 func ReadHistory(path, dest string) (*History, error) {
 	h := &History{Outcomes: map[letter.Key]*Outcome{}, Letters: map[letter.Key]uint64{}, Tests: map[string]int{}}
 	err := Read(path, func(r Record) error {
+		if r.Copy != "" {
+			return nil
+		}
 		if r.Test != "" {
 			if r.State == Delivered {
 				h.Tests[r.Test]++
@@ -542,9 +552,9 @@ func replay(r io.Reader, name string, before int, fn func(Record) error) (off in
 }
 
 // index notes what r says of its letter. Test sends settle nothing, and
-// are not indexed.
+// copies say nothing of delivery: neither is indexed.
 func (j *Journal) index(r Record) {
-	if r.Test != "" {
+	if r.Test != "" || r.Copy != "" {
 		return
 	}
 	k := hashKey(r.Key)

@@ -183,6 +183,34 @@ func (v *Dovecot) Search(t testing.TB, user, folder string, query ...string) []s
 	return strings.Fields(string(bytes.TrimSpace(out)))
 }
 
+// Expunge removes the messages of user's folder that match a doveadm
+// search query.
+func (v *Dovecot) Expunge(t testing.TB, user, folder string, query ...string) {
+	t.Helper()
+	args := append([]string{"-c", v.conf, "expunge", "-u", user, "mailbox", folder}, query...)
+	if out, err := exec.Command("doveadm", args...).CombinedOutput(); err != nil {
+		t.Fatalf("doveadm expunge: %v\n%s", err, out)
+	}
+}
+
+// Fetch returns a field of the messages of user's folder that match a
+// doveadm search query ("hdr", "text", "flags"), one per message.
+func (v *Dovecot) Fetch(t testing.TB, user, field, folder string, query ...string) []string {
+	t.Helper()
+	args := append([]string{"-c", v.conf, "fetch", "-u", user, field, "mailbox", folder}, query...)
+	out, err := exec.Command("doveadm", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("doveadm fetch: %v\n%s", err, out)
+	}
+	var msgs []string
+	for _, m := range strings.Split("\n"+string(out), "\n"+field+":\n") { // each message's begins so
+		if m = strings.TrimSpace(m); m != "" {
+			msgs = append(msgs, m)
+		}
+	}
+	return msgs
+}
+
 // Deliver puts a message into user's INBOX as a mail server would.
 func (v *Dovecot) Deliver(t testing.TB, user string, data []byte) {
 	t.Helper()

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mailmerge/mailmerge/internal/campaign"
+	"github.com/mailmerge/mailmerge/internal/config"
+	"github.com/mailmerge/mailmerge/internal/copies"
+	"github.com/mailmerge/mailmerge/internal/journal"
+	"github.com/mailmerge/mailmerge/internal/letter"
+	"github.com/mailmerge/mailmerge/internal/mailbox"
+	"github.com/mailmerge/mailmerge/internal/recipients"
+)
+
+// sentFolder is the IMAP side of a send that saves copies of its letters
+// (imap.save_copies): nil when it does not.
+type sentFolder struct {
+	cfg    *config.Config
+	server mailbox.Server
+}
+
+// openSentFolder logs in to the IMAP server and checks the Sent folder,
+// before anything is sent: a wrong password is found now, not after the
+// letters went out.
+func openSentFolder(cmd *cobra.Command, cfg *config.Config) (*sentFolder, error) {
+	if !cfg.IMAP.SaveCopies {
+		return nil, nil
+	}
+	password, err := cfg.IMAPPassword(passwordPrompt(cmd, cfg.IMAP.Username, cfg.IMAP.Host))
+	if err != nil {
+		return nil, &exitError{code: exitConfig, err: err}
+	}
+	server, err := cfg.MailboxServer(password)
+	if err != nil {
+		return nil, &exitError{code: exitConfig, err: err}
+	}
+	mb, err := mailbox.Dial(cmd.Context(), server)
+	if err != nil {
+		return nil, mailboxError(err)
+	}
+	defer mb.Close()
+	if _, err := mb.Has(cmd.Context(), cfg.IMAP.SentFolder, "<check@mailmerge>"); err != nil {
+		return nil, mailboxError(err)
+	}
+	return &sentFolder{cfg: cfg, server: server}, nil
+}
+
+// save saves a copy of each letter delivered that has none yet, in CSV
+// order, and says how many.
+func (f *sentFolder) save(ctx context.Context, out io.Writer, c *campaign.Campaign, j *journal.Journal, dest string) error {
+	cp, err := copies.Read(f.cfg.Send.Journal, dest, f.cfg.IMAP.SentFolder)
+	if err != nil || cp.Missing() == 0 {
+		return err
+	}
+	mb, err := mailbox.Dial(ctx, f.server)
+	if err != nil {
+		return f.failed(mailboxError(err))
+	}
+	defer mb.Close()
+	s := &copies.Saver{Copies: cp, Journal: j, Box: mb, Build: c.BuildAt}
+	_, err = c.Letters(ctx, func(l *letter.Letter, _ *recipients.Record) error { return s.Add(ctx, l) })
+	if err == nil || errors.Is(err, campaign.ErrProblems) {
+		err = s.Flush(ctx)
+	}
+	if s.Saved+s.Found > 0 {
+		fmt.Fprintf(out, "saved a copy of %s in %s\n", plural(s.Saved+s.Found, "letter"), f.cfg.IMAP.SentFolder)
+	}
+	if err != nil {
+		return f.failed(mailboxError(err))
+	}
+	return nil
+}
+
+func (f *sentFolder) failed(err error) error {
+	ee := &exitError{code: exitUnavailable, err: err}
+	errors.As(err, &ee)
+	ee.hint = "the letters were sent; run send again to save the copies still missing"
+	return ee
+}

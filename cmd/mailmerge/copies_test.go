@@ -1,0 +1,138 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/mailmerge/mailmerge/internal/testca"
+	"github.com/mailmerge/mailmerge/internal/testdovecot"
+	"github.com/mailmerge/mailmerge/internal/testpostfix"
+)
+
+// TestSentCopies sends through a real Postfix with imap.save_copies: each
+// letter delivered is saved once in a real Dovecot's Sent folder, marked
+// read and without its Bcc. Then the two points where a run can stop
+// during a save are made by hand in the journal (a copy saved but not
+// recorded; one recorded as about to be saved and not saved), and the
+// next send leaves each letter in the folder exactly once.
+func TestSentCopies(t *testing.T) {
+	testpostfix.Need(t)
+	testdovecot.Need(t)
+	ca, err := testca.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := testdovecot.Start(t, testdovecot.Options{TLS: ca.Server, Users: map[string]string{"kafedra": "imap-pw"}})
+	pf := testpostfix.Start(t, testpostfix.Options{TLS: ca.Server})
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "ca.pem"), ca.PEM, 0o644)
+	os.WriteFile(filepath.Join(dir, "letter.txt"), []byte("From: Kafedra <kafedra@example.org>\nTo: {{.name}} <{{.email}}>\nBcc: archive@example.com\nSubject: Экзамен\n\nУважаемый {{.name}}, экзамен в понедельник.\n"), 0o644)
+	var rows strings.Builder
+	rows.WriteString("name,email\n")
+	for i := 1; i <= 5; i++ {
+		fmt.Fprintf(&rows, "Студент %d,s%d@example.com\n", i, i)
+	}
+	os.WriteFile(filepath.Join(dir, "class.csv"), []byte(rows.String()), 0o644)
+	cfg := filepath.Join(dir, "mailing.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`campaign: exam
+template: letter.txt
+recipients:
+  file: class.csv
+smtp:
+  host: 127.0.0.1
+  port: %d
+  ca_file: ca.pem
+  server_name: localhost
+imap:
+  host: 127.0.0.1
+  port: %d
+  username: kafedra
+  ca_file: ca.pem
+  server_name: localhost
+  sent_folder: Sent
+  save_copies: true
+`, pf.Port, v.Port)), 0o644)
+	t.Setenv("MAILMERGE_IMAP_PASSWORD", "imap-pw")
+	send := func() string {
+		t.Helper()
+		var out bytes.Buffer
+		if code := run(context.Background(), []string{"send", "--yes", "-c", cfg}, strings.NewReader(""), &out, &out); code != 0 {
+			t.Fatalf("send: exit %d\n%s", code, &out)
+		}
+		return out.String()
+	}
+	idRE := regexp.MustCompile(`(?im)^Message-ID: (<[^>]+>)`)
+	sentIDs := func() map[string]int {
+		ids := map[string]int{}
+		for _, hdr := range v.Fetch(t, "kafedra", "hdr", "Sent", "ALL") {
+			m := idRE.FindStringSubmatch(hdr)
+			if m == nil || strings.Contains(hdr, "archive@example.com") || !strings.Contains(hdr, "Subject: =?utf-8?") {
+				t.Errorf("a copy without its Message-ID, with the Bcc, or not as sent:\n%s", hdr)
+				continue
+			}
+			ids[m[1]]++
+		}
+		return ids
+	}
+	once := func(when string) {
+		t.Helper()
+		ids := sentIDs()
+		for id, n := range ids {
+			if n != 1 {
+				t.Errorf("%s: %s is in Sent %d times", when, id, n)
+			}
+		}
+		if len(ids) != 5 {
+			t.Errorf("%s: Sent holds %d letters, want 5", when, len(ids))
+		}
+	}
+
+	if out := send(); !strings.Contains(out, "delivered 5,") || !strings.Contains(out, "saved a copy of 5 letters in Sent") {
+		t.Fatalf("send:\n%s", out)
+	}
+	once("after the send")
+	if unseen := v.Search(t, "kafedra", "Sent", "UNSEEN"); len(unseen) != 0 {
+		t.Errorf("copies not marked read: %v", unseen)
+	}
+
+	// Stop points, made by hand: s2's and s3's copies saved and not
+	// recorded; s4's recorded as about to be saved, and not saved.
+	path := filepath.Join(dir, "exam.journal")
+	data, _ := os.ReadFile(path)
+	var kept []string
+	var s4 string
+	for _, line := range strings.SplitAfter(string(data), "\n") {
+		copied := strings.Contains(line, `"state":"copied"`)
+		switch {
+		case copied && (strings.Contains(line, "s2@example.com") || strings.Contains(line, "s3@example.com")):
+			continue
+		case strings.Contains(line, `"copy":`) && strings.Contains(line, "s4@example.com"):
+			if copied {
+				s4 = regexp.MustCompile(`"msgid":"(.*?)"`).FindStringSubmatch(line)[1]
+				s4 = strings.NewReplacer(`\u003c`, "<", `\u003e`, ">").Replace(s4)
+				continue
+			}
+		}
+		kept = append(kept, line)
+	}
+	os.WriteFile(path, []byte(strings.Join(kept, "")), 0o600)
+	v.Expunge(t, "kafedra", "Sent", "header", "Message-ID", s4)
+	if len(sentIDs()) != 4 {
+		t.Fatalf("the copy of %s was not removed", s4)
+	}
+
+	if out := send(); !strings.Contains(out, "skipped 5") || !strings.Contains(out, "saved a copy of 3 letters in Sent") {
+		t.Errorf("send after the stop:\n%s", out)
+	}
+	once("after the send that followed the stop")
+	if out := send(); strings.Contains(out, "saved a copy") {
+		t.Errorf("a third send saved copies:\n%s", out)
+	}
+	once("after a third send")
+}

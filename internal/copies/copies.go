@@ -1,0 +1,169 @@
+// Package copies keeps a copy of every letter delivered in the sender's
+// Sent folder over IMAP, as a mail program does, once: the journal
+// records each copy before and after it is saved, and a copy whose save
+// a crash interrupted is looked for in the folder before it is saved
+// again.
+package copies
+
+import (
+	"context"
+	"time"
+
+	"github.com/mailmerge/mailmerge/internal/journal"
+	"github.com/mailmerge/mailmerge/internal/letter"
+)
+
+// Folder is the IMAP folder copies are saved in.
+type Folder interface {
+	Append(ctx context.Context, folder string, data []byte, date time.Time) error
+	Has(ctx context.Context, folder, messageID string) (bool, error)
+}
+
+// Copies says which letters of a mailing need a copy: delivered at the
+// destination, and not saved yet.
+type Copies struct {
+	folder string
+	// delivered holds, per letter delivered, its last delivery record:
+	// the copy is dated with it.
+	delivered map[letter.Key]journal.Record
+	state     map[letter.Key]journal.State // Copying or Copied
+}
+
+// Read reads the journal at path for the letters delivered to dest and
+// the copies saved in folder.
+func Read(path, dest, folder string) (*Copies, error) {
+	c := &Copies{folder: folder, delivered: map[letter.Key]journal.Record{}, state: map[letter.Key]journal.State{}}
+	err := journal.Read(path, func(r journal.Record) error {
+		switch {
+		case r.Copy == folder:
+			if c.state[r.Key] != journal.Copied {
+				c.state[r.Key] = r.State
+			}
+		case r.Copy != "" || r.Test != "" || r.Dest != "" && r.Dest != dest:
+		case r.State == journal.Delivered:
+			c.delivered[r.Key] = r
+		}
+		return nil
+	})
+	return c, err
+}
+
+// Missing is how many letters delivered have no copy yet.
+func (c *Copies) Missing() int {
+	n := 0
+	for k := range c.delivered {
+		if c.state[k] != journal.Copied {
+			n++
+		}
+	}
+	return n
+}
+
+// Needs reports whether the letter with key needs a copy, and the time it
+// was delivered.
+func (c *Copies) Needs(key letter.Key) (time.Time, bool) {
+	r, ok := c.delivered[key]
+	return r.Time, ok && c.state[key] != journal.Copied
+}
+
+// Saver saves copies, a batch at a time: one fsync of the journal before
+// the batch, one after.
+type Saver struct {
+	Copies  *Copies
+	Journal *journal.Journal
+	Box     Folder
+	// Build writes a letter out as it was sent, dated when it was
+	// delivered.
+	Build func(l *letter.Letter, date time.Time) ([]byte, error)
+	Batch int // letters per batch; 20 when 0
+
+	batch []*letter.Letter
+	Saved int // copies saved
+	Found int // copies a crash left in the folder unrecorded, found there
+}
+
+// Add saves a copy of l if it needs one; the last batch waits for Flush.
+func (s *Saver) Add(ctx context.Context, l *letter.Letter) error {
+	if _, ok := s.Copies.Needs(l.Key); !ok {
+		return nil
+	}
+	s.batch = append(s.batch, l)
+	n := s.Batch
+	if n == 0 {
+		n = 20
+	}
+	if len(s.batch) >= n {
+		return s.Flush(ctx)
+	}
+	return nil
+}
+
+// Flush saves the copies of the batch.
+func (s *Saver) Flush(ctx context.Context) error {
+	batch := s.batch
+	s.batch = nil
+	if len(batch) == 0 {
+		return nil
+	}
+	c := s.Copies
+	var todo []*letter.Letter
+	for _, l := range batch {
+		if c.state[l.Key] == journal.Copying {
+			// A run stopped during this save: the copy may be there.
+			has, err := s.Box.Has(ctx, c.folder, l.MessageID)
+			if err != nil {
+				return err
+			}
+			if has {
+				if err := s.record(l, journal.Copied, true); err != nil {
+					return err
+				}
+				s.Found++
+				continue
+			}
+		}
+		todo = append(todo, l)
+	}
+	for i, l := range todo {
+		if err := s.record(l, journal.Copying, i == len(todo)-1); err != nil {
+			return err
+		}
+	}
+	for i, l := range todo {
+		date := c.delivered[l.Key].Time
+		data, err := s.Build(l, date)
+		if err != nil {
+			return err
+		}
+		if err := s.Box.Append(ctx, c.folder, data, date); err != nil {
+			// The copies saved so far are recorded; the rest stay
+			// pending, for the next run to look up.
+			for k, done := range todo[:i] {
+				if rerr := s.record(done, journal.Copied, k == i-1); rerr != nil {
+					break
+				}
+			}
+			return err
+		}
+		s.Saved++
+	}
+	for i, l := range todo {
+		if err := s.record(l, journal.Copied, i == len(todo)-1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// record writes a copy record for l, durable when sync.
+func (s *Saver) record(l *letter.Letter, state journal.State, sync bool) error {
+	c := s.Copies
+	r := c.delivered[l.Key]
+	r.Time, r.State, r.Copy = time.Now().UTC(), state, c.folder
+	r.Rejected, r.Phase, r.Code, r.Enhanced, r.Text, r.Millis, r.Report = nil, "", 0, "", "", 0, ""
+	c.state[l.Key] = state
+	if sync {
+		return s.Journal.Commit(r)
+	}
+	return s.Journal.Append(r)
+}
