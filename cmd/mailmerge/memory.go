@@ -11,6 +11,12 @@ import (
 // instead of letting it grow to the live heap's size.
 const bigHeap = 32 << 20
 
+// bigList is the size of a recipients file whose send will keep a large
+// index: its garbage is kept down from the start, while the list is
+// checked, before the index is there to measure. A million rows are
+// 70-125 MB.
+const bigList = 16 << 20
+
 // tuneGC makes the collector run sooner once the send keeps a large
 // index (a million letters' journal and envelopes, some 60 MB, kept to
 // the end): by default it lets the heap grow to twice what is live, and a
@@ -20,9 +26,15 @@ const bigHeap = 32 << 20
 // little. A collector goal that
 // moves with the live heap, unlike a fixed memory limit, never makes the
 // collector run without end when the live heap grows. A GOGC or
-// GOMEMLIMIT the user set wins.
-func tuneGC() {
+// GOMEMLIMIT the user set wins. list is the recipients file.
+func tuneGC(list string) {
 	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	if fi, err := os.Stat(list); err == nil && fi.Size() > bigList {
+		// The check of a million rows peaked at 101 MB with the
+		// default, before the index was made.
+		debug.SetGCPercent(15)
 		return
 	}
 	runtime.GC() // the live heap is known after a collection: the index may be new
