@@ -126,6 +126,11 @@ imap:
 		t.Errorf("send again: exit %d\n%s", code, out)
 	}
 
+	t.Setenv("MAILMERGE_IMAP_PASSWORD", "not-the-imap-pw")
+	if code, out := mm("bounces"); code != exitAuth || !strings.Contains(out, "refused the login of kafedra: check imap.username and the password") || strings.Contains(out, "not-the-imap-pw") {
+		t.Errorf("bounces with a wrong password: exit %d\n%s", code, out)
+	}
+	t.Setenv("MAILMERGE_IMAP_PASSWORD", "imap-pw")
 	if code, out := mm("bounces", "--move-to", "Bounces"); code != 0 || !strings.Contains(out, "1 report moved") {
 		t.Errorf("bounces --move-to: exit %d\n%s", code, out)
 	}

@@ -104,7 +104,7 @@ func overrides(cmd *cobra.Command, flagKeys map[string]string) map[string]string
 // in a variable is as easy as in the file, and would pass in silence).
 func warnUnknownEnv(w io.Writer) {
 	for _, u := range config.UnknownEnv(os.Environ(), func(name string) bool {
-		return name == "MAILMERGE_CONFIG" || name == "MAILMERGE_SMTP_PASSWORD" || name == "MAILMERGE_CRASH_SEED" || strings.HasPrefix(name, "MAILMERGE_TEST_")
+		return name == "MAILMERGE_CONFIG" || name == "MAILMERGE_SMTP_PASSWORD" || name == "MAILMERGE_IMAP_PASSWORD" || name == "MAILMERGE_CRASH_SEED" || strings.HasPrefix(name, "MAILMERGE_TEST_")
 	}) {
 		fmt.Fprintf(w, "warning: %s\n", u)
 	}

@@ -4,12 +4,17 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
+	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/testca"
 	"github.com/mailmerge/mailmerge/internal/testdovecot"
 	"github.com/mailmerge/mailmerge/internal/testpostfix"
@@ -135,4 +140,96 @@ imap:
 		t.Errorf("a third send saved copies:\n%s", out)
 	}
 	once("after a third send")
+}
+
+// TestSentCopiesCrash kills real sends that save copies with SIGKILL at
+// random moments, while letters go out and while copies are saved, then
+// lets one run to its end: the Sent folder of a real Dovecot then holds a
+// copy of exactly the letters delivered, each once.
+func TestSentCopiesCrash(t *testing.T) {
+	testdovecot.Need(t)
+	const n = 200
+	rng := rand.New(rand.NewPCG(crashSeed(t), 1))
+	ca, err := testca.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := testdovecot.Start(t, testdovecot.Options{TLS: ca.Server, Users: map[string]string{"kafedra": "imap-pw"}})
+	bin, cfg, _ := realSend(t, "copies", n, "  concurrency: 4\n  retry_delay: 10ms\n")
+	dir := filepath.Dir(cfg)
+	os.WriteFile(filepath.Join(dir, "ca.pem"), ca.PEM, 0o644)
+	f, _ := os.OpenFile(cfg, os.O_APPEND|os.O_WRONLY, 0)
+	fmt.Fprintf(f, "imap:\n  host: 127.0.0.1\n  port: %d\n  username: kafedra\n  ca_file: ca.pem\n  server_name: localhost\n  sent_folder: Sent\n  save_copies: true\n", v.Port)
+	f.Close()
+
+	kills := 0
+	for run := 0; run < 30; run++ {
+		cmd := exec.Command(bin, "send", "--yes", "-c", cfg)
+		cmd.Env = append(os.Environ(), "MAILMERGE_IMAP_PASSWORD=imap-pw")
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		var err error
+		if run < 8 {
+			select {
+			case err = <-done:
+			case <-time.After(time.Duration(30+rng.IntN(400)) * time.Millisecond):
+				cmd.Process.Signal(syscall.SIGKILL)
+				<-done
+				kills++
+				continue
+			}
+		} else {
+			err = <-done
+		}
+		if ee, ok := err.(*exec.ExitError); err != nil && (!ok || ee.ExitCode() != exitUnknown) {
+			t.Fatalf("run %d: %v\n%s", run, err, out.String())
+		}
+		if strings.Contains(out.String(), "warning") {
+			t.Errorf("run %d: %s", run, out.String())
+		}
+		if run >= 8 {
+			t.Logf("run %d went to the end after %d kills: %s", run, kills, strings.TrimSpace(out.String()))
+			break
+		}
+	}
+	if kills < 2 {
+		t.Fatalf("%d runs killed; the test proves little", kills)
+	}
+	delivered := map[string]bool{}
+	copying := map[string]int{}
+	journal.Read(filepath.Join(dir, "copies.journal"), func(r journal.Record) error {
+		if r.Copy == "" && r.State == journal.Delivered {
+			delivered[r.MessageID] = true
+		}
+		if r.State == journal.Copying {
+			copying[r.MessageID]++
+		}
+		return nil
+	})
+	interrupted := 0
+	for _, k := range copying {
+		if k > 1 {
+			interrupted++
+		}
+	}
+	saved := map[string]int{}
+	for _, hdr := range v.Fetch(t, "kafedra", "hdr", "Sent", "ALL") {
+		if m := regexp.MustCompile(`(?im)^Message-ID: (<[^>]+>)`).FindStringSubmatch(hdr); m != nil {
+			saved[m[1]]++
+		}
+	}
+	for id, k := range saved {
+		if k != 1 || !delivered[id] {
+			t.Errorf("%s: %d copies in Sent; delivered: %v", id, k, delivered[id])
+		}
+	}
+	if len(saved) != len(delivered) || len(delivered) < n-10 {
+		t.Errorf("%d copies for %d letters delivered (of %d)", len(saved), len(delivered), n)
+	}
+	t.Logf("%d kills; %d letters delivered, %d copies; %d saves interrupted by a kill and done again", kills, len(delivered), len(saved), interrupted)
 }

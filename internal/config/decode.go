@@ -194,7 +194,11 @@ func (c *Config) keyError(key string, err error) []error {
 			}
 			msg := unknownKey(k)
 			if name := k[strings.LastIndexByte(k, '.')+1:]; editDistance(name, "password") <= 2 {
-				msg = fmt.Errorf("%w: passwords are not read from the config file; set MAILMERGE_SMTP_PASSWORD or smtp.password_file", ErrUnknownKey)
+				section := "smtp"
+				if strings.HasPrefix(k, "imap.") {
+					section = "imap"
+				}
+				msg = fmt.Errorf("%w: passwords are not read from the config file; set MAILMERGE_%s_PASSWORD or %s.password_file", ErrUnknownKey, strings.ToUpper(section), section)
 			}
 			out = append(out, &KeyError{Source: c.Source(k), Key: k, Err: msg})
 		}
