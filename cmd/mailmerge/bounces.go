@@ -98,7 +98,7 @@ func mailboxError(err error) error {
 
 func printBounces(cmd *cobra.Command, csvName, folder string, r *bounce.Reading) {
 	out := cmd.OutOrStdout()
-	fmt.Fprintf(out, "%s: %s since %s\n", folder, plural(r.Messages, "message"), r.Since.Format("2 Jan 2006"))
+	fmt.Fprintf(out, "%s: %s since %s that may be delivery reports\n", folder, plural(r.Messages, "message"), r.Since.Format("2 Jan 2006"))
 	counts := map[journal.State]int{}
 	for _, rec := range r.Recorded {
 		state := journal.Bounced

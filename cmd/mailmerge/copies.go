@@ -57,6 +57,22 @@ func (f *sentFolder) save(ctx context.Context, out io.Writer, c *campaign.Campai
 	if err != nil || cp.Missing() == 0 {
 		return err
 	}
+	// Letters whose rows were removed since keep no copy to save: look
+	// for one the list still makes before logging in.
+	needed := false
+	_, err = c.Envelopes(ctx, func(l *letter.Letter, _ *recipients.Record) error {
+		if _, ok := cp.Needs(l.Key); ok {
+			needed = true
+			return campaign.ErrStop
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, campaign.ErrProblems) {
+		return err
+	}
+	if !needed {
+		return nil
+	}
 	mb, err := mailbox.Dial(ctx, f.server)
 	if err != nil {
 		return f.failed(mailboxError(err))

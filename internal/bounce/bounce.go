@@ -256,6 +256,20 @@ func statusCode(s string) string {
 	return ""
 }
 
+// Candidate reports whether a message, by its header, may be a report:
+// a delivery status notification, or from a mail system. Only those are
+// read whole.
+func Candidate(header []byte) bool {
+	h, err := textproto.ReadHeader(bufio.NewReader(strings.NewReader(string(header) + "\r\n")))
+	if err != nil && h.Len() == 0 {
+		return true // unreadable here: let Parse decide
+	}
+	if t, _, _ := (&message.Header{Header: h}).ContentType(); t == "multipart/report" {
+		return true
+	}
+	return fromMailSystem(mail.Header{Header: message.Header{Header: h}})
+}
+
 // fromMailSystem reports a message that a mail system wrote: a bounce, by
 // its sender, its subject or its Auto-Submitted field.
 func fromMailSystem(h mail.Header) bool {
@@ -276,11 +290,12 @@ func fromMailSystem(h mail.Header) bool {
 }
 
 // Guess reads what a bounce that is not standard says of the recipient
-// rcpt: found in the text, with the status code and the reply after it.
+// rcpt: named in its own words (not in the letter it quotes), with the
+// status code and the reply after it.
 func (rep *Report) Guess(rcpt string) (Recipient, bool) {
-	text := rep.Text
-	i := strings.Index(strings.ToLower(text), strings.ToLower(rcpt))
-	if i < 0 || rcpt == "" {
+	text := rep.human()
+	i := indexAddress(text, rcpt)
+	if i < 0 {
 		return Recipient{}, false
 	}
 	// The paragraph from the address on holds the reason.
@@ -298,16 +313,61 @@ func (rep *Report) Guess(rcpt string) (Recipient, bool) {
 			r.Status = m[1] + ".0.0"
 		}
 	}
-	switch {
-	case strings.HasPrefix(r.Status, "4") || delayWords.MatchString(rep.Subject):
-		r.Action = Delayed
-	default:
-		r.Action = Failed
-		if r.Status == "" {
-			r.Status = "5.0.0"
-		}
-	}
+	r.Action, r.Status = action(r.Status, rep.Subject)
 	return r, true
+}
+
+// action is what a status code (or, without one, the subject) says: a
+// delay, or a failure.
+func action(status, subject string) (Action, string) {
+	switch {
+	case strings.HasPrefix(status, "4"):
+		return Delayed, status
+	case status == "" && delayWords.MatchString(subject):
+		return Delayed, "4.0.0"
+	case status == "":
+		return Failed, "5.0.0"
+	}
+	return Failed, status
+}
+
+// quoteStart finds where a bounce's text starts quoting the letter: a
+// separator line, or the first header of the letter.
+var quoteStart = regexp.MustCompile(`(?im)^(?:-{2,}.*(?:copy|original|below|returned|message follows).*|[ \t]*(?:Return-Path|Received|Message-ID):.*)$`)
+
+// human is the part of a bounce's text its mail system wrote, before the
+// letter it quotes.
+func (rep *Report) human() string {
+	if i := quoteStart.FindStringIndex(rep.Text); i != nil {
+		return rep.Text[:i[0]]
+	}
+	return rep.Text
+}
+
+// indexAddress finds addr in text as a whole address: not part of a
+// longer one (joann@ is not ann@).
+func indexAddress(text, addr string) int {
+	if addr == "" {
+		return -1
+	}
+	lower, a := strings.ToLower(text), strings.ToLower(addr)
+	inAddr := func(c byte) bool {
+		return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || strings.IndexByte("._%+-@", c) >= 0
+	}
+	for from := 0; ; {
+		i := strings.Index(lower[from:], a)
+		if i < 0 {
+			return -1
+		}
+		i += from
+		end := i + len(a)
+		before := i == 0 || !inAddr(lower[i-1])
+		after := end == len(lower) || !inAddr(lower[end]) || lower[end] == '.' && (end+1 == len(lower) || !inAddr(lower[end+1]))
+		if before && after {
+			return i
+		}
+		from = i + 1
+	}
 }
 
 var (

@@ -141,3 +141,49 @@ func FuzzParse(f *testing.F) {
 		sent().Match(rep)
 	})
 }
+
+// TestNotBlamed: a bounce names the recipient that failed; the others of
+// the letter, named only in the letter it quotes or as part of a longer
+// address, are not blamed. A report about a test send of a letter, or
+// about an address the letter was not sent to, matches no recipient.
+func TestNotBlamed(t *testing.T) {
+	s := NewSent()
+	s.Add(&Letter{Key: "k5tq2mvxh7ngz3e4rj6wd2fy4pq3ulcs", MessageID: "<k5tq2mvxh7ngz3e4rj6wd2fy4pq3ulcs@example.org>", Rcpt: []string{"ann@example.com", "joann@example.com", "bob@example.com"}})
+	s.Add(&Letter{Key: "3bq7xkz2m4n6p7r2t4v6x7z2b4d6f7hj", MessageID: "<3bq7xkz2m4n6p7r2t4v6x7z2b4d6f7hj@example.org>", Rcpt: []string{"sidorova@students.example.net"}})
+	exim := strings.NewReplacer(
+		"  a.smirnov@university.example\n", "  joann@example.com\n",
+		"RCPT TO:<a.smirnov@university.example>", "RCPT TO:<joann@example.com>",
+		"To: a.smirnov@university.example", "To: ann@example.com, joann@example.com, bob@example.com",
+		"m2p4r6t7v2x4z6b7d2f4h6j7k2m4n6p7", "k5tq2mvxh7ngz3e4rj6wd2fy4pq3ulcs",
+	).Replace(string(fixture(t, "exim-plain.eml")))
+	rep, err := Parse(strings.NewReader(exim))
+	if err != nil {
+		t.Fatal(err)
+	}
+	matched, _ := s.Match(rep)
+	if len(matched) != 1 || matched[0].Rcpt != "joann@example.com" || matched[0].Status != "5.2.1" {
+		t.Errorf("matched %+v, want joann alone with 5.2.1", matched)
+	}
+
+	// A test send's report: ENVID key.test, the test's Message-ID returned.
+	test := strings.NewReplacer(
+		"Original-Envelope-Id: 3bq7xkz2m4n6p7r2t4v6x7z2b4d6f7hj", "Original-Envelope-Id: 3bq7xkz2m4n6p7r2t4v6x7z2b4d6f7hj.test",
+		"<3bq7xkz2m4n6p7r2t4v6x7z2b4d6f7hj@example.org>", "<3bq7xkz2m4n6p7r2t4v6x7z2b4d6f7hj.test@example.org>",
+		"sidorova@students.example.net", "tester@typo.example",
+	).Replace(string(fixture(t, "postfix-delayed.eml")))
+	// The same with the letter's own ENVID but the test's Message-ID, and
+	// with the right letter but another address as ORCPT.
+	envidOnly := strings.NewReplacer(
+		"<3bq7xkz2m4n6p7r2t4v6x7z2b4d6f7hj@example.org>", "<3bq7xkz2m4n6p7r2t4v6x7z2b4d6f7hj.test@example.org>",
+	).Replace(string(fixture(t, "postfix-delayed.eml")))
+	otherRcpt := strings.NewReplacer("sidorova@students.example.net", "tester@typo.example").Replace(string(fixture(t, "postfix-delayed.eml")))
+	for name, text := range map[string]string{"test send": test, "test's Message-ID": envidOnly, "another address": otherRcpt} {
+		rep, err := Parse(strings.NewReader(text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if matched, _ := s.Match(rep); len(matched) != 0 {
+			t.Errorf("%s: matched %+v", name, matched)
+		}
+	}
+}

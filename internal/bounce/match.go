@@ -1,6 +1,9 @@
 package bounce
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // Letter is a letter that was sent, as its mailing's journal knows it.
 type Letter struct {
@@ -42,6 +45,9 @@ type Match struct {
 // unmatched; a report with neither is about no letter of the mailing.
 func (s *Sent) Match(rep *Report) (matched []Match, unmatched []Recipient) {
 	l, by := s.byKey[rep.EnvID], "envid"
+	if l != nil && len(rep.Letters) > 0 && !slices.ContainsFunc(rep.Letters, func(id string) bool { return strings.EqualFold(id, l.MessageID) }) {
+		l = nil // the letter it returns is another (a test send of it, say)
+	}
 	if l == nil || rep.EnvID == "" {
 		l, by = nil, "message-id"
 		for _, id := range rep.Letters {
@@ -63,12 +69,9 @@ func (s *Sent) Match(rep *Report) (matched []Match, unmatched []Recipient) {
 			// The text does not name the address (it was forwarded, or
 			// the bounce says little): a letter to one recipient
 			// bounced for that one.
-			r := Recipient{Final: l.Rcpt[0], Action: Failed, Status: statusCode(rep.Text), Diagnostic: firstLine(rep.Text)}
-			if strings.HasPrefix(r.Status, "4") || delayWords.MatchString(rep.Subject) {
-				r.Action = Delayed
-			} else if r.Status == "" {
-				r.Status = "5.0.0"
-			}
+			text := rep.human()
+			r := Recipient{Final: l.Rcpt[0], Status: statusCode(text), Diagnostic: firstLine(text)}
+			r.Action, r.Status = action(r.Status, rep.Subject)
 			matched = append(matched, Match{Letter: l, Rcpt: l.Rcpt[0], Recipient: r, By: by})
 		}
 		return matched, nil
@@ -88,8 +91,9 @@ func (s *Sent) Match(rep *Report) (matched []Match, unmatched []Recipient) {
 }
 
 // recipientOf finds which of l's recipients r is: by the address the
-// letter was sent to (ORCPT), by the address tried, or as the one
-// recipient of a letter to one.
+// letter was sent to (ORCPT), by the address tried, or, when the report
+// does not say the address sent to, as the one recipient of a letter to
+// one (it was forwarded).
 func recipientOf(l *Letter, r Recipient) string {
 	for _, addr := range []string{r.Original, r.Final} {
 		for _, rcpt := range l.Rcpt {
@@ -98,7 +102,7 @@ func recipientOf(l *Letter, r Recipient) string {
 			}
 		}
 	}
-	if len(l.Rcpt) == 1 {
+	if len(l.Rcpt) == 1 && r.Original == "" {
 		return l.Rcpt[0]
 	}
 	return ""

@@ -19,7 +19,7 @@ import (
 
 // Source is the mailbox reports are read from.
 type Source interface {
-	Messages(ctx context.Context, folder string, since time.Time, fn func(mailbox.Message) error) error
+	Messages(ctx context.Context, folder string, since time.Time, want func(header []byte) bool, fn func(mailbox.Message) error) error
 	Move(ctx context.Context, uids []imap.UID, folder string) error
 }
 
@@ -34,7 +34,7 @@ type Options struct {
 // Reading is what one reading of the mailbox found.
 type Reading struct {
 	Since    time.Time // the day the mailing's first letter went out
-	Messages int       // messages looked at
+	Messages int       // messages read: those whose header says they may be reports
 	// Recorded are the recipients newly recorded as bounced or delayed.
 	Recorded []Recorded
 	// Known counts the reports recorded by an earlier reading.
@@ -57,30 +57,44 @@ type Recorded struct {
 // sentLetter is a letter of the journal as reports are matched to it.
 type sentLetter struct {
 	Letter
+	sent  time.Time      // when the server first had it (its first eod)
 	last  journal.Record // its last record of a send that reached the server
 	state map[string]journal.State
 }
 
+// slack is how far a report's date may be before the letter's send:
+// servers' clocks differ. A report older than that is about another
+// letter that had the same identity (a mailing moved aside and sent
+// again).
+const slack = 12 * time.Hour
+
 // Read reads the reports in the mailbox since the mailing's first letter,
 // matches each to a letter of the journal j (whose file is path), and
 // records each recipient it reports on as bounced or delayed. A report
-// recorded before is not recorded again, a delay never overrides a
-// bounce, and a letter is found by the ENVID it was sent with or its
-// Message-ID in the returned headers.
+// recorded before is not recorded again for the same recipient, a delay
+// never overrides a bounce, and a letter is found by the ENVID it was
+// sent with or its Message-ID in the returned headers. A report about a
+// letter of unknown fate (the connection was lost after its end) shows
+// the server took it: its other recipients are recorded as delivered.
 func Read(ctx context.Context, j *journal.Journal, path string, src Source, opts Options) (*Reading, error) {
 	sent := NewSent()
 	letters := map[string]*sentLetter{}
-	reports := map[string]bool{}
+	recorded := map[string]bool{} // report and lower-case recipient
 	r := &Reading{}
 	err := journal.Read(path, func(rec journal.Record) error {
+		if rec.Copy != "" {
+			return nil
+		}
 		if r.Since.IsZero() || rec.Time.Before(r.Since) {
 			r.Since = rec.Time
 		}
-		if rec.Report != "" {
-			reports[rec.Report] = true
+		for _, rcpt := range rec.Rcpt {
+			if rec.Report != "" {
+				recorded[rec.Report+"\x00"+strings.ToLower(rcpt)] = true
+			}
 		}
 		if rec.Test != "" {
-			return nil // a test send's Message-ID is the letter's: its reports are not the recipients'
+			return nil // its reports are about the tester, not the recipients
 		}
 		key := rec.Key.String()
 		l := letters[key]
@@ -88,7 +102,7 @@ func Read(ctx context.Context, j *journal.Journal, path string, src Source, opts
 		case journal.EOD, journal.Delivered, journal.Unknown:
 			// The server has, or may have, the letter: reports may come.
 			if l == nil {
-				l = &sentLetter{state: map[string]journal.State{}}
+				l = &sentLetter{state: map[string]journal.State{}, sent: rec.Time}
 				letters[key] = l
 			}
 			// A resend to some recipients (a part) keeps the others.
@@ -98,9 +112,12 @@ func Read(ctx context.Context, j *journal.Journal, path string, src Source, opts
 					l.Rcpt = append(l.Rcpt, rcpt)
 				}
 			}
-			l.last = rec
+			if rec.Report == "" {
+				l.last = rec
+			}
+			fallthrough
 		case journal.Bounced, journal.Delayed:
-			if l != nil {
+			if l != nil && rec.Report != "" {
 				for _, rcpt := range rec.Rcpt {
 					if l.state[strings.ToLower(rcpt)] != journal.Bounced {
 						l.state[strings.ToLower(rcpt)] = rec.State
@@ -120,7 +137,8 @@ func Read(ctx context.Context, j *journal.Journal, path string, src Source, opts
 		return r, nil // nothing sent: nothing can have come back
 	}
 	var move []imap.UID
-	err = src.Messages(ctx, opts.Folder, r.Since, func(m mailbox.Message) error {
+	// IMAP searches by day, in the server's time zone: a day early.
+	err = src.Messages(ctx, opts.Folder, r.Since.AddDate(0, 0, -1), Candidate, func(m mailbox.Message) error {
 		r.Messages++
 		rep, err := Parse(strings.NewReader(string(m.Data)))
 		if err != nil {
@@ -130,24 +148,29 @@ func Read(ctx context.Context, j *journal.Journal, path string, src Source, opts
 			sum := sha256.Sum256(m.Data)
 			rep.MessageID = "sha256:" + hex.EncodeToString(sum[:16])
 		}
-		if reports[rep.MessageID] {
-			r.Known++
-			move = append(move, m.UID)
-			return nil
-		}
 		matched, unmatched := sent.Match(rep)
+		if len(matched) > 0 && !rep.Date.IsZero() && rep.Date.Before(letters[matched[0].Letter.Key].sent.Add(-slack)) {
+			matched, unmatched = nil, nil // older than the letter: about another
+		}
 		if len(matched) == 0 || len(unmatched) > 0 {
 			r.Unmatched = append(r.Unmatched, rep)
 		}
-		recorded := false
+		known, added := 0, 0
 		for _, mt := range matched {
+			lower := strings.ToLower(mt.Rcpt)
+			if recorded[rep.MessageID+"\x00"+lower] {
+				known++
+				continue
+			}
 			if mt.Action != Failed && mt.Action != Delayed {
 				continue // delivered, relayed, expanded: nothing to record
 			}
 			l := letters[mt.Letter.Key]
-			lower := strings.ToLower(mt.Rcpt)
 			if l.state[lower] == journal.Bounced {
 				continue // already bounced: a later delay or a second bounce adds nothing
+			}
+			if err := takenByServer(j, l, mt.Rcpt); err != nil {
+				return err
 			}
 			rec := l.last
 			rec.Time = time.Now().UTC()
@@ -163,12 +186,15 @@ func Read(ctx context.Context, j *journal.Journal, path string, src Source, opts
 				return err
 			}
 			l.state[lower] = rec.State
-			recorded = true
+			recorded[rep.MessageID+"\x00"+lower] = true
+			added++
 			r.Recorded = append(r.Recorded, Recorded{Match: mt, Line: rec.Line, Code: rec.Code, Report: rep})
 		}
-		if recorded || len(matched) > 0 {
-			reports[rep.MessageID] = true
-			move = append(move, m.UID)
+		if known > 0 && added == 0 {
+			r.Known++
+		}
+		if len(matched) > 0 && len(unmatched) == 0 {
+			move = append(move, m.UID) // about this mailing, and all placed
 		}
 		return nil
 	})
@@ -182,6 +208,32 @@ func Read(ctx context.Context, j *journal.Journal, path string, src Source, opts
 		r.Moved = len(move)
 	}
 	return r, nil
+}
+
+// takenByServer records, once, that the server took a letter whose fate
+// was unknown: a report about it came back, so its recipients other than
+// rcpt (and those refused at RCPT) got it as far as the server.
+func takenByServer(j *journal.Journal, l *sentLetter, rcpt string) error {
+	if l.last.State != journal.EOD && l.last.State != journal.Unknown {
+		return nil
+	}
+	var others []string
+	for _, x := range l.Rcpt {
+		refused := slices.ContainsFunc(l.last.Rejected, func(rej journal.Rejection) bool { return strings.EqualFold(rej.Rcpt, x) })
+		if !strings.EqualFold(x, rcpt) && !refused && l.state[strings.ToLower(x)] == "" {
+			others = append(others, x)
+		}
+	}
+	rec := l.last
+	rec.Time, rec.Part, rec.Rejected = time.Now().UTC(), true, nil
+	rec.State, rec.Phase, rec.Code, rec.Enhanced, rec.Millis = journal.Delivered, "", 0, "", 0
+	rec.Text = "taken by the server: a delivery report about this letter came back"
+	l.last.State = journal.Delivered
+	if len(others) == 0 {
+		return nil
+	}
+	rec.Rcpt = others
+	return j.Commit(rec)
 }
 
 var replyCodeRE = regexp.MustCompile(`^([245]\d\d)[ -]`)

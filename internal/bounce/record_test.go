@@ -22,8 +22,11 @@ type folder struct {
 	moved []imap.UID
 }
 
-func (f *folder) Messages(_ context.Context, _ string, _ time.Time, fn func(mailbox.Message) error) error {
+func (f *folder) Messages(_ context.Context, _ string, _ time.Time, want func([]byte) bool, fn func(mailbox.Message) error) error {
 	for i, m := range f.msgs {
+		if !want(m) {
+			continue
+		}
 		if err := fn(mailbox.Message{UID: imap.UID(i + 1), Data: m}); err != nil {
 			return err
 		}
@@ -86,7 +89,7 @@ func TestRead(t *testing.T) {
 	for _, rec := range r.Recorded {
 		got = append(got, rec.Rcpt+" "+string(rec.Action))
 	}
-	if want := "Ivanov.Petr@example.com failed, sidorova@students.example.net delayed, a.smirnov@university.example failed"; strings.Join(got, ", ") != want || r.Messages != 5 || len(r.Unmatched) != 1 || r.Unmatched[0].Subject != "Недоставленное сообщение" {
+	if want := "Ivanov.Petr@example.com failed, sidorova@students.example.net delayed, a.smirnov@university.example failed"; strings.Join(got, ", ") != want || r.Messages != 4 /* the reply is not read whole */ || len(r.Unmatched) != 1 || r.Unmatched[0].Subject != "Недоставленное сообщение" {
 		t.Errorf("recorded %q, %d messages, unmatched %d; want %q", got, r.Messages, len(r.Unmatched), want)
 	}
 	if r.Moved != 3 || len(f.moved) != 3 {
@@ -128,5 +131,53 @@ func TestRead(t *testing.T) {
 	f.msgs = append(f.msgs, []byte(early))
 	if r, _ = Read(context.Background(), j, path, f, Options{Folder: "INBOX"}); len(r.Recorded) != 0 {
 		t.Errorf("a delay after the bounce recorded %+v", r.Recorded)
+	}
+}
+
+// TestReadEdges: a report about two recipients whose reading stopped
+// after the first records the second next time; a report about a letter
+// of unknown fate makes its other recipient delivered; a report older
+// than the letter is about another letter and is not recorded.
+func TestReadEdges(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "m.journal")
+	j, err := journal.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	var key letter.Key
+	key.UnmarshalText([]byte("k5tq2mvxh7ngz3e4rj6wd2fy4pq3ulcs"))
+	sentAt := time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
+	letterRec := journal.Record{Time: sentAt, Key: key, Dest: "smtp:mx:25", Line: 2, Rcpt: []string{"Ivanov.Petr@example.com", "ivanov.parent@example.com", "third@example.com"},
+		MessageID: "<k5tq2mvxh7ngz3e4rj6wd2fy4pq3ulcs@example.org>", Attempt: 1, State: journal.Unknown}
+	j.Commit(letterRec)
+	both := strings.Replace(string(fixture(t, "postfix-failed.eml")), "Diagnostic-Code: X-Postfix; unknown user: \"ivanov.petr\"\n",
+		"Diagnostic-Code: X-Postfix; unknown user: \"ivanov.petr\"\n\nFinal-Recipient: rfc822; ivanov.parent@example.com\nOriginal-Recipient: rfc822;ivanov.parent@example.com\nAction: failed\nStatus: 5.2.2\nDiagnostic-Code: smtp; 552 5.2.2 mailbox full\n", 1)
+	// The first recipient was recorded before the reading stopped.
+	first := letterRec
+	first.Rcpt, first.Part, first.State, first.Enhanced = []string{"Ivanov.Petr@example.com"}, true, journal.Bounced, "5.1.1"
+	first.Report = "<20261126100211.4ZxQ1L2m3nz9s@mx.example.org>"
+	j.Commit(first)
+
+	old := strings.NewReplacer("Thu, 26 Nov 2026 10:02:11", "Tue, 24 Nov 2026 10:02:11", "<20261126100211.4ZxQ1L2m3nz9s@mx.example.org>", "<old@mx.example.org>").Replace(string(fixture(t, "postfix-failed.eml")))
+	f := &folder{msgs: [][]byte{[]byte(both), []byte(old)}}
+	r, err := Read(context.Background(), j, path, f, Options{Folder: "INBOX"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Recorded) != 1 || r.Recorded[0].Rcpt != "ivanov.parent@example.com" || r.Recorded[0].Status != "5.2.2" {
+		t.Errorf("recorded %+v, want the parent alone", r.Recorded)
+	}
+	if len(r.Unmatched) != 1 || r.Unmatched[0].MessageID != "<old@mx.example.org>" {
+		t.Errorf("unmatched %v, want the old report", r.Unmatched)
+	}
+	e := j.Lookup(key, "smtp:mx:25")
+	for rcpt, want := range map[string]journal.State{"ivanov.petr@example.com": journal.Bounced, "ivanov.parent@example.com": journal.Bounced, "third@example.com": journal.Delivered} {
+		if st, _ := e.StateOf(rcpt); st != want {
+			t.Errorf("%s: %s, want %s", rcpt, st, want)
+		}
+	}
+	if r, _ := Read(context.Background(), j, path, f, Options{Folder: "INBOX"}); len(r.Recorded) != 0 || r.Known != 1 {
+		t.Errorf("read again: recorded %+v, known %d", r.Recorded, r.Known)
 	}
 }

@@ -452,6 +452,9 @@ func (c *Config) validateIMAP() []error {
 	if m.SaveCopies && m.Host == "" {
 		bad("imap.host", "required with imap.save_copies: the server that keeps the Sent folder")
 	}
+	if m.SaveCopies && c.Maildir.Path != "" {
+		bad("imap.save_copies", "copies are of letters sent to an SMTP server, not written into maildir.path")
+	}
 	return errs
 }
 

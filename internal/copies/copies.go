@@ -132,10 +132,10 @@ func (s *Saver) Flush(ctx context.Context) error {
 	for i, l := range todo {
 		date := c.delivered[l.Key].Time
 		data, err := s.Build(l, date)
-		if err != nil {
-			return err
+		if err == nil {
+			err = s.Box.Append(ctx, c.folder, data, date)
 		}
-		if err := s.Box.Append(ctx, c.folder, data, date); err != nil {
+		if err != nil {
 			// The copies saved so far are recorded; the rest stay
 			// pending, for the next run to look up.
 			for k, done := range todo[:i] {

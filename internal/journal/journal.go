@@ -239,6 +239,19 @@ func (e Entry) Changed(rcpts []string) bool {
 	return e.Known && e.Rcpts == nil && e.rset != 0 && e.rset != recipientSet(rcpts)
 }
 
+// For is e as it applies to the letter sent now to rcpts: the state the
+// recipients not named in Rcpts share (after a bounce of one of them)
+// holds only for the recipients of the letter's last attempt to all. A
+// letter known by a name (recipients.key) whose addresses were edited
+// since has its new addresses due.
+func (e Entry) For(rcpts []string) Entry {
+	if _, ok := e.Rcpts[others]; ok && e.rset != 0 && e.rset != recipientSet(rcpts) {
+		e.Rcpts = maps.Clone(e.Rcpts)
+		delete(e.Rcpts, others)
+	}
+	return e
+}
+
 // Due reports whether a send must send to the recipients of the letter
 // it finds in state: delivered and failed ones are settled, and an
 // unknown one is sent again only on request. A send and the check before
@@ -543,6 +556,9 @@ func replay(r io.Reader, name string, before int, fn func(Record) error) (off in
 		var rec Record
 		if err := json.Unmarshal(line, &rec); err != nil || rec.Key == (letter.Key{}) || rec.State == "" {
 			return off, n - 1, fmt.Errorf("journal %s: line %d is not a valid record: the file is damaged; move it aside to start the mailing afresh (which may send letters twice)", name, n)
+		}
+		if !slices.Contains(states[2:], rec.State) && rec.State != Copying && rec.State != Copied {
+			return off, n - 1, fmt.Errorf("journal %s: line %d has the state %q, which this mailmerge does not know: a newer version wrote it; use that version", name, n, rec.State)
 		}
 		if err := fn(rec); err != nil {
 			return off, n - 1, err

@@ -515,6 +515,33 @@ func TestSentRowsMatchesRecords(t *testing.T) {
 	check("from the records alone", append(recs, recs[len(recs)-1]), false)
 }
 
+// TestBounceOfOne: a bounce of one recipient of a letter to two leaves the
+// other delivered; when the letter's addresses were edited since (a
+// letter known by a name), the new address is not taken for the other.
+func TestBounceOfOne(t *testing.T) {
+	j, _ := Open(filepath.Join(t.TempDir(), "m.journal"))
+	defer j.Close()
+	r := rec("a", Delivered)
+	r.Rcpt = []string{"a@example.com", "b@example.com"}
+	j.Commit(r)
+	b := r
+	b.Rcpt, b.Part, b.State, b.Report = []string{"b@example.com"}, true, Bounced, "<report@mx>"
+	j.Commit(b)
+	e := j.Lookup(key("a"), "")
+	for rcpt, want := range map[string]State{"a@example.com": Delivered, "B@example.com": Bounced} {
+		if st, ok := e.For(r.Rcpt).StateOf(rcpt); st != want || !ok {
+			t.Errorf("%s: %s, %v; want %s", rcpt, st, ok, want)
+		}
+	}
+	edited := []string{"a@example.com", "c@example.com"}
+	if st, ok := e.For(edited).StateOf("c@example.com"); ok {
+		t.Errorf("an edited address: %q; want none known, so due", st)
+	}
+	if st, _ := e.For(edited).StateOf("b@example.com"); st != Bounced {
+		t.Errorf("the bounced address: %s", st)
+	}
+}
+
 // TestWriteReachesTheFileWithoutSync: an outcome is in the file at once
 // (a crash of the process keeps it) and made durable by the next Commit.
 func TestWriteReachesTheFileWithoutSync(t *testing.T) {

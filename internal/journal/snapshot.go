@@ -24,7 +24,7 @@ import (
 // offset it covers, a checksum of its own) and replays the records after
 // it; else it replays the whole journal, as without one.
 
-const snapshotMagic = "mailmerge journal index 4\n"
+const snapshotMagic = "mailmerge journal index 5\n"
 
 // snapshotMin is the journal size below which no snapshot is written:
 // replaying a small journal is quicker than reading a second file.

@@ -154,9 +154,10 @@ func (m *Mailbox) do(ctx context.Context, fn func() error) error {
 	return withDeadline(ctx, m.raw, m.s.Timeout, fn)
 }
 
-// Close logs out.
+// Close logs out, waiting a few seconds at most for the server to say
+// goodbye.
 func (m *Mailbox) Close() error {
-	m.c.Logout().Wait()
+	withDeadline(context.Background(), m.raw, 5*time.Second, func() error { return m.c.Logout().Wait() })
 	return m.c.Close()
 }
 
@@ -203,9 +204,10 @@ type Message struct {
 const batch = 50
 
 // Messages calls fn with each message of folder that arrived on or after
-// the day of since (IMAP searches by day), oldest first. Reading leaves
-// the messages unread (BODY.PEEK).
-func (m *Mailbox) Messages(ctx context.Context, folder string, since time.Time, fn func(Message) error) error {
+// the day of since (IMAP searches by day), oldest first, whose header
+// want accepts (nil: all): the others' bodies are never fetched. Reading
+// leaves the messages unread (BODY.PEEK).
+func (m *Mailbox) Messages(ctx context.Context, folder string, since time.Time, want func(header []byte) bool, fn func(Message) error) error {
 	if err := m.selectFolder(ctx, folder); err != nil {
 		return err
 	}
@@ -223,30 +225,56 @@ func (m *Mailbox) Messages(ctx context.Context, folder string, since time.Time, 
 	}
 	for len(uids) > 0 {
 		n := min(batch, len(uids))
-		var msgs []*imapclient.FetchMessageBuffer
-		err := m.do(ctx, func() error {
-			var err error
-			msgs, err = m.c.Fetch(imap.UIDSetNum(uids[:n]...), &imap.FetchOptions{
-				UID:         true,
-				BodySection: []*imap.FetchItemBodySection{{Peek: true}},
-			}).Collect()
-			return err
-		})
-		if err != nil {
-			return &Error{fmt.Sprintf("reading %q on the IMAP server %s failed", folder, m.s.addr()), err}
-		}
+		chosen := uids[:n]
 		uids = uids[n:]
-		for _, msg := range msgs {
-			var data []byte
-			for _, b := range msg.BodySection {
-				data = b.Bytes
+		if want != nil {
+			headers, err := m.fetch(ctx, folder, chosen, &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, Peek: true})
+			if err != nil {
+				return err
 			}
-			if err := fn(Message{UID: msg.UID, Data: data}); err != nil {
+			chosen = nil
+			for _, h := range headers {
+				if want(h.Data) {
+					chosen = append(chosen, h.UID)
+				}
+			}
+			if len(chosen) == 0 {
+				continue
+			}
+		}
+		msgs, err := m.fetch(ctx, folder, chosen, &imap.FetchItemBodySection{Peek: true})
+		if err != nil {
+			return err
+		}
+		for _, msg := range msgs {
+			if err := fn(msg); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// fetch reads one section of the messages with uids.
+func (m *Mailbox) fetch(ctx context.Context, folder string, uids []imap.UID, section *imap.FetchItemBodySection) ([]Message, error) {
+	var msgs []*imapclient.FetchMessageBuffer
+	err := m.do(ctx, func() error {
+		var err error
+		msgs, err = m.c.Fetch(imap.UIDSetNum(uids...), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{section}}).Collect()
+		return err
+	})
+	if err != nil {
+		return nil, &Error{fmt.Sprintf("reading %q on the IMAP server %s failed", folder, m.s.addr()), err}
+	}
+	out := make([]Message, 0, len(msgs))
+	for _, msg := range msgs {
+		var data []byte
+		for _, b := range msg.BodySection {
+			data = b.Bytes
+		}
+		out = append(out, Message{UID: msg.UID, Data: data})
+	}
+	return out, nil
 }
 
 // Move moves the messages with uids from the folder Messages last read
@@ -255,12 +283,21 @@ func (m *Mailbox) Move(ctx context.Context, uids []imap.UID, folder string) erro
 	if len(uids) == 0 {
 		return nil
 	}
+	if !m.c.Caps().Has(imap.CapMove) {
+		// Without MOVE a move is a copy and an EXPUNGE, which would also
+		// remove the user's own messages marked for deletion.
+		return &Error{fmt.Sprintf("the IMAP server %s cannot move messages (no MOVE): leave out --move-to", m.s.addr()), errors.New("MOVE not offered")}
+	}
 	err := m.do(ctx, func() error {
 		_, err := m.c.Move(imap.UIDSetNum(uids...), folder).Wait()
 		return err
 	})
-	if err != nil {
+	var ie *imap.Error
+	switch {
+	case errors.As(err, &ie) && (ie.Code == imap.ResponseCodeTryCreate || ie.Code == imap.ResponseCodeNonExistent):
 		return m.folderError(ctx, folder, err)
+	case err != nil:
+		return &Error{fmt.Sprintf("moving messages to %q on the IMAP server %s failed", folder, m.s.addr()), err}
 	}
 	return nil
 }

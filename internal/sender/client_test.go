@@ -9,6 +9,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/mailmerge/mailmerge/internal/journal"
+	"github.com/mailmerge/mailmerge/internal/letter"
 )
 
 // TestDSNOnTheWire: where the server offers DSN, each letter asks for
@@ -27,6 +28,25 @@ func TestDSNOnTheWire(t *testing.T) {
 	key := ls[0].Key.String()
 	if !strings.Contains(wire, " RET=HDRS ENVID="+key+"\r\n") || !strings.Contains(wire, "RCPT TO:<"+ls[0].Recipients[0]+"> NOTIFY=FAILURE,DELAY ORCPT=rfc822;"+ls[0].Recipients[0]+"\r\n") {
 		t.Errorf("DSN parameters missing:\n%s", wire)
+	}
+}
+
+// TestEnvID: a letter's ENVID is its key; a test send's is the key and
+// ".test", so that a report about the test is never taken for one about
+// the letter.
+func TestEnvID(t *testing.T) {
+	l := &letter.Letter{Key: letter.NewKey("c", []string{"ann@example.com"}, 0)}
+	key := l.Key.String()
+	for id, want := range map[string]string{
+		"<" + key + "@example.org>":      key,
+		"<" + key + ".test@example.org>": key + ".test",
+		"<other@example.org>":            key,
+		"":                               key,
+	} {
+		l.MessageID = id
+		if got := envID(l); got != want {
+			t.Errorf("envID with Message-ID %q = %q, want %q", id, got, want)
+		}
 	}
 }
 

@@ -89,7 +89,7 @@ func (p *Pool) Lookup(l *letter.Letter) (journal.Entry, []string) {
 	if p.Redirect != nil {
 		return journal.Entry{}, l.Recipients
 	}
-	e := p.Journal.Lookup(l.Key, p.Transport.Destination())
+	e := p.Journal.Lookup(l.Key, p.Transport.Destination()).For(l.Recipients)
 	if e.Changed(l.Recipients) {
 		return e, slices.DeleteFunc(slices.Clone(l.Recipients), l.IsSuppressed)
 	}

@@ -383,7 +383,7 @@ func (s *smtpSession) Send(ctx context.Context, l *letter.Letter, data []byte, b
 func (s *smtpSession) transaction(l *letter.Letter, data []byte, beforeEOD func([]journal.Rejection) error) Result {
 	m := &smtp.Mail{From: l.From, To: l.Recipients, Data: data, UTF8: l.SMTPUTF8, Quit: s.final}
 	if s.dsn != nil {
-		m.EnvID, m.Ret, m.Notify = l.Key.String(), s.dsn.Ret, s.dsn.Notify
+		m.EnvID, m.Ret, m.Notify = envID(l), s.dsn.Ret, s.dsn.Notify
 	}
 	sent, err := s.c.Send(m, func(sent *smtp.Sent) error { return beforeEOD(rejections(l, sent)) })
 	// Each recipient the server refuses keeps its own outcome; the others
@@ -447,6 +447,19 @@ func rejections(l *letter.Letter, sent *smtp.Sent) []journal.Rejection {
 		out = append(out, journal.Rejection{Rcpt: l.Recipients[i], State: state, Code: c.Code, Enhanced: c.Enhanced, Text: c.Text})
 	}
 	return out
+}
+
+// envID is the name a delivery report gives the letter (ENVID): its
+// Message-ID's local part, which is the letter's key, and for a test send
+// (send --redirect-to) the key and ".test": a report about a test send
+// is never taken for one about the letter.
+func envID(l *letter.Letter) string {
+	key := l.Key.String()
+	local, _, _ := strings.Cut(strings.Trim(l.MessageID, "<>"), "@")
+	if strings.HasPrefix(local, key) {
+		return local
+	}
+	return key
 }
 
 // lastLetter says the next letter ends the session.
