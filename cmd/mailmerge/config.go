@@ -80,6 +80,9 @@ func loadConfigFor(cmd *cobra.Command, flagKeys map[string]string, unneeded func
 	if err != nil {
 		return nil, configErr(err, "")
 	}
+	for _, w := range cfg.LooseSecrets() {
+		fmt.Fprintf(cmd.ErrOrStderr(), "warning: %v\n", w)
+	}
 	return cfg, nil
 }
 

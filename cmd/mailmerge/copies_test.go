@@ -228,7 +228,8 @@ func TestSentCopiesCrash(t *testing.T) {
 			t.Errorf("%s: %d copies in Sent; delivered: %v", id, k, delivered[id])
 		}
 	}
-	if len(saved) != len(delivered) || len(delivered) < n-10 {
+	// Each kill may leave up to 4 letters (the sessions) of unknown fate.
+	if len(saved) != len(delivered) || len(delivered) < n-kills*4 {
 		t.Errorf("%d copies for %d letters delivered (of %d)", len(saved), len(delivered), n)
 	}
 	t.Logf("%d kills; %d letters delivered, %d copies; %d saves interrupted by a kill and done again", kills, len(delivered), len(saved), interrupted)

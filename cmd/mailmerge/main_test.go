@@ -74,6 +74,7 @@ func TestScripts(t *testing.T) {
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"exitcode":    cmdExitCode,
 			"lockjournal": cmdLockJournal,
+			"mode":        cmdMode,
 		},
 	})
 }
@@ -116,4 +117,25 @@ func cmdLockJournal(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("lockjournal: %v", err)
 	}
 	ts.Defer(func() { j.Close() })
+}
+
+// cmdMode checks the permission bits of files: files with personal data
+// are for their owner alone.
+//
+//	mode 0600 eml/0002-ivan@example.com.eml
+func cmdMode(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 2 {
+		ts.Fatalf("usage: mode PERM FILE...")
+	}
+	want, err := strconv.ParseUint(args[0], 8, 32)
+	if err != nil {
+		ts.Fatalf("mode: %v", err)
+	}
+	for _, name := range args[1:] {
+		fi, err := os.Stat(ts.MkAbs(name))
+		ts.Check(err)
+		if got := fi.Mode().Perm(); (uint64(got) == want) == neg {
+			ts.Fatalf("%s has mode %#o, want %s%#o", name, got, map[bool]string{true: "not ", false: ""}[neg], want)
+		}
+	}
 }

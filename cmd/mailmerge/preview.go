@@ -48,7 +48,7 @@ and no network.`,
 				return err
 			}
 			if out != "" {
-				if err := os.MkdirAll(out, 0o755); err != nil {
+				if err := os.MkdirAll(out, 0o700); err != nil { // letters are personal data
 					return err
 				}
 			}
@@ -73,7 +73,7 @@ and no network.`,
 					}
 				case out != "":
 					name := filepath.Join(out, emlName(l))
-					if err := os.WriteFile(name, data, 0o644); err != nil {
+					if err := writePrivate(name, data); err != nil {
 						return err
 					}
 					fmt.Fprintln(stdout, name)

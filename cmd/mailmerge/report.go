@@ -153,7 +153,7 @@ func printTests(w io.Writer, tests map[string]int) {
 // writeFailedCSV writes the rows of the letters not delivered, with
 // status, smtp_code and error columns, in the recipients file's dialect.
 func writeFailedCSV(path string, delim rune, rep *report.Report) (int, error) {
-	f, err := os.Create(path)
+	f, err := createPrivate(path)
 	if err != nil {
 		return 0, err
 	}
@@ -192,6 +192,33 @@ func writeFailedCSV(path string, delim rune, rep *report.Report) (int, error) {
 		return n, err
 	}
 	return n, f.Close()
+}
+
+// createPrivate creates (or empties) a file only its owner may read: the
+// files mailmerge writes hold people's names, addresses and letters.
+func createPrivate(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Chmod(0o600); err != nil { // made 0644 by an earlier version
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// writePrivate writes a file only its owner may read (createPrivate).
+func writePrivate(path string, data []byte) error {
+	f, err := createPrivate(path)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // stateWord says a state for people.

@@ -28,6 +28,11 @@ import (
 	"sync"
 )
 
+// systemDirs hold the kernel's and the devices' files: none is a
+// document, and some hold secrets (/proc/self/environ has the SMTP
+// password a send was given).
+var systemDirs = []string{"/proc", "/sys", "/dev"}
+
 // maxCached caps the bytes of shared files kept in memory.
 const maxCached = 256 << 20
 
@@ -90,6 +95,11 @@ func (s *Store) Resolve(p string) (*File, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("attachment %q: %w", p, err)
+	}
+	for _, d := range systemDirs {
+		if real == d || strings.HasPrefix(real, d+"/") {
+			return nil, fmt.Errorf("attachment %q is a system file (under %s), never attached, whatever attachments_allow_outside says", p, d)
+		}
 	}
 	if !s.allowOutside {
 		rel, err := filepath.Rel(s.dir, real)

@@ -31,7 +31,13 @@ func TestResolve(t *testing.T) {
 		{path: "link.txt", err: `attachment "link.txt" is outside the attachments folder ` + inside + " (set attachments_allow_outside: true to allow it)"},
 		{path: "link.txt", outside: true},
 		{path: "sub", err: `attachment "sub" is not a regular file`},
+		// Never the kernel's files, even allowed outside, by path or by a
+		// link: /proc/self/environ holds the password a send was given.
+		{path: "/proc/self/environ", outside: true, err: `attachment "/proc/self/environ" is a system file (under /proc), never attached, whatever attachments_allow_outside says`},
+		{path: "environ-link", outside: true, err: `attachment "environ-link" is a system file (under /proc), never attached, whatever attachments_allow_outside says`},
+		{path: "/dev/null", outside: true, err: `attachment "/dev/null" is a system file (under /dev), never attached, whatever attachments_allow_outside says`},
 	}
+	os.Symlink("/proc/1/environ", filepath.Join(inside, "environ-link"))
 	if os.Geteuid() != 0 { // root reads any file
 		tests = append(tests, struct {
 			path, err string

@@ -336,7 +336,7 @@ func (c *Campaign) walk(ctx context.Context, execute func(*template.Template, te
 	} else if tmpl, err = template.ParseFile(c.cfg.Template, template.Options{Files: c.files, ListUnsubscribe: template.ListUnsubscribe{
 		URL: c.cfg.ListUnsubscribe.HTTPS, Mailto: c.cfg.ListUnsubscribe.Mailto,
 		Where: c.cfg.Source("list_unsubscribe.https") + ": list_unsubscribe.https",
-	}}); err != nil {
+	}, MaxLetterSize: int64(c.cfg.Send.MaxLetterSize), MaxLetterKey: c.cfg.Source("send.max_letter_size") + ": send.max_letter_size"}); err != nil {
 		reportAll(c.fromKey("template", err))
 	}
 	if csvErr != nil || err != nil {

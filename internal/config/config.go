@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"time"
 	"unicode"
@@ -142,6 +143,7 @@ type Send struct {
 	RetryDelay            time.Duration `mapstructure:"retry_delay"`
 	Journal               string        `mapstructure:"journal"`
 	DSN                   DSN           `mapstructure:"dsn"`
+	MaxLetterSize         Size          `mapstructure:"max_letter_size"`
 }
 
 // DSN is what delivery status notifications (RFC 3461) to ask for, where
@@ -186,6 +188,7 @@ func Defaults() map[string]any {
 		"send.max_attempts":            3,
 		"send.messages_per_connection": 100,
 		"send.retry_delay":             "5s",
+		"send.max_letter_size":         "25MB",
 		"imap.security":                "tls",
 		"imap.password_env":            "MAILMERGE_IMAP_PASSWORD",
 		"imap.mailbox":                 "INBOX",
@@ -361,11 +364,14 @@ func (c *Config) Validate() error {
 	default:
 		bad("smtp.security", "must be starttls, tls or none, got %q", s.Security)
 	}
-	if strings.ContainsAny(s.Host, " /\t") || strings.Contains(s.Host, "://") {
+	switch {
+	case strings.ContainsAny(s.Host, " /\t") || strings.Contains(s.Host, "://"):
 		bad("smtp.host", "must be a host name or address, got %q", s.Host)
+	case strings.Contains(s.Host, ":") && net.ParseIP(strings.Trim(s.Host, "[]")) == nil:
+		bad("smtp.host", "must be a host name or address, without the port (it goes in smtp.port), got %q", s.Host)
 	}
-	if s.PasswordEnv != "" && strings.ContainsAny(s.PasswordEnv, "= $") {
-		bad("smtp.password_env", "must be the name of an environment variable, got %q", s.PasswordEnv)
+	if s.PasswordEnv != "" && !envName.MatchString(s.PasswordEnv) {
+		bad("smtp.password_env", "must be the name of an environment variable, like MAILMERGE_SMTP_PASSWORD (the value is not shown: it may be a password)")
 	}
 	if s.PasswordFile != "" {
 		if _, err := os.Stat(s.PasswordFile); err != nil {
@@ -404,6 +410,9 @@ func (c *Config) Validate() error {
 	if p.RetryDelay <= 0 {
 		bad("send.retry_delay", "must be positive, got %v", p.RetryDelay)
 	}
+	if p.MaxLetterSize < 0 {
+		bad("send.max_letter_size", "must not be negative, got %v", p.MaxLetterSize)
+	}
 	if p.MessagesPerConnection < 1 {
 		bad("send.messages_per_connection", "must be at least 1, got %d", p.MessagesPerConnection)
 	}
@@ -433,8 +442,8 @@ func (c *Config) validateIMAP() []error {
 	if m.Host != "" && m.Username == "" {
 		bad("imap.username", "required with imap.host: the mailbox to log in to")
 	}
-	if m.PasswordEnv != "" && strings.ContainsAny(m.PasswordEnv, "= $") {
-		bad("imap.password_env", "must be the name of an environment variable")
+	if m.PasswordEnv != "" && !envName.MatchString(m.PasswordEnv) {
+		bad("imap.password_env", "must be the name of an environment variable, like MAILMERGE_IMAP_PASSWORD (the value is not shown: it may be a password)")
 	}
 	for key, file := range map[string]string{"imap.password_file": m.PasswordFile, "imap.ca_file": m.CAFile} {
 		if file != "" {
@@ -457,6 +466,9 @@ func (c *Config) validateIMAP() []error {
 	}
 	return errs
 }
+
+// envName is what an environment variable's name looks like.
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 func isLoopback(host string) bool {
 	if host == "localhost" {

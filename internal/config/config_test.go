@@ -74,6 +74,11 @@ func TestValidate(t *testing.T) {
 			c.Overrides = map[string]string{"send.rate": "--rate", "send.concurrency": "--concurrency"}
 		}, []string{`--concurrency: send.concurrency: must be between 1 and 100, got 0`}},
 		{"two transports", func(c *Config) { c.Maildir.Path = "/m/out" }, []string{"mailing.yaml: maildir.path: set either smtp.host or maildir.path, not both"}},
+		{"a port in the host", func(c *Config) { c.SMTP.Host = "smtp.example.com:25" }, []string{
+			`mailing.yaml: smtp.host: must be a host name or address, without the port (it goes in smtp.port), got "smtp.example.com:25"`}},
+		{"an IPv6 host", func(c *Config) { c.SMTP.Host = "::1" }, nil},
+		{"a password in password_env", func(c *Config) { c.SMTP.PasswordEnv = "s3cret pw!" }, []string{
+			"mailing.yaml: smtp.password_env: must be the name of an environment variable, like MAILMERGE_SMTP_PASSWORD (the value is not shown: it may be a password)"}},
 		{"imap: a mailbox", func(c *Config) { c.IMAP = IMAP{Host: "imap.example.com", Port: 993, Security: "tls", Username: "me"} }, nil},
 		{"imap: no clear text, no port in the host, a user", func(c *Config) { c.IMAP = IMAP{Host: "imap.example.com:993", Port: 993, Security: "none"} }, []string{
 			`mailing.yaml: imap.security: must be tls or starttls (IMAP carries a password: never in the clear), got "none"`,
@@ -277,6 +282,34 @@ func TestExampleHasEveryKey(t *testing.T) {
 			continue
 		}
 		t.Errorf("config.example.yaml lacks %s", k)
+	}
+}
+
+// TestPasswordNotEchoed: a password typed into password_env by mistake is
+// not repeated in the error that says no password was found.
+func TestPasswordNotEchoed(t *testing.T) {
+	c := &Config{File: "mailing.yaml", SMTP: SMTP{Username: "me", PasswordEnv: "hunter2xyz"}}
+	_, err := c.Password(nil)
+	if err == nil || strings.Contains(err.Error(), "hunter2xyz") || !strings.Contains(err.Error(), "smtp.password_env names (not shown here") {
+		t.Errorf("err = %v", err)
+	}
+	c.SMTP.PasswordEnv = "MY_SMTP_PW"
+	if _, err := c.Password(nil); err == nil || !strings.Contains(err.Error(), "set $MY_SMTP_PW or smtp.password_file") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+// TestLooseSecrets: a password file others may read is warned of.
+func TestLooseSecrets(t *testing.T) {
+	pw := filepath.Join(t.TempDir(), "pw")
+	os.WriteFile(pw, []byte("s3cret\n"), 0o644)
+	c := &Config{File: "mailing.yaml", SMTP: SMTP{PasswordFile: pw}}
+	if w := c.LooseSecrets(); len(w) != 1 || !strings.Contains(w[0].Error(), "smtp.password_file: "+pw+" can be read by other users of this machine (mode 0644): chmod 600") {
+		t.Errorf("warnings %v", w)
+	}
+	os.Chmod(pw, 0o600)
+	if w := c.LooseSecrets(); len(w) != 0 {
+		t.Errorf("a private file: %v", w)
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
+	"runtime"
 	"strings"
 
 	"github.com/mailmerge/mailmerge/internal/mailbox"
@@ -93,8 +95,15 @@ func (c *Config) secret(section, username, env, file string, ask func() (string,
 	if ask != nil {
 		return ask()
 	}
+	if !conventionalEnv.MatchString(env) {
+		// Lower-case letters: a password typed into password_env by
+		// mistake, say. It is not shown.
+		return "", c.KeyErr(section+".username", fmt.Errorf("no password for %s: set the environment variable %s.password_env names (not shown here: it does not look like a variable's name, and may be a password), or %s.password_file", username, section, section))
+	}
 	return "", c.KeyErr(section+".username", fmt.Errorf("no password for %s: set $%s or %s.password_file", username, env, section))
 }
+
+var conventionalEnv = regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`)
 
 // MailboxServer is the IMAP server of the imap section, logging in with
 // password.
@@ -114,4 +123,22 @@ func (c *Config) MailboxServer(password string) (mailbox.Server, error) {
 	}
 	return mailbox.Server{Host: m.Host, Port: m.Port, Security: mailbox.Security(strings.ToLower(m.Security)),
 		Username: m.Username, Password: password, TLS: cfg, Timeout: m.Timeout}, nil
+}
+
+// LooseSecrets warns of password files others may read, as ssh warns of
+// a key file: the password is still used.
+func (c *Config) LooseSecrets() []error {
+	if runtime.GOOS == "windows" {
+		return nil // no such modes there
+	}
+	var out []error
+	for _, k := range []struct{ key, path string }{{"smtp.password_file", c.SMTP.PasswordFile}, {"imap.password_file", c.IMAP.PasswordFile}} {
+		if k.path == "" {
+			continue
+		}
+		if fi, err := os.Stat(k.path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			out = append(out, c.KeyErr(k.key, fmt.Errorf("%s can be read by other users of this machine (mode %#o): chmod 600 %s", k.path, fi.Mode().Perm(), k.path)))
+		}
+	}
+	return out
 }

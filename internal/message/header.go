@@ -57,6 +57,12 @@ func words(s string) []string {
 	return out
 }
 
+// looksEncoded reports text a reader could take for an encoded-word:
+// RFC 2047 §5 has such text encoded itself, else a value like
+// "=?utf-8?q?=0A?=Bcc: x@evil.example" is decoded by the reader into a
+// line of its own. Encoded, it reads back as typed.
+func looksEncoded(s string) bool { return strings.Contains(s, "=?") }
+
 func isASCII(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] >= utf8.RuneSelf {
@@ -116,7 +122,7 @@ func valueTokens(name, v string) ([]string, error) {
 // other header): plain words when ASCII, else RFC 2047 encoded-words of at
 // most budget octets, B or Q, whichever is shorter.
 func unstructuredTokens(v string, budget int) []string {
-	if isASCII(v) && !hasLongWord(v, budget) {
+	if isASCII(v) && !hasLongWord(v, budget) && !looksEncoded(v) {
 		return words(v)
 	}
 	q, b := 0, (len(v)+2)/3*4
@@ -213,7 +219,7 @@ func phraseTokens(name string, budget int) []string {
 	if name == "" {
 		return nil
 	}
-	if !isASCII(name) || hasLongWord(name, budget-2) {
+	if !isASCII(name) || hasLongWord(name, budget-2) || looksEncoded(name) {
 		return encodedWords(name, budget, 'b')
 	}
 	if address.Atoms(name) {

@@ -114,6 +114,46 @@ func TestCheckValue(t *testing.T) {
 // TestTextTransferEncoding: text mostly in ASCII goes quoted-printable,
 // text mostly in Cyrillic base64 (a third larger, not three times), and
 // either decodes back to the letter's text with CRLF line ends.
+// TestEncodedWordInjection: a value that looks like an encoded-word (a
+// CSV cell with "=?utf-8?q?=0A?=Bcc: ...") is itself encoded, so that a
+// reader decodes it to the text as typed, never to a line break or a
+// header of its own; in Subject and in a display name.
+func TestEncodedWordInjection(t *testing.T) {
+	evil := "=?utf-8?q?=0A?=Bcc: victim@evil.example"
+	for _, tt := range []struct{ subject, name string }{
+		{"Hello " + evil, "Ann"},
+		{"Hello", evil},
+		{"Hello =?", "=?x?="},
+	} {
+		l := &letter.Letter{
+			From: "dept@example.edu", Recipients: []string{"ann@example.com"},
+			Fields: []letter.Field{
+				{Name: "From", Mailboxes: []address.Mailbox{{Addr: "dept@example.edu"}}},
+				{Name: "To", Mailboxes: []address.Mailbox{{Name: tt.name, Addr: "ann@example.com"}}},
+				{Name: "Subject", Value: tt.subject},
+			},
+			Body: []byte("Hello\n"),
+		}
+		l.Identify(letter.NewKey("c", l.Recipients, 0))
+		data, err := Build(l, testOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		nm, err := mail.ReadMessage(bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		subject, err := new(mime.WordDecoder).DecodeHeader(nm.Header.Get("Subject"))
+		to, terr := nm.Header.AddressList("To")
+		if err != nil || subject != tt.subject || terr != nil || len(to) != 1 || to[0].Name != tt.name || to[0].Address != "ann@example.com" {
+			t.Errorf("%+v: read back Subject %q (%v), To %v (%v)\n%s", tt, subject, err, to, terr, data)
+		}
+		if nm.Header.Get("Bcc") != "" || strings.Count(string(data), "victim") > 0 && strings.Contains(string(data), "Bcc: victim") {
+			t.Errorf("%+v: a Bcc on the wire:\n%s", tt, data)
+		}
+	}
+}
+
 func TestTextTransferEncoding(t *testing.T) {
 	for _, tt := range []struct {
 		body, cte string

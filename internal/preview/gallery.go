@@ -44,7 +44,7 @@ type galleryEntry struct {
 // new index does not list; nothing else in dir is touched.
 func NewGallery(dir, title string) (*Gallery, error) {
 	letters := filepath.Join(dir, "letters")
-	if err := os.MkdirAll(letters, 0o755); err != nil {
+	if err := os.MkdirAll(letters, 0o700); err != nil { // letters are personal data
 		return nil, err
 	}
 	old, err := os.ReadDir(letters)
@@ -72,7 +72,7 @@ func (g *Gallery) Add(l *letter.Letter, data []byte, name string) error {
 	for _, w := range l.Warnings {
 		e.Warnings = append(e.Warnings, w.Error())
 	}
-	if err := os.WriteFile(filepath.Join(g.dir, e.EML), data, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(g.dir, e.EML), data, 0o600); err != nil {
 		return err
 	}
 	html, _ := v.Part("text/html")
@@ -100,10 +100,11 @@ func (g *Gallery) Close() error {
 func (g *Gallery) Index() string { return filepath.Join(g.dir, "index.html") }
 
 func (g *Gallery) write(name, page string, data any) error {
-	f, err := os.Create(filepath.Join(g.dir, name))
+	f, err := os.OpenFile(filepath.Join(g.dir, name), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}
+	f.Chmod(0o600) // a page written by an earlier version may be 0644
 	if err := galleryPages.ExecuteTemplate(f, page, data); err != nil {
 		f.Close()
 		return fmt.Errorf("write %s: %w", name, err)

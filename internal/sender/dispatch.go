@@ -93,7 +93,7 @@ func (d *dispatcher) admit(l *letter.Letter) {
 		d.count(func(s *Stats) { s.Letters++; s.Untouched++ })
 	default:
 		d.dispatched++
-		j := &job{letter: l, attempt: e.Attempts}
+		j := &job{letter: l, attempt: e.Attempts, before: e.Attempts}
 		j.to(due)
 		if d.p.Redirect != nil {
 			j.l = l.Redirect(*d.p.Redirect)
@@ -128,11 +128,11 @@ func (d *dispatcher) settle(r report) {
 	// others' outcomes stand.
 	if again := r.temporary(); len(again) > 0 {
 		j.deferred = true
-		if r.retry && j.attempt < d.p.MaxAttempts && d.dispatch.Err() == nil {
+		if r.retry && j.attempt-j.before < d.p.MaxAttempts && d.dispatch.Err() == nil {
 			if d.p.Redirect == nil {
 				j.to(again)
 			}
-			d.waiting = append(d.waiting, waiting{j, time.Now().Add(backoff(d.p.Backoff, j.attempt))})
+			d.waiting = append(d.waiting, waiting{j, time.Now().Add(backoff(d.p.Backoff, j.attempt-j.before))})
 			return
 		}
 	}

@@ -130,6 +130,7 @@ type job struct {
 	part     bool           // l goes to some of letter's recipients
 	data     []byte         // built on the first attempt
 	attempt  int            // attempts made, counting earlier runs
+	before   int            // attempts made by earlier runs: each run makes up to MaxAttempts of its own
 	deferred bool           // an attempt in this run was temporary
 }
 

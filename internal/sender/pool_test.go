@@ -744,3 +744,27 @@ func TestRecipientsKeepTheirOwnOutcomes(t *testing.T) {
 		t.Errorf("re-run: %v %s %v", err, summary(st), st.Skipped)
 	}
 }
+
+// TestDeferredGetsItsAttemptsAgain: a letter deferred by an earlier run
+// gets MaxAttempts attempts in the next run too, not one.
+func TestDeferredGetsItsAttemptsAgain(t *testing.T) {
+	var fails atomic.Int32
+	be := &backend{rcpt: func(_ *smtp.Conn, _ string, n int) error {
+		if n <= 5 { // 3 in the first run, 2 in the second
+			fails.Add(1)
+			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try later"}
+		}
+		return nil
+	}}
+	port := startServer(t, be, nil)
+	path := filepath.Join(t.TempDir(), "test.journal")
+	ls := letters(1)
+	st, _, _ := runPoolJournal(t, path, smtpTransport(port), ls, nil)
+	if st.Deferred != 1 || fails.Load() != 3 {
+		t.Fatalf("first run: %s, %d refusals", summary(st), fails.Load())
+	}
+	st, last, _ := runPoolJournal(t, path, smtpTransport(port), ls, nil)
+	if st.Delivered != 1 || last["key0"].Attempt != 6 {
+		t.Errorf("second run: %s, attempt %d; want delivered at the sixth attempt, the third of this run", summary(st), last["key0"].Attempt)
+	}
+}

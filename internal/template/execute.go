@@ -191,12 +191,19 @@ func (t *Template) execute(row Row, envelopeOnly bool) (*letter.Letter, error) {
 		return l, nil
 	}
 
+	var wire int64 // the attachments' size on the wire: base64, lines of 76
 	for _, p := range attachPaths {
 		f, err := t.opts.Files.Resolve(p.path)
 		if err != nil {
 			return nil, &ValueError{Header: "Attachment", Field: firstField(p.h), Err: err}
 		}
 		l.Attachments = append(l.Attachments, letter.Attachment{Name: filepath.Base(p.path), File: f})
+		wire += (f.Size + 2) / 3 * 4 * 78 / 76
+		if max := t.opts.MaxLetterSize; max > 0 && wire > max {
+			return nil, &ValueError{Header: "Attachment", Field: firstField(p.h), Err: fmt.Errorf(
+				"with its attachments the letter would be %s on the wire, more than %s allows (%s): most mail servers refuse letters that big; share the file by a link instead",
+				megabytes(wire), t.opts.MaxLetterKey, megabytes(max))}
+		}
 	}
 
 	var body bytes.Buffer
@@ -210,6 +217,8 @@ func (t *Template) execute(row Row, envelopeOnly bool) (*letter.Letter, error) {
 	l.Body = body.Bytes()
 	return l, nil
 }
+
+func megabytes(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/(1<<20)) }
 
 // execError locates a failed execution in the template. A helper that
 // could not use a row's value (a date that does not parse) is that row's

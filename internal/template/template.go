@@ -55,6 +55,11 @@ type Options struct {
 	// ListUnsubscribe adds List-Unsubscribe (and, with a URL,
 	// List-Unsubscribe-Post) to every letter (unsubscribe.go).
 	ListUnsubscribe ListUnsubscribe
+	// MaxLetterSize caps a letter's size on the wire with its
+	// attachments (send.max_letter_size); 0 for no cap. Where refers to
+	// the key in messages.
+	MaxLetterSize int64
+	MaxLetterKey  string
 }
 
 // executor is what text/template and html/template have in common.
@@ -172,6 +177,7 @@ func Parse(name string, src []byte, opts Options) (*Template, error) {
 	}
 	var errs []error
 	lines := strings.Split(head, "\n")
+	seenOnce := map[string]int{} // header → its line, for those a letter may have once
 	for i := 0; i < len(lines); i++ {
 		line := lines[i]
 		lineNo := i + 1
@@ -196,6 +202,13 @@ func Parse(name string, src []byte, opts Options) (*Template, error) {
 				errs = append(errs, &Error{File: name, Line: lineNo, Err: err})
 			}
 			continue
+		}
+		if first, twice := seenOnce[canon]; twice {
+			errs = append(errs, &Error{File: name, Line: lineNo, Err: fmt.Errorf("header %s again (first on line %d): a letter may have it once (RFC 5322 §3.6); put all its addresses or its text in one %s line", canon, first, canon)})
+			continue
+		}
+		if onceOnly(canon) {
+			seenOnce[canon] = lineNo
 		}
 		t.names = append(t.names, canon)
 		src := strings.TrimSpace(value)
@@ -232,6 +245,17 @@ func Parse(name string, src []byte, opts Options) (*Template, error) {
 		return nil, errors.Join(errs...)
 	}
 	return t, nil
+}
+
+// onceOnly reports the fields a message may have at most once (RFC 5322
+// §3.6): a second Cc or Subject would reach readers as two, or as one of
+// them, depending on the reader.
+func onceOnly(name string) bool {
+	switch name {
+	case "From", "Sender", "Reply-To", "To", "Cc", "Bcc", "Subject", "In-Reply-To", "References", "List-Unsubscribe", "List-Unsubscribe-Post":
+		return true
+	}
+	return false
 }
 
 func isAddressHeader(name string) bool {

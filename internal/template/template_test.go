@@ -39,6 +39,7 @@ type testOpts struct {
 	AttachmentsDir string
 	AllowOutside   bool
 	MaxLetter      int
+	MaxLetterSize  int64
 	Campaign       string
 	msg            message.Options
 }
@@ -73,7 +74,7 @@ func (o testOpts) parse(name string, src []byte) (*testTemplate, error) {
 	if err != nil {
 		return nil, err
 	}
-	tm, err := Parse(name, src, Options{Files: files, MaxLetter: o.MaxLetter})
+	tm, err := Parse(name, src, Options{Files: files, MaxLetter: o.MaxLetter, MaxLetterSize: o.MaxLetterSize, MaxLetterKey: "mailing.yaml: send.max_letter_size"})
 	if err != nil {
 		return nil, err
 	}
@@ -437,6 +438,8 @@ func TestTemplateErrors(t *testing.T) {
 		{"UTF-16 text", "\xff\xfeF\x00r\x00", []string{"letter.txt: the template is UTF-16: save the template as UTF-8"}},
 		{"NUL byte", "From: a@example.com\nTo: x@example.com\n\nBo\x00dy\n", []string{"letter.txt:4:3: NUL byte in the template: save the template as UTF-8"}},
 		{"bad content type", "From: a@example.com\nTo: x@example.com\nContent-Type: application/pdf\n\nBody\n", []string{`letter.txt:3: Content-Type "application/pdf": the body can be text/plain, text/html or text/markdown`}},
+		{"two Cc lines", "From: a@example.com\nTo: x@example.com\nCc: tutor@example.com\nSubject: s\ncc: dean@example.com\n\nBody\n", []string{"letter.txt:5: header Cc again (first on line 3): a letter may have it once (RFC 5322 §3.6); put all its addresses or its text in one Cc line"}},
+		{"two Subjects", "From: a@example.com\nTo: x@example.com\nSubject: one\nSubject: two\n\nBody\n", []string{"letter.txt:4: header Subject again (first on line 3): a letter may have it once (RFC 5322 §3.6); put all its addresses or its text in one Subject line"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -583,6 +586,28 @@ func TestAttachments(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestAttachmentSizeCap: attachments that would make a letter bigger than
+// send.max_letter_size on the wire (base64 adds a third) are a problem of
+// the row, named by its field, found before anything is read or sent.
+func TestAttachmentSizeCap(t *testing.T) {
+	dir := t.TempDir()
+	big, _ := os.Create(filepath.Join(dir, "video.mp4"))
+	big.Truncate(20 << 20) // sparse: nothing is written
+	big.Close()
+	os.WriteFile(filepath.Join(dir, "small.pdf"), make([]byte, 1<<20), 0o644)
+	opts := testOptions()
+	opts.AttachmentsDir, opts.MaxLetterSize = dir, 25<<20
+	tm := parseText(t, "From: a@example.com\nTo: x@example.com\nAttachment: {{.a}}\nAttachment: {{.b}}\n\nBody\n", opts)
+	if _, err := tm.Execute(Row{Values: map[string]string{"a": "small.pdf", "b": "small.pdf"}}); err != nil {
+		t.Errorf("two small files: %v", err)
+	}
+	_, err := tm.Execute(Row{Values: map[string]string{"a": "small.pdf", "b": "video.mp4"}})
+	var ve *ValueError
+	if !errors.As(err, &ve) || ve.Field != "b" || !strings.Contains(err.Error(), "would be 28.7 MB on the wire, more than mailing.yaml: send.max_letter_size allows (25.0 MB)") {
+		t.Errorf("err = %v", err)
 	}
 }
 
