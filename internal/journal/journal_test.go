@@ -430,7 +430,7 @@ func TestSentRowsMatchesRecords(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	recs := randomRecords(rng, 3000)
 	for i := range recs {
-		n, _ := strconv.Atoi(strings.Trim(recs[i].MessageID, "<l>@example.com"))
+		n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(recs[i].MessageID, "<l"), "@example.com>"))
 		recs[i].FP = uint64(1000 + n) // a row of its own
 		switch rng.IntN(20) {
 		case 0:
