@@ -2,7 +2,9 @@ package address
 
 import (
 	"reflect"
+	"strings"
 	"testing"
+	"unicode"
 )
 
 func TestParseList(t *testing.T) {
@@ -83,4 +85,46 @@ func TestAtoms(t *testing.T) {
 			t.Errorf("Atoms(%q) = %v", in, !want)
 		}
 	}
+}
+
+// FuzzParseList: whatever the text, an accepted address is one SMTP can
+// carry safely (no space, control character, angle bracket or anything
+// that would end RCPT TO:<...> and start an ESMTP parameter), it reads
+// back as itself, and a name and address written out as a mailbox parse
+// back to the same mailbox.
+func FuzzParseList(f *testing.F) {
+	for _, s := range []string{
+		"ivan@example.com", "Иван <ivan@пример.рф>", `"Petrov, Ivan" <ivan@example.com>`, "a@b.c, d@e.f",
+		`"a> NOTIFY=NEVER"@b.com`, "x@y.z\r\nRCPT TO:<evil@x>", "g: a@b.c;", "<@route:a@b.c>", "a@[127.0.0.1]",
+		"\u200bivan@example.com\u00a0", strings.Repeat("a", 70) + "@example.com",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		list, err := ParseList(v)
+		if err != nil {
+			return
+		}
+		for _, m := range list {
+			if m.Addr == "" || strings.ContainsAny(m.Addr, " \t\r\n<>") || strings.ContainsFunc(m.Addr, unicode.IsControl) {
+				t.Fatalf("ParseList(%q) accepted %q, which would break RCPT TO", v, m.Addr)
+			}
+			if !m.UTF8 && !isASCIIString(m.Addr) {
+				t.Fatalf("%q is not ASCII but not flagged for SMTPUTF8", m.Addr)
+			}
+			again, err := ParseList(m.Addr)
+			if err != nil || len(again) != 1 || again[0].Addr != m.Addr {
+				t.Fatalf("%q (from %q) reads back as %v, %v", m.Addr, v, again, err)
+			}
+		}
+	})
+}
+
+func isASCIIString(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }

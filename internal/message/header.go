@@ -226,6 +226,9 @@ func phraseTokens(name string, budget int) []string {
 		return words(name)
 	}
 	quoted := `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(name) + `"`
+	if hasLongWord(quoted, budget) {
+		return encodedWords(name, budget, 'b') // the quoting made a word too long to fold
+	}
 	return words(quoted)
 }
 

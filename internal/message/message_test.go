@@ -8,9 +8,12 @@ import (
 	"net/mail"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	gomessage "github.com/emersion/go-message"
 	_ "github.com/emersion/go-message/charset"
@@ -193,4 +196,59 @@ func TestTextTransferEncoding(t *testing.T) {
 			t.Errorf("%d bytes for %d of text", len(data), len(tt.body))
 		}
 	}
+}
+
+// FuzzHeaderText writes any text as a Subject and as a display name:
+// the header lines stay within 78 characters with no bare CR or LF,
+// encoded-words never split a character, and a reader (Go's net/mail and
+// mime.WordDecoder) gets the text back exactly, also text that looks like
+// an encoded-word.
+func FuzzHeaderText(f *testing.F) {
+	for _, s := range []string{"Итоги семестра", "=?utf-8?q?=0A?=Bcc: victim@evil.example", "Petrov, Ivan", strings.Repeat("Тема ", 40),
+		strings.Repeat("x", 200), "emoji 😀 and 中文", `quote " and \ backslash`, "=?", "a  b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		v = strings.TrimSpace(v)
+		if !utf8.ValidString(v) || strings.ContainsFunc(v, unicode.IsControl) || v == "" || strings.Contains(v, "  ") {
+			return // the template refuses these before a letter is written
+		}
+		l := &letter.Letter{
+			From: "dept@example.edu", Recipients: []string{"ann@example.com"},
+			Fields: []letter.Field{
+				{Name: "From", Mailboxes: []address.Mailbox{{Addr: "dept@example.edu"}}},
+				{Name: "To", Mailboxes: []address.Mailbox{{Name: v, Addr: "ann@example.com"}}},
+				{Name: "Subject", Value: v},
+			},
+			Body: []byte("Hello\n"),
+		}
+		l.Identify(letter.NewKey("c", l.Recipients, 0))
+		data, err := Build(l, testOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		head := string(data[:bytes.Index(data, []byte("\r\n\r\n"))+2])
+		if strings.Count(head, "\n") != strings.Count(head, "\r\n") || strings.Count(head, "\r") != strings.Count(head, "\r\n") {
+			t.Fatalf("bare CR or LF in\n%q", head)
+		}
+		for _, line := range strings.Split(head, "\r\n") {
+			if len(line) > 78 {
+				t.Fatalf("a line of %d characters: %q", len(line), line)
+			}
+		}
+		for _, w := range regexp.MustCompile(`=\?utf-8\?[bq]\?[^?]*\?=`).FindAllString(head, -1) {
+			if dec, err := new(mime.WordDecoder).Decode(w); err != nil || !utf8.ValidString(dec) {
+				t.Fatalf("encoded-word %q splits a character: %q, %v", w, dec, err)
+			}
+		}
+		nm, err := mail.ReadMessage(bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		subject, err := new(mime.WordDecoder).DecodeHeader(nm.Header.Get("Subject"))
+		to, terr := nm.Header.AddressList("To")
+		if err != nil || subject != v || terr != nil || len(to) != 1 || to[0].Name != v {
+			t.Fatalf("%q read back as Subject %q (%v), To %v (%v)\n%s", v, subject, err, to, terr, head)
+		}
+	})
 }
