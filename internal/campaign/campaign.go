@@ -94,7 +94,21 @@ type Summary struct {
 	Warnings        int
 	Encoding        recipients.Encoding
 	EncodingGuessed bool
-	Delimiter       rune
+	// EncodingWeak says the guess was close between Windows-1251 and
+	// KOI8-R; Sample is the first row as read, to show when it was guessed.
+	EncodingWeak bool
+	Sample       string
+	Delimiter    rune
+}
+
+// sample is the start of a row as read, for people to see whether a
+// guessed encoding made sense of it.
+func sample(fields []string) string {
+	s := []rune(strings.Join(fields[:min(len(fields), 4)], ", "))
+	if len(s) > 80 {
+		return string(s[:80]) + "…"
+	}
+	return string(s)
 }
 
 // ErrStop can be returned by the function given to Letters to stop early
@@ -320,6 +334,7 @@ func (c *Campaign) walk(ctx context.Context, execute func(*template.Template, te
 	} else {
 		defer rr.Close()
 		sum.Encoding, sum.EncodingGuessed = rr.Encoding()
+		sum.EncodingWeak = rr.WeakGuess()
 		sum.Delimiter = rr.Delimiter()
 	}
 
@@ -385,6 +400,9 @@ func (c *Campaign) walk(ctx context.Context, execute func(*template.Template, te
 		rec, group, err := src.Read()
 		if err == io.EOF {
 			break
+		}
+		if rec != nil && sum.EncodingGuessed && sum.Sample == "" {
+			sum.Sample = sample(rec.Fields)
 		}
 		if rec != nil && !c.selected(rec, group) {
 			sum.Unselected += max(1, len(group))

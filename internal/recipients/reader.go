@@ -41,6 +41,7 @@ type Reader struct {
 	header  []string
 	enc     Encoding
 	guessed bool
+	weak    bool // guessed on little evidence (guessCyrillic)
 	delim   rune
 	opts    Options
 	rows    int
@@ -92,6 +93,9 @@ func NewReader(src io.Reader, name string, opts Options) (*Reader, error) {
 	r := &Reader{file: name, opts: opts}
 	var skip int
 	r.enc, skip, r.guessed = sniff(head, opts.Encoding)
+	if r.guessed {
+		_, r.weak = guessCyrillic(head)
+	}
 	raw.Discard(skip)
 
 	var text io.Reader = raw
@@ -186,6 +190,10 @@ func (r *Reader) Header() []string { return r.header }
 // Encoding returns the encoding being read, and whether it was guessed
 // (auto-detected without a byte order mark).
 func (r *Reader) Encoding() (enc Encoding, guessed bool) { return r.enc, r.guessed }
+
+// WeakGuess reports a guessed encoding that the text hardly told from the
+// other Cyrillic one: the user should look at the names.
+func (r *Reader) WeakGuess() bool { return r.weak }
 
 // Delimiter returns the field delimiter in use.
 func (r *Reader) Delimiter() rune { return r.delim }

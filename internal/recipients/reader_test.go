@@ -497,3 +497,34 @@ func TestCountLines(t *testing.T) {
 		t.Error("no error for a missing file")
 	}
 }
+
+// TestGuessCyrillic: Windows-1251 and KOI8-R are told apart by which
+// letters follow which, whatever the case: all-caps surnames in a list
+// with a Latin header row were read as KOI8-R by a count of cases.
+func TestGuessCyrillic(t *testing.T) {
+	texts := map[string]string{
+		"all-caps surnames": "surname;name;email\nИВАНОВ;Пётр;ivanov@example.com\nСИДОРОВА;Анна;sidorova@example.com\nКУЗНЕЦОВ;Михаил;kuznetsov@example.com\nСМИРНОВА;Елена;smirnova@example.com\n",
+		"names and groups":  "Фамилия,Имя,Отчество,Группа\nПетров,Иван,Сергеевич,ИВТ-21\nОрлова,Мария,Андреевна,ИВТ-22\n",
+		"a sentence":        "note\nЗанятия переносятся на понедельник, аудитория пятьсот один\n",
+	}
+	for name, text := range texts {
+		for _, cm := range []struct {
+			enc Encoding
+			cm  *charmap.Charmap
+		}{{Windows1251, charmap.Windows1251}, {KOI8R, charmap.KOI8R}} {
+			b, err := cm.cm.NewEncoder().Bytes([]byte(text))
+			if err != nil {
+				t.Fatal(err)
+			}
+			enc, close := guessCyrillic(b)
+			if enc != cm.enc || close {
+				t.Errorf("%s in %s: guessed %s (close %v)", name, cm.enc, enc, close)
+			}
+		}
+	}
+	// Two surnames: too little to tell.
+	b, _ := charmap.Windows1251.NewEncoder().Bytes([]byte("Ли;Ю\n"))
+	if _, close := guessCyrillic(b); !close {
+		t.Error("two letters' worth of text: not flagged as a weak guess")
+	}
+}

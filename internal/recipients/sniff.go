@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
+	gounicode "unicode"
 	"unicode/utf8"
 
 	"golang.org/x/text/encoding"
@@ -124,7 +125,8 @@ func sniff(head []byte, want Encoding) (enc Encoding, skip int, guessed bool) {
 	if validUTF8Prefix(head) {
 		return UTF8, 0, false
 	}
-	return guessCyrillic(head), 0, true
+	enc, _ = guessCyrillic(head)
+	return enc, 0, true
 }
 
 // validUTF8Prefix is utf8.Valid, except that a rune cut off by the end of the
@@ -143,24 +145,60 @@ func validUTF8Prefix(b []byte) bool {
 	return utf8.Valid(b)
 }
 
-// guessCyrillic tells Windows-1251 from KOI8-R. Both put the Cyrillic letters
-// in 0xC0-0xFF, but with the cases swapped: Windows-1251 has lower case in
-// 0xE0-0xFF, KOI8-R in 0xC0-0xDF. Running text is mostly lower case.
-func guessCyrillic(b []byte) Encoding {
-	var low, high int
+// guessCyrillic tells Windows-1251 from KOI8-R. Both put the Cyrillic
+// letters in 0xC0-0xFF, in different orders, so each reading of a file is
+// Russian and the other a jumble of the same letters. Which letters follow
+// which tells them apart whatever the case: all-caps surnames (ИВАНОВ) in
+// KOI8-R's lower-case range fooled a count of cases. close says the guess
+// is weak: the two readings scored within a fifth of each other, or the
+// text has too few letters to tell.
+func guessCyrillic(b []byte) (enc Encoding, close bool) {
+	w := bigramScore(b, charmap.Windows1251)
+	k := bigramScore(b, charmap.KOI8R)
+	enc = Windows1251
+	if k > w {
+		enc = KOI8R
+	}
+	hi, lo := max(w, k), min(w, k)
+	return enc, hi < 8 || lo*5 > hi*4
+}
+
+// bigramScore is how many pairs of letters in b, read with cm and
+// lower-cased, are among Russian's most frequent.
+func bigramScore(b []byte, cm *charmap.Charmap) int {
+	score := 0
+	var prev rune
 	for _, c := range b {
-		switch {
-		case c >= 0xE0:
-			high++
-		case c >= 0xC0:
-			low++
+		r := gounicode.ToLower(cm.DecodeByte(c))
+		if r == 'ё' {
+			r = 'е'
+		}
+		if r >= 'а' && r <= 'я' && prev != 0 && russianBigrams[[2]rune{prev, r}] {
+			score++
+		}
+		if r >= 'а' && r <= 'я' {
+			prev = r
+		} else {
+			prev = 0
 		}
 	}
-	if low > high {
-		return KOI8R
-	}
-	return Windows1251
+	return score
 }
+
+// russianBigrams are the most frequent letter pairs of Russian text and
+// names (patronymics: -ович, -овна; surnames: -ов, -ева, -ин, -ский).
+var russianBigrams = func() map[[2]rune]bool {
+	m := map[[2]rune]bool{}
+	for _, p := range strings.Fields(`ст но то на ен ов ни ра во ко ро ре ал по пр ли ор ер ос го ва ет од не ол те ка от ан
+		ел он ин ла ес ом ат ит ле де ти та ло ве ль ск ны ем ой ар ми ак ри тв ог ам ев ся ил ир из ей ма ия ие же че да за об
+		ед вы ых ые ий ая ое ть ег ту ру ну ич вн ье ди ил ав ив ел ек ен ик ия юр ус ке ки се ме мо ле ль ль ье ьи ьм ит ви
+		ей ай ел ва рь ен на ль ай ия ог ал ех ег ок ук ус ую ют ющ ущ ещ ющ из ис ас ов вл ла ге ге ег ни им йн ья рг рк рм рн рс
+		рт лл мм нн сс тт ор вс бо бе бр ба бу зо зе зн зи ки ку ли лю лу ма ме ми мо мы му на не ни но ны ну па пе пи по пу`) {
+		r := []rune(p)
+		m[[2]rune{r[0], r[1]}] = true
+	}
+	return m
+}()
 
 // sniffDelimiter picks the delimiter that occurs most often, outside quotes,
 // in the header line. A header with a single field has none: use ','.
