@@ -5,8 +5,10 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // The letter: a course announcement in Russian, about 2 KB on the wire,
@@ -72,4 +74,35 @@ func writeInputs(dir string, n int) (string, error) {
 		return "", err
 	}
 	return path, f.Close()
+}
+
+// writeAttachments writes letter-attach.txt, the letter with two
+// attachments, and the files it attaches for rows class lists: a 50 kB
+// syllabus all letters share and a 2 kB grade sheet per row, of random
+// bytes (base64 cannot shrink them).
+func writeAttachments(dir string, rows int) error {
+	letter := strings.Replace(letterTemplate, "X-Mailing: bench\n", "X-Mailing: bench\nAttachment: syllabus.pdf\nAttachment: sheets/{{.id}}.pdf\n", 1)
+	if err := os.WriteFile(filepath.Join(dir, "letter-attach.txt"), []byte(letter), 0o644); err != nil {
+		return err
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	random := func(n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(rng.Uint32())
+		}
+		return b
+	}
+	if err := os.WriteFile(filepath.Join(dir, "syllabus.pdf"), random(50_000), 0o644); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "sheets"), 0o755); err != nil {
+		return err
+	}
+	for i := 0; i < rows; i++ {
+		if err := os.WriteFile(filepath.Join(dir, "sheets", fmt.Sprintf("%07d.pdf", i)), random(2_000), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }

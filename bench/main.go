@@ -9,6 +9,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"flag"
 	"fmt"
 	"io"
@@ -37,6 +38,7 @@ func main() {
 	flag.StringVar(&o.rttSessions, "rtt-sessions", "8", "sessions over the simulated link")
 	flag.IntVar(&o.checkRows, "check-rows", 100000, "rows for the check")
 	flag.IntVar(&o.large, "large", 1000000, "rows for the large send and its resume (0: skip)")
+	flag.BoolVar(&o.attach, "attach", false, "on loopback, every letter also attaches a 50 kB file all letters share and a 2 kB file of its own, as a course mailing does")
 	serve := flag.Bool("serve", false, "only start the CHUNKING server and a delaying proxy to it, print their addresses and wait (for trying things by hand)")
 	flag.Parse()
 	log.SetFlags(0)
@@ -74,6 +76,7 @@ type options struct {
 	rtt                   time.Duration
 	rttLetters, checkRows int
 	large                 int
+	attach                bool
 }
 
 // bench is one benchmark run: its folder, its servers and what it found.
@@ -84,6 +87,8 @@ type bench struct {
 	chunking   string // the CHUNKING server's address
 	letterSize int
 	configs    int
+	template   string // the letter the runs send: letter.txt unless -attach's loopback
+
 	md         strings.Builder
 }
 
@@ -175,7 +180,7 @@ func (b *bench) config(rows int, addr string, sessions int) (string, error) {
 	host, port, _ := strings.Cut(addr, ":")
 	name := fmt.Sprintf("run-%d.yaml", b.configs)
 	cfg := fmt.Sprintf(`campaign: bench-%d
-template: letter.txt
+template: `+cmp.Or(b.template, "letter.txt")+`
 recipients:
   file: class-%d.csv
 smtp:
@@ -247,7 +252,21 @@ func (b *bench) header() {
 
 func (b *bench) loopback() error {
 	b.printf("## Loopback: how fast mailmerge goes when the server is not the limit\n\n")
-	b.printf("%d letters to `smtp-sink` on loopback, journal on disk (one fsync per letter, shared between sessions).\n\n", b.letters)
+	b.printf("%d letters to `smtp-sink` on loopback, journal on disk (one fsync per letter, shared between sessions).", b.letters)
+	if b.attach {
+		if err := writeAttachments(b.dir, b.letters); err != nil {
+			return err
+		}
+		size := b.letterSize
+		b.template = "letter-attach.txt"
+		defer func() { b.template, b.letterSize = "", size }()
+		var err error
+		if b.letterSize, err = b.sizeOfLetter(); err != nil {
+			return err
+		}
+		b.printf(" Each letter attaches a 50 kB file all letters share and a 2 kB file of its own (`-attach`): %d bytes on the wire, and `smtp-source` sends as many.", b.letterSize)
+	}
+	b.printf("\n\n")
 	b.printf("| sessions | mailmerge letters/s | CPU per letter | peak RSS | `smtp-source -d` letters/s | mailmerge ÷ smtp-source |\n|---|---|---|---|---|---|\n")
 	for _, s := range ints(b.sessions) {
 		log.Printf("loopback, %d sessions", s)
