@@ -89,7 +89,7 @@ type bench struct {
 	configs    int
 	template   string // the letter the runs send: letter.txt unless -attach's loopback
 
-	md         strings.Builder
+	md strings.Builder
 }
 
 func (o options) run() (string, error) {
