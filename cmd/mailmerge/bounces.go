@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -41,7 +42,10 @@ mailbox again records nothing twice. Nothing is moved or deleted, unless
 				return err
 			}
 			if cfg.IMAP.Host == "" {
-				return &exitError{code: exitConfig, err: cfg.KeyErr("imap.host", errors.New("bounces reads your mailbox over IMAP: set imap.host, imap.username and the password (see config.example.yaml)"))}
+				return &exitError{code: exitConfig, err: cfg.KeyErr("imap.host", errors.New("bounces reads your mailbox over IMAP: add an imap: section with host and username, and give the password in the environment variable MAILMERGE_IMAP_PASSWORD (or imap.password_file); config.example.yaml and README.md show it"))}
+			}
+			if _, err := os.Stat(cfg.Send.Journal); errors.Is(err, fs.ErrNotExist) {
+				return &exitError{code: exitData, err: fmt.Errorf("nothing has been sent for this mailing yet (no journal at %s): run mailmerge send first", cfg.Send.Journal)}
 			}
 			j, err := journal.Open(cfg.Send.Journal)
 			switch {
@@ -52,7 +56,7 @@ mailbox again records nothing twice. Nothing is moved or deleted, unless
 			}
 			defer j.Close()
 			if j.Letters() == 0 {
-				return &exitError{code: exitData, err: fmt.Errorf("the journal %s has no letters: nothing has been sent for this campaign", cfg.Send.Journal)}
+				return &exitError{code: exitData, err: fmt.Errorf("nothing has been sent for this mailing yet (the journal %s has no letters): run mailmerge send first", cfg.Send.Journal)}
 			}
 			password, err := cfg.IMAPPassword(passwordPrompt(cmd, cfg.IMAP.Username, cfg.IMAP.Host))
 			if err != nil {
@@ -68,7 +72,7 @@ mailbox again records nothing twice. Nothing is moved or deleted, unless
 			}
 			defer mb.Close()
 			r, err := bounce.Read(cmd.Context(), j, cfg.Send.Journal, mb, bounce.Options{Folder: cfg.IMAP.Mailbox, MoveTo: moveTo})
-			if r != nil {
+			if r != nil && (err == nil || len(r.Recorded) > 0) { // counts of a folder never read would read as "no bounces"
 				printBounces(cmd, filepath.Base(cfg.Recipients.File), cfg.IMAP.Mailbox, r)
 			}
 			if err != nil {

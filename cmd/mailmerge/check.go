@@ -84,20 +84,32 @@ func checkTransport(w io.Writer, cfg *config.Config) (warnings int, err error) {
 	if err := cfg.CheckTransport(); err != nil {
 		return 0, err
 	}
+	// Config warnings (a password file others can read) were said as the
+	// config was read: they count here.
+	warnings = len(cfg.LooseSecrets())
+	if cfg.IMAP.Host != "" {
+		if _, err := cfg.IMAPPassword(nil); err != nil {
+			if cfg.IMAP.PasswordFile != "" {
+				return warnings, err
+			}
+			fmt.Fprintf(w, "warning: %v (bounces and imap.save_copies need it; on a terminal, they ask for it)\n", err)
+			warnings++
+		}
+	}
 	if cfg.Maildir.Path != "" {
-		return 0, nil
+		return warnings, nil
 	}
 	if _, err := cfg.TLSConfig(); err != nil {
-		return 0, err
+		return warnings, err
 	}
 	if _, err := cfg.Password(nil); err != nil {
 		if cfg.SMTP.PasswordFile != "" {
-			return 0, err
+			return warnings, err
 		}
 		fmt.Fprintf(w, "warning: %v (on a terminal, send asks for it)\n", err)
-		return 1, nil
+		warnings++
 	}
-	return 0, nil
+	return warnings, nil
 }
 
 // newCampaign returns the campaign of cfg with opts, printing problems on

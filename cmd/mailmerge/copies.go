@@ -28,8 +28,8 @@ type sentFolder struct {
 // before anything is sent: a wrong password is found now, not after the
 // letters went out.
 func openSentFolder(cmd *cobra.Command, cfg *config.Config) (*sentFolder, error) {
-	if !cfg.IMAP.SaveCopies {
-		return nil, nil
+	if !cfg.IMAP.SaveCopies || cfg.Maildir.Path != "" {
+		return nil, nil // copies are of letters sent to a server
 	}
 	password, err := cfg.IMAPPassword(passwordPrompt(cmd, cfg.IMAP.Username, cfg.IMAP.Host))
 	if err != nil {

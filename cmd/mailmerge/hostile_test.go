@@ -152,7 +152,7 @@ func TestHostileInputs(t *testing.T) {
 		{name: "a password in the file", cfg: "smtp:\n  password: hunter2\n", code: 3, says: "passwords are not read from the config file"},
 		{name: "a password in password_env", cfg: "smtp:\n  password_env: my secret pw\n", code: 3, says: "smtp.password_env: must be the name of an environment variable"},
 		{name: "an unknown key", cfg: "sned:\n  rate: 10/s\n", code: 3, says: "sned"},
-		{name: "IMAP in the clear", cfg: "imap:\n  host: imap.example.com\n  username: me\n  security: none\n", code: 3, says: "imap.security: must be tls or starttls"},
+		{name: "IMAP in the clear", cfg: "imap:\n  host: imap.example.com\n  username: me\n  security: none\n", code: 3, says: "imap.security: must be tls (also called SSL) or starttls"},
 		{name: "a negative letter size", cfg: "send:\n  max_letter_size: -5MB\n", code: 3, says: "send.max_letter_size"},
 	}
 	if len(tests) < 40 {

@@ -29,8 +29,8 @@ const exitCodesHelp = `Exit codes:
   4  data error (recipients CSV, template or rows); nothing was sent
   5  send: some letters were refused for good, or invalid rows left out (see mailmerge report)
   6  send: some letters are deferred, of unknown fate or not sent yet; run again later
-  7  send: the server rejected the username or password
-  8  send: server unavailable, TLS failed, or the server refused letter after letter
+  7  send, bounces: the server rejected the username or password
+  8  send, bounces: server unavailable, TLS failed, no such folder, or the server refused letter after letter
   9  send: another send of this mailing is running (its journal is locked)
   10 send: nothing is left to send but letters of unknown fate (see mailmerge report)
   130 interrupted

@@ -86,6 +86,11 @@ func ParseList(v string) ([]Mailbox, error) {
 	if len(v) > maxList {
 		return nil, fmt.Errorf("value is %d bytes, over the limit of %d", len(v), maxList)
 	}
+	if !utf8.ValidString(v) {
+		// Files are decoded to UTF-8 before this; a stray byte here would
+		// reach RCPT TO as it is.
+		return nil, errors.New("is not valid text (a byte that is not UTF-8)")
+	}
 	// "Name <addr>" where the name holds no address is one mailbox, the name
 	// all of it: net/mail would read "Petrov, Ivan <...>" as two entries and
 	// ", <...>" as an address whose name is lost.

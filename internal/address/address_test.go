@@ -97,6 +97,7 @@ func FuzzParseList(f *testing.F) {
 		"ivan@example.com", "Иван <ivan@пример.рф>", `"Petrov, Ivan" <ivan@example.com>`, "a@b.c, d@e.f",
 		`"a> NOTIFY=NEVER"@b.com`, "x@y.z\r\nRCPT TO:<evil@x>", "g: a@b.c;", "<@route:a@b.c>", "a@[127.0.0.1]",
 		"\u200bivan@example.com\u00a0", strings.Repeat("a", 70) + "@example.com",
+		"<\x83@0.A>", // found by the fuzzer: a byte that is not UTF-8 was accepted in a local part
 	} {
 		f.Add(s)
 	}

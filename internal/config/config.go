@@ -429,9 +429,9 @@ func (c *Config) validateIMAP() []error {
 		return nil // no mailbox: nothing of it is used
 	}
 	switch strings.ToLower(m.Security) {
-	case "tls", "starttls", "":
+	case "tls", "ssl", "starttls", "":
 	default:
-		bad("imap.security", "must be tls or starttls (IMAP carries a password: never in the clear), got %q", m.Security)
+		bad("imap.security", "must be tls (also called SSL) or starttls (IMAP carries a password: never in the clear), got %q", m.Security)
 	}
 	if m.Port < 1 || m.Port > 65535 {
 		bad("imap.port", "must be between 1 and 65535, got %d", m.Port)
@@ -456,14 +456,12 @@ func (c *Config) validateIMAP() []error {
 		bad("imap.timeout", "must be positive, got %v", m.Timeout)
 	}
 	if m.SaveCopies && m.SentFolder == "" {
-		bad("imap.sent_folder", "required with imap.save_copies: the folder copies go to (often Sent)")
+		bad("imap.save_copies", "needs imap.sent_folder: the folder of your mailbox copies go to (often Sent)")
 	}
 	if m.SaveCopies && m.Host == "" {
 		bad("imap.host", "required with imap.save_copies: the server that keeps the Sent folder")
 	}
-	if m.SaveCopies && c.Maildir.Path != "" {
-		bad("imap.save_copies", "copies are of letters sent to an SMTP server, not written into maildir.path")
-	}
+
 	return errs
 }
 

@@ -81,11 +81,11 @@ func TestValidate(t *testing.T) {
 			"mailing.yaml: smtp.password_env: must be the name of an environment variable, like MAILMERGE_SMTP_PASSWORD (the value is not shown: it may be a password)"}},
 		{"imap: a mailbox", func(c *Config) { c.IMAP = IMAP{Host: "imap.example.com", Port: 993, Security: "tls", Username: "me"} }, nil},
 		{"imap: no clear text, no port in the host, a user", func(c *Config) { c.IMAP = IMAP{Host: "imap.example.com:993", Port: 993, Security: "none"} }, []string{
-			`mailing.yaml: imap.security: must be tls or starttls (IMAP carries a password: never in the clear), got "none"`,
+			`mailing.yaml: imap.security: must be tls (also called SSL) or starttls (IMAP carries a password: never in the clear), got "none"`,
 			`mailing.yaml: imap.host: must be a host name or address (the port goes in imap.port), got "imap.example.com:993"`,
 			"mailing.yaml: imap.username: required with imap.host: the mailbox to log in to"}},
 		{"imap: copies need a folder and a server", func(c *Config) { c.IMAP = IMAP{SaveCopies: true, Port: 993} }, []string{
-			"mailing.yaml: imap.sent_folder: required with imap.save_copies: the folder copies go to (often Sent)",
+			"mailing.yaml: imap.save_copies: needs imap.sent_folder: the folder of your mailbox copies go to (often Sent)",
 			"mailing.yaml: imap.host: required with imap.save_copies: the server that keeps the Sent folder"}},
 		{"password file missing", func(c *Config) { c.SMTP.PasswordFile = "/nonexistent/pw" }, []string{
 			"mailing.yaml: smtp.password_file: stat /nonexistent/pw: no such file or directory"}},
@@ -290,7 +290,7 @@ func TestExampleHasEveryKey(t *testing.T) {
 func TestPasswordNotEchoed(t *testing.T) {
 	c := &Config{File: "mailing.yaml", SMTP: SMTP{Username: "me", PasswordEnv: "hunter2xyz"}}
 	_, err := c.Password(nil)
-	if err == nil || strings.Contains(err.Error(), "hunter2xyz") || !strings.Contains(err.Error(), "smtp.password_env names (not shown here") {
+	if err == nil || strings.Contains(err.Error(), "hunter2xyz") || !strings.Contains(err.Error(), "smtp.password_env: no password for me. password_env is the name of an environment variable") {
 		t.Errorf("err = %v", err)
 	}
 	c.SMTP.PasswordEnv = "MY_SMTP_PW"

@@ -98,7 +98,7 @@ func (c *Config) secret(section, username, env, file string, ask func() (string,
 	if !conventionalEnv.MatchString(env) {
 		// Lower-case letters: a password typed into password_env by
 		// mistake, say. It is not shown.
-		return "", c.KeyErr(section+".username", fmt.Errorf("no password for %s: set the environment variable %s.password_env names (not shown here: it does not look like a variable's name, and may be a password), or %s.password_file", username, section, section))
+		return "", c.KeyErr(section+".password_env", fmt.Errorf("no password for %s. password_env is the name of an environment variable that holds the password, not the password: the value here does not look like a name (it is not shown, in case it is a password; if it is, take it out of this file and change it). Set password_env to a name such as MAILMERGE_%s_PASSWORD and put the password in that variable, or use %s.password_file", username, strings.ToUpper(section), section))
 	}
 	return "", c.KeyErr(section+".username", fmt.Errorf("no password for %s: set $%s or %s.password_file", username, env, section))
 }
@@ -121,7 +121,11 @@ func (c *Config) MailboxServer(password string) (mailbox.Server, error) {
 		}
 		cfg.RootCAs = pool
 	}
-	return mailbox.Server{Host: m.Host, Port: m.Port, Security: mailbox.Security(strings.ToLower(m.Security)),
+	security := mailbox.Security(strings.ToLower(m.Security))
+	if security == "ssl" || security == "" {
+		security = mailbox.TLS // what mail programs call SSL/TLS
+	}
+	return mailbox.Server{Host: m.Host, Port: m.Port, Security: security,
 		Username: m.Username, Password: password, TLS: cfg, Timeout: m.Timeout}, nil
 }
 
@@ -133,8 +137,8 @@ func (c *Config) LooseSecrets() []error {
 	}
 	var out []error
 	for _, k := range []struct{ key, path string }{{"smtp.password_file", c.SMTP.PasswordFile}, {"imap.password_file", c.IMAP.PasswordFile}} {
-		if k.path == "" {
-			continue
+		if k.path == "" || k.key == "imap.password_file" && k.path == c.SMTP.PasswordFile {
+			continue // none, or the same file said once
 		}
 		if fi, err := os.Stat(k.path); err == nil && fi.Mode().Perm()&0o077 != 0 {
 			out = append(out, c.KeyErr(k.key, fmt.Errorf("%s can be read by other users of this machine (mode %#o): chmod 600 %s", k.path, fi.Mode().Perm(), k.path)))

@@ -12,6 +12,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -82,7 +83,7 @@ func Dial(ctx context.Context, s Server) (*Mailbox, error) {
 	d := &net.Dialer{Timeout: s.Timeout}
 	conn, err := d.DialContext(ctx, "tcp", s.addr())
 	if err != nil {
-		return nil, &Error{fmt.Sprintf("could not connect to the IMAP server %s", s.addr()), err}
+		return nil, &Error{dialWords(s, err), err}
 	}
 	opts := &imapclient.Options{TLSConfig: cfg}
 	var c *imapclient.Client
@@ -116,6 +117,20 @@ func Dial(ctx context.Context, s Server) (*Mailbox, error) {
 		return nil, err
 	}
 	return &Mailbox{s: s, c: c, raw: conn}, nil
+}
+
+// dialWords says what a failed connection usually means.
+func dialWords(s Server, err error) string {
+	var dns *net.DNSError
+	switch {
+	case errors.As(err, &dns) && dns.IsNotFound:
+		return fmt.Sprintf("could not connect to the IMAP server %s: there is no server called %s (check imap.host)", s.addr(), s.Host)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Sprintf("could not connect to the IMAP server %s: nothing answers there (check imap.host and imap.port: 993 for tls, 143 for starttls)", s.addr())
+	case errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded):
+		return fmt.Sprintf("could not connect to the IMAP server %s: no answer within %v (a firewall, or a wrong imap.host or imap.port)", s.addr(), s.Timeout)
+	}
+	return fmt.Sprintf("could not connect to the IMAP server %s", s.addr())
 }
 
 // tlsError says what a failed TLS start usually means.

@@ -12,6 +12,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/mailmerge/mailmerge/internal/campaign"
@@ -221,6 +222,9 @@ func reply(ro journal.RcptOutcome) string {
 	var b strings.Builder
 	if ro.Phase != "" {
 		fmt.Fprintf(&b, "at %s: ", ro.Phase)
+	}
+	if ro.Code != 0 && strings.HasPrefix(ro.Text, strconv.Itoa(ro.Code)) {
+		ro.Code, ro.Enhanced = 0, "" // the text says them (a bounce's diagnostic)
 	}
 	if ro.Code != 0 {
 		fmt.Fprintf(&b, "%d ", ro.Code)
