@@ -12,6 +12,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -51,7 +52,7 @@ func (s Server) Describe() string {
 type Mailbox struct {
 	s        Server
 	c        *imapclient.Client
-	raw      net.Conn // under TLS: where deadlines are set
+	raw      *boundConn // under TLS: where deadlines are set
 	selected string
 }
 
@@ -81,10 +82,11 @@ func Dial(ctx context.Context, s Server) (*Mailbox, error) {
 		cfg.ServerName = s.Host
 	}
 	d := &net.Dialer{Timeout: s.Timeout}
-	conn, err := d.DialContext(ctx, "tcp", s.addr())
+	tcp, err := d.DialContext(ctx, "tcp", s.addr())
 	if err != nil {
 		return nil, &Error{dialWords(s, err), err}
 	}
+	conn := &boundConn{Conn: tcp}
 	opts := &imapclient.Options{TLSConfig: cfg}
 	var c *imapclient.Client
 	err = withDeadline(ctx, conn, s.Timeout, func() error {
@@ -135,6 +137,11 @@ func dialWords(s Server, err error) string {
 
 // tlsError says what a failed TLS start usually means.
 func tlsError(s Server, err error) error {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() || strings.Contains(err.Error(), "i/o timeout") {
+		// go-imap does not always wrap the network's error.
+		return &Error{fmt.Sprintf("the IMAP server %s did not answer within %v (check imap.host and imap.port)", s.addr(), s.Timeout), err}
+	}
 	var rec tls.RecordHeaderError
 	var cert *tls.CertificateVerificationError
 	switch {
@@ -148,21 +155,52 @@ func tlsError(s Server, err error) error {
 	return &Error{fmt.Sprintf("TLS with the IMAP server %s failed", s.addr()), err}
 }
 
-// withDeadline runs fn with conn's deadline set, and closes conn when ctx
-// ends first: the IMAP client's commands take no context.
-func withDeadline(ctx context.Context, conn net.Conn, d time.Duration, fn func() error) error {
-	conn.SetDeadline(time.Now().Add(d))
-	defer conn.SetDeadline(time.Time{})
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+// withDeadline runs fn within d, and stops it when ctx ends first: the
+// IMAP client's commands take no context.
+func withDeadline(ctx context.Context, conn *boundConn, d time.Duration, fn func() error) error {
+	conn.setLimit(time.Now().Add(d))
+	defer conn.setLimit(time.Time{})
+	stop := context.AfterFunc(ctx, func() { conn.setLimit(time.Unix(1, 0)) })
 	defer stop()
 	err := fn()
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	if errors.Is(err, os.ErrDeadlineExceeded) {
+	var said *Error
+	if errors.Is(err, os.ErrDeadlineExceeded) && !errors.As(err, &said) {
 		return fmt.Errorf("the IMAP server did not answer within %v: %w", d, err)
 	}
 	return err
+}
+
+// boundConn keeps the deadlines the IMAP client sets itself (it waits
+// 30 s for a reply, and longer for a greeting) within the one set for the
+// call in progress: imap.timeout, or an interrupt.
+type boundConn struct {
+	net.Conn
+	mu    sync.Mutex
+	limit time.Time // zero: none
+}
+
+func (c *boundConn) bound(t time.Time) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.limit.IsZero() && (t.IsZero() || t.After(c.limit)) {
+		return c.limit
+	}
+	return t
+}
+
+func (c *boundConn) SetDeadline(t time.Time) error      { return c.Conn.SetDeadline(c.bound(t)) }
+func (c *boundConn) SetReadDeadline(t time.Time) error  { return c.Conn.SetReadDeadline(c.bound(t)) }
+func (c *boundConn) SetWriteDeadline(t time.Time) error { return c.Conn.SetWriteDeadline(c.bound(t)) }
+
+// setLimit sets the deadline of the call in progress (zero: none).
+func (c *boundConn) setLimit(t time.Time) {
+	c.mu.Lock()
+	c.limit = t
+	c.mu.Unlock()
+	c.Conn.SetDeadline(t)
 }
 
 func (m *Mailbox) do(ctx context.Context, fn func() error) error {

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -139,5 +140,35 @@ func TestErrors(t *testing.T) {
 				t.Errorf("the password is in the error: %q", err)
 			}
 		})
+	}
+}
+
+// TestSilentServer: a server that takes the connection and says nothing is
+// given up on after Server.Timeout, over TLS and STARTTLS, though the
+// IMAP client would wait 30 s and more of its own.
+func TestSilentServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	port := ln.Addr().(*net.TCPAddr).Port
+	for _, sec := range []Security{TLS, StartTLS} {
+		start := time.Now()
+		_, err := Dial(context.Background(), Server{Host: "127.0.0.1", Port: port, Security: sec, Username: "u", Password: "p", Timeout: 500 * time.Millisecond})
+		// The client's own wait is 30 s: half of it tells the two apart
+		// on the slowest machine.
+		if took := time.Since(start); err == nil || !strings.Contains(err.Error(), "did not answer within 500ms") || took > 15*time.Second {
+			t.Errorf("%s: %v after %v, want imap's timeout, not the client's 30 s", sec, err, took)
+		}
 	}
 }
