@@ -6,13 +6,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/testca"
@@ -162,39 +159,10 @@ func TestSentCopiesCrash(t *testing.T) {
 	fmt.Fprintf(f, "imap:\n  host: 127.0.0.1\n  port: %d\n  username: kafedra\n  ca_file: ca.pem\n  server_name: localhost\n  sent_folder: Sent\n  save_copies: true\n", v.Port)
 	f.Close()
 
-	kills := 0
-	for run := 0; run < 30; run++ {
-		cmd := exec.Command(bin, "send", "--yes", "-c", cfg)
-		cmd.Env = append(os.Environ(), "MAILMERGE_IMAP_PASSWORD=imap-pw")
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		var err error
-		if run < 8 {
-			select {
-			case err = <-done:
-			case <-time.After(time.Duration(30+rng.IntN(400)) * time.Millisecond):
-				cmd.Process.Signal(syscall.SIGKILL)
-				<-done
-				kills++
-				continue
-			}
-		} else {
-			err = <-done
-		}
-		if ee, ok := err.(*exec.ExitError); err != nil && (!ok || ee.ExitCode() != exitUnknown) {
-			t.Fatalf("run %d: %v\n%s", run, err, out.String())
-		}
-		if strings.Contains(out.String(), "warning") {
-			t.Errorf("run %d: %s", run, out.String())
-		}
-		if run >= 8 {
-			t.Logf("run %d went to the end after %d kills: %s", run, kills, strings.TrimSpace(out.String()))
-			break
+	kills, outs := killedSends(t, bin, cfg, []string{"MAILMERGE_IMAP_PASSWORD=imap-pw"}, rng, 30, 400)
+	for _, out := range outs {
+		if strings.Contains(out, "warning") {
+			t.Errorf("a run warned: %s", out)
 		}
 	}
 	if kills < 2 {

@@ -99,21 +99,17 @@ func crashSeed(t *testing.T) uint64 {
 	return seed
 }
 
-// TestCrashResume kills a real send with SIGKILL at random moments, runs
-// it again until it completes, and checks that every letter ends in one
-// final state and that no letter reached the server twice. The moments
-// come from a logged seed: a failure can be run again with the same kill
-// times (the machine's own timing still varies).
-func TestCrashResume(t *testing.T) {
-	const n = 300
-	rng := rand.New(rand.NewPCG(crashSeed(t), 0))
-	bin, cfg, be := realSend(t, "crash", n, "  concurrency: 4\n  retry_delay: 10ms\n")
-	dir := filepath.Dir(cfg)
-
-	// Kill the first runs at random moments; then let one run to its end.
-	kills := 0
-	for run := 0; run < 50; run++ {
+// killedSends runs send on cfg: the first eight runs are killed with
+// SIGKILL after a random from to from+window milliseconds, unless they end
+// first; then one runs to its end. A run that ends must end well, or with
+// letters of unknown fate (exit 10), which no run resends. env is added to
+// the environment. It returns the kills and the output of each run that
+// ended.
+func killedSends(t *testing.T, bin, cfg string, env []string, rng *rand.Rand, from, window int) (kills int, outs []string) {
+	t.Helper()
+	for run := 0; run <= 8; run++ {
 		cmd := exec.Command(bin, "send", "--yes", "-c", cfg)
+		cmd.Env = append(os.Environ(), env...)
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Start(); err != nil {
@@ -125,7 +121,7 @@ func TestCrashResume(t *testing.T) {
 		if run < 8 {
 			select {
 			case err = <-done:
-			case <-time.After(time.Duration(10+rng.IntN(200)) * time.Millisecond):
+			case <-time.After(time.Duration(from+rng.IntN(window)) * time.Millisecond):
 				cmd.Process.Signal(syscall.SIGKILL)
 				<-done
 				kills++
@@ -134,15 +130,29 @@ func TestCrashResume(t *testing.T) {
 		} else {
 			err = <-done
 		}
-		// 10: letters of unknown fate remain, which no run resends.
 		if ee, ok := err.(*exec.ExitError); err != nil && (!ok || ee.ExitCode() != exitUnknown) {
 			t.Fatalf("run %d: %v\n%s", run, err, out.String())
 		}
-		if run >= 8 {
+		outs = append(outs, out.String())
+		if run == 8 {
 			t.Logf("run %d went to the end after %d kills: %s", run, kills, strings.TrimSpace(out.String()))
-			break
 		}
 	}
+	return kills, outs
+}
+
+// TestCrashResume kills a real send with SIGKILL at random moments, runs
+// it again until it completes, and checks that every letter ends in one
+// final state and that no letter reached the server twice. The moments
+// come from a logged seed: a failure can be run again with the same kill
+// times (the machine's own timing still varies).
+func TestCrashResume(t *testing.T) {
+	const n = 300
+	rng := rand.New(rand.NewPCG(crashSeed(t), 0))
+	bin, cfg, be := realSend(t, "crash", n, "  concurrency: 4\n  retry_delay: 10ms\n")
+	dir := filepath.Dir(cfg)
+
+	kills, _ := killedSends(t, bin, cfg, nil, rng, 10, 200)
 	if kills == 0 {
 		t.Fatal("no run was killed; the test proves nothing")
 	}

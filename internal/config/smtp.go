@@ -40,18 +40,23 @@ func (c *Config) Destination() string {
 // always verified, against smtp.ca_file when it is set, for the name
 // smtp.server_name (default: the host).
 func (c *Config) TLSConfig() (*tls.Config, error) {
-	s := c.SMTP
-	cfg := &tls.Config{ServerName: s.ServerName, MinVersion: tls.VersionTLS12}
-	if s.CAFile == "" {
+	return c.tlsConfig("smtp", c.SMTP.ServerName, c.SMTP.CAFile)
+}
+
+// tlsConfig is the TLS settings of a section: certificates verified,
+// against its ca_file when set, for serverName.
+func (c *Config) tlsConfig(section, serverName, caFile string) (*tls.Config, error) {
+	cfg := &tls.Config{ServerName: serverName, MinVersion: tls.VersionTLS12}
+	if caFile == "" {
 		return cfg, nil
 	}
-	pem, err := os.ReadFile(s.CAFile)
+	pem, err := os.ReadFile(caFile)
 	if err != nil {
-		return nil, c.KeyErr("smtp.ca_file", err)
+		return nil, c.KeyErr(section+".ca_file", err)
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(pem) {
-		return nil, c.KeyErr("smtp.ca_file", fmt.Errorf("no PEM certificates in %s", s.CAFile))
+		return nil, c.KeyErr(section+".ca_file", fmt.Errorf("no PEM certificates in %s", caFile))
 	}
 	cfg.RootCAs = pool
 	return cfg, nil
@@ -109,17 +114,9 @@ var conventionalEnv = regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`)
 // password.
 func (c *Config) MailboxServer(password string) (mailbox.Server, error) {
 	m := c.IMAP
-	cfg := &tls.Config{ServerName: m.ServerName, MinVersion: tls.VersionTLS12}
-	if m.CAFile != "" {
-		pem, err := os.ReadFile(m.CAFile)
-		if err != nil {
-			return mailbox.Server{}, c.KeyErr("imap.ca_file", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return mailbox.Server{}, c.KeyErr("imap.ca_file", fmt.Errorf("no PEM certificates in %s", m.CAFile))
-		}
-		cfg.RootCAs = pool
+	cfg, err := c.tlsConfig("imap", m.ServerName, m.CAFile)
+	if err != nil {
+		return mailbox.Server{}, err
 	}
 	security := mailbox.Security(strings.ToLower(m.Security))
 	if security == "ssl" || security == "" {

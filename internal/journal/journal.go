@@ -173,6 +173,12 @@ func (sl *slot) setRowFP(fp uint64) { sl.fp = [2]uint32{uint32(fp >> 32), uint32
 // theirs.
 var states = []State{"", "", Attempt, EOD, Delivered, Failed, Deferred, Unknown, Invalid, Bounced, Delayed} // new ones last: snapshots hold the codes
 
+// known reports a state this version writes: those of the index, and the
+// copy records' states, which it leaves out.
+func known(s State) bool {
+	return s != "" && (slices.Contains(states, s) || s == Copying || s == Copied)
+}
+
 func stateCode(s State) uint8 {
 	if i := slices.Index(states[1:], s); i >= 0 {
 		return uint8(i + 1)
@@ -557,7 +563,7 @@ func replay(r io.Reader, name string, before int, fn func(Record) error) (off in
 		if err := json.Unmarshal(line, &rec); err != nil || rec.Key == (letter.Key{}) || rec.State == "" {
 			return off, n - 1, fmt.Errorf("journal %s: line %d is not a valid record: the file is damaged; move it aside to start the mailing afresh (which may send letters twice)", name, n)
 		}
-		if !slices.Contains(states[2:], rec.State) && rec.State != Copying && rec.State != Copied {
+		if !known(rec.State) {
 			return off, n - 1, fmt.Errorf("journal %s: line %d has the state %q, which this mailmerge does not know: a newer version wrote it; use that version", name, n, rec.State)
 		}
 		if err := fn(rec); err != nil {

@@ -92,10 +92,7 @@ func NewReader(src io.Reader, name string, opts Options) (*Reader, error) {
 	}
 	r := &Reader{file: name, opts: opts}
 	var skip int
-	r.enc, skip, r.guessed = sniff(head, opts.Encoding)
-	if r.guessed {
-		_, r.weak = guessCyrillic(head)
-	}
+	r.enc, skip, r.guessed, r.weak = sniff(head, opts.Encoding)
 	raw.Discard(skip)
 
 	var text io.Reader = raw

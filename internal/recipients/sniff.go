@@ -107,26 +107,27 @@ var (
 )
 
 // sniff picks the encoding of a file from its first bytes. It reports how
-// many bytes of UTF-8 BOM to skip, and whether the choice was a guess.
-func sniff(head []byte, want Encoding) (enc Encoding, skip int, guessed bool) {
+// many bytes of UTF-8 BOM to skip, whether the choice was a guess, and
+// whether the guess was weak (guessCyrillic).
+func sniff(head []byte, want Encoding) (enc Encoding, skip int, guessed, weak bool) {
 	switch {
 	case bytes.HasPrefix(head, bomUTF8):
 		if want == Auto || want == UTF8 {
-			return UTF8, len(bomUTF8), false
+			return UTF8, len(bomUTF8), false, false
 		}
 	case bytes.HasPrefix(head, bomUTF16LE), bytes.HasPrefix(head, bomUTF16BE):
 		if want == Auto || want == UTF16 {
-			return UTF16, 0, false // the UTF-16 decoder consumes its BOM
+			return UTF16, 0, false, false // the UTF-16 decoder consumes its BOM
 		}
 	}
 	if want != Auto {
-		return want, 0, false
+		return want, 0, false, false
 	}
 	if validUTF8Prefix(head) {
-		return UTF8, 0, false
+		return UTF8, 0, false, false
 	}
-	enc, _ = guessCyrillic(head)
-	return enc, 0, true
+	enc, weak = guessCyrillic(head)
+	return enc, 0, true, weak
 }
 
 // validUTF8Prefix is utf8.Valid, except that a rune cut off by the end of the
@@ -189,11 +190,11 @@ func bigramScore(b []byte, cm *charmap.Charmap) int {
 // names (patronymics: -ович, -овна; surnames: -ов, -ева, -ин, -ский).
 var russianBigrams = func() map[[2]rune]bool {
 	m := map[[2]rune]bool{}
-	for _, p := range strings.Fields(`ст но то на ен ов ни ра во ко ро ре ал по пр ли ор ер ос го ва ет од не ол те ка от ан
-		ел он ин ла ес ом ат ит ле де ти та ло ве ль ск ны ем ой ар ми ак ри тв ог ам ев ся ил ир из ей ма ия ие же че да за об
-		ед вы ых ые ий ая ое ть ег ту ру ну ич вн ье ди ил ав ив ел ек ен ик ия юр ус ке ки се ме мо ле ль ль ье ьи ьм ит ви
-		ей ай ел ва рь ен на ль ай ия ог ал ех ег ок ук ус ую ют ющ ущ ещ ющ из ис ас ов вл ла ге ге ег ни им йн ья рг рк рм рн рс
-		рт лл мм нн сс тт ор вс бо бе бр ба бу зо зе зн зи ки ку ли лю лу ма ме ми мо мы му на не ни но ны ну па пе пи по пу`) {
+	for _, p := range strings.Fields(`ст но то на ен ов ни ра во ко ро ре ал по пр ли ор ер ос го ва ет од не ол те ка от ан ел он ин ла
+		ес ом ат ит ле де ти та ло ве ль ск ны ем ой ар ми ак ри тв ог ам ев ся ил ир из ей ма ия ие же че
+		да за об ед вы ых ые ий ая ое ть ег ту ру ну ич вн ье ди ав ив ек ик юр ус ке ки се ме мо ьи ьм ви
+		ай рь ех ок ук ую ют ющ ущ ещ ис ас вл ге им йн ья рг рк рм рн рс рт лл мм нн сс тт вс бо бе бр ба
+		бу зо зе зн зи ку лю лу мы му па пе пи пу`) {
 		r := []rune(p)
 		m[[2]rune{r[0], r[1]}] = true
 	}

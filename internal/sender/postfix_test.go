@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/mailmerge/mailmerge/internal/journal"
+	"github.com/mailmerge/mailmerge/internal/testca"
 	"github.com/mailmerge/mailmerge/internal/testpostfix"
 )
 
@@ -117,7 +118,7 @@ func checkArrived(t *testing.T, inbox string, ls []*testLetter) {
 // TestSMTPSink sends a larger volume to Postfix's smtp-sink.
 func TestSMTPSink(t *testing.T) {
 	testpostfix.Need(t)
-	port := testpostfix.FreePort(t)
+	port := testca.FreePort(t)
 	nonce := fmt.Sprintf("sink%d", time.Now().UnixNano()%1e9)
 	args := []string{"-h", nonce, fmt.Sprintf("127.0.0.1:%d", port), "256"}
 	if os.Geteuid() == 0 {

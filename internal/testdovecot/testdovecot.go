@@ -8,10 +8,7 @@ package testdovecot
 
 import (
 	"bytes"
-	"crypto/ecdsa"
 	"crypto/tls"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"net"
 	"os"
@@ -22,6 +19,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mailmerge/mailmerge/internal/testca"
 )
 
 // Need skips t unless the tests with real servers are enabled.
@@ -86,9 +85,9 @@ func Start(t testing.TB, opts Options) *Dovecot {
 	}
 	os.Chmod(opts.Base, 0o755)
 	os.WriteFile(filepath.Join(d, "users"), []byte(passwd.String()), 0o644)
-	writeCert(t, d, opts.TLS)
+	testca.WriteServerFiles(t, d, opts.TLS)
 
-	v := &Dovecot{Port: freePort(t), StartTLSPort: freePort(t), Base: opts.Base, conf: filepath.Join(d, "dovecot.conf")}
+	v := &Dovecot{Port: testca.FreePort(t), StartTLSPort: testca.FreePort(t), Base: opts.Base, conf: filepath.Join(d, "dovecot.conf")}
 	conf := fmt.Sprintf(`base_dir = %[1]s/run
 state_dir = %[1]s/state
 log_path = %[1]s/log
@@ -219,29 +218,4 @@ func (v *Dovecot) Deliver(t testing.TB, user string, data []byte) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("doveadm save: %v\n%s", err, out)
 	}
-}
-
-func writeCert(t testing.TB, d string, serverTLS *tls.Config) {
-	t.Helper()
-	cert := serverTLS.Certificates[0]
-	var certPEM bytes.Buffer
-	for _, der := range cert.Certificate {
-		pem.Encode(&certPEM, &pem.Block{Type: "CERTIFICATE", Bytes: der})
-	}
-	keyDER, err := x509.MarshalECPrivateKey(cert.PrivateKey.(*ecdsa.PrivateKey))
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(d, "cert.pem"), certPEM.Bytes(), 0o644)
-	os.WriteFile(filepath.Join(d, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }

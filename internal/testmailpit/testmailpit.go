@@ -7,21 +7,19 @@ package testmailpit
 
 import (
 	"bytes"
-	"crypto/ecdsa"
 	"crypto/sha1"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/mailmerge/mailmerge/internal/testca"
 )
 
 // Need skips t unless the tests with real servers are enabled, and fails
@@ -54,25 +52,15 @@ func Start(t testing.TB, serverTLS *tls.Config, users map[string]string) *Mailpi
 	t.Helper()
 	bin := Need(t)
 	d := t.TempDir()
-	cert := serverTLS.Certificates[0]
-	var certPEM bytes.Buffer
-	for _, der := range cert.Certificate {
-		pem.Encode(&certPEM, &pem.Block{Type: "CERTIFICATE", Bytes: der})
-	}
-	keyDER, err := x509.MarshalECPrivateKey(cert.PrivateKey.(*ecdsa.PrivateKey))
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(d, "cert.pem"), certPEM.Bytes(), 0o644)
-	os.WriteFile(filepath.Join(d, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
+	testca.WriteServerFiles(t, d, serverTLS)
 	var passwd bytes.Buffer
 	for u, pw := range users {
 		sum := sha1.Sum([]byte(pw))
 		fmt.Fprintf(&passwd, "%s:{SHA}%s\n", u, base64.StdEncoding.EncodeToString(sum[:]))
 	}
 	os.WriteFile(filepath.Join(d, "passwd"), passwd.Bytes(), 0o600)
-	m := &Mailpit{SMTPPort: freePort(t)}
-	httpPort := freePort(t)
+	m := &Mailpit{SMTPPort: testca.FreePort(t)}
+	httpPort := testca.FreePort(t)
 	m.api = fmt.Sprintf("http://127.0.0.1:%d/api/v1", httpPort)
 	cmd := exec.Command(bin,
 		"--smtp", fmt.Sprintf("127.0.0.1:%d", m.SMTPPort), "--listen", fmt.Sprintf("127.0.0.1:%d", httpPort),
@@ -144,14 +132,4 @@ func (m *Mailpit) Messages(t testing.TB) []Message {
 		out = append(out, msg)
 	}
 	return out
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }

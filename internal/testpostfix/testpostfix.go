@@ -8,11 +8,7 @@ package testpostfix
 
 import (
 	"bufio"
-	"bytes"
-	"crypto/ecdsa"
 	"crypto/tls"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"net"
 	"os"
@@ -24,6 +20,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mailmerge/mailmerge/internal/testca"
 )
 
 // Need skips t unless the Postfix tests are enabled.
@@ -78,9 +76,9 @@ func Start(t testing.TB, opts Options) *Postfix {
 	gid, _ := strconv.Atoi(pf.Gid)
 	os.Chown(filepath.Join(d, "data"), uid, gid)
 	os.Chown(filepath.Join(d, "mail"), uid, gid)
-	writeCert(t, d, opts.TLS)
+	testca.WriteServerFiles(t, d, opts.TLS)
 
-	p := &Postfix{Port: FreePort(t), Inbox: filepath.Join(d, "mail", "inbox")}
+	p := &Postfix{Port: testca.FreePort(t), Inbox: filepath.Join(d, "mail", "inbox")}
 	nonce := fmt.Sprintf("mailmerge-test-%d", time.Now().UnixNano())
 	domains, maps, base := "example.com", "static:inbox/", filepath.Join(d, "mail")
 	if opts.Mailboxes != nil {
@@ -139,7 +137,7 @@ smtpd_tls_auth_only = yes
 	}
 	listen := fmt.Sprintf("127.0.0.1:%d inet n - n - - smtpd", p.Port)
 	if opts.TLSPort {
-		p.TLSPort = FreePort(t)
+		p.TLSPort = testca.FreePort(t)
 		listen += fmt.Sprintf("\n127.0.0.1:%d inet n - n - - smtpd -o smtpd_tls_wrappermode=yes", p.TLSPort)
 	}
 	master = smtpLine.ReplaceAll(master, []byte(listen))
@@ -222,32 +220,6 @@ service anvil {
 			t.Fatalf("dovecot made no auth socket:\n%s", log)
 		}
 	}
-}
-
-func writeCert(t testing.TB, d string, serverTLS *tls.Config) {
-	t.Helper()
-	cert := serverTLS.Certificates[0]
-	var certPEM bytes.Buffer
-	for _, der := range cert.Certificate {
-		pem.Encode(&certPEM, &pem.Block{Type: "CERTIFICATE", Bytes: der})
-	}
-	keyDER, err := x509.MarshalECPrivateKey(cert.PrivateKey.(*ecdsa.PrivateKey))
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(d, "cert.pem"), certPEM.Bytes(), 0o644)
-	os.WriteFile(filepath.Join(d, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
-}
-
-// FreePort finds a loopback port nobody listens on.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // WaitBanner waits until the server on port greets with a banner holding
