@@ -350,7 +350,9 @@ func indexAddress(text, addr string) int {
 	if addr == "" {
 		return -1
 	}
-	lower, a := strings.ToLower(text), strings.ToLower(addr)
+	// Lower-cased byte for byte: strings.ToLower can change a text's
+	// length (İ), and the index is into text.
+	lower, a := asciiLower(text), asciiLower(addr)
 	inAddr := func(c byte) bool {
 		return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || strings.IndexByte("._%+-@", c) >= 0
 	}
@@ -405,6 +407,18 @@ func htmlText(s string) string {
 	s = htmlBreak.ReplaceAllString(s, "\n")
 	s = htmlTag.ReplaceAllString(s, " ")
 	return strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&", "&nbsp;", " ", "&quot;", `"`).Replace(s)
+}
+
+// asciiLower lower-cases the ASCII letters of s, keeping every byte's
+// place.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 func appendNew(list []string, s string) []string {
