@@ -207,6 +207,7 @@ func (t *Template) execute(row Row, envelopeOnly bool) (*letter.Letter, error) {
 	}
 
 	var body bytes.Buffer
+	body.Grow(t.bodySize + t.bodySize/4 + 256) // once, not by doubling: a letter is mostly the template's own text
 	lw := &limitWriter{w: &body, n: t.opts.MaxLetter - budget}
 	if err := t.body.Execute(lw, row.data(row.Values)); err != nil {
 		if errors.Is(err, ErrTooLarge) {

@@ -75,6 +75,7 @@ type Template struct {
 	names    []string // every header name in the file, parsed or not
 	body     executor
 	bodyLine int // file line of the first body line
+	bodySize int // of the body's source: the size to start a letter's buffer at
 	kind     letter.Kind
 	fields   []fieldRef
 	unsub    *texttemplate.Template // ListUnsubscribe.URL, parsed
@@ -311,6 +312,7 @@ func (t *Template) setKind(v string) error {
 }
 
 func (t *Template) parseBody(body string) error {
+	t.bodySize = len(body)
 	var tree *parse.Tree
 	if t.kind == letter.HTML {
 		tmpl, err := htmltemplate.New("t").Option("missingkey=error").Funcs(helpers).Parse(body)
