@@ -31,6 +31,12 @@ type wire struct {
 
 func (s *wire) start(t *testing.T) *Client {
 	t.Helper()
+	return s.startWith(t, func(c net.Conn) net.Conn { return c })
+}
+
+// startWith starts the server and a client on the connection wrap makes.
+func (s *wire) startWith(t *testing.T, wrap func(net.Conn) net.Conn) *Client {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -49,7 +55,7 @@ func (s *wire) start(t *testing.T) *Client {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	c := NewClient(conn, 5*time.Second, 5*time.Second)
+	c := NewClient(wrap(conn), 5*time.Second, 5*time.Second)
 	if err := c.Hello("client.example"); err != nil {
 		t.Fatal(err)
 	}
@@ -441,7 +447,64 @@ func TestDotStuffing(t *testing.T) {
 	var b bytes.Buffer
 	w := bufio.NewWriter(&b)
 	writeDotStuffed(w, []byte(".a\r\nb\n.c\rd\r\n..e\r\n"))
+	w.Flush()
 	if want := "..a\r\nb\r\n..c\r\nd\r\n...e\r\n"; b.String() != want {
 		t.Errorf("got %q, want %q", b.String(), want)
+	}
+}
+
+// writes counts the writes made on a connection, and the bytes of each.
+type writes struct {
+	net.Conn
+	mu    sync.Mutex
+	sizes []int
+}
+
+func (w *writes) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	w.sizes = append(w.sizes, len(p))
+	w.mu.Unlock()
+	return w.Conn.Write(p)
+}
+
+// A small letter's body goes with its final dot in one write, after the
+// point of no return: one system call on each side. A letter larger than
+// the buffer goes out as the buffer fills, its tail with the dot.
+func TestBodyAndDotInOneWrite(t *testing.T) {
+	for _, tt := range []struct {
+		name       string
+		size       int
+		minBody    int // writes of the body, its last with the dot, at least
+		bodyBefore int // body writes made before beforeEnd, at least
+	}{
+		{"small", 100, 1, 0},
+		{"large", 20000, 5, 4},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var w *writes
+			s := &wire{ext: []string{"PIPELINING"}}
+			c := s.startWith(t, func(c net.Conn) net.Conn { w = &writes{Conn: c}; return w })
+			w.mu.Lock()
+			w.sizes = nil
+			w.mu.Unlock()
+			m := *letter
+			m.Data = []byte("Subject: x\r\n\r\n" + strings.Repeat("line of the letter\r\n", tt.size/20))
+			var before int
+			sent, err := c.Send(&m, func(*Sent) error {
+				w.mu.Lock()
+				before = len(w.sizes) - 1 // the flight of commands went first
+				w.mu.Unlock()
+				return nil
+			})
+			if err != nil || sent.End == nil || sent.End.Code != 250 {
+				t.Fatalf("sent %+v, %v", sent, err)
+			}
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			body := len(w.sizes) - 1
+			if body < tt.minBody || (tt.name == "small" && body != 1) || before < tt.bodyBefore || (tt.name == "small" && before != 0) {
+				t.Errorf("writes %v: %d for the body and dot, %d of them before the point of no return", w.sizes, body, before)
+			}
+		})
 	}
 }

@@ -8,7 +8,10 @@ import (
 // writeDotStuffed writes a message for DATA (RFC 5321 §4.5.2): a line
 // that starts with "." gets another, and a lone LF or CR becomes CRLF, so
 // that no line of the message can end it early. data ends with CRLF; the
-// final "." is the caller's.
+// final "." is the caller's. What fits in w's buffer is left there, to go
+// with the final "." in one write (the server reads a small letter whole,
+// once); a larger message goes out as the buffer fills. The error is the
+// first write's that failed.
 func writeDotStuffed(w *bufio.Writer, data []byte) error {
 	atLineStart := true
 	for len(data) > 0 {
@@ -30,5 +33,6 @@ func writeDotStuffed(w *bufio.Writer, data []byte) error {
 		w.WriteString("\r\n")
 		atLineStart = true
 	}
-	return w.Flush()
+	_, err := w.Write(nil) // bufio.Writer keeps its first error
+	return err
 }
