@@ -9,6 +9,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"cmp"
 	"flag"
 	"fmt"
@@ -84,6 +85,7 @@ type bench struct {
 	options
 	dir        string
 	sink       string // smtp-sink's address
+	sinkPid    int
 	chunking   string // the CHUNKING server's address
 	letterSize int
 	configs    int
@@ -112,12 +114,12 @@ func (o options) run() (string, error) {
 	}
 	b := &bench{options: o, dir: dir}
 
-	sink, stop, err := startSmtpSink(dir)
+	sink, sinkPid, stop, err := startSmtpSink(dir)
 	if err != nil {
 		return "", err
 	}
 	defer stop()
-	b.sink = sink
+	b.sink, b.sinkPid = sink, sinkPid
 	srv, chunking, err := startChunkingSink()
 	if err != nil {
 		return "", err
@@ -151,10 +153,10 @@ func (o options) run() (string, error) {
 }
 
 // startSmtpSink starts Postfix's smtp-sink on a free loopback port.
-func startSmtpSink(dir string) (addr string, stop func(), err error) {
+func startSmtpSink(dir string) (addr string, pid int, stop func(), err error) {
 	addr, err = freePort()
 	if err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	args := []string{"-h", "bench-sink", addr, "1024"}
 	if os.Getuid() == 0 {
@@ -163,14 +165,14 @@ func startSmtpSink(dir string) (addr string, stop func(), err error) {
 	cmd := exec.Command("smtp-sink", args...)
 	cmd.Dir = dir
 	if err := cmd.Start(); err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	stop = func() { cmd.Process.Kill(); cmd.Wait() }
 	if err := waitListening(addr); err != nil {
 		stop()
-		return "", nil, fmt.Errorf("smtp-sink: %w", err)
+		return "", 0, nil, fmt.Errorf("smtp-sink: %w", err)
 	}
-	return addr, stop, nil
+	return addr, cmd.Process.Pid, stop, nil
 }
 
 // config writes a mailmerge config sending rows letters to addr over
@@ -202,16 +204,26 @@ func (b *bench) send(rows int, addr string, sessions int) (sample, error) {
 		if err != nil {
 			return sample{}, err
 		}
-		return measure(b.dir, b.mailmerge, "send", "--yes", "-c", cfg)
+		return b.withSink(func() (sample, error) { return measure(b.dir, b.mailmerge, "send", "--yes", "-c", cfg) })
 	})
+}
+
+// withSink runs f and adds to its sample the CPU smtp-sink spent meanwhile.
+func (b *bench) withSink(f func() (sample, error)) (sample, error) {
+	before := cpuOf(b.sinkPid)
+	s, err := f()
+	s.server = cpuOf(b.sinkPid) - before
+	return s, err
 }
 
 // source is a median run of smtp-source -d sending n letters of the
 // letter's size.
 func (b *bench) source(n int, addr string, sessions int) (sample, error) {
 	return median(b.runs, func(int) (sample, error) {
-		return measure(b.dir, "smtp-source", "-s", strconv.Itoa(sessions), "-m", strconv.Itoa(n), "-l", strconv.Itoa(b.letterSize),
-			"-d", "-f", "bench@example.org", "-t", "student@example.com", addr)
+		return b.withSink(func() (sample, error) {
+			return measure(b.dir, "smtp-source", "-s", strconv.Itoa(sessions), "-m", strconv.Itoa(n), "-l", strconv.Itoa(b.letterSize),
+				"-d", "-f", "bench@example.org", "-t", "student@example.com", addr)
+		})
 	})
 }
 
@@ -268,20 +280,77 @@ func (b *bench) loopback() error {
 	}
 	b.printf("\n\n")
 	b.printf("| sessions | mailmerge letters/s | CPU per letter | peak RSS | `smtp-source -d` letters/s | mailmerge ÷ smtp-source |\n|---|---|---|---|---|---|\n")
+	type row struct{ mm, src, bare, journaled sample }
+	var rows []row
+	data, err := b.firstLetter()
+	if err != nil {
+		return err
+	}
 	for _, s := range ints(b.sessions) {
 		log.Printf("loopback, %d sessions", s)
-		mm, err := b.send(b.letters, b.sink, s)
-		if err != nil {
+		var r row
+		if r.mm, err = b.send(b.letters, b.sink, s); err != nil {
 			return err
 		}
-		src, err := b.source(b.letters, b.sink, s)
-		if err != nil {
+		if r.src, err = b.source(b.letters, b.sink, s); err != nil {
 			return err
 		}
-		b.printf("| %d | %.0f | %.0f µs | %d MB | %.0f | %.2f |\n", s, rate(b.letters, mm), perLetter(b.letters, mm), mm.rss>>20, rate(b.letters, src), rate(b.letters, mm)/rate(b.letters, src))
+		if r.bare, err = median(b.runs, func(int) (sample, error) {
+			return b.withSink(func() (sample, error) { return floor(b.sink, s, b.letters, data, "") })
+		}); err != nil {
+			return err
+		}
+		if r.journaled, err = median(b.runs, func(int) (sample, error) {
+			return b.withSink(func() (sample, error) {
+				return floor(b.sink, s, b.letters, data, filepath.Join(b.dir, "floor.journal"))
+			})
+		}); err != nil {
+			return err
+		}
+		rows = append(rows, r)
+		b.printf("| %d | %.0f | %.0f µs | %d MB | %.0f | %.2f |\n", s, rate(b.letters, r.mm), perLetter(b.letters, r.mm), r.mm.rss>>20, rate(b.letters, r.src), rate(b.letters, r.mm)/rate(b.letters, r.src))
+	}
+	b.printf("\nThe floor: the first letter, written out once, sent %d times by mailmerge's own SMTP client "+
+		"(`internal/smtp`) from the benchmark's process, and nothing else: no list, template, check or dispatcher. "+
+		"*Bare* keeps no journal; *journaled* keeps mailmerge's (`internal/journal`): each letter's eod made durable "+
+		"before its end of message, shared between sessions, its outcome written after the reply, as a send does. "+
+		"What separates the journaled floor from `smtp-source` is the price of never sending a letter twice after a crash "+
+		"on this disk; what separates mailmerge from it is the letters' making and checking.\n\n", b.letters)
+	b.printf("| sessions | bare letters/s | CPU per letter | journaled letters/s | CPU per letter | journaled ÷ smtp-source | mailmerge ÷ journaled |\n|---|---|---|---|---|---|---|\n")
+	for i, s := range ints(b.sessions) {
+		r := rows[i]
+		b.printf("| %d | %.0f | %.0f µs | %.0f | %.0f µs | %.2f | %.2f |\n", s, rate(b.letters, r.bare), perLetter(b.letters, r.bare),
+			rate(b.letters, r.journaled), perLetter(b.letters, r.journaled), rate(b.letters, r.journaled)/rate(b.letters, r.src), rate(b.letters, r.mm)/rate(b.letters, r.journaled))
+	}
+	b.printf("\nWhere the CPU goes: both cores are shared by the client and `smtp-sink`. *Cores busy* is the CPU "+
+		"`smtp-source` and `smtp-sink` used together in `smtp-source`'s run, over its wall time. The *budget* is the most CPU "+
+		"a client may spend on a letter and still reach 0.8 × `smtp-source`'s rate: the machine's %d cores at that rate, "+
+		"less what `smtp-sink` spent on each of mailmerge's letters.\n\n", runtime.NumCPU())
+	b.printf("| sessions | cores busy (smtp-source + smtp-sink) | smtp-sink CPU per letter | budget per letter at 0.8 × smtp-source | bare floor | journaled floor | mailmerge |\n|---|---|---|---|---|---|---|\n")
+	for i, s := range ints(b.sessions) {
+		r := rows[i]
+		busy := (r.src.cpu + r.src.server).Seconds() / r.src.wall.Seconds()
+		sink := float64(r.mm.server.Microseconds()) / float64(b.letters)
+		budget := float64(runtime.NumCPU())*1e6/(0.8*rate(b.letters, r.src)) - sink
+		b.printf("| %d | %.2f | %.0f µs | %.0f µs | %.0f µs | %.0f µs | %.0f µs |\n", s, busy, sink, budget,
+			perLetter(b.letters, r.bare), perLetter(b.letters, r.journaled), perLetter(b.letters, r.mm))
 	}
 	b.printf("\n")
 	return nil
+}
+
+// firstLetter is the first letter as a send writes it, line ends CRLF.
+func (b *bench) firstLetter() ([]byte, error) {
+	files, _ := filepath.Glob(filepath.Join(b.dir, "first", "*.eml"))
+	if len(files) != 1 {
+		return nil, fmt.Errorf("preview --out wrote %d files, want 1", len(files))
+	}
+	data, err := os.ReadFile(files[0])
+	if err != nil {
+		return nil, err
+	}
+	data = bytes.ReplaceAll(data, []byte("\r\n"), []byte("\n"))
+	return bytes.ReplaceAll(data, []byte("\n"), []byte("\r\n")), nil
 }
 
 func (b *bench) roundTrips() error {

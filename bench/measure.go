@@ -16,7 +16,8 @@ import (
 // and peak resident memory.
 type sample struct {
 	wall, cpu time.Duration
-	rss       int64 // bytes
+	rss       int64         // bytes
+	server    time.Duration // CPU the server (smtp-sink) spent meanwhile, where measured
 }
 
 // measure runs a program in dir and says what it took. Its output is

@@ -1,0 +1,128 @@
+//go:build linux
+
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/mailmerge/mailmerge/internal/journal"
+	"github.com/mailmerge/mailmerge/internal/letter"
+	"github.com/mailmerge/mailmerge/internal/smtp"
+)
+
+// floor sends n copies of one letter, already written out, to addr over
+// sessions sessions with mailmerge's own SMTP client, and nothing else:
+// no list, no template, no check, no dispatcher. With a journal it also
+// keeps mailmerge's records of every letter (attempt; eod committed
+// before the end of the message; the outcome written after the reply):
+// what any sender that never sends a letter twice after a crash must do.
+// It is the most mailmerge could reach on this machine, measured in this
+// process (its CPU from getrusage).
+func floor(addr string, sessions, n int, data []byte, journalPath string) (sample, error) {
+	var j *journal.Journal
+	if journalPath != "" {
+		var err error
+		if j, err = journal.Open(journalPath); err != nil {
+			return sample{}, err
+		}
+		defer os.Remove(journalPath)
+		defer os.Remove(journalPath + ".index")
+	}
+	var before, after syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &before)
+	start := time.Now()
+	var next atomic.Int64
+	errs := make(chan error, sessions)
+	var wg sync.WaitGroup
+	for s := 0; s < sessions; s++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- floorSession(addr, n, &next, data, j)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	var err error
+	if j != nil {
+		if os.Getenv("FLOOR_SYNCS") != "" {
+			fmt.Fprintf(os.Stderr, "syncs %d in %v\n", j.Syncs(), time.Since(start))
+		}
+		err = j.Close()
+	}
+	wall := time.Since(start)
+	syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+	for e := range errs {
+		if e != nil {
+			err = e
+		}
+	}
+	cpu := time.Duration(after.Utime.Nano()+after.Stime.Nano()-before.Utime.Nano()-before.Stime.Nano()) * time.Nanosecond
+	return sample{wall: wall, cpu: cpu}, err
+}
+
+// floorSession sends letters while there are some left to send, 100 to a
+// connection as mailmerge does by default.
+func floorSession(addr string, n int, next *atomic.Int64, data []byte, j *journal.Journal) error {
+	for {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			return err
+		}
+		c := smtp.NewClient(conn, time.Minute, 10*time.Minute)
+		if _, err := c.Greeting(time.Minute); err != nil {
+			return err
+		}
+		if err := c.Hello("localhost"); err != nil {
+			return err
+		}
+		for sent := 0; sent < 100; sent++ {
+			i := int(next.Add(1))
+			if i > n {
+				c.Quit()
+				return nil
+			}
+			if err := floorLetter(c, i, data, j); err != nil {
+				return err
+			}
+		}
+		c.Quit()
+	}
+}
+
+func floorLetter(c *smtp.Client, i int, data []byte, j *journal.Journal) error {
+	rcpt := "student" + strconv.Itoa(i) + "@example.com"
+	rec := journal.Record{Key: letter.NamedKey("floor", strconv.Itoa(i)), Dest: "smtp:floor", Line: i + 1, Rcpt: []string{rcpt},
+		MessageID: "<" + strconv.Itoa(i) + "@floor.example>", Attempt: 1, State: journal.Attempt}
+	if j != nil {
+		if err := j.Append(rec); err != nil {
+			return err
+		}
+	}
+	sent, err := c.Send(&smtp.Mail{From: "bench@example.org", To: []string{rcpt}, Data: data}, func(*smtp.Sent) error {
+		if j == nil {
+			return nil
+		}
+		eod := rec
+		eod.State = journal.EOD
+		return j.Commit(eod)
+	})
+	if err != nil {
+		return err
+	}
+	if sent.End == nil || sent.End.Code != 250 {
+		return fmt.Errorf("letter %d not taken: %v", i, sent.End)
+	}
+	if j != nil {
+		rec.State, rec.Code = journal.Delivered, sent.End.Code
+		return j.Write(rec)
+	}
+	return nil
+}
