@@ -39,9 +39,9 @@ func floor(addr string, sessions, n int, data []byte, journalPath string) (sampl
 	syscall.Getrusage(syscall.RUSAGE_SELF, &before)
 	start := time.Now()
 	var next atomic.Int64
-	errs := make(chan error, sessions)
+	errs := make(chan error, sessions+1)
 	var wg sync.WaitGroup
-	for s := 0; s < sessions; s++ {
+	for range sessions {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -49,23 +49,21 @@ func floor(addr string, sessions, n int, data []byte, journalPath string) (sampl
 		}()
 	}
 	wg.Wait()
-	close(errs)
-	var err error
+	var s sample
 	if j != nil {
-		if os.Getenv("FLOOR_SYNCS") != "" {
-			fmt.Fprintf(os.Stderr, "syncs %d in %v\n", j.Syncs(), time.Since(start))
-		}
-		err = j.Close()
+		s.syncs = j.Syncs()
+		errs <- j.Close()
 	}
-	wall := time.Since(start)
+	s.wall = time.Since(start)
 	syscall.Getrusage(syscall.RUSAGE_SELF, &after)
-	for e := range errs {
-		if e != nil {
-			err = e
+	s.cpu = time.Duration(after.Utime.Nano() + after.Stime.Nano() - before.Utime.Nano() - before.Stime.Nano())
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			return s, err
 		}
 	}
-	cpu := time.Duration(after.Utime.Nano()+after.Stime.Nano()-before.Utime.Nano()-before.Stime.Nano()) * time.Nanosecond
-	return sample{wall: wall, cpu: cpu}, err
+	return s, nil
 }
 
 // floorSession sends letters while there are some left to send, 100 to a

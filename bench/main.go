@@ -316,11 +316,12 @@ func (b *bench) loopback() error {
 		"before its end of message, shared between sessions, its outcome written after the reply, as a send does. "+
 		"What separates the journaled floor from `smtp-source` is the price of never sending a letter twice after a crash "+
 		"on this disk; what separates mailmerge from it is the letters' making and checking.\n\n", b.letters)
-	b.printf("| sessions | bare letters/s | CPU per letter | journaled letters/s | CPU per letter | journaled ÷ smtp-source | mailmerge ÷ journaled |\n|---|---|---|---|---|---|---|\n")
+	b.printf("| sessions | bare letters/s | CPU per letter | journaled letters/s | CPU per letter | letters per fsync | journaled ÷ smtp-source | mailmerge ÷ journaled |\n|---|---|---|---|---|---|---|---|\n")
 	for i, s := range ints(b.sessions) {
 		r := rows[i]
-		b.printf("| %d | %.0f | %.0f µs | %.0f | %.0f µs | %.2f | %.2f |\n", s, rate(b.letters, r.bare), perLetter(b.letters, r.bare),
-			rate(b.letters, r.journaled), perLetter(b.letters, r.journaled), rate(b.letters, r.journaled)/rate(b.letters, r.src), rate(b.letters, r.mm)/rate(b.letters, r.journaled))
+		b.printf("| %d | %.0f | %.0f µs | %.0f | %.0f µs | %.1f | %.2f | %.2f |\n", s, rate(b.letters, r.bare), perLetter(b.letters, r.bare),
+			rate(b.letters, r.journaled), perLetter(b.letters, r.journaled), float64(b.letters)/float64(max(1, r.journaled.syncs)),
+			rate(b.letters, r.journaled)/rate(b.letters, r.src), rate(b.letters, r.mm)/rate(b.letters, r.journaled))
 	}
 	b.printf("\nWhere the CPU goes: both cores are shared by the client and `smtp-sink`. *Cores busy* is the CPU "+
 		"`smtp-source` and `smtp-sink` used together in `smtp-source`'s run, over its wall time. The *budget* is the most CPU "+

@@ -18,6 +18,7 @@ type sample struct {
 	wall, cpu time.Duration
 	rss       int64         // bytes
 	server    time.Duration // CPU the server (smtp-sink) spent meanwhile, where measured
+	syncs     int           // fsyncs of the journal, where counted (the floor)
 }
 
 // measure runs a program in dir and says what it took. Its output is
