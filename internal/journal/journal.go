@@ -796,16 +796,12 @@ func (j *Journal) queue(r Record) (uint64, error) {
 	if r.Time.IsZero() {
 		r.Time = time.Now().UTC()
 	}
-	b, err := json.Marshal(r)
-	if err != nil {
-		return 0, err
-	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.err != nil {
 		return 0, j.err
 	}
-	j.pending = append(append(j.pending, b...), '\n')
+	j.pending = append(appendRecord(j.pending, &r), '\n')
 	j.seq++
 	j.index(r)
 	return j.seq, nil
