@@ -146,7 +146,7 @@ func runSend(cmd *cobra.Command, f sendFlags, stderr io.Writer) error {
 		return &exitError{code: exitInternal, err: err}
 	}
 	defer j.Close()
-	tuneGC(cfg.Recipients.File) // the index, a million letters' worth, is in
+	defer tuneGC(cfg.Recipients.File)() // the index, a million letters' worth, is in
 
 	// During the check, problems are printed; while sending, the invalid
 	// rows a --skip-invalid send leaves out are recorded instead.
@@ -241,7 +241,6 @@ func runSend(cmd *cobra.Command, f sendFlags, stderr io.Writer) error {
 		}
 	}
 	j.Grow(plan.ToSend)
-	tuneGC(cfg.Recipients.File) // and what the check keeps for the send
 	watch := newWatcher(f.watchMode(cmd.ErrOrStderr()), cmd.ErrOrStderr(), filepath.Base(cfg.Recipients.File), runTotal(plan, pool))
 	pool.Progress, pool.OnRecord = watch.progress, watch.record
 	invalid.sending = true
