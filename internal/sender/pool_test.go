@@ -396,6 +396,70 @@ func TestAuthAndTLS(t *testing.T) {
 	}
 }
 
+// TestDeliveryWithDATA: where the server pipelines but the letters go with
+// DATA, each letter's end carries the next letter's envelope in its
+// flight, within a session's letters; every letter arrives once, dot
+// lines intact.
+func TestDeliveryWithDATA(t *testing.T) {
+	be := &backend{}
+	port := startServer(t, be, nil)
+	ls := letters(40)
+	ls[3].Recipients = []string{"a@example.com", "b@example.com", "c@example.com"}
+	tr := smtpTransport(port)
+	tr.NoChunking = true
+	var trace bytes.Buffer
+	tr.Trace = NewTrace(&lockedBuffer{b: &trace})
+	st, last, err := runPool(t, tr, ls, func(p *Pool) { p.PerSession = 10 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Delivered != 40 || countStates(last)[journal.Delivered] != 40 {
+		t.Errorf("%s; journal %v", summary(st), countStates(last))
+	}
+	seen := map[string]int{}
+	for _, m := range be.messages() {
+		id := string(m.data[bytes.Index(m.data, []byte("Message-ID: "))+12:])
+		seen[id[:strings.Index(id, "\r\n")]]++
+		if !bytes.Contains(m.data, []byte("\r\n.\r\n.leading dot")) {
+			t.Errorf("dot lines not restored: %q", m.data)
+		}
+	}
+	if len(seen) != 40 || len(be.messages()) != 40 {
+		t.Errorf("%d messages, %d distinct", len(be.messages()), len(seen))
+	}
+	early, own := envelopes(trace.String())
+	// A session's first letter sends its own envelope; the others' may
+	// ride the end of the letter before, when the worker has one waiting.
+	if early == 0 || early+own != 40 || own < be.sessions {
+		t.Errorf("%d envelopes with the end of the letter before, %d on their own, %d sessions", early, own, be.sessions)
+	}
+	if strings.Contains(trace.String(), "RSET") {
+		t.Error("RSET sent after successful transactions")
+	}
+}
+
+// envelopes counts the MAIL commands in a trace that went in the flight
+// that ended the letter before, and those that went on their own.
+func envelopes(trace string) (early, own int) {
+	lastLine := map[string]string{} // session → its previous line
+	for _, line := range strings.Split(trace, "\n") {
+		f := strings.SplitN(line, " ", 3)
+		if len(f) < 3 {
+			continue
+		}
+		session, text := f[1], f[2]
+		if strings.HasPrefix(text, "C: MAIL FROM:") {
+			if lastLine[session] == "C: ." {
+				early++
+			} else {
+				own++
+			}
+		}
+		lastLine[session] = text
+	}
+	return early, own
+}
+
 // quits counts the QUITs in a trace that went in the same flight as the
 // letter before them (no reply read between), and those sent on their own.
 func quits(trace string) (pipelined, alone int) {

@@ -66,6 +66,10 @@ func TestPostfixSTARTTLS(t *testing.T) {
 			if pipelined, _ := quits(trace.String()); pipelined < n/(4*20) {
 				t.Errorf("%d QUITs went with a letter, want at least %d", pipelined, n/(4*20))
 			}
+			// With DATA, a letter's end carries the next one's envelope.
+			if early, _ := envelopes(trace.String()); tt.noChunking && early == 0 || !tt.noChunking && early != 0 {
+				t.Errorf("%d envelopes went with the end of the letter before", early)
+			}
 			checkArrived(t, inbox, ls)
 		})
 	}

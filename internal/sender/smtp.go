@@ -340,12 +340,20 @@ type smtpSession struct {
 	// final says the next letter is the session's last: its QUIT goes in
 	// the letter's last flight.
 	final bool
+	// next gives the letter to send after the one in flight, if any
+	// (worker.next); early is the transaction of that letter (earlyFor)
+	// whose envelope went with the end of the one before.
+	next     func() (*letter.Letter, []byte)
+	early    *smtp.Mail
+	earlyFor *letter.Letter
 }
+
+func (s *smtpSession) setNext(next func() (*letter.Letter, []byte)) { s.next = next }
 
 // alive reports whether the session can take a letter: one idle for
 // longer than idleLimit is asked with NOOP.
 func (s *smtpSession) alive() bool {
-	if time.Since(s.last) < idleLimit {
+	if s.early != nil || time.Since(s.last) < idleLimit {
 		return true
 	}
 	s.last = time.Now()
@@ -359,31 +367,74 @@ func (s *smtpSession) Send(ctx context.Context, l *letter.Letter, data []byte, b
 	stop := context.AfterFunc(ctx, func() { s.conn.Close() })
 	defer stop()
 	defer func() { s.last = time.Now() }()
-	if s.dirty {
+	m := s.early
+	if m != nil && s.earlyFor != l {
+		// The server waits for another letter's message (never so: a
+		// worker sends the letter it took early next).
+		s.c.Close()
+		return Result{Outcome: Temporary, Phase: PhaseMAIL, Reconnect: true, Text: "not sent: another letter was begun on this session"}
+	}
+	s.early, s.earlyFor = nil, nil
+	// A transaction sent early began after the one before had ended.
+	if s.dirty && m == nil {
 		if err := s.c.Reset(); err != nil {
 			r := Classify(PhaseRSET, err)
 			r.Outcome, r.Reconnect = Temporary, true
 			return r
 		}
-		s.dirty = false
 	}
-	if l.SMTPUTF8 && !s.utf8 {
-		return Result{Outcome: Failed, Phase: PhaseMAIL, Text: "an address is not ASCII and the server does not offer SMTPUTF8"}
+	s.dirty = false
+	if r := s.unsendable(l, data); r != nil {
+		return *r
 	}
-	if max := s.c.MaxSize(); max > 0 && int64(len(data)) > max {
-		return Result{Outcome: Failed, Phase: PhaseMAIL, Text: fmt.Sprintf("the letter is %d bytes, more than the %d the server takes (SIZE); nothing was sent", len(data), max)}
+	if m == nil {
+		m = s.mail(l, data)
 	}
-	r := s.transaction(l, data, beforeEOD)
+	r := s.transaction(l, m, beforeEOD)
 	if r.Outcome != Delivered {
 		s.dirty = true
 	}
 	return r
 }
 
-func (s *smtpSession) transaction(l *letter.Letter, data []byte, beforeEOD func([]journal.Rejection) error) Result {
-	m := &smtp.Mail{From: l.From, To: l.Recipients, Data: data, UTF8: l.SMTPUTF8, Quit: s.final}
+// unsendable is the failure of a letter this server cannot take, found
+// before anything of it is sent.
+func (s *smtpSession) unsendable(l *letter.Letter, data []byte) *Result {
+	if l.SMTPUTF8 && !s.utf8 {
+		return &Result{Outcome: Failed, Phase: PhaseMAIL, Text: "an address is not ASCII and the server does not offer SMTPUTF8"}
+	}
+	if max := s.c.MaxSize(); max > 0 && int64(len(data)) > max {
+		return &Result{Outcome: Failed, Phase: PhaseMAIL, Text: fmt.Sprintf("the letter is %d bytes, more than the %d the server takes (SIZE); nothing was sent", len(data), max)}
+	}
+	return nil
+}
+
+// mail is the transaction of letter l, written out as data.
+func (s *smtpSession) mail(l *letter.Letter, data []byte) *smtp.Mail {
+	m := &smtp.Mail{From: l.From, To: l.Recipients, Data: data, UTF8: l.SMTPUTF8}
 	if s.dsn != nil {
 		m.EnvID, m.Ret, m.Notify = envID(l), s.dsn.Ret, s.dsn.Notify
+	}
+	return m
+}
+
+// nextMail is the transaction of the letter to send after the one in
+// flight, to go early (smtp.Mail.Next), if the worker has one and the
+// server can take it.
+func (s *smtpSession) nextMail() *smtp.Mail {
+	l, data := s.next()
+	if l == nil || s.unsendable(l, data) != nil {
+		return nil
+	}
+	s.early, s.earlyFor = s.mail(l, data), l
+	return s.early
+}
+
+func (s *smtpSession) transaction(l *letter.Letter, m *smtp.Mail, beforeEOD func([]journal.Rejection) error) Result {
+	m.Quit = s.final
+	m.Next = nil
+	if s.next != nil && !s.final {
+		m.Next = s.nextMail
 	}
 	sent, err := s.c.Send(m, func(sent *smtp.Sent) error { return beforeEOD(rejections(l, sent)) })
 	// Each recipient the server refuses keeps its own outcome; the others

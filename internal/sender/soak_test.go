@@ -24,8 +24,15 @@ import (
 // messages a session. It sends again until nothing is left to send, then
 // checks: every letter ends in exactly one final state, the states add up,
 // the server took a letter at most once and a delivered one exactly once,
-// and the journal reopened says what its records say.
+// and the journal reopened says what its records say. It runs with BDAT,
+// and with DATA, where each letter's end carries the next one's envelope
+// (smtp.Mail.Next).
 func TestFaultSoak(t *testing.T) {
+	t.Run("BDAT", func(t *testing.T) { faultSoak(t, false) })
+	t.Run("DATA", func(t *testing.T) { faultSoak(t, true) })
+}
+
+func faultSoak(t *testing.T, noChunking bool) {
 	seed := rand.Uint64()
 	if s := os.Getenv("MAILMERGE_SOAK_SEED"); s != "" {
 		var err error
@@ -108,6 +115,7 @@ func TestFaultSoak(t *testing.T) {
 	port := startServer(t, be, nil)
 	tr := smtpTransport(port)
 	tr.Timeout, tr.DataTimeout = 2*time.Second, dataTimeout
+	tr.NoChunking = noChunking
 	path := filepath.Join(t.TempDir(), "soak.journal")
 	ls := letters(n)
 	tune := func(p *Pool) { p.Concurrency, p.PolicyStop, p.Backoff = 4, 0, time.Millisecond }

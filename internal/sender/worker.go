@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mailmerge/mailmerge/internal/journal"
+	"github.com/mailmerge/mailmerge/internal/letter"
 )
 
 // crew is what the workers share.
@@ -41,11 +42,17 @@ func (w *crew) run(n int) error {
 		}
 	}
 	for {
-		var j *job
-		select {
-		case j = <-w.work:
-		case <-w.gctx.Done():
+		j := s.held
+		s.held = nil
+		if j == nil && s.drained {
 			return nil
+		}
+		if j == nil {
+			select {
+			case j = <-w.work:
+			case <-w.gctx.Done():
+				return nil
+			}
 		}
 		if j == nil {
 			return nil // closed: everything is done
@@ -53,6 +60,9 @@ func (w *crew) run(n int) error {
 		r, err := s.handle(j)
 		w.reports <- r
 		if err != nil || r.gone {
+			if s.held != nil {
+				w.reports <- report{j: s.held} // taken early, never tried
+			}
 			return err
 		}
 	}
@@ -65,6 +75,11 @@ type worker struct {
 	n    int
 	s    Session
 	sent int
+	// held is a job taken while the one before was being sent, for the
+	// session to send its envelope early (next); drained says the work
+	// channel was found closed meanwhile.
+	held    *job
+	drained bool
 }
 
 // handle makes one attempt at j, if it can.
@@ -81,16 +96,22 @@ func (s *worker) handle(j *job) (report, error) {
 		}
 		j.data = data
 	}
-	if p.Limit != nil {
+	if p.Limit != nil && !j.paid {
 		if err := p.Limit.Wait(w.dispatch); err != nil {
 			return r, nil
 		}
 	}
+	j.paid = false
 	if a, ok := s.s.(interface{ alive() bool }); ok && !a.alive() {
 		s.close(false) // idle too long, and gone: a new one, before the letter
 	}
 	if s.s == nil {
 		err := s.open()
+		if n, ok := s.s.(interface {
+			setNext(func() (*letter.Letter, []byte))
+		}); ok && err == nil {
+			n.setNext(s.next)
+		}
 		var re *RunError
 		if errors.As(err, &re) {
 			w.stopDispatch(err) // before the others may try
@@ -129,6 +150,42 @@ func (s *worker) handle(j *job) (report, error) {
 		s.close(true)
 	}
 	return r, nil
+}
+
+// next takes the job to send after the one in flight, if one waits and
+// may go at once, and gives the session its letter: where the server
+// pipelines, the letter's envelope then goes with the end of the one in
+// flight, a round trip saved. The job is handled next either way.
+func (s *worker) next() (*letter.Letter, []byte) {
+	p := s.w.p
+	if s.held != nil || s.drained || s.stopped() || s.sent+2 > p.PerSession {
+		return nil, nil
+	}
+	select {
+	case j := <-s.w.work:
+		if j == nil {
+			s.drained = true
+			return nil, nil
+		}
+		s.held = j
+	default:
+		return nil, nil
+	}
+	j := s.held
+	if p.Limit != nil {
+		if !p.Limit.Allow() {
+			return nil, nil // it waits its turn in handle
+		}
+		j.paid = true
+	}
+	if j.data == nil {
+		data, err := p.Build(j.l)
+		if err != nil {
+			return nil, nil // handle records why
+		}
+		j.data = data
+	}
+	return j.l, j.data
 }
 
 // unbuilt records a letter that could not be written out (an attachment

@@ -31,6 +31,10 @@ type Client struct {
 	lines []string          // the EHLO reply's lines after the first, as sent
 
 	quitSent bool // QUIT went with the last transaction (Mail.Quit)
+	// early is the transaction whose MAIL, RCPTs and DATA went with the
+	// end of the one before (Mail.Next): their replies are still to read,
+	// and the server may be waiting for its message.
+	early *Mail
 }
 
 // NewClient makes a client on a connection whose greeting the caller
@@ -193,7 +197,8 @@ func (c *Client) Auth(a sasl.Client) error {
 	}
 }
 
-// Reset ends a failed transaction (RSET).
+// Reset ends a failed transaction (RSET). It must not be called while a
+// transaction sent early (Mail.Next) waits for its Send.
 func (c *Client) Reset() error {
 	_, err := c.cmd("RSET", 250, "RSET")
 	return err
@@ -207,9 +212,16 @@ func (c *Client) Noop() error {
 
 // Quit ends the session politely and closes the connection. After a
 // transaction that sent QUIT already (Mail.Quit) there is nothing to do.
+// With a transaction sent early (Mail.Next) and never sent on, the server
+// may be waiting for its message, where QUIT would be a line of it: the
+// connection is closed without a word, and the server drops the
+// transaction (RFC 5321 §3.8).
 func (c *Client) Quit() error {
 	if c.quitSent {
 		return nil
+	}
+	if c.early != nil {
+		return c.conn.Close()
 	}
 	_, err := c.cmd("QUIT", 221, "QUIT")
 	c.conn.Close()

@@ -508,3 +508,139 @@ func TestBodyAndDotInOneWrite(t *testing.T) {
 		})
 	}
 }
+
+// The next transaction's MAIL, RCPTs and DATA go in the flight that ends
+// the message before (RFC 2920 §3.1): a letter a round trip, where the
+// server pipelines but has no CHUNKING.
+func TestNextRidesTheEnd(t *testing.T) {
+	second := &Mail{From: "dept@example.edu", To: []string{"carol@example.com"}, Data: []byte("Subject: y\r\n\r\nHi\r\n")}
+	withNext := func(next *Mail, asked *int) *Mail {
+		m := *letter
+		m.Next = func() *Mail { *asked++; return next }
+		return &m
+	}
+	const bothFlights = "MAIL FROM:<dept@example.edu> | RCPT TO:<ann@example.com> | RCPT TO:<bob@example.com> | DATA\n" +
+		"[36 bytes] | . | MAIL FROM:<dept@example.edu> | RCPT TO:<carol@example.com> | DATA\n" +
+		"[18 bytes] | ."
+
+	t.Run("both delivered, the second in one round trip", func(t *testing.T) {
+		s := &wire{ext: []string{"PIPELINING"}}
+		c := s.start(t)
+		asked := 0
+		first, err := c.Send(withNext(second, &asked), func(*Sent) error { return nil })
+		if err != nil || first.End == nil || first.End.Code != 250 || asked != 1 {
+			t.Fatalf("first: %+v, %v (Next asked %d times)", first, err, asked)
+		}
+		called := 0
+		sent, err := c.Send(second, func(*Sent) error { called++; return nil })
+		if err != nil || called != 1 || sent.Mail.Code != 250 || sent.Rcpt[0].Code != 250 || sent.Data.Code != 354 || sent.End == nil || sent.End.Code != 250 {
+			t.Fatalf("second: %+v, %v (beforeEnd called %d times)", sent, err, called)
+		}
+		if got := flightsString(s.recorded()); got != bothFlights {
+			t.Errorf("flights:\n%s\nwant:\n%s", got, bothFlights)
+		}
+	})
+
+	t.Run("the first refused at its end, the second delivered", func(t *testing.T) {
+		dots := 0
+		s := &wire{ext: []string{"PIPELINING"}, reply: func(cmd string) string {
+			if cmd == "." {
+				if dots++; dots == 1 {
+					return "554 5.7.1 Message rejected as spam"
+				}
+			}
+			return ""
+		}}
+		c := s.start(t)
+		asked := 0
+		first, err := c.Send(withNext(second, &asked), func(*Sent) error { return nil })
+		if err != nil || first.End == nil || first.End.Code != 554 {
+			t.Fatalf("first: %+v, %v", first, err)
+		}
+		sent, err := c.Send(second, func(*Sent) error { return nil })
+		if err != nil || sent.End == nil || sent.End.Code != 250 {
+			t.Fatalf("second: %+v, %v", sent, err)
+		}
+		if got := flightsString(s.recorded()); got != bothFlights {
+			t.Errorf("flights:\n%s\nwant:\n%s", got, bothFlights)
+		}
+	})
+
+	t.Run("the second's only recipient refused: no message follows", func(t *testing.T) {
+		s := &wire{ext: []string{"PIPELINING"}, reply: func(cmd string) string {
+			if strings.Contains(cmd, "carol@") {
+				return "550 5.1.1 No such user"
+			}
+			return ""
+		}}
+		c := s.start(t)
+		asked := 0
+		if _, err := c.Send(withNext(second, &asked), func(*Sent) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		called := false
+		sent, err := c.Send(second, func(*Sent) error { called = true; return nil })
+		if err != nil || called || len(sent.Accepted()) != 0 || sent.Rcpt[0].Code != 550 {
+			t.Fatalf("second: %+v, %v (beforeEnd called: %v)", sent, err, called)
+		}
+	})
+
+	t.Run("never sent on: the session ends without QUIT, which would be a line of a message", func(t *testing.T) {
+		s := &wire{ext: []string{"PIPELINING"}}
+		c := s.start(t)
+		asked := 0
+		if _, err := c.Send(withNext(second, &asked), func(*Sent) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Quit(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
+		if got := flightsString(s.recorded()); strings.Contains(got, "QUIT") {
+			t.Errorf("QUIT sent into a message:\n%s", got)
+		}
+	})
+
+	t.Run("another transaction than the one sent early: the connection is dropped", func(t *testing.T) {
+		s := &wire{ext: []string{"PIPELINING"}}
+		c := s.start(t)
+		asked := 0
+		if _, err := c.Send(withNext(second, &asked), func(*Sent) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		other := *second
+		var ioe *IOError
+		if _, err := c.Send(&other, func(*Sent) error { t.Error("beforeEnd called"); return nil }); !errors.As(err, &ioe) || ioe.Phase != "MAIL" {
+			t.Fatalf("err %v, want an IOError in MAIL", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+		if got := flightsString(s.recorded()); strings.Count(got, "[") != 1 {
+			t.Errorf("a message went:\n%s", got)
+		}
+	})
+
+	t.Run("the end of the first lost: the second is not sent", func(t *testing.T) {
+		s := &wire{ext: []string{"PIPELINING"}, hangUp: "."}
+		c := s.start(t)
+		asked := 0
+		_, err := c.Send(withNext(second, &asked), func(*Sent) error { return nil })
+		var ioe *IOError
+		if !errors.As(err, &ioe) || ioe.Phase != "EOD" {
+			t.Fatalf("first: err %v, want an IOError in EOD (its fate unknown)", err)
+		}
+		if _, err := c.Send(second, func(*Sent) error { t.Error("beforeEnd called"); return nil }); !errors.As(err, &ioe) {
+			t.Fatalf("second: err %v, want an IOError", err)
+		}
+	})
+
+	for _, ext := range [][]string{{"PIPELINING", "CHUNKING"}, nil} {
+		t.Run("not asked without PIPELINING or with CHUNKING: "+strings.Join(ext, "+"), func(t *testing.T) {
+			s := &wire{ext: ext}
+			c := s.start(t)
+			asked := 0
+			if _, err := c.Send(withNext(second, &asked), func(*Sent) error { return nil }); err != nil || asked != 0 {
+				t.Fatalf("err %v, Next asked %d times", err, asked)
+			}
+		})
+	}
+}

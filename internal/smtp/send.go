@@ -24,6 +24,14 @@ type Mail struct {
 	// as a group's last command), saving the round trip a separate QUIT
 	// would take. The connection is closed after its reply.
 	Quit bool
+	// Next, where the server offers PIPELINING (and the message goes with
+	// DATA), is asked for the session's next transaction once this one's
+	// point of no return is passed; that transaction's MAIL, RCPTs and
+	// DATA then go in the flight that ends this message (RFC 2920 §3.1: a
+	// message's content may begin a group), saving the round trip of their
+	// own flight. The next Send must be of the Mail it returned; nil sends
+	// nothing early.
+	Next func() *Mail
 }
 
 // Sent holds the replies a transaction got, as far as it went: to MAIL,
@@ -62,8 +70,8 @@ var ErrAborted = errors.New("aborted before the end of the message")
 // the end is never sent and the connection is closed. With CHUNKING and
 // PIPELINING the whole transaction goes in one write, so beforeEnd is
 // called before any reply; with PIPELINING alone the
-// commands go in one write, the message in a second; without either,
-// command by command.
+// commands go in one write, the message in a second (with the next
+// transaction's commands, Mail.Next); without either, command by command.
 //
 // Send returns the replies read, and an error only when the session
 // cannot go on: an *IOError whose Phase is where it broke (after the
@@ -74,20 +82,22 @@ func (c *Client) Send(m *Mail, beforeEnd func(*Sent) error) (*Sent, error) {
 	_, pipelining := c.Extension("PIPELINING")
 	_, chunking := c.Extension("CHUNKING")
 	chunking = chunking && !c.NoChunking
-	data := m.Data
-	if len(data) > 0 && !strings.HasSuffix(string(data[len(data)-2:]), "\r\n") {
-		data = append(data[:len(data):len(data)], '\r', '\n')
+	data := withCRLF(m.Data)
+	early := c.early != nil && c.early == m
+	if c.early != nil && !early {
+		// The server waits for another transaction's message: only
+		// dropping the connection ends that.
+		c.conn.Close()
+		return s, &IOError{"MAIL", errors.New("another transaction was sent early")}
 	}
+	c.early = nil
 
 	if chunking && pipelining {
 		// One flight: the point of no return is before it.
 		if err := c.aborted(beforeEnd(s)); err != nil {
 			return s, err
 		}
-		c.bufferLine(c.mailLine(m, len(data)))
-		for _, rcpt := range m.To {
-			c.bufferLine(c.rcptLine(m, rcpt))
-		}
+		c.bufferEnvelope(m, len(data), false)
 		c.bufferLine(fmt.Sprintf("BDAT %d LAST", len(data)))
 		c.writer().Write(data)
 		c.bufferQuit(m)
@@ -102,21 +112,21 @@ func (c *Client) Send(m *Mail, beforeEnd func(*Sent) error) (*Sent, error) {
 		return s, nil
 	}
 
-	if pipelining {
-		c.bufferLine(c.mailLine(m, len(data)))
-		for _, rcpt := range m.To {
-			c.bufferLine(c.rcptLine(m, rcpt))
+	switch {
+	case early:
+		// Its MAIL, RCPTs and DATA went with the end of the message before.
+		if err := c.readFlight(s, "", true); err != nil {
+			return s, err
 		}
-		if !chunking {
-			c.bufferLine("DATA")
-		}
+	case pipelining:
+		c.bufferEnvelope(m, len(data), !chunking)
 		if err := c.flush("MAIL"); err != nil {
 			return s, err
 		}
 		if err := c.readFlight(s, "", !chunking); err != nil {
 			return s, err
 		}
-	} else {
+	default:
 		var err error
 		if s.Mail, err = c.cmd("MAIL", 0, "%s", c.mailLine(m, len(data))); err != nil {
 			return s, err
@@ -176,6 +186,7 @@ func (c *Client) Send(m *Mail, beforeEnd func(*Sent) error) (*Sent, error) {
 		c.bufferLine(".")
 		if pipelining {
 			c.bufferQuit(m)
+			c.bufferNext(m)
 		}
 		if err := c.flush("EOD"); err != nil {
 			return s, err
@@ -187,6 +198,40 @@ func (c *Client) Send(m *Mail, beforeEnd func(*Sent) error) (*Sent, error) {
 	}
 	c.readQuit(s, m)
 	return s, nil
+}
+
+// withCRLF is data ending in CRLF, as a message must.
+func withCRLF(data []byte) []byte {
+	if len(data) > 0 && !strings.HasSuffix(string(data[len(data)-2:]), "\r\n") {
+		return append(data[:len(data):len(data)], '\r', '\n')
+	}
+	return data
+}
+
+// bufferEnvelope adds a transaction's MAIL, RCPTs and, with data, DATA to
+// the flight being built.
+func (c *Client) bufferEnvelope(m *Mail, size int, data bool) {
+	c.bufferLine(c.mailLine(m, size))
+	for _, rcpt := range m.To {
+		c.bufferLine(c.rcptLine(m, rcpt))
+	}
+	if data {
+		c.bufferLine("DATA")
+	}
+}
+
+// bufferNext adds the next transaction's envelope to the flight that ends
+// m, when m has one to give (Mail.Next) and does not end the session.
+func (c *Client) bufferNext(m *Mail) {
+	if m.Next == nil || m.Quit {
+		return
+	}
+	next := m.Next()
+	if next == nil {
+		return
+	}
+	c.bufferEnvelope(next, len(withCRLF(next.Data)), true)
+	c.early = next
 }
 
 // bufferQuit adds QUIT to the flight that ends the message when m ends
