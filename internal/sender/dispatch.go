@@ -207,6 +207,17 @@ func (d *dispatcher) abandonAll() {
 		d.finish(w.j, abandoned(w.j))
 	}
 	d.queue, d.waiting = nil, nil
+	// Jobs handed over but not yet taken: no worker may take them now (a
+	// worker stopped by an abort takes nothing more).
+	for {
+		select {
+		case j := <-d.w.work:
+			d.inflight--
+			d.finish(j, abandoned(j))
+		default:
+			return
+		}
+	}
 }
 
 func abandoned(j *job) journal.State {

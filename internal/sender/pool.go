@@ -221,7 +221,10 @@ func (p *Pool) Run(ctx, hard context.Context, each func(func(*letter.Letter) boo
 		})
 	}()
 
-	w := &crew{p: p, work: make(chan *job), reports: make(chan report), gctx: gctx, dest: p.Transport.Destination(),
+	// Jobs wait in work, so that a worker finds the next letter there
+	// at once, its envelope to go with the end of the one before
+	// (worker.next), even while the dispatcher is busy.
+	w := &crew{p: p, work: make(chan *job, p.Concurrency), reports: make(chan report), gctx: gctx, dest: p.Transport.Destination(),
 		dispatch: dispatch, stopDispatch: stopDispatch, ready: make(chan struct{})}
 	for n := 1; n <= p.Concurrency; n++ {
 		g.Go(func() error { return w.run(n) })
