@@ -72,6 +72,9 @@ func (d *dispatcher) loop() {
 		case r := <-d.w.reports:
 			d.inflight--
 			d.settle(r)
+			if r.settled != nil {
+				r.settled <- struct{}{}
+			}
 		case <-retry.C:
 			d.wake()
 		case <-stop:

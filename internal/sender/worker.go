@@ -32,6 +32,7 @@ type crew struct {
 func (w *crew) run(n int) error {
 	s := &worker{w: w, n: n}
 	defer s.close(true)
+	settled := make(chan struct{}, 1)
 	if n == 1 {
 		defer w.readyOnce.Do(func() { close(w.ready) })
 	} else {
@@ -58,7 +59,9 @@ func (w *crew) run(n int) error {
 			return nil // closed: everything is done
 		}
 		r, err := s.handle(j)
+		r.settled = settled
 		w.reports <- r
+		<-settled
 		if err != nil || r.gone {
 			if s.held != nil {
 				w.reports <- report{j: s.held} // taken early, never tried
