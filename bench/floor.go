@@ -67,8 +67,17 @@ func floor(addr string, sessions, n int, data []byte, journalPath string) (sampl
 }
 
 // floorSession sends letters while there are some left to send, 100 to a
-// connection as mailmerge does by default.
+// connection as mailmerge does by default, each letter's envelope with
+// the end of the one before where the server pipelines (smtp.Mail.Next).
 func floorSession(addr string, n int, next *atomic.Int64, data []byte, j *journal.Journal) error {
+	take := func() *floorMail {
+		i := int(next.Add(1))
+		if i > n {
+			return nil
+		}
+		rcpt := "student" + strconv.Itoa(i) + "@example.com"
+		return &floorMail{i: i, m: &smtp.Mail{From: "bench@example.org", To: []string{rcpt}, Data: data}}
+	}
 	for {
 		conn, err := net.Dial("tcp", addr)
 		if err != nil {
@@ -81,13 +90,24 @@ func floorSession(addr string, n int, next *atomic.Int64, data []byte, j *journa
 		if err := c.Hello("localhost"); err != nil {
 			return err
 		}
+		var early *floorMail
 		for sent := 0; sent < 100; sent++ {
-			i := int(next.Add(1))
-			if i > n {
-				c.Quit()
-				return nil
+			f := early
+			if early = nil; f == nil {
+				if f = take(); f == nil {
+					c.Quit()
+					return nil
+				}
 			}
-			if err := floorLetter(c, i, data, j); err != nil {
+			if sent+1 < 100 {
+				f.m.Next = func() *smtp.Mail {
+					if early = take(); early == nil {
+						return nil
+					}
+					return early.m
+				}
+			}
+			if err := floorLetter(c, f, j); err != nil {
 				return err
 			}
 		}
@@ -95,16 +115,22 @@ func floorSession(addr string, n int, next *atomic.Int64, data []byte, j *journa
 	}
 }
 
-func floorLetter(c *smtp.Client, i int, data []byte, j *journal.Journal) error {
-	rcpt := "student" + strconv.Itoa(i) + "@example.com"
-	rec := journal.Record{Key: letter.NamedKey("floor", strconv.Itoa(i)), Dest: "smtp:floor", Line: i + 1, Rcpt: []string{rcpt},
+// floorMail is letter i of the floor.
+type floorMail struct {
+	i int
+	m *smtp.Mail
+}
+
+func floorLetter(c *smtp.Client, f *floorMail, j *journal.Journal) error {
+	i := f.i
+	rec := journal.Record{Key: letter.NamedKey("floor", strconv.Itoa(i)), Dest: "smtp:floor", Line: i + 1, Rcpt: f.m.To,
 		MessageID: "<" + strconv.Itoa(i) + "@floor.example>", Attempt: 1, State: journal.Attempt}
 	if j != nil {
 		if err := j.Append(rec); err != nil {
 			return err
 		}
 	}
-	sent, err := c.Send(&smtp.Mail{From: "bench@example.org", To: []string{rcpt}, Data: data}, func(*smtp.Sent) error {
+	sent, err := c.Send(f.m, func(*smtp.Sent) error {
 		if j == nil {
 			return nil
 		}
