@@ -133,6 +133,7 @@ type job struct {
 	before   int            // attempts made by earlier runs: each run makes up to MaxAttempts of its own
 	deferred bool           // an attempt in this run was temporary
 	paid     bool           // the rate limit let this attempt go already (its envelope went early)
+	buildErr error          // why it could not be written out when taken early
 }
 
 // to returns a job's letter for recipients, a subset of the row's.

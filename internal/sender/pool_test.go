@@ -438,6 +438,70 @@ func TestDeliveryWithDATA(t *testing.T) {
 	}
 }
 
+// TestOverDATA runs the tests of interrupts, aborts, stops, retries and
+// failures again with DATA instead of BDAT, where each letter's end
+// carries the next letter's envelope (smtp.Mail.Next).
+func TestOverDATA(t *testing.T) {
+	overDATA = true
+	defer func() { overDATA = false }()
+	for name, test := range map[string]func(*testing.T){
+		"Replies": TestReplies, "StallAfterDotIsUnknown": TestStallAfterDotIsUnknown, "Resume": TestResume,
+		"PolicyStop": TestPolicyStop, "JournalFailureStopsBeforeTheDot": TestJournalFailureStopsBeforeTheDot,
+		"Interrupt": TestInterrupt, "SMTPUTF8": TestSMTPUTF8, "BodyStall": TestBodyStall, "Abort": TestAbort,
+		"RateLimitGatesSending": TestRateLimitGatesSending, "BuildFailure": TestBuildFailure,
+		"RecipientsKeepTheirOwnOutcomes": TestRecipientsKeepTheirOwnOutcomes, "DeferredGetsItsAttemptsAgain": TestDeferredGetsItsAttemptsAgain,
+		"SizeRefusedBeforeTheBody": TestSizeRefusedBeforeTheBody, "IdleSessionReplaced": TestIdleSessionReplaced,
+		"NextIsMadeBeforeTheEOD": TestNextIsMadeBeforeTheEOD,
+	} {
+		t.Run(name, test)
+	}
+}
+
+// TestNextIsMadeBeforeTheEOD: the letter whose envelope goes with the end
+// of the one before is made (its attachments read) before that letter's
+// eod is durable, never between its eod and its final dot, where a crash
+// would leave a letter the server never finished recorded as unknown.
+func TestNextIsMadeBeforeTheEOD(t *testing.T) {
+	be := &backend{}
+	port := startServer(t, be, nil)
+	tr := smtpTransport(port)
+	tr.NoChunking = true
+	var trace bytes.Buffer
+	tr.Trace = NewTrace(&lockedBuffer{b: &trace})
+	path := filepath.Join(t.TempDir(), "test.journal")
+	ls := letters(6)
+	data := map[*letter.Letter][]byte{}
+	for _, l := range ls {
+		data[l.Letter] = l.Data
+	}
+	var mu sync.Mutex
+	var eodWhileMaking []string
+	st, _, err := runPoolAt(t, context.Background(), path, tr, ls, func(p *Pool) {
+		p.Concurrency = 1
+		p.Build = func(l *letter.Letter) ([]byte, error) {
+			last := map[string]journal.State{}
+			journal.Read(path, func(r journal.Record) error { last[r.MessageID] = r.State; return nil })
+			mu.Lock()
+			defer mu.Unlock()
+			for id, state := range last {
+				if state == journal.EOD {
+					eodWhileMaking = append(eodWhileMaking, id)
+				}
+			}
+			return data[l], nil
+		}
+	})
+	if err != nil || st.Delivered != 6 {
+		t.Fatalf("%v: %s", err, summary(st))
+	}
+	if early, _ := envelopes(trace.String()); early == 0 {
+		t.Fatal("no envelope went with the end of the letter before")
+	}
+	if len(eodWhileMaking) > 0 {
+		t.Errorf("letters made while %v had a durable eod and no outcome", eodWhileMaking)
+	}
+}
+
 // envelopes counts the MAIL commands in a trace that went in the flight
 // that ended the letter before, and those that went on their own.
 func envelopes(trace string) (early, own int) {

@@ -295,7 +295,8 @@ func keyName(r journal.Record) string {
 	return strings.TrimSuffix(strings.TrimPrefix(r.MessageID, "<"), "@example.org>")
 }
 
-// run sends ls through p, whose Build gives each letter's Data, and
+// run sends ls through p, whose Build gives each letter's Data unless
+// the test set one, and
 // checks that the stats count every letter exactly once.
 func run(t testing.TB, p *Pool, ctx, hard context.Context, ls []*testLetter) (Stats, error) {
 	t.Helper()
@@ -303,7 +304,9 @@ func run(t testing.TB, p *Pool, ctx, hard context.Context, ls []*testLetter) (St
 	for _, l := range ls {
 		data[l.Letter] = l
 	}
-	p.Build = func(l *letter.Letter) ([]byte, error) { return data[l].Data, nil }
+	if p.Build == nil {
+		p.Build = func(l *letter.Letter) ([]byte, error) { return data[l].Data, nil }
+	}
 	st, err := p.Run(ctx, hard, func(yield func(*letter.Letter) bool) error {
 		for _, l := range ls {
 			if !yield(l.Letter) {
@@ -320,8 +323,13 @@ func run(t testing.TB, p *Pool, ctx, hard context.Context, ls []*testLetter) (St
 
 func smtpTransport(port int) *SMTP {
 	return &SMTP{Host: "127.0.0.1", Port: port, Security: Plain, Helo: "client.test",
-		DialTimeout: 5 * time.Second, Timeout: 5 * time.Second, DataTimeout: 5 * time.Second}
+		DialTimeout: 5 * time.Second, Timeout: 5 * time.Second, DataTimeout: 5 * time.Second, NoChunking: overDATA}
 }
+
+// overDATA makes smtpTransport send with DATA where go-smtp's server
+// offers CHUNKING too, so that each letter's end carries the next one's
+// envelope (TestOverDATA).
+var overDATA bool
 
 // runPool sends ls through tr with a fresh journal and returns the stats,
 // the error and the journal's last record per key.

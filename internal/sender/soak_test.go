@@ -1,6 +1,7 @@
 package sender
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -116,6 +117,10 @@ func faultSoak(t *testing.T, noChunking bool) {
 	tr := smtpTransport(port)
 	tr.Timeout, tr.DataTimeout = 2*time.Second, dataTimeout
 	tr.NoChunking = noChunking
+	var trace bytes.Buffer
+	if noChunking {
+		tr.Trace = NewTrace(&lockedBuffer{b: &trace})
+	}
 	path := filepath.Join(t.TempDir(), "soak.journal")
 	ls := letters(n)
 	tune := func(p *Pool) { p.Concurrency, p.PolicyStop, p.Backoff = 4, 0, time.Millisecond }
@@ -188,4 +193,7 @@ func faultSoak(t *testing.T, noChunking bool) {
 		t.Error("every letter settled in the first run: the soak did not carry letters over to a later run")
 	}
 	t.Logf("final states %v", states)
+	if early, _ := envelopes(trace.String()); noChunking && early < n/2 {
+		t.Errorf("%d envelopes went with the end of the letter before, want most of %d", early, n)
+	}
 }

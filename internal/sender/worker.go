@@ -45,9 +45,6 @@ func (w *crew) run(n int) error {
 	for {
 		j := s.held
 		s.held = nil
-		if j == nil && s.drained {
-			return nil
-		}
 		if j == nil {
 			select {
 			case j = <-w.work:
@@ -79,10 +76,8 @@ type worker struct {
 	s    Session
 	sent int
 	// held is a job taken while the one before was being sent, for the
-	// session to send its envelope early (next); drained says the work
-	// channel was found closed meanwhile.
-	held    *job
-	drained bool
+	// session to send its envelope early (next).
+	held *job
 }
 
 // handle makes one attempt at j, if it can.
@@ -91,6 +86,11 @@ func (s *worker) handle(j *job) (report, error) {
 	r := report{j: j}
 	if s.stopped() {
 		return r, nil
+	}
+	if j.buildErr != nil {
+		err := j.buildErr
+		j.buildErr = nil
+		return s.unbuilt(j, err)
 	}
 	if j.data == nil {
 		data, err := p.Build(j.l)
@@ -161,14 +161,13 @@ func (s *worker) handle(j *job) (report, error) {
 // flight, a round trip saved. The job is handled next either way.
 func (s *worker) next() (*letter.Letter, []byte) {
 	p := s.w.p
-	if s.held != nil || s.drained || s.stopped() || s.sent+2 > p.PerSession {
+	if s.held != nil || s.stopped() || s.sent+2 > p.PerSession {
 		return nil, nil
 	}
 	select {
 	case j := <-s.w.work:
 		if j == nil {
-			s.drained = true
-			return nil, nil
+			return nil, nil // closed (never while a job is in flight): the run loop sees it too
 		}
 		s.held = j
 	default:
@@ -184,7 +183,8 @@ func (s *worker) next() (*letter.Letter, []byte) {
 	if j.data == nil {
 		data, err := p.Build(j.l)
 		if err != nil {
-			return nil, nil // handle records why
+			j.buildErr = err // handle records why
+			return nil, nil
 		}
 		j.data = data
 	}

@@ -197,15 +197,27 @@ func (c *Client) Auth(a sasl.Client) error {
 	}
 }
 
-// Reset ends a failed transaction (RSET). It must not be called while a
-// transaction sent early (Mail.Next) waits for its Send.
+// errEarly refuses a command while a transaction sent early (Mail.Next)
+// waits for its Send: the server may be reading a message, of which the
+// command would be a line.
+var errEarly = errors.New("a transaction sent early waits for its message")
+
+// Reset ends a failed transaction (RSET).
 func (c *Client) Reset() error {
+	if c.early != nil {
+		c.conn.Close()
+		return &IOError{"RSET", errEarly}
+	}
 	_, err := c.cmd("RSET", 250, "RSET")
 	return err
 }
 
 // Noop keeps an idle session alive, or finds that it is not.
 func (c *Client) Noop() error {
+	if c.early != nil {
+		c.conn.Close()
+		return &IOError{"NOOP", errEarly}
+	}
 	_, err := c.cmd("NOOP", 250, "NOOP")
 	return err
 }

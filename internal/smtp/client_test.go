@@ -585,19 +585,75 @@ func TestNextRidesTheEnd(t *testing.T) {
 		}
 	})
 
-	t.Run("never sent on: the session ends without QUIT, which would be a line of a message", func(t *testing.T) {
-		s := &wire{ext: []string{"PIPELINING"}}
-		c := s.start(t)
-		asked := 0
-		if _, err := c.Send(withNext(second, &asked), func(*Sent) error { return nil }); err != nil {
+	t.Run("never sent on: nothing more is written, QUIT, NOOP or RSET would be lines of a message", func(t *testing.T) {
+		for _, end := range []struct {
+			name string
+			do   func(*Client) error
+			fail bool
+		}{
+			{"QUIT", (*Client).Quit, false},
+			{"NOOP", (*Client).Noop, true},
+			{"RSET", (*Client).Reset, true},
+		} {
+			var w *writes
+			s := &wire{ext: []string{"PIPELINING"}}
+			c := s.startWith(t, func(c net.Conn) net.Conn { w = &writes{Conn: c}; return w })
+			asked := 0
+			if _, err := c.Send(withNext(second, &asked), func(*Sent) error { return nil }); err != nil {
+				t.Fatal(err)
+			}
+			w.mu.Lock()
+			before := len(w.sizes)
+			w.mu.Unlock()
+			if err := end.do(c); (err != nil) != end.fail {
+				t.Errorf("%s: err %v", end.name, err)
+			}
+			w.mu.Lock()
+			if len(w.sizes) != before {
+				t.Errorf("%s wrote %v after the flight that sent the next envelope", end.name, w.sizes[before:])
+			}
+			w.mu.Unlock()
+		}
+	})
+
+	t.Run("the connection lost after 354: the end never went, the body's failure", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
 			t.Fatal(err)
 		}
-		if err := c.Quit(); err != nil {
+		defer ln.Close()
+		go func() {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			r := bufio.NewReader(conn)
+			io.WriteString(conn, "220 hi\r\n")
+			r.ReadString('\n') // EHLO
+			io.WriteString(conn, "250-hi\r\n250 PIPELINING\r\n")
+			for range 4 { // MAIL, two RCPT, DATA
+				r.ReadString('\n')
+			}
+			io.WriteString(conn, "250 ok\r\n250 ok\r\n250 ok\r\n354 go ahead\r\n")
+			conn.(*net.TCPConn).SetLinger(0)
+			conn.Close() // a reset: the client's next write fails
+		}()
+		conn, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(100 * time.Millisecond)
-		if got := flightsString(s.recorded()); strings.Contains(got, "QUIT") {
-			t.Errorf("QUIT sent into a message:\n%s", got)
+		defer conn.Close()
+		c := NewClient(conn, 5*time.Second, 5*time.Second)
+		if _, err := c.Greeting(time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Hello("client.example"); err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Send(letter, func(*Sent) error { time.Sleep(100 * time.Millisecond); return nil }) // the reset arrives
+		var ioe *IOError
+		if !errors.As(err, &ioe) || ioe.Phase != "BODY" {
+			t.Fatalf("err %v, want an IOError in BODY: the final dot never left", err)
 		}
 	})
 

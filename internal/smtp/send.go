@@ -180,15 +180,26 @@ func (c *Client) Send(m *Mail, beforeEnd func(*Sent) error) (*Sent, error) {
 		if err := writeDotStuffed(c.writer(), data); err != nil {
 			return s, &IOError{"BODY", err}
 		}
+		// The next transaction is asked for before the point of no
+		// return: making it (reading its attachments) must not hold back
+		// the final dot of a letter whose eod is durable.
+		var next *Mail
+		if pipelining && m.Next != nil && !m.Quit {
+			next = m.Next()
+		}
 		if err := c.aborted(beforeEnd(s)); err != nil {
 			return s, err
 		}
+		body := c.writer().Buffered()
 		c.bufferLine(".")
 		if pipelining {
 			c.bufferQuit(m)
-			c.bufferNext(m)
 		}
-		if err := c.flush("EOD"); err != nil {
+		if next != nil {
+			c.bufferEnvelope(next, len(withCRLF(next.Data)), true)
+			c.early = next
+		}
+		if err := c.flushEnd(body); err != nil {
 			return s, err
 		}
 	}
@@ -220,18 +231,22 @@ func (c *Client) bufferEnvelope(m *Mail, size int, data bool) {
 	}
 }
 
-// bufferNext adds the next transaction's envelope to the flight that ends
-// m, when m has one to give (Mail.Next) and does not end the session.
-func (c *Client) bufferNext(m *Mail) {
-	if m.Next == nil || m.Quit {
-		return
+// flushEnd writes the flight that ends a message, of which the first
+// body bytes are the message's last. A write that fails before the final
+// "." has gone whole cannot have ended the message: the failure is the
+// body's, and the letter may be sent again; after it, the end's (the
+// server may have the letter).
+func (c *Client) flushEnd(body int) error {
+	w := c.writer()
+	total := w.Buffered()
+	err := w.Flush()
+	if err == nil {
+		return nil
 	}
-	next := m.Next()
-	if next == nil {
-		return
+	if written := total - w.Buffered(); written < body+len(".\r\n") {
+		return &IOError{"BODY", err}
 	}
-	c.bufferEnvelope(next, len(withCRLF(next.Data)), true)
-	c.early = next
+	return &IOError{"EOD", err}
 }
 
 // bufferQuit adds QUIT to the flight that ends the message when m ends
