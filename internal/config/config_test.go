@@ -294,7 +294,7 @@ func TestPasswordNotEchoed(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 	c.SMTP.PasswordEnv = "MY_SMTP_PW"
-	if _, err := c.Password(nil); err == nil || !strings.Contains(err.Error(), "set $MY_SMTP_PW or smtp.password_file") {
+	if _, err := c.Password(nil); err == nil || !strings.Contains(err.Error(), "put it in the environment variable MY_SMTP_PW (") {
 		t.Errorf("err = %v", err)
 	}
 }
@@ -329,5 +329,19 @@ func TestDSNSender(t *testing.T) {
 	d := DSN{Notify: []string{"failure", " Delay"}, Ret: "headers"}.Sender()
 	if !slices.Equal(d.Notify, []string{"FAILURE", "DELAY"}) || d.Ret != "HDRS" {
 		t.Errorf("Sender() = %+v", d)
+	}
+}
+
+// A user is told how to set the password's variable in the shells of
+// their own system.
+func TestSetEnv(t *testing.T) {
+	for goos, want := range map[string]string{
+		"linux":   `export MAILMERGE_SMTP_PASSWORD='...'`,
+		"darwin":  `export MAILMERGE_SMTP_PASSWORD='...'`,
+		"windows": `in cmd: set MAILMERGE_SMTP_PASSWORD=..., in PowerShell: $env:MAILMERGE_SMTP_PASSWORD = "..."`,
+	} {
+		if got := setEnv("MAILMERGE_SMTP_PASSWORD", goos); got != want {
+			t.Errorf("%s: %s, want %s", goos, got, want)
+		}
 	}
 }

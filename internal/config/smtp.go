@@ -105,7 +105,17 @@ func (c *Config) secret(section, username, env, file string, ask func() (string,
 		// mistake, say. It is not shown.
 		return "", c.KeyErr(section+".password_env", fmt.Errorf("no password for %s. password_env is the name of an environment variable that holds the password, not the password: the value here does not look like a name (it is not shown, in case it is a password; if it is, take it out of this file and change it). Set password_env to a name such as MAILMERGE_%s_PASSWORD and put the password in that variable, or use %s.password_file", username, strings.ToUpper(section), section))
 	}
-	return "", c.KeyErr(section+".username", fmt.Errorf("no password for %s: set $%s or %s.password_file", username, env, section))
+	return "", c.KeyErr(section+".username", fmt.Errorf("no password for %s: put it in the environment variable %s (%s), or name a file that holds it in %s.password_file",
+		username, env, setEnv(env, runtime.GOOS), section))
+}
+
+// setEnv says how to set the environment variable name for one session in
+// the shells of the system mailmerge runs on.
+func setEnv(name, goos string) string {
+	if goos == "windows" {
+		return fmt.Sprintf("in cmd: set %s=..., in PowerShell: $env:%s = \"...\"", name, name)
+	}
+	return fmt.Sprintf("export %s='...'", name)
 }
 
 var conventionalEnv = regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`)

@@ -101,7 +101,7 @@ func (t *SMTP) hint(ctx context.Context, err error) string {
 	case errors.As(err, &re) && re.Kind == ErrAuth && errors.Is(err, errNoAuth):
 		return "the server does not offer to log in on this connection: check smtp.port (usually 587 or 465), or leave smtp.username empty if it needs no login"
 	case errors.As(err, &re) && re.Kind == ErrAuth:
-		return "the server refused the username or the password: check smtp.username, and the password in $" + "MAILMERGE_SMTP_PASSWORD (or smtp.password_env) or smtp.password_file"
+		return "the server refused the username or the password: check smtp.username, and the password in the environment variable MAILMERGE_SMTP_PASSWORD (or the one smtp.password_env names) or in smtp.password_file"
 	case errors.As(err, &re) && re.Kind == ErrTLS && re.Phase == PhaseEHLO:
 		return fmt.Sprintf("%s does not offer encryption (STARTTLS), so the password and the letters would cross the network readable: check smtp.port (submission is usually 587 with starttls, or 465 with tls); only for a server inside your network that needs none, set smtp.security: none", addr)
 	case errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &op) && op.Timeout():
