@@ -26,7 +26,10 @@ writing anything, and prints every problem as file:line[:column]: message.
 On success it prints what would be sent.
 
 --smtp also connects to the SMTP server as send would (TLS or STARTTLS,
-login), prints what the server offers, and says QUIT: nothing is sent.`,
+login), prints what the server offers, and says QUIT: nothing is sent.
+With an imap: section it also logs in to the IMAP server, as bounces and
+Sent copies would, and looks at imap.mailbox and (with imap.save_copies)
+imap.sent_folder: nothing is read or changed.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			sel, err := rf.selection()
@@ -72,7 +75,7 @@ login), prints what the server offers, and says QUIT: nothing is sent.`,
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&smtp, "smtp", false, "also connect to the SMTP server and log in (sends nothing)")
+	cmd.Flags().BoolVar(&smtp, "smtp", false, "also connect to the SMTP server (and the IMAP server, if configured) and log in (sends nothing)")
 	rf.add(cmd)
 	return cmd
 }

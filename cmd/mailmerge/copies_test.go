@@ -61,6 +61,25 @@ imap:
   save_copies: true
 `, pf.Port, v.Port)), 0o644)
 	t.Setenv("MAILMERGE_IMAP_PASSWORD", "imap-pw")
+	// check --smtp logs in to both servers and looks at both folders.
+	check := func() (int, string) {
+		var out bytes.Buffer
+		code := run(context.Background(), []string{"check", "--smtp", "-c", cfg}, strings.NewReader(""), &out, &out)
+		return code, out.String()
+	}
+	if code, out := check(); code != 0 || !regexp.MustCompile(`127\.0\.0\.1:\d+ \(IMAP, TLS\): logged in as kafedra in \d+ ms; INBOX holds \d+ messages?, Sent holds 0 messages; nothing was read or changed`).MatchString(out) {
+		t.Errorf("check --smtp: exit %d\n%s", code, out)
+	}
+	t.Setenv("MAILMERGE_IMAP_SENT_FOLDER", "Sent Items")
+	if code, out := check(); code != exitUnavailable || !strings.Contains(out, `has no folder "Sent Items"`) {
+		t.Errorf("check --smtp with a folder that is not there: exit %d\n%s", code, out)
+	}
+	t.Setenv("MAILMERGE_IMAP_SENT_FOLDER", "Sent")
+	t.Setenv("MAILMERGE_IMAP_PASSWORD", "not-it")
+	if code, out := check(); code != exitAuth || strings.Contains(out, "not-it") {
+		t.Errorf("check --smtp with a wrong IMAP password: exit %d\n%s", code, out)
+	}
+	t.Setenv("MAILMERGE_IMAP_PASSWORD", "imap-pw")
 	send := func() string {
 		t.Helper()
 		var out bytes.Buffer

@@ -5,11 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mailmerge/mailmerge/internal/config"
+	"github.com/mailmerge/mailmerge/internal/mailbox"
 	"github.com/mailmerge/mailmerge/internal/preview"
 	"github.com/mailmerge/mailmerge/internal/sender"
 )
@@ -32,6 +36,44 @@ func checkServer(cmd *cobra.Command, cfg *config.Config) error {
 		return runError(err, "")
 	}
 	printServer(cmd.OutOrStdout(), info)
+	if cfg.IMAP.Host != "" {
+		return checkMailbox(cmd, cfg)
+	}
+	return nil
+}
+
+// checkMailbox logs in to the IMAP server as bounces and Sent copies
+// would, and looks at the folders they use: nothing is read or changed.
+func checkMailbox(cmd *cobra.Command, cfg *config.Config) error {
+	password, err := cfg.IMAPPassword(passwordPrompt(cmd, cfg.IMAP.Username, cfg.IMAP.Host))
+	if err != nil {
+		return &exitError{code: exitConfig, err: err}
+	}
+	server, err := cfg.MailboxServer(password)
+	if err != nil {
+		return &exitError{code: exitConfig, err: err}
+	}
+	start := time.Now()
+	mb, err := mailbox.Dial(cmd.Context(), server)
+	if err != nil {
+		return mailboxError(err)
+	}
+	defer mb.Close()
+	elapsed := time.Since(start)
+	folders := []string{cfg.IMAP.Mailbox}
+	if cfg.IMAP.SaveCopies {
+		folders = append(folders, cfg.IMAP.SentFolder)
+	}
+	var held []string
+	for _, f := range folders {
+		n, err := mb.Examine(cmd.Context(), f)
+		if err != nil {
+			return mailboxError(err)
+		}
+		held = append(held, fmt.Sprintf("%s holds %s", f, plural(int(n), "message")))
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "%s (IMAP, %s): logged in as %s in %d ms; %s; nothing was read or changed\n",
+		net.JoinHostPort(server.Host, strconv.Itoa(server.Port)), strings.ToUpper(string(server.Security)), server.Username, elapsed.Milliseconds(), strings.Join(held, ", "))
 	return nil
 }
 

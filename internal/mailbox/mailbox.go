@@ -379,6 +379,25 @@ func (m *Mailbox) Append(ctx context.Context, folder string, data []byte, date t
 	return nil
 }
 
+// Examine opens folder read-only (EXAMINE) and says how many messages
+// it holds: that it is there, changing nothing (not even \Recent).
+func (m *Mailbox) Examine(ctx context.Context, folder string) (uint32, error) {
+	var n uint32
+	err := m.do(ctx, func() error {
+		data, err := m.c.Select(folder, &imap.SelectOptions{ReadOnly: true}).Wait()
+		if err != nil {
+			return err
+		}
+		n = data.NumMessages
+		return nil
+	})
+	m.selected = "" // examined, not selected: the next command selects anew
+	if err != nil {
+		return 0, m.folderError(ctx, folder, err)
+	}
+	return n, nil
+}
+
 // Has reports whether folder holds a message with the Message-ID id.
 func (m *Mailbox) Has(ctx context.Context, folder, id string) (bool, error) {
 	if err := m.selectFolder(ctx, folder); err != nil {

@@ -66,6 +66,20 @@ func TestDovecot(t *testing.T) {
 				if len(ids) != 2 {
 					t.Fatalf("INBOX has %v, want two left", ids)
 				}
+				// Examine counts a folder's messages, changes nothing, and
+				// names the folders there when one is not.
+				if n, err := m.Examine(ctx, "INBOX"); err != nil || n != 2 {
+					t.Errorf("Examine(INBOX) = %d, %v; want 2", n, err)
+				}
+				if got := v.Search(t, "kafedra", "INBOX", "SEEN"); len(got) != 0 {
+					t.Errorf("examining marked %v seen", got)
+				}
+				if _, err := m.Examine(ctx, "Nope"); err == nil || !strings.Contains(err.Error(), `has no folder "Nope" (it has `) {
+					t.Errorf("Examine(Nope): %v", err)
+				}
+				if has, err := m.Has(ctx, "INBOX", "<two@example.org>"); err != nil || !has {
+					t.Errorf("after Examine, Has(INBOX) = %v, %v", has, err)
+				}
 				return
 			}
 			if want := []string{"<one@example.org>", "<two@example.org>", "<three@example.org>"}; !slices.Equal(ids, want) {
