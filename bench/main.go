@@ -237,11 +237,11 @@ func (b *bench) sizeOfLetter() (int, error) {
 	if _, err := measure(b.dir, b.mailmerge, "preview", "-c", cfg, "--out", "first", "--limit", "1"); err != nil {
 		return 0, err
 	}
-	files, _ := filepath.Glob(filepath.Join(b.dir, "first", "*.eml"))
-	if len(files) != 1 {
-		return 0, fmt.Errorf("preview --out wrote %d files, want 1", len(files))
+	file, err := b.firstLetterFile()
+	if err != nil {
+		return 0, err
 	}
-	fi, err := os.Stat(files[0])
+	fi, err := os.Stat(file)
 	if err != nil {
 		return 0, err
 	}
@@ -340,13 +340,23 @@ func (b *bench) loopback() error {
 	return nil
 }
 
-// firstLetter is the first letter as a send writes it, line ends CRLF.
-func (b *bench) firstLetter() ([]byte, error) {
+// firstLetterFile is the file sizeOfLetter had preview write the first
+// letter to.
+func (b *bench) firstLetterFile() (string, error) {
 	files, _ := filepath.Glob(filepath.Join(b.dir, "first", "*.eml"))
 	if len(files) != 1 {
-		return nil, fmt.Errorf("preview --out wrote %d files, want 1", len(files))
+		return "", fmt.Errorf("preview --out wrote %d files, want 1", len(files))
 	}
-	data, err := os.ReadFile(files[0])
+	return files[0], nil
+}
+
+// firstLetter is the first letter as a send writes it, line ends CRLF.
+func (b *bench) firstLetter() ([]byte, error) {
+	file, err := b.firstLetterFile()
+	if err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(file)
 	if err != nil {
 		return nil, err
 	}

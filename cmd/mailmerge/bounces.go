@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mailmerge/mailmerge/internal/bounce"
+	"github.com/mailmerge/mailmerge/internal/config"
 	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/mailbox"
 	"github.com/mailmerge/mailmerge/internal/report"
@@ -58,13 +59,9 @@ mailbox again records nothing twice. Nothing is moved or deleted, unless
 			if j.Letters() == 0 {
 				return &exitError{code: exitData, err: fmt.Errorf("nothing has been sent for this mailing yet (the journal %s has no letters): run mailmerge send first", cfg.Send.Journal)}
 			}
-			password, err := cfg.IMAPPassword(passwordPrompt(cmd, cfg.IMAP.Username, cfg.IMAP.Host))
+			server, err := mailboxServer(cmd, cfg)
 			if err != nil {
-				return &exitError{code: exitConfig, err: err}
-			}
-			server, err := cfg.MailboxServer(password)
-			if err != nil {
-				return &exitError{code: exitConfig, err: err}
+				return err
 			}
 			mb, err := mailbox.Dial(cmd.Context(), server)
 			if err != nil {
@@ -87,6 +84,20 @@ mailbox again records nothing twice. Nothing is moved or deleted, unless
 
 // mailboxError gives IMAP failures the exit code of a server that could
 // not be used, or of a refused login.
+// mailboxServer is the configured IMAP server with the password (asked
+// for on a terminal when none is set).
+func mailboxServer(cmd *cobra.Command, cfg *config.Config) (mailbox.Server, error) {
+	password, err := cfg.IMAPPassword(passwordPrompt(cmd, cfg.IMAP.Username, cfg.IMAP.Host))
+	if err != nil {
+		return mailbox.Server{}, &exitError{code: exitConfig, err: err}
+	}
+	server, err := cfg.MailboxServer(password)
+	if err != nil {
+		return mailbox.Server{}, &exitError{code: exitConfig, err: err}
+	}
+	return server, nil
+}
+
 func mailboxError(err error) error {
 	var me *mailbox.Error
 	switch {

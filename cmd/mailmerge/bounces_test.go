@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailmerge/mailmerge/internal/testca"
 	"github.com/mailmerge/mailmerge/internal/testdovecot"
 	"github.com/mailmerge/mailmerge/internal/testpostfix"
 )
@@ -24,18 +23,14 @@ import (
 func TestRealBounce(t *testing.T) {
 	testpostfix.Need(t)
 	testdovecot.Need(t)
-	ca, err := testca.New()
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir := t.TempDir()
+	ca := caIn(t, dir)
 	v := testdovecot.Start(t, testdovecot.Options{TLS: ca.Server, Users: map[string]string{"kafedra": "imap-pw"}, Owner: "postfix"})
 	pf := testpostfix.Start(t, testpostfix.Options{TLS: ca.Server, MailBase: v.Base, Mailboxes: map[string]string{
 		"kafedra@example.org": "kafedra/Maildir/",
 		"ann@example.com":     "ann/Maildir/",
 		"bob@example.com":     "bob/Maildir/",
 	}})
-	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "ca.pem"), ca.PEM, 0o644)
 	os.WriteFile(filepath.Join(dir, "letter.txt"), []byte("From: Kafedra <kafedra@example.org>\nTo: {{.name}} <{{.email}}>\nSubject: The course starts on Monday\n\nDear {{.name}},\nthe course starts on Monday.\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "class.csv"), []byte("name,email\nAnn,ann@example.com\nNobody,nobody.here@example.com\nBob,bob@example.com\n"), 0o644)
 	cfg := filepath.Join(dir, "mailing.yaml")

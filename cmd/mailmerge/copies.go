@@ -31,20 +31,16 @@ func openSentFolder(cmd *cobra.Command, cfg *config.Config) (*sentFolder, error)
 	if !cfg.IMAP.SaveCopies || cfg.Maildir.Path != "" {
 		return nil, nil // copies are of letters sent to a server
 	}
-	password, err := cfg.IMAPPassword(passwordPrompt(cmd, cfg.IMAP.Username, cfg.IMAP.Host))
+	server, err := mailboxServer(cmd, cfg)
 	if err != nil {
-		return nil, &exitError{code: exitConfig, err: err}
-	}
-	server, err := cfg.MailboxServer(password)
-	if err != nil {
-		return nil, &exitError{code: exitConfig, err: err}
+		return nil, err
 	}
 	mb, err := mailbox.Dial(cmd.Context(), server)
 	if err != nil {
 		return nil, mailboxError(err)
 	}
 	defer mb.Close()
-	if _, err := mb.Has(cmd.Context(), cfg.IMAP.SentFolder, "<check@mailmerge>"); err != nil {
+	if _, err := mb.Examine(cmd.Context(), cfg.IMAP.SentFolder); err != nil {
 		return nil, mailboxError(err)
 	}
 	return &sentFolder{cfg: cfg, server: server}, nil

@@ -12,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/mailmerge/mailmerge/internal/journal"
-	"github.com/mailmerge/mailmerge/internal/testca"
 	"github.com/mailmerge/mailmerge/internal/testdovecot"
 	"github.com/mailmerge/mailmerge/internal/testpostfix"
 )
@@ -26,14 +25,10 @@ import (
 func TestSentCopies(t *testing.T) {
 	testpostfix.Need(t)
 	testdovecot.Need(t)
-	ca, err := testca.New()
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir := t.TempDir()
+	ca := caIn(t, dir)
 	v := testdovecot.Start(t, testdovecot.Options{TLS: ca.Server, Users: map[string]string{"kafedra": "imap-pw"}})
 	pf := testpostfix.Start(t, testpostfix.Options{TLS: ca.Server})
-	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "ca.pem"), ca.PEM, 0o644)
 	os.WriteFile(filepath.Join(dir, "letter.txt"), []byte("From: Kafedra <kafedra@example.org>\nTo: {{.name}} <{{.email}}>\nBcc: archive@example.com\nSubject: Экзамен\n\nУважаемый {{.name}}, экзамен в понедельник.\n"), 0o644)
 	var rows strings.Builder
 	rows.WriteString("name,email\n")
@@ -166,14 +161,10 @@ func TestSentCopiesCrash(t *testing.T) {
 	testdovecot.Need(t)
 	const n = 200
 	rng := rand.New(rand.NewPCG(crashSeed(t), 1))
-	ca, err := testca.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := testdovecot.Start(t, testdovecot.Options{TLS: ca.Server, Users: map[string]string{"kafedra": "imap-pw"}})
 	bin, cfg, _ := realSend(t, "copies", n, "  concurrency: 4\n  retry_delay: 10ms\n")
 	dir := filepath.Dir(cfg)
-	os.WriteFile(filepath.Join(dir, "ca.pem"), ca.PEM, 0o644)
+	ca := caIn(t, dir)
+	v := testdovecot.Start(t, testdovecot.Options{TLS: ca.Server, Users: map[string]string{"kafedra": "imap-pw"}})
 	f, _ := os.OpenFile(cfg, os.O_APPEND|os.O_WRONLY, 0)
 	fmt.Fprintf(f, "imap:\n  host: 127.0.0.1\n  port: %d\n  username: kafedra\n  ca_file: ca.pem\n  server_name: localhost\n  sent_folder: Sent\n  save_copies: true\n", v.Port)
 	f.Close()

@@ -15,7 +15,6 @@ import (
 	_ "github.com/emersion/go-message/charset"
 	"github.com/emersion/go-message/mail"
 
-	"github.com/mailmerge/mailmerge/internal/testca"
 	"github.com/mailmerge/mailmerge/internal/testmailpit"
 )
 
@@ -26,18 +25,14 @@ import (
 // bodies and the attachment's bytes.
 func TestMailpit(t *testing.T) {
 	testmailpit.Need(t)
-	ca, err := testca.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	mp := testmailpit.Start(t, ca.Server, map[string]string{"kafedra": "mp-pw"})
 	dir := t.TempDir()
+	ca := caIn(t, dir)
+	mp := testmailpit.Start(t, ca.Server, map[string]string{"kafedra": "mp-pw"})
 	letter, err := os.ReadFile(filepath.Join("..", "..", "examples", "course-announcement", "letter.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(dir, "letter.md"), letter, 0o644)
-	os.WriteFile(filepath.Join(dir, "ca.pem"), ca.PEM, 0o644)
 	os.Mkdir(filepath.Join(dir, "grades"), 0o755)
 	const n = 300
 	var csv strings.Builder

@@ -12,6 +12,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/mailmerge/mailmerge/internal/journal"
+	"github.com/mailmerge/mailmerge/internal/testca"
 )
 
 func TestMain(m *testing.M) {
@@ -138,4 +139,18 @@ func cmdMode(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("%s has mode %#o, want %s%#o", name, got, map[bool]string{true: "not ", false: ""}[neg], want)
 		}
 	}
+}
+
+// caIn makes a throwaway CA for a test's servers and writes its
+// certificate to dir/ca.pem, for the config's ca_file.
+func caIn(t *testing.T, dir string) *testca.CA {
+	t.Helper()
+	ca, err := testca.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ca.pem"), ca.PEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return ca
 }

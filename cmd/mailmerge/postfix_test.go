@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailmerge/mailmerge/internal/testca"
 	"github.com/mailmerge/mailmerge/internal/testpostfix"
 )
 
@@ -19,13 +18,9 @@ import (
 // for a wrong security mode, found in seconds.
 func TestPostfixCheckSMTP(t *testing.T) {
 	testpostfix.Need(t)
-	ca, err := testca.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pf := testpostfix.Start(t, testpostfix.Options{TLS: ca.Server, TLSPort: true, Users: map[string]string{"me": "s3cret-pw"}})
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "ca.pem"), ca.PEM, 0o644)
+	ca := caIn(t, dir)
+	pf := testpostfix.Start(t, testpostfix.Options{TLS: ca.Server, TLSPort: true, Users: map[string]string{"me": "s3cret-pw"}})
 	os.WriteFile(filepath.Join(dir, "letter.txt"), []byte("From: s@example.com\nTo: {{.email}}\n\nHello\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "people.csv"), []byte("email\nann@example.com\n"), 0o644)
 	config := func(port int, security string) string {

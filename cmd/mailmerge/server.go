@@ -45,13 +45,9 @@ func checkServer(cmd *cobra.Command, cfg *config.Config) error {
 // checkMailbox logs in to the IMAP server as bounces and Sent copies
 // would, and looks at the folders they use: nothing is read or changed.
 func checkMailbox(cmd *cobra.Command, cfg *config.Config) error {
-	password, err := cfg.IMAPPassword(passwordPrompt(cmd, cfg.IMAP.Username, cfg.IMAP.Host))
+	server, err := mailboxServer(cmd, cfg)
 	if err != nil {
-		return &exitError{code: exitConfig, err: err}
-	}
-	server, err := cfg.MailboxServer(password)
-	if err != nil {
-		return &exitError{code: exitConfig, err: err}
+		return err
 	}
 	start := time.Now()
 	mb, err := mailbox.Dial(cmd.Context(), server)

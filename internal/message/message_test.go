@@ -54,14 +54,7 @@ func TestBuild(t *testing.T) {
 		Attachments: []letter.Attachment{{Name: "Ведомость.pdf", File: f}},
 	}
 	l.Identify(letter.NewKey("c", l.Recipients, 0))
-	data, err := Build(l, testOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	nm, err := mail.ReadMessage(bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
+	data, nm := buildAndRead(t, l)
 	subject, _ := new(mime.WordDecoder).DecodeHeader(nm.Header.Get("Subject"))
 	to, _ := nm.Header.AddressList("To")
 	from, _ := nm.Header.AddressList("From")
@@ -138,14 +131,7 @@ func TestEncodedWordInjection(t *testing.T) {
 			Body: []byte("Hello\n"),
 		}
 		l.Identify(letter.NewKey("c", l.Recipients, 0))
-		data, err := Build(l, testOptions())
-		if err != nil {
-			t.Fatal(err)
-		}
-		nm, err := mail.ReadMessage(bytes.NewReader(data))
-		if err != nil {
-			t.Fatal(err)
-		}
+		data, nm := buildAndRead(t, l)
 		subject, err := new(mime.WordDecoder).DecodeHeader(nm.Header.Get("Subject"))
 		to, terr := nm.Header.AddressList("To")
 		if err != nil || subject != tt.subject || terr != nil || len(to) != 1 || to[0].Name != tt.name || to[0].Address != "ann@example.com" {
@@ -251,4 +237,18 @@ func FuzzHeaderText(f *testing.F) {
 			t.Fatalf("%q read back as Subject %q (%v), To %v (%v)\n%s", v, subject, err, to, terr, head)
 		}
 	})
+}
+
+// buildAndRead writes l out and reads it back with net/mail.
+func buildAndRead(t *testing.T, l *letter.Letter) ([]byte, *mail.Message) {
+	t.Helper()
+	data, err := Build(l, testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	nm, err := mail.ReadMessage(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data, nm
 }

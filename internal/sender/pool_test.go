@@ -39,21 +39,7 @@ func TestDelivery(t *testing.T) {
 	if st.Delivered != 25 || countStates(last)[journal.Delivered] != 25 {
 		t.Errorf("%s; journal %v", summary(st), countStates(last))
 	}
-	msgs := be.messages()
-	if len(msgs) != 25 {
-		t.Fatalf("server got %d messages", len(msgs))
-	}
-	seen := map[string]int{}
-	for _, m := range msgs {
-		id := string(m.data[bytes.Index(m.data, []byte("Message-ID: "))+12:])
-		seen[id[:strings.Index(id, "\r\n")]]++
-		if !bytes.Contains(m.data, []byte("\r\n.\r\n.leading dot")) {
-			t.Errorf("dot lines not restored: %q", m.data)
-		}
-	}
-	if len(seen) != 25 {
-		t.Errorf("%d distinct Message-IDs", len(seen))
-	}
+	arrivedOnce(t, be, 25)
 	// 25 letters at 10 per session over 2 workers: at least 3 sessions,
 	// and each session's tenth letter carries its QUIT.
 	if be.sessions < 3 {
@@ -416,17 +402,7 @@ func TestDeliveryWithDATA(t *testing.T) {
 	if st.Delivered != 40 || countStates(last)[journal.Delivered] != 40 {
 		t.Errorf("%s; journal %v", summary(st), countStates(last))
 	}
-	seen := map[string]int{}
-	for _, m := range be.messages() {
-		id := string(m.data[bytes.Index(m.data, []byte("Message-ID: "))+12:])
-		seen[id[:strings.Index(id, "\r\n")]]++
-		if !bytes.Contains(m.data, []byte("\r\n.\r\n.leading dot")) {
-			t.Errorf("dot lines not restored: %q", m.data)
-		}
-	}
-	if len(seen) != 40 || len(be.messages()) != 40 {
-		t.Errorf("%d messages, %d distinct", len(be.messages()), len(seen))
-	}
+	arrivedOnce(t, be, 40)
 	early, own := envelopes(trace.String())
 	// A session's first letter sends its own envelope; the others' may
 	// ride the end of the letter before, when the worker has one waiting.
@@ -499,6 +475,27 @@ func TestNextIsMadeBeforeTheEOD(t *testing.T) {
 	}
 	if len(eodWhileMaking) > 0 {
 		t.Errorf("letters made while %v had a durable eod and no outcome", eodWhileMaking)
+	}
+}
+
+// arrivedOnce checks that the server got n messages, each once (by
+// Message-ID), with their dot lines as written.
+func arrivedOnce(t *testing.T, be *backend, n int) {
+	t.Helper()
+	msgs := be.messages()
+	if len(msgs) != n {
+		t.Fatalf("server got %d messages, want %d", len(msgs), n)
+	}
+	seen := map[string]int{}
+	for _, m := range msgs {
+		id := string(m.data[bytes.Index(m.data, []byte("Message-ID: "))+12:])
+		seen[id[:strings.Index(id, "\r\n")]]++
+		if !bytes.Contains(m.data, []byte("\r\n.\r\n.leading dot")) {
+			t.Errorf("dot lines not restored: %q", m.data)
+		}
+	}
+	if len(seen) != n {
+		t.Errorf("%d distinct Message-IDs", len(seen))
 	}
 }
 

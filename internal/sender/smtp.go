@@ -367,12 +367,12 @@ func (s *smtpSession) Send(ctx context.Context, l *letter.Letter, data []byte, b
 	stop := context.AfterFunc(ctx, func() { s.conn.Close() })
 	defer stop()
 	defer func() { s.last = time.Now() }()
+	// The letter whose envelope went early is the one a worker sends
+	// next; were it another, the client drops the connection rather than
+	// write into the early one's message.
 	m := s.early
-	if m != nil && s.earlyFor != l {
-		// The server waits for another letter's message (never so: a
-		// worker sends the letter it took early next).
-		s.c.Close()
-		return Result{Outcome: Temporary, Phase: PhaseMAIL, Reconnect: true, Text: "not sent: another letter was begun on this session"}
+	if s.earlyFor != l {
+		m = nil
 	}
 	s.early, s.earlyFor = nil, nil
 	// A transaction sent early began after the one before had ended.

@@ -110,11 +110,6 @@ func (s *worker) handle(j *job) (report, error) {
 	}
 	if s.s == nil {
 		err := s.open()
-		if n, ok := s.s.(interface {
-			setNext(func() (*letter.Letter, []byte))
-		}); ok && err == nil {
-			n.setNext(s.next)
-		}
 		var re *RunError
 		if errors.As(err, &re) {
 			w.stopDispatch(err) // before the others may try
@@ -231,6 +226,11 @@ func (s *worker) open() error {
 		if err == nil {
 			s.s, s.sent = sess, 0
 			w.live.Add(1)
+			if n, ok := sess.(interface {
+				setNext(func() (*letter.Letter, []byte))
+			}); ok {
+				n.setNext(s.next)
+			}
 			return nil
 		}
 		var re *RunError
