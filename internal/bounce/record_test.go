@@ -47,6 +47,12 @@ func fixture(t *testing.T, name string) []byte {
 	return b
 }
 
+// sentAt is when the fixtures' letters went out: the morning before their
+// reports (dated 26 and 27 November 2026). Read compares a report's date
+// with its letter's, so the letters carry a date of their own, never the
+// day the test runs.
+var sentAt = time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
+
 // sentJournal records the fixtures' letters as delivered (and one only
 // as a test send).
 func sentJournal(t *testing.T) (*journal.Journal, string) {
@@ -61,7 +67,7 @@ func sentJournal(t *testing.T) (*journal.Journal, string) {
 		if err := key.UnmarshalText([]byte(l.Key)); err != nil {
 			t.Fatalf("%s: %v", l.Key, err)
 		}
-		r := journal.Record{Time: time.Now(), Key: key, Dest: "smtp:mx:25", Line: len(i), Rcpt: l.Rcpt, MessageID: l.MessageID, Attempt: 1, State: journal.Delivered, FP: 7}
+		r := journal.Record{Time: sentAt, Key: key, Dest: "smtp:mx:25", Line: len(i), Rcpt: l.Rcpt, MessageID: l.MessageID, Attempt: 1, State: journal.Delivered, FP: 7}
 		if strings.HasPrefix(l.Key, "d4f6") { // Yandex's: sent only to a tester
 			r.Test = "me@example.org"
 		}

@@ -453,6 +453,23 @@ func TestDotStuffing(t *testing.T) {
 	}
 }
 
+// TestWithCRLF: a message ends in CRLF however short it is (a one-byte
+// message once sliced out of range).
+func TestWithCRLF(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"", ""},
+		{"x", "x\r\n"},
+		{"\n", "\n\r\n"},
+		{"\r\n", "\r\n"},
+		{"ab", "ab\r\n"},
+		{"a\r\n", "a\r\n"},
+	} {
+		if got := string(withCRLF([]byte(tt.in))); got != tt.want {
+			t.Errorf("withCRLF(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
 // writes counts the writes made on a connection, and the bytes of each.
 type writes struct {
 	net.Conn

@@ -30,9 +30,6 @@ func (r *Reply) Error() string {
 	return fmt.Sprintf("%d %s", r.Code, r.Text)
 }
 
-// Positive reports a 2xx reply (or 3xx, which asks for more: 334, 354).
-func (r *Reply) Positive() bool { return r.Code >= 200 && r.Code < 400 }
-
 // parseReply makes a Reply of a code and the lines of its text, as
 // net/textproto reads them (joined by newlines). Each line may start
 // with the enhanced code; the first line's is kept.

@@ -1,6 +1,7 @@
 package smtp
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strings"
@@ -108,7 +109,7 @@ func (c *Client) Send(m *Mail, beforeEnd func(*Sent) error) (*Sent, error) {
 		if err := c.readFlight(s, "EOD", true); err != nil {
 			return s, err
 		}
-		c.readQuit(s, m)
+		c.readQuit(s)
 		return s, nil
 	}
 
@@ -207,13 +208,13 @@ func (c *Client) Send(m *Mail, beforeEnd func(*Sent) error) (*Sent, error) {
 	if s.End, err = c.read("EOD", c.DataTimeout); err != nil {
 		return s, err
 	}
-	c.readQuit(s, m)
+	c.readQuit(s)
 	return s, nil
 }
 
 // withCRLF is data ending in CRLF, as a message must.
 func withCRLF(data []byte) []byte {
-	if len(data) > 0 && !strings.HasSuffix(string(data[len(data)-2:]), "\r\n") {
+	if len(data) > 0 && !bytes.HasSuffix(data, []byte("\r\n")) {
 		return append(data[:len(data):len(data)], '\r', '\n')
 	}
 	return data
@@ -261,7 +262,7 @@ func (c *Client) bufferQuit(m *Mail) {
 // readQuit reads the reply to a QUIT sent in the last flight and closes
 // the connection. The letter's fate is already known: a lost or odd reply
 // to QUIT changes nothing.
-func (c *Client) readQuit(s *Sent, m *Mail) {
+func (c *Client) readQuit(s *Sent) {
 	if !c.quitSent {
 		return
 	}

@@ -357,20 +357,6 @@ func (t *Template) checkRequired() error {
 	return errors.Join(errs...)
 }
 
-// Fields returns the names of the fields the template uses, in order of
-// first use.
-func (t *Template) Fields() []string {
-	var out []string
-	seen := map[string]bool{}
-	for _, f := range t.fields {
-		if !seen[f.name] {
-			seen[f.name] = true
-			out = append(out, f.name)
-		}
-	}
-	return out
-}
-
 // CheckFields reports every use of a field that the CSV header lacks, so
 // that no row is rendered with a field missing.
 func (t *Template) CheckFields(header []string) error {
