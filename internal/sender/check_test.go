@@ -50,6 +50,7 @@ func TestCheck(t *testing.T) {
 		serverName string
 		phase      string // the error starts with it, and says it once
 		untrusted  bool
+		waits      bool         // the check ends by waiting for a server that says nothing
 		kind       RunErrorKind // 0: success
 		hint       string
 	}{
@@ -66,13 +67,13 @@ func TestCheck(t *testing.T) {
 			kind: ErrTLS, hint: "not signed by an authority this computer trusts; if your organisation has its own, set smtp.ca_file"},
 		{name: "name mismatch", be: &backend{}, tls: true, security: StartTLS, serverName: "mail.example.com",
 			kind: ErrTLS, hint: "the server's certificate is for localhost, not mail.example.com: set smtp.server_name"},
-		{name: "starttls to a TLS port", be: &backend{}, tls: true, implicit: true, security: StartTLS,
+		{name: "starttls to a TLS port", be: &backend{}, tls: true, implicit: true, security: StartTLS, waits: true,
 			kind: ErrUnavailable, hint: "speaks TLS from the first byte and waited for it: set smtp.security: tls"},
 		{name: "tls to a plain port", be: &backend{}, tls: true, security: TLS,
 			kind: ErrTLS, hint: "speaks plain SMTP first, not TLS: set smtp.security: starttls"},
 		{name: "nobody listens", port: closed, security: StartTLS,
 			kind: ErrUnavailable, hint: "nothing answers at 127.0.0.1:", phase: PhaseConnect},
-		{name: "a server that says nothing", port: silent, security: StartTLS,
+		{name: "a server that says nothing", port: silent, security: StartTLS, waits: true,
 			kind: ErrUnavailable, hint: "did not answer in time"},
 	}
 	for _, tt := range tests {
@@ -88,7 +89,13 @@ func TestCheck(t *testing.T) {
 				port = startServerOn(t, tt.be, stls, tt.implicit)
 			}
 			tr := smtpTransport(port)
-			tr.Timeout = time.Second // the waits for a silent server
+			// The timeout only bounds a hang, but where the check ends by
+			// waiting: a TLS handshake under -race on a busy machine can
+			// take longer than a second.
+			tr.Timeout = 30 * time.Second
+			if tt.waits {
+				tr.Timeout = time.Second
+			}
 			tr.Security, tr.Username, tr.Password = tt.security, tt.user, tt.pass
 			tr.TLSConfig = &tls.Config{ServerName: "localhost", RootCAs: pool}
 			if tt.serverName != "" {

@@ -1,12 +1,13 @@
 package sender
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-smtp"
-	"golang.org/x/time/rate"
 
 	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/letter"
@@ -72,16 +73,29 @@ func TestSizeRefusedBeforeTheBody(t *testing.T) {
 
 // TestIdleSessionReplaced: a session idle for longer than idleLimit is
 // asked with NOOP before its next letter; one the server has dropped is
-// replaced, and the letter goes at its first attempt.
+// replaced, and the letter goes at its first attempt. Nothing here is
+// timed: idleLimit 0 makes every letter after a session's first ask, the
+// server drops every session once its letter is counted, and the next
+// letter may go only after that (gate).
 func TestIdleSessionReplaced(t *testing.T) {
 	old := idleLimit
-	idleLimit = 50 * time.Millisecond
+	idleLimit = 0
 	t.Cleanup(func() { idleLimit = old })
-	be := &backend{server: func(s *smtp.Server) { s.ReadTimeout = 150 * time.Millisecond }}
+	be := &backend{}
 	port := startServer(t, be, nil)
+	g := make(gate, 1)
+	g <- struct{}{}
+	delivered := 0
 	st, last, err := runPool(t, smtpTransport(port), letters(3), func(p *Pool) {
 		p.Concurrency = 1
-		p.Limit = rate.NewLimiter(rate.Every(400*time.Millisecond), 1)
+		p.Limit = g
+		p.Progress = func(s Stats) {
+			if s.Delivered > delivered {
+				delivered = s.Delivered
+				be.dropAll()
+				g <- struct{}{}
+			}
+		}
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -98,3 +112,23 @@ func TestIdleSessionReplaced(t *testing.T) {
 		t.Errorf("%d sessions, want 3 (each dropped while idle)", be.sessions)
 	}
 }
+
+// gate is a Limiter that lets a letter go only when the test puts a token
+// in, and never lets one go early. A letter that waits 10 s for its token
+// is given up (a test that went wrong fails instead of hanging).
+type gate chan struct{}
+
+func (g gate) Wait(ctx context.Context) error {
+	t := time.NewTimer(10 * time.Second)
+	defer t.Stop()
+	select {
+	case <-g:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return errors.New("no token in 10 s")
+	}
+}
+
+func (g gate) Allow() bool { return false }

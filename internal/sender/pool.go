@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
-	"golang.org/x/time/rate"
 
 	"github.com/mailmerge/mailmerge/internal/address"
 	"github.com/mailmerge/mailmerge/internal/journal"
@@ -48,7 +47,7 @@ type Pool struct {
 	Build       func(*letter.Letter) ([]byte, error)
 	Concurrency int
 	// Limit is shared by all sessions; nil means no limit.
-	Limit *rate.Limiter
+	Limit Limiter
 	// MaxAttempts per letter in this run for temporary failures.
 	MaxAttempts int
 	// PerSession is how many letters one session sends before it

@@ -1,6 +1,7 @@
 package sender
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -58,9 +59,18 @@ func (r Rate) String() string {
 	return fmt.Sprintf("%d/%v", r.N, r.Per)
 }
 
+// Limiter paces the letters of a run, shared by every session. Wait
+// waits for a letter's turn; Allow takes a turn only if one is free now
+// (a letter whose envelope would go early with the end of the one
+// before). *rate.Limiter is one.
+type Limiter interface {
+	Wait(ctx context.Context) error
+	Allow() bool
+}
+
 // Limiter returns a limiter for the rate, shared by every session of a
 // run; nil when the rate is unlimited.
-func (r Rate) Limiter() *rate.Limiter {
+func (r Rate) Limiter() Limiter {
 	if r.N <= 0 {
 		return nil
 	}

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/smtp"
 )
@@ -71,7 +73,7 @@ func TestParseRate(t *testing.T) {
 	if (Rate{}).Limiter() != nil {
 		t.Error("an unlimited rate has a limiter")
 	}
-	if l := (Rate{N: 120, Per: time.Minute}).Limiter(); l == nil || l.Limit() != 2 {
+	if l, ok := (Rate{N: 120, Per: time.Minute}).Limiter().(*rate.Limiter); !ok || l.Limit() != 2 {
 		t.Errorf("120/min: limiter %v", l)
 	}
 }

@@ -29,6 +29,7 @@ type backend struct {
 	mu       sync.Mutex
 	received []received
 	sessions int
+	conns    []*smtp.Conn   // every session's connection, for dropAll
 	rcpts    map[string]int // RCPT commands per address
 	auths    int
 
@@ -42,6 +43,16 @@ type backend struct {
 	server     func(*smtp.Server) // server options (DSN, SIZE, timeouts)
 }
 
+// dropAll closes every session's connection, as a server does with idle
+// ones.
+func (b *backend) dropAll() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, c := range b.conns {
+		c.Close()
+	}
+}
+
 type received struct {
 	from  string
 	rcpts []string
@@ -51,6 +62,7 @@ type received struct {
 func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	b.mu.Lock()
 	b.sessions++
+	b.conns = append(b.conns, c)
 	b.mu.Unlock()
 	if b.user != "" {
 		return &authSession{session{b: b, c: c}}, nil
