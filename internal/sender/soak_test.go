@@ -17,7 +17,8 @@ import (
 	"github.com/mailmerge/mailmerge/internal/journal"
 )
 
-// TestFaultSoak sends 3,000 letters to a server that fails at random
+// TestFaultSoak sends 1,500 letters (MAILMERGE_SOAK_LETTERS: more, for a
+// deeper run) to a server that fails at random
 // (seeded: the seed is logged, MAILMERGE_SOAK_SEED replays it): 421, 451,
 // 452 and 550 to RCPT; 451 and 554 after the data; connections dropped
 // in the middle of the body and after the end of the data, before the
@@ -42,7 +43,14 @@ func faultSoak(t *testing.T, noChunking bool) {
 		}
 	}
 	t.Logf("faults from seed %d (MAILMERGE_SOAK_SEED=%d replays them)", seed, seed)
-	const n = 3000
+	n := 1500
+	if s := os.Getenv("MAILMERGE_SOAK_LETTERS"); s != "" {
+		var err error
+		if n, err = strconv.Atoi(s); err != nil || n < 1 {
+			t.Fatalf("MAILMERGE_SOAK_LETTERS=%q: want a number of letters", s)
+		}
+	}
+	t.Logf("%d letters (MAILMERGE_SOAK_LETTERS sets how many)", n)
 	var mu sync.Mutex
 	rng := rand.New(rand.NewPCG(seed, 7))
 	roll := func() int { mu.Lock(); defer mu.Unlock(); return rng.IntN(1000) }
