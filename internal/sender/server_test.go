@@ -49,7 +49,7 @@ func (b *backend) dropAll() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, c := range b.conns {
-		c.Close()
+		c.Conn().Close() // the net.Conn: go-smtp's own Close races with its server
 	}
 }
 
