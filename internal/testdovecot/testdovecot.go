@@ -21,17 +21,13 @@ import (
 	"time"
 
 	"github.com/mailmerge/mailmerge/internal/testca"
+	"github.com/mailmerge/mailmerge/internal/testenv"
 )
 
-// Need skips t unless the tests with real servers are enabled.
+// Need runs t where Dovecot's IMAP server is installed (see testenv.Need).
 func Need(t testing.TB) {
 	t.Helper()
-	if os.Getenv("MAILMERGE_TEST_POSTFIX") == "" {
-		t.Skip("set MAILMERGE_TEST_POSTFIX=1 to test against a real Dovecot (.ci/run does)")
-	}
-	if _, err := os.Stat("/usr/lib/dovecot/imap"); err != nil {
-		t.Fatal("Dovecot's IMAP server is not installed: apt-get install dovecot-imapd")
-	}
+	testenv.Need(t, "apt-get install dovecot-core dovecot-imapd", "dovecot", "doveadm", "/usr/lib/dovecot/imap")
 }
 
 // Options say what the instance serves.

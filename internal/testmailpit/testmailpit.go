@@ -20,22 +20,20 @@ import (
 	"time"
 
 	"github.com/mailmerge/mailmerge/internal/testca"
+	"github.com/mailmerge/mailmerge/internal/testenv"
 )
 
-// Need skips t unless the tests with real servers are enabled, and fails
-// it when they are and Mailpit is not installed.
+// Need returns the path of the mailpit program, or skips t where it is
+// not installed (see testenv.Missing).
 func Need(t testing.TB) string {
 	t.Helper()
-	if os.Getenv("MAILMERGE_TEST_POSTFIX") == "" {
-		t.Skip("set MAILMERGE_TEST_POSTFIX=1 to test against a real Mailpit (.ci/run does)")
-	}
 	if p, err := exec.LookPath("mailpit"); err == nil {
 		return p
 	}
 	out, _ := exec.Command("go", "env", "GOPATH").Output()
 	p := filepath.Join(string(bytes.TrimSpace(out)), "bin", "mailpit")
 	if _, err := os.Stat(p); err != nil {
-		t.Fatal("Mailpit is not installed: go install github.com/axllent/mailpit@v1.33.1")
+		testenv.Missing(t, "mailpit", "go install github.com/axllent/mailpit@v1.33.1")
 	}
 	return p
 }

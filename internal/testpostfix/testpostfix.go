@@ -22,14 +22,14 @@ import (
 	"time"
 
 	"github.com/mailmerge/mailmerge/internal/testca"
+	"github.com/mailmerge/mailmerge/internal/testenv"
 )
 
-// Need skips t unless the Postfix tests are enabled.
+// Need runs t where Postfix and Dovecot's auth are installed (see
+// testenv.Need).
 func Need(t testing.TB) {
 	t.Helper()
-	if os.Getenv("MAILMERGE_TEST_POSTFIX") == "" {
-		t.Skip("set MAILMERGE_TEST_POSTFIX=1 to test against a real Postfix (.ci/run does)")
-	}
+	testenv.Need(t, "apt-get install postfix dovecot-core", "postfix", "postconf", "dovecot", "doveadm")
 }
 
 // Options say what the instance offers.
