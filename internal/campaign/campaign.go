@@ -421,6 +421,11 @@ func (c *Campaign) walk(ctx context.Context, execute func(*template.Template, te
 			}
 			continue
 		}
+		if err := c.agree(tmpl, rec, group, file); err != nil {
+			report(err)
+			c.invalid(rec, err, &sum)
+			continue
+		}
 		l, err := execute(tmpl, rowOf(rec, group))
 		if err == nil && keyColumn >= 0 {
 			err = c.checkName(rec, keyColumn, named)
@@ -636,6 +641,47 @@ type singleRows struct{ r *recipients.Reader }
 func (s singleRows) Read() (*recipients.Record, []*recipients.Record, error) {
 	rec, err := s.r.Read()
 	return rec, nil, err
+}
+
+// agree checks that the rows of a group agree on who gets the letter and
+// who answers it. A group's letter goes to the recipients of its first
+// row with every row's data: a row that names someone else would have its
+// data sent to the first row's person, and nothing to its own. Rows that
+// disagree are a problem of the group, named with their lines and what
+// each names; the group makes no letter.
+func (c *Campaign) agree(tmpl *template.Template, rec *recipients.Record, group []*recipients.Record, header []string) error {
+	if len(group) < 2 {
+		return nil
+	}
+	first, err := tmpl.Addressees(rowOf(rec, nil))
+	if err != nil {
+		return nil // the group's letter fails on it, and says so
+	}
+	var lines []int
+	var names []string
+	for _, r := range group[1:] {
+		got, err := tmpl.Addressees(rowOf(r, nil))
+		if err != nil {
+			var ve *template.ValueError
+			if errors.As(err, &ve) {
+				return c.locate(r, header, ve)
+			}
+			return err
+		}
+		if !slices.Equal(first, got) {
+			lines = append(lines, r.Line)
+			names = append(names, fmt.Sprintf("line %d: %s", r.Line, strings.Join(got, ", ")))
+		}
+	}
+	if lines == nil {
+		return nil
+	}
+	col := slices.Index(header, c.cfg.Recipients.GroupBy)
+	return &recipients.Error{File: filepath.Base(c.cfg.Recipients.File), Line: rec.Line, Err: fmt.Errorf(
+		"the rows of one group are for different people (recipients.group_by: %s %q): line %d: %s; %s. "+
+			"Their letter would carry the rows of %s %s to someone else, so the group makes no letter: group by a column that names one person (such as the address), or make the rows agree",
+		c.cfg.Recipients.GroupBy, rec.Fields[col], rec.Line, strings.Join(first, ", "), strings.Join(names, "; "),
+		map[bool]string{true: "line", false: "lines"}[len(lines) == 1], joinInts(lines))}
 }
 
 // rowOf is what the template executes for a row, or for a group of rows:

@@ -85,6 +85,42 @@ func (t *Template) Envelope(row Row) (*letter.Letter, error) {
 	return t.execute(row, true)
 }
 
+// Addressees renders for row the header fields that say who gets the
+// letter and who answers it (To, Cc, Bcc, Reply-To), one string a mailbox:
+// the header's name, the name beside the address and the address in
+// lower case. The rows of a group make one letter, so they must agree on
+// these (recipients.group_by).
+func (t *Template) Addressees(row Row) ([]string, error) {
+	var out []string
+	for _, h := range t.headers {
+		switch h.name {
+		case "To", "Cc", "Bcc", "Reply-To":
+		default:
+			continue
+		}
+		v, err := t.renderHeader(h, row, row.Values)
+		if err != nil {
+			return nil, err
+		}
+		clean, _ := address.Clean(v)
+		if clean == "" {
+			continue
+		}
+		list, err := address.ParseList(clean)
+		if err != nil {
+			return nil, addressError(h, row, err)
+		}
+		for _, a := range list {
+			mb := strings.ToLower(a.Addr)
+			if a.Name != "" {
+				mb = a.Name + " <" + mb + ">"
+			}
+			out = append(out, h.name+": "+mb)
+		}
+	}
+	return out, nil
+}
+
 func (t *Template) execute(row Row, envelopeOnly bool) (*letter.Letter, error) {
 	l := &letter.Letter{Line: row.Line, Kind: t.kind}
 	var to, cc, bcc []address.Mailbox
