@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -17,15 +18,22 @@ import (
 type rowFlags struct {
 	rows  string
 	where []string
+	cmd   *cobra.Command
 }
 
 func (r *rowFlags) add(cmd *cobra.Command) {
+	r.cmd = cmd
 	cmd.Flags().StringVar(&r.rows, "rows", "", "only the rows on these CSV `LINES`, as check reports them (2-50,75)")
 	cmd.Flags().StringArrayVar(&r.where, "where", nil, "only the rows where `COLUMN=VALUE` (also COLUMN!=VALUE, COLUMN~REGEX); repeatable, all must hold")
 }
 
 // selection is the rows the flags choose; nil for every row.
 func (r *rowFlags) selection() (*selection.Selection, error) {
+	// --rows "" is most often an unset shell variable: it must not choose
+	// every row, as leaving the flag out does (--where "" is refused too).
+	if r.cmd != nil && r.cmd.Flags().Changed("rows") && strings.TrimSpace(r.rows) == "" {
+		return nil, usageError("--rows is empty (an unset variable?): give the lines, as in --rows 2-50,75, or leave the flag out for every row")
+	}
 	s, err := selection.Parse(r.rows, r.where)
 	if err != nil {
 		return nil, usageError("%v", err)
