@@ -52,6 +52,8 @@ mailbox again records nothing twice. Nothing is moved or deleted, unless
 			switch {
 			case errors.Is(err, journal.ErrLocked):
 				return &exitError{code: exitLocked, err: err, hint: "run bounces when the send has finished"}
+			case errors.Is(err, journal.ErrNotAFile):
+				return &exitError{code: exitConfig, err: err}
 			case err != nil:
 				return err
 			}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"fmt"
 	"io"
 	"mime"
 	"net/mail"
@@ -129,6 +130,12 @@ func TestHostileInputs(t *testing.T) {
 		{name: "a template that is not UTF-8", tmpl: "From: dept@example.edu\nTo: {{.email}}\nSubject: \xcf\xf0\xe8\xe2\xe5\xf2\n\nBody\n", code: 4, says: "letter.txt:3"},
 		{name: "a header line without a colon", tmpl: "From: dept@example.edu\nTo {{.email}}\n\nBody\n", code: 4, says: "letter.txt:2"},
 		{name: "a blank line missing", tmpl: "From: dept@example.edu", code: 4, says: "letter.txt: no blank line"},
+		{name: "template calls that double 40 times", tmpl: "From: dept@example.edu\nTo: {{.email}}\n\n" + doubling(40) + "{{template \"d40\"}}\n", code: 4, says: "letter.txt:4:"},
+		{name: "a template that calls itself", tmpl: "From: dept@example.edu\nTo: {{.email}}\n\n{{define \"d\"}}{{template \"d\" .}}{{end}}{{template \"d\" .}}\n", code: 4, says: "letter.txt:4:"},
+		{name: "a value a template doubles", csv: "name,email,subject,body\n" + strings.Repeat("Ann,ann@example.com,news,text\n", 40), cfg: "recipients:\n  file: people.csv\n  group_by: email\n",
+			tmpl: "From: dept@example.edu\nTo: {{.email}}\n\n{{$x := .name}}{{range .Rows}}{{$x = printf \"%s%s\" $x $x}}{{end}}\n", code: 4, says: "people.csv:2"},
+		{name: "printf padding to a gigabyte", tmpl: "From: dept@example.edu\nTo: {{.email}}\n\n{{printf \"%01000000000d\" 1}}\n", code: 4, says: "width or precision 01000000000 is over 1000"},
+		{name: "range over a length", tmpl: "From: dept@example.edu\nTo: {{.email}}\n\n{{range len .body}}{{range len $.body}}{{end}}{{end}}\n", code: 4, says: "letter.txt:4:"},
 
 		// Attachments.
 		{name: "an attachment outside the folder", tmpl: tmpl + "", cfg: "", extra: files{"letter.txt": "From: dept@example.edu\nTo: {{.email}}\nAttachment: ../secret.txt\n\nBody\n"}, setup: func(dir string) { os.WriteFile(filepath.Join(filepath.Dir(dir), "secret.txt"), []byte("s"), 0o600) }, code: 4, says: "outside the attachments folder"},
@@ -136,6 +143,7 @@ func TestHostileInputs(t *testing.T) {
 		{name: "a device", extra: files{"letter.txt": "From: dept@example.edu\nTo: {{.email}}\nAttachment: /dev/zero\n\nBody\n"}, cfg: "attachments_allow_outside: true\n", code: 4, says: "is a system file (under /dev)"},
 		{name: "a missing attachment", extra: files{"letter.txt": "From: dept@example.edu\nTo: {{.email}}\nAttachment: {{.body}}.pdf\n\nBody\n"}, code: 4, says: `attachment "text.pdf" not found`},
 		{name: "a folder as an attachment", extra: files{"letter.txt": "From: dept@example.edu\nTo: {{.email}}\nAttachment: sub\n\nBody\n"}, setup: func(dir string) { os.Mkdir(filepath.Join(dir, "sub"), 0o755) }, code: 4, says: `attachment "sub" is not a regular file`},
+		{name: "a FIFO as the journal", cfg: "send:\n  journal: pipe.journal\n", setup: func(dir string) { mkfifo(filepath.Join(dir, "pipe.journal")) }, code: 3, says: "pipe.journal is a named pipe, not a file: send.journal must name a file"},
 		{name: "a FIFO as an attachment", extra: files{"letter.txt": "From: dept@example.edu\nTo: {{.email}}\nAttachment: pipe\n\nBody\n"}, setup: func(dir string) { mkfifo(filepath.Join(dir, "pipe")) }, code: 4, says: `attachment "pipe" is not a regular file`},
 		{name: "a link out of the folder", extra: files{"letter.txt": "From: dept@example.edu\nTo: {{.email}}\nAttachment: link.txt\n\nBody\n"}, setup: func(dir string) {
 			os.WriteFile(filepath.Join(filepath.Dir(dir), "outside.txt"), []byte("s"), 0o600)
@@ -245,4 +253,15 @@ func decodeWords(t *testing.T, v string) string {
 		t.Fatalf("%q: %v", v, err)
 	}
 	return s
+}
+
+// doubling defines d0 … dn, each calling the one before twice, d0 printing
+// nothing: {{template "dn"}} makes 2^n calls.
+func doubling(n int) string {
+	var b strings.Builder
+	b.WriteString(`{{define "d0"}}{{end}}`)
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(&b, `{{define "d%d"}}{{template "d%d"}}{{template "d%d"}}{{end}}`, i, i-1, i-1)
+	}
+	return b.String()
 }

@@ -142,6 +142,9 @@ func runSend(cmd *cobra.Command, f sendFlags, stderr io.Writer) error {
 	if errors.Is(err, journal.ErrLocked) {
 		return &exitError{code: exitLocked, err: err, hint: "wait for the other send to finish, or stop it (Ctrl-C) and run send again"}
 	}
+	if errors.Is(err, journal.ErrNotAFile) {
+		return &exitError{code: exitConfig, err: err}
+	}
 	if err != nil {
 		return &exitError{code: exitInternal, err: err}
 	}

@@ -247,7 +247,7 @@ func (c *Campaign) Letters(ctx context.Context, fn func(*letter.Letter, *recipie
 	if err := c.countEnvelopes(ctx); err != nil {
 		return Summary{}, err
 	}
-	return c.walk(ctx, (*template.Template).Execute, fn, identifyPass)
+	return c.walk(ctx, (*template.Template).ExecuteContext, fn, identifyPass)
 }
 
 // Check is Letters for a check: every row checked and its letter filled
@@ -255,7 +255,7 @@ func (c *Campaign) Letters(ctx context.Context, fn func(*letter.Letter, *recipie
 // identities (Key, MessageID, Fingerprint), which would take a pass over
 // every row first.
 func (c *Campaign) Check(ctx context.Context, fn func(*letter.Letter, *recipients.Record) error) (Summary, error) {
-	return c.walk(ctx, (*template.Template).Execute, fn, checkPass)
+	return c.walk(ctx, (*template.Template).ExecuteContext, fn, checkPass)
 }
 
 // Envelopes is Letters for what needs only each letter's identity (a
@@ -305,7 +305,7 @@ const (
 	identifyPass
 )
 
-func (c *Campaign) walk(ctx context.Context, execute func(*template.Template, template.Row) (*letter.Letter, error), fn func(*letter.Letter, *recipients.Record) error, mode walkMode) (Summary, error) {
+func (c *Campaign) walk(ctx context.Context, execute func(*template.Template, context.Context, template.Row) (*letter.Letter, error), fn func(*letter.Letter, *recipients.Record) error, mode walkMode) (Summary, error) {
 	identify, loud := mode == identifyPass, mode != countPass
 	var sum Summary
 	report := func(err error) {
@@ -351,7 +351,8 @@ func (c *Campaign) walk(ctx context.Context, execute func(*template.Template, te
 	} else if tmpl, err = template.ParseFile(c.cfg.Template, template.Options{Files: c.files, ListUnsubscribe: template.ListUnsubscribe{
 		URL: c.cfg.ListUnsubscribe.HTTPS, Mailto: c.cfg.ListUnsubscribe.Mailto,
 		Where: c.cfg.Source("list_unsubscribe.https") + ": list_unsubscribe.https",
-	}, MaxLetterSize: int64(c.cfg.Send.MaxLetterSize), MaxLetterKey: c.cfg.Source("send.max_letter_size") + ": send.max_letter_size"}); err != nil {
+	}, MaxLetterSize: int64(c.cfg.Send.MaxLetterSize), MaxLetterKey: c.cfg.Source("send.max_letter_size") + ": send.max_letter_size",
+		RenderTimeout: c.cfg.Send.RenderTimeout}); err != nil {
 		reportAll(c.fromKey("template", err))
 	}
 	if csvErr != nil || err != nil {
@@ -421,12 +422,18 @@ func (c *Campaign) walk(ctx context.Context, execute func(*template.Template, te
 			}
 			continue
 		}
-		if err := c.agree(tmpl, rec, group, file); err != nil {
+		if err := c.agree(ctx, tmpl, rec, group, file); err != nil {
+			if ctx.Err() != nil {
+				return sum, ctx.Err()
+			}
 			report(err)
 			c.invalid(rec, err, &sum)
 			continue
 		}
-		l, err := execute(tmpl, rowOf(rec, group))
+		l, err := execute(tmpl, ctx, rowOf(rec, group))
+		if err != nil && ctx.Err() != nil {
+			return sum, ctx.Err() // stopped inside a letter: no problem of its row
+		}
 		if err == nil && keyColumn >= 0 {
 			err = c.checkName(rec, keyColumn, named)
 		}
@@ -610,7 +617,7 @@ func (s Summary) Skippable() bool { return s.Invalid > 0 && s.Errors == s.Invali
 // identity as if it were chosen, so that the identities of the rows after
 // it do not depend on what was chosen.
 func (c *Campaign) identifyUnselected(tmpl *template.Template, rec *recipients.Record, group []*recipients.Record, seenRows *rows, keyColumn int) {
-	l, err := tmpl.Envelope(rowOf(rec, group))
+	l, err := tmpl.Envelope(context.Background(), rowOf(rec, group))
 	if err != nil {
 		return
 	}
@@ -649,18 +656,18 @@ func (s singleRows) Read() (*recipients.Record, []*recipients.Record, error) {
 // data sent to the first row's person, and nothing to its own. Rows that
 // disagree are a problem of the group, named with their lines and what
 // each names; the group makes no letter.
-func (c *Campaign) agree(tmpl *template.Template, rec *recipients.Record, group []*recipients.Record, header []string) error {
+func (c *Campaign) agree(ctx context.Context, tmpl *template.Template, rec *recipients.Record, group []*recipients.Record, header []string) error {
 	if len(group) < 2 {
 		return nil
 	}
-	first, err := tmpl.Addressees(rowOf(rec, nil))
+	first, err := tmpl.Addressees(ctx, rowOf(rec, nil))
 	if err != nil {
 		return nil // the group's letter fails on it, and says so
 	}
 	var lines []int
 	var names []string
 	for _, r := range group[1:] {
-		got, err := tmpl.Addressees(rowOf(r, nil))
+		got, err := tmpl.Addressees(ctx, rowOf(r, nil))
 		if err != nil {
 			var ve *template.ValueError
 			if errors.As(err, &ve) {

@@ -144,6 +144,7 @@ type Send struct {
 	Journal               string        `mapstructure:"journal"`
 	DSN                   DSN           `mapstructure:"dsn"`
 	MaxLetterSize         Size          `mapstructure:"max_letter_size"`
+	RenderTimeout         time.Duration `mapstructure:"render_timeout"`
 }
 
 // DSN is what delivery status notifications (RFC 3461) to ask for, where
@@ -189,6 +190,7 @@ func Defaults() map[string]any {
 		"send.messages_per_connection": 100,
 		"send.retry_delay":             "5s",
 		"send.max_letter_size":         "25MB",
+		"send.render_timeout":          "5s",
 		"imap.security":                "tls",
 		"imap.password_env":            "MAILMERGE_IMAP_PASSWORD",
 		"imap.mailbox":                 "INBOX",
@@ -409,6 +411,9 @@ func (c *Config) Validate() error {
 	}
 	if p.RetryDelay <= 0 {
 		bad("send.retry_delay", "must be positive, got %v", p.RetryDelay)
+	}
+	if p.RenderTimeout < 0 {
+		bad("send.render_timeout", "must be positive, got %v", p.RenderTimeout)
 	}
 	if p.MaxLetterSize < 0 {
 		bad("send.max_letter_size", "must not be negative, got %v", p.MaxLetterSize)

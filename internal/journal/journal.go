@@ -342,6 +342,9 @@ type Journal struct {
 // Open opens (or creates, mode 0600) the journal at path, takes an
 // exclusive lock on it, and replays it.
 func Open(path string) (*Journal, error) {
+	if err := regular(path); err != nil {
+		return nil, err
+	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open journal: %w", err)
@@ -404,9 +407,41 @@ func load(path string, f *os.File) (j *Journal, good int64, err error) {
 	return j, base + good, nil
 }
 
+// ErrNotAFile is wrapped when a journal path names a folder, a named pipe
+// or a device: the config's fault, not the journal's.
+var ErrNotAFile = errors.New("not a file")
+
+// regular refuses a journal path that names anything but a regular file
+// (or nothing yet): reading a FIFO waits for a writer for ever, a device
+// is no record.
+func regular(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().IsRegular() {
+		return nil // a missing file is made; other errors come with the open
+	}
+	return fmt.Errorf("journal %s is %s, %w: send.journal must name a file", path, kindOf(fi.Mode()), ErrNotAFile)
+}
+
+func kindOf(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a folder"
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	}
+	return m.Type().String()
+}
+
 // Read calls fn for every record of the journal at path, without locking
 // it (a send may be running). A torn last line is skipped.
 func Read(path string, fn func(Record) error) error {
+	if err := regular(path); err != nil {
+		return err
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -437,6 +472,9 @@ func (r Rows) Len() int { return len(r.fps) }
 // folder of finished mailings of a million letters each is read in
 // seconds, not minutes.
 func SentRows(path, dest string) (rows Rows, ok bool, err error) {
+	if err := regular(path); err != nil {
+		return Rows{}, false, err
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return Rows{}, false, err

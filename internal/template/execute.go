@@ -2,6 +2,7 @@ package template
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -74,15 +75,21 @@ var ErrTooLarge = errors.New("letter too large")
 // body rendered, every attachment found. The letter has no identity yet
 // (letter.Identify) and is not encoded (message.Build).
 func (t *Template) Execute(row Row) (*letter.Letter, error) {
-	return t.execute(row, false)
+	return t.execute(t.budget(context.Background()), row, false)
+}
+
+// ExecuteContext is Execute, given up when ctx is done: a letter is also
+// given up after Options.RenderTimeout (ErrRenderTimeout).
+func (t *Template) ExecuteContext(ctx context.Context, row Row) (*letter.Letter, error) {
+	return t.execute(t.budget(ctx), row, false)
 }
 
 // Envelope fills in only the address headers that make the envelope
 // (From, To, Cc, Bcc), checked as Execute checks them: all a letter's
 // identity needs. Its letter has no body, no other fields and no
 // attachments.
-func (t *Template) Envelope(row Row) (*letter.Letter, error) {
-	return t.execute(row, true)
+func (t *Template) Envelope(ctx context.Context, row Row) (*letter.Letter, error) {
+	return t.execute(t.budget(ctx), row, true)
 }
 
 // Addressees renders for row the header fields that say who gets the
@@ -90,7 +97,8 @@ func (t *Template) Envelope(row Row) (*letter.Letter, error) {
 // the header's name, the name beside the address and the address in
 // lower case. The rows of a group make one letter, so they must agree on
 // these (recipients.group_by).
-func (t *Template) Addressees(row Row) ([]string, error) {
+func (t *Template) Addressees(ctx context.Context, row Row) ([]string, error) {
+	b := t.budget(ctx)
 	var out []string
 	for _, h := range t.headers {
 		switch h.name {
@@ -98,7 +106,7 @@ func (t *Template) Addressees(row Row) ([]string, error) {
 		default:
 			continue
 		}
-		v, err := t.renderHeader(h, row, row.Values)
+		v, err := t.renderHeader(b, h, row, row.Values)
 		if err != nil {
 			return nil, err
 		}
@@ -121,7 +129,7 @@ func (t *Template) Addressees(row Row) ([]string, error) {
 	return out, nil
 }
 
-func (t *Template) execute(row Row, envelopeOnly bool) (*letter.Letter, error) {
+func (t *Template) execute(b *budget, row Row, envelopeOnly bool) (*letter.Letter, error) {
 	l := &letter.Letter{Line: row.Line, Kind: t.kind}
 	var to, cc, bcc []address.Mailbox
 	sources := map[string]string{} // recipient address, lower case -> the field it came from
@@ -143,7 +151,7 @@ func (t *Template) execute(row Row, envelopeOnly bool) (*letter.Letter, error) {
 			cleaned = t.cleanFields(h, row, cleaned, l, warned)
 			values = cleaned.Values
 		}
-		v, err := t.renderHeader(h, row, values)
+		v, err := t.renderHeader(b, h, row, values)
 		if err != nil {
 			return nil, err
 		}
@@ -209,7 +217,7 @@ func (t *Template) execute(row Row, envelopeOnly bool) (*letter.Letter, error) {
 		}
 	}
 	if !envelopeOnly {
-		fields, err := t.unsubscribeFields(row)
+		fields, err := t.unsubscribeFields(b, row)
 		if err != nil {
 			return nil, err
 		}
@@ -244,10 +252,13 @@ func (t *Template) execute(row Row, envelopeOnly bool) (*letter.Letter, error) {
 
 	var body bytes.Buffer
 	body.Grow(t.bodySize + t.bodySize/4 + 256) // once, not by doubling: a letter is mostly the template's own text
-	lw := &limitWriter{w: &body, n: t.opts.MaxLetter - budget}
+	lw := &limitWriter{w: &body, n: t.opts.MaxLetter - budget, b: b}
 	if err := t.body.Execute(lw, row.data(row.Values)); err != nil {
 		if errors.Is(err, ErrTooLarge) {
 			return nil, &ValueError{Err: fmt.Errorf("%w: over %d bytes", ErrTooLarge, t.opts.MaxLetter)}
+		}
+		if err := b.check(); err != nil {
+			return nil, stopped(err)
 		}
 		return nil, t.execError(err, t.bodyLine, 1)
 	}
@@ -315,7 +326,7 @@ func blamed(h *headerTemplate) string {
 // renderHeader executes a header template on values and checks the result
 // for characters that would end the header line, blaming the CSV field of
 // row (the values as the CSV gave them).
-func (t *Template) renderHeader(h *headerTemplate, row Row, values map[string]string) (string, error) {
+func (t *Template) renderHeader(b *budget, h *headerTemplate, row Row, values map[string]string) (string, error) {
 	for _, f := range h.fields {
 		// The CSV reader hands over UTF-8 only; other callers must too.
 		if !utf8.ValidString(row.Values[f]) {
@@ -325,14 +336,17 @@ func (t *Template) renderHeader(h *headerTemplate, row Row, values map[string]st
 			return "", &ValueError{Header: h.name, Field: f, Column: col, Err: fmt.Errorf("value contains control character %U (a line break?); header values must be one line", r)}
 		}
 	}
-	var b strings.Builder
-	if err := h.tmpl.Execute(&limitWriter{w: &b, n: maxValue}, row.data(values)); err != nil {
+	var out strings.Builder
+	if err := h.tmpl.Execute(&limitWriter{w: &out, n: maxValue, b: b}, row.data(values)); err != nil {
 		if errors.Is(err, ErrTooLarge) {
 			return "", &ValueError{Header: h.name, Err: fmt.Errorf("value over %d bytes", maxValue)}
 		}
+		if err := b.check(); err != nil {
+			return "", stopped(err)
+		}
 		return "", t.execError(err, h.line, h.col)
 	}
-	v := strings.TrimSpace(b.String())
+	v := strings.TrimSpace(out.String())
 	if r, _, bad := controlChar(v); bad {
 		return "", &Error{File: t.file, Line: h.line, Err: fmt.Errorf("header %s renders control character %U", h.name, r)}
 	}
@@ -450,18 +464,32 @@ func envelope(lists ...[]address.Mailbox) []string {
 
 func textprotoCanonical(k string) string { return textproto.CanonicalMIMEHeaderKey(k) }
 
-// limitWriter fails once more than n bytes are written.
+// limitWriter fails once more than n bytes are written, or once the
+// letter's budget is spent.
 type limitWriter struct {
 	w io.Writer
 	n int
+	b *budget
 }
 
 func (l *limitWriter) Write(p []byte) (int, error) {
+	if err := l.b.check(); err != nil {
+		return 0, err
+	}
 	if len(p) > l.n {
 		return 0, ErrTooLarge
 	}
 	l.n -= len(p)
 	return l.w.Write(p)
+}
+
+// stopped is the error of a letter given up: the run's end as it is
+// (context.Canceled), a timeout as a problem of the row.
+func stopped(err error) error {
+	if errors.Is(err, ErrRenderTimeout) {
+		return &ValueError{Err: err}
+	}
+	return err
 }
 
 // controlChar finds a character that must never reach a header: C0 and C1

@@ -15,6 +15,7 @@ import (
 	"strings"
 	texttemplate "text/template"
 	"text/template/parse"
+	"time"
 	"unicode/utf8"
 
 	"github.com/mailmerge/mailmerge/internal/attachment"
@@ -60,6 +61,11 @@ type Options struct {
 	// the key in messages.
 	MaxLetterSize int64
 	MaxLetterKey  string
+	// RenderTimeout caps the time one letter takes to fill in
+	// (send.render_timeout). Default 5 s.
+	RenderTimeout time.Duration
+	// Now is the clock RenderTimeout is measured with; default time.Now.
+	Now func() time.Time
 }
 
 // executor is what text/template and html/template have in common.
@@ -159,6 +165,12 @@ func Parse(name string, src []byte, opts Options) (*Template, error) {
 	if opts.MaxLetter <= 0 {
 		opts.MaxLetter = 8 << 20
 	}
+	if opts.RenderTimeout <= 0 {
+		opts.RenderTimeout = 5 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	if opts.Files == nil {
 		var err error
 		if opts.Files, err = attachment.NewStore(".", false); err != nil {
@@ -213,13 +225,13 @@ func Parse(name string, src []byte, opts Options) (*Template, error) {
 		}
 		t.names = append(t.names, canon)
 		src := strings.TrimSpace(value)
-		tmpl, err := texttemplate.New("t").Option("missingkey=error").Funcs(helpers).Parse(src)
+		tmpl, err := texttemplate.New("t").Option("missingkey=error").Funcs(helpers).Funcs(builtins).Parse(src)
 		if err != nil {
 			errs = append(errs, t.locate(err, lineNo, col))
 			continue
 		}
 		h.tmpl = tmpl
-		refs, err := walkFields(tmpl.Tree, src)
+		refs, err := walkFields(tmpl.Tree, src, treesOf(tmpl)...)
 		if err != nil {
 			errs = append(errs, t.locateNode(err, lineNo, col))
 		}
@@ -314,20 +326,25 @@ func (t *Template) setKind(v string) error {
 func (t *Template) parseBody(body string) error {
 	t.bodySize = len(body)
 	var tree *parse.Tree
+	var defined []*parse.Tree
 	if t.kind == letter.HTML {
-		tmpl, err := htmltemplate.New("t").Option("missingkey=error").Funcs(helpers).Parse(body)
+		tmpl, err := htmltemplate.New("t").Option("missingkey=error").Funcs(helpers).Funcs(builtins).Parse(body)
 		if err != nil {
 			return t.locate(err, t.bodyLine, 1)
 		}
 		t.body, tree = tmpl, tmpl.Tree
+		for _, d := range tmpl.Templates() {
+			defined = append(defined, d.Tree)
+		}
 	} else {
-		tmpl, err := texttemplate.New("t").Option("missingkey=error").Funcs(helpers).Parse(body)
+		tmpl, err := texttemplate.New("t").Option("missingkey=error").Funcs(helpers).Funcs(builtins).Parse(body)
 		if err != nil {
 			return t.locate(err, t.bodyLine, 1)
 		}
 		t.body, tree = tmpl, tmpl.Tree
+		defined = treesOf(tmpl)
 	}
-	refs, err := walkFields(tree, body)
+	refs, err := walkFields(tree, body, defined...)
 	for _, r := range refs {
 		t.fields = append(t.fields, fieldRef{name: r.name, line: t.bodyLine + r.line - 1, col: r.col})
 	}
@@ -335,6 +352,15 @@ func (t *Template) parseBody(body string) error {
 		return t.locateNode(err, t.bodyLine, 1)
 	}
 	return nil
+}
+
+// treesOf returns the parse trees of the templates tmpl defines.
+func treesOf(tmpl *texttemplate.Template) []*parse.Tree {
+	var out []*parse.Tree
+	for _, d := range tmpl.Templates() {
+		out = append(out, d.Tree)
+	}
+	return out
 }
 
 func (t *Template) checkRequired() error {

@@ -2,6 +2,7 @@ package template
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -41,6 +42,8 @@ type testOpts struct {
 	MaxLetter      int
 	MaxLetterSize  int64
 	Campaign       string
+	RenderTimeout  time.Duration
+	Now            func() time.Time // the render timeout's clock
 	msg            message.Options
 }
 
@@ -74,7 +77,8 @@ func (o testOpts) parse(name string, src []byte) (*testTemplate, error) {
 	if err != nil {
 		return nil, err
 	}
-	tm, err := Parse(name, src, Options{Files: files, MaxLetter: o.MaxLetter, MaxLetterSize: o.MaxLetterSize, MaxLetterKey: "mailing.yaml: send.max_letter_size"})
+	tm, err := Parse(name, src, Options{Files: files, MaxLetter: o.MaxLetter, MaxLetterSize: o.MaxLetterSize, MaxLetterKey: "mailing.yaml: send.max_letter_size",
+		RenderTimeout: o.RenderTimeout, Now: o.Now})
 	if err != nil {
 		return nil, err
 	}
@@ -422,6 +426,85 @@ func TestHeaderValues(t *testing.T) {
 	}
 }
 
+// doubling defines d0 … dn, each calling the one before twice: d20 makes
+// a million calls, of templates that print nothing.
+func doubling(n int) string {
+	var b strings.Builder
+	b.WriteString(`{{define "d0"}}{{end}}`)
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(&b, `{{define "d%d"}}{{template "d%d"}}{{template "d%d"}}{{end}}`, i, i-1, i-1)
+	}
+	return b.String()
+}
+
+// TestRunaway: what a template can spend on one letter is bounded, and a
+// letter that spends too much is a problem of its row; the run's end
+// stops a letter half made. (Loops and calls that could run for hours are
+// refused before any row: TestTemplateErrors.)
+func TestRunaway(t *testing.T) {
+	rows := func(n int) Row {
+		r := Row{Line: 2, Values: map[string]string{"email": "ann@example.com"}}
+		for range n {
+			r.Group = append(r.Group, r.Values)
+		}
+		return r
+	}
+	for _, tt := range []struct {
+		name string
+		body string
+		row  Row
+		opts func(*testOpts)
+		want error
+		says string
+	}{
+		{name: "a value doubled row by row", body: `{{$x := "0123456789abcdef"}}{{range .Rows}}{{$x = printf "%s%s" $x $x}}{{end}}done`, row: rows(40),
+			want: ErrValueTooLarge, says: "over 1048576 bytes"},
+		{name: "printf padding", body: `{{printf "%01000000000d" 1}}`, row: rows(1), says: "printf: width or precision 01000000000 is over 1000"},
+		{name: "printf width from an argument", body: `{{printf "%*d" 1000000000 1}}`, row: rows(1), says: "printf: a width from an argument (*) is not allowed"},
+		{name: "print of large values", body: `{{$x := printf "%1000s" "a"}}{{$x = print $x $x $x $x}}{{$x = print $x $x $x $x}}{{$x = print $x $x $x $x}}{{$x = print $x $x $x $x}}{{$x = print $x $x $x $x}}{{$x = print $x $x $x $x}}`, row: rows(1),
+			want: ErrValueTooLarge},
+		{name: "a letter slower than the render timeout", body: `{{range .Rows}}{{range $.Rows}}{{.email}}{{end}}{{end}}`, row: rows(50),
+			opts: func(o *testOpts) {
+				var clock time.Time
+				o.Now = func() time.Time { clock = clock.Add(time.Second); return clock } // a second a write
+				o.RenderTimeout = 100 * time.Second
+			},
+			want: ErrRenderTimeout, says: "over 1m40s (send.render_timeout)"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := testOptions()
+			if tt.opts != nil {
+				tt.opts(&opts)
+			}
+			tm, err := opts.parse("letter.txt", []byte("From: a@example.com\nTo: {{.email}}\n\n"+tt.body+"\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = tm.Execute(tt.row)
+			var ve *ValueError
+			var ee *Error
+			if err == nil || (tt.want != nil && !errors.Is(err, tt.want)) || !strings.Contains(err.Error(), tt.says) || !(errors.As(err, &ve) || errors.As(err, &ee)) {
+				t.Errorf("err = %v (%T); want %v, saying %q, of the row", err, err, tt.want, tt.says)
+			}
+		})
+	}
+
+	// The run's end stops a letter half made: no problem of its row.
+	// (The clock is the real one, the timeout the default 5 s.)
+	tm, err := testOptions().parse("letter.txt", []byte("From: a@example.com\nTo: {{.email}}\n\n{{range .Rows}}{{.email}}{{end}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := tm.ExecuteContext(ctx, rows(3)); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled: err = %v", err)
+	}
+	if _, err := tm.ExecuteContext(context.Background(), rows(3)); err != nil {
+		t.Errorf("a letter of 3 rows: %v", err)
+	}
+}
+
 func TestTemplateErrors(t *testing.T) {
 	tests := []struct {
 		name, src string
@@ -434,6 +517,10 @@ func TestTemplateErrors(t *testing.T) {
 		{"reserved header", "From: a@example.com\nTo: x@example.com\nMessage-ID: <x@y>\n\nBody\n", []string{"letter.txt:3: header Message-ID is set by mailmerge from the campaign and the recipients"}},
 		{"no From, no To", "Subject: x\n\nBody\n", []string{"letter.txt: no From header", "letter.txt: no recipient: add a To, Cc or Bcc header"}},
 		{"range over a constant", "From: a@example.com\nTo: x@example.com\n\n{{range 100000000000}}{{end}}\n", []string{"letter.txt:4:9: range over a number is not allowed in a letter"}},
+		{"calls that multiply", "From: a@example.com\nTo: x@example.com\n\n" + doubling(20) + "{{template \"d20\"}}\n", []string{`letter.txt:4:747: {{template}} calls multiply to more than 10000 for one letter: each call of "d12" makes 8190 more`}},
+		{"a template that calls itself", "From: a@example.com\nTo: x@example.com\n\n{{define \"a\"}}{{template \"b\" .}}{{end}}{{define \"b\"}}x{{template \"a\" .}}{{end}}{{template \"a\" .}}\n", []string{`letter.txt:4:66: {{template "a"}} calls itself, through other templates or not: a letter cannot use recursion`}},
+		{"range over a function", "From: a@example.com\nTo: x@example.com\n\n{{range len .name}}x{{end}}\n", []string{"letter.txt:4:9: range goes over the rows of a group ({{range .Rows}}), not over the result of a function"}},
+		{"range over a number in a define", "From: a@example.com\nTo: x@example.com\n\n{{define \"x\"}}{{range 100000000000}}{{end}}{{end}}{{template \"x\"}}\n", []string{"letter.txt:4:23: range over a number is not allowed in a letter"}},
 		{"Windows-1251 text", "From: a@example.com\nTo: x@example.com\nSubject: \xcf\xf0\xe8\xe2\xe5\xf2\n\nBody\n", []string{"letter.txt:3:10: the template is not UTF-8 (Windows-1251?): save the template as UTF-8"}},
 		{"UTF-16 text", "\xff\xfeF\x00r\x00", []string{"letter.txt: the template is UTF-16: save the template as UTF-8"}},
 		{"NUL byte", "From: a@example.com\nTo: x@example.com\n\nBo\x00dy\n", []string{"letter.txt:4:3: NUL byte in the template: save the template as UTF-8"}},

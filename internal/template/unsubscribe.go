@@ -38,11 +38,11 @@ func (t *Template) parseUnsubscribe() error {
 	if u.URL == "" {
 		return nil
 	}
-	tmpl, err := texttemplate.New("t").Option("missingkey=error").Funcs(helpers).Parse(u.URL)
+	tmpl, err := texttemplate.New("t").Option("missingkey=error").Funcs(helpers).Funcs(builtins).Parse(u.URL)
 	if err != nil {
 		return fmt.Errorf("%s: %w", u.Where, err)
 	}
-	refs, err := walkFields(tmpl.Tree, u.URL)
+	refs, err := walkFields(tmpl.Tree, u.URL, treesOf(tmpl)...)
 	if err != nil {
 		return fmt.Errorf("%s: %w", u.Where, err)
 	}
@@ -54,7 +54,7 @@ func (t *Template) parseUnsubscribe() error {
 }
 
 // unsubscribeFields are the List-Unsubscribe fields of a row's letter.
-func (t *Template) unsubscribeFields(row Row) ([]letter.Field, error) {
+func (t *Template) unsubscribeFields(b *budget, row Row) ([]letter.Field, error) {
 	u := t.opts.ListUnsubscribe
 	var links []string
 	if t.unsub != nil {
@@ -64,19 +64,19 @@ func (t *Template) unsubscribeFields(row Row) ([]letter.Field, error) {
 		for _, g := range row.Group {
 			escaped.Group = append(escaped.Group, urlEscaped(g))
 		}
-		var b strings.Builder
-		if err := t.unsub.Execute(&limitWriter{w: &b, n: maxValue}, escaped.data(escaped.Values)); err != nil {
+		var out strings.Builder
+		if err := t.unsub.Execute(&limitWriter{w: &out, n: maxValue, b: b}, escaped.data(escaped.Values)); err != nil {
 			var he *HelperError
 			if errors.As(err, &he) {
 				return nil, &ValueError{Header: "List-Unsubscribe", Err: fmt.Errorf("%s: %w", u.Where, he)}
 			}
 			return nil, fmt.Errorf("%s: %w", u.Where, err)
 		}
-		link, err := url.Parse(b.String())
-		if err != nil || link.Scheme != "https" || link.Host == "" || strings.ContainsAny(b.String(), " <>\"") {
-			return nil, &ValueError{Header: "List-Unsubscribe", Err: fmt.Errorf("%q is not an https URL (%s)", b.String(), u.Where)}
+		link, err := url.Parse(out.String())
+		if err != nil || link.Scheme != "https" || link.Host == "" || strings.ContainsAny(out.String(), " <>\"") {
+			return nil, &ValueError{Header: "List-Unsubscribe", Err: fmt.Errorf("%q is not an https URL (%s)", out.String(), u.Where)}
 		}
-		links = append(links, "<"+b.String()+">")
+		links = append(links, "<"+out.String()+">")
 	}
 	if u.Mailto != "" {
 		links = append(links, "<mailto:"+u.Mailto+">")

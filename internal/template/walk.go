@@ -1,6 +1,7 @@
 package template
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"text/template/parse"
@@ -9,12 +10,128 @@ import (
 )
 
 // walkFields lists the fields a template reads from the row ({{.name}} and
-// {{$.name}}) with their positions in the parsed text, and rejects ranges
-// over a constant: {{range 1000000000}} renders nothing for hours.
-func walkFields(tree *parse.Tree, src string) ([]fieldRef, error) {
+// {{$.name}}) with their positions in the parsed text, and rejects what
+// could run for hours: ranges over a number or a function's result
+// ({{range 1000000000}} renders nothing for hours), templates that call
+// themselves, and {{template}} calls that multiply (see checkCalls).
+// defined are the templates the text defines ({{define}}), walked for the
+// same problems; their fields are not the row's.
+func walkFields(tree *parse.Tree, src string, defined ...*parse.Tree) ([]fieldRef, error) {
 	w := &walker{src: src}
 	w.list(tree.Root, true)
-	return w.refs, w.err
+	refs := w.refs
+	for _, d := range defined {
+		if d != nil && d != tree && w.err == nil {
+			w.list(d.Root, false)
+		}
+	}
+	if w.err == nil {
+		w.err = checkCalls(tree, defined, w)
+	}
+	return refs, w.err
+}
+
+// maxCalls caps the {{template}} calls one letter can make: a letter
+// needs a handful, and calls that each call others twice make 2^40 of
+// them from a few lines.
+const maxCalls = 10_000
+
+// checkCalls rejects a template that calls itself, through others or not
+// (a letter needs no recursion, and it is how a template builds values
+// without end), and calls that multiply to more than maxCalls.
+func checkCalls(root *parse.Tree, defined []*parse.Tree, w *walker) error {
+	trees := map[string]*parse.Tree{}
+	for _, d := range defined {
+		if d != nil {
+			trees[d.Name] = d
+		}
+	}
+	type call struct {
+		name string
+		node parse.Node
+	}
+	callsIn := func(t *parse.Tree) []call {
+		var out []call
+		var visit func(n parse.Node)
+		visit = func(n parse.Node) {
+			switch n := n.(type) {
+			case *parse.ListNode:
+				if n != nil {
+					for _, c := range n.Nodes {
+						visit(c)
+					}
+				}
+			case *parse.IfNode:
+				visit(n.List)
+				visit(n.ElseList)
+			case *parse.RangeNode:
+				visit(n.List)
+				visit(n.ElseList)
+			case *parse.WithNode:
+				visit(n.List)
+				visit(n.ElseList)
+			case *parse.TemplateNode:
+				out = append(out, call{n.Name, n})
+			}
+		}
+		if t.Root != nil {
+			visit(t.Root)
+		}
+		return out
+	}
+	const (
+		unseen = iota
+		active
+		done
+	)
+	state := map[string]int{}
+	count := map[string]int{} // calls a template makes, all the way down
+	var err error
+	var expand func(name string, t *parse.Tree) int
+	expand = func(name string, t *parse.Tree) int {
+		if err != nil {
+			return 0
+		}
+		switch state[name] {
+		case done:
+			return count[name]
+		case active:
+			return -1
+		}
+		state[name] = active
+		n := 0
+		for _, c := range callsIn(t) {
+			callee := trees[c.name]
+			if callee == nil {
+				n++ // text/template says so when it runs
+				continue
+			}
+			k := expand(c.name, callee)
+			if err != nil {
+				return 0
+			}
+			if k < 0 {
+				line, col := w.pos(c.node)
+				err = &nodeError{line, col, fmt.Sprintf("{{template %q}} calls itself, through other templates or not: a letter cannot use recursion", c.name)}
+				return 0
+			}
+			n += 1 + k
+			if n > maxCalls {
+				line, col := w.pos(c.node)
+				err = &nodeError{line, col, fmt.Sprintf("{{template}} calls multiply to more than %d for one letter: each call of %q makes %d more", maxCalls, c.name, k)}
+				return 0
+			}
+		}
+		state[name], count[name] = done, n
+		return n
+	}
+	expand(root.Name, root)
+	for _, d := range defined {
+		if d != nil && err == nil {
+			expand(d.Name, d)
+		}
+	}
+	return err
 }
 
 type walker struct {
@@ -52,13 +169,15 @@ func (w *walker) node(n parse.Node, top bool) {
 		if n.Pipe != nil && len(n.Pipe.Cmds) == 1 && len(n.Pipe.Cmds[0].Args) == 1 {
 			switch a := n.Pipe.Cmds[0].Args[0].(type) {
 			case *parse.NumberNode:
-				if w.err == nil {
-					line, col := w.pos(n)
-					w.err = &nodeError{line, col, "range over a number is not allowed in a letter"}
-				}
+				w.fail(n, "range over a number is not allowed in a letter")
 			case *parse.FieldNode:
 				overRows = top && len(a.Ident) == 1 && a.Ident[0] == RowsField
+			case *parse.VariableNode, *parse.DotNode, *parse.ChainNode:
+			default:
+				w.fail(n, "range goes over the rows of a group ({{range .Rows}}), not over the result of a function")
 			}
+		} else if n.Pipe != nil {
+			w.fail(n, "range goes over the rows of a group ({{range .Rows}}), not over the result of a function")
 		}
 		w.branch(&n.BranchNode, top, overRows)
 	case *parse.WithNode:
@@ -178,6 +297,14 @@ func (w *walker) helperCall(c *parse.CommandNode, piped bool) {
 		if n != 2 {
 			fail(`default takes the text for an empty cell, then the value: {{default "коллега" .name}}`)
 		}
+	}
+}
+
+// fail records the first problem, at n.
+func (w *walker) fail(n parse.Node, msg string) {
+	if w.err == nil {
+		line, col := w.pos(n)
+		w.err = &nodeError{line, col, msg}
 	}
 }
 
