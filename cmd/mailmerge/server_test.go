@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +25,7 @@ import (
 // local part starts with:
 //
 //	fail-   550 5.1.1 at RCPT
+//	hostile- 550 5.1.1 at RCPT, with terminal escape sequences in its text
 //	later-  451 4.3.0 at RCPT
 //	once-   451 4.3.0 at RCPT the first time, accepted after
 //	lost-   the connection drops after the final dot (no reply)
@@ -85,7 +87,10 @@ func (s *scriptSession) AuthMechanisms() []string {
 func (s *scriptSession) Auth(string) (sasl.Server, error) {
 	return sasl.NewPlainServer(func(_, user, pass string) error {
 		if user != scriptUser || pass != scriptPassword {
-			return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "Authentication credentials invalid"}
+			// As some servers do: the refusal repeats what it was sent,
+			// which mailmerge must never show, log or trace.
+			blob := base64.StdEncoding.EncodeToString([]byte("\x00" + user + "\x00" + pass))
+			return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "Authentication credentials invalid: " + pass + " (" + blob + ")"}
 		}
 		s.authed = true
 		return nil
@@ -96,6 +101,10 @@ func (s *scriptSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 	switch {
 	case strings.HasPrefix(to, "fail-"):
 		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such user here"}
+	case strings.HasPrefix(to, "hostile-"):
+		// A reply written to act on a terminal: set the window's title,
+		// clear the screen, reverse what follows.
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such user \x1b]0;owned\x07\x1b[2J\x1b[31m\u202etxt.exe \u009b1m"}
 	case strings.HasPrefix(to, "later-"):
 		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Try again later"}
 	case strings.HasPrefix(to, "once-"):

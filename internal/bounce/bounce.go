@@ -17,6 +17,8 @@ import (
 	_ "github.com/emersion/go-message/charset" // reports in KOI8-R, Windows-1251, ...
 	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-message/textproto"
+
+	"github.com/mailmerge/mailmerge/internal/remote"
 )
 
 // Action is what a report says became of a recipient (RFC 3464 §2.3.3).
@@ -74,6 +76,31 @@ const maxText = 256 << 10
 
 // Parse reads a message and returns the report it is, or ErrNotReport.
 func Parse(r io.Reader) (*Report, error) {
+	rep, err := parse(r)
+	if rep != nil {
+		rep.clean()
+	}
+	return rep, err
+}
+
+// clean makes what a report says safe to show and to store: a report is
+// anybody's text (remote.Text). Text, read only to find recipients in, is
+// left as it is.
+func (rep *Report) clean() {
+	rep.MessageID, rep.Subject, rep.EnvID = remote.Text(rep.MessageID), remote.Text(rep.Subject), remote.Text(rep.EnvID)
+	for i, l := range rep.Letters {
+		rep.Letters[i] = remote.Text(l)
+	}
+	for i := range rep.Recipients {
+		rep.Recipients[i].clean()
+	}
+}
+
+func (r *Recipient) clean() {
+	r.Final, r.Original, r.Status, r.Diagnostic = remote.Text(r.Final), remote.Text(r.Original), remote.Text(r.Status), remote.Text(r.Diagnostic)
+}
+
+func parse(r io.Reader) (*Report, error) {
 	e, err := message.Read(r)
 	if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
 		return nil, fmt.Errorf("read the message: %w", err)
@@ -306,7 +333,7 @@ func (rep *Report) Guess(rcpt string) (Recipient, bool) {
 	if len(near) > 1000 {
 		near = near[:1000]
 	}
-	r := Recipient{Final: rcpt, Diagnostic: strings.Join(strings.Fields(strings.Trim(near, " \t\r\n:>")), " ")}
+	r := Recipient{Final: rcpt, Diagnostic: remote.Text(strings.Join(strings.Fields(strings.Trim(near, " \t\r\n:>")), " "))}
 	r.Status = statusCode(near)
 	if r.Status == "" {
 		if m := basic.FindStringSubmatch(near); m != nil {

@@ -187,3 +187,30 @@ func TestNotBlamed(t *testing.T) {
 		}
 	}
 }
+
+// TestReportTextIsData: a report's subject, addresses and diagnostic are
+// anybody's text: what a terminal would act on comes out as escapes, so
+// neither bounces nor report prints it, and the journal does not keep it.
+func TestReportTextIsData(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "postfix-failed.eml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostile := strings.Replace(string(b), "Diagnostic-Code: X-Postfix;", "Diagnostic-Code: X-Postfix; \x1b]0;owned\x07\x1b[2J\u202e", 1)
+	hostile = strings.Replace(hostile, "Subject: ", "Subject: \x1b[31m", 1)
+	if hostile == string(b) {
+		t.Fatal("the fixture changed: no Diagnostic-Code or Subject to make hostile")
+	}
+	rep, err := Parse(strings.NewReader(hostile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range append([]string{rep.Subject}, rep.Recipients[0].Diagnostic, rep.Recipients[0].Final) {
+		if strings.ContainsAny(s, "\x1b\x07\u202e") {
+			t.Errorf("raw control characters in %q", s)
+		}
+	}
+	if !strings.Contains(rep.Recipients[0].Diagnostic, `\x1b]0;owned\x07\x1b[2J\u202e`) || !strings.HasPrefix(rep.Subject, `\x1b[31m`) {
+		t.Errorf("diagnostic %q, subject %q: want the escapes shown", rep.Recipients[0].Diagnostic, rep.Subject)
+	}
+}

@@ -3,6 +3,8 @@ package bounce
 import (
 	"slices"
 	"strings"
+
+	"github.com/mailmerge/mailmerge/internal/remote"
 )
 
 // Letter is a letter that was sent, as its mailing's journal knows it.
@@ -70,7 +72,7 @@ func (s *Sent) Match(rep *Report) (matched []Match, unmatched []Recipient) {
 			// the bounce says little): a letter to one recipient
 			// bounced for that one.
 			text := rep.human()
-			r := Recipient{Final: l.Rcpt[0], Status: statusCode(text), Diagnostic: firstLine(text)}
+			r := Recipient{Final: l.Rcpt[0], Status: statusCode(text), Diagnostic: remote.Text(firstLine(text))}
 			r.Action, r.Status = action(r.Status, rep.Subject)
 			matched = append(matched, Match{Letter: l, Rcpt: l.Rcpt[0], Recipient: r, By: by})
 		}

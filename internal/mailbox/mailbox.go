@@ -18,6 +18,8 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/mailmerge/mailmerge/internal/remote"
 )
 
 // Security is how the connection to the IMAP server is protected. There
@@ -63,7 +65,9 @@ type Error struct {
 	Err   error
 }
 
-func (e *Error) Error() string { return e.Words + ": " + e.Err.Error() }
+// Error says the words, then the detail: the server's text, made safe
+// to show (remote.Text).
+func (e *Error) Error() string { return e.Words + ": " + remote.Text(e.Err.Error()) }
 func (e *Error) Unwrap() error { return e.Err }
 
 // ErrLogin is wrapped by the error of a login the server refused.
@@ -107,7 +111,7 @@ func Dial(ctx context.Context, s Server) (*Mailbox, error) {
 			return &Error{fmt.Sprintf("the IMAP server %s did not greet", s.addr()), err}
 		}
 		if err := c.Login(s.Username, s.Password).Wait(); err != nil {
-			return &Error{fmt.Sprintf("the IMAP server %s refused the login of %s: check imap.username and the password", s.addr(), s.Username), fmt.Errorf("%w: %w", ErrLogin, err)}
+			return &Error{fmt.Sprintf("the IMAP server %s refused the login of %s: check imap.username and the password", s.addr(), s.Username), fmt.Errorf("%w: %s", ErrLogin, remote.Hide(err.Error(), s.Password))} // a server may repeat it
 		}
 		return nil
 	})
@@ -236,7 +240,7 @@ func (m *Mailbox) folderError(ctx context.Context, folder string, err error) err
 	m.do(ctx, func() error {
 		list, _ := m.c.List("", "*", nil).Collect()
 		for _, l := range list {
-			names = append(names, l.Mailbox)
+			names = append(names, remote.Text(l.Mailbox))
 		}
 		return nil
 	})

@@ -21,6 +21,8 @@ import (
 	"github.com/mailmerge/mailmerge/internal/letter"
 	"github.com/mailmerge/mailmerge/internal/recipients"
 	"github.com/mailmerge/mailmerge/internal/sender"
+
+	"github.com/mailmerge/mailmerge/internal/remote"
 )
 
 // NotSent is the state of a letter the journal has no outcome for.
@@ -86,7 +88,7 @@ func Make(ctx context.Context, cfg *config.Config, opts campaign.Options, h *jou
 		k := letter.InvalidKey(cfg.Campaign, fp)
 		seen[k] = true
 		if o := h.Outcomes[k]; o != nil {
-			problem = o.Last.Text
+			problem = remote.Text(o.Last.Text)
 		}
 		return Letter{Line: line, State: journal.Invalid, Problem: problem, Row: append([]string(nil), fields...)}
 	}
@@ -219,6 +221,9 @@ func Reply(ro journal.RcptOutcome) string {
 }
 
 func reply(ro journal.RcptOutcome) string {
+	// A journal written before replies were cleaned may hold a server's
+	// text as it came: data, never terminal commands.
+	ro.Text, ro.Enhanced, ro.Phase = remote.Text(ro.Text), remote.Text(ro.Enhanced), remote.Text(ro.Phase)
 	var b strings.Builder
 	if ro.Phase != "" {
 		fmt.Fprintf(&b, "at %s: ", ro.Phase)

@@ -18,6 +18,8 @@ import (
 	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/letter"
 	"github.com/mailmerge/mailmerge/internal/smtp"
+
+	"github.com/mailmerge/mailmerge/internal/remote"
 )
 
 // Security is how an SMTP connection is protected.
@@ -187,7 +189,7 @@ func (t *SMTP) dial(ctx context.Context, session int, greeting, handshake time.D
 		st := tc.ConnectionState()
 		info.TLS = &st
 	}
-	c := smtp.NewClient(t.Trace.wrap(conn, session), t.Timeout, t.DataTimeout)
+	c := smtp.NewClient(t.Trace.wrap(conn, session, t.Password), t.Timeout, t.DataTimeout)
 	if !greeted {
 		r, err := c.Greeting(greeting)
 		if err != nil {
@@ -237,7 +239,7 @@ func (t *SMTP) tlsConfig() *tls.Config {
 // (RFC 3207), so that a server without STARTTLS stops the run before
 // anything else is said, and a bad certificate fails the handshake here.
 func (t *SMTP) startTLS(ctx context.Context, raw net.Conn, session int, greeting, handshake time.Duration, info *ServerInfo) (*tls.Conn, error) {
-	c := smtp.NewClient(t.Trace.wrap(raw, session), t.Timeout, t.DataTimeout)
+	c := smtp.NewClient(t.Trace.wrap(raw, session, t.Password), t.Timeout, t.DataTimeout)
 	r, err := c.Greeting(greeting)
 	if err != nil {
 		return nil, t.openError(PhaseGreeting, err)
@@ -299,6 +301,9 @@ func (t *SMTP) auth(c *smtp.Client, encrypted bool) error {
 	}
 	err := c.Auth(mech)
 	var r *smtp.Reply
+	if errors.As(err, &r) {
+		r.Text = remote.Hide(r.Text, t.Password) // a server that repeats it
+	}
 	if errors.As(err, &r) && r.Code/100 == 5 {
 		// 535 and friends: never retried, accounts get locked.
 		return &RunError{Kind: ErrAuth, Phase: PhaseAUTH, Code: r.Code, Enhanced: r.Enhanced, Text: r.Text, Err: err}

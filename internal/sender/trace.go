@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/mailmerge/mailmerge/internal/remote"
 )
 
 // Trace writes the SMTP dialogue of every session, one line per command or
@@ -46,6 +48,10 @@ type tracedConn struct {
 	t       *Trace
 	session int
 
+	// secrets are hidden from the server's lines: the password, and
+	// every AUTH argument and 334 answer the client sent.
+	secrets []string
+
 	mu         sync.Mutex
 	in, out    []byte // partial lines
 	challenged bool   // the last server reply was 334
@@ -55,11 +61,11 @@ type tracedConn struct {
 	chunk      int    // bytes of a BDAT chunk still to come
 }
 
-func (t *Trace) wrap(c net.Conn, session int) net.Conn {
+func (t *Trace) wrap(c net.Conn, session int, password string) net.Conn {
 	if t == nil {
 		return c
 	}
-	return &tracedConn{Conn: c, t: t, session: session}
+	return &tracedConn{Conn: c, t: t, session: session, secrets: []string{password}}
 }
 
 func (c *tracedConn) Read(p []byte) (int, error) {
@@ -77,7 +83,7 @@ func (c *tracedConn) Read(p []byte) (int, error) {
 		if strings.HasPrefix(line, "354") {
 			c.dataOK = true
 		}
-		c.t.printf(c.session, "S: %s", line)
+		c.t.printf(c.session, "S: %s", remote.Hide(remote.Text(line), c.secrets...))
 	}
 	c.mu.Unlock()
 	return n, err
@@ -106,7 +112,11 @@ func (c *tracedConn) Write(p []byte) (int, error) {
 		}
 		line := strings.TrimRight(string(c.out[:i]), "\r")
 		c.out = c.out[i+1:]
-		c.t.printf(c.session, "C: %s", redact(line, c.challenged))
+		if shown := redact(line, c.challenged); shown != line {
+			c.secrets = append(c.secrets, secretOf(line, c.challenged))
+			line = shown
+		}
+		c.t.printf(c.session, "C: %s", line)
 		c.challenged = false
 		if f := strings.Fields(line); len(f) >= 2 && strings.EqualFold(f[0], "BDAT") {
 			if n, err := strconv.Atoi(f[1]); err == nil && n > 0 {
@@ -137,6 +147,18 @@ func (c *tracedConn) consumeBody() {
 	c.t.printf(c.session, "C: .")
 	c.out = append(c.out[:0], buf[i+len(end):]...)
 	c.tail, c.body, c.dataOK = c.tail[:0], 0, false
+}
+
+// secretOf is what redact hid of line: the AUTH argument, or the answer
+// to a challenge.
+func secretOf(line string, challenged bool) string {
+	if challenged {
+		return strings.TrimSpace(line)
+	}
+	if f := strings.Fields(line); len(f) >= 3 {
+		return f[2]
+	}
+	return ""
 }
 
 // redact hides credentials: the argument of AUTH, and any client line

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-sasl"
+
+	"github.com/mailmerge/mailmerge/internal/remote"
 )
 
 // Client is one SMTP session. It is not safe for concurrent use.
@@ -124,6 +126,7 @@ func (c *Client) Hello(name string) error {
 	}
 	c.ext, c.lines = map[string]string{}, nil
 	for _, line := range strings.Split(msg, "\n")[1:] { // the first names the server
+		line = remote.Text(line)
 		c.lines = append(c.lines, line)
 		k, v, _ := strings.Cut(line, " ")
 		c.ext[strings.ToUpper(k)] = v
@@ -169,13 +172,18 @@ func (c *Client) Auth(a sasl.Client) error {
 		return err
 	}
 	line := "AUTH " + mech
+	var sent []string // what was sent, for a server that repeats it
 	if ir != nil {
-		line += " " + base64.StdEncoding.EncodeToString(ir)
+		sent = append(sent, base64.StdEncoding.EncodeToString(ir), string(ir))
+		line += " " + sent[0]
 	}
 	for {
 		r, err := c.cmd("AUTH", 0, "%s", line)
 		if err != nil {
 			return err
+		}
+		if r.Code != 334 {
+			r.Text = remote.Hide(r.Text, sent...)
 		}
 		switch r.Code {
 		case 235:
@@ -191,6 +199,7 @@ func (c *Client) Auth(a sasl.Client) error {
 				return err
 			}
 			line = base64.StdEncoding.EncodeToString(resp)
+			sent = append(sent, line, string(resp))
 		default:
 			return r
 		}

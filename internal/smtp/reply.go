@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/mailmerge/mailmerge/internal/remote"
 )
 
 // Reply is a server's reply: its code, its enhanced status code (RFC
@@ -44,7 +46,8 @@ func parseReply(code int, msg string) *Reply {
 			lines[i] = rest
 		}
 	}
-	r.Text = strings.TrimSpace(strings.Join(lines, " "))
+	// A reply's text is the server's: data, never terminal commands.
+	r.Text = strings.TrimSpace(remote.Text(strings.Join(lines, " ")))
 	return r
 }
 
