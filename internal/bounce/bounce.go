@@ -117,6 +117,9 @@ func parse(r io.Reader) (*Report, error) {
 	rep.Date, _ = h.Date()
 	mediaType, params, _ := e.Header.ContentType()
 	rep.Standard = mediaType == "multipart/report" && strings.EqualFold(params["report-type"], "delivery-status")
+	if mediaType == "multipart/report" && !rep.Standard {
+		return nil, ErrNotReport // a read receipt (RFC 8098) or another kind of report: says nothing of delivery
+	}
 
 	err = walk(e, 0, func(mediaType string, body io.Reader) error {
 		switch mediaType {
@@ -297,24 +300,37 @@ func Candidate(header []byte) bool {
 	return fromMailSystem(mail.Header{Header: message.Header{Header: h}})
 }
 
-// fromMailSystem reports a message that a mail system wrote: a bounce, by
-// its sender, its subject or its Auto-Submitted field.
+// fromMailSystem reports whether a message that is not a standard report
+// is a mail system's word that a letter failed: sent from the system's own
+// address (MAILER-DAEMON, postmaster), not a person's (whatever the name
+// beside it says: an auto-reply may sign "Mail Delivery System"), and
+// neither a reply, a forward nor a notice that a letter went through.
 func fromMailSystem(h mail.Header) bool {
-	from := strings.ToLower(h.Get("From"))
-	for _, s := range []string{"mailer-daemon", "postmaster", "mail delivery", "mail.delivery"} {
-		if strings.Contains(from, s) {
-			return true
+	subject, _ := h.Subject()
+	subject = strings.ToLower(strings.TrimSpace(subject))
+	for _, p := range []string{"re:", "fwd:", "fw:", "aw:", "wg:", "tr:", "ответ:", "отв:", "пересл:"} {
+		if strings.HasPrefix(subject, p) {
+			return false
 		}
 	}
-	subject, _ := h.Subject()
-	subject = strings.ToLower(subject)
-	for _, s := range []string{"undeliver", "undelivered", "delivery fail", "delivery status", "returned mail", "failure notice", "delayed mail", "недоставлен", "не доставлен", "возвращ"} {
-		if strings.Contains(subject, s) {
-			return true
-		}
+	if success.MatchString(subject) {
+		return false
+	}
+	from, err := h.AddressList("From")
+	if err != nil || len(from) != 1 {
+		return false
+	}
+	local, _, _ := strings.Cut(strings.ToLower(from[0].Address), "@")
+	switch local {
+	case "mailer-daemon", "mailerdaemon", "mail-daemon", "postmaster", "mdaemon":
+		return true
 	}
 	return false
 }
+
+// success finds the subjects of notices that a letter went through:
+// "Delivery Status Notification (Success)", "(Relay)", "Delivered: …".
+var success = regexp.MustCompile(`(?i)\b(success(ful)?|relay(ed)?|delivered:)`)
 
 // Guess reads what a bounce that is not standard says of the recipient
 // rcpt: named in its own words (not in the letter it quotes), with the

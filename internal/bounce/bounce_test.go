@@ -214,3 +214,32 @@ func TestReportTextIsData(t *testing.T) {
 		t.Errorf("diagnostic %q, subject %q: want the escapes shown", rep.Recipients[0].Diagnostic, rep.Subject)
 	}
 }
+
+// TestNotABounce: only a report that says a letter failed records a
+// bounce. Notices of success and relay, read receipts (RFC 8098), an
+// auto-reply signed "Mail Delivery System", a person's reply about
+// returned mail and a forward of a bounce each name the recipient and
+// quote the letter's Message-ID, and none marks anybody.
+func TestNotABounce(t *testing.T) {
+	for _, file := range []string{"success-plain.eml", "relay-plain.eml", "mdn.eml", "autoreply-signed.eml", "reply-returned.eml", "forward-returned.eml", "reply.eml", "out-of-office.eml"} {
+		t.Run(file, func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join("testdata", file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep, err := Parse(strings.NewReader(string(b)))
+			if errors.Is(err, ErrNotReport) {
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			matched, _ := sent().Match(rep)
+			for _, m := range matched {
+				if m.Action == Failed || m.Action == Delayed {
+					t.Errorf("%s recorded as %s (%s)", m.Rcpt, m.Action, m.Diagnostic)
+				}
+			}
+		})
+	}
+}

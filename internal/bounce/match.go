@@ -3,8 +3,6 @@ package bounce
 import (
 	"slices"
 	"strings"
-
-	"github.com/mailmerge/mailmerge/internal/remote"
 )
 
 // Letter is a letter that was sent, as its mailing's journal knows it.
@@ -67,15 +65,8 @@ func (s *Sent) Match(rep *Report) (matched []Match, unmatched []Recipient) {
 				matched = append(matched, Match{Letter: l, Rcpt: rcpt, Recipient: r, By: by})
 			}
 		}
-		if len(matched) == 0 && len(l.Rcpt) == 1 {
-			// The text does not name the address (it was forwarded, or
-			// the bounce says little): a letter to one recipient
-			// bounced for that one.
-			text := rep.human()
-			r := Recipient{Final: l.Rcpt[0], Status: statusCode(text), Diagnostic: remote.Text(firstLine(text))}
-			r.Action, r.Status = action(r.Status, rep.Subject)
-			matched = append(matched, Match{Letter: l, Rcpt: l.Rcpt[0], Recipient: r, By: by})
-		}
+		// A bounce that does not name the recipient in its own words
+		// blames nobody: it may be a person's forward of the letter.
 		return matched, nil
 	}
 	for _, r := range rep.Recipients {
@@ -106,19 +97,6 @@ func recipientOf(l *Letter, r Recipient) string {
 	}
 	if len(l.Rcpt) == 1 && r.Original == "" {
 		return l.Rcpt[0]
-	}
-	return ""
-}
-
-// firstLine is the first line of s with words in it.
-func firstLine(s string) string {
-	for _, line := range strings.Split(s, "\n") {
-		if line = strings.TrimSpace(line); line != "" {
-			if r := []rune(line); len(r) > 200 {
-				line = string(r[:200])
-			}
-			return line
-		}
 	}
 	return ""
 }
