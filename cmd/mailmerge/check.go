@@ -9,6 +9,7 @@ import (
 
 	"github.com/mailmerge/mailmerge/internal/campaign"
 	"github.com/mailmerge/mailmerge/internal/config"
+	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/letter"
 	"github.com/mailmerge/mailmerge/internal/preview"
 	"github.com/mailmerge/mailmerge/internal/recipients"
@@ -124,6 +125,11 @@ func newCampaign(cmd *cobra.Command, cfg *config.Config, opts campaign.Options) 
 	}
 	if opts.OnWarning == nil {
 		opts.OnWarning = o.OnWarning
+	}
+	if opts.Secret == nil {
+		// A mailing sent before has one: its letters are shown with the
+		// Message-IDs they were sent with. (A damaged one is send's to say.)
+		opts.Secret, _ = journal.Secret(cfg.Send.Journal, false)
 	}
 	return campaign.New(cfg, opts)
 }

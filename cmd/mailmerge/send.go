@@ -150,12 +150,19 @@ func runSend(cmd *cobra.Command, f sendFlags, stderr io.Writer) error {
 	}
 	defer j.Close()
 	defer tuneGC(cfg.Recipients.File)() // the index, a million letters' worth, is in
+	// The key of the tags that make this mailing's Message-IDs and ENVIDs
+	// impossible to forge: made with the journal, kept beside it.
+	secret, err := journal.Secret(cfg.Send.Journal, true)
+	if err != nil {
+		return &exitError{code: exitInternal, err: err}
+	}
 
 	// During the check, problems are printed; while sending, the invalid
 	// rows a --skip-invalid send leaves out are recorded instead.
 	invalid := &invalidRows{j: j, campaign: cfg.Campaign, dest: transport.Destination(), test: redirect != nil}
 	c := newCampaign(cmd, cfg, campaign.Options{
-		Known: j.Known,
+		Known:  j.Known,
+		Secret: secret,
 		OnError: func(err error) {
 			if !invalid.sending {
 				fmt.Fprintln(stderr, err)

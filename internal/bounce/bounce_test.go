@@ -243,3 +243,33 @@ func TestNotABounce(t *testing.T) {
 		})
 	}
 }
+
+// TestForgedReport: a letter's ENVID and Message-ID carry a tag only the
+// campaign's secret makes (letter.Tag). A report that names the letter by
+// what anybody can compute from the campaign's name and an address (its
+// key) is about no letter; one that carries the tag, as the server's own
+// does, is matched.
+func TestForgedReport(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "postfix-failed.eml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const key = "k5tq2mvxh7ngz3e4rj6wd2fy4pq3ulcs"
+	tagged := NewSent()
+	tagged.Add(&Letter{Key: key, MessageID: "<" + key + ".tagtagtagtagtagt@example.org>", Rcpt: []string{"Ivanov.Petr@example.com", "ivanov.parent@example.com"}})
+
+	forged, err := Parse(strings.NewReader(string(b))) // names the letter by its key alone
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := tagged.Match(forged); len(m) != 0 {
+		t.Errorf("a report without the tag matched %d recipients", len(m))
+	}
+	genuine, err := Parse(strings.NewReader(strings.ReplaceAll(string(b), key, key+".tagtagtagtagtagt")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := tagged.Match(genuine); len(m) != 1 || m[0].Rcpt != "Ivanov.Petr@example.com" || m[0].By != "envid" {
+		t.Errorf("the report with the tag: %+v", m)
+	}
+}

@@ -22,12 +22,24 @@ func NewSent() *Sent {
 	return &Sent{byKey: map[string]*Letter{}, byID: map[string]*Letter{}}
 }
 
-// Add makes l one of the letters reports are matched to.
+// Add makes l one of the letters reports are matched to: by the ENVID it
+// was sent with (its Message-ID's local part, the key and, since
+// mailings have secrets, the key's tag: a report must carry the tag to
+// match) and by its Message-ID.
 func (s *Sent) Add(l *Letter) {
-	s.byKey[l.Key] = l
+	s.byKey[l.envID()] = l
 	if l.MessageID != "" {
 		s.byID[strings.ToLower(l.MessageID)] = l
 	}
+}
+
+// envID is the ENVID l was sent with, as the sender makes it.
+func (l *Letter) envID() string {
+	local, _, _ := strings.Cut(strings.Trim(l.MessageID, "<>"), "@")
+	if strings.HasPrefix(local, l.Key) {
+		return local
+	}
+	return l.Key
 }
 
 // Match is a recipient of a letter a report is about.

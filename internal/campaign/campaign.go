@@ -39,6 +39,9 @@ type Options struct {
 	OnError, OnWarning func(error)
 	Now                func() time.Time
 	Boundary           func() string
+	// Secret is the campaign's key for the tags of its Message-IDs
+	// (letter.Tag; journal.Secret); none leaves them untagged.
+	Secret []byte
 	// Known says whether a letter with a key was recorded before, and the
 	// fingerprint of its row then (journal.Journal.Known): a letter keeps
 	// the identity it was recorded under when rows around it changed.
@@ -465,6 +468,7 @@ func (c *Campaign) walk(ctx context.Context, execute func(*template.Template, co
 			} else {
 				l.Identify(c.identity(l, seenRows))
 			}
+			l.Tag(c.opts.Secret)
 		}
 		// Only To: a Cc or Bcc the template names gets every letter on purpose.
 		for _, r := range l.To {
@@ -627,6 +631,7 @@ func (c *Campaign) identifyUnselected(tmpl *template.Template, rec *recipients.R
 	} else {
 		l.Identify(c.identity(l, seenRows))
 	}
+	l.Tag(c.opts.Secret)
 	if c.opts.OnUnselected != nil {
 		c.opts.OnUnselected(l)
 	}

@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -823,4 +824,31 @@ func TestGrow(t *testing.T) {
 	j.Grow(1000)
 	appendAll(t, j, recs[100:])
 	checkIndex(t, j, recs)
+}
+
+// TestSecret: a mailing's secret is made once, readable by its owner
+// alone, and read back the same; without create a missing one is nil; a
+// damaged one is an error that says what to do.
+func TestSecret(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "m.journal")
+	if s, err := Secret(path, false); s != nil || err != nil {
+		t.Fatalf("missing: %x, %v", s, err)
+	}
+	s1, err := Secret(path, true)
+	if err != nil || len(s1) != 32 {
+		t.Fatalf("made: %x, %v", s1, err)
+	}
+	fi, err := os.Stat(path + ".secret")
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("the secret's file: %v, %v", fi, err)
+	}
+	for _, create := range []bool{false, true} {
+		if s2, err := Secret(path, create); err != nil || !bytes.Equal(s1, s2) {
+			t.Errorf("read back (create %v): %x, %v", create, s2, err)
+		}
+	}
+	os.WriteFile(path+".secret", []byte("not hex\n"), 0o600)
+	if _, err := Secret(path, true); err == nil || !strings.Contains(err.Error(), "is damaged") {
+		t.Errorf("damaged: %v", err)
+	}
 }

@@ -1,6 +1,7 @@
 package letter
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base32"
 	"encoding/binary"
@@ -103,6 +104,17 @@ func (k Key) MessageID(domain string) string {
 		domain = "mailmerge.invalid"
 	}
 	return "<" + k.String() + "@" + domain + ">"
+}
+
+// Tag returns the key's tag under a campaign's secret: 16 characters of
+// lower-case base32 of HMAC-SHA256(secret, key). Only who holds the
+// secret can make it, so a delivery report that carries a letter's tag
+// is about a letter that was sent, not one whose identity was computed
+// from the campaign's name and an address.
+func (k Key) Tag(secret []byte) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write(k[:])
+	return strings.ToLower(keyEncoding.EncodeToString(m.Sum(nil)[:10]))
 }
 
 // MarshalText writes the key as String does.

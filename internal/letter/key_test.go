@@ -52,3 +52,26 @@ func TestIdentify(t *testing.T) {
 		t.Errorf("key %s, Message-ID %s", l.Key, l.MessageID)
 	}
 }
+
+// TestTag: a letter's Message-ID carries its key's tag under the
+// campaign's secret: the same for the same secret, another for another,
+// none without one.
+func TestTag(t *testing.T) {
+	k := NewKey("course", []string{"ann@example.com"}, 0)
+	at := func(secret []byte) string {
+		l := &Letter{From: "dept@example.edu"}
+		l.Identify(k)
+		l.Tag(secret)
+		return l.MessageID
+	}
+	a, b := []byte("0123456789abcdef0123456789abcdef"), []byte("another secret of the campaign..")
+	if got := at(nil); got != "<"+k.String()+"@example.edu>" {
+		t.Errorf("without a secret: %s", got)
+	}
+	if got, want := at(a), "<"+k.String()+"."+k.Tag(a)+"@example.edu>"; got != want || len(k.Tag(a)) != 16 {
+		t.Errorf("with a secret: %s, want %s", got, want)
+	}
+	if at(a) != at(a) || at(a) == at(b) {
+		t.Errorf("tags: %s, %s, %s", at(a), at(a), at(b))
+	}
+}

@@ -91,6 +91,18 @@ func (l *Letter) Identify(key Key) {
 	l.MessageID = l.Key.MessageID(domain)
 }
 
+// Tag gives the letter's Message-ID, and with it the ENVID it is sent
+// with, the key's tag under the campaign's secret (Key.Tag):
+// <key.tag@domain>. Without a secret (a mailing whose journal has none
+// yet) the Message-ID stays <key@domain>.
+func (l *Letter) Tag(secret []byte) {
+	if len(secret) == 0 {
+		return
+	}
+	k := l.Key.String()
+	l.MessageID = strings.Replace(l.MessageID, "<"+k+"@", "<"+k+"."+l.Key.Tag(secret)+"@", 1)
+}
+
 // OriginalTo is the header a test copy names the letter's recipients in.
 const OriginalTo = "X-Mailmerge-Original-To"
 
