@@ -207,8 +207,8 @@ func destinationName(dest string) string {
 	switch kind {
 	case "maildir":
 		return "Maildir " + where
-	case "smtp":
-		return where
+	case journal.SMTP:
+		return "an SMTP server"
 	}
 	return dest
 }

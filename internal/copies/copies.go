@@ -39,7 +39,7 @@ func Read(path, dest, folder string) (*Copies, error) {
 			if c.state[r.Key] != journal.Copied {
 				c.state[r.Key] = r.State
 			}
-		case r.Copy != "" || r.Test != "" || r.Dest != "" && r.Dest != dest:
+		case r.Copy != "" || r.Test != "" || r.Dest != "" && journal.Destination(r.Dest) != journal.Destination(dest):
 		case r.State == journal.Delivered:
 			c.delivered[r.Key] = r
 		}

@@ -542,7 +542,7 @@ func SentRows(path, dest string) (rows Rows, ok bool, err error) {
 		return Rows{}, false, err
 	}
 	ok = true
-	d, old := slices.Index(j.dests, dest), slices.Index(j.dests, "")
+	d, old := slices.Index(j.dests, Destination(dest)), slices.Index(j.dests, "")
 	j.letters.All(func(k keyHash, sl slot) {
 		st, at := status{}, false
 		if d >= 0 {
@@ -609,7 +609,7 @@ func ReadHistory(path, dest string) (*History, error) {
 			return nil
 		}
 		h.Letters[r.Key] = r.FP
-		if r.Dest != "" && r.Dest != dest {
+		if r.Dest != "" && Destination(r.Dest) != Destination(dest) {
 			return nil
 		}
 		o := h.Outcomes[r.Key]
@@ -716,7 +716,21 @@ func (j *Journal) index(r Record) {
 }
 
 // dest returns the index of a destination in dests, adding it.
+// SMTP is the destination of every letter sent to an SMTP server.
+const SMTP = "smtp"
+
+// Destination is the logical destination a record's dest names: SMTP for
+// any server (journals before this recorded "smtp:host:port"), else the
+// dest as it is (a Maildir folder, "maildir:PATH").
+func Destination(dest string) string {
+	if strings.HasPrefix(dest, SMTP+":") {
+		return SMTP
+	}
+	return dest
+}
+
 func (j *Journal) dest(name string) int {
+	name = Destination(name)
 	i := slices.Index(j.dests, name)
 	if i < 0 {
 		i = len(j.dests)
@@ -808,7 +822,7 @@ func (j *Journal) Lookup(key letter.Key, dest string) Entry {
 	var s status
 	ok := false
 	if seen {
-		if d := slices.Index(j.dests, dest); d >= 0 {
+		if d := slices.Index(j.dests, Destination(dest)); d >= 0 {
 			s, ok = j.statusAt(k, sl, d)
 		}
 		if d := slices.Index(j.dests, ""); !ok && d >= 0 {

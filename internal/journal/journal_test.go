@@ -307,6 +307,43 @@ func TestDestinations(t *testing.T) {
 	}
 }
 
+// TestOneSMTPDestination: every SMTP server is one destination. A letter
+// delivered through the relay written as 127.0.0.1, as localhost, on
+// another port or through another relay since (journals before recorded
+// "smtp:host:port") is delivered: re-routing never sends it again. A
+// Maildir folder stays a destination of its own.
+func TestOneSMTPDestination(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "m.journal")
+	j, _ := Open(path)
+	for _, r := range []Record{
+		func() Record { r := rec("a", Delivered); r.Dest = "smtp:127.0.0.1:2525"; return r }(),
+		func() Record { r := rec("b", Delivered); r.Dest = "smtp:localhost:587"; return r }(),
+		func() Record { r := rec("c", Delivered); r.Dest = SMTP; return r }(),
+		func() Record { r := rec("d", Delivered); r.Dest = "maildir:/out"; return r }(),
+	} {
+		j.Commit(r)
+	}
+	j.Close()
+	j, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	for _, name := range []string{"a", "b", "c"} {
+		for _, dest := range []string{SMTP, "smtp:mail.example.org:25"} {
+			if e := j.Lookup(key(name), dest); e.State != Delivered {
+				t.Errorf("%s at %s: %+v, want delivered", name, dest, e)
+			}
+		}
+	}
+	if e := j.Lookup(key("d"), SMTP); e.State != "" || e.Elsewhere != "maildir:/out" {
+		t.Errorf("d at smtp: %+v, want delivered elsewhere only", e)
+	}
+	if h, _ := ReadHistory(path, SMTP); len(h.Outcomes) != 3 {
+		t.Errorf("ReadHistory at smtp: %d outcomes, want 3", len(h.Outcomes))
+	}
+}
+
 // TestRecipients: each recipient keeps its own state: a refusal is never
 // hidden by another recipient's delivery, and an attempt to some of a
 // letter's recipients leaves the others' states as they were.
@@ -494,7 +531,7 @@ func TestSentRowsMatchesRecords(t *testing.T) {
 		if err != nil || (j.snapshot > 0) != snapshot {
 			t.Fatalf("%s: load: %v; snapshot used: %v, want %v", stage, err, j != nil && j.snapshot > 0, snapshot)
 		}
-		for _, dest := range []string{"smtp:a:587", "smtp:b:25", "maildir:/m", "smtp:elsewhere:25"} {
+		for _, dest := range []string{"smtp", "maildir:/b", "maildir:/m", "maildir:/elsewhere"} {
 			rows, ok, err := SentRows(path, dest)
 			if w := want(recs, dest); err != nil || !ok || !slices.Equal(rows.fps, w) {
 				t.Errorf("%s, %s: SentRows = %d rows, %v, %v; want %d rows", stage, dest, rows.Len(), ok, err, len(w))
@@ -696,7 +733,7 @@ func TestSnapshot(t *testing.T) {
 }
 
 func randomRecords(rng *rand.Rand, n int) []Record {
-	dests := []string{"", "smtp:a:587", "smtp:b:25", "maildir:/m"}
+	dests := []string{"", "smtp", "maildir:/b", "maildir:/m"}
 	statesIn := []State{Attempt, EOD, Delivered, Failed, Deferred, Unknown}
 	var recs []Record
 	for i := 0; i < n; i++ {
@@ -740,7 +777,7 @@ func checkIndex(t *testing.T, j *Journal, recs []Record) {
 		if wfp, wok := want.fp[key]; ok != wok || fp != wfp {
 			t.Errorf("l%d: Known = %d, %v; want %d, %v", n, fp, ok, wfp, wok)
 		}
-		for _, d := range []string{"", "smtp:a:587", "smtp:b:25", "maildir:/m", "smtp:never:25"} {
+		for _, d := range []string{"", "smtp", "maildir:/b", "maildir:/m", "maildir:/never"} {
 			if got, w := j.Lookup(key, d), want.lookup(key, d); !reflect.DeepEqual(got, w) {
 				t.Errorf("l%d at %q: Lookup = %+v, want %+v", n, d, got, w)
 			}

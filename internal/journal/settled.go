@@ -30,7 +30,7 @@ func (j *Journal) Settled(dest string, made uint64, resendUnknown bool) *Settled
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	s := &Settled{}
-	d := slices.Index(j.dests, dest)
+	d := slices.Index(j.dests, Destination(dest))
 	if d < 0 || uint32(made) == 0 || slices.Contains(j.dests, "") {
 		return s
 	}

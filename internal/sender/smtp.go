@@ -99,10 +99,11 @@ func (s Security) Words() string {
 	return string(s)
 }
 
-// Destination names the server in the journal: "smtp:host:port".
-func (t *SMTP) Destination() string {
-	return "smtp:" + net.JoinHostPort(strings.ToLower(t.Host), strconv.Itoa(t.Port))
-}
+// Destination names where the letters go in the journal: "smtp", for any
+// server. A letter delivered to the organisation's relay is delivered,
+// whatever the relay was called (localhost or 127.0.0.1, another port,
+// another relay since): it is never sent again because the route changed.
+func (t *SMTP) Destination() string { return journal.SMTP }
 
 // connError is a failure to open a session that another try may not have.
 type connError struct {
