@@ -27,6 +27,7 @@ import (
 type countingServer struct {
 	mu   sync.Mutex
 	seen map[string]int
+	to   map[string]int // letters by their To: a copy's letters have Message-IDs of their own
 }
 
 var messageID = regexp.MustCompile(`(?m)^Message-ID: (<[^>]+>)\r$`)
@@ -48,9 +49,14 @@ func (b *countingServer) Data(r io.Reader) error {
 	}
 	b.mu.Lock()
 	b.seen[string(m[1])]++
+	if to := toHeader.FindSubmatch(data); to != nil {
+		b.to[string(to[1])]++
+	}
 	b.mu.Unlock()
 	return nil
 }
+
+var toHeader = regexp.MustCompile(`(?m)^To: (.+)\r$`)
 
 // realSend builds the mailmerge binary and writes a mailing of n letters
 // into a temporary folder, to be sent to a countingServer it starts. The
@@ -66,7 +72,7 @@ func realSend(t *testing.T, name string, n int, send string) (bin, cfg string, b
 	if err != nil {
 		t.Fatal(err)
 	}
-	be = &countingServer{seen: map[string]int{}}
+	be = &countingServer{seen: map[string]int{}, to: map[string]int{}}
 	srv := smtp.NewServer(be)
 	srv.Domain = name + ".test"
 	srv.ErrorLog = log.New(io.Discard, "", 0) // killed clients make noise
@@ -252,4 +258,99 @@ func TestInterruptCLI(t *testing.T) {
 		}
 	}
 	t.Logf("SIGINT after %d letters; the re-run sent the other %d", first, n-first)
+}
+
+// TestCopiesCrash: a mailing's folder copied, and sends from both copies
+// run at once, killed with SIGKILL at random moments and run again: one
+// send of the campaign runs at a time (the other exits 9), a copy whose
+// twin sent rows stops (exit 9), and nobody gets the letter twice.
+func TestCopiesCrash(t *testing.T) {
+	const n = 200
+	rng := rand.New(rand.NewPCG(crashSeed(t), 1))
+	bin, cfgA, be := realSend(t, "copies", n, "  concurrency: 4\n  retry_delay: 10ms\n")
+	dirB := t.TempDir()
+	for _, name := range []string{"copies.yaml", "people.csv", "letter.txt"} {
+		b, err := os.ReadFile(filepath.Join(filepath.Dir(cfgA), name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dirB, name), b, 0o644)
+	}
+	cfgB := filepath.Join(dirB, "copies.yaml")
+	env := append(os.Environ(), "XDG_STATE_HOME="+t.TempDir())
+
+	var mu sync.Mutex
+	exits := map[int]int{}
+	kills := 0
+	var wg sync.WaitGroup
+	for _, cfg := range []string{cfgA, cfgB} {
+		mu.Lock()
+		delays := []time.Duration{}
+		for range 8 {
+			delays = append(delays, time.Duration(20+rng.IntN(300))*time.Millisecond)
+		}
+		mu.Unlock()
+		wg.Go(func() {
+			for _, d := range delays {
+				cmd := exec.Command(bin, "send", "--yes", "-c", cfg)
+				cmd.Env = env
+				if err := cmd.Start(); err != nil {
+					t.Error(err)
+					return
+				}
+				done := make(chan error, 1)
+				go func() { done <- cmd.Wait() }()
+				var err error
+				select {
+				case err = <-done:
+				case <-time.After(d):
+					cmd.Process.Signal(syscall.SIGKILL)
+					<-done
+					mu.Lock()
+					kills++
+					mu.Unlock()
+					continue
+				}
+				code := 0
+				if ee, ok := err.(*exec.ExitError); ok {
+					code = ee.ExitCode()
+				} else if err != nil {
+					t.Error(err)
+				}
+				mu.Lock()
+				exits[code]++
+				mu.Unlock()
+				if code != 0 && code != exitLocked && code != exitUnknown {
+					t.Errorf("%s: exit %d", cfg, code)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	// Then each to its end, one after the other: whichever sent first
+	// finishes the mailing; the other stops or finds nothing to send.
+	for _, cfg := range []string{cfgA, cfgB} {
+		cmd := exec.Command(bin, "send", "--yes", "-c", cfg)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		exits[code]++
+		if code != 0 && code != exitLocked && code != exitUnknown {
+			t.Errorf("%s: exit %d\n%s", cfg, code, out)
+		}
+	}
+	be.mu.Lock()
+	defer be.mu.Unlock()
+	for to, seen := range be.to {
+		if seen > 1 {
+			t.Errorf("%s got %d letters", to, seen)
+		}
+	}
+	t.Logf("%d kills; exits %v; %d of %d people got their letter", kills, exits, len(be.to), n)
+	if kills == 0 {
+		t.Error("no run was killed; the test proves nothing")
+	}
 }

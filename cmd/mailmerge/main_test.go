@@ -24,11 +24,33 @@ func TestMain(m *testing.M) {
 	if g := os.Getenv("GORACE"); !strings.Contains(g, "atexit_sleep_ms") {
 		os.Setenv("GORACE", strings.TrimSpace(g+" atexit_sleep_ms=10"))
 	}
-	testscript.Main(m, map[string]func(){
+	// The registry of mailings (journal.Register) is the user's: the tests
+	// keep one of their own, each script its own too (Setup). (This binary
+	// also runs as the scripts' mailmerge, which keeps the script's.)
+	var state string
+	if strings.TrimSuffix(filepath.Base(os.Args[0]), ".exe") != "mailmerge" {
+		var err error
+		if state, err = os.MkdirTemp("", "mailmerge-state"); err != nil {
+			panic(err)
+		}
+		os.Setenv("XDG_STATE_HOME", state)
+	}
+	testscript.Main(removing{m, state}, map[string]func(){
 		"mailmerge": func() {
 			os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 		},
 	})
+}
+
+// removing runs the tests, then removes dir.
+type removing struct {
+	m   *testing.M
+	dir string
+}
+
+func (r removing) Run() int {
+	defer os.RemoveAll(r.dir)
+	return r.m.Run()
 }
 
 // TestScripts runs the end-to-end CLI tests in testdata/script. Scripts
@@ -75,6 +97,7 @@ func TestScripts(t *testing.T) {
 			env.Setenv("CA_FILE", caFile)
 			env.Setenv("EXAMPLES", examples)
 			env.Setenv("REPO", filepath.Dir(examples))
+			env.Setenv("XDG_STATE_HOME", filepath.Join(env.WorkDir, ".state"))
 			// The scripts must not pick up a developer's settings.
 			env.Setenv("MAILMERGE_CONFIG", "")
 			env.Setenv("MAILMERGE_SMTP_PASSWORD", "")
@@ -83,6 +106,7 @@ func TestScripts(t *testing.T) {
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"exitcode":    cmdExitCode,
 			"lockjournal": cmdLockJournal,
+			"lockmailing": cmdLockMailing,
 			"mode":        cmdMode,
 		},
 	})
@@ -126,6 +150,22 @@ func cmdLockJournal(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("lockjournal: %v", err)
 	}
 	ts.Defer(func() { j.Close() })
+}
+
+// cmdLockMailing holds the lock of a campaign's name in the script's
+// registry of mailings until the script ends, as a send from another
+// folder would:
+//
+//	lockmailing course other/course.journal
+func cmdLockMailing(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: lockmailing CAMPAIGN JOURNAL")
+	}
+	r, err := journal.Register(filepath.Join(ts.Getenv("XDG_STATE_HOME"), "mailmerge"), args[0], ts.MkAbs(args[1]))
+	if err != nil {
+		ts.Fatalf("lockmailing: %v", err)
+	}
+	ts.Defer(r.Release)
 }
 
 // cmdMode checks the permission bits of files: files with personal data

@@ -28,9 +28,31 @@ import (
 // sent these rows, letters delivered to another destination. A mailing
 // that takes its name from a copied config file while another journal
 // sent its rows is stopped: nobody chose to send it twice.
-func planNotes(w io.Writer, cfg *config.Config, plan campaign.Plan, transport sender.Transport) error {
+func planNotes(w io.Writer, cfg *config.Config, plan campaign.Plan, transport sender.Transport, newMailing bool) error {
 	journalName := filepath.Base(cfg.Send.Journal)
-	switch before := slices.Sorted(maps.Keys(plan.Before)); {
+	var before, copies []string // journals in this folder, and in others
+	for _, name := range slices.Sorted(maps.Keys(plan.Before)) {
+		if filepath.IsAbs(name) {
+			copies = append(copies, name)
+		} else {
+			before = append(before, name)
+		}
+	}
+	switch {
+	case len(copies) > 0 && !newMailing:
+		other := copies[0]
+		return &exitError{code: exitLocked,
+			err: fmt.Errorf("this mailing (campaign %q) was sent from another folder, %s: its journal there has letters for %d of its %s, and a send from here would send them again",
+				cfg.Campaign, filepath.Dir(other), plan.Before[other], plural(plan.Letters, "row")),
+			hint: fmt.Sprintf("send from that folder; or, to go on from here, move %s (and %s.secret) here\n"+
+				"if this is another mailing that has the same name, send it with --new-mailing, or give it a campaign: name of its own", other, filepath.Base(other))}
+	case len(copies) > 0:
+		for _, other := range copies {
+			fmt.Fprintf(w, "warning: --new-mailing: the mailing of %s sent letters for %d of these %s; they go out again, as a new mailing\n",
+				other, plan.Before[other], plural(plan.Letters, "row"))
+		}
+	}
+	switch {
 	case plan.Renamed:
 		fmt.Fprintf(w, "warning: %s has records of %s, none of them in this mailing: if campaign: (%q) changed, every letter goes out again\n",
 			journalName, plural(plan.Recorded, "letter"), cfg.Campaign)

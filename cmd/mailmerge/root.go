@@ -77,7 +77,7 @@ const exitCodesHelp = `Exit codes:
   6  send: some letters are deferred, of unknown fate or not sent yet; run again later
   7  send, bounces: the server rejected the username or password
   8  send, bounces: server unavailable, TLS failed, no such folder, or the server refused letter after letter
-  9  send: another send of this mailing is running (its journal is locked)
+  9  send: another send of this mailing is running, or it was sent from another folder
   10 send: nothing is left to send but letters of unknown fate (see mailmerge report)
   130 interrupted
 `

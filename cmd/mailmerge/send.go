@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mailmerge/mailmerge/internal/campaign"
+	"github.com/mailmerge/mailmerge/internal/config"
 	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/letter"
 	"github.com/mailmerge/mailmerge/internal/recipients"
@@ -32,6 +33,7 @@ type sendFlags struct {
 	limit         int
 	trace         string
 	resendUnknown bool
+	newMailing    bool
 	yes           bool
 	verbose       bool
 	quiet         bool
@@ -81,6 +83,7 @@ afterwards still sends every letter.`,
 	fl.String("rate", "", "letters per time, e.g. 10/s, 100/min (overrides send.rate)")
 	fl.StringVar(&f.trace, "trace", "", "write the SMTP dialogue to `FILE` (passwords and bodies left out)")
 	fl.BoolVar(&f.resendUnknown, "resend-unknown", false, "also resend letters whose delivery is unknown (same Message-ID)")
+	fl.BoolVar(&f.newMailing, "new-mailing", false, "send although a mailing of this campaign's name was sent from another folder: this is another mailing")
 	fl.BoolVarP(&f.yes, "yes", "y", false, "do not ask for confirmation")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log every letter")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress and no line per failure; only the summary")
@@ -157,12 +160,30 @@ func runSend(cmd *cobra.Command, f sendFlags, stderr io.Writer) error {
 		return &exitError{code: exitInternal, err: err}
 	}
 
+	// Copies of this mailing in other folders of this machine: one send of
+	// the campaign's name at a time, and their journals for the plan.
+	var copies []string
+	if redirect == nil && transport.Destination() == journal.SMTP {
+		reg, err := registerMailing(cfg)
+		if errors.Is(err, journal.ErrCampaignBusy) {
+			return &exitError{code: exitLocked, err: err, hint: "wait for that send to finish; a copy of this folder is the same mailing, and must not send it again"}
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "warning: %v: copies of this mailing in other folders are not looked for\n", err)
+		}
+		defer reg.Release()
+		if reg != nil {
+			copies = reg.Others
+		}
+	}
+
 	// During the check, problems are printed; while sending, the invalid
 	// rows a --skip-invalid send leaves out are recorded instead.
 	invalid := &invalidRows{j: j, campaign: cfg.Campaign, dest: transport.Destination(), test: redirect != nil}
 	c := newCampaign(cmd, cfg, campaign.Options{
 		Known:  j.Known,
 		Secret: secret,
+		Copies: copies,
 		OnError: func(err error) {
 			if !invalid.sending {
 				fmt.Fprintln(stderr, err)
@@ -221,7 +242,7 @@ func runSend(cmd *cobra.Command, f sendFlags, stderr io.Writer) error {
 		return &exitError{code: exitData, err: errors.New("no letters to send")}
 	}
 	if redirect == nil {
-		if err := planNotes(stderr, cfg, plan, transport); err != nil {
+		if err := planNotes(stderr, cfg, plan, transport, f.newMailing); err != nil {
 			return err
 		}
 	}
@@ -284,4 +305,14 @@ func runSend(cmd *cobra.Command, f sendFlags, stderr io.Writer) error {
 		}
 	}
 	return invalidExit(stdout, invalid.lines, sendExit(st, plan.Letters, runErr, cfg), cfg)
+}
+
+// registerMailing takes the lock of the campaign's name in the user's
+// registry of mailings and records this journal there (journal.Register).
+func registerMailing(cfg *config.Config) (*journal.Registration, error) {
+	dir, err := journal.StateDir()
+	if err != nil {
+		return nil, err
+	}
+	return journal.Register(dir, cfg.Campaign, cfg.Send.Journal)
 }

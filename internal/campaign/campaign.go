@@ -42,6 +42,10 @@ type Options struct {
 	// Secret is the campaign's key for the tags of its Message-IDs
 	// (letter.Tag; journal.Secret); none leaves them untagged.
 	Secret []byte
+	// Copies are the journals of mailings of this campaign's name sent
+	// from other folders of this machine (journal.Register): Plan counts
+	// the rows each sent, as it does for the other journals of its folder.
+	Copies []string
 	// Known says whether a letter with a key was recorded before, and the
 	// fingerprint of its row then (journal.Journal.Known): a letter keeps
 	// the identity it was recorded under when rows around it changed.
@@ -159,9 +163,11 @@ type Plan struct {
 	// than fingerprints, records of other letters alone say it.)
 	Renamed bool
 	// Before is set when this mailing's journal is new: by the other
-	// journals in its folder, how many of this mailing's rows each has
-	// records of letters for (the mark of a campaign renamed, or of a
-	// config copied that names none). Unsure lists those too old to tell.
+	// journals in its folder (by file name) and those of its copies in
+	// other folders (Options.Copies, by whole path), how many of this
+	// mailing's rows each has records of letters for (the mark of a
+	// campaign renamed, of a config copied that names none, or of a
+	// folder copied). Unsure lists those too old to tell.
 	Before map[string]int
 	Unsure []string
 	// Regrouped lists the lines of grouped letters (recipients.group_by)
@@ -233,6 +239,11 @@ func (c *Campaign) otherJournals(dest string) (rows map[string]journal.Rows, uns
 			unsure = append(unsure, name)
 		case r.Len() > 0:
 			rows[name] = r
+		}
+	}
+	for _, path := range c.opts.Copies { // by their whole paths: in other folders
+		if r, ok, err := journal.SentRows(path, dest); err == nil && ok && r.Len() > 0 {
+			rows[path] = r
 		}
 	}
 	return rows, unsure

@@ -1,0 +1,141 @@
+package journal
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+)
+
+// A mailing's journal lives beside its config, so a copy of the folder
+// (to another place, a USB stick and back) is a second journal that knows
+// nothing of the first: every letter would go out twice. The registry, in
+// the user's state folder, names every journal a mailing of each campaign
+// name was sent with on this machine, and a lock per campaign name keeps
+// two of its sends from running at once, from whichever folder.
+
+// ErrCampaignBusy is wrapped when a send of a mailing of the same name
+// runs from another journal.
+var ErrCampaignBusy = errors.New("another mailmerge send of this campaign is running")
+
+// StateDir is where the registry lives: $XDG_STATE_HOME/mailmerge, else
+// ~/.local/state/mailmerge on Linux and the BSDs, else the user's config
+// folder (AppData on Windows, Library/Application Support on macOS).
+func StateDir() (string, error) {
+	if d := os.Getenv("XDG_STATE_HOME"); filepath.IsAbs(d) {
+		return filepath.Join(d, "mailmerge"), nil
+	}
+	if runtime.GOOS != "windows" && runtime.GOOS != "darwin" {
+		if home, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(home, ".local", "state", "mailmerge"), nil
+		}
+	}
+	d, err := os.UserConfigDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(d, "mailmerge"), nil
+}
+
+// Registration holds a campaign's lock for one send.
+type Registration struct {
+	lock *os.File
+	// Others are the other journals of mailings of the campaign's name
+	// that this machine sent with and that are still there.
+	Others []string
+}
+
+// Register takes the lock of the campaign's name in the registry at dir,
+// records the journal at path as one of its journals, and returns the
+// others. When a send of the same name runs from another journal, the
+// error wraps ErrCampaignBusy and names that journal.
+func Register(dir, campaign, path string) (*Registration, error) {
+	path, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("the registry of mailings: %w", err)
+	}
+	sum := sha256.Sum256([]byte(campaign))
+	base := filepath.Join(dir, "campaign-"+hex.EncodeToString(sum[:12]))
+	f, err := os.OpenFile(base+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("the registry of mailings: %w", err)
+	}
+	if err := lock(f); err != nil {
+		holder, _ := io.ReadAll(io.LimitReader(f, 4096))
+		f.Close()
+		if errors.Is(err, ErrLocked) {
+			return nil, fmt.Errorf("%w, with the journal %s", ErrCampaignBusy, strings.TrimSpace(string(holder)))
+		}
+		return nil, fmt.Errorf("the registry of mailings: %w", err)
+	}
+	// Who holds the lock, for the message of the send that finds it held.
+	if err := f.Truncate(0); err == nil {
+		f.WriteAt([]byte(path+"\n"), 0)
+	}
+	list := base + ".journals"
+	known, err := readLines(list)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("the registry of mailings: %w", err)
+	}
+	r := &Registration{lock: f}
+	for _, p := range known {
+		if p == path {
+			continue
+		}
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+			r.Others = append(r.Others, p)
+		}
+	}
+	if !slices.Contains(known, path) {
+		lf, err := os.OpenFile(list, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err == nil {
+			_, err = lf.WriteString(path + "\n")
+			if cerr := lf.Close(); err == nil {
+				err = cerr
+			}
+		}
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("the registry of mailings: %w", err)
+		}
+	}
+	return r, nil
+}
+
+// Release gives the campaign's lock back.
+func (r *Registration) Release() {
+	if r != nil && r.lock != nil {
+		r.lock.Close()
+		r.lock = nil
+	}
+}
+
+func readLines(name string) ([]string, error) {
+	f, err := os.Open(name)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []string
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if line := strings.TrimSpace(s.Text()); line != "" && !slices.Contains(out, line) {
+			out = append(out, line)
+		}
+	}
+	return out, s.Err()
+}
