@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -65,14 +67,21 @@ mailbox again records nothing twice. Nothing is moved or deleted, unless
 			if err != nil {
 				return err
 			}
-			mb, err := mailbox.Dial(cmd.Context(), server)
+			// One reading ends in imap.total_timeout, whatever the server
+			// holds or does; what it recorded by then stays recorded.
+			ctx, cancel := context.WithTimeout(cmd.Context(), totalTimeout(cfg))
+			defer cancel()
+			mb, err := mailbox.Dial(ctx, server)
 			if err != nil {
 				return mailboxError(err)
 			}
 			defer mb.Close()
-			r, err := bounce.Read(cmd.Context(), j, cfg.Send.Journal, mb, bounce.Options{Folder: cfg.IMAP.Mailbox, MoveTo: moveTo})
+			r, err := bounce.Read(ctx, j, cfg.Send.Journal, mb, bounce.Options{Folder: cfg.IMAP.Mailbox, MoveTo: moveTo})
 			if r != nil && (err == nil || len(r.Recorded) > 0) { // counts of a folder never read would read as "no bounces"
 				printBounces(cmd, filepath.Base(cfg.Recipients.File), cfg.IMAP.Mailbox, r)
+			}
+			if errors.Is(err, context.DeadlineExceeded) && cmd.Context().Err() == nil {
+				return &exitError{code: exitUnavailable, err: fmt.Errorf("reading the mailbox took longer than imap.total_timeout (%v): the reports read so far are recorded; run bounces again for the rest", totalTimeout(cfg))}
 			}
 			if err != nil {
 				return mailboxError(err)
@@ -113,9 +122,21 @@ func mailboxError(err error) error {
 	return err
 }
 
+// totalTimeout is imap.total_timeout, 10 minutes where a config built by
+// hand has none.
+func totalTimeout(cfg *config.Config) time.Duration {
+	if cfg.IMAP.TotalTimeout > 0 {
+		return cfg.IMAP.TotalTimeout
+	}
+	return 10 * time.Minute
+}
+
 func printBounces(cmd *cobra.Command, csvName, folder string, r *bounce.Reading) {
 	out := cmd.OutOrStdout()
 	fmt.Fprintf(out, "%s: %s since %s that may be delivery reports\n", folder, plural(r.Messages, "message"), r.Since.Format("2 Jan 2006"))
+	if r.Skipped > 0 {
+		fmt.Fprintf(out, "note: only the newest messages since then were looked at: %d older ones were not (move old mail out of %s to have them read)\n", r.Skipped, folder)
+	}
 	counts := map[journal.State]int{}
 	for _, rec := range r.Recorded {
 		state := journal.Bounced

@@ -19,7 +19,7 @@ import (
 
 // Source is the mailbox reports are read from.
 type Source interface {
-	Messages(ctx context.Context, folder string, since time.Time, want func(header []byte) bool, fn func(mailbox.Message) error) error
+	Messages(ctx context.Context, folder string, since time.Time, want func(header []byte) bool, fn func(mailbox.Message) error) (skipped int, err error)
 	Move(ctx context.Context, uids []imap.UID, folder string) error
 }
 
@@ -44,6 +44,9 @@ type Reading struct {
 	Unmatched []*Report
 	// Moved counts the reports moved to Options.MoveTo.
 	Moved int
+	// Skipped counts the messages too old to be read: a folder holds at
+	// most so many since the first letter that one reading looks at.
+	Skipped int
 }
 
 // Recorded is a recipient a report was recorded for.
@@ -138,7 +141,7 @@ func Read(ctx context.Context, j *journal.Journal, path string, src Source, opts
 	}
 	var move []imap.UID
 	// IMAP searches by day, in the server's time zone: a day early.
-	err = src.Messages(ctx, opts.Folder, r.Since.AddDate(0, 0, -1), Candidate, func(m mailbox.Message) error {
+	r.Skipped, err = src.Messages(ctx, opts.Folder, r.Since.AddDate(0, 0, -1), Candidate, func(m mailbox.Message) error {
 		r.Messages++
 		rep, err := Parse(strings.NewReader(string(m.Data)))
 		if err != nil {

@@ -22,16 +22,16 @@ type folder struct {
 	moved []imap.UID
 }
 
-func (f *folder) Messages(_ context.Context, _ string, _ time.Time, want func([]byte) bool, fn func(mailbox.Message) error) error {
+func (f *folder) Messages(_ context.Context, _ string, _ time.Time, want func([]byte) bool, fn func(mailbox.Message) error) (int, error) {
 	for i, m := range f.msgs {
 		if !want(m) {
 			continue
 		}
 		if err := fn(mailbox.Message{UID: imap.UID(i + 1), Data: m}); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	return nil
+	return 0, nil
 }
 
 func (f *folder) Move(_ context.Context, uids []imap.UID, _ string) error {

@@ -118,6 +118,9 @@ type IMAP struct {
 	SentFolder   string        `mapstructure:"sent_folder"`
 	SaveCopies   bool          `mapstructure:"save_copies"`
 	Timeout      time.Duration `mapstructure:"timeout"`
+	// TotalTimeout bounds one reading of the mailbox by bounces, whatever
+	// the server holds or does.
+	TotalTimeout time.Duration `mapstructure:"total_timeout"`
 }
 
 // Maildir is the alternative transport: letters are written into a folder.
@@ -195,6 +198,7 @@ func Defaults() map[string]any {
 		"imap.password_env":            "MAILMERGE_IMAP_PASSWORD",
 		"imap.mailbox":                 "INBOX",
 		"imap.timeout":                 "60s",
+		"imap.total_timeout":           "10m",
 	}
 }
 
@@ -456,6 +460,9 @@ func (c *Config) validateIMAP() []error {
 				bad(key, "%v", err)
 			}
 		}
+	}
+	if m.TotalTimeout < 0 {
+		bad("imap.total_timeout", "must be positive, got %v", m.TotalTimeout)
 	}
 	if m.Timeout < 0 {
 		bad("imap.timeout", "must be positive, got %v", m.Timeout)

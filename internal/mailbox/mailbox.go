@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -90,7 +91,7 @@ func Dial(ctx context.Context, s Server) (*Mailbox, error) {
 	if err != nil {
 		return nil, &Error{dialWords(s, err), err}
 	}
-	conn := &boundConn{Conn: tcp}
+	conn := &boundConn{Conn: tcp, left: maxAnswer}
 	opts := &imapclient.Options{TLSConfig: cfg}
 	var c *imapclient.Client
 	err = withDeadline(ctx, conn, s.Timeout, func() error {
@@ -174,16 +175,44 @@ func withDeadline(ctx context.Context, conn *boundConn, d time.Duration, fn func
 	if errors.Is(err, os.ErrDeadlineExceeded) && !errors.As(err, &said) {
 		return fmt.Errorf("the IMAP server did not answer within %v: %w", d, err)
 	}
+	if conn.cutOff() {
+		conn.Close() // in the middle of an answer: nothing more can be read
+		return fmt.Errorf("%w (a message far larger than asked for, or a server that misbehaves); stopped reading", errTooMuch)
+	}
 	return err
 }
 
 // boundConn keeps the deadlines the IMAP client sets itself (it waits
 // 30 s for a reply, and longer for a greeting) within the one set for the
-// call in progress: imap.timeout, or an interrupt.
+// call in progress: imap.timeout, or an interrupt. It also cuts off a
+// call whose answers pass maxAnswer bytes (errTooMuch).
 type boundConn struct {
 	net.Conn
 	mu    sync.Mutex
 	limit time.Time // zero: none
+	left  int64     // bytes the call in progress may still read
+	over  bool      // the server sent more: the connection is cut off
+}
+
+// errTooMuch ends a call whose server sent more than maxAnswer bytes.
+var errTooMuch = fmt.Errorf("the server sent more than %d MB in one answer", maxAnswer>>20)
+
+func (c *boundConn) Read(p []byte) (int, error) {
+	c.mu.Lock()
+	left := c.left
+	c.over = c.over || left <= 0
+	c.mu.Unlock()
+	if left <= 0 {
+		return 0, errTooMuch
+	}
+	if int64(len(p)) > left {
+		p = p[:left]
+	}
+	n, err := c.Conn.Read(p)
+	c.mu.Lock()
+	c.left -= int64(n)
+	c.mu.Unlock()
+	return n, err
 }
 
 func (c *boundConn) bound(t time.Time) time.Time {
@@ -199,10 +228,17 @@ func (c *boundConn) SetDeadline(t time.Time) error      { return c.Conn.SetDeadl
 func (c *boundConn) SetReadDeadline(t time.Time) error  { return c.Conn.SetReadDeadline(c.bound(t)) }
 func (c *boundConn) SetWriteDeadline(t time.Time) error { return c.Conn.SetWriteDeadline(c.bound(t)) }
 
-// setLimit sets the deadline of the call in progress (zero: none).
+func (c *boundConn) cutOff() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.over
+}
+
+// setLimit sets the deadline of the call in progress (zero: none), and
+// gives it maxAnswer bytes to read.
 func (c *boundConn) setLimit(t time.Time) {
 	c.mu.Lock()
-	c.limit = t
+	c.limit, c.left = t, maxAnswer
 	c.mu.Unlock()
 	c.Conn.SetDeadline(t)
 }
@@ -257,19 +293,33 @@ type Message struct {
 	Data []byte
 }
 
-// batch is how many messages one FETCH asks for.
-const batch = 50
+// What one reading of a folder may cost, whatever the server holds or
+// sends: a header batch, a body batch, the messages looked at.
+const (
+	batch         = 50       // headers one FETCH asks for
+	bodyBatch     = 10       // bodies one FETCH asks for
+	maxHeader     = 64 << 10 // bytes of a header read (a report's is a few kB)
+	maxBody       = 1 << 20  // bytes of a message read (reports are small: RET=HDRS)
+	maxCandidates = 50_000   // the newest messages looked at in one reading
+	// maxAnswer caps the bytes of one answer of the server's: a server
+	// that ignores the sizes asked for (or streams one literal for ever)
+	// is cut off there.
+	maxAnswer = 32 << 20
+)
 
 // Messages calls fn with each message of folder that arrived on or after
 // the day of since (IMAP searches by day), oldest first, whose header
 // want accepts (nil: all): the others' bodies are never fetched. Reading
-// leaves the messages unread (BODY.PEEK).
-func (m *Mailbox) Messages(ctx context.Context, folder string, since time.Time, want func(header []byte) bool, fn func(Message) error) error {
+// leaves the messages unread (BODY.PEEK). Of each message it reads the
+// first maxHeader bytes of the header and maxBody of the whole; of a
+// folder with more than maxCandidates messages since then, the newest:
+// skipped says how many older ones were left out.
+func (m *Mailbox) Messages(ctx context.Context, folder string, since time.Time, want func(header []byte) bool, fn func(Message) error) (skipped int, err error) {
 	if err := m.selectFolder(ctx, folder); err != nil {
-		return err
+		return 0, err
 	}
 	var uids []imap.UID
-	err := m.do(ctx, func() error {
+	err = m.do(ctx, func() error {
 		data, err := m.c.UIDSearch(&imap.SearchCriteria{Since: since}, nil).Wait()
 		if err != nil {
 			return err
@@ -278,16 +328,20 @@ func (m *Mailbox) Messages(ctx context.Context, folder string, since time.Time, 
 		return nil
 	})
 	if err != nil {
-		return &Error{fmt.Sprintf("searching %q on the IMAP server %s failed", folder, m.s.addr()), err}
+		return 0, &Error{fmt.Sprintf("searching %q on the IMAP server %s failed", folder, m.s.addr()), err}
+	}
+	if len(uids) > maxCandidates {
+		slices.Sort(uids)
+		skipped, uids = len(uids)-maxCandidates, uids[len(uids)-maxCandidates:]
 	}
 	for len(uids) > 0 {
 		n := min(batch, len(uids))
 		chosen := uids[:n]
 		uids = uids[n:]
 		if want != nil {
-			headers, err := m.fetch(ctx, folder, chosen, &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, Peek: true})
+			headers, err := m.fetch(ctx, folder, chosen, &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, Peek: true, Partial: &imap.SectionPartial{Size: maxHeader}})
 			if err != nil {
-				return err
+				return skipped, err
 			}
 			chosen = nil
 			for _, h := range headers {
@@ -295,21 +349,22 @@ func (m *Mailbox) Messages(ctx context.Context, folder string, since time.Time, 
 					chosen = append(chosen, h.UID)
 				}
 			}
-			if len(chosen) == 0 {
-				continue
+		}
+		for len(chosen) > 0 {
+			k := min(bodyBatch, len(chosen))
+			msgs, err := m.fetch(ctx, folder, chosen[:k], &imap.FetchItemBodySection{Peek: true, Partial: &imap.SectionPartial{Size: maxBody}})
+			if err != nil {
+				return skipped, err
 			}
-		}
-		msgs, err := m.fetch(ctx, folder, chosen, &imap.FetchItemBodySection{Peek: true})
-		if err != nil {
-			return err
-		}
-		for _, msg := range msgs {
-			if err := fn(msg); err != nil {
-				return err
+			chosen = chosen[k:]
+			for _, msg := range msgs {
+				if err := fn(msg); err != nil {
+					return skipped, err
+				}
 			}
 		}
 	}
-	return nil
+	return skipped, nil
 }
 
 // fetch reads one section of the messages with uids.

@@ -52,7 +52,7 @@ func TestDovecot(t *testing.T) {
 			defer m.Close()
 			var ids []string
 			var uids []imap.UID
-			err = m.Messages(ctx, "INBOX", time.Now().Add(-24*time.Hour), nil, func(msg Message) error {
+			_, err = m.Messages(ctx, "INBOX", time.Now().Add(-24*time.Hour), nil, func(msg Message) error {
 				i := strings.Index(string(msg.Data), "Message-ID: ")
 				ids = append(ids, strings.TrimSpace(strings.SplitN(string(msg.Data[i+12:]), "\n", 2)[0]))
 				uids = append(uids, msg.UID)
@@ -121,7 +121,7 @@ func TestErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer m.Close()
-		err = m.Messages(ctx, "Bounce", time.Now(), nil, func(Message) error { return nil })
+		_, err = m.Messages(ctx, "Bounce", time.Now(), nil, func(Message) error { return nil })
 		if err == nil || !strings.Contains(err.Error(), `has no folder "Bounce" (it has `) || !strings.Contains(err.Error(), "Bounces") {
 			t.Errorf("error %v", err)
 		}
