@@ -15,6 +15,7 @@ import (
 	"github.com/mailmerge/mailmerge/internal/letter"
 	"github.com/mailmerge/mailmerge/internal/mailbox"
 	"github.com/mailmerge/mailmerge/internal/recipients"
+	"github.com/mailmerge/mailmerge/internal/sender"
 )
 
 // sentFolder is the IMAP side of a send that saves copies of its letters
@@ -93,4 +94,97 @@ func (f *sentFolder) failed(err error) error {
 	errors.As(err, &ee)
 	ee.hint = "the letters were sent; run send again to save the copies still missing"
 	return ee
+}
+
+// maxLookup caps the letters send looks for in the Sent folder before it
+// sends: a mailing of more goes without the look (and says so).
+const maxLookup = 50_000
+
+// lookInSent looks, before a send, for the letters still to send and
+// those of unknown fate in the Sent folder (imap.sent_folder), by their
+// keys: a letter there went out before, from a copy of this mailing on
+// another machine, or in a run whose reply was lost. Each one found is
+// recorded as delivered and not sent again. A letter not found stays as
+// it was: a relay that does not file what it sends proves nothing by a
+// miss. A mailbox that cannot be read is a warning, not a stop.
+func lookInSent(cmd *cobra.Command, cfg *config.Config, c *campaign.Campaign, pool *sender.Pool, stderr io.Writer) error {
+	if cfg.IMAP.Host == "" || cfg.IMAP.SentFolder == "" || cfg.Maildir.Path != "" || pool.Redirect != nil {
+		return nil
+	}
+	type candidate struct {
+		l       *letter.Letter
+		unknown bool
+	}
+	var todo []candidate
+	var keys []string
+	_, err := c.Envelopes(cmd.Context(), func(l *letter.Letter, _ *recipients.Record) error {
+		e, due := pool.Lookup(l)
+		if len(due) == 0 && e.State != journal.Unknown {
+			return nil
+		}
+		todo = append(todo, candidate{l, len(due) == 0})
+		keys = append(keys, l.Key.String())
+		if len(todo) > maxLookup {
+			return campaign.ErrStop
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, campaign.ErrStop):
+		fmt.Fprintf(stderr, "note: more than %d letters to send: they are not looked for in %s first\n", maxLookup, cfg.IMAP.SentFolder)
+		return nil
+	case err != nil && !errors.Is(err, campaign.ErrProblems):
+		return err // the check that follows says what is wrong with the rows
+	case len(todo) == 0:
+		return nil
+	}
+	server, err := mailboxServer(cmd, cfg)
+	if err != nil {
+		return err
+	}
+	found, err := func() (map[string]string, error) {
+		mb, err := mailbox.Dial(cmd.Context(), server)
+		if err != nil {
+			return nil, err
+		}
+		defer mb.Close()
+		return mb.FindMessageIDs(cmd.Context(), cfg.IMAP.SentFolder, keys)
+	}()
+	if err != nil {
+		if cmd.Context().Err() != nil {
+			return cmd.Context().Err()
+		}
+		fmt.Fprintf(stderr, "warning: %v: the letters to send were not looked for in %s first\n", err, cfg.IMAP.SentFolder)
+		return nil
+	}
+	settled := 0
+	for _, cd := range todo {
+		id, ok := found[cd.l.Key.String()]
+		if !ok {
+			continue
+		}
+		text := "found in " + cfg.IMAP.SentFolder + ": sent before, from another copy of this mailing or in a run whose record was lost"
+		if cd.unknown {
+			settled++
+			text = "found in " + cfg.IMAP.SentFolder + ": the letter of unknown fate went out"
+		}
+		rec := journal.Record{Key: cd.l.Key, Dest: pool.Transport.Destination(), Line: cd.l.Line, Rcpt: cd.l.Recipients,
+			FP: cd.l.Fingerprint, Made: cd.l.Made, MessageID: id, Attempt: 1, State: journal.Delivered, Text: text}
+		if err := pool.Journal.Commit(rec); err != nil {
+			return &exitError{code: exitInternal, err: err}
+		}
+		// Its copy is the one found: none is saved again.
+		rec.State, rec.Copy, rec.Text = journal.Copied, cfg.IMAP.SentFolder, ""
+		if err := pool.Journal.Commit(rec); err != nil {
+			return &exitError{code: exitInternal, err: err}
+		}
+	}
+	if n := len(found); n > 0 {
+		fmt.Fprintf(stderr, "found %s in %s already: recorded as delivered, not sent again", plural(n, "letter"), cfg.IMAP.SentFolder)
+		if settled > 0 {
+			fmt.Fprintf(stderr, " (%d of them of unknown fate before)", settled)
+		}
+		fmt.Fprintln(stderr)
+	}
+	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/testdovecot"
@@ -211,4 +212,68 @@ func TestSentCopiesCrash(t *testing.T) {
 		t.Errorf("%d copies for %d letters delivered (of %d)", len(saved), len(delivered), n)
 	}
 	t.Logf("%d kills; %d letters delivered, %d copies; %d saves interrupted by a kill and done again", kills, len(delivered), len(saved), interrupted)
+}
+
+// TestSentLookup: a copy of a mailing's folder on another machine (its
+// own journal and registry, no secret) finds in the Sent folder the
+// letters the first machine sent (their Message-IDs hold the same keys)
+// and sends none of them again; a letter of unknown fate found there is
+// settled as delivered.
+func TestSentLookup(t *testing.T) {
+	testpostfix.Need(t)
+	testdovecot.Need(t)
+	first, second := t.TempDir(), t.TempDir()
+	ca := caIn(t, first)
+	os.WriteFile(filepath.Join(second, "ca.pem"), ca.PEM, 0o644)
+	v := testdovecot.Start(t, testdovecot.Options{TLS: ca.Server, Users: map[string]string{"kafedra": "imap-pw"}})
+	pf := testpostfix.Start(t, testpostfix.Options{TLS: ca.Server})
+	files := map[string]string{
+		"letter.txt": "From: Kafedra <kafedra@example.org>\nTo: {{.email}}\nSubject: Exam\n\nThe exam is on Monday.\n",
+		"class.csv":  "email\ns1@example.com\ns2@example.com\ns3@example.com\n",
+		"mailing.yaml": fmt.Sprintf("campaign: exam\ntemplate: letter.txt\nrecipients:\n  file: class.csv\nsmtp:\n  host: 127.0.0.1\n  port: %d\n  ca_file: ca.pem\n  server_name: localhost\n"+
+			"imap:\n  host: 127.0.0.1\n  port: %d\n  username: kafedra\n  ca_file: ca.pem\n  server_name: localhost\n  sent_folder: Sent\n  save_copies: true\n", pf.Port, v.Port),
+	}
+	for _, dir := range []string{first, second} {
+		for name, text := range files {
+			os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644)
+		}
+	}
+	t.Setenv("MAILMERGE_IMAP_PASSWORD", "imap-pw")
+	send := func(dir string) string {
+		t.Helper()
+		t.Setenv("XDG_STATE_HOME", filepath.Join(dir, ".state")) // another machine's
+		var out bytes.Buffer
+		if code := run(context.Background(), []string{"send", "--yes", "-c", filepath.Join(dir, "mailing.yaml")}, strings.NewReader(""), &out, &out); code != 0 {
+			t.Fatalf("send from %s: exit %d\n%s", dir, code, &out)
+		}
+		return out.String()
+	}
+	inbox := func() int {
+		n := 0
+		for _, sub := range []string{"new", "cur"} {
+			es, _ := os.ReadDir(filepath.Join(pf.Inbox, sub))
+			n += len(es)
+		}
+		return n
+	}
+	if out := send(first); !strings.Contains(out, "delivered 3,") {
+		t.Fatalf("the first machine:\n%s", out)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for inbox() < 3 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond) // Postfix delivers in its own time
+	}
+	if n := inbox(); n != 3 {
+		t.Fatalf("Postfix delivered %d letters, want 3", n)
+	}
+	out := send(second)
+	if !strings.Contains(out, "found 3 letters in Sent already: recorded as delivered, not sent again") || !strings.Contains(out, "delivered 0,") || !strings.Contains(out, "skipped 3") {
+		t.Errorf("the second machine:\n%s", out)
+	}
+	if out := send(second); strings.Contains(out, "found") || !strings.Contains(out, "skipped 3") || strings.Contains(out, "saved a copy") {
+		t.Errorf("the second machine, again:\n%s", out)
+	}
+	if n := len(v.Search(t, "kafedra", "Sent", "ALL")) / 2; n != 3 { // a GUID and a UID a message
+		t.Errorf("Sent holds %d letters, want the first machine's 3", n)
+	}
 }

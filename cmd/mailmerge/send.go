@@ -223,6 +223,12 @@ func runSend(cmd *cobra.Command, f sendFlags, stderr io.Writer) error {
 		return sendExit(st, sum.Letters, nil, cfg)
 	}
 
+	// Letters sent before from a copy of this mailing elsewhere, or of
+	// unknown fate, that the Sent folder holds: delivered, not sent again.
+	if err := lookInSent(cmd, cfg, c, pool, stderr); err != nil {
+		return err
+	}
+
 	// Every row must be right before anything is sent.
 	plan, err := c.Plan(cmd.Context(), pool)
 	skip := f.skipInvalid && errors.Is(err, campaign.ErrProblems) && plan.Skippable()

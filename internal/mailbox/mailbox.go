@@ -367,6 +367,78 @@ func (m *Mailbox) Messages(ctx context.Context, folder string, since time.Time, 
 	return skipped, nil
 }
 
+// lookupBatch is how many keys one SEARCH looks for.
+const lookupBatch = 20
+
+// FindMessageIDs looks in folder for the messages whose Message-ID holds
+// each of keys, and returns by key the Message-ID found: a letter of a
+// mailing, whatever the tag its copy's secret gave it. Providers that
+// file each submitted letter in Sent (Gmail, Microsoft 365), and
+// imap.save_copies, make this the record of what was sent from any
+// machine.
+func (m *Mailbox) FindMessageIDs(ctx context.Context, folder string, keys []string) (map[string]string, error) {
+	found := map[string]string{}
+	if len(keys) == 0 {
+		return found, nil
+	}
+	if err := m.selectFolder(ctx, folder); err != nil {
+		return nil, err
+	}
+	for len(keys) > 0 {
+		some := keys[:min(lookupBatch, len(keys))]
+		keys = keys[len(some):]
+		var criteria imap.SearchCriteria
+		for i := len(some) - 1; i >= 0; i-- {
+			one := imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Message-ID", Value: some[i]}}}
+			if i == len(some)-1 {
+				criteria = one
+				continue
+			}
+			criteria = imap.SearchCriteria{Or: [][2]imap.SearchCriteria{{one, criteria}}}
+		}
+		var uids []imap.UID
+		err := m.do(ctx, func() error {
+			data, err := m.c.UIDSearch(&criteria, nil).Wait()
+			if err != nil {
+				return err
+			}
+			uids = data.AllUIDs()
+			return nil
+		})
+		if err != nil {
+			return nil, &Error{fmt.Sprintf("searching %q on the IMAP server %s failed", folder, m.s.addr()), err}
+		}
+		for len(uids) > 0 {
+			chosen := uids[:min(batch, len(uids))]
+			uids = uids[len(chosen):]
+			headers, err := m.fetch(ctx, folder, chosen, &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, HeaderFields: []string{"Message-ID"}, Peek: true, Partial: &imap.SectionPartial{Size: maxHeader}})
+			if err != nil {
+				return nil, err
+			}
+			for _, h := range headers {
+				id := messageID(h.Data)
+				for _, k := range some {
+					if id != "" && strings.Contains(strings.ToLower(id), strings.ToLower(k)) {
+						found[k] = remote.Text(id)
+					}
+				}
+			}
+		}
+	}
+	return found, nil
+}
+
+// messageID is the Message-ID a header block names, with its brackets.
+func messageID(header []byte) string {
+	for _, line := range strings.Split(string(header), "\n") {
+		name, value, ok := strings.Cut(line, ":")
+		if ok && strings.EqualFold(strings.TrimSpace(name), "Message-ID") {
+			return strings.TrimSpace(value)
+		}
+	}
+	return ""
+}
+
 // fetch reads one section of the messages with uids.
 func (m *Mailbox) fetch(ctx context.Context, folder string, uids []imap.UID, section *imap.FetchItemBodySection) ([]Message, error) {
 	var msgs []*imapclient.FetchMessageBuffer
