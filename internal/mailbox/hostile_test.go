@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -21,6 +22,7 @@ import (
 // uids UIDs and each FETCH with fetch (which writes the untagged
 // answers). It counts the bytes it wrote and the UIDs it was asked for.
 type hostileIMAP struct {
+	refuse  bool // LOGIN is refused, repeating what it was sent
 	uids    int
 	fetch   func(w io.Writer, uids string)
 	written atomic.Int64
@@ -48,7 +50,7 @@ func (h *hostileIMAP) start(t *testing.T) Server {
 			wg.Go(func() { defer c.Close(); h.serve(c) })
 		}
 	})
-	return Server{Host: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port, Security: TLS, Username: "u", Password: "p",
+	return Server{Host: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port, Security: TLS, Username: "u", Password: "s3cret-imap-pw",
 		TLS: &tls.Config{RootCAs: ca.Pool, ServerName: "localhost"}, Timeout: 20 * time.Second}
 }
 
@@ -84,6 +86,10 @@ func (h *hostileIMAP) serve(c net.Conn) {
 			say("* CAPABILITY IMAP4rev1 AUTH=PLAIN")
 			say("%s OK done", tag)
 		case "LOGIN":
+			if h.refuse {
+				say("%s NO [AUTHENTICATIONFAILED] wrong password for %s", tag, args)
+				break
+			}
 			say("%s OK logged in", tag)
 		case "SELECT", "EXAMINE":
 			say("* %d EXISTS", h.uids)
@@ -163,6 +169,13 @@ func TestHostileServer(t *testing.T) {
 		}
 		if w := h.written.Load(); w > maxAnswer+8<<20 {
 			t.Errorf("the server wrote %d MB before the client stopped reading", w>>20)
+		}
+	})
+	t.Run("a refusal that repeats the password", func(t *testing.T) {
+		h := &hostileIMAP{refuse: true}
+		_, err := Dial(ctx, h.start(t))
+		if err == nil || !errors.Is(err, ErrLogin) || strings.Contains(err.Error(), "s3cret-imap-pw") || !strings.Contains(err.Error(), "wrong password for") {
+			t.Errorf("err = %v", err)
 		}
 	})
 	t.Run("200,000 messages", func(t *testing.T) {
