@@ -143,6 +143,9 @@ func TestHostileInputs(t *testing.T) {
 		{name: "a device", extra: files{"letter.txt": "From: dept@example.edu\nTo: {{.email}}\nAttachment: /dev/zero\n\nBody\n"}, cfg: "attachments_allow_outside: true\n", code: 4, says: "is a system file (under /dev)"},
 		{name: "a missing attachment", extra: files{"letter.txt": "From: dept@example.edu\nTo: {{.email}}\nAttachment: {{.body}}.pdf\n\nBody\n"}, code: 4, says: `attachment "text.pdf" not found`},
 		{name: "a folder as an attachment", extra: files{"letter.txt": "From: dept@example.edu\nTo: {{.email}}\nAttachment: sub\n\nBody\n"}, setup: func(dir string) { os.Mkdir(filepath.Join(dir, "sub"), 0o755) }, code: 4, says: `attachment "sub" is not a regular file`},
+		{name: "a group of rows for different people", csv: "grp,name,email,subject,body\nA,Ann,ann@example.com,Math 5,x\nA,Bob,bob@example.com,Phys 4,y\n",
+			cfg: "recipients:\n  file: people.csv\n  group_by: grp\n", tmpl: "From: dept@example.edu\nTo: {{.name}} <{{.email}}>\n\n{{range .Rows}}{{.subject}}\n{{end}}",
+			code: 4, says: "people.csv:2: the rows of one group are for different people"},
 		{name: "a FIFO as the journal", cfg: "send:\n  journal: pipe.journal\n", setup: func(dir string) { mkfifo(filepath.Join(dir, "pipe.journal")) }, code: 3, says: "pipe.journal is a named pipe, not a file: send.journal must name a file"},
 		{name: "a FIFO as an attachment", extra: files{"letter.txt": "From: dept@example.edu\nTo: {{.email}}\nAttachment: pipe\n\nBody\n"}, setup: func(dir string) { mkfifo(filepath.Join(dir, "pipe")) }, code: 4, says: `attachment "pipe" is not a regular file`},
 		{name: "a link out of the folder", extra: files{"letter.txt": "From: dept@example.edu\nTo: {{.email}}\nAttachment: link.txt\n\nBody\n"}, setup: func(dir string) {
