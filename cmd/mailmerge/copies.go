@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/spf13/cobra"
 
@@ -100,29 +101,40 @@ func (f *sentFolder) failed(err error) error {
 // sends: a mailing of more goes without the look (and says so).
 const maxLookup = 50_000
 
-// lookInSent looks, before a send, for the letters still to send and
-// those of unknown fate in the Sent folder (imap.sent_folder), by their
-// keys: a letter there went out before, from a copy of this mailing on
-// another machine, or in a run whose reply was lost. Each one found is
-// recorded as delivered and not sent again. A letter not found stays as
-// it was: a relay that does not file what it sends proves nothing by a
-// miss. A mailbox that cannot be read is a warning, not a stop.
-func lookInSent(cmd *cobra.Command, cfg *config.Config, c *campaign.Campaign, pool *sender.Pool, stderr io.Writer) error {
-	if cfg.IMAP.Host == "" || cfg.IMAP.SentFolder == "" || cfg.Maildir.Path != "" || pool.Redirect != nil {
+// lookInSent looks, before a send, for the letters never sent from here
+// and those of unknown fate in the Sent folder (imap.sent_folder), by
+// their keys: a letter there (its Message-ID, with any copy's tag, not a
+// test copy's) went out before, from a copy of this mailing on another
+// machine, or in a run whose reply was lost. Each one found is recorded
+// as delivered, its copy as saved, and is not sent again. A letter not
+// found stays as it was: a relay that does not file what it sends proves
+// nothing by a miss. A letter the journal knows in part (a recipient
+// deferred, another refused) is left to the journal. A mailbox that
+// cannot be read is a warning, not a stop; --new-mailing skips the look.
+func lookInSent(cmd *cobra.Command, cfg *config.Config, pool *sender.Pool, newMailing bool, stderr io.Writer) error {
+	if cfg.IMAP.Host == "" || cfg.IMAP.SentFolder == "" || cfg.Maildir.Path != "" || pool.Redirect != nil || newMailing {
 		return nil
 	}
 	type candidate struct {
 		l       *letter.Letter
+		rcpt    []string
 		unknown bool
 	}
 	var todo []candidate
 	var keys []string
-	_, err := c.Envelopes(cmd.Context(), func(l *letter.Letter, _ *recipients.Record) error {
+	// A pass of its own, quiet: the check that follows says what is wrong
+	// with the rows, once.
+	quiet := campaign.New(cfg, campaign.Options{OnError: func(error) {}, OnWarning: func(error) {}, Known: pool.Journal.Known})
+	_, err := quiet.Envelopes(cmd.Context(), func(l *letter.Letter, _ *recipients.Record) error {
 		e, due := pool.Lookup(l)
-		if len(due) == 0 && e.State != journal.Unknown {
+		switch {
+		case !e.Known && len(due) > 0: // never sent from here
+			todo = append(todo, candidate{l, due, false})
+		case e.State == journal.Unknown && len(e.Rcpts) == 0 && len(due) == 0:
+			todo = append(todo, candidate{l, slices.DeleteFunc(slices.Clone(l.Recipients), l.IsSuppressed), true})
+		default:
 			return nil
 		}
-		todo = append(todo, candidate{l, len(due) == 0})
 		keys = append(keys, l.Key.String())
 		if len(todo) > maxLookup {
 			return campaign.ErrStop
@@ -134,7 +146,7 @@ func lookInSent(cmd *cobra.Command, cfg *config.Config, c *campaign.Campaign, po
 		fmt.Fprintf(stderr, "note: more than %d letters to send: they are not looked for in %s first\n", maxLookup, cfg.IMAP.SentFolder)
 		return nil
 	case err != nil && !errors.Is(err, campaign.ErrProblems):
-		return err // the check that follows says what is wrong with the rows
+		return err
 	case len(todo) == 0:
 		return nil
 	}
@@ -142,13 +154,15 @@ func lookInSent(cmd *cobra.Command, cfg *config.Config, c *campaign.Campaign, po
 	if err != nil {
 		return err
 	}
-	found, err := func() (map[string]string, error) {
-		mb, err := mailbox.Dial(cmd.Context(), server)
+	ctx, cancel := context.WithTimeout(cmd.Context(), totalTimeout(cfg))
+	defer cancel()
+	found, err := func() (map[string][]string, error) {
+		mb, err := mailbox.Dial(ctx, server)
 		if err != nil {
 			return nil, err
 		}
 		defer mb.Close()
-		return mb.FindMessageIDs(cmd.Context(), cfg.IMAP.SentFolder, keys)
+		return mb.FindMessageIDs(ctx, cfg.IMAP.SentFolder, keys)
 	}()
 	if err != nil {
 		if cmd.Context().Err() != nil {
@@ -157,19 +171,20 @@ func lookInSent(cmd *cobra.Command, cfg *config.Config, c *campaign.Campaign, po
 		fmt.Fprintf(stderr, "warning: %v: the letters to send were not looked for in %s first\n", err, cfg.IMAP.SentFolder)
 		return nil
 	}
-	settled := 0
+	settled, n := 0, 0
 	for _, cd := range todo {
-		id, ok := found[cd.l.Key.String()]
-		if !ok {
+		i := slices.IndexFunc(found[cd.l.Key.String()], cd.l.Key.Names)
+		if i < 0 {
 			continue
 		}
+		n++
 		text := "found in " + cfg.IMAP.SentFolder + ": sent before, from another copy of this mailing or in a run whose record was lost"
 		if cd.unknown {
 			settled++
 			text = "found in " + cfg.IMAP.SentFolder + ": the letter of unknown fate went out"
 		}
-		rec := journal.Record{Key: cd.l.Key, Dest: pool.Transport.Destination(), Line: cd.l.Line, Rcpt: cd.l.Recipients,
-			FP: cd.l.Fingerprint, Made: cd.l.Made, MessageID: id, Attempt: 1, State: journal.Delivered, Text: text}
+		rec := journal.Record{Key: cd.l.Key, Dest: pool.Transport.Destination(), Line: cd.l.Line, Rcpt: cd.rcpt,
+			FP: cd.l.Fingerprint, Made: cd.l.Made, MessageID: found[cd.l.Key.String()][i], Attempt: 1, State: journal.Delivered, Text: text}
 		if err := pool.Journal.Commit(rec); err != nil {
 			return &exitError{code: exitInternal, err: err}
 		}
@@ -179,7 +194,7 @@ func lookInSent(cmd *cobra.Command, cfg *config.Config, c *campaign.Campaign, po
 			return &exitError{code: exitInternal, err: err}
 		}
 	}
-	if n := len(found); n > 0 {
+	if n > 0 {
 		fmt.Fprintf(stderr, "found %s in %s already: recorded as delivered, not sent again", plural(n, "letter"), cfg.IMAP.SentFolder)
 		if settled > 0 {
 			fmt.Fprintf(stderr, " (%d of them of unknown fate before)", settled)

@@ -139,6 +139,24 @@ func runSend(cmd *cobra.Command, f sendFlags, stderr io.Writer) error {
 		return err
 	}
 
+	// Copies of this mailing in other folders of this machine: one send of
+	// the campaign's name at a time, and their journals for the plan. The
+	// lock is given back after the journal is closed (deferred first).
+	var copies []string
+	if redirect == nil && transport.Destination() == journal.SMTP {
+		reg, err := registerMailing(cfg)
+		if errors.Is(err, journal.ErrCampaignBusy) {
+			return &exitError{code: exitLocked, err: err, hint: "wait for that send to finish; a copy of this folder is the same mailing, and must not send it again"}
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "warning: %v: copies of this mailing in other folders are not looked for\n", err)
+		}
+		defer reg.Release()
+		if reg != nil {
+			copies = reg.Others
+		}
+	}
+
 	// The journal first: its lock keeps a second send of this campaign out
 	// from the start, and it tells which letters are still to send.
 	j, err := journal.Open(cfg.Send.Journal)
@@ -158,23 +176,6 @@ func runSend(cmd *cobra.Command, f sendFlags, stderr io.Writer) error {
 	secret, err := journal.Secret(cfg.Send.Journal, true)
 	if err != nil {
 		return &exitError{code: exitInternal, err: err}
-	}
-
-	// Copies of this mailing in other folders of this machine: one send of
-	// the campaign's name at a time, and their journals for the plan.
-	var copies []string
-	if redirect == nil && transport.Destination() == journal.SMTP {
-		reg, err := registerMailing(cfg)
-		if errors.Is(err, journal.ErrCampaignBusy) {
-			return &exitError{code: exitLocked, err: err, hint: "wait for that send to finish; a copy of this folder is the same mailing, and must not send it again"}
-		}
-		if err != nil {
-			fmt.Fprintf(stderr, "warning: %v: copies of this mailing in other folders are not looked for\n", err)
-		}
-		defer reg.Release()
-		if reg != nil {
-			copies = reg.Others
-		}
 	}
 
 	// During the check, problems are printed; while sending, the invalid
@@ -225,7 +226,7 @@ func runSend(cmd *cobra.Command, f sendFlags, stderr io.Writer) error {
 
 	// Letters sent before from a copy of this mailing elsewhere, or of
 	// unknown fate, that the Sent folder holds: delivered, not sent again.
-	if err := lookInSent(cmd, cfg, c, pool, stderr); err != nil {
+	if err := lookInSent(cmd, cfg, pool, f.newMailing, stderr); err != nil {
 		return err
 	}
 

@@ -328,9 +328,11 @@ func fromMailSystem(h mail.Header) bool {
 	return false
 }
 
-// success finds the subjects of notices that a letter went through:
-// "Delivery Status Notification (Success)", "(Relay)", "Delivered: …".
-var success = regexp.MustCompile(`(?i)\b(success(ful)?|relay(ed)?|delivered:)`)
+// success finds the subjects of notices that a letter went through, in
+// their known forms only ("Relay access denied" is a failure):
+// "Delivery Status Notification (Success)", "(Relay)", "Delivered: …",
+// "Relayed: …", "Successful Mail Delivery Report".
+var success = regexp.MustCompile(`(?i)^(delivery status notification \((success|relay)\)|delivered:|relayed:|successful mail delivery report)`)
 
 // Guess reads what a bounce that is not standard says of the recipient
 // rcpt: named in its own words (not in the letter it quotes), with the

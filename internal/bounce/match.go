@@ -33,13 +33,25 @@ func (s *Sent) Add(l *Letter) {
 	}
 }
 
+// AddID makes l also found by another Message-ID it was sent with, and
+// the ENVID that went with it.
+func (s *Sent) AddID(l *Letter, messageID string) {
+	if messageID == "" {
+		return
+	}
+	s.byID[strings.ToLower(messageID)] = l
+	s.byKey[envIDOf(l.Key, messageID)] = l
+}
+
 // envID is the ENVID l was sent with, as the sender makes it.
-func (l *Letter) envID() string {
-	local, _, _ := strings.Cut(strings.Trim(l.MessageID, "<>"), "@")
-	if strings.HasPrefix(local, l.Key) {
+func (l *Letter) envID() string { return envIDOf(l.Key, l.MessageID) }
+
+func envIDOf(key, messageID string) string {
+	local, _, _ := strings.Cut(strings.Trim(messageID, "<>"), "@")
+	if strings.HasPrefix(local, key) {
 		return local
 	}
-	return l.Key
+	return key
 }
 
 // Match is a recipient of a letter a report is about.

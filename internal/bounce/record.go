@@ -63,6 +63,7 @@ type sentLetter struct {
 	sent  time.Time      // when the server first had it (its first eod)
 	last  journal.Record // its last record of a send that reached the server
 	state map[string]journal.State
+	ids   []string // the Message-IDs it was sent with
 }
 
 // slack is how far a report's date may be before the letter's send:
@@ -110,6 +111,9 @@ func Read(ctx context.Context, j *journal.Journal, path string, src Source, opts
 			}
 			// A resend to some recipients (a part) keeps the others.
 			l.Key, l.MessageID = key, rec.MessageID
+			if !slices.Contains(l.ids, rec.MessageID) {
+				l.ids = append(l.ids, rec.MessageID) // each it was sent with
+			}
 			for _, rcpt := range rec.Rcpt {
 				if !slices.ContainsFunc(l.Rcpt, func(s string) bool { return strings.EqualFold(s, rcpt) }) {
 					l.Rcpt = append(l.Rcpt, rcpt)
@@ -135,6 +139,9 @@ func Read(ctx context.Context, j *journal.Journal, path string, src Source, opts
 	}
 	for _, l := range letters {
 		sent.Add(&l.Letter)
+		for _, id := range l.ids { // a resend may have gone with another (a tag since)
+			sent.AddID(&l.Letter, id)
+		}
 	}
 	if r.Since.IsZero() {
 		return r, nil // nothing sent: nothing can have come back

@@ -187,12 +187,16 @@ func (c *Campaign) Plan(ctx context.Context, pool *sender.Pool) (Plan, error) {
 	if pool.Journal.Letters() == 0 {
 		others, p.Unsure = c.otherJournals(pool.Transport.Destination())
 	}
+	// Copies in other folders, on every send: a folder copied after some
+	// letters went out has a journal of its own that is not empty.
+	c.copiesSent(pool.Transport.Destination(), others)
 	sum, err := c.Letters(ctx, func(l *letter.Letter, _ *recipients.Record) error {
-		if has, ok := pool.Journal.HasRow(l.Fingerprint); has || !ok {
+		has, ok := pool.Journal.HasRow(l.Fingerprint)
+		if has || !ok {
 			sameRows, oldJournal = sameRows || has, !ok
 		}
 		for name, rows := range others {
-			if rows.Has(l.Fingerprint) {
+			if !has && rows.Has(l.Fingerprint) { // rows this journal sent are its own
 				p.Before[name]++
 			}
 		}
@@ -241,12 +245,21 @@ func (c *Campaign) otherJournals(dest string) (rows map[string]journal.Rows, uns
 			rows[name] = r
 		}
 	}
-	for _, path := range c.opts.Copies { // by their whole paths: in other folders
+	return rows, unsure
+}
+
+// copiesSent adds to rows, by whole path, the rows the journals of this
+// campaign's copies in other folders (Options.Copies) sent to dest.
+func (c *Campaign) copiesSent(dest string, rows map[string]journal.Rows) {
+	here, _ := filepath.Abs(filepath.Dir(c.cfg.Send.Journal))
+	for _, path := range c.opts.Copies {
+		if filepath.Dir(path) == here {
+			continue // this folder's other journals: otherJournals, by name
+		}
 		if r, ok, err := journal.SentRows(path, dest); err == nil && ok && r.Len() > 0 {
 			rows[path] = r
 		}
 	}
-	return rows, unsure
 }
 
 // Letters executes the template for every row, in CSV order, gives each

@@ -418,6 +418,9 @@ func load(path string, f *os.File) (j *Journal, good int64, err error) {
 // before secrets: its letters keep untagged identities).
 func Secret(path string, create bool) ([]byte, error) {
 	name := path + ".secret"
+	if err := regular(name); err != nil {
+		return nil, err
+	}
 	b, err := os.ReadFile(name)
 	switch {
 	case err == nil:
@@ -454,6 +457,11 @@ func Secret(path string, create bool) ([]byte, error) {
 	}
 	if err == nil {
 		err = os.Link(f.Name(), name)
+		if err != nil && !errors.Is(err, fs.ErrExist) {
+			// No hard links here (FAT, exFAT, some shares): a rename, safe
+			// since only a send makes the secret, under the journal's lock.
+			err = os.Rename(f.Name(), name)
+		}
 	}
 	if errors.Is(err, fs.ErrExist) {
 		return Secret(path, false)

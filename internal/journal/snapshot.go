@@ -24,7 +24,10 @@ import (
 // offset it covers, a checksum of its own) and replays the records after
 // it; else it replays the whole journal, as without one.
 
-const snapshotMagic = "mailmerge journal index 5\n"
+// Version 6: destinations are logical (Destination): a snapshot of
+// version 5 may hold "smtp:host:port", which only a replay folds into
+// "smtp", so it is not read.
+const snapshotMagic = "mailmerge journal index 6\n"
 
 // snapshotMin is the journal size below which no snapshot is written:
 // replaying a small journal is quicker than reading a second file.

@@ -117,6 +117,30 @@ func (k Key) Tag(secret []byte) string {
 	return strings.ToLower(keyEncoding.EncodeToString(m.Sum(nil)[:10]))
 }
 
+// Names reports whether messageID is the Message-ID of the letter with
+// key as a mailing sends it: <key@domain>, or <key.tag@domain> with the
+// tag of any copy's secret; never a test copy's (<….test@domain>).
+func (k Key) Names(messageID string) bool {
+	local, _, ok := strings.Cut(strings.Trim(strings.TrimSpace(messageID), "<>"), "@")
+	if !ok {
+		return false
+	}
+	local = strings.ToLower(local)
+	rest, ok := strings.CutPrefix(local, k.String())
+	if !ok {
+		return false
+	}
+	if rest == "" {
+		return true
+	}
+	tag, ok := strings.CutPrefix(rest, ".")
+	if !ok || len(tag) != 16 {
+		return false
+	}
+	_, err := keyEncoding.DecodeString(strings.ToUpper(tag))
+	return err == nil
+}
+
 // MarshalText writes the key as String does.
 func (k Key) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
 

@@ -2,6 +2,7 @@ package letter
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -77,5 +78,31 @@ func TestTag(t *testing.T) {
 	again := slices.Clone(a)
 	if at(a) != at(again) || at(a) == at(b) {
 		t.Errorf("tags: %s, %s, %s", at(a), at(again), at(b))
+	}
+}
+
+// TestNames: a letter's Message-ID is known by its key, tagged by any
+// secret or not; a test copy's, another letter's or a longer tag is not.
+func TestNames(t *testing.T) {
+	k := NewKey("course", []string{"ann@example.com"}, 0)
+	other := NewKey("course", []string{"bob@example.com"}, 0)
+	tag := k.Tag([]byte("0123456789abcdef0123456789abcdef"))
+	for _, tt := range []struct {
+		id   string
+		want bool
+	}{
+		{"<" + k.String() + "@example.edu>", true},
+		{"<" + k.String() + "." + tag + "@example.edu>", true},
+		{" <" + strings.ToUpper(k.String()) + "." + tag + "@Example.EDU> ", true},
+		{"<" + k.String() + "." + tag + ".test@example.edu>", false},
+		{"<" + k.String() + ".test@example.edu>", false},
+		{"<" + k.String() + "." + tag + "x@example.edu>", false},
+		{"<" + other.String() + "@example.edu>", false},
+		{"<x" + k.String() + "@example.edu>", false},
+		{k.String(), false},
+	} {
+		if got := k.Names(tt.id); got != tt.want {
+			t.Errorf("Names(%q) = %v, want %v", tt.id, got, tt.want)
+		}
 	}
 }

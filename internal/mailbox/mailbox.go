@@ -371,13 +371,13 @@ func (m *Mailbox) Messages(ctx context.Context, folder string, since time.Time, 
 const lookupBatch = 20
 
 // FindMessageIDs looks in folder for the messages whose Message-ID holds
-// each of keys, and returns by key the Message-ID found: a letter of a
-// mailing, whatever the tag its copy's secret gave it. Providers that
-// file each submitted letter in Sent (Gmail, Microsoft 365), and
+// each of keys, and returns by key the Message-IDs found (the caller
+// tells which are its letter's: letter.Key.Names). Providers that file
+// each submitted letter in Sent (Gmail, Microsoft 365), and
 // imap.save_copies, make this the record of what was sent from any
 // machine.
-func (m *Mailbox) FindMessageIDs(ctx context.Context, folder string, keys []string) (map[string]string, error) {
-	found := map[string]string{}
+func (m *Mailbox) FindMessageIDs(ctx context.Context, folder string, keys []string) (map[string][]string, error) {
+	found := map[string][]string{}
 	if len(keys) == 0 {
 		return found, nil
 	}
@@ -419,7 +419,7 @@ func (m *Mailbox) FindMessageIDs(ctx context.Context, folder string, keys []stri
 				id := messageID(h.Data)
 				for _, k := range some {
 					if id != "" && strings.Contains(strings.ToLower(id), strings.ToLower(k)) {
-						found[k] = remote.Text(id)
+						found[k] = append(found[k], remote.Text(id))
 					}
 				}
 			}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	texttemplate "text/template"
 	"time"
 )
 
@@ -14,8 +15,9 @@ import (
 //     number or a function's result (walk.go);
 //   - {{template}} calls: no recursion, at most maxCalls a letter
 //     (checkCalls);
-//   - values a template builds: printf, print and println give at most
-//     maxBuilt bytes, and printf takes no width over maxWidth;
+//   - values a template builds: printf, print, println, html, js and
+//     urlquery take and give at most maxBuilt bytes, and printf takes no
+//     width over maxWidth;
 //   - output: MaxLetter bytes a letter (limitWriter);
 //   - time: RenderTimeout a letter, and the run's context, checked at
 //     every write (budget).
@@ -61,12 +63,17 @@ func (b *budget) check() error {
 	return nil
 }
 
-// builtins replace text/template's print, printf and println with ones
-// whose values are bounded.
+// builtins replace text/template's functions that join their arguments
+// into a new value (print, printf, println, html, js, urlquery) with ones
+// whose values are bounded: each escapes or joins at most maxBuilt bytes
+// (an escape makes up to 6 bytes of one, still bounded).
 var builtins = map[string]any{
-	"print":   boundedPrint("print", fmt.Sprint),
-	"println": boundedPrint("println", fmt.Sprintln),
-	"printf":  boundedPrintf,
+	"print":    boundedPrint("print", fmt.Sprint),
+	"println":  boundedPrint("println", fmt.Sprintln),
+	"printf":   boundedPrintf,
+	"html":     boundedPrint("html", texttemplate.HTMLEscaper),
+	"js":       boundedPrint("js", texttemplate.JSEscaper),
+	"urlquery": boundedPrint("urlquery", texttemplate.URLQueryEscaper),
 }
 
 // Their errors are HelperErrors: problems of the row whose values grew

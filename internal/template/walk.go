@@ -167,17 +167,24 @@ func (w *walker) node(n parse.Node, top bool) {
 	case *parse.RangeNode:
 		overRows := false // {{range .Rows}}: dot is a row of the group inside
 		if n.Pipe != nil && len(n.Pipe.Cmds) == 1 && len(n.Pipe.Cmds[0].Args) == 1 {
+			// Only data can be ranged over, never a count: a number, a
+			// variable or dot (which may hold one) or a function's result
+			// ({{range len .x}}) could make a loop of billions that
+			// writes nothing.
 			switch a := n.Pipe.Cmds[0].Args[0].(type) {
 			case *parse.NumberNode:
 				w.fail(n, "range over a number is not allowed in a letter")
 			case *parse.FieldNode:
 				overRows = top && len(a.Ident) == 1 && a.Ident[0] == RowsField
-			case *parse.VariableNode, *parse.DotNode, *parse.ChainNode:
+			case *parse.VariableNode:
+				if len(a.Ident) < 2 { // $x; $.Rows is a field
+					w.fail(n, notData)
+				}
 			default:
-				w.fail(n, "range goes over the rows of a group ({{range .Rows}}), not over the result of a function")
+				w.fail(n, notData)
 			}
 		} else if n.Pipe != nil {
-			w.fail(n, "range goes over the rows of a group ({{range .Rows}}), not over the result of a function")
+			w.fail(n, notData)
 		}
 		w.branch(&n.BranchNode, top, overRows)
 	case *parse.WithNode:
@@ -299,6 +306,9 @@ func (w *walker) helperCall(c *parse.CommandNode, piped bool) {
 		}
 	}
 }
+
+// notData is the problem of a range over anything but a field.
+const notData = "range goes over the rows of a group ({{range .Rows}}), not over a number, a variable or a function's result"
 
 // fail records the first problem, at n.
 func (w *walker) fail(n parse.Node, msg string) {
