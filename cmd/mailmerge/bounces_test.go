@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/testdovecot"
 	"github.com/mailmerge/mailmerge/internal/testpostfix"
 )
@@ -134,5 +135,58 @@ imap:
 	}
 	if n := len(v.Search(t, "kafedra", "Bounces", "ALL")); n != 2 {
 		t.Errorf("Bounces holds %d messages, want the report", n/2)
+	}
+
+	// A report whose words are written to act on a terminal (set the
+	// title, clear the screen, reverse the text): bounces and report show
+	// them as escapes, and the journal keeps them so.
+	var annID string
+	journal.Read(filepath.Join(dir, "course.journal"), func(r journal.Record) error {
+		if len(r.Rcpt) == 1 && r.Rcpt[0] == "ann@example.com" && r.MessageID != "" {
+			annID = r.MessageID
+		}
+		return nil
+	})
+	envid, _, _ := strings.Cut(strings.Trim(annID, "<>"), "@")
+	hostile := strings.ReplaceAll(fmt.Sprintf(`From: MAILER-DAEMON@mx.example.org (Mail Delivery System)
+To: kafedra@example.org
+Subject: Undelivered Mail Returned to Sender
+Date: %s
+Message-ID: <hostile-report@mx.example.org>
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="b"
+
+--b
+Content-Type: text/plain
+
+Your letter could not be delivered.
+
+--b
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.example.org
+Original-Envelope-Id: %s
+
+Final-Recipient: rfc822; ann@example.com
+Original-Recipient: rfc822;ann@example.com
+Action: failed
+Status: 5.2.1
+Diagnostic-Code: smtp; 550 5.2.1 Mailbox disabled `+"\x1b]0;owned\x07\x1b[2J\u202e"+`
+
+--b
+Content-Type: text/rfc822-headers
+
+Message-ID: %s
+
+--b--
+`, time.Now().UTC().Format(time.RFC1123Z), envid, annID), "\n", "\r\n")
+	v.Deliver(t, "kafedra", []byte(hostile))
+	code, out = mm("bounces")
+	if code != 0 || !strings.Contains(out, `class.csv:2: bounced ann@example.com`) || !strings.Contains(out, `Mailbox disabled \x1b]0;owned\x07\x1b[2J\u202e`) || strings.ContainsAny(out, "\x1b\x07\u202e") {
+		t.Errorf("bounces of a hostile report: exit %d\n%q", code, out)
+	}
+	code, out = mm("report")
+	if !strings.Contains(out, `Mailbox disabled \x1b]0;owned`) || strings.ContainsAny(out, "\x1b\x07\u202e") {
+		t.Errorf("report after a hostile report: exit %d\n%q", code, out)
 	}
 }
