@@ -1,21 +1,15 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mailmerge/mailmerge/internal/bounce"
-	"github.com/mailmerge/mailmerge/internal/config"
 	"github.com/mailmerge/mailmerge/internal/journal"
-	"github.com/mailmerge/mailmerge/internal/mailbox"
+	"github.com/mailmerge/mailmerge/internal/mailing"
 	"github.com/mailmerge/mailmerge/internal/report"
 )
 
@@ -44,91 +38,15 @@ mailbox again records nothing twice. Nothing is moved or deleted, unless
 			if err != nil {
 				return err
 			}
-			if cfg.IMAP.Host == "" {
-				return &exitError{code: exitConfig, err: cfg.KeyErr("imap.host", errors.New("bounces reads your mailbox over IMAP: add an imap: section with host and username, and give the password in the environment variable MAILMERGE_IMAP_PASSWORD (or imap.password_file); config.example.yaml and README.md show it"))}
-			}
-			if _, err := os.Stat(cfg.Send.Journal); errors.Is(err, fs.ErrNotExist) {
-				return &exitError{code: exitData, err: fmt.Errorf("nothing has been sent for this mailing yet (no journal at %s): run mailmerge send first", cfg.Send.Journal)}
-			}
-			j, err := journal.Open(cfg.Send.Journal)
-			switch {
-			case errors.Is(err, journal.ErrLocked):
-				return &exitError{code: exitLocked, err: err, hint: "run bounces when the send has finished"}
-			case errors.Is(err, journal.ErrNotAFile):
-				return &exitError{code: exitConfig, err: err}
-			case err != nil:
-				return err
-			}
-			defer j.Close()
-			if j.Letters() == 0 {
-				return &exitError{code: exitData, err: fmt.Errorf("nothing has been sent for this mailing yet (the journal %s has no letters): run mailmerge send first", cfg.Send.Journal)}
-			}
-			server, err := mailboxServer(cmd, cfg)
-			if err != nil {
-				return err
-			}
-			// One reading ends in imap.total_timeout, whatever the server
-			// holds or does; what it recorded by then stays recorded.
-			ctx, cancel := context.WithTimeout(cmd.Context(), totalTimeout(cfg))
-			defer cancel()
-			mb, err := mailbox.Dial(ctx, server)
-			if err != nil {
-				return mailboxError(err)
-			}
-			defer mb.Close()
-			r, err := bounce.Read(ctx, j, cfg.Send.Journal, mb, bounce.Options{Folder: cfg.IMAP.Mailbox, MoveTo: moveTo})
-			if r != nil && (err == nil || len(r.Recorded) > 0) { // counts of a folder never read would read as "no bounces"
+			r, err := mailing.Bounces(cmd.Context(), cfg, moveTo, passwordPrompt(cmd))
+			if r != nil {
 				printBounces(cmd, filepath.Base(cfg.Recipients.File), cfg.IMAP.Mailbox, r)
 			}
-			if errors.Is(err, context.DeadlineExceeded) && cmd.Context().Err() == nil {
-				return &exitError{code: exitUnavailable, err: fmt.Errorf("reading the mailbox took longer than imap.total_timeout (%v): the reports read so far are recorded; run bounces again for the rest", totalTimeout(cfg))}
-			}
-			if err != nil {
-				return mailboxError(err)
-			}
-			return nil
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&moveTo, "move-to", "", "move the reports recorded to `FOLDER` (nothing is moved without it)")
 	return cmd
-}
-
-// mailboxError gives IMAP failures the exit code of a server that could
-// not be used, or of a refused login.
-// mailboxServer is the configured IMAP server with the password (asked
-// for on a terminal when none is set).
-func mailboxServer(cmd *cobra.Command, cfg *config.Config) (mailbox.Server, error) {
-	password, err := cfg.IMAPPassword(passwordPrompt(cmd, cfg.IMAP.Username, cfg.IMAP.Host))
-	if err != nil {
-		return mailbox.Server{}, &exitError{code: exitConfig, err: err}
-	}
-	server, err := cfg.MailboxServer(password)
-	if err != nil {
-		return mailbox.Server{}, &exitError{code: exitConfig, err: err}
-	}
-	return server, nil
-}
-
-func mailboxError(err error) error {
-	var me *mailbox.Error
-	switch {
-	case errors.Is(err, mailbox.ErrLogin):
-		return &exitError{code: exitAuth, err: err}
-	case errors.As(err, &me):
-		return &exitError{code: exitUnavailable, err: err}
-	case errors.Is(err, fs.ErrNotExist):
-		return &exitError{code: exitData, err: err}
-	}
-	return err
-}
-
-// totalTimeout is imap.total_timeout, 10 minutes where a config built by
-// hand has none.
-func totalTimeout(cfg *config.Config) time.Duration {
-	if cfg.IMAP.TotalTimeout > 0 {
-		return cfg.IMAP.TotalTimeout
-	}
-	return 10 * time.Minute
 }
 
 func printBounces(cmd *cobra.Command, csvName, folder string, r *bounce.Reading) {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 
@@ -9,8 +8,8 @@ import (
 
 	"github.com/mailmerge/mailmerge/internal/campaign"
 	"github.com/mailmerge/mailmerge/internal/config"
-	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/letter"
+	"github.com/mailmerge/mailmerge/internal/mailing"
 	"github.com/mailmerge/mailmerge/internal/preview"
 	"github.com/mailmerge/mailmerge/internal/recipients"
 )
@@ -50,20 +49,20 @@ imap.sent_folder: nothing is read or changed.`,
 			// run names every problem; the rows' decide the exit code.
 			transportWarnings, transportErr := 0, error(nil)
 			if !smtp {
-				transportWarnings, transportErr = checkTransport(cmd.ErrOrStderr(), cfg)
+				transportWarnings, transportErr = mailing.CheckTransport(cfg, cmd.ErrOrStderr())
 				if transportErr != nil {
 					fmt.Fprintf(cmd.ErrOrStderr(), "mailmerge: %v\n", transportErr)
 				}
 			}
-			sum, err := newCampaign(cmd, cfg, campaign.Options{Select: sel}).Check(cmd.Context(), func(*letter.Letter, *recipients.Record) error { return nil })
-			if err := problemsError(sum, err); err != nil {
+			sum, err := mailing.NewCampaign(cfg, campaign.Options{Select: sel}, cmd.ErrOrStderr()).Check(cmd.Context(), func(*letter.Letter, *recipients.Record) error { return nil })
+			if err := mailing.Problems(sum, err); err != nil {
 				return err
 			}
-			if err := noneChosen(sel, sum); err != nil {
+			if err := mailing.NoneChosen(sel, sum); err != nil {
 				return err
 			}
 			if transportErr != nil {
-				return &exitError{code: exitConfig, err: transportErr, quiet: true}
+				return &mailing.Error{Kind: mailing.Config, Err: transportErr, Quiet: true}
 			}
 			sum.Warnings += transportWarnings
 			out := cmd.OutOrStdout()
@@ -79,87 +78,6 @@ imap.sent_folder: nothing is read or changed.`,
 	cmd.Flags().BoolVar(&smtp, "smtp", false, "also connect to the SMTP server (and the IMAP server, if configured) and log in (sends nothing)")
 	rf.add(cmd)
 	return cmd
-}
-
-// checkTransport checks, without connecting, what send needs of the
-// transport settings. A password not found is a warning: on a terminal,
-// send asks for it.
-func checkTransport(w io.Writer, cfg *config.Config) (warnings int, err error) {
-	if err := cfg.CheckTransport(); err != nil {
-		return 0, err
-	}
-	// Config warnings (a password file others can read) were said as the
-	// config was read: they count here.
-	warnings = len(cfg.LooseSecrets())
-	if cfg.IMAP.Host != "" {
-		if _, err := cfg.IMAPPassword(nil); err != nil {
-			if cfg.IMAP.PasswordFile != "" {
-				return warnings, err
-			}
-			fmt.Fprintf(w, "warning: %v (bounces and imap.save_copies need it; on a terminal, they ask for it)\n", err)
-			warnings++
-		}
-	}
-	if cfg.Maildir.Path != "" {
-		return warnings, nil
-	}
-	if _, err := cfg.TLSConfig(); err != nil {
-		return warnings, err
-	}
-	if _, err := cfg.Password(nil); err != nil {
-		if cfg.SMTP.PasswordFile != "" {
-			return warnings, err
-		}
-		fmt.Fprintf(w, "warning: %v (on a terminal, send asks for it)\n", err)
-		warnings++
-	}
-	return warnings, nil
-}
-
-// newCampaign returns the campaign of cfg with opts, printing problems on
-// stderr as they are found unless opts says where they go.
-func newCampaign(cmd *cobra.Command, cfg *config.Config, opts campaign.Options) *campaign.Campaign {
-	o := campaignOptions(cmd)
-	if opts.OnError == nil {
-		opts.OnError = o.OnError
-	}
-	if opts.OnWarning == nil {
-		opts.OnWarning = o.OnWarning
-	}
-	if opts.Secret == nil {
-		// A mailing sent before has one: its letters are shown with the
-		// Message-IDs they were sent with. (A damaged one is send's to say.)
-		opts.Secret, _ = journal.Secret(cfg.Send.Journal, false)
-	}
-	return campaign.New(cfg, opts)
-}
-
-// campaignOptions print a campaign's problems on stderr.
-func campaignOptions(cmd *cobra.Command) campaign.Options {
-	stderr := cmd.ErrOrStderr()
-	return campaign.Options{
-		OnError:   func(err error) { fmt.Fprintln(stderr, err) },
-		OnWarning: func(err error) { fmt.Fprintf(stderr, "warning: %v\n", err) },
-	}
-}
-
-// problemsError maps the end of a pass over the rows to an exit error.
-func problemsError(sum campaign.Summary, err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, campaign.ErrProblems):
-		rows := sum.Rows - sum.Unselected // the rows checked
-		hint := fmt.Sprintf("%s in %s; nothing was sent", plural(sum.Errors, "problem"), plural(rows, "row"))
-		if rows == 0 {
-			hint = fmt.Sprintf("%s; nothing was sent", plural(sum.Errors, "problem"))
-		}
-		if sum.Skippable() {
-			hint += "\nsend --skip-invalid sends the letters of the other rows"
-		}
-		return &exitError{code: exitData, quiet: true, err: err, hint: hint}
-	}
-	return err
 }
 
 func printSource(w io.Writer, cfg *config.Config, sum campaign.Summary) {

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/mailmerge/mailmerge/internal/config"
+	"github.com/mailmerge/mailmerge/internal/mailing"
 )
 
 // loadConfig reads the config: defaults, then the YAML file, then
@@ -33,7 +34,7 @@ func loadConfigFor(cmd *cobra.Command, flagKeys map[string]string, unneeded func
 		path = "mailmerge.yaml"
 	}
 	configErr := func(err error, hint string) error {
-		return &exitError{code: exitConfig, err: err, hint: hint}
+		return &mailing.Error{Kind: mailing.Config, Err: err, Hint: hint}
 	}
 
 	v := viper.New()

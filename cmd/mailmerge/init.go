@@ -12,6 +12,8 @@ import (
 	"text/template"
 
 	"github.com/spf13/cobra"
+
+	"github.com/mailmerge/mailmerge/internal/mailing"
 )
 
 // initFiles are the sample mailing that init writes.
@@ -48,12 +50,12 @@ nothing and writes examples to edit.`,
 				}
 			}
 			if len(exist) > 0 {
-				return &exitError{code: exitUsage, err: errors.Join(exist...), hint: "init writes nothing when any of its files exist; pick an empty folder"}
+				return &mailing.Error{Kind: mailing.Usage, Err: errors.Join(exist...), Hint: "init writes nothing when any of its files exist; pick an empty folder"}
 			}
 			answers := defaultSetup
 			if isTerminal(cmd.InOrStdin()) {
 				if answers, err = ask(cmd.InOrStdin(), cmd.ErrOrStderr()); err != nil {
-					return &exitError{code: exitUsage, err: fmt.Errorf("init: %w", err)}
+					return failure(mailing.Usage, fmt.Errorf("init: %w", err))
 				}
 			}
 			if err := os.MkdirAll(dir, 0o755); err != nil {

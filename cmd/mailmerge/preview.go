@@ -11,6 +11,7 @@ import (
 
 	"github.com/mailmerge/mailmerge/internal/campaign"
 	"github.com/mailmerge/mailmerge/internal/letter"
+	"github.com/mailmerge/mailmerge/internal/mailing"
 	"github.com/mailmerge/mailmerge/internal/preview"
 	"github.com/mailmerge/mailmerge/internal/recipients"
 )
@@ -61,7 +62,7 @@ and no network.`,
 			}
 			stdout := cmd.OutOrStdout()
 			var letters, rcpts int
-			c := newCampaign(cmd, cfg, campaign.Options{Select: sel})
+			c := mailing.NewCampaign(cfg, campaign.Options{Select: sel}, cmd.ErrOrStderr())
 			sum, err := c.Letters(cmd.Context(), func(l *letter.Letter, _ *recipients.Record) error {
 				data, err := c.Build(l)
 				if err != nil {
@@ -114,7 +115,7 @@ and no network.`,
 				}
 				fmt.Fprintf(stdout, "\n%s, %s%s\n", plural(letters, "letter"), plural(rcpts, "recipient"), more)
 			}
-			return problemsError(sum, err)
+			return mailing.Problems(sum, err)
 		},
 	}
 	cmd.Flags().IntVarP(&limit, "limit", "n", 1, "number of letters (0: all)")

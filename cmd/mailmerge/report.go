@@ -1,10 +1,8 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
@@ -15,7 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mailmerge/mailmerge/internal/journal"
-	"github.com/mailmerge/mailmerge/internal/recipients"
+	"github.com/mailmerge/mailmerge/internal/mailing"
 	"github.com/mailmerge/mailmerge/internal/report"
 )
 
@@ -48,31 +46,8 @@ columns added, to fix and send again.`,
 			if err != nil {
 				return err
 			}
-			history, err := journal.ReadHistory(cfg.Send.Journal, cfg.Destination())
-			if errors.Is(err, fs.ErrNotExist) {
-				return &exitError{code: exitData, err: fmt.Errorf("no journal at %s: nothing has been sent for this campaign", cfg.Send.Journal)}
-			}
+			rep, history, sum, err := mailing.Report(cmd.Context(), cfg, sel, cmd.ErrOrStderr())
 			if err != nil {
-				return err
-			}
-			// Rows that make no letter are listed in the report; their
-			// problems are said on their own only when something else
-			// (the template, the header) stops it.
-			opts := campaignOptions(cmd)
-			var problems []error
-			opts.OnError = func(err error) { problems = append(problems, err) }
-			opts.OnWarning = func(error) {} // check's to say, not report's
-			opts.Select = sel
-			rep, sum, err := report.Make(cmd.Context(), cfg, opts, history)
-			if !sum.Skippable() {
-				for _, p := range problems {
-					fmt.Fprintln(cmd.ErrOrStderr(), p)
-				}
-				if err := problemsError(sum, err); err != nil {
-					return err
-				}
-			}
-			if err := noneChosen(sel, sum); err != nil {
 				return err
 			}
 			printReport(cmd, filepath.Base(cfg.Recipients.File), rep)
@@ -115,11 +90,11 @@ func printReport(cmd *cobra.Command, csvName string, rep *report.Report) {
 			fmt.Fprintf(out, "%s: invalid: %s\n", loc, problem)
 		}
 		for _, m := range l.Missed {
-			fmt.Fprintf(out, "%s:%d: %s %s: %s\n", csvName, l.Line, stateWord(m.State), m.Rcpt, report.Reply(m))
+			fmt.Fprintf(out, "%s:%d: %s %s: %s\n", csvName, l.Line, report.Word(m.State), m.Rcpt, report.Reply(m))
 		}
 	}
 	for _, cp := range rep.Copies {
-		fmt.Fprintf(out, "%s, named in the template: %s in %s: %s\n", cp.Rcpt, stateWord(cp.State), plural(cp.Letters, "letter"), report.Reply(cp.RcptOutcome))
+		fmt.Fprintf(out, "%s, named in the template: %s in %s: %s\n", cp.Rcpt, report.Word(cp.State), plural(cp.Letters, "letter"), report.Reply(cp.RcptOutcome))
 	}
 	if rep.Gone > 0 {
 		fmt.Fprintf(out, "the journal also has %s no longer in the recipients file (changed or removed rows)\n", plural(rep.Gone, "letter"))
@@ -150,45 +125,16 @@ func printTests(w io.Writer, tests map[string]int) {
 	}
 }
 
-// writeFailedCSV writes the rows of the letters not delivered, with
-// status, smtp_code and error columns, in the recipients file's dialect.
+// writeFailedCSV writes the rows of the letters not delivered
+// (report.WriteCSV) to a file only its owner may read.
 func writeFailedCSV(path string, delim rune, rep *report.Report) (int, error) {
 	f, err := createPrivate(path)
 	if err != nil {
 		return 0, err
 	}
 	defer f.Close()
-	w, err := recipients.NewWriter(f, delim)
+	n, err := report.WriteCSV(f, delim, rep)
 	if err != nil {
-		return 0, err
-	}
-	n := 0
-	if rep.Header != nil { // the header even when no row follows: a file to open
-		w.Write(append(append([]string(nil), rep.Header...), "status", "smtp_code", "error", "recipient"))
-	}
-	for _, l := range rep.Listed {
-		if l.State == report.Suppressed || l.State == journal.Delayed {
-			continue // not to be sent again: nothing to fix, or still on its way
-		}
-		if l.State == journal.Invalid {
-			w.Write(append(append([]string(nil), l.Row...), stateWord(l.State), "", l.Problem, ""))
-			n++
-			continue
-		}
-		first := l.Missed[0]
-		code := ""
-		if first.Code != 0 {
-			code = strconv.Itoa(first.Code)
-		}
-		var missed []string
-		for _, m := range l.Missed {
-			missed = append(missed, m.Rcpt)
-		}
-		w.Write(append(append([]string(nil), l.Row...), stateWord(l.State), code, report.Reply(first), strings.Join(missed, ", ")))
-		n++
-	}
-	w.Flush()
-	if err := w.Error(); err != nil {
 		return n, err
 	}
 	return n, f.Close()
@@ -219,12 +165,4 @@ func writePrivate(path string, data []byte) error {
 		return err
 	}
 	return f.Close()
-}
-
-// stateWord says a state for people.
-func stateWord(s journal.State) string {
-	if s == journal.Attempt || s == "" {
-		return string(report.NotSent)
-	}
-	return string(s)
 }

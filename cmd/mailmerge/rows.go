@@ -10,6 +10,7 @@ import (
 
 	"github.com/mailmerge/mailmerge/internal/campaign"
 	"github.com/mailmerge/mailmerge/internal/config"
+	"github.com/mailmerge/mailmerge/internal/mailing"
 	"github.com/mailmerge/mailmerge/internal/selection"
 )
 
@@ -59,19 +60,9 @@ func printSuppressed(w io.Writer, cfg *config.Config, sum campaign.Summary) {
 		return
 	}
 	fmt.Fprintf(w, "suppressed: %s not mailed (%s %s), in %s", plural(sum.SuppressedRcpts, "recipient"),
-		lineWord(len(sum.SuppressedLines)), joinInts(sum.SuppressedLines), filepath.Base(cfg.Recipients.Suppress))
+		mailing.LineWord(len(sum.SuppressedLines)), mailing.JoinInts(sum.SuppressedLines), filepath.Base(cfg.Recipients.Suppress))
 	if sum.Suppressed > 0 {
 		fmt.Fprintf(w, "; %s left with nobody to send to", plural(sum.Suppressed, "letter"))
 	}
 	fmt.Fprintln(w)
-}
-
-// noneChosen is the error when the flags choose no row: a typo in a
-// value, most often, which must not look like an empty mailing.
-func noneChosen(sel *selection.Selection, sum campaign.Summary) error {
-	if sel.All() || sum.Rows == 0 || sum.Rows > sum.Unselected {
-		return nil
-	}
-	return &exitError{code: exitData, err: fmt.Errorf("no rows chosen by %s (of %s)", sel, plural(sum.Rows, "row")),
-		hint: "values are compared exactly, case included; COLUMN~REGEX matches part of a value ((?i) ignores case), and --rows takes the lines check reports"}
 }

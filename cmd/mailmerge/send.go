@@ -1,30 +1,16 @@
 package main
 
 import (
-	"errors"
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mailmerge/mailmerge/internal/campaign"
-	"github.com/mailmerge/mailmerge/internal/config"
-	"github.com/mailmerge/mailmerge/internal/journal"
-	"github.com/mailmerge/mailmerge/internal/letter"
-	"github.com/mailmerge/mailmerge/internal/recipients"
-	"github.com/mailmerge/mailmerge/internal/sender"
-)
-
-// Exit codes of send, beyond the common ones.
-const (
-	exitSomeFailed  = 5  // some letters were refused for good
-	exitRerun       = 6  // some letters are deferred, unknown or not sent yet: run again later
-	exitAuth        = 7  // the server rejected the credentials
-	exitUnavailable = 8  // no connection, TLS failed, or the server refuses letter after letter
-	exitUnknown     = 10 // only letters of unknown fate are left: the user decides
+	"github.com/mailmerge/mailmerge/internal/mailing"
 )
 
 type sendFlags struct {
@@ -124,202 +110,54 @@ func runSend(cmd *cobra.Command, f sendFlags, stderr io.Writer) error {
 	} else {
 		log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	}
-
-	var trace *sender.Trace
-	if f.trace != "" {
-		tf, err := os.OpenFile(f.trace, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-		if err != nil {
-			return err
-		}
-		defer tf.Close()
-		trace = sender.NewTrace(tf)
-	}
-	transport, err := newTransport(cfg, trace)
-	if err != nil {
-		return err
-	}
-
-	// Copies of this mailing in other folders of this machine: one send of
-	// the campaign's name at a time, and their journals for the plan. The
-	// lock is given back after the journal is closed (deferred first).
-	var copies []string
-	if redirect == nil && transport.Destination() == journal.SMTP {
-		reg, err := registerMailing(cfg)
-		if errors.Is(err, journal.ErrCampaignBusy) {
-			return &exitError{code: exitLocked, err: err, hint: "wait for that send to finish; a copy of this folder is the same mailing, and must not send it again"}
-		}
-		if err != nil {
-			fmt.Fprintf(stderr, "warning: %v: copies of this mailing in other folders are not looked for\n", err)
-		}
-		defer reg.Release()
-		if reg != nil {
-			copies = reg.Others
-		}
-	}
-
-	// The journal first: its lock keeps a second send of this campaign out
-	// from the start, and it tells which letters are still to send.
-	j, err := journal.Open(cfg.Send.Journal)
-	if errors.Is(err, journal.ErrLocked) {
-		return &exitError{code: exitLocked, err: err, hint: "wait for the other send to finish, or stop it (Ctrl-C) and run send again"}
-	}
-	if errors.Is(err, journal.ErrNotAFile) {
-		return &exitError{code: exitConfig, err: err}
-	}
-	if err != nil {
-		return &exitError{code: exitInternal, err: err}
-	}
-	defer j.Close()
-	defer tuneGC(cfg.Recipients.File)() // the index, a million letters' worth, is in
-	// The key of the tags that make this mailing's Message-IDs and ENVIDs
-	// impossible to forge: made with the journal, kept beside it.
-	secret, err := journal.Secret(cfg.Send.Journal, true)
-	if err != nil {
-		return &exitError{code: exitInternal, err: err}
-	}
-
-	// During the check, problems are printed; while sending, the invalid
-	// rows a --skip-invalid send leaves out are recorded instead.
-	invalid := &invalidRows{j: j, campaign: cfg.Campaign, dest: transport.Destination(), test: redirect != nil}
-	c := newCampaign(cmd, cfg, campaign.Options{
-		Known:  j.Known,
-		Secret: secret,
-		Copies: copies,
-		OnError: func(err error) {
-			if !invalid.sending {
-				fmt.Fprintln(stderr, err)
-			}
-		},
-		OnWarning: func(err error) { // said once, by the check
-			if !invalid.sending {
-				fmt.Fprintf(stderr, "warning: %v\n", err)
-			}
-		},
-		OnInvalid: invalid.record,
-		Select:    sel,
-	})
-	pool := &sender.Pool{
-		Transport:     transport,
-		Journal:       j,
-		Build:         c.Build,
-		Concurrency:   cfg.Send.Concurrency,
-		Limit:         cfg.Send.Rate.Limiter(),
-		MaxAttempts:   cfg.Send.MaxAttempts,
-		PerSession:    cfg.Send.MessagesPerConnection,
-		Backoff:       cfg.Send.RetryDelay,
-		OpenTries:     3,
-		PolicyStop:    5,
-		ResendUnknown: f.resendUnknown,
+	mode := f.watchMode(cmd.ErrOrStderr())
+	var watch *watcher
+	res, err := mailing.Send(cmd.Context(), cfg, mailing.SendOptions{
+		Select:        sel,
 		Redirect:      redirect,
+		SkipInvalid:   f.skipInvalid,
+		ResendUnknown: f.resendUnknown,
+		NewMailing:    f.newMailing,
+		Limit:         f.limit,
+		Trace:         f.trace,
 		Log:           log,
-	}
-
-	// A mailing sent in full before says so without making its letters
-	// again (a million of them take a minute). One that saves copies
-	// looks for copies still to save.
-	if sum, states, ok := c.Settled(cmd.Context(), pool); ok && !cfg.IMAP.SaveCopies {
-		st := sender.Stats{Letters: sum.Letters, Skipped: states}
-		printSource(stdout, cfg, sum)
-		printSendSummary(stdout, sum.Letters, 0, 0, st, f.watchMode(cmd.ErrOrStderr()) == watchBar)
-		return sendExit(st, sum.Letters, nil, cfg)
-	}
-
-	// Letters sent before from a copy of this mailing elsewhere, or of
-	// unknown fate, that the Sent folder holds: delivered, not sent again.
-	if err := lookInSent(cmd, cfg, pool, f.newMailing, stderr); err != nil {
-		return err
-	}
-
-	// Every row must be right before anything is sent.
-	plan, err := c.Plan(cmd.Context(), pool)
-	skip := f.skipInvalid && errors.Is(err, campaign.ErrProblems) && plan.Skippable()
-	if skip {
-		fmt.Fprintf(stderr, "%s make no letter: --skip-invalid leaves them out and records them\n", plural(plan.Invalid, "row"))
-	} else if err := problemsError(plan.Summary, err); err != nil {
-		var ee *exitError
-		if f.skipInvalid && errors.As(err, &ee) && ee.code == exitData {
-			ee.hint += "\n--skip-invalid leaves out rows that make no letter, not a problem with the template, the CSV header or the file itself (a stray quote: the rest of the file cannot be read)"
-		}
-		return err
-	}
-	if err := noneChosen(sel, plan.Summary); err != nil {
-		return err
-	}
-	if plan.Letters == 0 {
-		return &exitError{code: exitData, err: errors.New("no letters to send")}
-	}
-	if redirect == nil {
-		if err := planNotes(stderr, cfg, plan, transport, f.newMailing); err != nil {
-			return err
-		}
-	}
-	// Say how the file was read: a wrongly guessed encoding garbles names.
-	printSource(stdout, cfg, plan.Summary)
-	printSelection(stdout, sel, plan.Summary)
-	printSuppressed(stdout, cfg, plan.Summary)
-
-	var dailyLeft int
-	if pool.MaxLetters, dailyLeft, err = runLimit(cfg, f.limit); err != nil {
-		return err
-	}
-	if plan.ToSend > 0 && !f.yes && isTerminal(cmd.InOrStdin()) {
-		if err := confirm(cmd, cfg, plan, pool, dailyLeft); err != nil {
-			return err
-		}
-	}
-	if plan.ToSend > 0 {
-		if err := login(cmd, cfg, transport); err != nil {
-			return err
-		}
-	}
-	var sentCopies *sentFolder
-	if redirect == nil {
-		if sentCopies, err = openSentFolder(cmd, cfg); err != nil {
-			return err
-		}
-	}
-	j.Grow(plan.ToSend)
-	watch := newWatcher(f.watchMode(cmd.ErrOrStderr()), cmd.ErrOrStderr(), filepath.Base(cfg.Recipients.File), runTotal(plan, pool))
-	pool.Progress, pool.OnRecord = watch.progress, watch.record
-	invalid.sending = true
-
-	ctx := cmd.Context()
-	hard, stop := secondInterrupt(ctx, stderr)
-	defer stop()
-	st, runErr := pool.Run(ctx, hard, func(yield func(*letter.Letter) bool) error {
-		_, err := c.Letters(ctx, func(l *letter.Letter, _ *recipients.Record) error {
-			if !yield(l) {
-				return campaign.ErrStop
+		Notes:         stderr,
+		Ask:           passwordPrompt(cmd),
+		Planned: func(plan campaign.Plan) {
+			// Say how the file was read: a wrongly guessed encoding garbles names.
+			printSource(stdout, cfg, plan.Summary)
+			printSelection(stdout, sel, plan.Summary)
+			printSuppressed(stdout, cfg, plan.Summary)
+		},
+		Confirm: func(c mailing.Confirmation) error {
+			if f.yes || !isTerminal(cmd.InOrStdin()) {
+				return nil
 			}
-			return nil
-		})
-		if errors.Is(err, campaign.ErrProblems) && !(skip && len(invalid.lines) == plan.Invalid) {
-			return errors.New("the recipients or the template changed since the check; stopped")
-		}
-		if errors.Is(err, campaign.ErrProblems) {
-			return nil // the invalid rows, recorded
-		}
-		return err
+			return confirm(cmd, cfg, c, redirect)
+		},
+		Watch: func(total int) mailing.Watch {
+			watch = newWatcher(mode, cmd.ErrOrStderr(), filepath.Base(cfg.Recipients.File), total)
+			return mailing.Watch{Progress: watch.progress, Record: watch.record, Finish: watch.finish}
+		},
+		Interrupt: func(ctx context.Context) (context.Context, context.CancelFunc) { return secondInterrupt(ctx, stderr) },
 	})
-	watch.finish(st)
-	if redirect != nil {
-		return testSummary(stdout, redirect.Addr, st, invalid.lines, runErr, cfg)
+	switch {
+	case res == nil:
+		return err
+	case res.Settled:
+		printSource(stdout, cfg, res.Summary)
+		printSendSummary(stdout, res.Letters, 0, 0, res.Stats, mode == watchBar)
+		return err
+	case redirect != nil:
+		printTestSummary(stdout, redirect.Addr, res.Stats, res.Invalid)
+		return err
 	}
-	printSendSummary(stdout, plan.Letters, len(invalid.lines), plan.Suppressed, st, watch.mode == watchBar)
-	if sentCopies != nil && ctx.Err() == nil {
-		if err := sentCopies.save(ctx, stdout, c, j, transport.Destination()); err != nil {
-			return err
-		}
+	printSendSummary(stdout, res.Letters, len(res.Invalid), res.Suppressed, res.Stats, mode == watchBar)
+	if res.Copies > 0 {
+		fmt.Fprintf(stdout, "saved a copy of %s in %s\n", plural(res.Copies, "letter"), cfg.IMAP.SentFolder)
 	}
-	return invalidExit(stdout, invalid.lines, sendExit(st, plan.Letters, runErr, cfg), cfg)
-}
-
-// registerMailing takes the lock of the campaign's name in the user's
-// registry of mailings and records this journal there (journal.Register).
-func registerMailing(cfg *config.Config) (*journal.Registration, error) {
-	dir, err := journal.StateDir()
-	if err != nil {
-		return nil, err
+	if len(res.Invalid) > 0 && !res.CopiesFailed {
+		fmt.Fprintf(stdout, "invalid: %s not sent (%s %s); mailmerge report lists them\n", plural(len(res.Invalid), "row"), mailing.LineWord(len(res.Invalid)), mailing.JoinInts(res.Invalid))
 	}
-	return journal.Register(dir, cfg.Campaign, cfg.Send.Journal)
+	return err
 }

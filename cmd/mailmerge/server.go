@@ -2,74 +2,43 @@ package main
 
 import (
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mailmerge/mailmerge/internal/config"
-	"github.com/mailmerge/mailmerge/internal/mailbox"
+	"github.com/mailmerge/mailmerge/internal/mailing"
 	"github.com/mailmerge/mailmerge/internal/preview"
 	"github.com/mailmerge/mailmerge/internal/sender"
 )
 
 // checkServer connects to the configured SMTP server as send would, logs
-// in, says QUIT and prints what it learned; it sends nothing.
+// in, says QUIT and prints what it learned; it sends nothing. With an
+// imap: section, it does the same for the IMAP server.
 func checkServer(cmd *cobra.Command, cfg *config.Config) error {
-	if cfg.SMTP.Host == "" {
-		return &exitError{code: exitConfig, err: cfg.KeyErr("smtp.host", errors.New("check --smtp: no SMTP server is configured (letters go into maildir.path)"))}
-	}
-	transport, err := newTransport(cfg, nil)
+	info, err := mailing.CheckServer(cmd.Context(), cfg, passwordPrompt(cmd))
 	if err != nil {
 		return err
-	}
-	if err := login(cmd, cfg, transport); err != nil {
-		return err
-	}
-	info, err := transport.(*sender.SMTP).Check(cmd.Context())
-	if err != nil {
-		return runError(err, "")
 	}
 	printServer(cmd.OutOrStdout(), info)
-	if cfg.IMAP.Host != "" {
-		return checkMailbox(cmd, cfg)
+	if cfg.IMAP.Host == "" {
+		return nil
 	}
-	return nil
-}
-
-// checkMailbox logs in to the IMAP server as bounces and Sent copies
-// would, and looks at the folders they use: nothing is read or changed.
-func checkMailbox(cmd *cobra.Command, cfg *config.Config) error {
-	server, err := mailboxServer(cmd, cfg)
+	mi, err := mailing.CheckMailbox(cmd.Context(), cfg, passwordPrompt(cmd))
 	if err != nil {
 		return err
 	}
-	start := time.Now()
-	mb, err := mailbox.Dial(cmd.Context(), server)
-	if err != nil {
-		return mailboxError(err)
-	}
-	defer mb.Close()
-	elapsed := time.Since(start)
-	folders := []string{cfg.IMAP.Mailbox}
-	if cfg.IMAP.SaveCopies {
-		folders = append(folders, cfg.IMAP.SentFolder)
-	}
 	var held []string
-	for _, f := range folders {
-		n, err := mb.Examine(cmd.Context(), f)
-		if err != nil {
-			return mailboxError(err)
-		}
-		held = append(held, fmt.Sprintf("%s holds %s", f, plural(int(n), "message")))
+	for i, f := range mi.Folders {
+		held = append(held, fmt.Sprintf("%s holds %s", f, plural(int(mi.Counts[i]), "message")))
 	}
+	server := mi.Server
 	fmt.Fprintf(cmd.OutOrStdout(), "%s (IMAP, %s): logged in as %s in %d ms; %s; nothing was read or changed\n",
-		net.JoinHostPort(server.Host, strconv.Itoa(server.Port)), strings.ToUpper(string(server.Security)), server.Username, elapsed.Milliseconds(), strings.Join(held, ", "))
+		net.JoinHostPort(server.Host, strconv.Itoa(server.Port)), strings.ToUpper(string(server.Security)), server.Username, mi.Elapsed.Milliseconds(), strings.Join(held, ", "))
 	return nil
 }
 
@@ -101,21 +70,4 @@ func printServer(w io.Writer, info *sender.ServerInfo) {
 	if len(info.Auth) > 0 {
 		fmt.Fprintf(w, "  login:      AUTH %s offered\n", strings.Join(info.Auth, " "))
 	}
-}
-
-// runError maps a run-ending failure to its exit code, with the hint in
-// plain words first and the server's words after.
-func runError(err error, prefix string) error {
-	var re *sender.RunError
-	if !errors.As(err, &re) {
-		return err
-	}
-	code := map[sender.RunErrorKind]int{
-		sender.ErrAuth: exitAuth, sender.ErrTLS: exitUnavailable, sender.ErrUnavailable: exitUnavailable,
-		sender.ErrPolicy: exitUnavailable, sender.ErrJournal: exitInternal,
-	}[re.Kind]
-	if re.Hint != "" {
-		return &exitError{code: code, err: fmt.Errorf("%s%s\n(%w)", prefix, re.Hint, err)}
-	}
-	return &exitError{code: code, err: fmt.Errorf("%s%w", prefix, err)}
 }

@@ -2,8 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/mailmerge/mailmerge/internal/campaign"
 	"github.com/mailmerge/mailmerge/internal/journal"
+	"github.com/mailmerge/mailmerge/internal/mailing"
 	"github.com/mailmerge/mailmerge/internal/report"
 	"github.com/mailmerge/mailmerge/internal/sender"
 )
@@ -251,20 +250,14 @@ func (j *jsonLines) exit(err error) error {
 	if err == nil {
 		return nil
 	}
-	var ee *exitError
-	if !errors.As(err, &ee) {
-		ee = &exitError{code: exitInternal, err: err}
-		if errors.Is(err, context.Canceled) {
-			ee.code = exitInterrupted
-		}
+	e := asError(err)
+	if !e.Quiet {
+		j.log.Error(e.Err.Error(), "exit", exitCodes[e.Kind])
 	}
-	if !ee.quiet {
-		j.log.Error(ee.err.Error(), "exit", ee.code)
-	}
-	for _, h := range strings.Split(ee.hint, "\n") {
+	for _, h := range strings.Split(e.Hint, "\n") {
 		if h != "" {
 			j.log.Info("hint", "hint", h)
 		}
 	}
-	return &exitError{code: ee.code, err: ee.err, quiet: true}
+	return &mailing.Error{Kind: e.Kind, Err: e.Err, Quiet: true}
 }

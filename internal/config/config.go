@@ -139,7 +139,7 @@ type ListUnsubscribe struct {
 // Send is the sending policy.
 type Send struct {
 	Concurrency           int           `mapstructure:"concurrency"`
-	Rate                  sender.Rate   `mapstructure:"rate"`
+	Rate                  Rate          `mapstructure:"rate"`
 	DailyLimit            int           `mapstructure:"daily_limit"`
 	MaxAttempts           int           `mapstructure:"max_attempts"`
 	MessagesPerConnection int           `mapstructure:"messages_per_connection"`

@@ -201,7 +201,7 @@ func TestDecode(t *testing.T) {
 				t.Errorf("errors:\n got %q\nwant %q", got, want)
 			}
 			if tt.name == "typed values" && (c.Recipients.Encoding != recipients.Windows1251 || c.Recipients.Delimiter != '\t' ||
-				c.SMTP.Security != sender.TLS || c.SMTP.Timeout != 5*time.Second || c.Send.Rate != (sender.Rate{N: 100, Per: time.Minute})) {
+				c.SMTP.Security != sender.TLS || c.SMTP.Timeout != 5*time.Second || c.Send.Rate != (Rate{N: 100, Per: time.Minute})) {
 				t.Errorf("decoded %+v", c)
 			}
 		})

@@ -9,9 +9,6 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
-
-	"github.com/mailmerge/mailmerge/internal/mailbox"
-	"github.com/mailmerge/mailmerge/internal/sender"
 )
 
 // KeyErr returns a *KeyError about key, located where its value came from.
@@ -25,15 +22,6 @@ func (c *Config) CheckTransport() error {
 		return c.KeyErr("smtp.host", errors.New("no transport: set smtp.host, or maildir.path to write letters into a folder"))
 	}
 	return nil
-}
-
-// Destination names where letters go, as the journal records it
-// (sender.Transport.Destination).
-func (c *Config) Destination() string {
-	if c.Maildir.Path != "" {
-		return (&sender.Maildir{Path: c.Maildir.Path}).Destination()
-	}
-	return (&sender.SMTP{Host: c.SMTP.Host, Port: c.SMTP.Port}).Destination()
 }
 
 // TLSConfig returns the TLS settings for the SMTP server: certificates are
@@ -120,20 +108,10 @@ func setEnv(name, goos string) string {
 
 var conventionalEnv = regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`)
 
-// MailboxServer is the IMAP server of the imap section, logging in with
-// password.
-func (c *Config) MailboxServer(password string) (mailbox.Server, error) {
-	m := c.IMAP
-	cfg, err := c.tlsConfig("imap", m.ServerName, m.CAFile)
-	if err != nil {
-		return mailbox.Server{}, err
-	}
-	security := mailbox.Security(strings.ToLower(m.Security))
-	if security == "ssl" || security == "" {
-		security = mailbox.TLS // what mail programs call SSL/TLS
-	}
-	return mailbox.Server{Host: m.Host, Port: m.Port, Security: security,
-		Username: m.Username, Password: password, TLS: cfg, Timeout: m.Timeout}, nil
+// IMAPTLSConfig returns the TLS settings for the IMAP server, as
+// TLSConfig does for the SMTP server.
+func (c *Config) IMAPTLSConfig() (*tls.Config, error) {
+	return c.tlsConfig("imap", c.IMAP.ServerName, c.IMAP.CAFile)
 }
 
 // LooseSecrets warns of password files others may read, as ssh warns of

@@ -57,23 +57,11 @@ func TestClassify(t *testing.T) {
 	}
 }
 
-func TestParseRate(t *testing.T) {
-	tests := map[string]Rate{"": {}, "0": {}, "10/s": {10, time.Second}, "100/min": {100, time.Minute}, " 5 / h ": {5, time.Hour}}
-	for in, want := range tests {
-		got, err := ParseRate(in)
-		if err != nil || got != want {
-			t.Errorf("ParseRate(%q) = %v, %v; want %v", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"10", "-1/s", "x/s", "10/day", "1.5/s"} {
-		if _, err := ParseRate(in); err == nil {
-			t.Errorf("ParseRate(%q) succeeded", in)
-		}
-	}
-	if (Rate{}).Limiter() != nil {
+func TestNewLimiter(t *testing.T) {
+	if NewLimiter(0, 0) != nil {
 		t.Error("an unlimited rate has a limiter")
 	}
-	if l, ok := (Rate{N: 120, Per: time.Minute}).Limiter().(*rate.Limiter); !ok || l.Limit() != 2 {
+	if l, ok := NewLimiter(120, time.Minute).(*rate.Limiter); !ok || l.Limit() != 2 {
 		t.Errorf("120/min: limiter %v", l)
 	}
 }

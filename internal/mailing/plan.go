@@ -1,10 +1,8 @@
-package main
+package mailing
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"path/filepath"
 	"slices"
@@ -12,23 +10,21 @@ import (
 	"strings"
 	"time"
 
-	"github.com/spf13/cobra"
-
-	"github.com/mailmerge/mailmerge/internal/address"
 	"github.com/mailmerge/mailmerge/internal/campaign"
 	"github.com/mailmerge/mailmerge/internal/config"
 	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/letter"
 	"github.com/mailmerge/mailmerge/internal/recipients"
-	"github.com/mailmerge/mailmerge/internal/sender"
+	"github.com/mailmerge/mailmerge/internal/selection"
 )
 
-// planNotes says, before a send, what the journal shows that the user
+// notePlan says, before a send, what the journal shows that the user
 // may not expect: a campaign renamed, a new journal beside others that
 // sent these rows, letters delivered to another destination. A mailing
 // that takes its name from a copied config file while another journal
 // sent its rows is stopped: nobody chose to send it twice.
-func planNotes(w io.Writer, cfg *config.Config, plan campaign.Plan, transport sender.Transport, newMailing bool) error {
+func (s *send) notePlan(plan campaign.Plan) error {
+	cfg, w := s.cfg, s.notes
 	journalName := filepath.Base(cfg.Send.Journal)
 	var before, copies []string // journals in this folder, and in others
 	for _, name := range slices.Sorted(maps.Keys(plan.Before)) {
@@ -39,12 +35,12 @@ func planNotes(w io.Writer, cfg *config.Config, plan campaign.Plan, transport se
 		}
 	}
 	switch {
-	case len(copies) > 0 && !newMailing:
+	case len(copies) > 0 && !s.opts.NewMailing:
 		other := copies[0]
-		return &exitError{code: exitLocked,
-			err: fmt.Errorf("this mailing (campaign %q) was sent from another folder, %s: its journal there has letters for %d of its %s, and a send from here would send them again",
+		return &Error{Kind: Locked,
+			Err: fmt.Errorf("this mailing (campaign %q) was sent from another folder, %s: its journal there has letters for %d of its %s, and a send from here would send them again",
 				cfg.Campaign, filepath.Dir(other), plan.Before[other], plural(plan.Letters, "row")),
-			hint: fmt.Sprintf("send from that folder; or, to go on from here, move %s (and %s.secret) here\n"+
+			Hint: fmt.Sprintf("send from that folder; or, to go on from here, move %s (and %s.secret) here\n"+
 				"if this is another mailing that has the same name, send it with --new-mailing, or give it a campaign: name of its own", other, filepath.Base(other))}
 	case len(copies) > 0:
 		for _, other := range copies {
@@ -59,10 +55,10 @@ func planNotes(w io.Writer, cfg *config.Config, plan campaign.Plan, transport se
 	case len(before) > 0 && cfg.CampaignFromFile:
 		other := before[0]
 		old := strings.TrimSuffix(other, ".journal")
-		return &exitError{code: exitConfig,
-			err: fmt.Errorf("%s names no campaign, so this mailing is called %q after the file and has sent nothing; but %s sent letters for %d of its %s: it looks like a mailing sent before under another name",
+		return &Error{Kind: Config,
+			Err: fmt.Errorf("%s names no campaign, so this mailing is called %q after the file and has sent nothing; but %s sent letters for %d of its %s: it looks like a mailing sent before under another name",
 				filepath.Base(cfg.File), cfg.Campaign, other, plan.Before[other], plural(plan.Letters, "row")),
-			hint: fmt.Sprintf("to go on with that mailing (sending only what it has not sent), add to %s the line: campaign: %q\n"+
+			Hint: fmt.Sprintf("to go on with that mailing (sending only what it has not sent), add to %s the line: campaign: %q\n"+
 				"to send these rows a new letter, add campaign: with a name of its own", filepath.Base(cfg.File), old)}
 	case len(before) > 0:
 		for _, other := range before {
@@ -77,10 +73,26 @@ func planNotes(w io.Writer, cfg *config.Config, plan campaign.Plan, transport se
 	}
 	if n := len(plan.Regrouped); n > 0 {
 		fmt.Fprintf(w, "warning: %s of grouped rows went out before with other rows than %s now (%s %s): %s not sent again, so the new rows reach nobody; send them as a campaign of their own (campaign:, --where)\n",
-			plural(n, "letter"), map[bool]string{true: "it has", false: "they have"}[n == 1], lineWord(n), joinInts(plan.Regrouped), map[bool]string{true: "it is", false: "they are"}[n == 1])
+			plural(n, "letter"), map[bool]string{true: "it has", false: "they have"}[n == 1], LineWord(n), JoinInts(plan.Regrouped), map[bool]string{true: "it is", false: "they are"}[n == 1])
 	}
-	printElsewhere(w, plan, transport)
+	for _, dest := range slices.Sorted(maps.Keys(plan.Elsewhere)) {
+		n := plan.Elsewhere[dest]
+		fmt.Fprintf(w, "%s delivered to %s before, not to %s: they are sent again, to their recipients there\n",
+			plural(n, "letter"), destinationName(dest), s.transport.Describe())
+	}
 	return nil
+}
+
+// destinationName says a journal's destination for people.
+func destinationName(dest string) string {
+	kind, where, _ := strings.Cut(dest, ":")
+	switch kind {
+	case "maildir":
+		return "Maildir " + where
+	case journal.SMTP:
+		return "an SMTP server"
+	}
+	return dest
 }
 
 // invalidRows records the rows a --skip-invalid send leaves out, once it
@@ -106,21 +118,20 @@ func (v *invalidRows) record(rec *recipients.Record, fp uint64, err error) {
 }
 
 // runLimit is how many letters this run may send: --limit, and what is
-// left of send.daily_limit today; 0 for no limit. dailyLeft is what is
-// left of send.daily_limit today (0 without one).
-func runLimit(cfg *config.Config, limit int) (max, dailyLeft int, err error) {
+// left of send.daily_limit on the day of now; 0 for no limit. dailyLeft
+// is what is left of send.daily_limit today (0 without one).
+func runLimit(cfg *config.Config, limit int, now time.Time) (max, dailyLeft int, err error) {
 	if cfg.Send.DailyLimit == 0 {
 		return limit, 0, nil
 	}
-	now := time.Now()
 	midnight := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, now.Location())
 	sent, err := journal.DeliveredSince(cfg.Send.Journal, midnight)
 	if err != nil {
-		return 0, 0, &exitError{code: exitInternal, err: fmt.Errorf("count today's letters for send.daily_limit: %w", err)}
+		return 0, 0, &Error{Kind: Internal, Err: fmt.Errorf("count today's letters for send.daily_limit: %w", err)}
 	}
 	left := cfg.Send.DailyLimit - sent
 	if left <= 0 {
-		return 0, 0, &exitError{code: exitRerun, err: fmt.Errorf("send.daily_limit of %d letters reached today", cfg.Send.DailyLimit), hint: "run again tomorrow"}
+		return 0, 0, &Error{Kind: Rerun, Err: fmt.Errorf("send.daily_limit of %d letters reached today", cfg.Send.DailyLimit), Hint: "run again tomorrow"}
 	}
 	if limit == 0 || left < limit {
 		return left, left, nil
@@ -128,42 +139,11 @@ func runLimit(cfg *config.Config, limit int) (max, dailyLeft int, err error) {
 	return limit, left, nil
 }
 
-// confirm asks on the terminal whether to send, saying what this run
-// sends (--limit and send.daily_limit included) and how long it takes.
-func confirm(cmd *cobra.Command, cfg *config.Config, plan campaign.Plan, pool *sender.Pool, dailyLeft int) error {
-	n := runTotal(plan, pool)
-	what := plural(n, "letter")
-	switch {
-	case pool.Redirect != nil:
-		what = fmt.Sprintf("%s as a test to %s alone (not to their recipients)", plural(n, "letter"), pool.Redirect.Addr)
-	case n < plan.ToSend:
-		what = fmt.Sprintf("%d of the %s still to send (a limit)", n, plural(plan.ToSend, "letter"))
-	case plan.ToSend < plan.Letters:
-		what = fmt.Sprintf("%d of %s (the others were sent before)", plan.ToSend, plural(plan.Letters, "letter"))
-	default:
-		what += " (" + plural(plan.Recipients, "recipient") + ")"
-	}
-	due := plan.ToSend
-	if pool.Redirect != nil {
-		due = n // a test: no days to plan
-	}
-	if est := estimate(n, due, dailyLeft, cfg.Send.DailyLimit, cfg.Send.Rate); est != "" {
-		fmt.Fprintln(cmd.ErrOrStderr(), est)
-	}
-	fmt.Fprintf(cmd.ErrOrStderr(), "Send %s from %s via %s? [y/N] ", what, cfg.Recipients.File, pool.Transport.Describe())
-	answer, _ := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
-	switch strings.ToLower(strings.TrimSpace(answer)) {
-	case "y", "yes", "д", "да":
-		return nil
-	}
-	return &exitError{code: exitUsage, err: errors.New("not confirmed; nothing was sent"), hint: "answer y (or да) to send; --yes skips the question"}
-}
-
 // estimate says how long the run letters of this run take at the rate,
 // and, when send.daily_limit (daily, dailyLeft of it today) holds back
 // some of the due letters still to send, over how many days they go; ""
 // when there is nothing to say.
-func estimate(run, due, dailyLeft, daily int, r sender.Rate) string {
+func estimate(run, due, dailyLeft, daily int, r config.Rate) string {
 	var parts []string
 	if d := r.Time(run); d >= time.Minute {
 		parts = append(parts, fmt.Sprintf("%s letters at %s: about %s", thousands(run), r, roughly(d)))
@@ -198,39 +178,32 @@ func thousands(n int) string {
 	return s
 }
 
-// redirectTo reads --redirect-to: one address.
-func redirectTo(s string) (*address.Mailbox, error) {
-	if s == "" {
-		return nil, nil
+// Problems gives the end of a pass over the rows its kind: a Data error
+// that says how many problems (said already) stopped it.
+func Problems(sum campaign.Summary, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, campaign.ErrProblems):
+		rows := sum.Rows - sum.Unselected // the rows checked
+		hint := fmt.Sprintf("%s in %s; nothing was sent", plural(sum.Errors, "problem"), plural(rows, "row"))
+		if rows == 0 {
+			hint = fmt.Sprintf("%s; nothing was sent", plural(sum.Errors, "problem"))
+		}
+		if sum.Skippable() {
+			hint += "\nsend --skip-invalid sends the letters of the other rows"
+		}
+		return &Error{Kind: Data, Quiet: true, Err: err, Hint: hint}
 	}
-	list, err := address.ParseList(s)
-	if err == nil && len(list) != 1 {
-		err = fmt.Errorf("give one address, not %d", len(list))
-	}
-	if err != nil {
-		return nil, usageError("--redirect-to: %v", err)
-	}
-	return &list[0], nil
+	return err
 }
 
-// printElsewhere says which letters went to another destination before:
-// they are not delivered to this one, so this run sends them.
-func printElsewhere(w io.Writer, plan campaign.Plan, transport sender.Transport) {
-	for _, dest := range slices.Sorted(maps.Keys(plan.Elsewhere)) {
-		n := plan.Elsewhere[dest]
-		fmt.Fprintf(w, "%s delivered to %s before, not to %s: they are sent again, to their recipients there\n",
-			plural(n, "letter"), destinationName(dest), transport.Describe())
+// NoneChosen is the error when --rows and --where choose no row: a typo
+// in a value, most often, which must not look like an empty mailing.
+func NoneChosen(sel *selection.Selection, sum campaign.Summary) error {
+	if sel.All() || sum.Rows == 0 || sum.Rows > sum.Unselected {
+		return nil
 	}
-}
-
-// destinationName says a journal's destination for people.
-func destinationName(dest string) string {
-	kind, where, _ := strings.Cut(dest, ":")
-	switch kind {
-	case "maildir":
-		return "Maildir " + where
-	case journal.SMTP:
-		return "an SMTP server"
-	}
-	return dest
+	return &Error{Kind: Data, Err: fmt.Errorf("no rows chosen by %s (of %s)", sel, plural(sum.Rows, "row")),
+		Hint: "values are compared exactly, case included; COLUMN~REGEX matches part of a value ((?i) ignores case), and --rows takes the lines check reports"}
 }

@@ -1,13 +1,10 @@
-package main
+package mailing
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
-
-	"github.com/spf13/cobra"
 
 	"github.com/mailmerge/mailmerge/internal/campaign"
 	"github.com/mailmerge/mailmerge/internal/config"
@@ -16,7 +13,6 @@ import (
 	"github.com/mailmerge/mailmerge/internal/letter"
 	"github.com/mailmerge/mailmerge/internal/mailbox"
 	"github.com/mailmerge/mailmerge/internal/recipients"
-	"github.com/mailmerge/mailmerge/internal/sender"
 )
 
 // sentFolder is the IMAP side of a send that saves copies of its letters
@@ -29,31 +25,31 @@ type sentFolder struct {
 // openSentFolder logs in to the IMAP server and checks the Sent folder,
 // before anything is sent: a wrong password is found now, not after the
 // letters went out.
-func openSentFolder(cmd *cobra.Command, cfg *config.Config) (*sentFolder, error) {
+func openSentFolder(ctx context.Context, cfg *config.Config, ask Prompt) (*sentFolder, error) {
 	if !cfg.IMAP.SaveCopies || cfg.Maildir.Path != "" {
 		return nil, nil // copies are of letters sent to a server
 	}
-	server, err := mailboxServer(cmd, cfg)
+	server, err := MailboxServer(cfg, ask)
 	if err != nil {
 		return nil, err
 	}
-	mb, err := mailbox.Dial(cmd.Context(), server)
+	mb, err := mailbox.Dial(ctx, server)
 	if err != nil {
-		return nil, mailboxError(err)
+		return nil, MailboxError(err)
 	}
 	defer mb.Close()
-	if _, err := mb.Examine(cmd.Context(), cfg.IMAP.SentFolder); err != nil {
-		return nil, mailboxError(err)
+	if _, err := mb.Examine(ctx, cfg.IMAP.SentFolder); err != nil {
+		return nil, MailboxError(err)
 	}
 	return &sentFolder{cfg: cfg, server: server}, nil
 }
 
 // save saves a copy of each letter delivered that has none yet, in CSV
-// order, and says how many.
-func (f *sentFolder) save(ctx context.Context, out io.Writer, c *campaign.Campaign, j *journal.Journal, dest string) error {
+// order, and returns how many it saved or found there.
+func (f *sentFolder) save(ctx context.Context, c *campaign.Campaign, j *journal.Journal, dest string) (int, error) {
 	cp, err := copies.Read(f.cfg.Send.Journal, dest, f.cfg.IMAP.SentFolder)
 	if err != nil || cp.Missing() == 0 {
-		return err
+		return 0, err
 	}
 	// Letters whose rows were removed since keep no copy to save: look
 	// for one the list still makes before logging in.
@@ -66,14 +62,14 @@ func (f *sentFolder) save(ctx context.Context, out io.Writer, c *campaign.Campai
 		return nil
 	})
 	if err != nil && !errors.Is(err, campaign.ErrProblems) {
-		return err
+		return 0, err
 	}
 	if !needed {
-		return nil
+		return 0, nil
 	}
 	mb, err := mailbox.Dial(ctx, f.server)
 	if err != nil {
-		return f.failed(mailboxError(err))
+		return 0, f.failed(MailboxError(err))
 	}
 	defer mb.Close()
 	s := &copies.Saver{Copies: cp, Journal: j, Box: mb, Build: c.BuildAt}
@@ -81,20 +77,17 @@ func (f *sentFolder) save(ctx context.Context, out io.Writer, c *campaign.Campai
 	if err == nil || errors.Is(err, campaign.ErrProblems) {
 		err = s.Flush(ctx)
 	}
-	if s.Saved+s.Found > 0 {
-		fmt.Fprintf(out, "saved a copy of %s in %s\n", plural(s.Saved+s.Found, "letter"), f.cfg.IMAP.SentFolder)
-	}
 	if err != nil {
-		return f.failed(mailboxError(err))
+		return s.Saved + s.Found, f.failed(MailboxError(err))
 	}
-	return nil
+	return s.Saved + s.Found, nil
 }
 
 func (f *sentFolder) failed(err error) error {
-	ee := &exitError{code: exitUnavailable, err: err}
-	errors.As(err, &ee)
-	ee.hint = "the letters were sent; run send again to save the copies still missing"
-	return ee
+	e := &Error{Kind: Unavailable, Err: err}
+	errors.As(err, &e)
+	e.Hint = "the letters were sent; run send again to save the copies still missing"
+	return e
 }
 
 // maxLookup caps the letters send looks for in the Sent folder before it
@@ -111,8 +104,9 @@ const maxLookup = 50_000
 // nothing by a miss. A letter the journal knows in part (a recipient
 // deferred, another refused) is left to the journal. A mailbox that
 // cannot be read is a warning, not a stop; --new-mailing skips the look.
-func lookInSent(cmd *cobra.Command, cfg *config.Config, pool *sender.Pool, newMailing bool, stderr io.Writer) error {
-	if cfg.IMAP.Host == "" || cfg.IMAP.SentFolder == "" || cfg.Maildir.Path != "" || pool.Redirect != nil || newMailing {
+func (s *send) lookInSent(ctx context.Context) error {
+	cfg, pool := s.cfg, s.pool
+	if cfg.IMAP.Host == "" || cfg.IMAP.SentFolder == "" || cfg.Maildir.Path != "" || pool.Redirect != nil || s.opts.NewMailing {
 		return nil
 	}
 	type candidate struct {
@@ -125,7 +119,7 @@ func lookInSent(cmd *cobra.Command, cfg *config.Config, pool *sender.Pool, newMa
 	// A pass of its own, quiet: the check that follows says what is wrong
 	// with the rows, once.
 	quiet := campaign.New(cfg, campaign.Options{OnError: func(error) {}, OnWarning: func(error) {}, Known: pool.Journal.Known})
-	_, err := quiet.Envelopes(cmd.Context(), func(l *letter.Letter, _ *recipients.Record) error {
+	_, err := quiet.Envelopes(ctx, func(l *letter.Letter, _ *recipients.Record) error {
 		e, due := pool.Lookup(l)
 		switch {
 		case !e.Known && len(due) > 0: // never sent from here
@@ -143,32 +137,32 @@ func lookInSent(cmd *cobra.Command, cfg *config.Config, pool *sender.Pool, newMa
 	})
 	switch {
 	case errors.Is(err, campaign.ErrStop):
-		fmt.Fprintf(stderr, "note: more than %d letters to send: they are not looked for in %s first\n", maxLookup, cfg.IMAP.SentFolder)
+		fmt.Fprintf(s.notes, "note: more than %d letters to send: they are not looked for in %s first\n", maxLookup, cfg.IMAP.SentFolder)
 		return nil
 	case err != nil && !errors.Is(err, campaign.ErrProblems):
 		return err
 	case len(todo) == 0:
 		return nil
 	}
-	server, err := mailboxServer(cmd, cfg)
+	server, err := MailboxServer(cfg, s.opts.Ask)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(cmd.Context(), totalTimeout(cfg))
+	lookCtx, cancel := context.WithTimeout(ctx, totalTimeout(cfg))
 	defer cancel()
 	found, err := func() (map[string][]string, error) {
-		mb, err := mailbox.Dial(ctx, server)
+		mb, err := mailbox.Dial(lookCtx, server)
 		if err != nil {
 			return nil, err
 		}
 		defer mb.Close()
-		return mb.FindMessageIDs(ctx, cfg.IMAP.SentFolder, keys)
+		return mb.FindMessageIDs(lookCtx, cfg.IMAP.SentFolder, keys)
 	}()
 	if err != nil {
-		if cmd.Context().Err() != nil {
-			return cmd.Context().Err()
+		if ctx.Err() != nil {
+			return ctx.Err()
 		}
-		fmt.Fprintf(stderr, "warning: %v: the letters to send were not looked for in %s first\n", err, cfg.IMAP.SentFolder)
+		fmt.Fprintf(s.notes, "warning: %v: the letters to send were not looked for in %s first\n", err, cfg.IMAP.SentFolder)
 		return nil
 	}
 	settled, n := 0, 0
@@ -186,20 +180,20 @@ func lookInSent(cmd *cobra.Command, cfg *config.Config, pool *sender.Pool, newMa
 		rec := journal.Record{Key: cd.l.Key, Dest: pool.Transport.Destination(), Line: cd.l.Line, Rcpt: cd.rcpt,
 			FP: cd.l.Fingerprint, Made: cd.l.Made, MessageID: found[cd.l.Key.String()][i], Attempt: 1, State: journal.Delivered, Text: text}
 		if err := pool.Journal.Commit(rec); err != nil {
-			return &exitError{code: exitInternal, err: err}
+			return fail(Internal, err)
 		}
 		// Its copy is the one found: none is saved again.
 		rec.State, rec.Copy, rec.Text = journal.Copied, cfg.IMAP.SentFolder, ""
 		if err := pool.Journal.Commit(rec); err != nil {
-			return &exitError{code: exitInternal, err: err}
+			return fail(Internal, err)
 		}
 	}
 	if n > 0 {
-		fmt.Fprintf(stderr, "found %s in %s already: recorded as delivered, not sent again", plural(n, "letter"), cfg.IMAP.SentFolder)
+		fmt.Fprintf(s.notes, "found %s in %s already: recorded as delivered, not sent again", plural(n, "letter"), cfg.IMAP.SentFolder)
 		if settled > 0 {
-			fmt.Fprintf(stderr, " (%d of them of unknown fate before)", settled)
+			fmt.Fprintf(s.notes, " (%d of them of unknown fate before)", settled)
 		}
-		fmt.Fprintln(stderr)
+		fmt.Fprintln(s.notes)
 	}
 	return nil
 }

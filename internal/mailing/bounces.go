@@ -1,0 +1,60 @@
+package mailing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+
+	"github.com/mailmerge/mailmerge/internal/bounce"
+	"github.com/mailmerge/mailmerge/internal/config"
+	"github.com/mailmerge/mailmerge/internal/mailbox"
+)
+
+// Bounces reads the mailbox of the imap section for delivery reports
+// about the mailing's letters and records them in its journal; moveTo,
+// when set, is the folder the reports recorded are moved to. The
+// reading it returns, even with an error, counts what was recorded: what
+// a reading cut short recorded stays recorded. It is nil when no folder
+// was read.
+func Bounces(ctx context.Context, cfg *config.Config, moveTo string, ask Prompt) (*bounce.Reading, error) {
+	if cfg.IMAP.Host == "" {
+		return nil, fail(Config, cfg.KeyErr("imap.host", errors.New("bounces reads your mailbox over IMAP: add an imap: section with host and username, and give the password in the environment variable MAILMERGE_IMAP_PASSWORD (or imap.password_file); config.example.yaml and README.md show it")))
+	}
+	if _, err := os.Stat(cfg.Send.Journal); errors.Is(err, fs.ErrNotExist) {
+		return nil, &Error{Kind: Data, Err: fmt.Errorf("nothing has been sent for this mailing yet (no journal at %s): run mailmerge send first", cfg.Send.Journal)}
+	}
+	j, err := openJournal(cfg.Send.Journal, "run bounces when the send has finished")
+	if err != nil {
+		return nil, err
+	}
+	defer j.Close()
+	if j.Letters() == 0 {
+		return nil, &Error{Kind: Data, Err: fmt.Errorf("nothing has been sent for this mailing yet (the journal %s has no letters): run mailmerge send first", cfg.Send.Journal)}
+	}
+	server, err := MailboxServer(cfg, ask)
+	if err != nil {
+		return nil, err
+	}
+	// One reading ends in imap.total_timeout, whatever the server holds
+	// or does; what it recorded by then stays recorded.
+	readCtx, cancel := context.WithTimeout(ctx, totalTimeout(cfg))
+	defer cancel()
+	mb, err := mailbox.Dial(readCtx, server)
+	if err != nil {
+		return nil, MailboxError(err)
+	}
+	defer mb.Close()
+	r, err := bounce.Read(readCtx, j, cfg.Send.Journal, mb, bounce.Options{Folder: cfg.IMAP.Mailbox, MoveTo: moveTo})
+	if r != nil && err != nil && len(r.Recorded) == 0 {
+		r = nil // counts of a folder never read would read as "no bounces"
+	}
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		return r, &Error{Kind: Unavailable, Err: fmt.Errorf("reading the mailbox took longer than imap.total_timeout (%v): the reports read so far are recorded; run bounces again for the rest", totalTimeout(cfg))}
+	}
+	if err != nil {
+		return r, MailboxError(err)
+	}
+	return r, nil
+}

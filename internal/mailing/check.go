@@ -1,0 +1,123 @@
+package mailing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/mailmerge/mailmerge/internal/campaign"
+	"github.com/mailmerge/mailmerge/internal/config"
+	"github.com/mailmerge/mailmerge/internal/journal"
+	"github.com/mailmerge/mailmerge/internal/mailbox"
+	"github.com/mailmerge/mailmerge/internal/sender"
+)
+
+// NewCampaign returns the campaign of cfg with opts; problems and
+// warnings go to notes, a line each, unless opts says where they go. A
+// mailing sent before has its letters shown with the Message-IDs they
+// were sent with.
+func NewCampaign(cfg *config.Config, opts campaign.Options, notes io.Writer) *campaign.Campaign {
+	if opts.OnError == nil {
+		opts.OnError = func(err error) { fmt.Fprintln(notes, err) }
+	}
+	if opts.OnWarning == nil {
+		opts.OnWarning = func(err error) { fmt.Fprintf(notes, "warning: %v\n", err) }
+	}
+	if opts.Secret == nil {
+		// A damaged secret is send's to say.
+		opts.Secret, _ = journal.Secret(cfg.Send.Journal, false)
+	}
+	return campaign.New(cfg, opts)
+}
+
+// CheckTransport checks, without connecting, what send needs of the
+// transport settings; warnings go to notes. A password not found is a
+// warning: on a terminal, send asks for it.
+func CheckTransport(cfg *config.Config, notes io.Writer) (warnings int, err error) {
+	if err := cfg.CheckTransport(); err != nil {
+		return 0, err
+	}
+	// Config warnings (a password file others can read) were said as the
+	// config was read: they count here.
+	warnings = len(cfg.LooseSecrets())
+	if cfg.IMAP.Host != "" {
+		if _, err := cfg.IMAPPassword(nil); err != nil {
+			if cfg.IMAP.PasswordFile != "" {
+				return warnings, err
+			}
+			fmt.Fprintf(notes, "warning: %v (bounces and imap.save_copies need it; on a terminal, they ask for it)\n", err)
+			warnings++
+		}
+	}
+	if cfg.Maildir.Path != "" {
+		return warnings, nil
+	}
+	if _, err := cfg.TLSConfig(); err != nil {
+		return warnings, err
+	}
+	if _, err := cfg.Password(nil); err != nil {
+		if cfg.SMTP.PasswordFile != "" {
+			return warnings, err
+		}
+		fmt.Fprintf(notes, "warning: %v (on a terminal, send asks for it)\n", err)
+		warnings++
+	}
+	return warnings, nil
+}
+
+// CheckServer connects to the configured SMTP server as send would, logs
+// in, says QUIT and returns what it learned; it sends nothing.
+func CheckServer(ctx context.Context, cfg *config.Config, ask Prompt) (*sender.ServerInfo, error) {
+	if cfg.SMTP.Host == "" {
+		return nil, fail(Config, cfg.KeyErr("smtp.host", errors.New("check --smtp: no SMTP server is configured (letters go into maildir.path)")))
+	}
+	transport, err := Transport(cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := Login(cfg, transport, ask); err != nil {
+		return nil, err
+	}
+	info, err := transport.(*sender.SMTP).Check(ctx)
+	if err != nil {
+		return nil, RunError(err, "")
+	}
+	return info, nil
+}
+
+// MailboxInfo is what CheckMailbox learned of the IMAP server.
+type MailboxInfo struct {
+	Server  mailbox.Server
+	Elapsed time.Duration // to connect and log in
+	Folders []string      // the folders looked at
+	Counts  []uint32      // the messages each holds
+}
+
+// CheckMailbox logs in to the IMAP server as bounces and Sent copies
+// would, and looks at the folders they use: nothing is read or changed.
+func CheckMailbox(ctx context.Context, cfg *config.Config, ask Prompt) (*MailboxInfo, error) {
+	server, err := MailboxServer(cfg, ask)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	mb, err := mailbox.Dial(ctx, server)
+	if err != nil {
+		return nil, MailboxError(err)
+	}
+	defer mb.Close()
+	info := &MailboxInfo{Server: server, Elapsed: time.Since(start), Folders: []string{cfg.IMAP.Mailbox}}
+	if cfg.IMAP.SaveCopies {
+		info.Folders = append(info.Folders, cfg.IMAP.SentFolder)
+	}
+	for _, f := range info.Folders {
+		n, err := mb.Examine(ctx, f)
+		if err != nil {
+			return nil, MailboxError(err)
+		}
+		info.Counts = append(info.Counts, n)
+	}
+	return info, nil
+}

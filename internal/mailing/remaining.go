@@ -1,0 +1,105 @@
+package mailing
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/mailmerge/mailmerge/internal/config"
+	"github.com/mailmerge/mailmerge/internal/sender"
+)
+
+// Remaining says what a run of letters letters, which ended with runErr,
+// leaves to do, as an *Error whose kind the exit code tells scripts: nil
+// when nothing is left.
+func Remaining(st sender.Stats, letters int, runErr error, cfg *config.Config) error {
+	var re *sender.RunError
+	switch {
+	case errors.As(runErr, &re):
+		e := RunError(runErr, "send stopped: ").(*Error)
+		e.Hint = "letters not sent stay for the next run; mailmerge report lists them"
+		return e
+	case errors.Is(runErr, sender.ErrInterrupted):
+		return &Error{Kind: Interrupted, Err: errors.New("interrupted; run send again to go on")}
+	case runErr != nil:
+		return runErr
+	}
+	// Letters of unknown fate are said once, in words, whatever else is
+	// left: no later run changes them, only the user's decision does.
+	unknown := unknownNote(st.Unknowns())
+	end := func(k Kind, hint string) error {
+		if unknown == "" {
+			return &Error{Kind: k, Quiet: true, Err: errors.New(hint), Hint: hint}
+		}
+		return &Error{Kind: k, Err: errors.New(unknown), Hint: hint}
+	}
+	switch {
+	case st.Refused() > 0:
+		return end(SomeFailed, fmt.Sprintf("mailmerge report -c %s --failed-csv FILE lists the refused letters with the server's reasons", cfg.File))
+	case st.Final()+st.Unknowns() < letters:
+		return end(Rerun, "run send again later to send the letters not delivered yet; mailmerge report lists them")
+	case unknown != "":
+		return end(UnknownLeft, "nothing else is left to send; mailmerge report lists these letters")
+	}
+	return nil
+}
+
+// unknownNote explains letters of unknown fate to someone who is not an
+// SMTP expert, and what they can do.
+func unknownNote(n int) string {
+	switch n {
+	case 0:
+		return ""
+	case 1:
+		return "1 letter may or may not have arrived: the connection was lost after it was sent, before the server said it had it.\n" +
+			"Ask its recipient, or run send --resend-unknown to send it again (with the same Message-ID, so a second copy is recognisable)."
+	}
+	return fmt.Sprintf("%d letters may or may not have arrived: the connection was lost after they were sent, before the server said it had them.\n", n) +
+		"Ask their recipients, or run send --resend-unknown to send them again (with the same Message-ID, so a second copy is recognisable)."
+}
+
+// testRemaining is Remaining for a test run (send --redirect-to): the
+// test address must have got every letter.
+func testRemaining(st sender.Stats, runErr error, cfg *config.Config) error {
+	if runErr != nil || st.Delivered == st.Sent() {
+		return Remaining(st, st.Sent(), runErr, cfg)
+	}
+	return &Error{Kind: SomeFailed, Quiet: true, Err: errors.New("test letters not delivered"),
+		Hint: "the test address did not get every letter; --trace FILE shows why"}
+}
+
+// invalidRemaining makes err say the invalid rows a --skip-invalid send
+// left out (lines), when nothing worse is left.
+func invalidRemaining(lines []int, err error, cfg *config.Config) error {
+	if len(lines) == 0 || err != nil {
+		return err
+	}
+	return &Error{Kind: SomeFailed, Quiet: true, Err: errors.New("invalid rows"),
+		Hint: fmt.Sprintf("fix them, then run send again; mailmerge report -c %s --failed-csv FILE lists them with their problems", cfg.File)}
+}
+
+// plural says n of word: 1 letter, 2 letters.
+func plural(n int, word string) string {
+	if n == 1 {
+		return fmt.Sprintf("1 %s", word)
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// LineWord is "line" or "lines", for n lines.
+func LineWord(n int) string {
+	if n == 1 {
+		return "line"
+	}
+	return "lines"
+}
+
+// JoinInts writes line numbers as a list: 2, 5, 9.
+func JoinInts(v []int) string {
+	s := make([]string, len(v))
+	for i, n := range v {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ", ")
+}
