@@ -3,11 +3,11 @@ package main
 import (
 	"fmt"
 	"path/filepath"
-	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mailmerge/mailmerge/internal/bounce"
+	"github.com/mailmerge/mailmerge/internal/config"
 	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/mailing"
 	"github.com/mailmerge/mailmerge/internal/report"
@@ -18,23 +18,10 @@ func newBouncesCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bounces",
 		Short: "Record the bounces that came back to your mailbox (IMAP)",
-		Long: `bounces reads the mailbox of the imap section over IMAP: the messages that
-arrived since the mailing's first letter went out. Each delivery report
-(a bounce) about a letter of this mailing is matched to the letter and its
-recipient, by the identity the letter was sent with (ENVID) or by its
-Message-ID, and recorded in the journal: bounced (the recipient's mailbox
-refused it, for good) or delayed (still being tried).
-
-report and --failed-csv then list bounced recipients like those refused at
-send time, and send does not send them the letter again. Reading the
-mailbox again records nothing twice. Nothing is moved or deleted, unless
---move-to FOLDER is given: then the reports recorded are moved there.`,
-		Args: args(cobra.NoArgs),
+		Long:  help("bounces"),
+		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfigFor(cmd, nil, func(key string) bool {
-				return strings.HasPrefix(key, "smtp.") && key != "smtp.host" && key != "smtp.port" ||
-					strings.HasPrefix(key, "send.") && key != "send.journal"
-			})
+			cfg, err := loadConfigFor(cmd, nil, config.SendOnly)
 			if err != nil {
 				return err
 			}
@@ -51,7 +38,7 @@ mailbox again records nothing twice. Nothing is moved or deleted, unless
 
 func printBounces(cmd *cobra.Command, csvName, folder string, r *bounce.Reading) {
 	out := cmd.OutOrStdout()
-	fmt.Fprintf(out, "%s: %s since %s that may be delivery reports\n", folder, plural(r.Messages, "message"), r.Since.Format("2 Jan 2006"))
+	fmt.Fprintf(out, "%s: %s since %s that may be delivery reports\n", folder, mailing.Plural(r.Messages, "message"), r.Since.Format("2 Jan 2006"))
 	if r.Skipped > 0 {
 		fmt.Fprintf(out, "note: only the newest messages since then were looked at: %d older ones were not (move old mail out of %s to have them read)\n", r.Skipped, folder)
 	}
@@ -69,9 +56,9 @@ func printBounces(cmd *cobra.Command, csvName, folder string, r *bounce.Reading)
 		fmt.Fprintf(out, "not matched to a letter of this mailing: %q of %s\n", rep.Subject, rep.Date.Format("2 Jan 2006 15:04"))
 	}
 	fmt.Fprintf(out, "bounced %d, delayed %d recorded; %s recorded before; %d not matched",
-		counts[journal.Bounced], counts[journal.Delayed], plural(r.Known, "report"), len(r.Unmatched))
+		counts[journal.Bounced], counts[journal.Delayed], mailing.Plural(r.Known, "report"), len(r.Unmatched))
 	if r.Moved > 0 {
-		fmt.Fprintf(out, "; %s moved", plural(r.Moved, "report"))
+		fmt.Fprintf(out, "; %s moved", mailing.Plural(r.Moved, "report"))
 	}
 	fmt.Fprintln(out)
 }

@@ -8,7 +8,6 @@ import (
 
 	"github.com/mailmerge/mailmerge/internal/campaign"
 	"github.com/mailmerge/mailmerge/internal/config"
-	"github.com/mailmerge/mailmerge/internal/letter"
 	"github.com/mailmerge/mailmerge/internal/mailing"
 	"github.com/mailmerge/mailmerge/internal/preview"
 	"github.com/mailmerge/mailmerge/internal/recipients"
@@ -20,17 +19,8 @@ func newCheckCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "check",
 		Short: "Validate the config, every row and every letter; send nothing",
-		Long: `check reads the config, the template and every row of the recipients file,
-fills in every letter (headers, body, attachments found) without sending or
-writing anything, and prints every problem as file:line[:column]: message.
-On success it prints what would be sent.
-
---smtp also connects to the SMTP server as send would (TLS or STARTTLS,
-login), prints what the server offers, and says QUIT: nothing is sent.
-With an imap: section it also logs in to the IMAP server, as bounces and
-Sent copies would, and looks at imap.mailbox and (with imap.save_copies)
-imap.sent_folder: nothing is read or changed.`,
-		Args: args(cobra.NoArgs),
+		Long:  help("check"),
+		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			sel, err := rf.selection()
 			if err != nil {
@@ -45,33 +35,17 @@ imap.sent_folder: nothing is read or changed.`,
 					return err
 				}
 			}
-			// The transport settings are checked with the rows, so one
-			// run names every problem; the rows' decide the exit code.
-			transportWarnings, transportErr := 0, error(nil)
-			if !smtp {
-				transportWarnings, transportErr = mailing.CheckTransport(cfg, cmd.ErrOrStderr())
-				if transportErr != nil {
-					fmt.Fprintf(cmd.ErrOrStderr(), "mailmerge: %v\n", transportErr)
-				}
-			}
-			sum, err := mailing.NewCampaign(cfg, campaign.Options{Select: sel}, cmd.ErrOrStderr()).Check(cmd.Context(), func(*letter.Letter, *recipients.Record) error { return nil })
-			if err := mailing.Problems(sum, err); err != nil {
+			sum, err := mailing.Check(cmd.Context(), cfg, sel, !smtp, cmd.ErrOrStderr())
+			if err != nil {
 				return err
 			}
-			if err := mailing.NoneChosen(sel, sum); err != nil {
-				return err
-			}
-			if transportErr != nil {
-				return &mailing.Error{Kind: mailing.Config, Err: transportErr, Quiet: true}
-			}
-			sum.Warnings += transportWarnings
 			out := cmd.OutOrStdout()
 			printSource(out, cfg, sum)
 			printSelection(out, sel, sum)
 			printSuppressed(out, cfg, sum)
 			fmt.Fprintf(out, "%s, %s, %s (%s), %s\n",
-				plural(sum.Letters, "letter"), plural(sum.Recipients, "recipient"),
-				plural(sum.Attachments, "attachment"), preview.Size(sum.AttachmentBytes), plural(sum.Warnings, "warning"))
+				mailing.Plural(sum.Letters, "letter"), mailing.Plural(sum.Recipients, "recipient"),
+				mailing.Plural(sum.Attachments, "attachment"), preview.Size(sum.AttachmentBytes), mailing.Plural(sum.Warnings, "warning"))
 			return nil
 		},
 	}
@@ -88,7 +62,7 @@ func printSource(w io.Writer, cfg *config.Config, sum campaign.Summary) {
 	case cfg.Recipients.Encoding == "" || cfg.Recipients.Encoding == recipients.Auto:
 		how = "detected"
 	}
-	fmt.Fprintf(w, "%s: %s (%s, %s), delimiter %s\n", cfg.Recipients.File, plural(sum.Rows, "row"),
+	fmt.Fprintf(w, "%s: %s (%s, %s), delimiter %s\n", cfg.Recipients.File, mailing.Plural(sum.Rows, "row"),
 		sum.Encoding, how, recipients.DelimiterName(sum.Delimiter))
 	if sum.EncodingGuessed && sum.Sample != "" {
 		// A wrong guess garbles every name: show one to look at.
@@ -105,11 +79,4 @@ func otherCyrillic(e recipients.Encoding) recipients.Encoding {
 		return recipients.Windows1251
 	}
 	return recipients.KOI8R
-}
-
-func plural(n int, word string) string {
-	if n == 1 {
-		return fmt.Sprintf("1 %s", word)
-	}
-	return fmt.Sprintf("%d %ss", n, word)
 }

@@ -17,16 +17,16 @@ import (
 // sends (--limit and send.daily_limit included) and how long it takes.
 func confirm(cmd *cobra.Command, cfg *config.Config, c mailing.Confirmation, redirect *address.Mailbox) error {
 	n := c.Run
-	what := plural(n, "letter")
+	what := mailing.Plural(n, "letter")
 	switch {
 	case redirect != nil:
-		what = fmt.Sprintf("%s as a test to %s alone (not to their recipients)", plural(n, "letter"), redirect.Addr)
+		what = fmt.Sprintf("%s as a test to %s alone (not to their recipients)", mailing.Plural(n, "letter"), redirect.Addr)
 	case n < c.ToSend:
-		what = fmt.Sprintf("%d of the %s still to send (a limit)", n, plural(c.ToSend, "letter"))
+		what = fmt.Sprintf("%d of the %s still to send (a limit)", n, mailing.Plural(c.ToSend, "letter"))
 	case c.ToSend < c.Letters:
-		what = fmt.Sprintf("%d of %s (the others were sent before)", c.ToSend, plural(c.Letters, "letter"))
+		what = fmt.Sprintf("%d of %s (the others were sent before)", c.ToSend, mailing.Plural(c.Letters, "letter"))
 	default:
-		what += " (" + plural(c.Recipients, "recipient") + ")"
+		what += " (" + mailing.Plural(c.Recipients, "recipient") + ")"
 	}
 	if c.Estimate != "" {
 		fmt.Fprintln(cmd.ErrOrStderr(), c.Estimate)

@@ -11,7 +11,7 @@ import (
 )
 
 // Exit codes. They are part of the interface: scripts test them, so a code
-// never changes meaning. README.md and exitCodesHelp document them.
+// never changes meaning. README.md and help/exit-codes.txt document them.
 const (
 	exitOK          = 0
 	exitInternal    = 1   // an unexpected failure: I/O, a bug

@@ -67,34 +67,11 @@ func describeBuild(version string, info *debug.BuildInfo) string {
 	return version + " (" + strings.Join(parts, "; ") + ")"
 }
 
-const exitCodesHelp = `Exit codes:
-  0  success
-  1  unexpected failure (I/O error, bug)
-  2  usage error (bad flags or arguments)
-  3  config error (config file, environment)
-  4  data error (recipients CSV, template or rows); nothing was sent
-  5  send: some letters were refused for good, or invalid rows left out (see mailmerge report)
-  6  send: some letters are deferred, of unknown fate or not sent yet; run again later
-  7  send, bounces: the server rejected the username or password
-  8  send, bounces: server unavailable, TLS failed, no such folder, or the server refused letter after letter
-  9  send: another send of this mailing is running, or it was sent from another folder
-  10 send: nothing is left to send but letters of unknown fate (see mailmerge report)
-  130 interrupted
-`
-
 func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
-		Use:   "mailmerge",
-		Short: "Send one personalised letter to every row of a CSV file",
-		Long: `mailmerge renders a letter template for every row of a recipients CSV file
-and delivers the letters. Check and preview everything before sending:
-
-  mailmerge init DIR         write a sample config, template and CSV
-  mailmerge check            validate every row and render every letter
-  mailmerge preview          show the first letter as a mail program would
-  mailmerge send             deliver the letters not delivered yet
-  mailmerge report           what happened to every letter
-  mailmerge bounces          record the bounces that came back to your mailbox`,
+		Use:           "mailmerge",
+		Short:         "Send one personalised letter to every row of a CSV file",
+		Long:          help("mailmerge"),
 		Version:       buildVersion(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -109,7 +86,7 @@ and delivers the letters. Check and preview everything before sending:
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError("%v", err) })
 	// The exit codes once, in the top-level help (and README), not under
 	// every command.
-	root.SetHelpTemplate(root.HelpTemplate() + "{{if not .HasParent}}\n" + exitCodesHelp + "{{end}}")
+	root.SetHelpTemplate(root.HelpTemplate() + "{{if not .HasParent}}\n" + help("exit-codes") + "{{end}}")
 	root.AddCommand(newInitCmd(), newCheckCmd(), newPreviewCmd(), newSendCmd(), newReportCmd(), newBouncesCmd())
 	return root
 }

@@ -50,7 +50,7 @@ func printSelection(w io.Writer, sel *selection.Selection, sum campaign.Summary)
 	if sel.All() {
 		return
 	}
-	fmt.Fprintf(w, "selected %d of %s (%s)\n", sum.Rows-sum.Unselected, plural(sum.Rows, "row"), sel)
+	fmt.Fprintf(w, "selected %d of %s (%s)\n", sum.Rows-sum.Unselected, mailing.Plural(sum.Rows, "row"), sel)
 }
 
 // printSuppressed says which recipients recipients.suppress kept out of
@@ -59,10 +59,10 @@ func printSuppressed(w io.Writer, cfg *config.Config, sum campaign.Summary) {
 	if sum.SuppressedRcpts == 0 {
 		return
 	}
-	fmt.Fprintf(w, "suppressed: %s not mailed (%s %s), in %s", plural(sum.SuppressedRcpts, "recipient"),
+	fmt.Fprintf(w, "suppressed: %s not mailed (%s %s), in %s", mailing.Plural(sum.SuppressedRcpts, "recipient"),
 		mailing.LineWord(len(sum.SuppressedLines)), mailing.JoinInts(sum.SuppressedLines), filepath.Base(cfg.Recipients.Suppress))
 	if sum.Suppressed > 0 {
-		fmt.Fprintf(w, "; %s left with nobody to send to", plural(sum.Suppressed, "letter"))
+		fmt.Fprintf(w, "; %s left with nobody to send to", mailing.Plural(sum.Suppressed, "letter"))
 	}
 	fmt.Fprintln(w)
 }

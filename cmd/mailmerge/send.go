@@ -32,26 +32,8 @@ func newSendCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "send",
 		Short: "Check every row, then deliver the letters not yet delivered",
-		Long: `send checks every row as check does and sends nothing if anything is wrong.
-Then it delivers each letter through the configured SMTP server or Maildir
-folder, recording every outcome in the journal, and prints a summary.
-
-Run it again after an interruption, a crash or temporary failures: letters
-already delivered or refused for good are skipped, so nobody gets a letter
-twice. A letter whose fate is unknown (the connection was lost after it was
-sent) is not resent unless --resend-unknown is given.
-
---skip-invalid sends the letters of the valid rows when some rows make no
-letter (a bad address, a missing attachment): each invalid row is recorded
-in the journal with its problem, counted in the summary, and listed by
-report and --failed-csv. Without it, an invalid row stops the send before
-anything goes out.
-
---redirect-to ADDRESS is a test: the letters (all, or the first --limit N)
-go to ADDRESS alone, as they are plus an X-Mailmerge-Original-To header
-naming their recipients; nobody else gets anything, and the real send
-afterwards still sends every letter.`,
-		Args: args(cobra.NoArgs),
+		Long:  help("send"),
+		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if f.logFormat != "json" {
 				return runSend(cmd, f, cmd.ErrOrStderr())
@@ -154,10 +136,10 @@ func runSend(cmd *cobra.Command, f sendFlags, stderr io.Writer) error {
 	}
 	printSendSummary(stdout, res.Letters, len(res.Invalid), res.Suppressed, res.Stats, mode == watchBar)
 	if res.Copies > 0 {
-		fmt.Fprintf(stdout, "saved a copy of %s in %s\n", plural(res.Copies, "letter"), cfg.IMAP.SentFolder)
+		fmt.Fprintf(stdout, "saved a copy of %s in %s\n", mailing.Plural(res.Copies, "letter"), cfg.IMAP.SentFolder)
 	}
 	if len(res.Invalid) > 0 && !res.CopiesFailed {
-		fmt.Fprintf(stdout, "invalid: %s not sent (%s %s); mailmerge report lists them\n", plural(len(res.Invalid), "row"), mailing.LineWord(len(res.Invalid)), mailing.JoinInts(res.Invalid))
+		fmt.Fprintf(stdout, "invalid: %s not sent (%s %s); mailmerge report lists them\n", mailing.Plural(len(res.Invalid), "row"), mailing.LineWord(len(res.Invalid)), mailing.JoinInts(res.Invalid))
 	}
 	return err
 }

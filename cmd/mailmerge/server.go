@@ -34,7 +34,7 @@ func checkServer(cmd *cobra.Command, cfg *config.Config) error {
 	}
 	var held []string
 	for i, f := range mi.Folders {
-		held = append(held, fmt.Sprintf("%s holds %s", f, plural(int(mi.Counts[i]), "message")))
+		held = append(held, fmt.Sprintf("%s holds %s", f, mailing.Plural(int(mi.Counts[i]), "message")))
 	}
 	server := mi.Server
 	fmt.Fprintf(cmd.OutOrStdout(), "%s (IMAP, %s): logged in as %s in %d ms; %s; nothing was read or changed\n",

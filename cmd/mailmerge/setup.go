@@ -8,34 +8,14 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/mailmerge/mailmerge/internal/address"
+	"github.com/mailmerge/mailmerge/internal/mailing"
 	"github.com/mailmerge/mailmerge/internal/sender"
 )
 
-// setup is what init writes into the sample mailing: the sender and the
-// SMTP server, asked for on a terminal.
-type setup struct {
-	Name, Address string
-	Host          string
-	Port          int
-	Security      sender.Security
-	Username      string
-}
-
-var defaultSetup = setup{Name: "Me", Address: "me@example.com", Host: "smtp.example.com", Port: 587, Security: sender.StartTLS, Username: "me@example.com"}
-
-// FromHeader is the From line of the sample letter.
-func (s setup) FromHeader() string {
-	if address.Atoms(s.Name) {
-		return s.Name + " <" + s.Address + ">"
-	}
-	return strconv.Quote(s.Name) + " <" + s.Address + ">"
-}
-
 // ask asks for the sender and the server, each with a default that Enter
 // takes, again after an answer that will not do.
-func ask(in io.Reader, out io.Writer) (setup, error) {
-	s := defaultSetup
+func ask(in io.Reader, out io.Writer) (mailing.Setup, error) {
+	s := mailing.DefaultSetup
 	r := bufio.NewReader(in)
 	question := func(prompt, def string, check func(string) error) (string, error) {
 		for range 5 {
@@ -60,60 +40,26 @@ func ask(in io.Reader, out io.Writer) (setup, error) {
 		return "", errors.New("no usable answer; run init again")
 	}
 	var err error
-	if s.Address, err = question("Your address, which letters come from", s.Address, func(v string) error {
-		if strings.Contains(v, "{{") {
-			return errors.New("no {{ in an address")
-		}
-		return address.One(v)
-	}); err != nil {
+	if s.Address, err = question("Your address, which letters come from", s.Address, mailing.CheckAddress); err != nil {
 		return s, err
 	}
-	if s.Name, err = question("Your name, as recipients see it", s.Name, func(v string) error {
-		if strings.ContainsAny(v, "<>\"@") || strings.Contains(v, "{{") {
-			return errors.New("a name only: no <, >, \", @ or {{")
-		}
-		return nil
-	}); err != nil {
+	if s.Name, err = question("Your name, as recipients see it", s.Name, mailing.CheckName); err != nil {
 		return s, err
 	}
 	_, domain, _ := strings.Cut(s.Address, "@")
-	if s.Host, err = question("SMTP server", "smtp."+domain, hostName); err != nil {
+	if s.Host, err = question("SMTP server", "smtp."+domain, mailing.CheckHost); err != nil {
 		return s, err
 	}
-	port, err := question("Port (587: STARTTLS, 465: TLS)", "587", func(v string) error {
-		if n, err := strconv.Atoi(v); err != nil || n < 1 || n > 65535 {
-			return errors.New("a port is a number from 1 to 65535")
-		}
-		return nil
-	})
+	port, err := question("Port (587: STARTTLS, 465: TLS)", "587", mailing.CheckPort)
 	if err != nil {
 		return s, err
 	}
 	s.Port, _ = strconv.Atoi(port)
-	def := sender.StartTLS
-	if s.Port == 465 {
-		def = sender.TLS
-	}
-	sec, err := question("Security (starttls, tls or none)", string(def), func(v string) error {
-		var sec sender.Security
-		return sec.UnmarshalText([]byte(v))
-	})
+	sec, err := question("Security (starttls, tls or none)", string(mailing.SecurityFor(s.Port)), mailing.CheckSecurity)
 	if err != nil {
 		return s, err
 	}
 	s.Security = sender.Security(sec)
-	s.Username, err = question("Login name at the server", s.Address, func(v string) error {
-		if strings.ContainsAny(v, " \t#:") {
-			return errors.New("a login name has no spaces and no # or : in it")
-		}
-		return nil
-	})
+	s.Username, err = question("Login name at the server", s.Address, mailing.CheckUsername)
 	return s, err
-}
-
-func hostName(v string) error {
-	if v == "" || strings.ContainsAny(v, " /:@#") {
-		return errors.New("a host name, like smtp.example.edu")
-	}
-	return nil
 }

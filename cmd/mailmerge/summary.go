@@ -53,7 +53,7 @@ func printSendSummary(w io.Writer, total, invalid, suppressed int, st sender.Sta
 		fmt.Fprintf(w, "skipped: %s\n", strings.Join(why, "; "))
 	}
 	for _, addr := range slices.Sorted(maps.Keys(st.CopiesRefused)) {
-		fmt.Fprintf(w, "%s, named in the template, was refused in %s (mailmerge report says why)\n", addr, plural(st.CopiesRefused[addr], "letter"))
+		fmt.Fprintf(w, "%s, named in the template, was refused in %s (mailmerge report says why)\n", addr, mailing.Plural(st.CopiesRefused[addr], "letter"))
 	}
 }
 
@@ -61,9 +61,35 @@ func printSendSummary(w io.Writer, total, invalid, suppressed int, st sender.Sta
 // to the test address, and that nobody else got anything.
 func printTestSummary(w io.Writer, to string, st sender.Stats, invalid []int) {
 	fmt.Fprintf(w, "test: %s to %s (delivered %d, failed %d, deferred %d, unknown %d); the recipients got nothing\n",
-		plural(st.Sent(), "letter"), to, st.Delivered, st.Failed, st.Deferred, st.Unknown)
+		mailing.Plural(st.Sent(), "letter"), to, st.Delivered, st.Failed, st.Deferred, st.Unknown)
 	if len(invalid) > 0 {
 		fmt.Fprintf(w, "invalid: %s left out (%s %s), not recorded: a real send stops at them unless --skip-invalid\n",
-			plural(len(invalid), "row"), mailing.LineWord(len(invalid)), mailing.JoinInts(invalid))
+			mailing.Plural(len(invalid), "row"), mailing.LineWord(len(invalid)), mailing.JoinInts(invalid))
 	}
+}
+
+// printSummaryTable is the end of a send on a terminal: the counts of
+// printSendSummary, one to a line.
+func printSummaryTable(w io.Writer, total, invalid, suppressed int, st sender.Stats) {
+	rows := []struct {
+		name string
+		n    int
+	}{
+		{"delivered", st.Delivered}, {"failed", st.Failed}, {"deferred", st.Deferred},
+		{"unknown", st.Unknown}, {"skipped", total - st.Sent()},
+	}
+	type row = struct {
+		name string
+		n    int
+	}
+	if invalid > 0 {
+		rows = append(rows, row{"invalid", invalid})
+	}
+	if suppressed > 0 {
+		rows = append(rows, row{"suppressed", suppressed})
+	}
+	for _, r := range rows {
+		fmt.Fprintf(w, "  %-10s %6d\n", r.name, r.n)
+	}
+	fmt.Fprintf(w, "  %-10s %6d\n", "rows", total+invalid+suppressed)
 }

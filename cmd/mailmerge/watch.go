@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/mailmerge/mailmerge/internal/campaign"
 	"github.com/mailmerge/mailmerge/internal/journal"
-	"github.com/mailmerge/mailmerge/internal/mailing"
 	"github.com/mailmerge/mailmerge/internal/report"
 	"github.com/mailmerge/mailmerge/internal/sender"
 )
@@ -185,79 +183,4 @@ func (wt *watcher) finish(st sender.Stats) {
 		wt.log.Info("summary", "delivered", st.Delivered, "failed", st.Failed, "deferred", st.Deferred,
 			"unknown", st.Unknown, "skipped", st.Letters-st.Sent(), "letters", st.Letters)
 	}
-}
-
-// printSummaryTable is the end of a send on a terminal: the counts of
-// printSendSummary, one to a line.
-func printSummaryTable(w io.Writer, total, invalid, suppressed int, st sender.Stats) {
-	rows := []struct {
-		name string
-		n    int
-	}{
-		{"delivered", st.Delivered}, {"failed", st.Failed}, {"deferred", st.Deferred},
-		{"unknown", st.Unknown}, {"skipped", total - st.Sent()},
-	}
-	type row = struct {
-		name string
-		n    int
-	}
-	if invalid > 0 {
-		rows = append(rows, row{"invalid", invalid})
-	}
-	if suppressed > 0 {
-		rows = append(rows, row{"suppressed", suppressed})
-	}
-	for _, r := range rows {
-		fmt.Fprintf(w, "  %-10s %6d\n", r.name, r.n)
-	}
-	fmt.Fprintf(w, "  %-10s %6d\n", "rows", total+invalid+suppressed)
-}
-
-// jsonLines turns the lines a send writes on stderr (notes, warnings,
-// problems) into JSON records, for --log-format json.
-type jsonLines struct {
-	log *slog.Logger
-	buf []byte
-}
-
-func newJSONLines(w io.Writer) *jsonLines {
-	return &jsonLines{log: slog.New(slog.NewJSONHandler(w, nil))}
-}
-
-func (j *jsonLines) Write(p []byte) (int, error) {
-	j.buf = append(j.buf, p...)
-	for {
-		i := bytes.IndexByte(j.buf, '\n')
-		if i < 0 {
-			return len(p), nil
-		}
-		line := string(j.buf[:i])
-		j.buf = j.buf[i+1:]
-		switch {
-		case line == "":
-		case strings.HasPrefix(line, "warning: "):
-			j.log.Warn(strings.TrimPrefix(line, "warning: "))
-		case strings.HasPrefix(line, "hint: "):
-			j.log.Info("hint", "hint", strings.TrimPrefix(line, "hint: "))
-		default:
-			j.log.Info(line)
-		}
-	}
-}
-
-// exit says err as JSON records: the error, then its hints.
-func (j *jsonLines) exit(err error) error {
-	if err == nil {
-		return nil
-	}
-	e := asError(err)
-	if !e.Quiet {
-		j.log.Error(e.Err.Error(), "exit", exitCodes[e.Kind])
-	}
-	for _, h := range strings.Split(e.Hint, "\n") {
-		if h != "" {
-			j.log.Info("hint", "hint", h)
-		}
-	}
-	return &mailing.Error{Kind: e.Kind, Err: e.Err, Quiet: true}
 }

@@ -10,7 +10,10 @@ import (
 	"github.com/mailmerge/mailmerge/internal/campaign"
 	"github.com/mailmerge/mailmerge/internal/config"
 	"github.com/mailmerge/mailmerge/internal/journal"
+	"github.com/mailmerge/mailmerge/internal/letter"
 	"github.com/mailmerge/mailmerge/internal/mailbox"
+	"github.com/mailmerge/mailmerge/internal/recipients"
+	"github.com/mailmerge/mailmerge/internal/selection"
 	"github.com/mailmerge/mailmerge/internal/sender"
 )
 
@@ -30,6 +33,33 @@ func NewCampaign(cfg *config.Config, opts campaign.Options, notes io.Writer) *ca
 		opts.Secret, _ = journal.Secret(cfg.Send.Journal, false)
 	}
 	return campaign.New(cfg, opts)
+}
+
+// Check checks the config, every row and every letter, sending nothing:
+// problems and warnings go to notes, a line each. With transport set, it
+// checks the transport settings too (CheckTransport), with the rows, so
+// that one run names every problem; the rows' decide the error. The
+// summary's warnings count the transport's.
+func Check(ctx context.Context, cfg *config.Config, sel *selection.Selection, transport bool, notes io.Writer) (campaign.Summary, error) {
+	warnings, transportErr := 0, error(nil)
+	if transport {
+		warnings, transportErr = CheckTransport(cfg, notes)
+		if transportErr != nil {
+			fmt.Fprintf(notes, "mailmerge: %v\n", transportErr)
+		}
+	}
+	sum, err := NewCampaign(cfg, campaign.Options{Select: sel}, notes).Check(ctx, func(*letter.Letter, *recipients.Record) error { return nil })
+	if err := Problems(sum, err); err != nil {
+		return sum, err
+	}
+	if err := NoneChosen(sel, sum); err != nil {
+		return sum, err
+	}
+	if transportErr != nil {
+		return sum, &Error{Kind: Config, Err: transportErr, Quiet: true}
+	}
+	sum.Warnings += warnings
+	return sum, nil
 }
 
 // CheckTransport checks, without connecting, what send needs of the

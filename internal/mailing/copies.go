@@ -189,7 +189,7 @@ func (s *send) lookInSent(ctx context.Context) error {
 		}
 	}
 	if n > 0 {
-		fmt.Fprintf(s.notes, "found %s in %s already: recorded as delivered, not sent again", plural(n, "letter"), cfg.IMAP.SentFolder)
+		fmt.Fprintf(s.notes, "found %s in %s already: recorded as delivered, not sent again", Plural(n, "letter"), cfg.IMAP.SentFolder)
 		if settled > 0 {
 			fmt.Fprintf(s.notes, " (%d of them of unknown fate before)", settled)
 		}

@@ -39,31 +39,31 @@ func (s *send) notePlan(plan campaign.Plan) error {
 		other := copies[0]
 		return &Error{Kind: Locked,
 			Err: fmt.Errorf("this mailing (campaign %q) was sent from another folder, %s: its journal there has letters for %d of its %s, and a send from here would send them again",
-				cfg.Campaign, filepath.Dir(other), plan.Before[other], plural(plan.Letters, "row")),
+				cfg.Campaign, filepath.Dir(other), plan.Before[other], Plural(plan.Letters, "row")),
 			Hint: fmt.Sprintf("send from that folder; or, to go on from here, move %s (and %s.secret) here\n"+
 				"if this is another mailing that has the same name, send it with --new-mailing, or give it a campaign: name of its own", other, filepath.Base(other))}
 	case len(copies) > 0:
 		for _, other := range copies {
 			fmt.Fprintf(w, "warning: --new-mailing: the mailing of %s sent letters for %d of these %s; they go out again, as a new mailing\n",
-				other, plan.Before[other], plural(plan.Letters, "row"))
+				other, plan.Before[other], Plural(plan.Letters, "row"))
 		}
 	}
 	switch {
 	case plan.Renamed:
 		fmt.Fprintf(w, "warning: %s has records of %s, none of them in this mailing: if campaign: (%q) changed, every letter goes out again\n",
-			journalName, plural(plan.Recorded, "letter"), cfg.Campaign)
+			journalName, Plural(plan.Recorded, "letter"), cfg.Campaign)
 	case len(before) > 0 && cfg.CampaignFromFile:
 		other := before[0]
 		old := strings.TrimSuffix(other, ".journal")
 		return &Error{Kind: Config,
 			Err: fmt.Errorf("%s names no campaign, so this mailing is called %q after the file and has sent nothing; but %s sent letters for %d of its %s: it looks like a mailing sent before under another name",
-				filepath.Base(cfg.File), cfg.Campaign, other, plan.Before[other], plural(plan.Letters, "row")),
+				filepath.Base(cfg.File), cfg.Campaign, other, plan.Before[other], Plural(plan.Letters, "row")),
 			Hint: fmt.Sprintf("to go on with that mailing (sending only what it has not sent), add to %s the line: campaign: %q\n"+
 				"to send these rows a new letter, add campaign: with a name of its own", filepath.Base(cfg.File), old)}
 	case len(before) > 0:
 		for _, other := range before {
 			fmt.Fprintf(w, "warning: campaign %q is new, but %s sent letters for %d of its %s: they all go out again, as a new mailing; if this is that mailing under a new name, stop here and set campaign: to its old name\n",
-				cfg.Campaign, other, plan.Before[other], plural(plan.Letters, "row"))
+				cfg.Campaign, other, plan.Before[other], Plural(plan.Letters, "row"))
 		}
 	case plan.Recorded == 0 && len(plan.Unsure) > 0:
 		// A journal older than fingerprints cannot say which rows it sent:
@@ -73,12 +73,12 @@ func (s *send) notePlan(plan campaign.Plan) error {
 	}
 	if n := len(plan.Regrouped); n > 0 {
 		fmt.Fprintf(w, "warning: %s of grouped rows went out before with other rows than %s now (%s %s): %s not sent again, so the new rows reach nobody; send them as a campaign of their own (campaign:, --where)\n",
-			plural(n, "letter"), map[bool]string{true: "it has", false: "they have"}[n == 1], LineWord(n), JoinInts(plan.Regrouped), map[bool]string{true: "it is", false: "they are"}[n == 1])
+			Plural(n, "letter"), map[bool]string{true: "it has", false: "they have"}[n == 1], LineWord(n), JoinInts(plan.Regrouped), map[bool]string{true: "it is", false: "they are"}[n == 1])
 	}
 	for _, dest := range slices.Sorted(maps.Keys(plan.Elsewhere)) {
 		n := plan.Elsewhere[dest]
 		fmt.Fprintf(w, "%s delivered to %s before, not to %s: they are sent again, to their recipients there\n",
-			plural(n, "letter"), destinationName(dest), s.transport.Describe())
+			Plural(n, "letter"), destinationName(dest), s.transport.Describe())
 	}
 	return nil
 }
@@ -186,9 +186,9 @@ func Problems(sum campaign.Summary, err error) error {
 		return nil
 	case errors.Is(err, campaign.ErrProblems):
 		rows := sum.Rows - sum.Unselected // the rows checked
-		hint := fmt.Sprintf("%s in %s; nothing was sent", plural(sum.Errors, "problem"), plural(rows, "row"))
+		hint := fmt.Sprintf("%s in %s; nothing was sent", Plural(sum.Errors, "problem"), Plural(rows, "row"))
 		if rows == 0 {
-			hint = fmt.Sprintf("%s; nothing was sent", plural(sum.Errors, "problem"))
+			hint = fmt.Sprintf("%s; nothing was sent", Plural(sum.Errors, "problem"))
 		}
 		if sum.Skippable() {
 			hint += "\nsend --skip-invalid sends the letters of the other rows"
@@ -204,6 +204,6 @@ func NoneChosen(sel *selection.Selection, sum campaign.Summary) error {
 	if sel.All() || sum.Rows == 0 || sum.Rows > sum.Unselected {
 		return nil
 	}
-	return &Error{Kind: Data, Err: fmt.Errorf("no rows chosen by %s (of %s)", sel, plural(sum.Rows, "row")),
+	return &Error{Kind: Data, Err: fmt.Errorf("no rows chosen by %s (of %s)", sel, Plural(sum.Rows, "row")),
 		Hint: "values are compared exactly, case included; COLUMN~REGEX matches part of a value ((?i) ignores case), and --rows takes the lines check reports"}
 }

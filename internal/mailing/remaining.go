@@ -79,8 +79,8 @@ func invalidRemaining(lines []int, err error, cfg *config.Config) error {
 		Hint: fmt.Sprintf("fix them, then run send again; mailmerge report -c %s --failed-csv FILE lists them with their problems", cfg.File)}
 }
 
-// plural says n of word: 1 letter, 2 letters.
-func plural(n int, word string) string {
+// Plural says n of word: 1 letter, 2 letters.
+func Plural(n int, word string) string {
 	if n == 1 {
 		return fmt.Sprintf("1 %s", word)
 	}

@@ -230,7 +230,7 @@ func (s *send) plan(ctx context.Context) (plan campaign.Plan, skip bool, err err
 	plan, err = s.campaign.Plan(ctx, s.pool)
 	skip = s.opts.SkipInvalid && errors.Is(err, campaign.ErrProblems) && plan.Skippable()
 	if skip {
-		fmt.Fprintf(s.notes, "%s make no letter: --skip-invalid leaves them out and records them\n", plural(plan.Invalid, "row"))
+		fmt.Fprintf(s.notes, "%s make no letter: --skip-invalid leaves them out and records them\n", Plural(plan.Invalid, "row"))
 	} else if err := Problems(plan.Summary, err); err != nil {
 		var e *Error
 		if s.opts.SkipInvalid && errors.As(err, &e) && e.Kind == Data {

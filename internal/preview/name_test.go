@@ -1,4 +1,4 @@
-package main
+package preview
 
 import (
 	"strings"
@@ -22,12 +22,12 @@ func TestEMLName(t *testing.T) {
 		{12345, long, "12345-" + long[:100] + "….eml"},
 		{4, strings.Repeat("д", 120) + "@x", "0004-" + strings.Repeat("д", 50) + "….eml"},
 	} {
-		got := emlName(&letter.Letter{Line: tt.line, Recipients: []string{tt.rcpt}})
+		got := FileName(&letter.Letter{Line: tt.line, Recipients: []string{tt.rcpt}})
 		if got != tt.want {
-			t.Errorf("emlName(%d, %q) = %q, want %q", tt.line, tt.rcpt, got, tt.want)
+			t.Errorf("FileName(%d, %q) = %q, want %q", tt.line, tt.rcpt, got, tt.want)
 		}
 		if len(got)+len(".html") > 255 {
-			t.Errorf("emlName(%d, %q) is %d bytes", tt.line, tt.rcpt, len(got))
+			t.Errorf("FileName(%d, %q) is %d bytes", tt.line, tt.rcpt, len(got))
 		}
 	}
 }

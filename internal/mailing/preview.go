@@ -1,0 +1,44 @@
+package mailing
+
+import (
+	"context"
+	"io"
+
+	"github.com/mailmerge/mailmerge/internal/campaign"
+	"github.com/mailmerge/mailmerge/internal/config"
+	"github.com/mailmerge/mailmerge/internal/letter"
+	"github.com/mailmerge/mailmerge/internal/recipients"
+	"github.com/mailmerge/mailmerge/internal/selection"
+)
+
+// Shown counts the letters a preview showed.
+type Shown struct {
+	Letters, Recipients int
+	Summary             campaign.Summary // the rows read
+}
+
+// Preview makes the letters of the chosen rows as a send would write
+// them out, and gives each to show, in CSV order, up to limit letters (0
+// for all). Problems go to notes; what was shown is counted even when a
+// problem stops the preview.
+func Preview(ctx context.Context, cfg *config.Config, sel *selection.Selection, limit int, notes io.Writer, show func(l *letter.Letter, data []byte) error) (Shown, error) {
+	var s Shown
+	c := NewCampaign(cfg, campaign.Options{Select: sel}, notes)
+	sum, err := c.Letters(ctx, func(l *letter.Letter, _ *recipients.Record) error {
+		data, err := c.Build(l)
+		if err != nil {
+			return err
+		}
+		if err := show(l, data); err != nil {
+			return err
+		}
+		s.Letters++
+		s.Recipients += len(l.Recipients)
+		if limit > 0 && s.Letters >= limit {
+			return campaign.ErrStop
+		}
+		return nil
+	})
+	s.Summary = sum
+	return s, Problems(sum, err)
+}

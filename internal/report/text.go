@@ -1,0 +1,79 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/mailmerge/mailmerge/internal/journal"
+)
+
+// Write writes the report for people: the counts, then each letter
+// listed with what became of each recipient who did not get it, as
+// csvName:line: state address: reply.
+func (rep *Report) Write(out io.Writer, csvName string) {
+	c := rep.Counts
+	invalid := ""
+	if n := c[journal.Invalid]; n > 0 {
+		invalid = fmt.Sprintf(", invalid %d", n)
+	}
+	if n := c[Suppressed]; n > 0 {
+		invalid += fmt.Sprintf(", suppressed %d", n)
+	}
+	bounced := ""
+	if c[journal.Bounced] > 0 || c[journal.Delayed] > 0 {
+		bounced = fmt.Sprintf(", bounced %d, delayed %d", c[journal.Bounced], c[journal.Delayed])
+	}
+	fmt.Fprintf(out, "delivered %d%s, failed %d, deferred %d, unknown %d, not sent %d%s (of %d)\n",
+		c[journal.Delivered], bounced, c[journal.Failed], c[journal.Deferred], c[journal.Unknown], c[NotSent], invalid, rep.Letters)
+	for _, l := range rep.Listed {
+		if l.State == journal.Invalid {
+			loc, problem := locate(csvName, l.Line, l.Problem)
+			fmt.Fprintf(out, "%s: invalid: %s\n", loc, problem)
+		}
+		for _, m := range l.Missed {
+			fmt.Fprintf(out, "%s:%d: %s %s: %s\n", csvName, l.Line, Word(m.State), m.Rcpt, Reply(m))
+		}
+	}
+	for _, cp := range rep.Copies {
+		fmt.Fprintf(out, "%s, named in the template: %s in %s: %s\n", cp.Rcpt, Word(cp.State), plural(cp.Letters, "letter"), Reply(cp.RcptOutcome))
+	}
+	if rep.Gone > 0 {
+		fmt.Fprintf(out, "the journal also has %s no longer in the recipients file (changed or removed rows)\n", plural(rep.Gone, "letter"))
+	}
+}
+
+// locate gives the place of a problem found on line of the CSV: the
+// column too when the problem, which names its place, says it.
+func locate(csvName string, line int, problem string) (loc, rest string) {
+	loc = fmt.Sprintf("%s:%d", csvName, line)
+	after, ok := strings.CutPrefix(problem, loc+":")
+	if !ok {
+		return loc, problem
+	}
+	if col, more, ok := strings.Cut(after, ": "); ok {
+		if _, err := strconv.Atoi(col); err == nil {
+			return loc + ":" + col, more
+		}
+	}
+	return loc, strings.TrimSpace(after)
+}
+
+// WriteTests says what test sends (send --redirect-to) delivered: they
+// count for no recipient, so the report's counts leave them out.
+func WriteTests(w io.Writer, tests map[string]int) {
+	for _, addr := range slices.Sorted(maps.Keys(tests)) {
+		fmt.Fprintf(w, "test sends: %s delivered to %s (not counted above: the recipients got nothing)\n", plural(tests[addr], "letter"), addr)
+	}
+}
+
+// plural says n of word: 1 letter, 2 letters.
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return strconv.Itoa(n) + " " + word + "s"
+}
