@@ -189,19 +189,6 @@ func (j *Journal) index(r Record) {
 }
 
 // dest returns the index of a destination in dests, adding it.
-// SMTP is the destination of every letter sent to an SMTP server.
-const SMTP = "smtp"
-
-// Destination is the logical destination a record's dest names: SMTP for
-// any server (journals before this recorded "smtp:host:port"), else the
-// dest as it is (a Maildir folder, "maildir:PATH").
-func Destination(dest string) string {
-	if strings.HasPrefix(dest, SMTP+":") {
-		return SMTP
-	}
-	return dest
-}
-
 func (j *Journal) dest(name string) int {
 	name = Destination(name)
 	i := slices.Index(j.dests, name)

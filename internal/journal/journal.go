@@ -10,6 +10,36 @@
 // without eod is safe to send again (the server never saw the end of the
 // data); eod without an outcome is unknown: the letter may have been
 // delivered, and is not resent unless the user asks.
+//
+// The journal's words, as its code uses them:
+//
+//   - record (Record): one line of the journal, one change of a letter's
+//     state at one destination (of some of its recipients' when Part).
+//   - letter: one message of the mailing, named by its key (letter.Key);
+//     row: the list's row it was made from, known by its fingerprint
+//     (letter.Fingerprint), which finds its letters without their keys
+//     (HasRow, Settled).
+//   - state (State): what a record says of its letter, or of one of its
+//     recipients; a letter's final state is its last record's
+//     (Record.Final), and Fold makes one state of its recipients'.
+//   - attempt: one try at sending a letter; Record.Attempt counts them.
+//   - destination: where a letter went, a record's Dest; Destination
+//     makes every SMTP server one destination, SMTP. A record without one
+//     (an older journal) counts for every destination.
+//   - entry (Entry): what the journal knows of one letter at one
+//     destination, as Lookup returns it.
+//   - due, settled: a letter or recipient is due while a send must still
+//     send it (Due), settled once not: delivered, failed, bounced or
+//     delayed, and unknown unless the user asks to resend it.
+//   - test send: a record with Test (send --redirect-to); it settles
+//     nothing. Copy records (Copying, Copied) say nothing of delivery.
+//   - index: the state of every letter at every destination, kept in
+//     memory. Open rebuilds it from the snapshot Close saved, when it
+//     matches, and by replay of the records after it (a torn last line
+//     aside).
+//   - commit: Commit returns once a record is durable; records queued
+//     meanwhile share its fsync (group commit, write.go).
+//   - secret: the campaign's key beside the journal (Secret).
 package journal
 
 import (

@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"strings"
 	"time"
 
 	"github.com/mailmerge/mailmerge/internal/letter"
@@ -72,4 +73,17 @@ func (r Record) Final() State {
 		return Unknown
 	}
 	return r.State
+}
+
+// SMTP is the destination of every letter sent to an SMTP server.
+const SMTP = "smtp"
+
+// Destination is the logical destination a record's dest names: SMTP for
+// any server (journals before this recorded "smtp:host:port"), else the
+// dest as it is (a Maildir folder, "maildir:PATH").
+func Destination(dest string) string {
+	if strings.HasPrefix(dest, SMTP+":") {
+		return SMTP
+	}
+	return dest
 }
