@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	texttemplate "text/template"
 	"time"
@@ -161,4 +162,32 @@ func checkFormat(format string) error {
 		}
 	}
 	return nil
+}
+
+// limitWriter fails once more than n bytes are written, or once the
+// letter's budget is spent.
+type limitWriter struct {
+	w io.Writer
+	n int
+	b *budget
+}
+
+func (l *limitWriter) Write(p []byte) (int, error) {
+	if err := l.b.check(); err != nil {
+		return 0, err
+	}
+	if len(p) > l.n {
+		return 0, ErrTooLarge
+	}
+	l.n -= len(p)
+	return l.w.Write(p)
+}
+
+// stopped is the error of a letter given up: the run's end as it is
+// (context.Canceled), a timeout as a problem of the row.
+func stopped(err error) error {
+	if errors.Is(err, ErrRenderTimeout) {
+		return &ValueError{Err: err}
+	}
+	return err
 }

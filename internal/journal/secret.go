@@ -1,0 +1,74 @@
+package journal
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Secret returns the campaign's secret kept beside the journal at path
+// (path + ".secret", readable by its owner alone): the key of the tags
+// that make its letters' Message-IDs and ENVIDs impossible to forge
+// (letter.Tag). With create, a missing secret is made (32 random bytes);
+// without, a missing one is nil, nil (a mailing not sent yet, or sent
+// before secrets: its letters keep untagged identities).
+func Secret(path string, create bool) ([]byte, error) {
+	name := path + ".secret"
+	if err := regular(name); err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(name)
+	switch {
+	case err == nil:
+		secret, derr := hex.DecodeString(strings.TrimSpace(string(b)))
+		if derr != nil || len(secret) < 16 {
+			return nil, fmt.Errorf("the mailing's secret %s is damaged (want 64 hexadecimal digits): restore it from a backup, or remove it and send again (reports of the letters sent so far are then no longer matched)", name)
+		}
+		return secret, nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("read the mailing's secret: %w", err)
+	case !create:
+		return nil, nil
+	}
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		return nil, err
+	}
+	// Written whole under another name, then linked into place: a reader
+	// never sees half a secret, and of two sends at once one secret wins.
+	f, err := os.CreateTemp(filepath.Dir(name), filepath.Base(name)+".*")
+	if err != nil {
+		return nil, fmt.Errorf("make the mailing's secret: %w", err)
+	}
+	defer os.Remove(f.Name())
+	err = f.Chmod(0o600)
+	if err == nil {
+		_, err = f.WriteString(hex.EncodeToString(secret) + "\n")
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Link(f.Name(), name)
+		if err != nil && !errors.Is(err, fs.ErrExist) {
+			// No hard links here (FAT, exFAT, some shares): a rename, safe
+			// since only a send makes the secret, under the journal's lock.
+			err = os.Rename(f.Name(), name)
+		}
+	}
+	if errors.Is(err, fs.ErrExist) {
+		return Secret(path, false)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("make the mailing's secret: %w", err)
+	}
+	return secret, nil
+}
