@@ -217,7 +217,7 @@ func runSend(cmd *cobra.Command, f sendFlags, stderr io.Writer) error {
 	// A mailing sent in full before says so without making its letters
 	// again (a million of them take a minute). One that saves copies
 	// looks for copies still to save.
-	if sum, states, ok := c.Settled(cmd.Context(), pool); ok && !cfg.IMAP.SaveCopies {
+	if sum, states, ok := c.Settled(cmd.Context(), pool.Journal, campaign.Target{Dest: pool.Transport.Destination(), ResendUnknown: pool.ResendUnknown, Test: pool.Redirect != nil}); ok && !cfg.IMAP.SaveCopies {
 		st := sender.Stats{Letters: sum.Letters, Skipped: states}
 		printSource(stdout, cfg, sum)
 		printSendSummary(stdout, sum.Letters, 0, 0, st, f.watchMode(cmd.ErrOrStderr()) == watchBar)
@@ -231,7 +231,7 @@ func runSend(cmd *cobra.Command, f sendFlags, stderr io.Writer) error {
 	}
 
 	// Every row must be right before anything is sent.
-	plan, err := c.Plan(cmd.Context(), pool)
+	plan, err := c.Plan(cmd.Context(), pool.Journal, campaign.Target{Dest: pool.Transport.Destination(), ResendUnknown: pool.ResendUnknown, Test: pool.Redirect != nil})
 	skip := f.skipInvalid && errors.Is(err, campaign.ErrProblems) && plan.Skippable()
 	if skip {
 		fmt.Fprintf(stderr, "%s make no letter: --skip-invalid leaves them out and records them\n", plural(plan.Invalid, "row"))

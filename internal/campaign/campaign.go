@@ -26,7 +26,6 @@ import (
 	"github.com/mailmerge/mailmerge/internal/message"
 	"github.com/mailmerge/mailmerge/internal/recipients"
 	"github.com/mailmerge/mailmerge/internal/selection"
-	"github.com/mailmerge/mailmerge/internal/sender"
 	"github.com/mailmerge/mailmerge/internal/template"
 )
 
@@ -148,7 +147,7 @@ func (c *Campaign) BuildAt(l *letter.Letter, date time.Time) ([]byte, error) {
 // Plan is what a send would do with the letters, found before it starts.
 type Plan struct {
 	Summary
-	ToSend int // letters due (sender.Pool.Lookup)
+	ToSend int // letters due (Target.due)
 	Known  int // letters the journal has records of for this destination
 	// Seen is how many letters the journal has records of for any
 	// destination; Recorded how many letters and destinations it has
@@ -176,22 +175,46 @@ type Plan struct {
 	Regrouped []int
 }
 
+// Target is where a send goes and what it heeds: what Plan and Settled
+// ask the journal about.
+type Target struct {
+	// Dest is the journal's name for the destination
+	// (sender.Transport.Destination).
+	Dest string
+	// ResendUnknown makes letters whose outcome is unknown due again.
+	ResendUnknown bool
+	// Test is a test send (send --redirect-to): every letter is due, to
+	// every recipient, whatever the journal says, and nothing is settled.
+	Test bool
+}
+
+// due says what a send to t does with l: the journal's entry for it at
+// t.Dest and the recipients still due (journal.Journal.Due), none when
+// the letter is settled. A test send sends every letter, afresh. It
+// answers as sender.Pool.Lookup does for a pool with the same target.
+func (t Target) due(j *journal.Journal, l *letter.Letter) (journal.Entry, []string) {
+	if t.Test {
+		return journal.Entry{}, l.Recipients
+	}
+	return j.Due(l, t.Dest, t.ResendUnknown)
+}
+
 // Plan checks every letter as Letters does, without writing any out, and
-// asks pool what it would do with each. It also tells the attachment
-// store how many letters to send attach each file, so that a send reads a
-// file that many letters share once.
-func (c *Campaign) Plan(ctx context.Context, pool *sender.Pool) (Plan, error) {
+// asks the journal j what a send to t would do with each. It also tells
+// the attachment store how many letters to send attach each file, so
+// that a send reads a file that many letters share once.
+func (c *Campaign) Plan(ctx context.Context, j *journal.Journal, t Target) (Plan, error) {
 	p := Plan{Elsewhere: map[string]int{}, Before: map[string]int{}}
 	sameRows, oldJournal := false, false
 	others := map[string]journal.Rows{}
-	if pool.Journal.Letters() == 0 {
-		others, p.Unsure = c.otherJournals(pool.Transport.Destination())
+	if j.Letters() == 0 {
+		others, p.Unsure = c.otherJournals(t.Dest)
 	}
 	// Copies in other folders, on every send: a folder copied after some
 	// letters went out has a journal of its own that is not empty.
-	c.copiesSent(pool.Transport.Destination(), others)
+	c.copiesSent(t.Dest, others)
 	sum, err := c.Letters(ctx, func(l *letter.Letter, _ *recipients.Record) error {
-		has, ok := pool.Journal.HasRow(l.Fingerprint)
+		has, ok := j.HasRow(l.Fingerprint)
 		if has || !ok {
 			sameRows, oldJournal = sameRows || has, !ok
 		}
@@ -200,12 +223,12 @@ func (c *Campaign) Plan(ctx context.Context, pool *sender.Pool) (Plan, error) {
 				p.Before[name]++
 			}
 		}
-		e, due := pool.Lookup(l)
+		e, due := t.due(j, l)
 		if e.Known {
 			p.Known++
 		}
 		if c.cfg.Recipients.GroupBy != "" && len(due) == 0 {
-			if fp, ok := pool.Journal.Known(l.Key); ok && fp != 0 && fp != l.Fingerprint {
+			if fp, ok := j.Known(l.Key); ok && fp != 0 && fp != l.Fingerprint {
 				p.Regrouped = append(p.Regrouped, l.Line)
 			}
 		}
@@ -225,7 +248,7 @@ func (c *Campaign) Plan(ctx context.Context, pool *sender.Pool) (Plan, error) {
 		return nil
 	})
 	p.Summary = sum
-	p.Recorded = pool.Journal.Letters()
+	p.Recorded = j.Letters()
 	p.Renamed = p.Recorded > 0 && p.Seen == 0 && (sameRows || oldJournal)
 	return p, err
 }

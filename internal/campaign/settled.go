@@ -10,7 +10,6 @@ import (
 	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/letter"
 	"github.com/mailmerge/mailmerge/internal/recipients"
-	"github.com/mailmerge/mailmerge/internal/sender"
 )
 
 // made is letter.Made for this campaign's letters made with a template
@@ -37,19 +36,19 @@ func (c *Campaign) made(sum [sha256.Size]byte) uint64 {
 // rows, letters named by recipients.key, a suppression list, a selection
 // of rows.
 //
-// It asks the journal of pool what it settles at pool's destination; a
-// test send (pool.Redirect) settles nothing.
-func (c *Campaign) Settled(ctx context.Context, pool *sender.Pool) (Summary, map[journal.State]int, bool) {
+// It asks the journal j what it settles at t's destination; a test send
+// (t.Test) settles nothing.
+func (c *Campaign) Settled(ctx context.Context, j *journal.Journal, t Target) (Summary, map[journal.State]int, bool) {
 	var sum Summary
 	r := c.cfg.Recipients
-	if r.GroupBy != "" || r.Key != "" || r.Suppress != "" || !c.opts.Select.All() || pool.Redirect != nil {
+	if r.GroupBy != "" || r.Key != "" || r.Suppress != "" || !c.opts.Select.All() || t.Test {
 		return sum, nil, false
 	}
 	src, err := os.ReadFile(c.cfg.Template)
 	if err != nil {
 		return sum, nil, false
 	}
-	s := pool.Journal.Settled(pool.Transport.Destination(), c.made(sha256.Sum256(src)), pool.ResendUnknown)
+	s := j.Settled(t.Dest, c.made(sha256.Sum256(src)), t.ResendUnknown)
 	if s.Len() == 0 {
 		return sum, nil, false
 	}
