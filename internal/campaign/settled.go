@@ -3,7 +3,6 @@ package campaign
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"io"
 	"os"
 
@@ -11,19 +10,6 @@ import (
 	"github.com/mailmerge/mailmerge/internal/letter"
 	"github.com/mailmerge/mailmerge/internal/recipients"
 )
-
-// made is letter.Made for this campaign's letters made with a template
-// whose source has the SHA-256 sum: the campaign's name and the
-// template, which with a row decide its letter's recipients and so its
-// identity. Its low 32 bits (what the journal keeps) are never 0, which
-// is a record older than made.
-func (c *Campaign) made(sum [sha256.Size]byte) uint64 {
-	h := sha256.New()
-	io.WriteString(h, c.cfg.Campaign)
-	h.Write([]byte{0})
-	h.Write(sum[:])
-	return binary.BigEndian.Uint64(h.Sum(nil)) | 1
-}
 
 // Settled reports whether the journal settles every row's letter, found
 // from the rows' fingerprints alone: a send that has nothing left to do
