@@ -91,6 +91,17 @@ type Summary struct {
 	Delimiter    rune
 }
 
+// add counts l, a letter made: its recipients but those never to mail,
+// and its attachments.
+func (s *Summary) add(l *letter.Letter) {
+	s.Letters++
+	s.Recipients += len(l.Recipients) - len(l.Suppressed)
+	for _, a := range l.Attachments {
+		s.Attachments++
+		s.AttachmentBytes += a.Size
+	}
+}
+
 // sample is the start of a row as read, for people to see whether a
 // guessed encoding made sense of it.
 func sample(fields []string) string {
@@ -122,4 +133,17 @@ func (c *Campaign) Build(l *letter.Letter) ([]byte, error) {
 // then.
 func (c *Campaign) BuildAt(l *letter.Letter, date time.Time) ([]byte, error) {
 	return message.Build(l, message.Options{Now: func() time.Time { return date }, Boundary: c.opts.Boundary})
+}
+
+// openFiles makes the attachment store on the first walk.
+func (c *Campaign) openFiles() error {
+	if c.files != nil {
+		return nil
+	}
+	files, err := attachment.NewStore(c.cfg.AttachmentsDir, c.cfg.AttachmentsAllowOutside)
+	if err != nil {
+		return err
+	}
+	c.files = files
+	return nil
 }

@@ -45,3 +45,44 @@ func (c *Campaign) invalid(rec *recipients.Record, err error, sum *Summary) {
 // may leave them out (send --skip-invalid); the template, the CSV header
 // and a file that cannot be read to its end are not.
 func (s Summary) Skippable() bool { return s.Invalid > 0 && s.Errors == s.Invalid }
+
+// report reports a problem that stops a letter.
+func (w *walker) report(err error) {
+	w.sum.Errors++
+	w.c.opts.OnError(err)
+}
+
+// warn reports a problem that does not stop a letter.
+func (w *walker) warn(err error) {
+	w.sum.Warnings++
+	w.c.opts.OnWarning(err)
+}
+
+// reportAll reports each of the problems err joins, or err.
+func (w *walker) reportAll(err error) {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			w.report(e)
+		}
+		return
+	}
+	w.report(err)
+}
+
+// reject reports err, which keeps rec from making a letter, and counts
+// the row invalid: a value's problem located in its row, a template's
+// problem once, though it repeats on every row.
+func (w *walker) reject(rec *recipients.Record, err error) {
+	var ve *template.ValueError
+	if errors.As(err, &ve) {
+		err = w.c.locate(rec, w.header, ve)
+		w.report(err)
+	} else if msg := err.Error(); !w.seenTemplateErr[msg] {
+		// A template error repeats on every row; say it once.
+		w.seenTemplateErr[msg] = true
+		w.report(err)
+	} else {
+		w.sum.Errors++
+	}
+	w.c.invalid(rec, err, &w.sum)
+}

@@ -13,11 +13,33 @@ import (
 	"github.com/mailmerge/mailmerge/internal/template"
 )
 
+// rowReader hands out rows one by one (with a nil group), or in the
+// groups recipients.group_by makes: each group as its first row and all
+// its rows.
+type rowReader interface {
+	Read() (*recipients.Record, []*recipients.Record, error)
+}
+
+// group has the walk read the rows one by one, or in the groups
+// recipients.group_by makes, and warns when the template shows only the
+// first row of each group. It reports whether the rows could be grouped.
+func (w *walker) group() bool {
+	c := w.c
+	src, err := c.rowSource(w.rr)
+	if err != nil {
+		w.reportAll(c.cfg.KeyErr("recipients.group_by", err))
+		return false
+	}
+	w.src = src
+	if c.cfg.Recipients.GroupBy != "" && !w.tmpl.Uses(template.RowsField) && w.loud() {
+		w.warn(c.cfg.KeyErr("recipients.group_by", fmt.Errorf("%s does not use {{range .Rows}}: each letter shows only the first row of its group", filepath.Base(c.cfg.Template))))
+	}
+	return true
+}
+
 // rowSource hands out the rows of rr one by one, or in the groups
 // recipients.group_by makes.
-func (c *Campaign) rowSource(rr *recipients.Reader) (interface {
-	Read() (*recipients.Record, []*recipients.Record, error)
-}, error) {
+func (c *Campaign) rowSource(rr *recipients.Reader) (rowReader, error) {
 	if c.cfg.Recipients.GroupBy == "" {
 		return singleRows{rr}, nil
 	}
@@ -99,26 +121,36 @@ type duplicate struct {
 	lines []int
 }
 
-// addTo notes that addr is a To recipient on line.
-func (r *rows) addTo(addr string, line int) {
-	addr = strings.ToLower(addr)
-	k := hashAddrs([]string{addr})
-	s, _ := r.seen.Get(k)
-	switch first := int(s.first); {
-	case first == 0:
-		s.first = int32(line)
-		r.seen.Put(k, s)
-	case first == line:
-	default:
-		lines, ok := r.again[addr]
-		if !ok {
-			lines = []int{first}
-			r.order = append(r.order, addr)
+// addTo notes that addrs are the To recipients on line.
+func (r *rows) addTo(addrs []string, line int) {
+	for _, addr := range addrs {
+		addr = strings.ToLower(addr)
+		k := hashAddrs([]string{addr})
+		s, _ := r.seen.Get(k)
+		switch first := int(s.first); {
+		case first == 0:
+			s.first = int32(line)
+			r.seen.Put(k, s)
+		case first == line:
+		default:
+			lines, ok := r.again[addr]
+			if !ok {
+				lines = []int{first}
+				r.order = append(r.order, addr)
+			}
+			if lines[len(lines)-1] != line {
+				lines = append(lines, line)
+			}
+			r.again[addr] = lines
 		}
-		if lines[len(lines)-1] != line {
-			lines = append(lines, line)
-		}
-		r.again[addr] = lines
+	}
+}
+
+// warnDuplicates warns of each address that is a To recipient in more
+// than one row (or group).
+func (w *walker) warnDuplicates() {
+	for _, d := range w.seenRows.duplicates() {
+		w.warn(&recipients.Error{File: filepath.Base(w.c.cfg.Recipients.File), Line: d.lines[0], Err: fmt.Errorf("address %s is in %d rows (lines %s): each row gets its own letter; recipients.group_by with its column makes one letter of them", d.addr, len(d.lines), joinInts(d.lines))})
 	}
 }
 

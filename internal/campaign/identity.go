@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"io"
@@ -48,23 +49,31 @@ func (c *Campaign) checkName(rec *recipients.Record, column int, named map[strin
 	return nil
 }
 
+// identify gives l, the letter of rec (or of its group), its identity:
+// its row's fingerprint, and the key the recipients.key column names or
+// else identity picks, with the Message-ID made from it and tagged.
+func (w *walker) identify(l *letter.Letter, rec *recipients.Record, group []*recipients.Record) {
+	c := w.c
+	l.Fingerprint = fingerprint(rec, group)
+	if w.keyColumn >= 0 {
+		l.Identify(letter.NamedKey(c.cfg.Campaign, rec.Fields[w.keyColumn]))
+	} else {
+		l.Identify(c.identity(l, w.seenRows))
+	}
+	l.Tag(c.opts.Secret)
+}
+
 // identifyUnselected gives a row left out by Options.Select its letter's
 // identity as if it were chosen, so that the identities of the rows after
 // it do not depend on what was chosen.
-func (c *Campaign) identifyUnselected(tmpl *template.Template, rec *recipients.Record, group []*recipients.Record, seenRows *rows, keyColumn int) {
-	l, err := tmpl.Envelope(context.Background(), rowOf(rec, group))
+func (w *walker) identifyUnselected(rec *recipients.Record, group []*recipients.Record) {
+	l, err := w.tmpl.Envelope(context.Background(), rowOf(rec, group))
 	if err != nil {
 		return
 	}
-	l.Fingerprint = fingerprint(rec, group)
-	if keyColumn >= 0 {
-		l.Identify(letter.NamedKey(c.cfg.Campaign, rec.Fields[keyColumn]))
-	} else {
-		l.Identify(c.identity(l, seenRows))
-	}
-	l.Tag(c.opts.Secret)
-	if c.opts.OnUnselected != nil {
-		c.opts.OnUnselected(l)
+	w.identify(l, rec, group)
+	if w.c.opts.OnUnselected != nil {
+		w.c.opts.OnUnselected(l)
 	}
 }
 
@@ -81,6 +90,32 @@ func fingerprint(rec *recipients.Record, group []*recipients.Record) uint64 {
 		}
 	}
 	return letter.Fingerprint(values)
+}
+
+// countEnvelopes counts the rows with each set of recipients, once, in a
+// quiet pass of its own: the walk that follows reports the problems.
+func (c *Campaign) countEnvelopes(ctx context.Context) error {
+	if c.envelopes != nil {
+		return nil
+	}
+	// Sized from the start: a map that grows to a million rows doubles
+	// its tables, and this one lives for the whole send.
+	lines, _ := recipients.CountLines(c.cfg.Recipients.File)
+	counts := newSeen(lines)
+	quiet := &Campaign{cfg: c.cfg, opts: Options{OnError: func(error) {}, OnWarning: func(error) {}}, files: c.files, envelopes: counts}
+	_, err := quiet.walk(ctx, (*template.Template).Envelope, func(l *letter.Letter, _ *recipients.Record) error {
+		k := hashAddrs(l.Recipients)
+		s, _ := counts.Get(k)
+		s.envelopes++
+		counts.Put(k, s)
+		return nil
+	}, countPass)
+	if err != nil && !errors.Is(err, ErrProblems) {
+		return err
+	}
+	c.files = quiet.files
+	c.envelopes = counts
+	return nil
 }
 
 // identity picks the key of a row's letter (docs/journal.md, "A letter's

@@ -20,6 +20,19 @@ func (c *Campaign) loadSuppress() error {
 	return nil
 }
 
+// suppress leaves out of l its recipients never to mail (suppressed), and
+// reports whether that leaves no letter: then it is handed to
+// Options.OnSuppressed instead of being made.
+func (w *walker) suppress(l *letter.Letter) bool {
+	if !w.c.suppressed(l, &w.sum) {
+		return false
+	}
+	if w.c.opts.OnSuppressed != nil {
+		w.c.opts.OnSuppressed(l)
+	}
+	return true
+}
+
 // suppressed marks the recipients of l never to mail, counts them, and
 // reports whether none of its row's own recipients is left to mail: then
 // the letter is not made (an instructor's copy alone is no letter).

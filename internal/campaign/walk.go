@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 
-	"github.com/mailmerge/mailmerge/internal/attachment"
 	"github.com/mailmerge/mailmerge/internal/letter"
 	"github.com/mailmerge/mailmerge/internal/recipients"
 	"github.com/mailmerge/mailmerge/internal/template"
@@ -51,32 +50,6 @@ func (c *Campaign) Envelopes(ctx context.Context, fn func(*letter.Letter, *recip
 	return c.walk(ctx, (*template.Template).Envelope, fn, identifyPass)
 }
 
-// countEnvelopes counts the rows with each set of recipients, once, in a
-// quiet pass of its own: the walk that follows reports the problems.
-func (c *Campaign) countEnvelopes(ctx context.Context) error {
-	if c.envelopes != nil {
-		return nil
-	}
-	// Sized from the start: a map that grows to a million rows doubles
-	// its tables, and this one lives for the whole send.
-	lines, _ := recipients.CountLines(c.cfg.Recipients.File)
-	counts := newSeen(lines)
-	quiet := &Campaign{cfg: c.cfg, opts: Options{OnError: func(error) {}, OnWarning: func(error) {}}, files: c.files, envelopes: counts}
-	_, err := quiet.walk(ctx, (*template.Template).Envelope, func(l *letter.Letter, _ *recipients.Record) error {
-		k := hashAddrs(l.Recipients)
-		s, _ := counts.Get(k)
-		s.envelopes++
-		counts.Put(k, s)
-		return nil
-	}, countPass)
-	if err != nil && !errors.Is(err, ErrProblems) {
-		return err
-	}
-	c.files = quiet.files
-	c.envelopes = counts
-	return nil
-}
-
 // A walk counts envelopes (a quiet first pass), checks every row (check:
 // all a send checks, but no letter's identity, which only a first pass
 // over every row's envelope can give), or does both (a send, a report).
@@ -88,37 +61,93 @@ const (
 	identifyPass
 )
 
-func (c *Campaign) walk(ctx context.Context, execute func(*template.Template, context.Context, template.Row) (*letter.Letter, error), fn func(*letter.Letter, *recipients.Record) error, mode walkMode) (Summary, error) {
-	identify, loud := mode == identifyPass, mode != countPass
-	var sum Summary
-	report := func(err error) {
-		sum.Errors++
-		c.opts.OnError(err)
-	}
-	warn := func(err error) {
-		sum.Warnings++
-		c.opts.OnWarning(err)
-	}
-	reportAll := func(err error) {
-		if j, ok := err.(interface{ Unwrap() []error }); ok {
-			for _, e := range j.Unwrap() {
-				report(e)
-			}
-			return
-		}
-		report(err)
-	}
+// walker is one walk over the rows: what it reports through, what it
+// opened, and what it found so far.
+type walker struct {
+	c       *Campaign
+	mode    walkMode
+	execute func(*template.Template, context.Context, template.Row) (*letter.Letter, error)
+	sum     Summary
 
-	// The CSV and the template are both opened before either failure ends
-	// the walk, so a user fixing paths sees every broken one at once.
-	rr, csvErr := recipients.Open(c.cfg.Recipients.File, recipients.Options{Encoding: c.cfg.Recipients.Encoding, Delimiter: rune(c.cfg.Recipients.Delimiter), Warn: warn})
+	rr              *recipients.Reader
+	tmpl            *template.Template
+	src             rowReader       // the rows, one by one or grouped
+	header          []string        // rr's, for locating field columns
+	keyColumn       int             // the recipients.key column, or -1
+	named           map[string]int  // recipients.key values so far, and their lines
+	made            uint64          // letter.Made of every letter of the walk
+	seenRows        *rows           // what the rows before tell
+	seenTemplateErr map[string]bool // template errors reported, by message
+}
+
+// walk executes the template for each row with execute and hands each
+// letter to fn, in the mode of the walk (walkMode): it is what Letters,
+// Check and Envelopes share. Problems are reported as Letters says.
+func (c *Campaign) walk(ctx context.Context, execute func(*template.Template, context.Context, template.Row) (*letter.Letter, error), fn func(*letter.Letter, *recipients.Record) error, mode walkMode) (Summary, error) {
+	w := &walker{c: c, mode: mode, execute: execute, keyColumn: -1, named: map[string]int{}, seenTemplateErr: map[string]bool{}}
+	ok := w.open()
+	if w.rr != nil {
+		defer w.rr.Close()
+	}
+	if !ok || !w.prepare() {
+		return w.sum, ErrProblems
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return w.sum, err
+		}
+		rec, group, err := w.src.Read()
+		if err == io.EOF {
+			break
+		}
+		w.keepSample(rec)
+		if rec != nil && !c.selected(rec, group) {
+			w.leaveOut(rec, group, err)
+			continue
+		}
+		l := w.letterOf(ctx, rec, group, err)
+		if l == nil {
+			continue // reported, or the context ended: the loop returns it
+		}
+		if mode == identifyPass {
+			l.Made = w.made
+			w.identify(l, rec, group)
+		}
+		// Only To: a Cc or Bcc the template names gets every letter on purpose.
+		w.seenRows.addTo(l.To, rec.Line)
+		if w.loud() && w.suppress(l) {
+			continue
+		}
+		w.sum.add(l)
+		if err := fn(l, rec); err != nil {
+			if errors.Is(err, ErrStop) {
+				w.sum.Rows = w.rr.Rows()
+				return w.sum, nil
+			}
+			return w.sum, err
+		}
+	}
+	return w.finish()
+}
+
+// loud says whether the walk reports what it finds: all but a counting
+// pass, which the walk that follows it repeats.
+func (w *walker) loud() bool { return w.mode != countPass }
+
+// open opens the recipient list and parses the template, reporting each
+// failure, and reports whether both opened. The CSV and the template are
+// both opened before either failure ends the walk, so a user fixing paths
+// sees every broken one at once.
+func (w *walker) open() bool {
+	c := w.c
+	rr, csvErr := recipients.Open(c.cfg.Recipients.File, recipients.Options{Encoding: c.cfg.Recipients.Encoding, Delimiter: rune(c.cfg.Recipients.Delimiter), Warn: w.warn})
 	if csvErr != nil {
-		reportAll(c.fromKey("recipients.file", csvErr)) // located already, or an os error naming the file
+		w.reportAll(c.fromKey("recipients.file", csvErr)) // located already, or an os error naming the file
 	} else {
-		defer rr.Close()
-		sum.Encoding, sum.EncodingGuessed = rr.Encoding()
-		sum.EncodingWeak = rr.WeakGuess()
-		sum.Delimiter = rr.Delimiter()
+		w.rr = rr
+		w.sum.Encoding, w.sum.EncodingGuessed = rr.Encoding()
+		w.sum.EncodingWeak = rr.WeakGuess()
+		w.sum.Delimiter = rr.Delimiter()
 	}
 
 	envelopes := c.envelopes
@@ -126,176 +155,129 @@ func (c *Campaign) walk(ctx context.Context, execute func(*template.Template, co
 		lines, _ := recipients.CountLines(c.cfg.Recipients.File)
 		envelopes = newSeen(lines)
 	}
-	seenRows := newRows(envelopes)
-	var tmpl *template.Template
+	w.seenRows = newRows(envelopes)
 	err := c.openFiles()
 	if err != nil {
-		reportAll(c.cfg.KeyErr("attachments_dir", err))
-	} else if tmpl, err = template.ParseFile(c.cfg.Template, template.Options{Files: c.files, ListUnsubscribe: template.ListUnsubscribe{
+		w.reportAll(c.cfg.KeyErr("attachments_dir", err))
+	} else if w.tmpl, err = template.ParseFile(c.cfg.Template, template.Options{Files: c.files, ListUnsubscribe: template.ListUnsubscribe{
 		URL: c.cfg.ListUnsubscribe.HTTPS, Mailto: c.cfg.ListUnsubscribe.Mailto,
 		Where: c.cfg.Source("list_unsubscribe.https") + ": list_unsubscribe.https",
 	}, MaxLetterSize: int64(c.cfg.Send.MaxLetterSize), MaxLetterKey: c.cfg.Source("send.max_letter_size") + ": send.max_letter_size",
 		RenderTimeout: c.cfg.Send.RenderTimeout}); err != nil {
-		reportAll(c.fromKey("template", err))
+		w.reportAll(c.fromKey("template", err))
 	}
-	if csvErr != nil || err != nil {
-		return sum, ErrProblems
-	}
+	return csvErr == nil && err == nil
+}
+
+// prepare readies the walk of an open list and template, in order: it
+// loads the suppression list, checks the template's fields against the
+// list's columns, groups the rows (recipients.group_by), binds the
+// selection and finds the recipients.key column. The first of them to
+// fail is reported and ends the walk: prepare reports whether none did.
+func (w *walker) prepare() bool {
+	c := w.c
+	w.header = w.rr.Header()
 	if err := c.loadSuppress(); err != nil {
-		reportAll(c.fromKey("recipients.suppress", err))
-		return sum, ErrProblems
+		w.reportAll(c.fromKey("recipients.suppress", err))
+		return false
 	}
-	fields := rr.Header()
+	fields := w.header
 	if c.cfg.Recipients.GroupBy != "" {
 		fields = append(slices.Clone(fields), template.RowsField)
 	}
-	if err := tmpl.CheckFields(fields); err != nil {
-		reportAll(err)
-		return sum, ErrProblems
+	if err := w.tmpl.CheckFields(fields); err != nil {
+		w.reportAll(err)
+		return false
 	}
-	src, err := c.rowSource(rr)
-	if err != nil {
-		reportAll(c.cfg.KeyErr("recipients.group_by", err))
-		return sum, ErrProblems
+	if !w.group() {
+		return false
 	}
-	if c.cfg.Recipients.GroupBy != "" && !tmpl.Uses(template.RowsField) && loud {
-		warn(c.cfg.KeyErr("recipients.group_by", fmt.Errorf("%s does not use {{range .Rows}}: each letter shows only the first row of its group", filepath.Base(c.cfg.Template))))
+	if err := c.opts.Select.Bind(filepath.Base(c.cfg.Recipients.File), w.header); err != nil {
+		w.reportAll(err)
+		return false
 	}
-	if err := c.opts.Select.Bind(filepath.Base(c.cfg.Recipients.File), rr.Header()); err != nil {
-		reportAll(err)
-		return sum, ErrProblems
-	}
-	keyColumn := -1
 	if k := c.cfg.Recipients.Key; k != "" {
-		if keyColumn = slices.Index(rr.Header(), k); keyColumn < 0 {
-			report(c.cfg.KeyErr("recipients.key", fmt.Errorf("%s has no column %q", filepath.Base(c.cfg.Recipients.File), k)))
-			return sum, ErrProblems
+		if w.keyColumn = slices.Index(w.header, k); w.keyColumn < 0 {
+			w.report(c.cfg.KeyErr("recipients.key", fmt.Errorf("%s has no column %q", filepath.Base(c.cfg.Recipients.File), k)))
+			return false
 		}
 	}
-	named := map[string]int{} // recipients.key values so far, and their lines
-	made := c.made(tmpl.Sum())
-
-	file := rr.Header() // for locating field columns
-	seenTemplateErr := map[string]bool{}
-	for {
-		if err := ctx.Err(); err != nil {
-			return sum, err
-		}
-		rec, group, err := src.Read()
-		if err == io.EOF {
-			break
-		}
-		if rec != nil && sum.EncodingGuessed && sum.Sample == "" {
-			sum.Sample = sample(rec.Fields)
-		}
-		if rec != nil && !c.selected(rec, group) {
-			sum.Unselected += max(1, len(group))
-			if err == nil && keyColumn >= 0 {
-				c.checkName(rec, keyColumn, named) // its name is taken, chosen or not
-			}
-			if identify && err == nil {
-				c.identifyUnselected(tmpl, rec, group, seenRows, keyColumn)
-			}
-			continue
-		}
-		if err != nil {
-			report(err)
-			if rec != nil { // a row read, but not usable
-				c.invalid(rec, err, &sum)
-			}
-			continue
-		}
-		if err := c.agree(ctx, tmpl, rec, group, file); err != nil {
-			if ctx.Err() != nil {
-				return sum, ctx.Err()
-			}
-			report(err)
-			c.invalid(rec, err, &sum)
-			continue
-		}
-		l, err := execute(tmpl, ctx, rowOf(rec, group))
-		if err != nil && ctx.Err() != nil {
-			return sum, ctx.Err() // stopped inside a letter: no problem of its row
-		}
-		if err == nil && keyColumn >= 0 {
-			err = c.checkName(rec, keyColumn, named)
-		}
-		if err != nil {
-			var ve *template.ValueError
-			if errors.As(err, &ve) {
-				err = c.locate(rec, file, ve)
-				report(err)
-			} else if msg := err.Error(); !seenTemplateErr[msg] {
-				// A template error repeats on every row; say it once.
-				seenTemplateErr[msg] = true
-				report(err)
-			} else {
-				sum.Errors++
-			}
-			c.invalid(rec, err, &sum)
-			continue
-		}
-		for _, w := range l.Warnings {
-			var ve *template.ValueError
-			if errors.As(w, &ve) {
-				warn(c.locate(rec, file, ve))
-			}
-		}
-		if identify {
-			l.Fingerprint, l.Made = fingerprint(rec, group), made
-			if keyColumn >= 0 {
-				l.Identify(letter.NamedKey(c.cfg.Campaign, rec.Fields[keyColumn]))
-			} else {
-				l.Identify(c.identity(l, seenRows))
-			}
-			l.Tag(c.opts.Secret)
-		}
-		// Only To: a Cc or Bcc the template names gets every letter on purpose.
-		for _, r := range l.To {
-			seenRows.addTo(r, rec.Line)
-		}
-		if loud && c.suppressed(l, &sum) {
-			if c.opts.OnSuppressed != nil {
-				c.opts.OnSuppressed(l)
-			}
-			continue
-		}
-		sum.Letters++
-		sum.Recipients += len(l.Recipients) - len(l.Suppressed)
-		for _, a := range l.Attachments {
-			sum.Attachments++
-			sum.AttachmentBytes += a.Size
-		}
-		if err := fn(l, rec); err != nil {
-			if errors.Is(err, ErrStop) {
-				sum.Rows = rr.Rows()
-				return sum, nil
-			}
-			return sum, err
-		}
-	}
-	sum.Rows = rr.Rows()
-	for _, d := range seenRows.duplicates() {
-		if !loud {
-			break // a counting pass: the walk that follows warns
-		}
-		warn(&recipients.Error{File: filepath.Base(c.cfg.Recipients.File), Line: d.lines[0], Err: fmt.Errorf("address %s is in %d rows (lines %s): each row gets its own letter; recipients.group_by with its column makes one letter of them", d.addr, len(d.lines), joinInts(d.lines))})
-	}
-	if sum.Errors > 0 {
-		return sum, ErrProblems
-	}
-	return sum, nil
+	w.made = c.made(w.tmpl.Sum())
+	return true
 }
 
-// openFiles makes the attachment store on the first walk.
-func (c *Campaign) openFiles() error {
-	if c.files != nil {
+// keepSample keeps the first row read, for Summary.Sample, when the
+// list's encoding was guessed.
+func (w *walker) keepSample(rec *recipients.Record) {
+	if rec != nil && w.sum.EncodingGuessed && w.sum.Sample == "" {
+		w.sum.Sample = sample(rec.Fields)
+	}
+}
+
+// leaveOut counts a row, or a group, that Options.Select leaves out. Its
+// recipients.key name is taken all the same, and in a walk that
+// identifies letters its letter is identified (identifyUnselected); err
+// is the row's problem, if it has one, which is not reported.
+func (w *walker) leaveOut(rec *recipients.Record, group []*recipients.Record, err error) {
+	w.sum.Unselected += max(1, len(group))
+	if err == nil && w.keyColumn >= 0 {
+		w.c.checkName(rec, w.keyColumn, w.named) // its name is taken, chosen or not
+	}
+	if w.mode == identifyPass && err == nil {
+		w.identifyUnselected(rec, group)
+	}
+}
+
+// letterOf makes the letter of a chosen row, or group of rows, whose
+// reading failed with err if not nil. It returns nil when the row makes
+// no letter: its problem reported and the row counted invalid, or the
+// context ended (stopped inside a letter: no problem of its row).
+func (w *walker) letterOf(ctx context.Context, rec *recipients.Record, group []*recipients.Record, err error) *letter.Letter {
+	c := w.c
+	if err != nil {
+		w.report(err)
+		if rec != nil { // a row read, but not usable
+			c.invalid(rec, err, &w.sum)
+		}
 		return nil
 	}
-	files, err := attachment.NewStore(c.cfg.AttachmentsDir, c.cfg.AttachmentsAllowOutside)
-	if err != nil {
-		return err
+	if err := c.agree(ctx, w.tmpl, rec, group, w.header); err != nil {
+		if ctx.Err() == nil {
+			w.report(err)
+			c.invalid(rec, err, &w.sum)
+		}
+		return nil
 	}
-	c.files = files
-	return nil
+	l, err := w.execute(w.tmpl, ctx, rowOf(rec, group))
+	if err != nil && ctx.Err() != nil {
+		return nil
+	}
+	if err == nil && w.keyColumn >= 0 {
+		err = c.checkName(rec, w.keyColumn, w.named)
+	}
+	if err != nil {
+		w.reject(rec, err)
+		return nil
+	}
+	for _, warning := range l.Warnings {
+		var ve *template.ValueError
+		if errors.As(warning, &ve) {
+			w.warn(c.locate(rec, w.header, ve))
+		}
+	}
+	return l
+}
+
+// finish ends a walk that read every row: it warns of the addresses in
+// more than one row, and returns ErrProblems when problems were
+// reported.
+func (w *walker) finish() (Summary, error) {
+	w.sum.Rows = w.rr.Rows()
+	if w.loud() { // a counting pass leaves it to the walk that follows
+		w.warnDuplicates()
+	}
+	if w.sum.Errors > 0 {
+		return w.sum, ErrProblems
+	}
+	return w.sum, nil
 }
