@@ -22,7 +22,7 @@ type Options struct {
 	OnError, OnWarning func(error)
 	Now                func() time.Time
 	Boundary           func() string
-	// Secret is the campaign's key for the tags of its Message-IDs
+	// Secret is the campaign's secret for the tags of its Message-IDs
 	// (letter.Tag; journal.Secret); none leaves them untagged.
 	Secret []byte
 	// Copies are the journals of mailings of this campaign's name sent
@@ -55,14 +55,14 @@ type Campaign struct {
 	// files is shared by every walk, so a send's check and its sending
 	// look each attachment up once, and read a shared one once.
 	files *attachment.Store
-	// envelopes holds, by hashAddrs, the rows with each set of recipients
-	// and the first line of each To address: found once, by a first pass,
-	// since a letter's identity depends on whether other rows share its
-	// recipients. Every later walk shares it.
-	envelopes *flatmap.Map[uint64, seen]
-	// suppress holds the addresses never to mail, with their lines in
-	// recipients.suppress; loaded by the first walk.
-	suppress map[string]int
+	// addrs holds, by hashAddrs, the rows with each envelope and the
+	// first line of each To address: found once, by a first pass, since a
+	// letter's identity depends on whether other rows share its envelope.
+	// Every later walk shares it.
+	addrs *flatmap.Map[uint64, addrStat]
+	// suppressList holds the addresses never to mail, with their lines
+	// in recipients.suppress; loaded by the first walk.
+	suppressList map[string]int
 }
 
 // Summary counts what a pass over the recipients found.

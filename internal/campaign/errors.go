@@ -23,12 +23,12 @@ func (c *Campaign) locate(rec *recipients.Record, header []string, ve *template.
 	return &recipients.Error{File: filepath.Base(c.cfg.Recipients.File), Line: line, Column: col, Err: ve}
 }
 
-// fromKey names the config key behind a file that cannot be opened: the
+// fromSetting names the setting behind a file that cannot be opened: the
 // fix is in the config, not in the file.
-func (c *Campaign) fromKey(key string, err error) error {
+func (c *Campaign) fromSetting(setting string, err error) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) && pe.Op == "open" {
-		return c.cfg.KeyErr(key, err)
+		return c.cfg.KeyErr(setting, err)
 	}
 	return err
 }
@@ -77,9 +77,9 @@ func (w *walker) reject(rec *recipients.Record, err error) {
 	if errors.As(err, &ve) {
 		err = w.c.locate(rec, w.header, ve)
 		w.report(err)
-	} else if msg := err.Error(); !w.seenTemplateErr[msg] {
+	} else if msg := err.Error(); !w.templateErrs[msg] {
 		// A template error repeats on every row; say it once.
-		w.seenTemplateErr[msg] = true
+		w.templateErrs[msg] = true
 		w.report(err)
 	} else {
 		w.sum.Errors++

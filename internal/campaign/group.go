@@ -122,26 +122,26 @@ type duplicate struct {
 }
 
 // addTo notes that addrs are the To recipients on line.
-func (r *rows) addTo(addrs []string, line int) {
+func (e *earlier) addTo(addrs []string, line int) {
 	for _, addr := range addrs {
 		addr = strings.ToLower(addr)
 		k := hashAddrs([]string{addr})
-		s, _ := r.seen.Get(k)
+		s, _ := e.addrs.Get(k)
 		switch first := int(s.first); {
 		case first == 0:
 			s.first = int32(line)
-			r.seen.Put(k, s)
+			e.addrs.Put(k, s)
 		case first == line:
 		default:
-			lines, ok := r.again[addr]
+			lines, ok := e.again[addr]
 			if !ok {
 				lines = []int{first}
-				r.order = append(r.order, addr)
+				e.order = append(e.order, addr)
 			}
 			if lines[len(lines)-1] != line {
 				lines = append(lines, line)
 			}
-			r.again[addr] = lines
+			e.again[addr] = lines
 		}
 	}
 }
@@ -149,15 +149,17 @@ func (r *rows) addTo(addrs []string, line int) {
 // warnDuplicates warns of each address that is a To recipient in more
 // than one row (or group).
 func (w *walker) warnDuplicates() {
-	for _, d := range w.seenRows.duplicates() {
+	for _, d := range w.earlier.duplicates() {
 		w.warn(&recipients.Error{File: filepath.Base(w.c.cfg.Recipients.File), Line: d.lines[0], Err: fmt.Errorf("address %s is in %d rows (lines %s): each row gets its own letter; recipients.group_by with its column makes one letter of them", d.addr, len(d.lines), joinInts(d.lines))})
 	}
 }
 
-func (r *rows) duplicates() []duplicate {
-	out := make([]duplicate, 0, len(r.order))
-	for _, a := range r.order {
-		out = append(out, duplicate{a, r.again[a]})
+// duplicates lists the To addresses of more than one row (or group),
+// each with its lines, in the order they first repeated.
+func (e *earlier) duplicates() []duplicate {
+	out := make([]duplicate, 0, len(e.order))
+	for _, a := range e.order {
+		out = append(out, duplicate{a, e.again[a]})
 	}
 	return out
 }

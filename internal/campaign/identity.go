@@ -58,7 +58,7 @@ func (w *walker) identify(l *letter.Letter, rec *recipients.Record, group []*rec
 	if w.keyColumn >= 0 {
 		l.Identify(letter.NamedKey(c.cfg.Campaign, rec.Fields[w.keyColumn]))
 	} else {
-		l.Identify(c.identity(l, w.seenRows))
+		l.Identify(c.identity(l, w.earlier))
 	}
 	l.Tag(c.opts.Secret)
 }
@@ -92,17 +92,17 @@ func fingerprint(rec *recipients.Record, group []*recipients.Record) uint64 {
 	return letter.Fingerprint(values)
 }
 
-// countEnvelopes counts the rows with each set of recipients, once, in a
+// countEnvelopes counts the rows with each envelope, once, in a
 // quiet pass of its own: the walk that follows reports the problems.
 func (c *Campaign) countEnvelopes(ctx context.Context) error {
-	if c.envelopes != nil {
+	if c.addrs != nil {
 		return nil
 	}
 	// Sized from the start: a map that grows to a million rows doubles
 	// its tables, and this one lives for the whole send.
 	lines, _ := recipients.CountLines(c.cfg.Recipients.File)
-	counts := newSeen(lines)
-	quiet := &Campaign{cfg: c.cfg, opts: Options{OnError: func(error) {}, OnWarning: func(error) {}}, files: c.files, envelopes: counts}
+	counts := newAddrStats(lines)
+	quiet := &Campaign{cfg: c.cfg, opts: Options{OnError: func(error) {}, OnWarning: func(error) {}}, files: c.files, addrs: counts}
 	_, err := quiet.walk(ctx, (*template.Template).Envelope, func(l *letter.Letter, _ *recipients.Record) error {
 		k := hashAddrs(l.Recipients)
 		s, _ := counts.Get(k)
@@ -114,43 +114,43 @@ func (c *Campaign) countEnvelopes(ctx context.Context) error {
 		return err
 	}
 	c.files = quiet.files
-	c.envelopes = counts
+	c.addrs = counts
 	return nil
 }
 
 // identity picks the key of a row's letter (docs/journal.md, "A letter's
-// identity"). A row whose recipients no other row has is known by them
-// alone, so that fixing a value in it keeps its identity; rows that share
+// identity"). A row whose recipients no other row has is identified by
+// them alone, so that fixing a value in it keeps its identity; rows that share
 // recipients are told apart by their values (the row's fingerprint), so
 // that deleting, inserting or reordering rows changes no other row's
 // identity. Where rows changed between runs, a letter recorded before
 // under the other form keeps that identity: a row that lost its siblings,
 // or gained some with its values unchanged, or was numbered by its order
 // among its siblings by a version before fingerprints.
-func (c *Campaign) identity(l *letter.Letter, seenRows *rows) letter.Key {
+func (c *Campaign) identity(l *letter.Letter, before *earlier) letter.Key {
 	camp, rcpts, fp := c.cfg.Campaign, l.Recipients, l.Fingerprint
 	env := hashAddrs(rcpts)
 	solo := letter.NewKey(camp, rcpts, 0)
-	if s, _ := c.envelopes.Get(env); s.envelopes <= 1 {
-		if _, ok := c.known(solo); !ok {
-			if k := letter.ContentKey(camp, rcpts, fp, 0); c.isKnown(k) {
+	if s, _ := c.addrs.Get(env); s.envelopes <= 1 {
+		if _, ok := c.recorded(solo); !ok {
+			if k := letter.ContentKey(camp, rcpts, fp, 0); c.isRecorded(k) {
 				return k
 			}
 		}
 		return solo
 	}
-	ord := seenRows.number(env)    // rows before this one with these recipients
-	dup := seenRows.alike(env, fp) // rows before this one alike in every value
+	ord := before.number(env)    // rows before this one with these recipients
+	dup := before.alike(env, fp) // rows before this one alike in every value
 	content := letter.ContentKey(camp, rcpts, fp, dup)
-	if c.isKnown(content) {
+	if c.isRecorded(content) {
 		return content
 	}
-	if was, ok := c.known(solo); ok && dup == 0 && (was == fp || was == 0 && ord == 0) {
+	if was, ok := c.recorded(solo); ok && dup == 0 && (was == fp || was == 0 && ord == 0) {
 		return solo
 	}
 	if ord > 0 {
-		if k := letter.NewKey(camp, rcpts, ord); c.isKnown(k) {
-			if was, _ := c.known(k); was == 0 {
+		if k := letter.NewKey(camp, rcpts, ord); c.isRecorded(k) {
+			if was, _ := c.recorded(k); was == 0 {
 				return k
 			}
 		}
@@ -158,55 +158,65 @@ func (c *Campaign) identity(l *letter.Letter, seenRows *rows) letter.Key {
 	return content
 }
 
-func (c *Campaign) known(k letter.Key) (uint64, bool) {
+// recorded says whether the journal has records of the letter with key
+// k, at any destination, and the fingerprint of its row then
+// (Options.Known).
+func (c *Campaign) recorded(k letter.Key) (uint64, bool) {
 	if c.opts.Known == nil {
 		return 0, false
 	}
 	return c.opts.Known(k)
 }
 
-func (c *Campaign) isKnown(k letter.Key) bool {
-	_, ok := c.known(k)
+// isRecorded says whether the journal has records of the letter with
+// key k.
+func (c *Campaign) isRecorded(k letter.Key) bool {
+	_, ok := c.recorded(k)
 	return ok
 }
 
-// rows remembers what a walk needs to know about the rows before. Per
+// earlier remembers what a walk needs to know about the rows before. Per
 // 64-bit hash, shared by every walk and filled in by the first: how many
 // letters go to an envelope and the first line an address is a To
 // recipient on (to warn about repeats). A one-recipient envelope hashes
 // like its address, so the usual letter costs one entry (16 bytes) for
 // both. The rest counts, for this walk, only rows that share recipients.
-type rows struct {
-	seen   *flatmap.Map[uint64, seen]
+type earlier struct {
+	addrs  *flatmap.Map[uint64, addrStat]
 	again  map[string][]int // repeated addresses, in order
 	order  []string
 	ords   map[uint64]int    // rows so far by recipients, where rows share recipients
 	alikes map[[2]uint64]int // rows so far by recipients and fingerprint, where rows share recipients
 }
 
-type seen struct {
+// addrStat is what the whole list says of one hash of addresses: an
+// envelope, or a To address.
+type addrStat struct {
 	first     int32  // line of the first row with this To address
 	envelopes uint32 // letters with this envelope, in the whole CSV
 }
 
-// newSeen makes the per-envelope map for a list of about n rows: 16
+// newAddrStats makes the per-envelope map for a list of about n rows: 16
 // bytes an entry in a flat array, where a Go map took 36.
-func newSeen(n int) *flatmap.Map[uint64, seen] {
-	return flatmap.New[uint64, seen](n, func(h uint64) uint64 { return h })
+func newAddrStats(n int) *flatmap.Map[uint64, addrStat] {
+	return flatmap.New[uint64, addrStat](n, func(h uint64) uint64 { return h })
 }
 
-func newRows(seen *flatmap.Map[uint64, seen]) *rows {
-	return &rows{seen: seen, again: map[string][]int{}, ords: map[uint64]int{}, alikes: map[[2]uint64]int{}}
+// newEarlier starts what a walk remembers, with the list's addrs.
+func newEarlier(addrs *flatmap.Map[uint64, addrStat]) *earlier {
+	return &earlier{addrs: addrs, again: map[string][]int{}, ords: map[uint64]int{}, alikes: map[[2]uint64]int{}}
 }
 
 // alike counts the rows so far with recipients env and fingerprint fp.
-func (r *rows) alike(env, fp uint64) int {
+func (e *earlier) alike(env, fp uint64) int {
 	k := [2]uint64{env, fp}
-	n := r.alikes[k]
-	r.alikes[k] = n + 1
+	n := e.alikes[k]
+	e.alikes[k] = n + 1
 	return n
 }
 
+// hashAddrs hashes a set of addresses, an envelope, whatever their order
+// and case; one address hashes as itself.
 func hashAddrs(addrs []string) uint64 {
 	h := fnv.New64a()
 	if len(addrs) == 1 {
@@ -227,8 +237,8 @@ func hashAddrs(addrs []string) uint64 {
 
 // number numbers letters with the same envelope env, from 0: their
 // order, by which versions before fingerprints told them apart.
-func (r *rows) number(env uint64) int {
-	n := r.ords[env]
-	r.ords[env] = n + 1
+func (e *earlier) number(env uint64) int {
+	n := e.ords[env]
+	e.ords[env] = n + 1
 	return n
 }

@@ -9,22 +9,22 @@ import (
 
 // loadSuppress reads recipients.suppress, once.
 func (c *Campaign) loadSuppress() error {
-	if c.suppress != nil || c.cfg.Recipients.Suppress == "" {
+	if c.suppressList != nil || c.cfg.Recipients.Suppress == "" {
 		return nil
 	}
 	list, err := recipients.ReadList(c.cfg.Recipients.Suppress, recipients.Options{Encoding: c.cfg.Recipients.Encoding})
 	if err != nil {
 		return err
 	}
-	c.suppress = list
+	c.suppressList = list
 	return nil
 }
 
-// suppress leaves out of l its recipients never to mail (suppressed), and
-// reports whether that leaves no letter: then it is handed to
+// suppress marks the suppressed recipients of l (markSuppressed), and
+// reports whether the letter is suppressed: then it is handed to
 // Options.OnSuppressed instead of being made.
 func (w *walker) suppress(l *letter.Letter) bool {
-	if !w.c.suppressed(l, &w.sum) {
+	if !w.c.markSuppressed(l, &w.sum) {
 		return false
 	}
 	if w.c.opts.OnSuppressed != nil {
@@ -33,11 +33,12 @@ func (w *walker) suppress(l *letter.Letter) bool {
 	return true
 }
 
-// suppressed marks the recipients of l never to mail, counts them, and
-// reports whether none of its row's own recipients is left to mail: then
-// the letter is not made (an instructor's copy alone is no letter).
-func (c *Campaign) suppressed(l *letter.Letter, sum *Summary) bool {
-	if len(c.suppress) == 0 {
+// markSuppressed marks the recipients of l never to mail, counts them,
+// and reports whether the letter is suppressed: none of its row's own
+// recipients is left to mail, and it is not made (an instructor's copy
+// alone is no letter).
+func (c *Campaign) markSuppressed(l *letter.Letter, sum *Summary) bool {
+	if len(c.suppressList) == 0 {
 		return false
 	}
 	own, ownLeft := 0, 0
@@ -46,7 +47,7 @@ func (c *Campaign) suppressed(l *letter.Letter, sum *Summary) bool {
 		if isOwn {
 			own++
 		}
-		if _, ok := c.suppress[strings.ToLower(r)]; ok {
+		if _, ok := c.suppressList[strings.ToLower(r)]; ok {
 			l.Suppressed = append(l.Suppressed, strings.ToLower(r))
 		} else if isOwn {
 			ownLeft++

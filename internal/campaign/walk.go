@@ -69,22 +69,22 @@ type walker struct {
 	execute func(*template.Template, context.Context, template.Row) (*letter.Letter, error)
 	sum     Summary
 
-	rr              *recipients.Reader
-	tmpl            *template.Template
-	src             rowReader       // the rows, one by one or grouped
-	header          []string        // rr's, for locating field columns
-	keyColumn       int             // the recipients.key column, or -1
-	named           map[string]int  // recipients.key values so far, and their lines
-	made            uint64          // letter.Made of every letter of the walk
-	seenRows        *rows           // what the rows before tell
-	seenTemplateErr map[string]bool // template errors reported, by message
+	rr           *recipients.Reader
+	tmpl         *template.Template
+	src          rowReader       // the rows, one by one or grouped
+	header       []string        // rr's, for locating field columns
+	keyColumn    int             // the recipients.key column, or -1
+	named        map[string]int  // recipients.key values so far, and their lines
+	made         uint64          // letter.Made of every letter of the walk
+	earlier      *earlier        // what the rows before this one tell
+	templateErrs map[string]bool // template errors reported, by message
 }
 
 // walk executes the template for each row with execute and hands each
 // letter to fn, in the mode of the walk (walkMode): it is what Letters,
 // Check and Envelopes share. Problems are reported as Letters says.
 func (c *Campaign) walk(ctx context.Context, execute func(*template.Template, context.Context, template.Row) (*letter.Letter, error), fn func(*letter.Letter, *recipients.Record) error, mode walkMode) (Summary, error) {
-	w := &walker{c: c, mode: mode, execute: execute, keyColumn: -1, named: map[string]int{}, seenTemplateErr: map[string]bool{}}
+	w := &walker{c: c, mode: mode, execute: execute, keyColumn: -1, named: map[string]int{}, templateErrs: map[string]bool{}}
 	ok := w.open()
 	if w.rr != nil {
 		defer w.rr.Close()
@@ -114,7 +114,7 @@ func (c *Campaign) walk(ctx context.Context, execute func(*template.Template, co
 			w.identify(l, rec, group)
 		}
 		// Only To: a Cc or Bcc the template names gets every letter on purpose.
-		w.seenRows.addTo(l.To, rec.Line)
+		w.earlier.addTo(l.To, rec.Line)
 		if w.loud() && w.suppress(l) {
 			continue
 		}
@@ -142,7 +142,7 @@ func (w *walker) open() bool {
 	c := w.c
 	rr, csvErr := recipients.Open(c.cfg.Recipients.File, recipients.Options{Encoding: c.cfg.Recipients.Encoding, Delimiter: rune(c.cfg.Recipients.Delimiter), Warn: w.warn})
 	if csvErr != nil {
-		w.reportAll(c.fromKey("recipients.file", csvErr)) // located already, or an os error naming the file
+		w.reportAll(c.fromSetting("recipients.file", csvErr)) // located already, or an os error naming the file
 	} else {
 		w.rr = rr
 		w.sum.Encoding, w.sum.EncodingGuessed = rr.Encoding()
@@ -150,12 +150,12 @@ func (w *walker) open() bool {
 		w.sum.Delimiter = rr.Delimiter()
 	}
 
-	envelopes := c.envelopes
-	if envelopes == nil { // a check: no counting pass before it
+	addrs := c.addrs
+	if addrs == nil { // a check: no counting pass before it
 		lines, _ := recipients.CountLines(c.cfg.Recipients.File)
-		envelopes = newSeen(lines)
+		addrs = newAddrStats(lines)
 	}
-	w.seenRows = newRows(envelopes)
+	w.earlier = newEarlier(addrs)
 	err := c.openFiles()
 	if err != nil {
 		w.reportAll(c.cfg.KeyErr("attachments_dir", err))
@@ -164,7 +164,7 @@ func (w *walker) open() bool {
 		Where: c.cfg.Source("list_unsubscribe.https") + ": list_unsubscribe.https",
 	}, MaxLetterSize: int64(c.cfg.Send.MaxLetterSize), MaxLetterKey: c.cfg.Source("send.max_letter_size") + ": send.max_letter_size",
 		RenderTimeout: c.cfg.Send.RenderTimeout}); err != nil {
-		w.reportAll(c.fromKey("template", err))
+		w.reportAll(c.fromSetting("template", err))
 	}
 	return csvErr == nil && err == nil
 }
@@ -178,7 +178,7 @@ func (w *walker) prepare() bool {
 	c := w.c
 	w.header = w.rr.Header()
 	if err := c.loadSuppress(); err != nil {
-		w.reportAll(c.fromKey("recipients.suppress", err))
+		w.reportAll(c.fromSetting("recipients.suppress", err))
 		return false
 	}
 	fields := w.header
