@@ -48,7 +48,7 @@ func TestSendOpensEachFileTwice(t *testing.T) {
 		defer j.Close()
 		c := campaign.New(cfg, campaign.Options{OnError: func(err error) { t.Error(err) }})
 		p := &sender.Pool{Transport: &sender.Maildir{Path: cfg.Maildir.Path}, Journal: j, Build: c.Build, Concurrency: 4, MaxAttempts: 1, PerSession: 100}
-		plan, err := c.Plan(context.Background(), p)
+		plan, err := c.Plan(context.Background(), j, campaign.Target{Dest: p.Transport.Destination()})
 		if err != nil {
 			t.Fatal(err)
 		}

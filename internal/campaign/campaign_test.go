@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailmerge/mailmerge/internal/address"
 	"github.com/mailmerge/mailmerge/internal/config"
 	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/letter"
@@ -189,19 +188,19 @@ func TestPlan(t *testing.T) {
 		resendUnknown bool
 		toSend        int
 	}{{false, 1}, {true, 2}} {
-		p, err := New(cfg, Options{}).Plan(context.Background(), &sender.Pool{Transport: outbox, Journal: j, ResendUnknown: tt.resendUnknown})
+		p, err := New(cfg, Options{}).Plan(context.Background(), j, Target{Dest: outbox.Destination(), ResendUnknown: tt.resendUnknown})
 		if err != nil || p.Letters != 3 || p.ToSend != tt.toSend || p.Known != 2 || p.Seen != 3 || p.Recorded != 3 || p.Renamed ||
 			!maps.Equal(p.Elsewhere, map[string]int{"maildir:/elsewhere": 1}) {
 			t.Errorf("resend unknown %v: %+v, %v", tt.resendUnknown, p, err)
 		}
 	}
 	// A test run sends every letter, whatever the journal says.
-	p, _ := New(cfg, Options{}).Plan(context.Background(), &sender.Pool{Transport: outbox, Journal: j, Redirect: &address.Mailbox{Addr: "me@example.com"}})
+	p, _ := New(cfg, Options{}).Plan(context.Background(), j, Target{Dest: outbox.Destination(), Test: true})
 	if p.ToSend != 3 {
 		t.Errorf("test run: %+v", p)
 	}
 	cfg.Campaign = "renamed"
-	if p, _ := New(cfg, Options{}).Plan(context.Background(), &sender.Pool{Transport: outbox, Journal: j}); !p.Renamed || p.ToSend != 3 {
+	if p, _ := New(cfg, Options{}).Plan(context.Background(), j, Target{Dest: outbox.Destination()}); !p.Renamed || p.ToSend != 3 {
 		t.Errorf("renamed campaign: %+v", p)
 	}
 }

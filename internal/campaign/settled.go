@@ -3,28 +3,13 @@ package campaign
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"io"
 	"os"
 
 	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/letter"
 	"github.com/mailmerge/mailmerge/internal/recipients"
-	"github.com/mailmerge/mailmerge/internal/sender"
 )
-
-// made is letter.Made for this campaign's letters made with a template
-// whose source has the SHA-256 sum: the campaign's name and the
-// template, which with a row decide its letter's recipients and so its
-// identity. Its low 32 bits (what the journal keeps) are never 0, which
-// is a record older than made.
-func (c *Campaign) made(sum [sha256.Size]byte) uint64 {
-	h := sha256.New()
-	io.WriteString(h, c.cfg.Campaign)
-	h.Write([]byte{0})
-	h.Write(sum[:])
-	return binary.BigEndian.Uint64(h.Sum(nil)) | 1
-}
 
 // Settled reports whether the journal settles every row's letter, found
 // from the rows' fingerprints alone: a send that has nothing left to do
@@ -37,19 +22,19 @@ func (c *Campaign) made(sum [sha256.Size]byte) uint64 {
 // rows, letters named by recipients.key, a suppression list, a selection
 // of rows.
 //
-// It asks the journal of pool what it settles at pool's destination; a
-// test send (pool.Redirect) settles nothing.
-func (c *Campaign) Settled(ctx context.Context, pool *sender.Pool) (Summary, map[journal.State]int, bool) {
+// It asks the journal j what it settles at t's destination; a test send
+// (t.Test) settles nothing.
+func (c *Campaign) Settled(ctx context.Context, j *journal.Journal, t Target) (Summary, map[journal.State]int, bool) {
 	var sum Summary
 	r := c.cfg.Recipients
-	if r.GroupBy != "" || r.Key != "" || r.Suppress != "" || !c.opts.Select.All() || pool.Redirect != nil {
+	if r.GroupBy != "" || r.Key != "" || r.Suppress != "" || !c.opts.Select.All() || t.Test {
 		return sum, nil, false
 	}
 	src, err := os.ReadFile(c.cfg.Template)
 	if err != nil {
 		return sum, nil, false
 	}
-	s := pool.Journal.Settled(pool.Transport.Destination(), c.made(sha256.Sum256(src)), pool.ResendUnknown)
+	s := j.Settled(t.Dest, c.made(sha256.Sum256(src)), t.ResendUnknown)
 	if s.Len() == 0 {
 		return sum, nil, false
 	}

@@ -81,27 +81,14 @@ type Pool struct {
 
 // Lookup says what a run of p does with l: the journal's entry for it at
 // the transport's destination, and the recipients still due
-// (journal.Due), none when the letter is settled. A test run (Redirect)
+// (journal.Journal.Due), none when the letter is settled. A test run (Redirect)
 // sends every letter, afresh. Both the check before a send and the send
 // go by this.
 func (p *Pool) Lookup(l *letter.Letter) (journal.Entry, []string) {
 	if p.Redirect != nil {
 		return journal.Entry{}, l.Recipients
 	}
-	e := p.Journal.Lookup(l.Key, p.Transport.Destination()).For(l.Recipients)
-	if e.Changed(l.Recipients) {
-		return e, slices.DeleteFunc(slices.Clone(l.Recipients), l.IsSuppressed)
-	}
-	var due []string
-	for _, r := range l.Recipients {
-		if l.IsSuppressed(r) {
-			continue
-		}
-		if s, known := e.StateOf(r); !known || journal.Due(s, p.ResendUnknown) {
-			due = append(due, r)
-		}
-	}
-	return e, due
+	return p.Journal.Due(l, p.Transport.Destination(), p.ResendUnknown)
 }
 
 // state folds what the journal says of l's recipients (journal.Fold).
