@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/mailmerge/mailmerge/internal/letter"
+	"github.com/mailmerge/mailmerge/internal/located"
 	"github.com/mailmerge/mailmerge/internal/recipients"
 	"github.com/mailmerge/mailmerge/internal/template"
 )
@@ -20,7 +21,7 @@ func (c *Campaign) locate(rec *recipients.Record, header []string, ve *template.
 	if i := slices.Index(header, ve.Field); i >= 0 {
 		line, col = rec.Column(i)
 	}
-	return &recipients.Error{File: filepath.Base(c.cfg.Recipients.File), Line: line, Column: col, Err: ve}
+	return &located.Error{File: filepath.Base(c.cfg.Recipients.File), Line: line, Column: col, Err: ve}
 }
 
 // fromSetting names the setting behind a file that cannot be opened: the

@@ -14,6 +14,7 @@ import (
 
 	"github.com/mailmerge/mailmerge/internal/flatmap"
 	"github.com/mailmerge/mailmerge/internal/letter"
+	"github.com/mailmerge/mailmerge/internal/located"
 	"github.com/mailmerge/mailmerge/internal/recipients"
 	"github.com/mailmerge/mailmerge/internal/template"
 )
@@ -37,7 +38,7 @@ func (c *Campaign) checkName(rec *recipients.Record, column int, named map[strin
 	name := strings.TrimSpace(rec.Fields[column])
 	line, col := rec.Column(column)
 	at := func(err error) error {
-		return &recipients.Error{File: filepath.Base(c.cfg.Recipients.File), Line: line, Column: col, Err: err}
+		return &located.Error{File: filepath.Base(c.cfg.Recipients.File), Line: line, Column: col, Err: err}
 	}
 	if name == "" {
 		return at(fmt.Errorf("field %q is empty; recipients.key names it as what identifies each row", rec.Header()[column]))

@@ -207,7 +207,7 @@ func (s *send) run(ctx context.Context) (*SendResult, error) {
 	// A mailing sent in full before says so without making its letters
 	// again (a million of them take a minute). One that saves copies
 	// looks for copies still to save.
-	if sum, states, ok := s.campaign.Settled(ctx, s.pool); ok && !cfg.IMAP.SaveCopies {
+	if sum, states, ok := s.campaign.Settled(ctx, s.journal, s.target()); ok && !cfg.IMAP.SaveCopies {
 		st := sender.Stats{Letters: sum.Letters, Skipped: states}
 		return &SendResult{Summary: sum, Letters: sum.Letters, Stats: st, Settled: true}, Remaining(st, sum.Letters, nil, cfg)
 	}
@@ -227,7 +227,7 @@ func (s *send) run(ctx context.Context) (*SendResult, error) {
 // plan checks every row and finds what the run will do: nothing is sent
 // unless every row is right (or --skip-invalid leaves the wrong ones out).
 func (s *send) plan(ctx context.Context) (plan campaign.Plan, skip bool, err error) {
-	plan, err = s.campaign.Plan(ctx, s.pool)
+	plan, err = s.campaign.Plan(ctx, s.journal, s.target())
 	skip = s.opts.SkipInvalid && errors.Is(err, campaign.ErrProblems) && plan.Skippable()
 	if skip {
 		fmt.Fprintf(s.notes, "%s make no letter: --skip-invalid leaves them out and records them\n", Plural(plan.Invalid, "row"))
@@ -343,6 +343,11 @@ func (s *send) runTotal(plan campaign.Plan) int {
 		n = s.pool.MaxLetters
 	}
 	return n
+}
+
+// target is where the run sends, and what of the journal it heeds.
+func (s *send) target() campaign.Target {
+	return campaign.Target{Dest: s.transport.Destination(), ResendUnknown: s.opts.ResendUnknown, Test: s.opts.Redirect != nil}
 }
 
 func (s *send) now() time.Time {

@@ -6,6 +6,8 @@ import (
 	"io"
 	"slices"
 	"strings"
+
+	"github.com/mailmerge/mailmerge/internal/located"
 )
 
 // Groups reads the rows of a Reader in groups: the rows with the same
@@ -32,7 +34,7 @@ type problem struct {
 func GroupBy(r *Reader, column string) (*Groups, error) {
 	i := slices.Index(r.Header(), column)
 	if i < 0 {
-		return nil, &Error{File: r.file, Line: 1, Err: fmt.Errorf("no column %q to group by (it has %s)", column, strings.Join(r.Header(), ", "))}
+		return nil, &located.Error{File: r.file, Line: 1, Err: fmt.Errorf("no column %q to group by (it has %s)", column, strings.Join(r.Header(), ", "))}
 	}
 	return &Groups{r: r, column: i}, nil
 }
@@ -81,7 +83,7 @@ func (g *Groups) load() {
 		key := strings.ToLower(strings.TrimSpace(rec.Fields[g.column]))
 		if key == "" {
 			line, col := rec.Column(g.column)
-			g.problems = append(g.problems, problem{rec, &Error{File: g.r.file, Line: line, Column: col,
+			g.problems = append(g.problems, problem{rec, &located.Error{File: g.r.file, Line: line, Column: col,
 				Err: fmt.Errorf("field %q is empty; recipients.group_by groups the rows by it", g.r.header[g.column])}})
 			continue
 		}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"io"
 	"unicode/utf8"
+
+	"github.com/mailmerge/mailmerge/internal/located"
 )
 
 // ringSize is how many recent lines are kept to turn encoding/csv's byte
@@ -95,7 +97,7 @@ func (t *lineTracker) endLine() error {
 }
 
 func (t *lineTracker) errorf(col int, err error, format string, args ...any) error {
-	return &Error{File: t.file, Line: t.line, Column: col, Err: wrapf(err, format, args...)}
+	return &located.Error{File: t.file, Line: t.line, Column: col, Err: wrapf(err, format, args...)}
 }
 
 // column turns a 1-based byte column on a line into a 1-based character

@@ -12,13 +12,14 @@ import (
 	"strings"
 
 	"github.com/mailmerge/mailmerge/internal/address"
+	"github.com/mailmerge/mailmerge/internal/located"
 )
 
 // ReadList reads a list of addresses (recipients.suppress): a CSV whose
 // header has an email column, read as the recipients are (any encoding
 // or delimiter they may have), or else one address per line, # starting
 // a comment. It returns each address, lower case, with the line it is on.
-// A line that is not an address is an *Error naming it.
+// A line that is not an address is an *located.Error naming it.
 func ReadList(path string, opts Options) (map[string]int, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -35,7 +36,7 @@ func ReadList(path string, opts Options) (map[string]int, error) {
 	for line := 1; sc.Scan(); line++ {
 		text, _, _ := strings.Cut(sc.Text(), "#")
 		if err := add(out, text, line); err != nil {
-			return nil, &Error{File: name, Line: line, Err: err}
+			return nil, &located.Error{File: name, Line: line, Err: err}
 		}
 	}
 	return out, sc.Err()
@@ -57,7 +58,7 @@ func readCSVList(path, name string, opts Options) (map[string]int, error) {
 	defer r.Close()
 	col := slices.IndexFunc(r.Header(), func(h string) bool { return strings.EqualFold(strings.TrimSpace(h), "email") })
 	if col < 0 {
-		return nil, &Error{File: name, Line: 1, Err: fmt.Errorf("no email column (it has %s)", strings.Join(r.Header(), ", "))}
+		return nil, &located.Error{File: name, Line: 1, Err: fmt.Errorf("no email column (it has %s)", strings.Join(r.Header(), ", "))}
 	}
 	out := map[string]int{}
 	for {
@@ -73,7 +74,7 @@ func readCSVList(path, name string, opts Options) (map[string]int, error) {
 		}
 		if err := add(out, rec.Fields[col], rec.Line); err != nil {
 			l, c := rec.Column(col)
-			return nil, &Error{File: name, Line: l, Column: c, Err: err}
+			return nil, &located.Error{File: name, Line: l, Column: c, Err: err}
 		}
 	}
 	return out, nil

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/mailmerge/mailmerge/internal/located"
 )
 
 // Limits that protect the reader from files that are not recipient lists.
@@ -28,7 +30,7 @@ type Options struct {
 	Delimiter rune     // 0: detect from the header line
 	MaxField  int      // bytes; DefaultMaxField if 0
 	// Warn, if set, receives problems that do not stop reading, such as
-	// header names with surrounding spaces. Each is an *Error.
+	// header names with surrounding spaces. Each is an *located.Error.
 	Warn func(error)
 }
 
@@ -146,7 +148,7 @@ func NewReader(src io.Reader, name string, opts Options) (*Reader, error) {
 func (r *Reader) readHeader() error {
 	fields, err := r.csv.Read()
 	if err == io.EOF {
-		return &Error{File: r.file, Err: ErrEmpty}
+		return &located.Error{File: r.file, Err: ErrEmpty}
 	}
 	if err != nil {
 		return r.locate(err)
@@ -157,8 +159,8 @@ func (r *Reader) readHeader() error {
 	for i, name := range fields {
 		line, col := r.csv.FieldPos(i)
 		line += r.lineOffset
-		at := func(err error) *Error {
-			return &Error{File: r.file, Line: line, Column: r.lines.column(line, col), Err: err}
+		at := func(err error) *located.Error {
+			return &located.Error{File: r.file, Line: line, Column: r.lines.column(line, col), Err: err}
 		}
 		trimmed := strings.TrimFunc(name, isBlank)
 		switch {
@@ -199,11 +201,11 @@ func (r *Reader) Delimiter() rune { return r.delim }
 func (r *Reader) Rows() int { return r.rows }
 
 // Read returns the next record. A row that cannot be used (a wrong number of
-// fields, a field over the size limit) is returned as an *Error together
+// fields, a field over the size limit) is returned as an *located.Error together
 // with the record as read, and the next Read goes on with the following
 // row. An error that makes the rest of the
 // file unreadable (a stray quote, invalid encoding) is also returned as an
-// *Error, after which Read returns io.EOF. Callers therefore report every
+// *located.Error, after which Read returns io.EOF. Callers therefore report every
 // error and stop at io.EOF. A file with a header and no rows yields
 // ErrNoRecipients once before io.EOF.
 func (r *Reader) Read() (*Record, error) {
@@ -212,7 +214,7 @@ func (r *Reader) Read() (*Record, error) {
 		if err == io.EOF {
 			r.done = true
 			if r.rows == 0 {
-				return nil, &Error{File: r.file, Err: ErrNoRecipients}
+				return nil, &located.Error{File: r.file, Err: ErrNoRecipients}
 			}
 			break
 		}
@@ -229,7 +231,7 @@ func (r *Reader) Read() (*Record, error) {
 		rec := &Record{Line: line, header: r.header, lines: r.lines, Fields: make([]string, len(fields)), pos: make([][2]int, len(fields))}
 		copy(rec.Fields, fields)
 		if len(fields) != len(r.header) {
-			return rec, &Error{File: r.file, Line: line, Err: wrapf(ErrFieldCount, "row has %d fields, the header has %d", len(fields), len(r.header))}
+			return rec, &located.Error{File: r.file, Line: line, Err: wrapf(ErrFieldCount, "row has %d fields, the header has %d", len(fields), len(r.header))}
 		}
 		for i := range fields {
 			l, c := r.csv.FieldPos(i)
@@ -237,7 +239,7 @@ func (r *Reader) Read() (*Record, error) {
 			rec.pos[i] = [2]int{l, c}
 			if len(fields[i]) > r.opts.MaxField {
 				_, col := rec.Column(i)
-				return rec, &Error{File: r.file, Line: l, Column: col, Err: wrapf(ErrFieldTooLarge, "field %q is %d bytes, the limit is %d", r.header[i], len(fields[i]), r.opts.MaxField)}
+				return rec, &located.Error{File: r.file, Line: l, Column: col, Err: wrapf(ErrFieldTooLarge, "field %q is %d bytes, the limit is %d", r.header[i], len(fields[i]), r.opts.MaxField)}
 			}
 		}
 		return rec, nil
@@ -254,16 +256,16 @@ func (r *Reader) Close() error {
 }
 
 func (r *Reader) locate(err error) error {
-	var located *Error
-	if errors.As(err, &located) {
+	var le *located.Error
+	if errors.As(err, &le) {
 		return err
 	}
 	var pe *csv.ParseError
 	if errors.As(err, &pe) {
 		line := pe.Line + r.lineOffset
-		return &Error{File: r.file, Line: line, Column: r.lines.column(line, pe.Column), Err: quoteError(pe.Err)}
+		return &located.Error{File: r.file, Line: line, Column: r.lines.column(line, pe.Column), Err: quoteError(pe.Err)}
 	}
-	return &Error{File: r.file, Err: err}
+	return &located.Error{File: r.file, Err: err}
 }
 
 // quoteError says encoding/csv's quote errors in plain words; they end

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mailmerge/mailmerge/internal/located"
 	"golang.org/x/text/encoding/charmap"
 	"golang.org/x/text/encoding/unicode"
 )
@@ -318,7 +319,7 @@ func FuzzReader(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := NewReader(strings.NewReader(string(data)), "f.csv", Options{MaxField: 1 << 10})
 		if err != nil {
-			var e *Error
+			var e *located.Error
 			if !errors.As(err, &e) && !isJoinOfErrors(err) {
 				t.Fatalf("header error is not located: %v", err)
 			}
@@ -333,9 +334,9 @@ func FuzzReader(f *testing.F) {
 				return
 			}
 			if err != nil {
-				var e *Error
+				var e *located.Error
 				if !errors.As(err, &e) {
-					t.Fatalf("error is not an *Error: %v", err)
+					t.Fatalf("error is not an *located.Error: %v", err)
 				}
 				continue
 			}
@@ -355,7 +356,7 @@ func isJoinOfErrors(err error) bool {
 		return false
 	}
 	for _, e := range j.Unwrap() {
-		var le *Error
+		var le *located.Error
 		if !errors.As(e, &le) {
 			return false
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mailmerge/mailmerge/internal/address"
 	"github.com/mailmerge/mailmerge/internal/letter"
+	"github.com/mailmerge/mailmerge/internal/located"
 	"github.com/mailmerge/mailmerge/internal/message"
 )
 
@@ -269,13 +270,13 @@ func megabytes(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/(1<<20
 // could not use a row's value (a date that does not parse) is that row's
 // problem, said at the call in the template.
 func (t *Template) execError(err error, line, col int) error {
-	located := t.locate(err, line, col)
+	at := t.locate(err, line, col)
 	var he *HelperError
-	if le, ok := located.(*Error); ok && errors.As(err, &he) {
+	if le, ok := at.(*located.Error); ok && errors.As(err, &he) {
 		le.Err = he
 		return &ValueError{Err: le}
 	}
-	return located
+	return at
 }
 
 // maxValue caps a rendered header value.
@@ -306,7 +307,7 @@ func (t *Template) renderHeader(b *budget, h *headerTemplate, row Row, values ma
 	}
 	v := strings.TrimSpace(out.String())
 	if r, _, bad := controlChar(v); bad {
-		return "", &Error{File: t.file, Line: h.line, Err: fmt.Errorf("header %s renders control character %U", h.name, r)}
+		return "", &located.Error{File: t.file, Line: h.line, Err: fmt.Errorf("header %s renders control character %U", h.name, r)}
 	}
 	return v, nil
 }

@@ -20,27 +20,8 @@ import (
 
 	"github.com/mailmerge/mailmerge/internal/attachment"
 	"github.com/mailmerge/mailmerge/internal/letter"
+	"github.com/mailmerge/mailmerge/internal/located"
 )
-
-// Error is a problem in the template file itself.
-type Error struct {
-	File   string
-	Line   int
-	Column int // 0 if unknown
-	Err    error
-}
-
-func (e *Error) Error() string {
-	switch {
-	case e.Line == 0:
-		return fmt.Sprintf("%s: %v", e.File, e.Err)
-	case e.Column == 0:
-		return fmt.Sprintf("%s:%d: %v", e.File, e.Line, e.Err)
-	}
-	return fmt.Sprintf("%s:%d:%d: %v", e.File, e.Line, e.Column, e.Err)
-}
-
-func (e *Error) Unwrap() error { return e.Err }
 
 // ErrUnknownField is wrapped by the errors CheckFields returns.
 var ErrUnknownField = errors.New("unknown field")
@@ -143,15 +124,15 @@ func ParseFile(path string, opts Options) (*Template, error) {
 func checkText(name, text string) error {
 	const fix = "save the template as UTF-8"
 	if strings.HasPrefix(text, "\xff\xfe") || strings.HasPrefix(text, "\xfe\xff") {
-		return &Error{File: name, Err: errors.New("the template is UTF-16: " + fix)}
+		return &located.Error{File: name, Err: errors.New("the template is UTF-16: " + fix)}
 	}
 	line, col := 1, 1
 	for i, r := range text {
 		switch {
 		case r == utf8.RuneError && !strings.HasPrefix(text[i:], "\uFFFD"):
-			return &Error{File: name, Line: line, Column: col, Err: errors.New("the template is not UTF-8 (Windows-1251?): " + fix)}
+			return &located.Error{File: name, Line: line, Column: col, Err: errors.New("the template is not UTF-8 (Windows-1251?): " + fix)}
 		case r == 0:
-			return &Error{File: name, Line: line, Column: col, Err: errors.New("NUL byte in the template: " + fix)}
+			return &located.Error{File: name, Line: line, Column: col, Err: errors.New("NUL byte in the template: " + fix)}
 		case r == '\n':
 			line, col = line+1, 0
 		}
@@ -186,7 +167,7 @@ func Parse(name string, src []byte, opts Options) (*Template, error) {
 	t.text = strings.Split(text, "\n")
 	head, body, ok := strings.Cut(text, "\n\n")
 	if !ok {
-		return nil, &Error{File: name, Err: errors.New("no blank line: a template is a header block, a blank line, then the body")}
+		return nil, &located.Error{File: name, Err: errors.New("no blank line: a template is a header block, a blank line, then the body")}
 	}
 	var errs []error
 	lines := strings.Split(head, "\n")
@@ -196,7 +177,7 @@ func Parse(name string, src []byte, opts Options) (*Template, error) {
 		lineNo := i + 1
 		key, value, found := strings.Cut(line, ":")
 		if !found || !headerName.MatchString(key) {
-			errs = append(errs, &Error{File: name, Line: lineNo, Err: fmt.Errorf("not a header line (want \"Name: value\"): %q", clip(line))})
+			errs = append(errs, &located.Error{File: name, Line: lineNo, Err: fmt.Errorf("not a header line (want \"Name: value\"): %q", clip(line))})
 			continue
 		}
 		for i+1 < len(lines) && (strings.HasPrefix(lines[i+1], " ") || strings.HasPrefix(lines[i+1], "\t")) {
@@ -205,19 +186,19 @@ func Parse(name string, src []byte, opts Options) (*Template, error) {
 		}
 		canon := canonical(key)
 		if why, ok := reserved[canon]; ok {
-			errs = append(errs, &Error{File: name, Line: lineNo, Err: fmt.Errorf("header %s is %s", key, why)})
+			errs = append(errs, &located.Error{File: name, Line: lineNo, Err: fmt.Errorf("header %s is %s", key, why)})
 			continue
 		}
 		col := len(key) + 2 + len(value) - len(strings.TrimLeft(value, " \t"))
 		h := &headerTemplate{name: canon, line: lineNo, col: col, ats: strings.Count(value, "@")}
 		if canon == "Content-Type" {
 			if err := t.setKind(strings.TrimSpace(value)); err != nil {
-				errs = append(errs, &Error{File: name, Line: lineNo, Err: err})
+				errs = append(errs, &located.Error{File: name, Line: lineNo, Err: err})
 			}
 			continue
 		}
 		if first, twice := seenOnce[canon]; twice {
-			errs = append(errs, &Error{File: name, Line: lineNo, Err: fmt.Errorf("header %s again (first on line %d): a letter may have it once (RFC 5322 §3.6); put all its addresses or its text in one %s line", canon, first, canon)})
+			errs = append(errs, &located.Error{File: name, Line: lineNo, Err: fmt.Errorf("header %s again (first on line %d): a letter may have it once (RFC 5322 §3.6); put all its addresses or its text in one %s line", canon, first, canon)})
 			continue
 		}
 		if onceOnly(canon) {
@@ -375,10 +356,10 @@ func (t *Template) checkRequired() error {
 	}
 	var errs []error
 	if !from {
-		errs = append(errs, &Error{File: t.file, Err: errors.New("no From header")})
+		errs = append(errs, &located.Error{File: t.file, Err: errors.New("no From header")})
 	}
 	if !rcpt {
-		errs = append(errs, &Error{File: t.file, Err: errors.New("no recipient: add a To, Cc or Bcc header")})
+		errs = append(errs, &located.Error{File: t.file, Err: errors.New("no recipient: add a To, Cc or Bcc header")})
 	}
 	return errors.Join(errs...)
 }
@@ -408,7 +389,7 @@ func (t *Template) CheckFields(header []string) error {
 			errs = append(errs, fmt.Errorf("%s: %w", f.config, msg))
 			continue
 		}
-		errs = append(errs, &Error{File: t.file, Line: f.line, Column: f.col, Err: msg})
+		errs = append(errs, &located.Error{File: t.file, Line: f.line, Column: f.col, Err: msg})
 	}
 	return errors.Join(errs...)
 }
@@ -449,12 +430,12 @@ func clip(s string) string {
 // front of their messages, for templates named "t".
 var templateErr = regexp.MustCompile(`(?s)^(?:html/)?template: ?t:(\d+):(?:(\d+):)?\s*(.*)$`)
 
-// locate turns a text/template error into an *Error at its line in the
+// locate turns a text/template error into an *located.Error at its line in the
 // template file; line and col are where the parsed text starts.
 func (t *Template) locate(err error, line, col int) error {
 	m := templateErr.FindStringSubmatch(err.Error())
 	if m == nil {
-		return &Error{File: t.file, Line: line, Err: err}
+		return &located.Error{File: t.file, Line: line, Err: err}
 	}
 	l, _ := strconv.Atoi(m[1])
 	c, _ := strconv.Atoi(m[2]) // a 0-based byte offset, when there is one
@@ -466,7 +447,7 @@ func (t *Template) locate(err error, line, col int) error {
 		c = t.charColumn(line+l-1, c)
 	}
 	msg := strings.TrimPrefix(m[3], `executing "t" at `)
-	return &Error{File: t.file, Line: line + l - 1, Column: c, Err: errors.New(msg)}
+	return &located.Error{File: t.file, Line: line + l - 1, Column: c, Err: errors.New(msg)}
 }
 
 // charColumn turns a column in bytes on a line of the file into one in
@@ -490,11 +471,11 @@ func (e *nodeError) Error() string { return e.msg }
 func (t *Template) locateNode(err error, line, col int) error {
 	var ne *nodeError
 	if !errors.As(err, &ne) {
-		return &Error{File: t.file, Line: line, Err: err}
+		return &located.Error{File: t.file, Line: line, Err: err}
 	}
 	c := ne.col
 	if ne.line == 1 {
 		c += col - 1
 	}
-	return &Error{File: t.file, Line: line + ne.line - 1, Column: c, Err: errors.New(ne.msg)}
+	return &located.Error{File: t.file, Line: line + ne.line - 1, Column: c, Err: errors.New(ne.msg)}
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/mailmerge/mailmerge/internal/address"
 	"github.com/mailmerge/mailmerge/internal/attachment"
 	"github.com/mailmerge/mailmerge/internal/letter"
+	"github.com/mailmerge/mailmerge/internal/located"
 	"github.com/mailmerge/mailmerge/internal/message"
 )
 
@@ -484,7 +485,7 @@ func TestRunaway(t *testing.T) {
 			}
 			_, err = tm.Execute(tt.row)
 			var ve *ValueError
-			var ee *Error
+			var ee *located.Error
 			if err == nil || (tt.want != nil && !errors.Is(err, tt.want)) || !strings.Contains(err.Error(), tt.says) || !(errors.As(err, &ve) || errors.As(err, &ee)) {
 				t.Errorf("err = %v (%T); want %v, saying %q, of the row", err, err, tt.want, tt.says)
 			}

@@ -9,6 +9,7 @@ import (
 	texttemplate "text/template"
 
 	"github.com/mailmerge/mailmerge/internal/letter"
+	"github.com/mailmerge/mailmerge/internal/located"
 )
 
 // ListUnsubscribe is how a recipient leaves a bulk mailing, as large
@@ -32,7 +33,7 @@ func (t *Template) parseUnsubscribe() error {
 	}
 	for _, h := range []string{"List-Unsubscribe", "List-Unsubscribe-Post"} {
 		if slices.Contains(t.names, h) {
-			return &Error{File: t.file, Err: fmt.Errorf("header %s is set by list_unsubscribe in the config too: keep one", h)}
+			return &located.Error{File: t.file, Err: fmt.Errorf("header %s is set by list_unsubscribe in the config too: keep one", h)}
 		}
 	}
 	if u.URL == "" {
