@@ -1,7 +1,8 @@
 // Package address reads the mailboxes of address header fields (RFC 5322
 // §3.4) and checks each the way SMTP will use it (RFC 5321 §4.1.2): net/mail
-// alone accepts addresses no server would take and drops the quotes that
-// keep a local part from breaking out of RCPT TO (PITFALLS P1, P2).
+// alone accepts addresses no server would take (a trailing no-break space,
+// a dotless domain) and drops the quotes that keep a local part from
+// breaking out of RCPT TO ("a> NOTIFY=NEVER"@b.com becomes a parameter).
 // Domains are returned in A-labels (IDNA); a local part that is not ASCII
 // is flagged, since it needs SMTPUTF8 (RFC 6531).
 package address
@@ -212,7 +213,7 @@ func check(a string) (addr string, needsUTF8 bool, err error) {
 	if len(addr) > maxPath {
 		return "", false, fmt.Errorf("address %q is %d octets, over the limit of %d", a, len(addr), maxPath)
 	}
-	return addr, !isASCII(local), nil
+	return addr, !IsASCII(local), nil
 }
 
 // dotAtom reports an RFC 5322 dot-atom, allowing UTF-8 (RFC 6532).
@@ -253,7 +254,9 @@ func isAtext(c byte) bool {
 		strings.IndexByte("!#$%&'*+-/=?^_`{|}~", c) >= 0
 }
 
-func isASCII(s string) bool {
+// IsASCII reports whether s is ASCII only: an address that is not needs
+// SMTPUTF8 (RFC 6531), a header field that is not is encoded (RFC 2047).
+func IsASCII(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] >= utf8.RuneSelf {
 			return false
@@ -272,7 +275,7 @@ func checkDomain(d string) (string, error) {
 		return "", errors.New("address literals ([1.2.3.4]) are not supported")
 	}
 	ascii := d
-	if !isASCII(d) {
+	if !IsASCII(d) {
 		var err error
 		if ascii, err = idna.Lookup.ToASCII(d); err != nil {
 			return "", fmt.Errorf("invalid international domain %q", d)

@@ -63,15 +63,6 @@ func words(s string) []string {
 // line of its own. Encoded, it reads back as typed.
 func looksEncoded(s string) bool { return strings.Contains(s, "=?") }
 
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return false
-		}
-	}
-	return true
-}
-
 // wordBudget is the longest encoded-word for a field, so that the first one
 // fits on the line after the field name (and never more than RFC 2047's 75).
 func wordBudget(name string) int {
@@ -98,7 +89,7 @@ func CheckValue(name, v string) error {
 	if unstructured(name) {
 		return nil
 	}
-	if !isASCII(v) {
+	if !address.IsASCII(v) {
 		return fmt.Errorf("non-ASCII text is allowed only in Subject, Comments, Keywords, Organization and X- headers")
 	}
 	if hasLongWord(v, 998-len(name)-2) {
@@ -122,7 +113,7 @@ func valueTokens(name, v string) ([]string, error) {
 // other header): plain words when ASCII, else RFC 2047 encoded-words of at
 // most budget octets, B or Q, whichever is shorter.
 func unstructuredTokens(v string, budget int) []string {
-	if isASCII(v) && !hasLongWord(v, budget) && !looksEncoded(v) {
+	if address.IsASCII(v) && !hasLongWord(v, budget) && !looksEncoded(v) {
 		return words(v)
 	}
 	q, b := 0, (len(v)+2)/3*4
@@ -219,7 +210,7 @@ func phraseTokens(name string, budget int) []string {
 	if name == "" {
 		return nil
 	}
-	if !isASCII(name) || hasLongWord(name, budget-2) || looksEncoded(name) {
+	if !address.IsASCII(name) || hasLongWord(name, budget-2) || looksEncoded(name) {
 		return encodedWords(name, budget, 'b')
 	}
 	if address.Atoms(name) {
@@ -262,7 +253,7 @@ func paramTokens(value string, params map[string]string) []string {
 	tokens := []string{value}
 	for _, k := range keys {
 		v := params[k]
-		if isASCII(v) && len(k)+len(v) < 60 && !strings.ContainsAny(v, "\"\\\r\n") {
+		if address.IsASCII(v) && len(k)+len(v) < 60 && !strings.ContainsAny(v, "\"\\\r\n") {
 			tokens = append(tokens, fmt.Sprintf(`%s=%q`, k, v))
 			continue
 		}
