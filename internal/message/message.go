@@ -2,10 +2,11 @@
 // message with MIME (RFC 2045-2047, 2231). Header fields are encoded and
 // folded to 78 characters here (go-message alone leaves a long encoded
 // Subject on one line of hundreds of octets, and puts an encoded-word in
-// a quoted filename, which RFC 2047 §5 forbids), text parts are UTF-8 in quoted-printable (base64 when
-// mostly not ASCII, as Russian is), attachments
-// base64, and a Markdown body becomes a multipart/alternative of the
-// Markdown and its HTML rendering. go-message assembles the parts.
+// a quoted filename, which RFC 2047 §5 forbids), text parts are UTF-8 in
+// quoted-printable (base64 when mostly not ASCII, as Russian is),
+// attachments base64, and a Markdown body becomes a
+// multipart/alternative of the Markdown and its HTML rendering.
+// go-message assembles the parts.
 package message
 
 import (
