@@ -103,14 +103,17 @@ func CheckServer(ctx context.Context, cfg *config.Config, ask Prompt) (*sender.S
 	if cfg.SMTP.Host == "" {
 		return nil, fail(Config, cfg.KeyErr("smtp.host", errors.New("check --smtp: no SMTP server is configured (letters go into maildir.path)")))
 	}
-	transport, err := Transport(cfg, nil)
+	if err := cfg.CheckTransport(); err != nil {
+		return nil, fail(Config, err)
+	}
+	transport, err := smtpTransport(cfg, nil)
 	if err != nil {
 		return nil, err
 	}
-	if err := Login(cfg, transport, ask); err != nil {
+	if err := login(cfg, transport, ask); err != nil {
 		return nil, err
 	}
-	info, err := transport.(*sender.SMTP).Check(ctx)
+	info, err := transport.Check(ctx)
 	if err != nil {
 		return nil, RunError(err, "")
 	}

@@ -36,6 +36,16 @@ func Transport(cfg *config.Config, trace *sender.Trace) (sender.Transport, error
 	if cfg.Maildir.Path != "" {
 		return &sender.Maildir{Path: cfg.Maildir.Path}, nil
 	}
+	t, err := smtpTransport(cfg, trace)
+	if err != nil {
+		return nil, err // not a nil *SMTP in an interface
+	}
+	return t, nil
+}
+
+// smtpTransport is the transport of the config's SMTP server, without
+// its password.
+func smtpTransport(cfg *config.Config, trace *sender.Trace) (*sender.SMTP, error) {
 	s := cfg.SMTP
 	tlsConfig, err := cfg.TLSConfig()
 	if err != nil {
@@ -65,10 +75,13 @@ func Destination(cfg *config.Config) string {
 // Login finds the password of an SMTP transport (in the environment, the
 // password file, or by asking); a Maildir needs none.
 func Login(cfg *config.Config, t sender.Transport, ask Prompt) error {
-	s, ok := t.(*sender.SMTP)
-	if !ok {
-		return nil
+	if s, ok := t.(*sender.SMTP); ok {
+		return login(cfg, s, ask)
 	}
+	return nil
+}
+
+func login(cfg *config.Config, s *sender.SMTP, ask Prompt) error {
 	password, err := cfg.Password(ask.ask(cfg.SMTP.Username, cfg.SMTP.Host))
 	if err != nil {
 		return fail(Config, err)
