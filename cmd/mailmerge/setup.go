@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/mailmerge/mailmerge/internal/address"
-	"github.com/mailmerge/mailmerge/internal/sender"
+	"github.com/mailmerge/mailmerge/internal/smtp"
 )
 
 // setup is what init writes into the sample mailing: the sender and the
@@ -18,11 +18,11 @@ type setup struct {
 	Name, Address string
 	Host          string
 	Port          int
-	Security      sender.Security
+	Security      smtp.Security
 	Username      string
 }
 
-var defaultSetup = setup{Name: "Me", Address: "me@example.com", Host: "smtp.example.com", Port: 587, Security: sender.StartTLS, Username: "me@example.com"}
+var defaultSetup = setup{Name: "Me", Address: "me@example.com", Host: "smtp.example.com", Port: 587, Security: smtp.StartTLS, Username: "me@example.com"}
 
 // FromHeader is the From line of the sample letter.
 func (s setup) FromHeader() string {
@@ -90,18 +90,18 @@ func ask(in io.Reader, out io.Writer) (setup, error) {
 		return s, err
 	}
 	s.Port, _ = strconv.Atoi(port)
-	def := sender.StartTLS
+	def := smtp.StartTLS
 	if s.Port == 465 {
-		def = sender.TLS
+		def = smtp.TLS
 	}
 	sec, err := question("Security (starttls, tls or none)", string(def), func(v string) error {
-		var sec sender.Security
+		var sec smtp.Security
 		return sec.UnmarshalText([]byte(v))
 	})
 	if err != nil {
 		return s, err
 	}
-	s.Security = sender.Security(sec)
+	s.Security = smtp.Security(sec)
 	s.Username, err = question("Login name at the server", s.Address, func(v string) error {
 		if strings.ContainsAny(v, " \t#:") {
 			return errors.New("a login name has no spaces and no # or : in it")

@@ -26,21 +26,11 @@ func (o Outcome) String() string {
 	return [...]string{"", "delivered", "failed", "temporary", "unknown"}[o]
 }
 
-// SMTP phases, as result records and traces name them.
+// Phases of a delivery that are not SMTP's (smtp.PhaseMAIL, ...), as
+// result records name them.
 const (
-	PhaseConnect  = "CONNECT"
-	PhaseGreeting = "GREETING"
-	PhaseEHLO     = "EHLO"
-	PhaseSTARTTLS = "STARTTLS"
-	PhaseAUTH     = "AUTH"
-	PhaseRSET     = "RSET"
-	PhaseMAIL     = "MAIL"
-	PhaseRCPT     = "RCPT"
-	PhaseDATA     = "DATA"
-	PhaseBody     = "BODY" // writing the message, before the final dot
-	PhaseEOD      = "EOD"  // the reply to the final dot
-	PhaseWrite    = "WRITE"
-	PhaseBuild    = "BUILD" // writing the letter out, before any attempt
+	PhaseWrite = "WRITE"
+	PhaseBuild = "BUILD" // writing the letter out, before any attempt
 )
 
 // Result is the result of one attempt at one letter.
@@ -71,7 +61,7 @@ func Classify(phase string, err error) Result {
 		// No reply: a network error or a timeout. After the final dot the
 		// server may have taken the letter.
 		r := Result{Phase: phase, Text: describeNetErr(err), Reconnect: true, Outcome: Temporary}
-		if phase == PhaseEOD {
+		if phase == smtp.PhaseEOD {
 			r.Outcome = Unknown
 		}
 		return r
@@ -83,7 +73,7 @@ func Classify(phase string, err error) Result {
 		r.Outcome, r.Reconnect = Temporary, true
 	case class == 4:
 		r.Outcome = Temporary
-	case se.Code == 552 && phase == PhaseRCPT:
+	case se.Code == 552 && phase == smtp.PhaseRCPT:
 		// RFC 5321 §4.5.3.1.10: treat as 452, too many recipients.
 		r.Outcome = Temporary
 	case class == 5 && (r.Enhanced == "5.2.2" || r.Enhanced == "5.4.5"):

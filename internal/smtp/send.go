@@ -35,6 +35,16 @@ type Mail struct {
 	Next func() *Mail
 }
 
+// DSN is what delivery status notifications to ask for: when (Notify:
+// "FAILURE", "DELAY", "SUCCESS", or "NEVER") and what of the letter they
+// return (Ret: "HDRS" or "FULL"). Each letter's ENVID is its key, each
+// recipient's ORCPT its address, so that a report names the letter and
+// the row.
+type DSN struct {
+	Notify []string
+	Ret    string
+}
+
 // Sent holds the replies a transaction got, as far as it went: to MAIL,
 // to each RCPT (in the order of Mail.To), to DATA (354; none with BDAT),
 // and to the end of the message.

@@ -1,0 +1,16 @@
+package smtp
+
+// SMTP phases, as result records and traces name them.
+const (
+	PhaseConnect  = "CONNECT"
+	PhaseGreeting = "GREETING"
+	PhaseEHLO     = "EHLO"
+	PhaseSTARTTLS = "STARTTLS"
+	PhaseAUTH     = "AUTH"
+	PhaseRSET     = "RSET"
+	PhaseMAIL     = "MAIL"
+	PhaseRCPT     = "RCPT"
+	PhaseDATA     = "DATA"
+	PhaseBody     = "BODY" // writing the message, before the final dot
+	PhaseEOD      = "EOD"  // the reply to the final dot
+)
