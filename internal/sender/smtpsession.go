@@ -1,0 +1,217 @@
+package sender
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/mailmerge/mailmerge/internal/journal"
+	"github.com/mailmerge/mailmerge/internal/letter"
+	"github.com/mailmerge/mailmerge/internal/smtp"
+)
+
+// idleLimit is how long a session may rest before its next letter asks
+// the server, with NOOP, whether it is still there: servers drop idle
+// sessions, and a letter must not fail for it after a long rate-limit
+// pause.
+var idleLimit = time.Minute
+
+// smtpSession is one SMTP connection, used for letter after letter.
+type smtpSession struct {
+	c     *smtp.Client
+	conn  net.Conn
+	utf8  bool
+	dsn   *smtp.DSN
+	dirty bool // a transaction failed: RSET before the next MAIL
+	last  time.Time
+	// final says the next letter is the session's last: its QUIT goes in
+	// the letter's last flight.
+	final bool
+	// next gives the letter to send after the one in flight, if any
+	// (worker.next); early is the transaction of that letter (earlyFor)
+	// whose envelope went with the end of the one before.
+	next     func() (*letter.Letter, []byte)
+	early    *smtp.Mail
+	earlyFor *letter.Letter
+}
+
+func (s *smtpSession) setNext(next func() (*letter.Letter, []byte)) { s.next = next }
+
+// alive reports whether the session can take a letter: one idle for
+// longer than idleLimit is asked with NOOP.
+func (s *smtpSession) alive() bool {
+	if s.early != nil || time.Since(s.last) < idleLimit {
+		return true
+	}
+	s.last = time.Now()
+	return s.c.Noop() == nil
+}
+
+// Send runs one mail transaction. beforeEOD is called at the point of no
+// return (before the final dot, or BDAT LAST): it records that point
+// durably, and if it fails the end is never sent.
+func (s *smtpSession) Send(ctx context.Context, l *letter.Letter, data []byte, beforeEOD func([]journal.Rejection) error) Result {
+	stop := context.AfterFunc(ctx, func() { s.conn.Close() })
+	defer stop()
+	defer func() { s.last = time.Now() }()
+	// The letter whose envelope went early is the one a worker sends
+	// next; were it another, the client drops the connection rather than
+	// write into the early one's message.
+	m := s.early
+	if s.earlyFor != l {
+		m = nil
+	}
+	s.early, s.earlyFor = nil, nil
+	// A transaction sent early began after the one before had ended.
+	if s.dirty && m == nil {
+		if err := s.c.Reset(); err != nil {
+			r := Classify(smtp.PhaseRSET, err)
+			r.Outcome, r.Reconnect = Temporary, true
+			return r
+		}
+	}
+	s.dirty = false
+	if r := s.unsendable(l, data); r != nil {
+		return *r
+	}
+	if m == nil {
+		m = s.mail(l, data)
+	}
+	r := s.transaction(l, m, beforeEOD)
+	if r.Outcome != Delivered {
+		s.dirty = true
+	}
+	return r
+}
+
+// unsendable is the failure of a letter this server cannot take, found
+// before anything of it is sent.
+func (s *smtpSession) unsendable(l *letter.Letter, data []byte) *Result {
+	if l.SMTPUTF8 && !s.utf8 {
+		return &Result{Outcome: Failed, Phase: smtp.PhaseMAIL, Text: "an address is not ASCII and the server does not offer SMTPUTF8"}
+	}
+	if max := s.c.MaxSize(); max > 0 && int64(len(data)) > max {
+		return &Result{Outcome: Failed, Phase: smtp.PhaseMAIL, Text: fmt.Sprintf("the letter is %d bytes, more than the %d the server takes (SIZE); nothing was sent", len(data), max)}
+	}
+	return nil
+}
+
+// mail is the transaction of letter l, written out as data.
+func (s *smtpSession) mail(l *letter.Letter, data []byte) *smtp.Mail {
+	m := &smtp.Mail{From: l.From, To: l.Recipients, Data: data, UTF8: l.SMTPUTF8}
+	if s.dsn != nil {
+		m.EnvID, m.Ret, m.Notify = envID(l), s.dsn.Ret, s.dsn.Notify
+	}
+	return m
+}
+
+// nextMail is the transaction of the letter to send after the one in
+// flight, to go early (smtp.Mail.Next), if the worker has one and the
+// server can take it.
+func (s *smtpSession) nextMail() *smtp.Mail {
+	l, data := s.next()
+	if l == nil || s.unsendable(l, data) != nil {
+		return nil
+	}
+	s.early, s.earlyFor = s.mail(l, data), l
+	return s.early
+}
+
+func (s *smtpSession) transaction(l *letter.Letter, m *smtp.Mail, beforeEOD func([]journal.Rejection) error) Result {
+	m.Quit = s.final
+	m.Next = nil
+	if s.next != nil && !s.final {
+		m.Next = s.nextMail
+	}
+	sent, err := s.c.Send(m, func(sent *smtp.Sent) error { return beforeEOD(rejections(l, sent)) })
+	// Each recipient the server refuses keeps its own outcome; the others
+	// share the transaction's.
+	rejected := rejections(l, sent)
+	done := func(r Result) Result {
+		r.Rejected = rejected
+		return r
+	}
+	var ioe *smtp.IOError
+	switch {
+	case errors.Is(err, smtp.ErrAborted):
+		return Result{Outcome: Temporary, Phase: smtp.PhaseBody, Reconnect: true, Text: "not sent: " + err.Error(),
+			Stop: &RunError{Kind: ErrJournal, Text: err.Error(), Err: err}}
+	case errors.As(err, &ioe):
+		return done(Classify(ioe.Phase, ioe.Err))
+	case err != nil:
+		return done(Classify(smtp.PhaseMAIL, err))
+	case sent.Mail.Code/100 != 2:
+		return Classify(smtp.PhaseMAIL, sent.Mail)
+	}
+	for _, r := range sent.Rcpt {
+		if r.Code == 421 {
+			return done(Classify(smtp.PhaseRCPT, r))
+		}
+	}
+	if len(sent.Accepted()) == 0 {
+		// Nobody accepted: the transaction's outcome is the mildest
+		// refusal; each recipient keeps its own.
+		var mildest Result
+		for i, r := range sent.Rcpt {
+			c := Classify(smtp.PhaseRCPT, r)
+			if i == 0 || c.Outcome == Temporary {
+				mildest = c
+			}
+		}
+		return done(mildest)
+	}
+	if !sent.Chunked && (sent.Data == nil || sent.Data.Code != 354) {
+		return done(Classify(smtp.PhaseDATA, sent.Data))
+	}
+	if sent.End.Code/100 != 2 {
+		return done(Classify(smtp.PhaseEOD, sent.End))
+	}
+	return done(Result{Outcome: Delivered, Phase: smtp.PhaseEOD, Code: sent.End.Code, Enhanced: sent.End.Enhanced, Text: sent.End.Text})
+}
+
+// rejections are the recipients the server refused so far, each with its
+// own state.
+func rejections(l *letter.Letter, sent *smtp.Sent) []journal.Rejection {
+	var out []journal.Rejection
+	for i, r := range sent.Rcpt {
+		if r == nil || r.Code/100 == 2 {
+			continue
+		}
+		c := Classify(smtp.PhaseRCPT, r)
+		state := journal.Failed
+		if c.Outcome == Temporary {
+			state = journal.Deferred
+		}
+		out = append(out, journal.Rejection{Rcpt: l.Recipients[i], State: state, Code: c.Code, Enhanced: c.Enhanced, Text: c.Text})
+	}
+	return out
+}
+
+// envID is the name a delivery report gives the letter (ENVID): its
+// Message-ID's local part, which is the letter's key, and for a test send
+// (send --redirect-to) the key and ".test": a report about a test send
+// is never taken for one about the letter.
+func envID(l *letter.Letter) string {
+	key := l.Key.String()
+	local, _, _ := strings.Cut(strings.Trim(l.MessageID, "<>"), "@")
+	if strings.HasPrefix(local, key) {
+		return local
+	}
+	return key
+}
+
+// lastLetter says the next letter ends the session.
+func (s *smtpSession) lastLetter() { s.final = true }
+
+// abort drops the connection without QUIT.
+func (s *smtpSession) abort() { s.c.Close() }
+
+// Close ends the session politely.
+func (s *smtpSession) Close() error {
+	err := s.c.Quit()
+	s.c.Close()
+	return err
+}
