@@ -228,9 +228,9 @@ func (t *SMTP) handshakeWithin(ctx context.Context, tc *tls.Conn, session int, t
 			record  tls.RecordHeaderError
 		)
 		if errors.As(err, &verify) || errors.As(err, &unknown) || errors.As(err, &host) || errors.As(err, &alert) || errors.As(err, &record) {
-			return &RunError{Kind: ErrTLS, Phase: "TLS", Text: fmt.Sprintf("TLS with %s failed: %v", t.Host, err), Err: err}
+			return &RunError{Kind: ErrTLS, Phase: smtp.PhaseTLS, Text: fmt.Sprintf("TLS with %s failed: %v", t.Host, err), Err: err}
 		}
-		return &connError{"TLS", err}
+		return &connError{smtp.PhaseTLS, err}
 	}
 	st := tc.ConnectionState()
 	t.Trace.Note(session, "TLS %s, %s", tls.VersionName(st.Version), tls.CipherSuiteName(st.CipherSuite))

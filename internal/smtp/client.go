@@ -101,7 +101,7 @@ func (c *Client) cmd(phase string, want int, format string, args ...any) (*Reply
 // Greeting reads the server's greeting within d; other than 220 is the
 // error.
 func (c *Client) Greeting(d time.Duration) (*Reply, error) {
-	r, err := c.read("GREETING", d)
+	r, err := c.read(PhaseGreeting, d)
 	if err != nil {
 		return nil, err
 	}
@@ -114,12 +114,12 @@ func (c *Client) Greeting(d time.Duration) (*Reply, error) {
 // Hello says EHLO and learns the server's extensions.
 func (c *Client) Hello(name string) error {
 	if err := c.tp.PrintfLine("EHLO %s", name); err != nil {
-		return &IOError{"EHLO", err}
+		return &IOError{PhaseEHLO, err}
 	}
 	c.conn.SetReadDeadline(time.Now().Add(c.Timeout))
 	code, msg, err := c.tp.ReadResponse(0)
 	if err != nil {
-		return &IOError{"EHLO", err}
+		return &IOError{PhaseEHLO, err}
 	}
 	if code != 250 {
 		return parseReply(code, msg)
@@ -160,7 +160,7 @@ func (c *Client) AuthMechanisms() []string {
 // StartTLS asks for TLS (RFC 3207). The caller makes the handshake on
 // the connection and a new Client over it, which says EHLO again.
 func (c *Client) StartTLS() error {
-	_, err := c.cmd("STARTTLS", 220, "STARTTLS")
+	_, err := c.cmd(PhaseSTARTTLS, 220, "STARTTLS")
 	return err
 }
 
@@ -178,7 +178,7 @@ func (c *Client) Auth(a sasl.Client) error {
 		line += " " + sent[0]
 	}
 	for {
-		r, err := c.cmd("AUTH", 0, "%s", line)
+		r, err := c.cmd(PhaseAUTH, 0, "%s", line)
 		if err != nil {
 			return err
 		}
@@ -191,11 +191,11 @@ func (c *Client) Auth(a sasl.Client) error {
 		case 334:
 			challenge, err := base64.StdEncoding.DecodeString(r.Text)
 			if err != nil {
-				return &IOError{"AUTH", fmt.Errorf("a challenge that is not base64: %w", err)}
+				return &IOError{PhaseAUTH, fmt.Errorf("a challenge that is not base64: %w", err)}
 			}
 			resp, err := a.Next(challenge)
 			if err != nil {
-				c.cmd("AUTH", 0, "*") // cancel the exchange
+				c.cmd(PhaseAUTH, 0, "*") // cancel the exchange
 				return err
 			}
 			line = base64.StdEncoding.EncodeToString(resp)
@@ -215,9 +215,9 @@ var errEarly = errors.New("a transaction sent early waits for its message")
 func (c *Client) Reset() error {
 	if c.early != nil {
 		c.conn.Close()
-		return &IOError{"RSET", errEarly}
+		return &IOError{PhaseRSET, errEarly}
 	}
-	_, err := c.cmd("RSET", 250, "RSET")
+	_, err := c.cmd(PhaseRSET, 250, "RSET")
 	return err
 }
 
@@ -225,9 +225,9 @@ func (c *Client) Reset() error {
 func (c *Client) Noop() error {
 	if c.early != nil {
 		c.conn.Close()
-		return &IOError{"NOOP", errEarly}
+		return &IOError{PhaseNOOP, errEarly}
 	}
-	_, err := c.cmd("NOOP", 250, "NOOP")
+	_, err := c.cmd(PhaseNOOP, 250, "NOOP")
 	return err
 }
 
@@ -244,7 +244,7 @@ func (c *Client) Quit() error {
 	if c.early != nil {
 		return c.conn.Close()
 	}
-	_, err := c.cmd("QUIT", 221, "QUIT")
+	_, err := c.cmd(PhaseQUIT, 221, "QUIT")
 	c.conn.Close()
 	return err
 }

@@ -357,7 +357,7 @@ func TestRefusalsInAFlight(t *testing.T) {
 		c := s.start(t)
 		sent, err := c.Send(letter, func(*Sent) error { return nil })
 		var ioe *IOError
-		if !errors.As(err, &ioe) || ioe.Phase != "MAIL" {
+		if !errors.As(err, &ioe) || ioe.Phase != PhaseMAIL {
 			t.Errorf("sent %+v, err %v; want an IOError at MAIL (nothing answered)", sent, err)
 		}
 	})
@@ -368,7 +368,7 @@ func TestRefusalsInAFlight(t *testing.T) {
 		called := false
 		_, err := c.Send(letter, func(*Sent) error { called = true; return nil })
 		var ioe *IOError
-		if !called || !errors.As(err, &ioe) || ioe.Phase != "EOD" {
+		if !called || !errors.As(err, &ioe) || ioe.Phase != PhaseEOD {
 			t.Errorf("err %v, beforeEnd called %v; want an IOError at EOD", err, called)
 		}
 	})
@@ -669,7 +669,7 @@ func TestNextRidesTheEnd(t *testing.T) {
 		}
 		_, err = c.Send(letter, func(*Sent) error { time.Sleep(100 * time.Millisecond); return nil }) // the reset arrives
 		var ioe *IOError
-		if !errors.As(err, &ioe) || ioe.Phase != "BODY" {
+		if !errors.As(err, &ioe) || ioe.Phase != PhaseBody {
 			t.Fatalf("err %v, want an IOError in BODY: the final dot never left", err)
 		}
 	})
@@ -683,7 +683,7 @@ func TestNextRidesTheEnd(t *testing.T) {
 		}
 		other := *second
 		var ioe *IOError
-		if _, err := c.Send(&other, func(*Sent) error { t.Error("beforeEnd called"); return nil }); !errors.As(err, &ioe) || ioe.Phase != "MAIL" {
+		if _, err := c.Send(&other, func(*Sent) error { t.Error("beforeEnd called"); return nil }); !errors.As(err, &ioe) || ioe.Phase != PhaseMAIL {
 			t.Fatalf("err %v, want an IOError in MAIL", err)
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -698,7 +698,7 @@ func TestNextRidesTheEnd(t *testing.T) {
 		asked := 0
 		_, err := c.Send(withNext(second, &asked), func(*Sent) error { return nil })
 		var ioe *IOError
-		if !errors.As(err, &ioe) || ioe.Phase != "EOD" {
+		if !errors.As(err, &ioe) || ioe.Phase != PhaseEOD {
 			t.Fatalf("first: err %v, want an IOError in EOD (its fate unknown)", err)
 		}
 		if _, err := c.Send(second, func(*Sent) error { t.Error("beforeEnd called"); return nil }); !errors.As(err, &ioe) {

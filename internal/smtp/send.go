@@ -99,7 +99,7 @@ func (c *Client) Send(m *Mail, beforeEnd func(*Sent) error) (*Sent, error) {
 		// The server waits for another transaction's message: only
 		// dropping the connection ends that.
 		c.conn.Close()
-		return s, &IOError{"MAIL", errors.New("another transaction was sent early")}
+		return s, &IOError{PhaseMAIL, errors.New("another transaction was sent early")}
 	}
 	c.early = nil
 
@@ -113,10 +113,10 @@ func (c *Client) Send(m *Mail, beforeEnd func(*Sent) error) (*Sent, error) {
 		c.writer().Write(data)
 		c.bufferQuit(m)
 		// A chunk the server did not get whole it cannot have taken.
-		if err := c.flush("BODY"); err != nil {
+		if err := c.flush(PhaseBody); err != nil {
 			return s, err
 		}
-		if err := c.readFlight(s, "EOD", true); err != nil {
+		if err := c.readFlight(s, PhaseEOD, true); err != nil {
 			return s, err
 		}
 		c.readQuit(s)
@@ -131,7 +131,7 @@ func (c *Client) Send(m *Mail, beforeEnd func(*Sent) error) (*Sent, error) {
 		}
 	case pipelining:
 		c.bufferEnvelope(m, len(data), !chunking)
-		if err := c.flush("MAIL"); err != nil {
+		if err := c.flush(PhaseMAIL); err != nil {
 			return s, err
 		}
 		if err := c.readFlight(s, "", !chunking); err != nil {
@@ -139,19 +139,19 @@ func (c *Client) Send(m *Mail, beforeEnd func(*Sent) error) (*Sent, error) {
 		}
 	default:
 		var err error
-		if s.Mail, err = c.cmd("MAIL", 0, "%s", c.mailLine(m, len(data))); err != nil {
+		if s.Mail, err = c.cmd(PhaseMAIL, 0, "%s", c.mailLine(m, len(data))); err != nil {
 			return s, err
 		}
 		if s.Mail.Code/100 != 2 {
 			return s, nil
 		}
 		for i, rcpt := range m.To {
-			if s.Rcpt[i], err = c.cmd("RCPT", 0, "%s", c.rcptLine(m, rcpt)); err != nil {
+			if s.Rcpt[i], err = c.cmd(PhaseRCPT, 0, "%s", c.rcptLine(m, rcpt)); err != nil {
 				return s, err
 			}
 		}
 		if len(s.Accepted()) > 0 && !chunking {
-			if s.Data, err = c.cmd("DATA", 0, "DATA"); err != nil {
+			if s.Data, err = c.cmd(PhaseDATA, 0, "DATA"); err != nil {
 				return s, err
 			}
 		}
@@ -164,10 +164,10 @@ func (c *Client) Send(m *Mail, beforeEnd func(*Sent) error) (*Sent, error) {
 		// with 354 anyway waits for a message: an empty one ends it.
 		if s.Data != nil && s.Data.Code == 354 {
 			c.bufferLine(".")
-			if err := c.flush("DATA"); err != nil {
+			if err := c.flush(PhaseDATA); err != nil {
 				return s, err
 			}
-			if _, err := c.read("DATA", c.DataTimeout); err != nil {
+			if _, err := c.read(PhaseDATA, c.DataTimeout); err != nil {
 				return s, err
 			}
 		}
@@ -182,14 +182,14 @@ func (c *Client) Send(m *Mail, beforeEnd func(*Sent) error) (*Sent, error) {
 		if pipelining {
 			c.bufferQuit(m)
 		}
-		if err := c.flush("BODY"); err != nil {
+		if err := c.flush(PhaseBody); err != nil {
 			return s, err
 		}
 	case s.Data == nil || s.Data.Code != 354:
 		return s, nil
 	default:
 		if err := writeDotStuffed(c.writer(), data); err != nil {
-			return s, &IOError{"BODY", err}
+			return s, &IOError{PhaseBody, err}
 		}
 		// The next transaction is asked for before the point of no
 		// return: making it (reading its attachments) must not hold back
@@ -215,7 +215,7 @@ func (c *Client) Send(m *Mail, beforeEnd func(*Sent) error) (*Sent, error) {
 		}
 	}
 	var err error
-	if s.End, err = c.read("EOD", c.DataTimeout); err != nil {
+	if s.End, err = c.read(PhaseEOD, c.DataTimeout); err != nil {
 		return s, err
 	}
 	c.readQuit(s)
@@ -255,9 +255,9 @@ func (c *Client) flushEnd(body int) error {
 		return nil
 	}
 	if written := total - w.Buffered(); written < body+len(".\r\n") {
-		return &IOError{"BODY", err}
+		return &IOError{PhaseBody, err}
 	}
-	return &IOError{"EOD", err}
+	return &IOError{PhaseEOD, err}
 }
 
 // bufferQuit adds QUIT to the flight that ends the message when m ends
@@ -276,7 +276,7 @@ func (c *Client) readQuit(s *Sent) {
 	if !c.quitSent {
 		return
 	}
-	s.Quit, _ = c.read("QUIT", c.Timeout)
+	s.Quit, _ = c.read(PhaseQUIT, c.Timeout)
 	c.conn.Close()
 }
 
@@ -292,23 +292,23 @@ func (c *Client) readFlight(s *Sent, lost string, end bool) error {
 		return p
 	}
 	var err error
-	if s.Mail, err = c.read(phase("MAIL"), c.Timeout); err != nil {
+	if s.Mail, err = c.read(phase(PhaseMAIL), c.Timeout); err != nil {
 		return err
 	}
 	for i := range s.Rcpt {
-		if s.Rcpt[i], err = c.read(phase("RCPT"), c.Timeout); err != nil {
+		if s.Rcpt[i], err = c.read(phase(PhaseRCPT), c.Timeout); err != nil {
 			return err
 		}
 	}
 	if !end {
 		return nil
 	}
-	if lost == "EOD" { // BDAT LAST: the reply to the end of the message
+	if lost == PhaseEOD { // BDAT LAST: the reply to the end of the message
 		s.Chunked = true
-		s.End, err = c.read("EOD", c.DataTimeout)
+		s.End, err = c.read(PhaseEOD, c.DataTimeout)
 		return err
 	}
-	s.Data, err = c.read("DATA", c.Timeout)
+	s.Data, err = c.read(PhaseDATA, c.Timeout)
 	return err
 }
 
