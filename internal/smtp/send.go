@@ -74,152 +74,255 @@ func (s *Sent) Accepted() []int {
 // not sent, and the connection is closed.
 var ErrAborted = errors.New("aborted before the end of the message")
 
-// Send runs a mail transaction. beforeEnd is called at the point of no
-// return, before the end of the message is sent (the final dot, or BDAT
-// LAST), with the replies so far (those to RCPT tell who was refused);
-// if it fails,
-// the end is never sent and the connection is closed. With CHUNKING and
-// PIPELINING the whole transaction goes in one write, so beforeEnd is
-// called before any reply; with PIPELINING alone the
-// commands go in one write, the message in a second (with the next
-// transaction's commands, Mail.Next); without either, command by command.
+// Send runs mail transaction m and returns the replies it got.
+// beforeEnd is called at the point of no return, before the end of the
+// message is sent (the final dot, or BDAT LAST), with the replies so far
+// (those to RCPT tell who was refused); if it fails, the end is never
+// sent and the connection is closed.
 //
-// Send returns the replies read, and an error only when the session
-// cannot go on: an *IOError whose Phase is where it broke (after the
-// point of no return, "EOD": the server may have the letter), or
-// ErrAborted. A refusal is a reply, not an error.
+// How the transaction goes depends on what the server offers, one
+// method for each way: with PIPELINING and CHUNKING it is one group, and
+// beforeEnd is called before any reply (sendOneGroup); with PIPELINING
+// alone, the commands are one group and the message another, which
+// carries the next transaction's commands (Mail.Next) when there is one
+// (sendPipelined, and sendEarly for that next transaction); with
+// CHUNKING alone, command by command and the message in one chunk
+// (sendChunked); with neither, command by command (sendStepwise).
+//
+// Send returns an error only when the session cannot go on: an *IOError
+// whose Phase is where it broke (after the point of no return, PhaseEOD:
+// the server may have the letter), or ErrAborted. A refusal is a reply,
+// not an error.
 func (c *Client) Send(m *Mail, beforeEnd func(*Sent) error) (*Sent, error) {
-	s := &Sent{Rcpt: make([]*Reply, len(m.To))}
+	if c.early != nil {
+		return c.sendEarly(m, beforeEnd)
+	}
 	_, pipelining := c.Extension("PIPELINING")
 	_, chunking := c.Extension("CHUNKING")
-	chunking = chunking && !c.NoChunking
-	data := withCRLF(m.Data)
-	early := c.early != nil && c.early == m
-	if c.early != nil && !early {
-		// The server waits for another transaction's message: only
-		// dropping the connection ends that.
-		c.conn.Close()
-		return s, &IOError{PhaseMAIL, errors.New("another transaction was sent early")}
-	}
-	c.early = nil
-
-	if chunking && pipelining {
-		// One flight: the point of no return is before it.
-		if err := c.aborted(beforeEnd(s)); err != nil {
-			return s, err
-		}
-		c.bufferEnvelope(m, len(data), false)
-		c.bufferLine(fmt.Sprintf("BDAT %d LAST", len(data)))
-		c.writer().Write(data)
-		c.bufferQuit(m)
-		// A chunk the server did not get whole it cannot have taken.
-		if err := c.flush(PhaseBody); err != nil {
-			return s, err
-		}
-		if err := c.readFlight(s, PhaseEOD, true); err != nil {
-			return s, err
-		}
-		c.readQuit(s)
-		return s, nil
-	}
-
-	switch {
-	case early:
-		// Its MAIL, RCPTs and DATA went with the end of the message before.
-		if err := c.readFlight(s, "", true); err != nil {
-			return s, err
-		}
+	switch chunking = chunking && !c.NoChunking; {
+	case pipelining && chunking:
+		return c.sendOneGroup(m, beforeEnd)
 	case pipelining:
-		c.bufferEnvelope(m, len(data), !chunking)
-		if err := c.flush(PhaseMAIL); err != nil {
-			return s, err
-		}
-		if err := c.readFlight(s, "", !chunking); err != nil {
-			return s, err
-		}
-	default:
-		var err error
-		if s.Mail, err = c.cmd(PhaseMAIL, 0, "%s", c.mailLine(m, len(data))); err != nil {
-			return s, err
-		}
-		if s.Mail.Code/100 != 2 {
-			return s, nil
-		}
-		for i, rcpt := range m.To {
-			if s.Rcpt[i], err = c.cmd(PhaseRCPT, 0, "%s", c.rcptLine(m, rcpt)); err != nil {
-				return s, err
-			}
-		}
-		if len(s.Accepted()) > 0 && !chunking {
-			if s.Data, err = c.cmd(PhaseDATA, 0, "DATA"); err != nil {
-				return s, err
-			}
-		}
-	}
-
-	refused := refusedOf(s)
-	switch {
-	case s.Mail.Code/100 != 2 || len(refused) == len(m.To):
-		// Nobody to send to. A server that answered a pipelined DATA
-		// with 354 anyway waits for a message: an empty one ends it.
-		if s.Data != nil && s.Data.Code == 354 {
-			c.bufferLine(".")
-			if err := c.flush(PhaseDATA); err != nil {
-				return s, err
-			}
-			if _, err := c.read(PhaseDATA, c.DataTimeout); err != nil {
-				return s, err
-			}
-		}
-		return s, nil
+		return c.sendPipelined(m, beforeEnd)
 	case chunking:
-		if err := c.aborted(beforeEnd(s)); err != nil {
-			return s, err
-		}
-		s.Chunked = true
-		c.bufferLine(fmt.Sprintf("BDAT %d LAST", len(data)))
-		c.writer().Write(data)
-		if pipelining {
-			c.bufferQuit(m)
-		}
-		if err := c.flush(PhaseBody); err != nil {
-			return s, err
-		}
-	case s.Data == nil || s.Data.Code != 354:
-		return s, nil
+		return c.sendChunked(m, beforeEnd)
 	default:
-		if err := writeDotStuffed(c.writer(), data); err != nil {
-			return s, &IOError{PhaseBody, err}
-		}
-		// The next transaction is asked for before the point of no
-		// return: making it (reading its attachments) must not hold back
-		// the final dot of a letter whose eod is durable.
-		var next *Mail
-		if pipelining && m.Next != nil && !m.Quit {
-			next = m.Next()
-		}
-		if err := c.aborted(beforeEnd(s)); err != nil {
-			return s, err
-		}
-		body := c.writer().Buffered()
-		c.bufferLine(".")
-		if pipelining {
-			c.bufferQuit(m)
-		}
-		if next != nil {
-			c.bufferEnvelope(next, len(withCRLF(next.Data)), true)
-			c.early = next
-		}
-		if err := c.flushEnd(body); err != nil {
-			return s, err
-		}
+		return c.sendStepwise(m, beforeEnd)
+	}
+}
+
+// sendStepwise runs a transaction as RFC 5321 §3.3 has it, each command
+// after the reply to the one before: MAIL, each RCPT, DATA, then the
+// message and its final ".".
+func (c *Client) sendStepwise(m *Mail, beforeEnd func(*Sent) error) (*Sent, error) {
+	s, data := newSent(m), withCRLF(m.Data)
+	if err := c.envelopeStepwise(s, m, len(data)); err != nil || !hasRecipients(s, m) {
+		return s, err
 	}
 	var err error
-	if s.End, err = c.read(PhaseEOD, c.DataTimeout); err != nil {
+	if s.Data, err = c.cmd(PhaseDATA, 0, "DATA"); err != nil || s.Data.Code != 354 {
+		return s, err
+	}
+	body, err := c.bufferMessage(s, data, beforeEnd)
+	if err != nil {
+		return s, err
+	}
+	if err := c.flushEnd(body); err != nil {
+		return s, err
+	}
+	return s, c.readEnd(s)
+}
+
+// sendChunked runs a transaction where the server offers CHUNKING (RFC
+// 3030) but not PIPELINING: MAIL and each RCPT after the reply to the
+// one before, then the message as one chunk, BDAT LAST.
+func (c *Client) sendChunked(m *Mail, beforeEnd func(*Sent) error) (*Sent, error) {
+	s, data := newSent(m), withCRLF(m.Data)
+	if err := c.envelopeStepwise(s, m, len(data)); err != nil || !hasRecipients(s, m) {
+		return s, err
+	}
+	if err := c.aborted(beforeEnd(s)); err != nil {
+		return s, err
+	}
+	s.Chunked = true
+	c.bufferChunk(data)
+	if err := c.flush(PhaseBody); err != nil {
+		return s, err
+	}
+	return s, c.readEnd(s)
+}
+
+// sendOneGroup runs a transaction as one group of commands (RFC 2920
+// §3.1 with RFC 3030 §4): MAIL, each RCPT, BDAT LAST with the message,
+// and QUIT when it ends the session, in one write, the replies read
+// after. The point of no return is before the group, so beforeEnd hears
+// no reply.
+func (c *Client) sendOneGroup(m *Mail, beforeEnd func(*Sent) error) (*Sent, error) {
+	s, data := newSent(m), withCRLF(m.Data)
+	if err := c.aborted(beforeEnd(s)); err != nil {
+		return s, err
+	}
+	c.bufferEnvelope(m, len(data), false)
+	c.bufferChunk(data)
+	c.bufferQuit(m)
+	// A chunk the server did not get whole it cannot have taken.
+	if err := c.flush(PhaseBody); err != nil {
+		return s, err
+	}
+	// The end went with the rest: a reply that does not come leaves the
+	// letter's fate unknown.
+	if err := c.readEnvelope(s, PhaseEOD); err != nil {
+		return s, err
+	}
+	s.Chunked = true
+	if err := c.readEnd(s); err != nil {
 		return s, err
 	}
 	c.readQuit(s)
 	return s, nil
+}
+
+// sendPipelined runs a transaction in two groups of commands (RFC 2920):
+// MAIL, each RCPT and DATA; then the message, its final "." and QUIT when
+// it ends the session, or the next transaction's MAIL, RCPTs and DATA
+// (Mail.Next), which RFC 2920 §3.1 lets a group begin with a message.
+func (c *Client) sendPipelined(m *Mail, beforeEnd func(*Sent) error) (*Sent, error) {
+	s, data := newSent(m), withCRLF(m.Data)
+	c.bufferEnvelope(m, len(data), true)
+	if err := c.flush(PhaseMAIL); err != nil {
+		return s, err
+	}
+	if err := c.readEnvelope(s, ""); err != nil {
+		return s, err
+	}
+	var err error
+	if s.Data, err = c.read(PhaseDATA, c.Timeout); err != nil {
+		return s, err
+	}
+	return s, c.endPipelined(s, m, data, beforeEnd)
+}
+
+// sendEarly runs the transaction whose MAIL, RCPTs and DATA went in the
+// group that ended the message before (Mail.Next): their replies are
+// read, and it goes on as sendPipelined does. Only that transaction may
+// be sent now: the server may be waiting for its message.
+func (c *Client) sendEarly(m *Mail, beforeEnd func(*Sent) error) (*Sent, error) {
+	s, early := newSent(m), c.early
+	c.early = nil
+	if early != m {
+		// Only dropping the connection ends the message the server
+		// waits for.
+		c.conn.Close()
+		return s, &IOError{PhaseMAIL, errors.New("another transaction was sent early")}
+	}
+	if err := c.readEnvelope(s, ""); err != nil {
+		return s, err
+	}
+	var err error
+	if s.Data, err = c.read(PhaseDATA, c.Timeout); err != nil {
+		return s, err
+	}
+	return s, c.endPipelined(s, m, withCRLF(m.Data), beforeEnd)
+}
+
+// endPipelined sends the message of a pipelined transaction whose DATA
+// was answered, and reads the reply to its end. Where the server took no
+// recipient there is no message; but a server that answered DATA with
+// 354 anyway waits for one, and an empty one ends it.
+func (c *Client) endPipelined(s *Sent, m *Mail, data []byte, beforeEnd func(*Sent) error) error {
+	switch {
+	case !hasRecipients(s, m):
+		if s.Data.Code != 354 {
+			return nil
+		}
+		c.bufferLine(".")
+		if err := c.flush(PhaseDATA); err != nil {
+			return err
+		}
+		_, err := c.read(PhaseDATA, c.DataTimeout)
+		return err
+	case s.Data.Code != 354:
+		return nil
+	}
+	// The next transaction is asked for before the point of no return:
+	// making it (reading its attachments) must not hold back the final
+	// dot of a letter whose eod is durable.
+	var next *Mail
+	if m.Next != nil && !m.Quit {
+		next = m.Next()
+	}
+	body, err := c.bufferMessage(s, data, beforeEnd)
+	if err != nil {
+		return err
+	}
+	c.bufferQuit(m)
+	if next != nil {
+		c.bufferEnvelope(next, len(withCRLF(next.Data)), true)
+		c.early = next
+	}
+	if err := c.flushEnd(body); err != nil {
+		return err
+	}
+	if err := c.readEnd(s); err != nil {
+		return err
+	}
+	c.readQuit(s)
+	return nil
+}
+
+// newSent is where the replies to m go.
+func newSent(m *Mail) *Sent { return &Sent{Rcpt: make([]*Reply, len(m.To))} }
+
+// hasRecipients reports whether the replies so far leave someone to send
+// m to: MAIL taken, and not every RCPT refused.
+func hasRecipients(s *Sent, m *Mail) bool {
+	return s.Mail.Code/100 == 2 && len(refusedOf(s)) < len(m.To)
+}
+
+// envelopeStepwise sends MAIL, and each RCPT if MAIL is taken, each
+// after the reply to the one before.
+func (c *Client) envelopeStepwise(s *Sent, m *Mail, size int) error {
+	var err error
+	if s.Mail, err = c.cmd(PhaseMAIL, 0, "%s", c.mailLine(m, size)); err != nil || s.Mail.Code/100 != 2 {
+		return err
+	}
+	for i, rcpt := range m.To {
+		if s.Rcpt[i], err = c.cmd(PhaseRCPT, 0, "%s", c.rcptLine(m, rcpt)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// bufferMessage adds a message for DATA to the group being built,
+// dot-stuffed (RFC 5321 §4.5.2), and once beforeEnd lets it, the final
+// "." that ends it. It returns how many bytes of the group come before
+// the ".", for flushEnd.
+func (c *Client) bufferMessage(s *Sent, data []byte, beforeEnd func(*Sent) error) (int, error) {
+	if err := writeDotStuffed(c.writer(), data); err != nil {
+		return 0, &IOError{PhaseBody, err}
+	}
+	if err := c.aborted(beforeEnd(s)); err != nil {
+		return 0, err
+	}
+	body := c.writer().Buffered()
+	c.bufferLine(".")
+	return body, nil
+}
+
+// bufferChunk adds a message as the one and last chunk (RFC 3030 §2) to
+// the group being built.
+func (c *Client) bufferChunk(data []byte) {
+	c.bufferLine(fmt.Sprintf("BDAT %d LAST", len(data)))
+	c.writer().Write(data)
+}
+
+// readEnd reads the reply to the end of the message, which may take the
+// server a while (DataTimeout).
+func (c *Client) readEnd(s *Sent) error {
+	var err error
+	s.End, err = c.read(PhaseEOD, c.DataTimeout)
+	return err
 }
 
 // withCRLF is data ending in CRLF, as a message must.
@@ -280,11 +383,10 @@ func (c *Client) readQuit(s *Sent) {
 	c.conn.Close()
 }
 
-// readFlight reads the replies to a pipelined flight: MAIL, each RCPT,
-// and DATA or the BDAT that ends it (end). A connection lost while
-// reading them fails in phase lost, or in the phase of the reply that
-// did not come.
-func (c *Client) readFlight(s *Sent, lost string, end bool) error {
+// readEnvelope reads the replies to MAIL and each RCPT of a group. A
+// connection lost while reading them fails in phase lost, or where lost
+// is "", in the phase of the reply that did not come.
+func (c *Client) readEnvelope(s *Sent, lost string) error {
 	phase := func(p string) string {
 		if lost != "" {
 			return lost
@@ -300,16 +402,7 @@ func (c *Client) readFlight(s *Sent, lost string, end bool) error {
 			return err
 		}
 	}
-	if !end {
-		return nil
-	}
-	if lost == PhaseEOD { // BDAT LAST: the reply to the end of the message
-		s.Chunked = true
-		s.End, err = c.read(PhaseEOD, c.DataTimeout)
-		return err
-	}
-	s.Data, err = c.read(PhaseDATA, c.Timeout)
-	return err
+	return nil
 }
 
 func (c *Client) aborted(err error) error {
