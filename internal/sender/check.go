@@ -65,13 +65,14 @@ func (t *SMTP) diagnose(ctx context.Context, err error) error {
 		}
 	}
 	if re.Hint == "" {
-		re.Hint = t.hint(ctx, err)
+		re.Hint = t.Hint(ctx, err)
 	}
 	return re
 }
 
-// hint says what a failure most likely means, and what to change.
-func (t *SMTP) hint(ctx context.Context, err error) string {
+// Hint says what a failure to open a session most likely means, and
+// what to change in the config; "" when it cannot tell.
+func (t *SMTP) Hint(ctx context.Context, err error) string {
 	addr := net.JoinHostPort(t.Host, strconv.Itoa(t.Port))
 	var (
 		dns     *net.DNSError

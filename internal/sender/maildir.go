@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/mailmerge/mailmerge/internal/journal"
-	"github.com/mailmerge/mailmerge/internal/letter"
 )
 
 // Maildir is a Transport that delivers into a Maildir folder: each letter
@@ -64,11 +63,19 @@ func maildirHost(host, goos string) string {
 	return strings.NewReplacer("/", `\057`, ":", `\072`).Replace(host)
 }
 
+// Hint says nothing more than the error: a folder that cannot be made
+// says why itself.
+func (m *Maildir) Hint(ctx context.Context, err error) string { return "" }
+
+// maildirSession writes letters into the folder, one file each.
 type maildirSession struct {
 	dir, host string
 }
 
-func (s *maildirSession) Send(ctx context.Context, l *letter.Letter, data []byte, beforeEOD func([]journal.Rejection) error) Result {
+// Send writes tx.Letter into tmp/, and once beforeEOD has recorded it,
+// moves it into new/: the rename is the point of no return.
+func (s *maildirSession) Send(ctx context.Context, tx Tx, beforeEOD func([]journal.Rejection) error) Result {
+	data := tx.Data
 	now := time.Now()
 	name := fmt.Sprintf("%d.M%dP%dQ%d.%s", now.Unix(), now.Nanosecond()/1000, os.Getpid(), maildirSeq.Add(1), s.host)
 	tmp := filepath.Join(s.dir, "tmp", name)
@@ -105,4 +112,14 @@ func (s *maildirSession) Send(ctx context.Context, l *letter.Letter, data []byte
 	return Result{Outcome: Delivered, Phase: PhaseWrite, Text: "new/" + name}
 }
 
+// TakesNext is false: a file has no envelope to send early.
+func (s *maildirSession) TakesNext() bool { return false }
+
+// Alive is true: a folder does not hang up.
+func (s *maildirSession) Alive() bool { return true }
+
+// Abort does nothing: there is no connection to drop.
+func (s *maildirSession) Abort() {}
+
+// Close does nothing: there is no connection to end.
 func (s *maildirSession) Close() error { return nil }

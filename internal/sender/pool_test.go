@@ -430,7 +430,7 @@ func TestDeliveryWithDATA(t *testing.T) {
 
 // TestOverDATA runs the tests of interrupts, aborts, stops, retries and
 // failures again with DATA instead of BDAT, where each letter's end
-// carries the next letter's envelope (smtp.Mail.Next).
+// carries the next letter's envelope (Tx.Next).
 func TestOverDATA(t *testing.T) {
 	overDATA = true
 	defer func() { overDATA = false }()

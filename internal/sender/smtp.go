@@ -78,7 +78,7 @@ func (t *SMTP) Open(ctx context.Context, session int) (Session, error) {
 	}
 	c.NoChunking = t.NoChunking
 	_, utf8 := c.Extension("SMTPUTF8")
-	return &smtpSession{c: c, conn: raw, utf8: utf8, dsn: t.DSN, last: time.Now()}, nil
+	return &smtpSession{client: c, conn: raw, utf8: utf8, dsn: t.DSN, last: time.Now()}, nil
 }
 
 // greetingWait bounds the wait for a server's greeting: submission

@@ -21,66 +21,60 @@ var idleLimit = time.Minute
 
 // smtpSession is one SMTP connection, used for letter after letter.
 type smtpSession struct {
-	c     *smtp.Client
-	conn  net.Conn
-	utf8  bool
-	dsn   *smtp.DSN
-	dirty bool // a transaction failed: RSET before the next MAIL
-	last  time.Time
-	// final says the next letter is the session's last: its QUIT goes in
-	// the letter's last flight.
-	final bool
-	// next gives the letter to send after the one in flight, if any
-	// (worker.next); early is the transaction of that letter (earlyFor)
-	// whose envelope went with the end of the one before.
-	next     func() (*letter.Letter, []byte)
-	early    *smtp.Mail
-	earlyFor *letter.Letter
+	client *smtp.Client
+	conn   net.Conn
+	utf8   bool
+	dsn    *smtp.DSN
+	dirty  bool // a transaction failed: RSET before the next MAIL
+	last   time.Time
+	// ahead is the transaction made for the letter the worker said it
+	// sends next (Tx.Next), and aheadFor that letter: the client may have
+	// sent its envelope early already, and knows it by this transaction.
+	ahead    *smtp.Mail
+	aheadFor *letter.Letter
 }
 
-func (s *smtpSession) setNext(next func() (*letter.Letter, []byte)) { s.next = next }
+// TakesNext reports whether the server pipelines and the letters go with
+// DATA, so that a letter's envelope can go with the end of the one
+// before.
+func (s *smtpSession) TakesNext() bool { return s.client.TakesNext() }
 
-// alive reports whether the session can take a letter: one idle for
-// longer than idleLimit is asked with NOOP.
-func (s *smtpSession) alive() bool {
-	if s.early != nil || time.Since(s.last) < idleLimit {
+// Alive reports whether the session can take a letter: one idle for
+// longer than idleLimit is asked with NOOP. One whose next transaction
+// went early is in use.
+func (s *smtpSession) Alive() bool {
+	if s.client.Early() != nil || time.Since(s.last) < idleLimit {
 		return true
 	}
 	s.last = time.Now()
-	return s.c.Noop() == nil
+	return s.client.Noop() == nil
 }
 
-// Send runs one mail transaction. beforeEOD is called at the point of no
+// Send runs one mail transaction, with tx.Next's envelope at its end
+// where the server pipelines. beforeEOD is called at the point of no
 // return (before the final dot, or BDAT LAST): it records that point
 // durably, and if it fails the end is never sent.
-func (s *smtpSession) Send(ctx context.Context, l *letter.Letter, data []byte, beforeEOD func([]journal.Rejection) error) Result {
+func (s *smtpSession) Send(ctx context.Context, tx Tx, beforeEOD func([]journal.Rejection) error) Result {
 	stop := context.AfterFunc(ctx, func() { s.conn.Close() })
 	defer stop()
 	defer func() { s.last = time.Now() }()
-	// The letter whose envelope went early is the one a worker sends
-	// next; were it another, the client drops the connection rather than
-	// write into the early one's message.
-	m := s.early
-	if s.earlyFor != l {
-		m = nil
-	}
-	s.early, s.earlyFor = nil, nil
-	// A transaction sent early began after the one before had ended.
-	if s.dirty && m == nil {
-		if err := s.c.Reset(); err != nil {
+	// A transaction whose envelope went early began after the one before
+	// had ended: there is nothing to reset.
+	if s.dirty && s.client.Early() == nil {
+		if err := s.client.Reset(); err != nil {
 			r := Classify(smtp.PhaseRSET, err)
 			r.Outcome, r.Reconnect = Temporary, true
 			return r
 		}
 	}
 	s.dirty = false
-	if r := s.unsendable(l, data); r != nil {
+	l := tx.Letter
+	if r := s.unsendable(l, tx.Data); r != nil {
 		return *r
 	}
-	if m == nil {
-		m = s.mail(l, data)
-	}
-	r := s.transaction(l, m, beforeEOD)
+	m := s.mailOf(l, tx.Data)
+	m.Quit = tx.Last
+	r := s.transaction(l, m, s.aheadOf(tx), beforeEOD)
 	if r.Outcome != Delivered {
 		s.dirty = true
 	}
@@ -93,10 +87,22 @@ func (s *smtpSession) unsendable(l *letter.Letter, data []byte) *Result {
 	if l.SMTPUTF8 && !s.utf8 {
 		return &Result{Outcome: Failed, Phase: smtp.PhaseMAIL, Text: "an address is not ASCII and the server does not offer SMTPUTF8"}
 	}
-	if max := s.c.MaxSize(); max > 0 && int64(len(data)) > max {
+	if max := s.client.MaxSize(); max > 0 && int64(len(data)) > max {
 		return &Result{Outcome: Failed, Phase: smtp.PhaseMAIL, Text: fmt.Sprintf("the letter is %d bytes, more than the %d the server takes (SIZE); nothing was sent", len(data), max)}
 	}
 	return nil
+}
+
+// mailOf is the transaction of letter l: the one made when l was the
+// letter to send next (aheadOf), whose envelope may have gone early, or
+// a new one. Were the worker to send another letter than it said, the
+// client would drop the connection rather than write into the message
+// the server waits for.
+func (s *smtpSession) mailOf(l *letter.Letter, data []byte) *smtp.Mail {
+	if s.aheadFor == l {
+		return s.ahead
+	}
+	return s.mail(l, data)
 }
 
 // mail is the transaction of letter l, written out as data.
@@ -108,25 +114,20 @@ func (s *smtpSession) mail(l *letter.Letter, data []byte) *smtp.Mail {
 	return m
 }
 
-// nextMail is the transaction of the letter to send after the one in
-// flight, to go early (smtp.Mail.Next), if the worker has one and the
-// server can take it.
-func (s *smtpSession) nextMail() *smtp.Mail {
-	l, data := s.next()
-	if l == nil || s.unsendable(l, data) != nil {
+// aheadOf is the transaction of the letter to send after tx (Tx.Next),
+// for the client to send its envelope early, if there is one and the
+// server can take it; nil otherwise.
+func (s *smtpSession) aheadOf(tx Tx) *smtp.Mail {
+	s.ahead, s.aheadFor = nil, nil
+	if tx.Next == nil || tx.Last || s.unsendable(tx.Next.Letter, tx.Next.Data) != nil {
 		return nil
 	}
-	s.early, s.earlyFor = s.mail(l, data), l
-	return s.early
+	s.ahead, s.aheadFor = s.mail(tx.Next.Letter, tx.Next.Data), tx.Next.Letter
+	return s.ahead
 }
 
-func (s *smtpSession) transaction(l *letter.Letter, m *smtp.Mail, beforeEOD func([]journal.Rejection) error) Result {
-	m.Quit = s.final
-	m.Next = nil
-	if s.next != nil && !s.final {
-		m.Next = s.nextMail
-	}
-	sent, err := s.c.Send(m, func(sent *smtp.Sent) error { return beforeEOD(rejections(l, sent)) })
+func (s *smtpSession) transaction(l *letter.Letter, m, next *smtp.Mail, beforeEOD func([]journal.Rejection) error) Result {
+	sent, err := s.client.Send(m, next, func(sent *smtp.Sent) error { return beforeEOD(rejections(l, sent)) })
 	// Each recipient the server refuses keeps its own outcome; the others
 	// share the transaction's.
 	rejected := rejections(l, sent)
@@ -203,15 +204,12 @@ func envID(l *letter.Letter) string {
 	return key
 }
 
-// lastLetter says the next letter ends the session.
-func (s *smtpSession) lastLetter() { s.final = true }
-
-// abort drops the connection without QUIT.
-func (s *smtpSession) abort() { s.c.Close() }
+// Abort drops the connection without QUIT.
+func (s *smtpSession) Abort() { s.client.Close() }
 
 // Close ends the session politely.
 func (s *smtpSession) Close() error {
-	err := s.c.Quit()
-	s.c.Close()
+	err := s.client.Quit()
+	s.client.Close()
 	return err
 }

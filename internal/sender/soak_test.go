@@ -28,7 +28,7 @@ import (
 // the server took a letter at most once and a delivered one exactly once,
 // and the journal reopened says what its records say. It runs with BDAT,
 // and with DATA, where each letter's end carries the next one's envelope
-// (smtp.Mail.Next).
+// (Tx.Next).
 func TestFaultSoak(t *testing.T) {
 	t.Run("BDAT", func(t *testing.T) { faultSoak(t, false) })
 	t.Run("DATA", func(t *testing.T) { faultSoak(t, true) })

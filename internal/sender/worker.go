@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/mailmerge/mailmerge/internal/journal"
-	"github.com/mailmerge/mailmerge/internal/letter"
 )
 
 // crew is what the workers share.
@@ -76,7 +75,7 @@ type worker struct {
 	s    Session
 	sent int
 	// held is a job taken while the one before was being sent, for the
-	// session to send its envelope early (next).
+	// session to send its envelope early (takeNext).
 	held *job
 }
 
@@ -105,7 +104,7 @@ func (s *worker) handle(j *job) (report, error) {
 		}
 	}
 	j.paid = false
-	if a, ok := s.s.(interface{ alive() bool }); ok && !a.alive() {
+	if s.s != nil && !s.s.Alive() {
 		s.close(false) // idle too long, and gone: a new one, before the letter
 	}
 	if s.s == nil {
@@ -132,10 +131,11 @@ func (s *worker) handle(j *job) (report, error) {
 			return r, nil // stopped while the session opened: the letter was not in flight
 		}
 	}
-	if l, ok := s.s.(interface{ lastLetter() }); ok && s.sent+1 >= p.PerSession {
-		l.lastLetter() // its QUIT can ride with the letter
+	tx := Tx{Letter: j.l, Data: j.data, Last: s.sent+1 >= p.PerSession}
+	if !tx.Last && s.s.TakesNext() {
+		tx.Next = s.takeNext()
 	}
-	r = s.attempt(j)
+	r = s.attempt(j, tx)
 	s.sent++
 	if r.res.Stop != nil {
 		s.close(false)
@@ -150,28 +150,31 @@ func (s *worker) handle(j *job) (report, error) {
 	return r, nil
 }
 
-// next takes the job to send after the one in flight, if one waits and
-// may go at once, and gives the session its letter: where the server
-// pipelines, the letter's envelope then goes with the end of the one in
-// flight, a round trip saved. The job is handled next either way.
-func (s *worker) next() (*letter.Letter, []byte) {
+// takeNext takes the job to send after the one about to go, if one waits
+// and may go at once, and returns its letter for the session: its
+// envelope then goes with the end of the one before, a round trip saved.
+// The job is held, and handled next either way. It is written out here,
+// before the letter before reaches its point of no return: reading its
+// attachments must not hold back the final dot of a letter whose eod is
+// durable.
+func (s *worker) takeNext() *Tx {
 	p := s.w.p
-	if s.held != nil || s.stopped() || s.sent+2 > p.PerSession {
-		return nil, nil
+	if s.stopped() {
+		return nil
 	}
 	select {
 	case j := <-s.w.work:
 		if j == nil {
-			return nil, nil // closed (never while a job is in flight): the run loop sees it too
+			return nil // closed (never while a job is in flight): the run loop sees it too
 		}
 		s.held = j
 	default:
-		return nil, nil
+		return nil
 	}
 	j := s.held
 	if p.Limit != nil {
 		if !p.Limit.Allow() {
-			return nil, nil // it waits its turn in handle
+			return nil // it waits its turn in handle
 		}
 		j.paid = true
 	}
@@ -179,11 +182,11 @@ func (s *worker) next() (*letter.Letter, []byte) {
 		data, err := p.Build(j.l)
 		if err != nil {
 			j.buildErr = err // handle records why
-			return nil, nil
+			return nil
 		}
 		j.data = data
 	}
-	return j.l, j.data
+	return &Tx{Letter: j.l, Data: j.data}
 }
 
 // unbuilt records a letter that could not be written out (an attachment
@@ -226,11 +229,6 @@ func (s *worker) open() error {
 		if err == nil {
 			s.s, s.sent = sess, 0
 			w.live.Add(1)
-			if n, ok := sess.(interface {
-				setNext(func() (*letter.Letter, []byte))
-			}); ok {
-				n.setNext(s.next)
-			}
 			return nil
 		}
 		var re *RunError
@@ -240,13 +238,8 @@ func (s *worker) open() error {
 		p.Log.Info("session not opened", "session", s.n, "try", try+1, "err", err)
 	}
 	if w.live.Load() == 0 {
-		re := &RunError{Kind: ErrUnavailable, Text: fmt.Sprintf("%s: %v", p.Transport.Describe(), err), Err: err}
-		if h, ok := p.Transport.(interface {
-			hint(context.Context, error) string
-		}); ok {
-			re.Hint = h.hint(w.gctx, err)
-		}
-		return re
+		return &RunError{Kind: ErrUnavailable, Text: fmt.Sprintf("%s: %v", p.Transport.Describe(), err), Err: err,
+			Hint: p.Transport.Hint(w.gctx, err)}
 	}
 	return err
 }
@@ -257,15 +250,15 @@ func (s *worker) close(polite bool) {
 	}
 	if polite {
 		s.s.Close()
-	} else if c, ok := s.s.(interface{ abort() }); ok {
-		c.abort() // after a 421 or a network error: no QUIT, no RSET
+	} else {
+		s.s.Abort() // after a 421 or a network error: no QUIT, no RSET
 	}
 	s.s = nil
 	s.w.live.Add(-1)
 }
 
-// attempt makes one attempt at a letter and records it.
-func (s *worker) attempt(j *job) report {
+// attempt makes one attempt at a letter, tx, and records it.
+func (s *worker) attempt(j *job, tx Tx) report {
 	p := s.w.p
 	j.attempt++
 	l := j.l
@@ -276,7 +269,7 @@ func (s *worker) attempt(j *job) report {
 		return report{j: j, res: Result{Stop: &RunError{Kind: ErrJournal, Text: err.Error(), Err: err}}}
 	}
 	start := time.Now()
-	res := s.s.Send(s.w.gctx, l, j.data, func(refused []journal.Rejection) error {
+	res := s.s.Send(s.w.gctx, tx, func(refused []journal.Rejection) error {
 		rec := base
 		rec.State, rec.Rejected = journal.EOD, refused
 		return p.Journal.Commit(rec)

@@ -34,8 +34,8 @@ type Client struct {
 
 	quitSent bool // QUIT went with the last transaction (Mail.Quit)
 	// early is the transaction whose MAIL, RCPTs and DATA went with the
-	// end of the one before (Mail.Next): their replies are still to read,
-	// and the server may be waiting for its message.
+	// end of the one before (Send's next): their replies are still to
+	// read, and the server may be waiting for its message.
 	early *Mail
 }
 
@@ -206,7 +206,7 @@ func (c *Client) Auth(a sasl.Client) error {
 	}
 }
 
-// errEarly refuses a command while a transaction sent early (Mail.Next)
+// errEarly refuses a command while a transaction sent early (Early)
 // waits for its Send: the server may be reading a message, of which the
 // command would be a line.
 var errEarly = errors.New("a transaction sent early waits for its message")
@@ -233,7 +233,7 @@ func (c *Client) Noop() error {
 
 // Quit ends the session politely and closes the connection. After a
 // transaction that sent QUIT already (Mail.Quit) there is nothing to do.
-// With a transaction sent early (Mail.Next) and never sent on, the server
+// With a transaction sent early (Early) and never sent on, the server
 // may be waiting for its message, where QUIT would be a line of it: the
 // connection is closed without a word, and the server drops the
 // transaction (RFC 5321 §3.8).

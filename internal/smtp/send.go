@@ -25,14 +25,6 @@ type Mail struct {
 	// as a group's last command), saving the round trip a separate QUIT
 	// would take. The connection is closed after its reply.
 	Quit bool
-	// Next, where the server offers PIPELINING (and the message goes with
-	// DATA), is asked for the session's next transaction once this one's
-	// point of no return is passed; that transaction's MAIL, RCPTs and
-	// DATA then go in the flight that ends this message (RFC 2920 §3.1: a
-	// message's content may begin a group), saving the round trip of their
-	// own flight. The next Send must be of the Mail it returned; nil sends
-	// nothing early.
-	Next func() *Mail
 }
 
 // DSN is what delivery status notifications to ask for: when (Notify:
@@ -80,35 +72,60 @@ var ErrAborted = errors.New("aborted before the end of the message")
 // (those to RCPT tell who was refused); if it fails, the end is never
 // sent and the connection is closed.
 //
-// How the transaction goes depends on what the server offers, one
-// method for each way: with PIPELINING and CHUNKING it is one group, and
-// beforeEnd is called before any reply (sendOneGroup); with PIPELINING
-// alone, the commands are one group and the message another, which
-// carries the next transaction's commands (Mail.Next) when there is one
-// (sendPipelined, and sendEarly for that next transaction); with
-// CHUNKING alone, command by command and the message in one chunk
-// (sendChunked); with neither, command by command (sendStepwise).
+// next, if not nil, is the transaction the caller sends after m. Where
+// Send takes it (TakesNext), next's MAIL, RCPTs and DATA go in the group
+// that ends m's message (RFC 2920 §3.1: a group may begin with a
+// message), saving the round trip of a group of their own; Early then
+// reports next, and the next Send must be of it. When m ends the session
+// (Mail.Quit), or m's message is not sent, next is not sent either.
+//
+// How the transaction goes depends on what the server offers: with
+// PIPELINING and CHUNKING it is one group, and beforeEnd is called
+// before any reply; with PIPELINING alone, the commands are one group
+// and the message another; with CHUNKING alone, command by command and
+// the message in one chunk; with neither, command by command.
 //
 // Send returns an error only when the session cannot go on: an *IOError
 // whose Phase is where it broke (after the point of no return, PhaseEOD:
 // the server may have the letter), or ErrAborted. A refusal is a reply,
 // not an error.
-func (c *Client) Send(m *Mail, beforeEnd func(*Sent) error) (*Sent, error) {
+func (c *Client) Send(m, next *Mail, beforeEnd func(*Sent) error) (*Sent, error) {
 	if c.early != nil {
-		return c.sendEarly(m, beforeEnd)
+		return c.sendEarly(m, next, beforeEnd)
 	}
-	_, pipelining := c.Extension("PIPELINING")
-	_, chunking := c.Extension("CHUNKING")
-	switch chunking = chunking && !c.NoChunking; {
+	switch pipelining, chunking := c.pipelining(), c.chunking(); {
 	case pipelining && chunking:
 		return c.sendOneGroup(m, beforeEnd)
 	case pipelining:
-		return c.sendPipelined(m, beforeEnd)
+		return c.sendPipelined(m, next, beforeEnd)
 	case chunking:
 		return c.sendChunked(m, beforeEnd)
 	default:
 		return c.sendStepwise(m, beforeEnd)
 	}
+}
+
+// TakesNext reports whether Send sends the envelope of the transaction
+// after (its next) with the end of a message: the server offers
+// PIPELINING, and messages go with DATA. With CHUNKING as well, a whole
+// transaction is one group already.
+func (c *Client) TakesNext() bool { return c.pipelining() && !c.chunking() }
+
+// Early is the transaction whose MAIL, RCPTs and DATA went with the end
+// of the message before (Send's next), their replies still to read; nil
+// when there is none. Until it is sent the server may be reading its
+// message, of which any other command would be a line: Reset and Noop
+// fail, and Quit closes the connection without a word.
+func (c *Client) Early() *Mail { return c.early }
+
+func (c *Client) pipelining() bool {
+	_, ok := c.Extension("PIPELINING")
+	return ok
+}
+
+func (c *Client) chunking() bool {
+	_, ok := c.Extension("CHUNKING")
+	return ok && !c.NoChunking
 }
 
 // sendStepwise runs a transaction as RFC 5321 §3.3 has it, each command
@@ -184,9 +201,9 @@ func (c *Client) sendOneGroup(m *Mail, beforeEnd func(*Sent) error) (*Sent, erro
 
 // sendPipelined runs a transaction in two groups of commands (RFC 2920):
 // MAIL, each RCPT and DATA; then the message, its final "." and QUIT when
-// it ends the session, or the next transaction's MAIL, RCPTs and DATA
-// (Mail.Next), which RFC 2920 §3.1 lets a group begin with a message.
-func (c *Client) sendPipelined(m *Mail, beforeEnd func(*Sent) error) (*Sent, error) {
+// it ends the session, or next's MAIL, RCPTs and DATA, since RFC 2920
+// §3.1 lets a group begin with a message.
+func (c *Client) sendPipelined(m, next *Mail, beforeEnd func(*Sent) error) (*Sent, error) {
 	s, data := newSent(m), withCRLF(m.Data)
 	c.bufferEnvelope(m, len(data), true)
 	if err := c.flush(PhaseMAIL); err != nil {
@@ -199,14 +216,14 @@ func (c *Client) sendPipelined(m *Mail, beforeEnd func(*Sent) error) (*Sent, err
 	if s.Data, err = c.read(PhaseDATA, c.Timeout); err != nil {
 		return s, err
 	}
-	return s, c.endPipelined(s, m, data, beforeEnd)
+	return s, c.endPipelined(s, m, next, data, beforeEnd)
 }
 
 // sendEarly runs the transaction whose MAIL, RCPTs and DATA went in the
-// group that ended the message before (Mail.Next): their replies are
-// read, and it goes on as sendPipelined does. Only that transaction may
-// be sent now: the server may be waiting for its message.
-func (c *Client) sendEarly(m *Mail, beforeEnd func(*Sent) error) (*Sent, error) {
+// group that ended the message before (Early): their replies are read,
+// and it goes on as sendPipelined does. Only that transaction may be
+// sent now: the server may be waiting for its message.
+func (c *Client) sendEarly(m, next *Mail, beforeEnd func(*Sent) error) (*Sent, error) {
 	s, early := newSent(m), c.early
 	c.early = nil
 	if early != m {
@@ -222,14 +239,15 @@ func (c *Client) sendEarly(m *Mail, beforeEnd func(*Sent) error) (*Sent, error) 
 	if s.Data, err = c.read(PhaseDATA, c.Timeout); err != nil {
 		return s, err
 	}
-	return s, c.endPipelined(s, m, withCRLF(m.Data), beforeEnd)
+	return s, c.endPipelined(s, m, next, withCRLF(m.Data), beforeEnd)
 }
 
 // endPipelined sends the message of a pipelined transaction whose DATA
-// was answered, and reads the reply to its end. Where the server took no
-// recipient there is no message; but a server that answered DATA with
-// 354 anyway waits for one, and an empty one ends it.
-func (c *Client) endPipelined(s *Sent, m *Mail, data []byte, beforeEnd func(*Sent) error) error {
+// was answered, with QUIT or next's envelope in the same group, and
+// reads the reply to its end. Where the server took no recipient there
+// is no message; but a server that answered DATA with 354 anyway waits
+// for one, and an empty one ends it.
+func (c *Client) endPipelined(s *Sent, m, next *Mail, data []byte, beforeEnd func(*Sent) error) error {
 	switch {
 	case !hasRecipients(s, m):
 		if s.Data.Code != 354 {
@@ -244,19 +262,12 @@ func (c *Client) endPipelined(s *Sent, m *Mail, data []byte, beforeEnd func(*Sen
 	case s.Data.Code != 354:
 		return nil
 	}
-	// The next transaction is asked for before the point of no return:
-	// making it (reading its attachments) must not hold back the final
-	// dot of a letter whose eod is durable.
-	var next *Mail
-	if m.Next != nil && !m.Quit {
-		next = m.Next()
-	}
 	body, err := c.bufferMessage(s, data, beforeEnd)
 	if err != nil {
 		return err
 	}
 	c.bufferQuit(m)
-	if next != nil {
+	if next != nil && !m.Quit {
 		c.bufferEnvelope(next, len(withCRLF(next.Data)), true)
 		c.early = next
 	}
