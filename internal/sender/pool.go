@@ -255,15 +255,15 @@ func (p *Pool) Run(ctx, hard context.Context, each func(func(*letter.Letter) boo
 	// Jobs wait in work, so that a worker finds the next letter there
 	// at once, its envelope to go with the end of the one before
 	// (worker.takeNext), even while the dispatcher is busy.
-	w := &crew{p: p, work: make(chan *job, p.Concurrency), reports: make(chan report), gctx: gctx, dest: p.Transport.Destination(),
+	c := &crew{pool: p, work: make(chan *job, p.Concurrency), reports: make(chan report), gctx: gctx, dest: p.Transport.Destination(),
 		dispatch: dispatch, stopDispatch: stopDispatch, ready: make(chan struct{})}
-	for n := 1; n <= p.Concurrency; n++ {
-		g.Go(func() error { return w.run(n) })
+	for id := 1; id <= p.Concurrency; id++ {
+		g.Go(func() error { return c.run(id) })
 	}
-	d := &dispatcher{p: p, w: w, letters: letters, dispatch: dispatch, stopDispatch: stopDispatch,
+	d := &dispatcher{p: p, crew: c, letters: letters, dispatch: dispatch, stopDispatch: stopDispatch,
 		workers: p.Concurrency, stats: Stats{Skipped: map[journal.State]int{}}}
 	d.loop()
-	close(w.work)
+	close(c.work)
 	err := g.Wait()
 
 	if err == nil && produceErr != nil && !(errors.Is(produceErr, context.Canceled) && ctx.Err() != nil) {
