@@ -82,7 +82,7 @@ func (s *maildirSession) Send(ctx context.Context, tx Tx, beforeEOD func([]journ
 	fail := func(err error) Result {
 		os.Remove(tmp)
 		// A full disk or a permission problem may pass; retry later.
-		return Result{Outcome: Temporary, Phase: PhaseWrite, Text: err.Error()}
+		return Result{Verdict: Temporary, Phase: PhaseWrite, Text: err.Error()}
 	}
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
@@ -100,7 +100,7 @@ func (s *maildirSession) Send(ctx context.Context, tx Tx, beforeEOD func([]journ
 	}
 	if err := beforeEOD(nil); err != nil {
 		os.Remove(tmp)
-		return Result{Outcome: Temporary, Phase: PhaseWrite, Text: "not delivered: " + err.Error(), Stop: &RunError{Kind: ErrJournal, Text: err.Error(), Err: err}}
+		return Result{Verdict: Temporary, Phase: PhaseWrite, Text: "not delivered: " + err.Error(), Stop: &RunError{Kind: ErrJournal, Text: err.Error(), Err: err}}
 	}
 	if err := os.Rename(tmp, filepath.Join(s.dir, "new", name)); err != nil {
 		return fail(err)
@@ -109,7 +109,7 @@ func (s *maildirSession) Send(ctx context.Context, tx Tx, beforeEOD func([]journ
 		d.Sync()
 		d.Close()
 	}
-	return Result{Outcome: Delivered, Phase: PhaseWrite, Text: "new/" + name}
+	return Result{Verdict: Delivered, Phase: PhaseWrite, Text: "new/" + name}
 }
 
 // TakesNext is false: a file has no envelope to send early.

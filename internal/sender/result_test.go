@@ -24,7 +24,7 @@ func TestClassify(t *testing.T) {
 	tests := []struct {
 		phase     string
 		err       error
-		outcome   Outcome
+		verdict   Verdict
 		reconnect bool
 		policy    bool
 	}{
@@ -48,8 +48,8 @@ func TestClassify(t *testing.T) {
 	}
 	for _, tt := range tests {
 		r := Classify(tt.phase, tt.err)
-		if r.Outcome != tt.outcome || r.Reconnect != tt.reconnect || r.policy() != tt.policy {
-			t.Errorf("Classify(%s, %v) = %v reconnect %v policy %v; want %v %v %v", tt.phase, tt.err, r.Outcome, r.Reconnect, r.policy(), tt.outcome, tt.reconnect, tt.policy)
+		if r.Verdict != tt.verdict || r.Reconnect != tt.reconnect || r.policy() != tt.policy {
+			t.Errorf("Classify(%s, %v) = %v reconnect %v policy %v; want %v %v %v", tt.phase, tt.err, r.Verdict, r.Reconnect, r.policy(), tt.verdict, tt.reconnect, tt.policy)
 		}
 	}
 	if r := Classify(smtp.PhaseRCPT, se(550, 5, 1, 1)); r.Code != 550 || r.Enhanced != "5.1.1" || r.Text != "text" {

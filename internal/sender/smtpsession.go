@@ -63,7 +63,7 @@ func (s *smtpSession) Send(ctx context.Context, tx Tx, beforeEOD func([]journal.
 	if s.dirty && s.client.Early() == nil {
 		if err := s.client.Reset(); err != nil {
 			r := Classify(smtp.PhaseRSET, err)
-			r.Outcome, r.Reconnect = Temporary, true
+			r.Verdict, r.Reconnect = Temporary, true
 			return r
 		}
 	}
@@ -75,7 +75,7 @@ func (s *smtpSession) Send(ctx context.Context, tx Tx, beforeEOD func([]journal.
 	m := s.mailOf(l, tx.Data)
 	m.Quit = tx.Last
 	r := s.transaction(l, m, s.aheadOf(tx), beforeEOD)
-	if r.Outcome != Delivered {
+	if r.Verdict != Delivered {
 		s.dirty = true
 	}
 	return r
@@ -85,10 +85,10 @@ func (s *smtpSession) Send(ctx context.Context, tx Tx, beforeEOD func([]journal.
 // before anything of it is sent.
 func (s *smtpSession) unsendable(l *letter.Letter, data []byte) *Result {
 	if l.SMTPUTF8 && !s.utf8 {
-		return &Result{Outcome: Failed, Phase: smtp.PhaseMAIL, Text: "an address is not ASCII and the server does not offer SMTPUTF8"}
+		return &Result{Verdict: Failed, Phase: smtp.PhaseMAIL, Text: "an address is not ASCII and the server does not offer SMTPUTF8"}
 	}
 	if max := s.client.MaxSize(); max > 0 && int64(len(data)) > max {
-		return &Result{Outcome: Failed, Phase: smtp.PhaseMAIL, Text: fmt.Sprintf("the letter is %d bytes, more than the %d the server takes (SIZE); nothing was sent", len(data), max)}
+		return &Result{Verdict: Failed, Phase: smtp.PhaseMAIL, Text: fmt.Sprintf("the letter is %d bytes, more than the %d the server takes (SIZE); nothing was sent", len(data), max)}
 	}
 	return nil
 }
@@ -138,7 +138,7 @@ func (s *smtpSession) transaction(l *letter.Letter, m, next *smtp.Mail, beforeEO
 	var ioe *smtp.IOError
 	switch {
 	case errors.Is(err, smtp.ErrAborted):
-		return Result{Outcome: Temporary, Phase: smtp.PhaseBody, Reconnect: true, Text: "not sent: " + err.Error(),
+		return Result{Verdict: Temporary, Phase: smtp.PhaseBody, Reconnect: true, Text: "not sent: " + err.Error(),
 			Stop: &RunError{Kind: ErrJournal, Text: err.Error(), Err: err}}
 	case errors.As(err, &ioe):
 		return done(Classify(ioe.Phase, ioe.Err))
@@ -158,7 +158,7 @@ func (s *smtpSession) transaction(l *letter.Letter, m, next *smtp.Mail, beforeEO
 		var mildest Result
 		for i, r := range sent.Rcpt {
 			c := Classify(smtp.PhaseRCPT, r)
-			if i == 0 || c.Outcome == Temporary {
+			if i == 0 || c.Verdict == Temporary {
 				mildest = c
 			}
 		}
@@ -170,7 +170,7 @@ func (s *smtpSession) transaction(l *letter.Letter, m, next *smtp.Mail, beforeEO
 	if sent.End.Code/100 != 2 {
 		return done(Classify(smtp.PhaseEOD, sent.End))
 	}
-	return done(Result{Outcome: Delivered, Phase: smtp.PhaseEOD, Code: sent.End.Code, Enhanced: sent.End.Enhanced, Text: sent.End.Text})
+	return done(Result{Verdict: Delivered, Phase: smtp.PhaseEOD, Code: sent.End.Code, Enhanced: sent.End.Enhanced, Text: sent.End.Text})
 }
 
 // rejections are the recipients the server refused so far, each with its
@@ -183,7 +183,7 @@ func rejections(l *letter.Letter, sent *smtp.Sent) []journal.Rejection {
 		}
 		c := Classify(smtp.PhaseRCPT, r)
 		state := journal.Failed
-		if c.Outcome == Temporary {
+		if c.Verdict == Temporary {
 			state = journal.Deferred
 		}
 		out = append(out, journal.Rejection{Rcpt: l.Recipients[i], State: state, Code: c.Code, Enhanced: c.Enhanced, Text: c.Text})

@@ -201,7 +201,7 @@ func (w *worker) unbuilt(j *job, err error) (report, error) {
 		return report{j: j}, re
 	}
 	p.Log.Warn("letter not written out", "line", j.l.Line, "err", err)
-	return report{j: j, state: journal.Deferred, res: Result{Outcome: Temporary, Phase: PhaseBuild, Text: err.Error()}}, nil
+	return report{j: j, state: journal.Deferred, res: Result{Verdict: Temporary, Phase: PhaseBuild, Text: err.Error()}}, nil
 }
 
 // stopped reports that dispatching has stopped, or the run is ending:
@@ -282,7 +282,7 @@ func (w *worker) attempt(j *job, tx Tx) report {
 	rec = base
 	rec.Phase, rec.Code, rec.Enhanced, rec.Text, rec.Rejected = res.Phase, res.Code, res.Enhanced, res.Text, res.Rejected
 	rec.Millis = time.Since(start).Milliseconds()
-	switch res.Outcome {
+	switch res.Verdict {
 	case Delivered:
 		rec.State = journal.Delivered
 	case Failed:
