@@ -36,7 +36,9 @@ type SMTP struct {
 	DataTimeout time.Duration // for the reply after the final dot
 
 	// DSN asks for delivery status notifications (RFC 3461) where the
-	// server offers them; nil for none.
+	// server offers them; nil for none. Each letter's ENVID is its key
+	// (envID), each recipient's ORCPT its address, so that a report names
+	// the letter and the row.
 	DSN *smtp.DSN
 	// NoChunking sends with DATA where the server offers CHUNKING too.
 	NoChunking bool

@@ -252,7 +252,7 @@ func (c *Client) Quit() error {
 // Close closes the connection without a word.
 func (c *Client) Close() error { return c.conn.Close() }
 
-// flush writes out what the commands of a flight left in the buffer.
+// flush writes out what the commands of a group left in the buffer.
 func (c *Client) flush(phase string) error {
 	if err := c.tp.W.Flush(); err != nil {
 		return &IOError{phase, err}
@@ -260,7 +260,7 @@ func (c *Client) flush(phase string) error {
 	return nil
 }
 
-// bufferLine adds a command to the flight being built.
+// bufferLine adds a command to the group being built.
 func (c *Client) bufferLine(line string) {
 	c.tp.W.WriteString(line)
 	c.tp.W.WriteString("\r\n")

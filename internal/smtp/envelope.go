@@ -5,11 +5,12 @@ import (
 	"strings"
 )
 
-// DSN is what delivery status notifications to ask for: when (Notify:
-// "FAILURE", "DELAY", "SUCCESS", or "NEVER") and what of the letter they
-// return (Ret: "HDRS" or "FULL"). Each letter's ENVID is its key, each
-// recipient's ORCPT its address, so that a report names the letter and
-// the row.
+// DSN is what delivery status notifications (RFC 3461) to ask for,
+// where the server offers them: when (Notify: "FAILURE", "DELAY",
+// "SUCCESS", or "NEVER") and what of the message they return (Ret:
+// "HDRS" or "FULL"). They go as a Mail's Notify and Ret; a report names
+// the transaction by its EnvID, and each recipient by its ORCPT, its
+// address.
 type DSN struct {
 	Notify []string
 	Ret    string

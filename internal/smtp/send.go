@@ -20,7 +20,7 @@ type Mail struct {
 	Ret    string
 	Notify []string
 	// Quit ends the session with this transaction: with PIPELINING, QUIT
-	// goes in the flight that ends the message (RFC 2920 §3.1 allows it
+	// goes in the group that ends the message (RFC 2920 §3.1 allows it
 	// as a group's last command), saving the round trip a separate QUIT
 	// would take. The connection is closed after its reply.
 	Quit bool
@@ -34,7 +34,7 @@ type Sent struct {
 	Rcpt []*Reply
 	Data *Reply
 	End  *Reply
-	// Quit is the reply to a QUIT sent in the last flight (Mail.Quit).
+	// Quit is the reply to a QUIT sent in the last group (Mail.Quit).
 	Quit *Reply
 	// Chunked says the message went with BDAT.
 	Chunked bool
@@ -334,7 +334,7 @@ func withCRLF(data []byte) []byte {
 }
 
 // bufferEnvelope adds a transaction's MAIL, RCPTs and, with data, DATA to
-// the flight being built.
+// the group being built.
 func (c *Client) bufferEnvelope(m *Mail, size int, data bool) {
 	c.bufferLine(c.mailLine(m, size))
 	for _, rcpt := range m.To {
@@ -345,7 +345,7 @@ func (c *Client) bufferEnvelope(m *Mail, size int, data bool) {
 	}
 }
 
-// flushEnd writes the flight that ends a message, of which the first
+// flushEnd writes the group that ends a message, of which the first
 // body bytes are the message's last. A write that fails before the final
 // "." has gone whole cannot have ended the message: the failure is the
 // body's, and the letter may be sent again; after it, the end's (the
@@ -363,7 +363,7 @@ func (c *Client) flushEnd(body int) error {
 	return &IOError{PhaseEOD, err}
 }
 
-// bufferQuit adds QUIT to the flight that ends the message when m ends
+// bufferQuit adds QUIT to the group that ends the message when m ends
 // the session.
 func (c *Client) bufferQuit(m *Mail) {
 	if m.Quit {
@@ -372,7 +372,7 @@ func (c *Client) bufferQuit(m *Mail) {
 	}
 }
 
-// readQuit reads the reply to a QUIT sent in the last flight and closes
+// readQuit reads the reply to a QUIT sent in the last group and closes
 // the connection. The letter's fate is already known: a lost or odd reply
 // to QUIT changes nothing.
 func (c *Client) readQuit(s *Sent) {
