@@ -576,6 +576,20 @@ func TestNextRidesTheEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("the first ends the session: the second is not sent with it", func(t *testing.T) {
+		s := &wire{ext: []string{"PIPELINING"}}
+		c := s.start(t)
+		last := *letter
+		last.Quit = true
+		sent, err := c.Send(&last, second, func(*Sent) error { return nil })
+		if err != nil || sent.End == nil || sent.End.Code != 250 || c.Early() != nil {
+			t.Fatalf("sent %+v, %v (sent early: %+v)", sent, err, c.Early())
+		}
+		if got := flightsString(s.recorded()); strings.Contains(got, "carol@") || !strings.HasSuffix(got, ". | QUIT") {
+			t.Errorf("flights:\n%s", got)
+		}
+	})
+
 	t.Run("the second's only recipient refused: no message follows", func(t *testing.T) {
 		s := &wire{ext: []string{"PIPELINING"}, reply: func(cmd string) string {
 			if strings.Contains(cmd, "carol@") {
