@@ -68,7 +68,7 @@ func floor(addr string, sessions, n int, data []byte, journalPath string) (sampl
 
 // floorSession sends letters while there are some left to send, 100 to a
 // connection as mailmerge does by default, each letter's envelope with
-// the end of the one before where the server pipelines (smtp.Mail.Next).
+// the end of the one before where the server pipelines (Send's next).
 func floorSession(addr string, n int, next *atomic.Int64, data []byte, j *journal.Journal) error {
 	take := func() *floorMail {
 		i := int(next.Add(1))
@@ -99,15 +99,10 @@ func floorSession(addr string, n int, next *atomic.Int64, data []byte, j *journa
 					return nil
 				}
 			}
-			if sent+1 < 100 {
-				f.m.Next = func() *smtp.Mail {
-					if early = take(); early == nil {
-						return nil
-					}
-					return early.m
-				}
+			if sent+1 < 100 && c.TakesNext() {
+				early = take()
 			}
-			if err := floorLetter(c, f, j); err != nil {
+			if err := floorLetter(c, f, early, j); err != nil {
 				return err
 			}
 		}
@@ -121,7 +116,9 @@ type floorMail struct {
 	m *smtp.Mail
 }
 
-func floorLetter(c *smtp.Client, f *floorMail, j *journal.Journal) error {
+// floorLetter sends f, and next's envelope with its end if next is not
+// nil.
+func floorLetter(c *smtp.Client, f, next *floorMail, j *journal.Journal) error {
 	i := f.i
 	rec := journal.Record{Key: letter.NamedKey("floor", strconv.Itoa(i)), Dest: "smtp:floor", Line: i + 1, Rcpt: f.m.To,
 		MessageID: "<" + strconv.Itoa(i) + "@floor.example>", Attempt: 1, State: journal.Attempt}
@@ -130,7 +127,11 @@ func floorLetter(c *smtp.Client, f *floorMail, j *journal.Journal) error {
 			return err
 		}
 	}
-	sent, err := c.Send(f.m, func(*smtp.Sent) error {
+	var nextMail *smtp.Mail
+	if next != nil {
+		nextMail = next.m
+	}
+	sent, err := c.Send(f.m, nextMail, func(*smtp.Sent) error {
 		if j == nil {
 			return nil
 		}

@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/mailmerge/mailmerge/internal/mailing"
-	"github.com/mailmerge/mailmerge/internal/sender"
+	"github.com/mailmerge/mailmerge/internal/smtp"
 )
 
 // ask asks for the sender and the server, each with a default that Enter
@@ -59,7 +59,7 @@ func ask(in io.Reader, out io.Writer) (mailing.Setup, error) {
 	if err != nil {
 		return s, err
 	}
-	s.Security = sender.Security(sec)
+	s.Security = smtp.Security(sec)
 	s.Username, err = question("Login name at the server", s.Address, mailing.CheckUsername)
 	return s, err
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/report"
 	"github.com/mailmerge/mailmerge/internal/sender"
+	"github.com/mailmerge/mailmerge/internal/smtp"
 )
 
 // How a send shows itself as it goes (--quiet, --log-format, a terminal).
@@ -144,7 +145,7 @@ func (wt *watcher) record(r journal.Record) {
 	for _, rej := range r.Rejected {
 		refused[strings.ToLower(rej.Rcpt)] = true
 		if st := rej.Final(); st == journal.Failed {
-			lines = append(lines, wt.line(r.Line, journal.RcptOutcome{Rcpt: rej.Rcpt, State: st, Phase: sender.PhaseRCPT, Code: rej.Code, Enhanced: rej.Enhanced, Text: rej.Text}))
+			lines = append(lines, wt.line(r.Line, journal.RcptOutcome{Rcpt: rej.Rcpt, State: st, Phase: smtp.PhaseRCPT, Code: rej.Code, Enhanced: rej.Enhanced, Text: rej.Text}))
 		}
 	}
 	if st := r.Final(); st == journal.Failed || st == journal.Unknown {

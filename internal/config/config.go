@@ -21,7 +21,7 @@ import (
 
 	"github.com/mailmerge/mailmerge/internal/address"
 	"github.com/mailmerge/mailmerge/internal/recipients"
-	"github.com/mailmerge/mailmerge/internal/sender"
+	"github.com/mailmerge/mailmerge/internal/smtp"
 )
 
 // Config is the whole configuration of a mailing.
@@ -88,19 +88,19 @@ type Recipients struct {
 
 // SMTP is the submission server.
 type SMTP struct {
-	Host          string          `mapstructure:"host"`
-	Port          int             `mapstructure:"port"`
-	Security      sender.Security `mapstructure:"security"`
-	Username      string          `mapstructure:"username"`
-	PasswordEnv   string          `mapstructure:"password_env"`
-	PasswordFile  string          `mapstructure:"password_file"`
-	Helo          string          `mapstructure:"helo"`
-	CAFile        string          `mapstructure:"ca_file"`
-	ServerName    string          `mapstructure:"server_name"`
-	AllowInsecure bool            `mapstructure:"allow_insecure"`
-	DialTimeout   time.Duration   `mapstructure:"dial_timeout"`
-	Timeout       time.Duration   `mapstructure:"timeout"`      // per command
-	DataTimeout   time.Duration   `mapstructure:"data_timeout"` // wait for the reply after the final dot
+	Host          string        `mapstructure:"host"`
+	Port          int           `mapstructure:"port"`
+	Security      smtp.Security `mapstructure:"security"`
+	Username      string        `mapstructure:"username"`
+	PasswordEnv   string        `mapstructure:"password_env"`
+	PasswordFile  string        `mapstructure:"password_file"`
+	Helo          string        `mapstructure:"helo"`
+	CAFile        string        `mapstructure:"ca_file"`
+	ServerName    string        `mapstructure:"server_name"`
+	AllowInsecure bool          `mapstructure:"allow_insecure"`
+	DialTimeout   time.Duration `mapstructure:"dial_timeout"`
+	Timeout       time.Duration `mapstructure:"timeout"`      // per command
+	DataTimeout   time.Duration `mapstructure:"data_timeout"` // wait for the reply after the final dot
 }
 
 // IMAP is the sender's mailbox: where bounces come back (mailmerge
@@ -159,11 +159,11 @@ type DSN struct {
 }
 
 // Sender is the DSN request as the SMTP client makes it; nil for none.
-func (d DSN) Sender() *sender.DSN {
+func (d DSN) Sender() *smtp.DSN {
 	if len(d.Notify) == 0 && d.Ret == "" {
 		return nil
 	}
-	out := &sender.DSN{}
+	out := &smtp.DSN{}
 	for _, n := range d.Notify {
 		out.Notify = append(out.Notify, strings.ToUpper(strings.TrimSpace(n)))
 	}
@@ -276,9 +276,9 @@ func (c *Config) Resolve() {
 		c.AttachmentsDir = filepath.Dir(c.Template)
 	}
 	if c.SMTP.Security == "" {
-		c.SMTP.Security = sender.StartTLS
+		c.SMTP.Security = smtp.StartTLS
 		if c.SMTP.Port == 465 {
-			c.SMTP.Security = sender.TLS
+			c.SMTP.Security = smtp.TLS
 		}
 	}
 }
@@ -359,8 +359,8 @@ func (c *Config) Validate() error {
 		bad("smtp.port", "must be between 1 and 65535, got %d", s.Port)
 	}
 	switch s.Security {
-	case sender.StartTLS, sender.TLS:
-	case sender.Plain:
+	case smtp.StartTLS, smtp.TLS:
+	case smtp.Plain:
 		if s.Host != "" && !isLoopback(s.Host) && !s.AllowInsecure {
 			bad("smtp.security", "none sends mail (and passwords) in the clear; allowed only for a loopback host unless smtp.allow_insecure is true")
 		}

@@ -14,7 +14,7 @@ import (
 	"github.com/go-viper/mapstructure/v2"
 
 	"github.com/mailmerge/mailmerge/internal/recipients"
-	"github.com/mailmerge/mailmerge/internal/sender"
+	"github.com/mailmerge/mailmerge/internal/smtp"
 )
 
 func valid() Config {
@@ -34,13 +34,13 @@ func TestResolve(t *testing.T) {
 	if c.Campaign != "mailing" || c.Send.Journal != "/m/mailing.journal" {
 		t.Errorf("campaign %q, journal %q", c.Campaign, c.Send.Journal)
 	}
-	if c.SMTP.Security != sender.TLS {
+	if c.SMTP.Security != smtp.TLS {
 		t.Errorf("security for port 465 = %q", c.SMTP.Security)
 	}
 	c = valid()
 	c.Template = "/abs/letter.txt"
 	c.Resolve()
-	if c.Template != "/abs/letter.txt" || c.SMTP.Security != sender.StartTLS {
+	if c.Template != "/abs/letter.txt" || c.SMTP.Security != smtp.StartTLS {
 		t.Errorf("template %q security %q", c.Template, c.SMTP.Security)
 	}
 }
@@ -57,11 +57,11 @@ func TestValidate(t *testing.T) {
 			"mailing.yaml: recipients.file: required: the recipients CSV file",
 		}},
 		{"port", func(c *Config) { c.SMTP.Port = 0 }, []string{"mailing.yaml: smtp.port: must be between 1 and 65535, got 0"}},
-		{"plain text to a remote host", func(c *Config) { c.SMTP.Security = sender.Plain }, []string{
+		{"plain text to a remote host", func(c *Config) { c.SMTP.Security = smtp.Plain }, []string{
 			"mailing.yaml: smtp.security: none sends mail (and passwords) in the clear; allowed only for a loopback host unless smtp.allow_insecure is true"}},
-		{"plain text to loopback", func(c *Config) { c.SMTP.Security, c.SMTP.Host = sender.Plain, "127.0.0.1" }, nil},
-		{"plain text allowed", func(c *Config) { c.SMTP.Security, c.SMTP.AllowInsecure = sender.Plain, true }, nil},
-		{"no AUTH in plain text", func(c *Config) { c.SMTP.Security, c.SMTP.Host, c.SMTP.Username = sender.Plain, "::1", "me" }, []string{
+		{"plain text to loopback", func(c *Config) { c.SMTP.Security, c.SMTP.Host = smtp.Plain, "127.0.0.1" }, nil},
+		{"plain text allowed", func(c *Config) { c.SMTP.Security, c.SMTP.AllowInsecure = smtp.Plain, true }, nil},
+		{"no AUTH in plain text", func(c *Config) { c.SMTP.Security, c.SMTP.Host, c.SMTP.Username = smtp.Plain, "::1", "me" }, []string{
 			"mailing.yaml: smtp.username: authentication needs an encrypted connection: set smtp.security to starttls or tls"}},
 		{"short data timeout", func(c *Config) { c.SMTP.DataTimeout = time.Minute }, []string{
 			"mailing.yaml: smtp.data_timeout: must be at least 10m (RFC 5321 §4.5.3.2.6): a shorter wait after the final dot makes duplicate letters, got 1m0s"}},
@@ -201,7 +201,7 @@ func TestDecode(t *testing.T) {
 				t.Errorf("errors:\n got %q\nwant %q", got, want)
 			}
 			if tt.name == "typed values" && (c.Recipients.Encoding != recipients.Windows1251 || c.Recipients.Delimiter != '\t' ||
-				c.SMTP.Security != sender.TLS || c.SMTP.Timeout != 5*time.Second || c.Send.Rate != (Rate{N: 100, Per: time.Minute})) {
+				c.SMTP.Security != smtp.TLS || c.SMTP.Timeout != 5*time.Second || c.Send.Rate != (Rate{N: 100, Per: time.Minute})) {
 				t.Errorf("decoded %+v", c)
 			}
 		})

@@ -13,7 +13,7 @@ import (
 	"text/template"
 
 	"github.com/mailmerge/mailmerge/internal/address"
-	"github.com/mailmerge/mailmerge/internal/sender"
+	"github.com/mailmerge/mailmerge/internal/smtp"
 )
 
 // initFiles are the sample mailing that Init writes.
@@ -27,12 +27,12 @@ type Setup struct {
 	Name, Address string
 	Host          string
 	Port          int
-	Security      sender.Security
+	Security      smtp.Security
 	Username      string
 }
 
 // DefaultSetup is the sample mailing's setup where nobody was asked.
-var DefaultSetup = Setup{Name: "Me", Address: "me@example.com", Host: "smtp.example.com", Port: 587, Security: sender.StartTLS, Username: "me@example.com"}
+var DefaultSetup = Setup{Name: "Me", Address: "me@example.com", Host: "smtp.example.com", Port: 587, Security: smtp.StartTLS, Username: "me@example.com"}
 
 // FromHeader is the From line of the sample letter.
 func (s Setup) FromHeader() string {
@@ -140,7 +140,7 @@ func CheckPort(v string) error {
 
 // CheckSecurity checks the connection's security: starttls, tls or none.
 func CheckSecurity(v string) error {
-	var sec sender.Security
+	var sec smtp.Security
 	return sec.UnmarshalText([]byte(v))
 }
 
@@ -153,9 +153,9 @@ func CheckUsername(v string) error {
 }
 
 // SecurityFor is the security a server at port speaks most likely.
-func SecurityFor(port int) sender.Security {
+func SecurityFor(port int) smtp.Security {
 	if port == 465 {
-		return sender.TLS
+		return smtp.TLS
 	}
-	return sender.StartTLS
+	return smtp.StartTLS
 }

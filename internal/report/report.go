@@ -20,7 +20,7 @@ import (
 	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/letter"
 	"github.com/mailmerge/mailmerge/internal/recipients"
-	"github.com/mailmerge/mailmerge/internal/sender"
+	"github.com/mailmerge/mailmerge/internal/smtp"
 
 	"github.com/mailmerge/mailmerge/internal/remote"
 )
@@ -191,7 +191,7 @@ func outcomeOf(o *journal.Outcome, rcpt string) (journal.RcptOutcome, bool) {
 }
 
 // Reply describes what a recipient's outcome says, for people: what it
-// means first (sender.Explain; for a letter of unknown fate, that it may
+// means first (smtp.Explain; for a letter of unknown fate, that it may
 // have arrived), the server's words after.
 func Reply(ro journal.RcptOutcome) string {
 	if ro.State == journal.Unknown {
@@ -202,7 +202,7 @@ func Reply(ro journal.RcptOutcome) string {
 		return lost
 	}
 	detail := reply(ro)
-	words := sender.Explain(ro.Phase, ro.Code, ro.Enhanced)
+	words := smtp.Explain(ro.Phase, ro.Code, ro.Enhanced)
 	if ro.State == journal.Bounced || ro.State == journal.Delayed {
 		// Said by a report that came back after the server took the letter.
 		back := "the recipient's mail server sent it back"

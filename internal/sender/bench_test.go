@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
+	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/mailmerge/mailmerge/internal/journal"
 )
@@ -22,7 +22,7 @@ func BenchmarkPool(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &discard{}, nil }))
+	srv := gosmtp.NewServer(gosmtp.BackendFunc(func(*gosmtp.Conn) (gosmtp.Session, error) { return &discard{}, nil }))
 	srv.Domain = "bench.test"
 	go srv.Serve(ln)
 	defer srv.Close()
@@ -51,8 +51,8 @@ func BenchmarkPool(b *testing.B) {
 // discard is a server session that accepts every letter and keeps none.
 type discard struct{}
 
-func (discard) Mail(string, *smtp.MailOptions) error { return nil }
-func (discard) Rcpt(string, *smtp.RcptOptions) error { return nil }
+func (discard) Mail(string, *gosmtp.MailOptions) error { return nil }
+func (discard) Rcpt(string, *gosmtp.RcptOptions) error { return nil }
 func (discard) Data(r io.Reader) error {
 	_, err := io.Copy(io.Discard, r)
 	return err

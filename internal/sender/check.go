@@ -11,12 +11,14 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mailmerge/mailmerge/internal/smtp"
 )
 
 // ServerInfo is what Check learned about an SMTP server.
 type ServerInfo struct {
 	Addr       string // host:port
-	Security   Security
+	Security   smtp.Security
 	Greeting   string
 	TLS        *tls.ConnectionState // nil without TLS
 	Extensions []string             // as the server announced them, after STARTTLS
@@ -63,13 +65,14 @@ func (t *SMTP) diagnose(ctx context.Context, err error) error {
 		}
 	}
 	if re.Hint == "" {
-		re.Hint = t.hint(ctx, err)
+		re.Hint = t.Hint(ctx, err)
 	}
 	return re
 }
 
-// hint says what a failure most likely means, and what to change.
-func (t *SMTP) hint(ctx context.Context, err error) string {
+// Hint says what a failure to open a session most likely means, and
+// what to change in the config; "" when it cannot tell.
+func (t *SMTP) Hint(ctx context.Context, err error) string {
 	addr := net.JoinHostPort(t.Host, strconv.Itoa(t.Port))
 	var (
 		dns     *net.DNSError
@@ -102,10 +105,10 @@ func (t *SMTP) hint(ctx context.Context, err error) string {
 		return "the server does not offer to log in on this connection: check smtp.port (usually 587 or 465), or leave smtp.username empty if it needs no login"
 	case errors.As(err, &re) && re.Kind == ErrAuth:
 		return "the server refused the username or the password: check smtp.username, and the password in the environment variable MAILMERGE_SMTP_PASSWORD (or the one smtp.password_env names) or in smtp.password_file"
-	case errors.As(err, &re) && re.Kind == ErrTLS && re.Phase == PhaseEHLO:
+	case errors.As(err, &re) && re.Kind == ErrTLS && re.Phase == smtp.PhaseEHLO:
 		return fmt.Sprintf("%s does not offer encryption (STARTTLS), so the password and the letters would cross the network readable: check smtp.port (submission is usually 587 with starttls, or 465 with tls); only for a server inside your network that needs none, set smtp.security: none", addr)
 	case errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &op) && op.Timeout():
-		if t.Security != TLS && t.speaksTLS(ctx) {
+		if t.Security != smtp.TLS && t.speaksTLS(ctx) {
 			return fmt.Sprintf("%s speaks TLS from the first byte and waited for it: set smtp.security: tls", addr)
 		}
 		return fmt.Sprintf("%s did not answer in time: check smtp.host and smtp.port, and whether a firewall lets this computer reach it", addr)

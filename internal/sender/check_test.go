@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-sasl"
+
+	"github.com/mailmerge/mailmerge/internal/smtp"
 )
 
 // TestCheck: Check logs in as send would and sends nothing; each common
@@ -45,7 +47,7 @@ func TestCheck(t *testing.T) {
 		tls        bool // the server offers STARTTLS
 		implicit   bool // the server speaks TLS from the first byte
 		port       func(*testing.T) int
-		security   Security
+		security   smtp.Security
 		user, pass string
 		serverName string
 		phase      string // the error starts with it, and says it once
@@ -54,26 +56,26 @@ func TestCheck(t *testing.T) {
 		kind       RunErrorKind // 0: success
 		hint       string
 	}{
-		{name: "STARTTLS and AUTH", be: &backend{user: "me", pass: "pw", mechs: []string{sasl.Plain, sasl.Login}}, tls: true, security: StartTLS, user: "me", pass: "pw"},
-		{name: "implicit TLS and AUTH LOGIN", be: &backend{user: "me", pass: "pw", mechs: []string{sasl.Login}}, tls: true, implicit: true, security: TLS, user: "me", pass: "pw"},
-		{name: "no login", be: &backend{}, tls: true, security: StartTLS},
-		{name: "wrong password", be: &backend{user: "me", pass: "pw"}, tls: true, security: StartTLS, user: "me", pass: "nope",
+		{name: "STARTTLS and AUTH", be: &backend{user: "me", pass: "pw", mechs: []string{sasl.Plain, sasl.Login}}, tls: true, security: smtp.StartTLS, user: "me", pass: "pw"},
+		{name: "implicit TLS and AUTH LOGIN", be: &backend{user: "me", pass: "pw", mechs: []string{sasl.Login}}, tls: true, implicit: true, security: smtp.TLS, user: "me", pass: "pw"},
+		{name: "no login", be: &backend{}, tls: true, security: smtp.StartTLS},
+		{name: "wrong password", be: &backend{user: "me", pass: "pw"}, tls: true, security: smtp.StartTLS, user: "me", pass: "nope",
 			kind: ErrAuth, hint: "the server refused the username or the password"},
-		{name: "no AUTH offered", be: &backend{}, tls: true, security: StartTLS, user: "me", pass: "pw",
+		{name: "no AUTH offered", be: &backend{}, tls: true, security: smtp.StartTLS, user: "me", pass: "pw",
 			kind: ErrAuth, hint: "the server does not offer to log in on this connection"},
-		{name: "no STARTTLS", be: &backend{}, security: StartTLS,
+		{name: "no STARTTLS", be: &backend{}, security: smtp.StartTLS,
 			kind: ErrTLS, hint: "does not offer encryption (STARTTLS), so the password and the letters would cross the network readable"},
-		{name: "unknown authority", be: &backend{}, tls: true, security: StartTLS, untrusted: true,
+		{name: "unknown authority", be: &backend{}, tls: true, security: smtp.StartTLS, untrusted: true,
 			kind: ErrTLS, hint: "not signed by an authority this computer trusts; if your organisation has its own, set smtp.ca_file"},
-		{name: "name mismatch", be: &backend{}, tls: true, security: StartTLS, serverName: "mail.example.com",
+		{name: "name mismatch", be: &backend{}, tls: true, security: smtp.StartTLS, serverName: "mail.example.com",
 			kind: ErrTLS, hint: "the server's certificate is for localhost, not mail.example.com: set smtp.server_name"},
-		{name: "starttls to a TLS port", be: &backend{}, tls: true, implicit: true, security: StartTLS, waits: true,
+		{name: "starttls to a TLS port", be: &backend{}, tls: true, implicit: true, security: smtp.StartTLS, waits: true,
 			kind: ErrUnavailable, hint: "speaks TLS from the first byte and waited for it: set smtp.security: tls"},
-		{name: "tls to a plain port", be: &backend{}, tls: true, security: TLS,
+		{name: "tls to a plain port", be: &backend{}, tls: true, security: smtp.TLS,
 			kind: ErrTLS, hint: "speaks plain SMTP first, not TLS: set smtp.security: starttls"},
-		{name: "nobody listens", port: closed, security: StartTLS,
-			kind: ErrUnavailable, hint: "nothing answers at 127.0.0.1:", phase: PhaseConnect},
-		{name: "a server that says nothing", port: silent, security: StartTLS, waits: true,
+		{name: "nobody listens", port: closed, security: smtp.StartTLS,
+			kind: ErrUnavailable, hint: "nothing answers at 127.0.0.1:", phase: smtp.PhaseConnect},
+		{name: "a server that says nothing", port: silent, security: smtp.StartTLS, waits: true,
 			kind: ErrUnavailable, hint: "did not answer in time"},
 	}
 	for _, tt := range tests {
@@ -144,7 +146,7 @@ func TestOpenDiagnosesATLSPort(t *testing.T) {
 	serverTLS, _ := testCA(t)
 	port := startServerOn(t, &backend{}, serverTLS, true)
 	tr := smtpTransport(port)
-	tr.Security, tr.Timeout = StartTLS, time.Second
+	tr.Security, tr.Timeout = smtp.StartTLS, time.Second
 	st, last, err := runPool(t, tr, letters(3), func(p *Pool) { p.OpenTries = 3 })
 	var re *RunError
 	if !errors.As(err, &re) || re.Kind != ErrTLS || !strings.Contains(re.Hint, "set smtp.security: tls") || st.Untouched != 3 || len(last) != 0 {

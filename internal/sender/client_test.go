@@ -7,20 +7,21 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
+	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/letter"
+	"github.com/mailmerge/mailmerge/internal/smtp"
 )
 
 // TestDSNOnTheWire: where the server offers DSN, each letter asks for
 // the reports send.dsn names, its key as ENVID, each recipient as ORCPT.
 func TestDSNOnTheWire(t *testing.T) {
-	be := &backend{server: func(s *smtp.Server) { s.EnableDSN = true }}
+	be := &backend{server: func(s *gosmtp.Server) { s.EnableDSN = true }}
 	port := startServer(t, be, nil)
 	proxyPort, w := startProxy(t, port)
 	tr := smtpTransport(proxyPort)
-	tr.DSN = &DSN{Notify: []string{"FAILURE", "DELAY"}, Ret: "HDRS"}
+	tr.DSN = &smtp.DSN{Notify: []string{"FAILURE", "DELAY"}, Ret: "HDRS"}
 	ls := letters(1)
 	if _, _, err := runPool(t, tr, ls, nil); err != nil {
 		t.Fatal(err)
@@ -54,7 +55,7 @@ func TestEnvID(t *testing.T) {
 // TestSizeRefusedBeforeTheBody: a letter larger than the server's SIZE
 // fails with a clear reason, and nothing of it is sent.
 func TestSizeRefusedBeforeTheBody(t *testing.T) {
-	be := &backend{server: func(s *smtp.Server) { s.MaxMessageBytes = 100 }}
+	be := &backend{server: func(s *gosmtp.Server) { s.MaxMessageBytes = 100 }}
 	port := startServer(t, be, nil)
 	proxyPort, w := startProxy(t, port)
 	st, last, err := runPool(t, smtpTransport(proxyPort), letters(1), nil)

@@ -12,7 +12,7 @@ import (
 // dispatcher hands letters to the workers and counts what becomes of each.
 type dispatcher struct {
 	p            *Pool
-	w            *crew
+	crew         *crew
 	letters      <-chan *letter.Letter
 	dispatch     context.Context
 	stopDispatch context.CancelCauseFunc
@@ -52,7 +52,7 @@ func (d *dispatcher) loop() {
 		var out chan<- *job
 		var next *job
 		if len(d.queue) > 0 {
-			out, next = d.w.work, d.queue[0]
+			out, next = d.crew.work, d.queue[0]
 		}
 		var stop <-chan struct{}
 		if !stopping {
@@ -69,7 +69,7 @@ func (d *dispatcher) loop() {
 		case out <- next:
 			d.queue = d.queue[1:]
 			d.inflight++
-		case r := <-d.w.reports:
+		case r := <-d.crew.reports:
 			d.inflight--
 			d.settle(r)
 			if r.settled != nil {
@@ -214,7 +214,7 @@ func (d *dispatcher) abandonAll() {
 	// worker stopped by an abort takes nothing more).
 	for {
 		select {
-		case j := <-d.w.work:
+		case j := <-d.crew.work:
 			d.inflight--
 			d.finish(j, abandoned(j))
 		default:

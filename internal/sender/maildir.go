@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/mailmerge/mailmerge/internal/journal"
-	"github.com/mailmerge/mailmerge/internal/letter"
 )
 
 // Maildir is a Transport that delivers into a Maildir folder: each letter
@@ -64,18 +63,26 @@ func maildirHost(host, goos string) string {
 	return strings.NewReplacer("/", `\057`, ":", `\072`).Replace(host)
 }
 
+// Hint says nothing more than the error: a folder that cannot be made
+// says why itself.
+func (m *Maildir) Hint(ctx context.Context, err error) string { return "" }
+
+// maildirSession writes letters into the folder, one file each.
 type maildirSession struct {
 	dir, host string
 }
 
-func (s *maildirSession) Send(ctx context.Context, l *letter.Letter, data []byte, beforeEOD func([]journal.Rejection) error) Result {
+// Send writes tx.Letter into tmp/, and once beforeEOD has recorded it,
+// moves it into new/: the rename is the point of no return.
+func (s *maildirSession) Send(ctx context.Context, tx Tx, beforeEOD func([]journal.Rejection) error) Result {
+	data := tx.Data
 	now := time.Now()
 	name := fmt.Sprintf("%d.M%dP%dQ%d.%s", now.Unix(), now.Nanosecond()/1000, os.Getpid(), maildirSeq.Add(1), s.host)
 	tmp := filepath.Join(s.dir, "tmp", name)
 	fail := func(err error) Result {
 		os.Remove(tmp)
 		// A full disk or a permission problem may pass; retry later.
-		return Result{Outcome: Temporary, Phase: PhaseWrite, Text: err.Error()}
+		return Result{Verdict: Temporary, Phase: PhaseWrite, Text: err.Error()}
 	}
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
@@ -93,7 +100,7 @@ func (s *maildirSession) Send(ctx context.Context, l *letter.Letter, data []byte
 	}
 	if err := beforeEOD(nil); err != nil {
 		os.Remove(tmp)
-		return Result{Outcome: Temporary, Phase: PhaseWrite, Text: "not delivered: " + err.Error(), Stop: &RunError{Kind: ErrJournal, Text: err.Error(), Err: err}}
+		return Result{Verdict: Temporary, Phase: PhaseWrite, Text: "not delivered: " + err.Error(), Stop: &RunError{Kind: ErrJournal, Text: err.Error(), Err: err}}
 	}
 	if err := os.Rename(tmp, filepath.Join(s.dir, "new", name)); err != nil {
 		return fail(err)
@@ -102,7 +109,17 @@ func (s *maildirSession) Send(ctx context.Context, l *letter.Letter, data []byte
 		d.Sync()
 		d.Close()
 	}
-	return Result{Outcome: Delivered, Phase: PhaseWrite, Text: "new/" + name}
+	return Result{Verdict: Delivered, Phase: PhaseWrite, Text: "new/" + name}
 }
 
+// TakesNext is false: a file has no envelope to send early.
+func (s *maildirSession) TakesNext() bool { return false }
+
+// Alive is true: a folder does not hang up.
+func (s *maildirSession) Alive() bool { return true }
+
+// Abort does nothing: there is no connection to drop.
+func (s *maildirSession) Abort() {}
+
+// Close does nothing: there is no connection to end.
 func (s *maildirSession) Close() error { return nil }

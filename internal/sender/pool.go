@@ -26,16 +26,43 @@ type Transport interface {
 	// Destination names the destination in the journal: letters
 	// delivered to one are not delivered to another.
 	Destination() string
+	// Hint says in plain words what a failure to open a session most
+	// likely means, and what to change; "" when it cannot tell.
+	Hint(ctx context.Context, err error) string
 }
 
 // Session delivers letters one at a time. It is owned by one worker.
 type Session interface {
-	// Send makes one attempt at l, whose message is data. It calls
-	// beforeEOD at the point of no return (before the final dot), with the
-	// recipients refused so far, and stops there if that fails.
-	Send(ctx context.Context, l *letter.Letter, data []byte, beforeEOD func(refused []journal.Rejection) error) Result
+	// Send makes one attempt at tx.Letter. It calls beforeEOD at the
+	// point of no return (before the final dot), with the recipients
+	// refused so far, and stops there if that fails.
+	Send(ctx context.Context, tx Tx, beforeEOD func(refused []journal.Rejection) error) Result
+	// TakesNext reports whether Send can send the envelope of the letter
+	// after with the end of this one (Tx.Next), saving a round trip: an
+	// SMTP session where the server pipelines (RFC 2920 §3.1).
+	TakesNext() bool
+	// Alive reports whether the session can take a letter after a rest:
+	// an SMTP session idle for long asks the server (NOOP).
+	Alive() bool
+	// Abort ends the session without a word: after a 421 or a network
+	// error, no QUIT and no RSET.
+	Abort()
 	// Close ends the session politely (QUIT).
 	Close() error
+}
+
+// Tx is one attempt at a letter, as a worker hands it to its session.
+type Tx struct {
+	Letter *letter.Letter
+	Data   []byte // the letter written out
+	// Next is the letter the worker sends after this one on the session,
+	// written out, when it has it already and the session TakesNext: its
+	// envelope goes with the end of this one, and the worker's next Send
+	// is of it. Its own Next and Last are unused.
+	Next *Tx
+	// Last says the session ends with this letter: an SMTP session sends
+	// its QUIT with the end of the message.
+	Last bool
 }
 
 // Pool delivers letters through Concurrency sessions of a Transport.
@@ -214,16 +241,16 @@ func (p *Pool) Run(ctx, hard context.Context, each func(func(*letter.Letter) boo
 
 	// Jobs wait in work, so that a worker finds the next letter there
 	// at once, its envelope to go with the end of the one before
-	// (worker.next), even while the dispatcher is busy.
-	w := &crew{p: p, work: make(chan *job, p.Concurrency), reports: make(chan report), gctx: gctx, dest: p.Transport.Destination(),
+	// (worker.takeNext), even while the dispatcher is busy.
+	c := &crew{pool: p, work: make(chan *job, p.Concurrency), reports: make(chan report), gctx: gctx, dest: p.Transport.Destination(),
 		dispatch: dispatch, stopDispatch: stopDispatch, ready: make(chan struct{})}
-	for n := 1; n <= p.Concurrency; n++ {
-		g.Go(func() error { return w.run(n) })
+	for id := 1; id <= p.Concurrency; id++ {
+		g.Go(func() error { return c.run(id) })
 	}
-	d := &dispatcher{p: p, w: w, letters: letters, dispatch: dispatch, stopDispatch: stopDispatch,
+	d := &dispatcher{p: p, crew: c, letters: letters, dispatch: dispatch, stopDispatch: stopDispatch,
 		workers: p.Concurrency, stats: Stats{Skipped: map[journal.State]int{}}}
 	d.loop()
-	close(w.work)
+	close(c.work)
 	err := g.Wait()
 
 	if err == nil && produceErr != nil && !(errors.Is(produceErr, context.Canceled) && ctx.Err() != nil) {

@@ -16,11 +16,12 @@ import (
 	"time"
 
 	"github.com/emersion/go-sasl"
-	"github.com/emersion/go-smtp"
+	gosmtp "github.com/emersion/go-smtp"
 	"golang.org/x/time/rate"
 
 	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/letter"
+	"github.com/mailmerge/mailmerge/internal/smtp"
 )
 
 func TestDelivery(t *testing.T) {
@@ -95,72 +96,72 @@ func TestReplies(t *testing.T) {
 		big      bool          // key0 is too big for socket buffers
 	}{
 		{name: "450 on RCPT twice, then accepted", state: journal.Delivered, attempts: 3, code: 250, others: journal.Delivered,
-			be: &backend{rcpt: func(_ *smtp.Conn, to string, n int) error {
+			be: &backend{rcpt: func(_ *gosmtp.Conn, to string, n int) error {
 				if to == "user0@example.com" && n <= 2 {
-					return &smtp.SMTPError{Code: 450, EnhancedCode: smtp.EnhancedCode{4, 2, 0}, Message: "Mailbox busy"}
+					return &gosmtp.SMTPError{Code: 450, EnhancedCode: gosmtp.EnhancedCode{4, 2, 0}, Message: "Mailbox busy"}
 				}
 				return nil
 			}}},
 		{name: "451 every time: deferred after max attempts", state: journal.Deferred, attempts: 3, code: 451, enhanced: "4.3.0", others: journal.Delivered,
-			be: &backend{rcpt: func(_ *smtp.Conn, to string, n int) error {
+			be: &backend{rcpt: func(_ *gosmtp.Conn, to string, n int) error {
 				if to == "user0@example.com" {
-					return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Try later"}
+					return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "Try later"}
 				}
 				return nil
 			}}},
 		{name: "452 then accepted", state: journal.Delivered, attempts: 2, code: 250, others: journal.Delivered,
-			be: &backend{rcpt: func(_ *smtp.Conn, to string, n int) error {
+			be: &backend{rcpt: func(_ *gosmtp.Conn, to string, n int) error {
 				if to == "user0@example.com" && n == 1 {
-					return &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 5, 3}, Message: "Too many recipients"}
+					return &gosmtp.SMTPError{Code: 452, EnhancedCode: gosmtp.EnhancedCode{4, 5, 3}, Message: "Too many recipients"}
 				}
 				return nil
 			}}},
 		{name: "550 5.1.1 on RCPT: failed, never retried", state: journal.Failed, attempts: 1, code: 550, enhanced: "5.1.1", others: journal.Delivered,
-			be: &backend{rcpt: func(_ *smtp.Conn, to string, n int) error {
+			be: &backend{rcpt: func(_ *gosmtp.Conn, to string, n int) error {
 				if to == "user0@example.com" {
-					return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such user"}
+					return &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 1}, Message: "No such user"}
 				}
 				return nil
 			}}},
 		{name: "553 on RCPT: failed", state: journal.Failed, attempts: 1, code: 553, enhanced: "5.1.3", others: journal.Delivered,
-			be: &backend{rcpt: func(_ *smtp.Conn, to string, n int) error {
+			be: &backend{rcpt: func(_ *gosmtp.Conn, to string, n int) error {
 				if to == "user0@example.com" {
-					return &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "Bad address syntax"}
+					return &gosmtp.SMTPError{Code: 553, EnhancedCode: gosmtp.EnhancedCode{5, 1, 3}, Message: "Bad address syntax"}
 				}
 				return nil
 			}}},
 		{name: "552 on RCPT is temporary", state: journal.Delivered, attempts: 2, code: 250, others: journal.Delivered,
-			be: &backend{rcpt: func(_ *smtp.Conn, to string, n int) error {
+			be: &backend{rcpt: func(_ *gosmtp.Conn, to string, n int) error {
 				if to == "user0@example.com" && n == 1 {
-					return &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 5, 3}, Message: "Too many recipients"}
+					return &gosmtp.SMTPError{Code: 552, EnhancedCode: gosmtp.EnhancedCode{5, 5, 3}, Message: "Too many recipients"}
 				}
 				return nil
 			}}},
 		{name: "552 after DATA: failed", state: journal.Failed, attempts: 1, code: 552, enhanced: "5.3.4", others: journal.Delivered,
-			be: &backend{data: func(_ *smtp.Conn, msg []byte, n int) error {
+			be: &backend{data: func(_ *gosmtp.Conn, msg []byte, n int) error {
 				if bytes.Contains(msg, []byte("To: user0@")) {
-					return &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4}, Message: "Message too big"}
+					return &gosmtp.SMTPError{Code: 552, EnhancedCode: gosmtp.EnhancedCode{5, 3, 4}, Message: "Message too big"}
 				}
 				return nil
 			}}},
 		{name: "554 after DATA: failed", state: journal.Failed, attempts: 1, code: 554, enhanced: "5.6.0", others: journal.Delivered,
-			be: &backend{data: func(_ *smtp.Conn, msg []byte, n int) error {
+			be: &backend{data: func(_ *gosmtp.Conn, msg []byte, n int) error {
 				if bytes.Contains(msg, []byte("To: user0@")) {
-					return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "Content rejected"}
+					return &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: "Content rejected"}
 				}
 				return nil
 			}}},
 		{name: "mailbox full (5.2.2) is temporary", state: journal.Deferred, attempts: 3, code: 552, enhanced: "5.2.2", others: journal.Delivered,
-			be: &backend{data: func(_ *smtp.Conn, msg []byte, n int) error {
+			be: &backend{data: func(_ *gosmtp.Conn, msg []byte, n int) error {
 				if bytes.Contains(msg, []byte("To: user0@")) {
-					return &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 2, 2}, Message: "Mailbox full"}
+					return &gosmtp.SMTPError{Code: 552, EnhancedCode: gosmtp.EnhancedCode{5, 2, 2}, Message: "Mailbox full"}
 				}
 				return nil
 			}}},
 		{name: "421 on MAIL, hang up: retried on a fresh session", state: journal.Delivered, attempts: 2, code: 250, others: journal.Delivered, sessions: 3,
 			be: func() *backend {
 				var once atomic.Bool
-				return &backend{rcpt: func(c *smtp.Conn, to string, n int) error {
+				return &backend{rcpt: func(c *gosmtp.Conn, to string, n int) error {
 					if to == "user0@example.com" && once.CompareAndSwap(false, true) {
 						return hangUp(c, "421 4.3.2 Shutting down")
 					}
@@ -172,12 +173,12 @@ func TestReplies(t *testing.T) {
 				var once atomic.Bool
 				// Only the big letter: a small one may be wholly in the
 				// socket buffers before the reset, which is "unknown".
-				return &backend{midData: func(c *smtp.Conn, rcpts []string) bool {
+				return &backend{midData: func(c *gosmtp.Conn, rcpts []string) bool {
 					return slices.Contains(rcpts, "user0@example.com") && once.CompareAndSwap(false, true)
 				}}
 			}()},
 		{name: "no reply after the final dot: unknown, not resent", state: journal.Unknown, attempts: 1, others: journal.Delivered,
-			be: &backend{data: func(c *smtp.Conn, msg []byte, n int) error {
+			be: &backend{data: func(c *gosmtp.Conn, msg []byte, n int) error {
 				if bytes.Contains(msg, []byte("To: user0@")) {
 					return hangUp(c, "")
 				}
@@ -224,7 +225,7 @@ func TestReplies(t *testing.T) {
 
 func TestStallAfterDotIsUnknown(t *testing.T) {
 	release := make(chan struct{})
-	be := &backend{data: func(c *smtp.Conn, msg []byte, n int) error {
+	be := &backend{data: func(c *gosmtp.Conn, msg []byte, n int) error {
 		if bytes.Contains(msg, []byte("To: user0@")) {
 			<-release
 		}
@@ -238,7 +239,7 @@ func TestStallAfterDotIsUnknown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := last["key0"]; r.Final() != journal.Unknown || r.Phase != PhaseEOD || !strings.Contains(r.Text, "timeout") {
+	if r := last["key0"]; r.Final() != journal.Unknown || r.Phase != smtp.PhaseEOD || !strings.Contains(r.Text, "timeout") {
 		t.Errorf("key0: %+v", r)
 	}
 	if st.Unknown != 1 || st.Delivered != 2 {
@@ -247,17 +248,17 @@ func TestStallAfterDotIsUnknown(t *testing.T) {
 }
 
 func TestResume(t *testing.T) {
-	be := &backend{data: func(c *smtp.Conn, msg []byte, n int) error {
+	be := &backend{data: func(c *gosmtp.Conn, msg []byte, n int) error {
 		if bytes.Contains(msg, []byte("To: user1@")) && n < 3 {
 			return hangUp(c, "") // unknown on the first run
 		}
 		return nil
-	}, rcpt: func(_ *smtp.Conn, to string, n int) error {
+	}, rcpt: func(_ *gosmtp.Conn, to string, n int) error {
 		if to == "user2@example.com" {
-			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such user"}
+			return &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 1}, Message: "No such user"}
 		}
 		if to == "user3@example.com" && n <= 3 {
-			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Later"}
+			return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "Later"}
 		}
 		return nil
 	}}
@@ -296,8 +297,8 @@ func TestResume(t *testing.T) {
 }
 
 func TestPolicyStop(t *testing.T) {
-	be := &backend{rcpt: func(_ *smtp.Conn, to string, n int) error {
-		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "Sending denied by policy"}
+	be := &backend{rcpt: func(_ *gosmtp.Conn, to string, n int) error {
+		return &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: "Sending denied by policy"}
 	}}
 	port := startServer(t, be, nil)
 	st, last, err := runPool(t, smtpTransport(port), letters(40), func(p *Pool) { p.Concurrency = 1; p.PolicyStop = 4 })
@@ -316,7 +317,7 @@ func TestAuthAndTLS(t *testing.T) {
 		name      string
 		tls       bool // server offers STARTTLS
 		implicit  bool // server speaks TLS at once
-		security  Security
+		security  smtp.Security
 		trust     bool
 		pass      string
 		login     bool         // the server offers AUTH LOGIN only
@@ -324,15 +325,15 @@ func TestAuthAndTLS(t *testing.T) {
 		delivered int
 		auths     int
 	}{
-		{name: "STARTTLS and AUTH PLAIN", tls: true, security: StartTLS, trust: true, pass: "s3cret-pw", delivered: 3, auths: 2},
-		{name: "STARTTLS and AUTH LOGIN", tls: true, security: StartTLS, trust: true, pass: "s3cret-pw", login: true, delivered: 3, auths: 2},
-		{name: "AUTH LOGIN, wrong password", tls: true, security: StartTLS, trust: true, pass: "wrong-pw", login: true, kind: ErrAuth, auths: 1},
-		{name: "implicit TLS and AUTH PLAIN", tls: true, implicit: true, security: TLS, trust: true, pass: "s3cret-pw", delivered: 3, auths: 2},
-		{name: "implicit TLS, untrusted certificate", tls: true, implicit: true, security: TLS, trust: false, pass: "s3cret-pw", kind: ErrTLS},
-		{name: "535: stop, no retry", tls: true, security: StartTLS, trust: true, pass: "wrong-pw", kind: ErrAuth, auths: 1},
-		{name: "STARTTLS not offered: no credentials sent", tls: false, security: StartTLS, trust: true, pass: "s3cret-pw", kind: ErrTLS},
-		{name: "untrusted certificate", tls: true, security: StartTLS, trust: false, pass: "s3cret-pw", kind: ErrTLS},
-		{name: "no AUTH over plain text", tls: true, security: Plain, trust: true, pass: "s3cret-pw", kind: ErrTLS},
+		{name: "STARTTLS and AUTH PLAIN", tls: true, security: smtp.StartTLS, trust: true, pass: "s3cret-pw", delivered: 3, auths: 2},
+		{name: "STARTTLS and AUTH LOGIN", tls: true, security: smtp.StartTLS, trust: true, pass: "s3cret-pw", login: true, delivered: 3, auths: 2},
+		{name: "AUTH LOGIN, wrong password", tls: true, security: smtp.StartTLS, trust: true, pass: "wrong-pw", login: true, kind: ErrAuth, auths: 1},
+		{name: "implicit TLS and AUTH PLAIN", tls: true, implicit: true, security: smtp.TLS, trust: true, pass: "s3cret-pw", delivered: 3, auths: 2},
+		{name: "implicit TLS, untrusted certificate", tls: true, implicit: true, security: smtp.TLS, trust: false, pass: "s3cret-pw", kind: ErrTLS},
+		{name: "535: stop, no retry", tls: true, security: smtp.StartTLS, trust: true, pass: "wrong-pw", kind: ErrAuth, auths: 1},
+		{name: "STARTTLS not offered: no credentials sent", tls: false, security: smtp.StartTLS, trust: true, pass: "s3cret-pw", kind: ErrTLS},
+		{name: "untrusted certificate", tls: true, security: smtp.StartTLS, trust: false, pass: "s3cret-pw", kind: ErrTLS},
+		{name: "no AUTH over plain text", tls: true, security: smtp.Plain, trust: true, pass: "s3cret-pw", kind: ErrTLS},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -372,7 +373,7 @@ func TestAuthAndTLS(t *testing.T) {
 					t.Errorf("trace contains %q:\n%s", secret, trace.String())
 				}
 			}
-			if tt.security == Plain && strings.Contains(w.String(), "AUTH") {
+			if tt.security == smtp.Plain && strings.Contains(w.String(), "AUTH") {
 				t.Error("AUTH sent over plain text")
 			}
 			if tt.kind == ErrTLS && strings.Contains(w.String(), "AUTH") {
@@ -429,7 +430,7 @@ func TestDeliveryWithDATA(t *testing.T) {
 
 // TestOverDATA runs the tests of interrupts, aborts, stops, retries and
 // failures again with DATA instead of BDAT, where each letter's end
-// carries the next letter's envelope (smtp.Mail.Next).
+// carries the next letter's envelope (Tx.Next).
 func TestOverDATA(t *testing.T) {
 	overDATA = true
 	defer func() { overDATA = false }()
@@ -700,7 +701,7 @@ func TestBodyStall(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
 	var once atomic.Bool
-	be := &backend{midData: func(c *smtp.Conn, _ []string) bool {
+	be := &backend{midData: func(c *gosmtp.Conn, _ []string) bool {
 		if once.CompareAndSwap(false, true) {
 			<-release // stop reading; the client's writes fill the buffers
 		}
@@ -730,7 +731,7 @@ func TestAbort(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
 	got := make(chan struct{}, 1)
-	be := &backend{data: func(c *smtp.Conn, msg []byte, n int) error {
+	be := &backend{data: func(c *gosmtp.Conn, msg []byte, n int) error {
 		got <- struct{}{}
 		<-release
 		return nil
@@ -776,9 +777,9 @@ func TestRateLimitGatesSending(t *testing.T) {
 // changed after the check) is recorded as deferred with the reason, is not
 // retried in this run, and does not stop the others.
 func TestBuildFailure(t *testing.T) {
-	be := &backend{rcpt: func(_ *smtp.Conn, to string, n int) error {
+	be := &backend{rcpt: func(_ *gosmtp.Conn, to string, n int) error {
 		if to == "user1@example.com" && n == 1 {
-			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Later"}
+			return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "Later"}
 		}
 		return nil
 	}}
@@ -833,7 +834,7 @@ func TestWrongPasswordTriedOnce(t *testing.T) {
 		be := &backend{user: "me", pass: "s3cret-pw"}
 		port := startServerOn(t, be, serverTLS, false)
 		tr := smtpTransport(port)
-		tr.Security, tr.Username, tr.Password = StartTLS, "me", "wrong-pw"
+		tr.Security, tr.Username, tr.Password = smtp.StartTLS, "me", "wrong-pw"
 		tr.TLSConfig = &tls.Config{ServerName: "localhost", RootCAs: pool}
 		st, last, err := runPool(t, tr, letters(20), func(p *Pool) { p.Concurrency = 8 })
 		var re *RunError
@@ -881,12 +882,12 @@ func TestInterruptWhileOpening(t *testing.T) {
 // Message-ID, and the letter counts as failed for the one refused for
 // good; a re-run sends nothing.
 func TestRecipientsKeepTheirOwnOutcomes(t *testing.T) {
-	be := &backend{rcpt: func(_ *smtp.Conn, to string, n int) error {
+	be := &backend{rcpt: func(_ *gosmtp.Conn, to string, n int) error {
 		switch {
 		case to == "fail@example.com":
-			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such user"}
+			return &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 1}, Message: "No such user"}
 		case to == "later@example.com" && n == 1:
-			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Later"}
+			return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "Later"}
 		}
 		return nil
 	}}
@@ -925,10 +926,10 @@ func TestRecipientsKeepTheirOwnOutcomes(t *testing.T) {
 // gets MaxAttempts attempts in the next run too, not one.
 func TestDeferredGetsItsAttemptsAgain(t *testing.T) {
 	var fails atomic.Int32
-	be := &backend{rcpt: func(_ *smtp.Conn, _ string, n int) error {
+	be := &backend{rcpt: func(_ *gosmtp.Conn, _ string, n int) error {
 		if n <= 5 { // 3 in the first run, 2 in the second
 			fails.Add(1)
-			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try later"}
+			return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "try later"}
 		}
 		return nil
 	}}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/mailmerge/mailmerge/internal/journal"
+	"github.com/mailmerge/mailmerge/internal/smtp"
 	"github.com/mailmerge/mailmerge/internal/testca"
 	"github.com/mailmerge/mailmerge/internal/testpostfix"
 )
@@ -43,7 +44,7 @@ func TestPostfixSTARTTLS(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			tr := smtpTransport(port)
-			tr.Security = StartTLS
+			tr.Security = smtp.StartTLS
 			tr.TLSConfig = &tls.Config{RootCAs: pool, ServerName: "localhost"}
 			tr.Timeout = 30 * time.Second
 			tr.DataTimeout = 10 * time.Minute
@@ -157,7 +158,7 @@ func TestPostfixCheck(t *testing.T) {
 	testpostfix.Need(t)
 	serverTLS, pool := testCA(t)
 	pf := testpostfix.Start(t, testpostfix.Options{TLS: serverTLS, TLSPort: true, Users: map[string]string{"me": "s3cret-pw"}})
-	transport := func(port int, security Security, pass string) *SMTP {
+	transport := func(port int, security smtp.Security, pass string) *SMTP {
 		tr := smtpTransport(port)
 		tr.Security, tr.Username, tr.Password = security, "me", pass
 		tr.TLSConfig = &tls.Config{RootCAs: pool, ServerName: "localhost"}
@@ -172,11 +173,11 @@ func TestPostfixCheck(t *testing.T) {
 		maxSize  bool
 		tlsFirst bool
 	}{
-		{name: "STARTTLS and AUTH", tr: transport(pf.Port, StartTLS, "s3cret-pw"), maxSize: true},
-		{name: "TLS port and AUTH", tr: transport(pf.TLSPort, TLS, "s3cret-pw"), maxSize: true},
-		{name: "wrong password", tr: transport(pf.Port, StartTLS, "wrong"), kind: ErrAuth, hint: "refused the username or the password"},
-		{name: "starttls to the TLS port", tr: transport(pf.TLSPort, StartTLS, "s3cret-pw"), kind: ErrUnavailable, hint: "speaks TLS from the first byte and waited for it: set smtp.security: tls"},
-		{name: "tls to the STARTTLS port", tr: transport(pf.Port, TLS, "s3cret-pw"), kind: ErrTLS, hint: "speaks plain SMTP first, not TLS: set smtp.security: starttls"},
+		{name: "STARTTLS and AUTH", tr: transport(pf.Port, smtp.StartTLS, "s3cret-pw"), maxSize: true},
+		{name: "TLS port and AUTH", tr: transport(pf.TLSPort, smtp.TLS, "s3cret-pw"), maxSize: true},
+		{name: "wrong password", tr: transport(pf.Port, smtp.StartTLS, "wrong"), kind: ErrAuth, hint: "refused the username or the password"},
+		{name: "starttls to the TLS port", tr: transport(pf.TLSPort, smtp.StartTLS, "s3cret-pw"), kind: ErrUnavailable, hint: "speaks TLS from the first byte and waited for it: set smtp.security: tls"},
+		{name: "tls to the STARTTLS port", tr: transport(pf.Port, smtp.TLS, "s3cret-pw"), kind: ErrTLS, hint: "speaks plain SMTP first, not TLS: set smtp.security: starttls"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			start := time.Now()

@@ -11,41 +11,33 @@ import (
 	"github.com/mailmerge/mailmerge/internal/smtp"
 )
 
-// Outcome is what one attempt at a letter came to.
-type Outcome int
+// Verdict is what Classify makes of one attempt at a letter: delivered,
+// failed for good, temporary (to be tried again), or unknown. The
+// journal records it as the letter's state.
+type Verdict int
 
-// The outcomes of an attempt.
+// The verdicts on an attempt.
 const (
-	Delivered Outcome = iota + 1
+	Delivered Verdict = iota + 1
 	Failed            // permanent for this letter: never retried
 	Temporary         // retry later, within the attempt limit
 	Unknown           // the connection was lost after the final dot
 )
 
-func (o Outcome) String() string {
-	return [...]string{"", "delivered", "failed", "temporary", "unknown"}[o]
+func (v Verdict) String() string {
+	return [...]string{"", "delivered", "failed", "temporary", "unknown"}[v]
 }
 
-// SMTP phases, as result records and traces name them.
+// Phases of a delivery that are not SMTP's (smtp.PhaseMAIL, ...), as
+// result records name them.
 const (
-	PhaseConnect  = "CONNECT"
-	PhaseGreeting = "GREETING"
-	PhaseEHLO     = "EHLO"
-	PhaseSTARTTLS = "STARTTLS"
-	PhaseAUTH     = "AUTH"
-	PhaseRSET     = "RSET"
-	PhaseMAIL     = "MAIL"
-	PhaseRCPT     = "RCPT"
-	PhaseDATA     = "DATA"
-	PhaseBody     = "BODY" // writing the message, before the final dot
-	PhaseEOD      = "EOD"  // the reply to the final dot
-	PhaseWrite    = "WRITE"
-	PhaseBuild    = "BUILD" // writing the letter out, before any attempt
+	PhaseWrite = "WRITE"
+	PhaseBuild = "BUILD" // writing the letter out, before any attempt
 )
 
 // Result is the result of one attempt at one letter.
 type Result struct {
-	Outcome  Outcome
+	Verdict  Verdict
 	Phase    string
 	Code     int
 	Enhanced string // "5.1.1"; empty if the server gave none
@@ -64,15 +56,15 @@ type Result struct {
 // alone.
 func Classify(phase string, err error) Result {
 	if err == nil {
-		return Result{Outcome: Delivered, Phase: phase}
+		return Result{Verdict: Delivered, Phase: phase}
 	}
 	var se *smtp.Reply
 	if !errors.As(err, &se) {
 		// No reply: a network error or a timeout. After the final dot the
 		// server may have taken the letter.
-		r := Result{Phase: phase, Text: describeNetErr(err), Reconnect: true, Outcome: Temporary}
-		if phase == PhaseEOD {
-			r.Outcome = Unknown
+		r := Result{Phase: phase, Text: describeNetErr(err), Reconnect: true, Verdict: Temporary}
+		if phase == smtp.PhaseEOD {
+			r.Verdict = Unknown
 		}
 		return r
 	}
@@ -80,19 +72,19 @@ func Classify(phase string, err error) Result {
 	class := se.Code / 100
 	switch {
 	case se.Code == 421:
-		r.Outcome, r.Reconnect = Temporary, true
+		r.Verdict, r.Reconnect = Temporary, true
 	case class == 4:
-		r.Outcome = Temporary
-	case se.Code == 552 && phase == PhaseRCPT:
+		r.Verdict = Temporary
+	case se.Code == 552 && phase == smtp.PhaseRCPT:
 		// RFC 5321 §4.5.3.1.10: treat as 452, too many recipients.
-		r.Outcome = Temporary
+		r.Verdict = Temporary
 	case class == 5 && (r.Enhanced == "5.2.2" || r.Enhanced == "5.4.5"):
 		// Mailbox full, or congestion: the problem may pass.
-		r.Outcome = Temporary
+		r.Verdict = Temporary
 	case class == 5:
-		r.Outcome = Failed
+		r.Verdict = Failed
 	default:
-		r.Outcome = Failed
+		r.Verdict = Failed
 		r.Text = fmt.Sprintf("unexpected reply %d: %s", se.Code, r.Text)
 	}
 	return r

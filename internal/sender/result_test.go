@@ -24,35 +24,35 @@ func TestClassify(t *testing.T) {
 	tests := []struct {
 		phase     string
 		err       error
-		outcome   Outcome
+		verdict   Verdict
 		reconnect bool
 		policy    bool
 	}{
-		{PhaseEOD, nil, Delivered, false, false},
-		{PhaseMAIL, se(421, 4, 3, 2), Temporary, true, false},
-		{PhaseRCPT, se(450, 4, 2, 1), Temporary, false, false},
-		{PhaseRCPT, se(451), Temporary, false, false},
-		{PhaseRCPT, se(452, 4, 5, 3), Temporary, false, false},
-		{PhaseRCPT, se(552, 5, 5, 3), Temporary, false, false},
-		{PhaseEOD, se(552, 5, 3, 4), Failed, false, false},
-		{PhaseEOD, se(552, 5, 2, 2), Temporary, false, false},
-		{PhaseRCPT, se(550, 5, 1, 1), Failed, false, false},
-		{PhaseRCPT, se(553, 5, 1, 3), Failed, false, false},
-		{PhaseEOD, se(554, 5, 6, 0), Failed, false, false},
-		{PhaseRCPT, se(550, 5, 7, 1), Failed, false, true},
-		{PhaseMAIL, se(550, 5, 4, 5), Temporary, false, true},
-		{PhaseRCPT, io.EOF, Temporary, true, false},
-		{PhaseBody, os.ErrDeadlineExceeded, Temporary, true, false},
-		{PhaseEOD, io.EOF, Unknown, true, false},
-		{PhaseEOD, os.ErrDeadlineExceeded, Unknown, true, false},
+		{smtp.PhaseEOD, nil, Delivered, false, false},
+		{smtp.PhaseMAIL, se(421, 4, 3, 2), Temporary, true, false},
+		{smtp.PhaseRCPT, se(450, 4, 2, 1), Temporary, false, false},
+		{smtp.PhaseRCPT, se(451), Temporary, false, false},
+		{smtp.PhaseRCPT, se(452, 4, 5, 3), Temporary, false, false},
+		{smtp.PhaseRCPT, se(552, 5, 5, 3), Temporary, false, false},
+		{smtp.PhaseEOD, se(552, 5, 3, 4), Failed, false, false},
+		{smtp.PhaseEOD, se(552, 5, 2, 2), Temporary, false, false},
+		{smtp.PhaseRCPT, se(550, 5, 1, 1), Failed, false, false},
+		{smtp.PhaseRCPT, se(553, 5, 1, 3), Failed, false, false},
+		{smtp.PhaseEOD, se(554, 5, 6, 0), Failed, false, false},
+		{smtp.PhaseRCPT, se(550, 5, 7, 1), Failed, false, true},
+		{smtp.PhaseMAIL, se(550, 5, 4, 5), Temporary, false, true},
+		{smtp.PhaseRCPT, io.EOF, Temporary, true, false},
+		{smtp.PhaseBody, os.ErrDeadlineExceeded, Temporary, true, false},
+		{smtp.PhaseEOD, io.EOF, Unknown, true, false},
+		{smtp.PhaseEOD, os.ErrDeadlineExceeded, Unknown, true, false},
 	}
 	for _, tt := range tests {
 		r := Classify(tt.phase, tt.err)
-		if r.Outcome != tt.outcome || r.Reconnect != tt.reconnect || r.policy() != tt.policy {
-			t.Errorf("Classify(%s, %v) = %v reconnect %v policy %v; want %v %v %v", tt.phase, tt.err, r.Outcome, r.Reconnect, r.policy(), tt.outcome, tt.reconnect, tt.policy)
+		if r.Verdict != tt.verdict || r.Reconnect != tt.reconnect || r.policy() != tt.policy {
+			t.Errorf("Classify(%s, %v) = %v reconnect %v policy %v; want %v %v %v", tt.phase, tt.err, r.Verdict, r.Reconnect, r.policy(), tt.verdict, tt.reconnect, tt.policy)
 		}
 	}
-	if r := Classify(PhaseRCPT, se(550, 5, 1, 1)); r.Code != 550 || r.Enhanced != "5.1.1" || r.Text != "text" {
+	if r := Classify(smtp.PhaseRCPT, se(550, 5, 1, 1)); r.Code != 550 || r.Enhanced != "5.1.1" || r.Text != "text" {
 		t.Errorf("fields: %+v", r)
 	}
 }

@@ -16,10 +16,11 @@ import (
 	"time"
 
 	"github.com/emersion/go-sasl"
-	"github.com/emersion/go-smtp"
+	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/letter"
+	"github.com/mailmerge/mailmerge/internal/smtp"
 	"github.com/mailmerge/mailmerge/internal/testca"
 )
 
@@ -29,18 +30,18 @@ type backend struct {
 	mu       sync.Mutex
 	received []received
 	sessions int
-	conns    []*smtp.Conn   // every session's connection, for dropAll
+	conns    []*gosmtp.Conn // every session's connection, for dropAll
 	rcpts    map[string]int // RCPT commands per address
 	auths    int
 
 	user, pass string   // AUTH is offered when set
 	mechs      []string // offered mechanisms; default PLAIN
-	mail       func(c *smtp.Conn, from string) error
-	rcpt       func(c *smtp.Conn, to string, n int) error // n: RCPTs for to so far, from 1
-	data       func(c *smtp.Conn, msg []byte, n int) error
-	midData    func(c *smtp.Conn, rcpts []string) bool // true: read a little of the body and drop the connection
+	mail       func(c *gosmtp.Conn, from string) error
+	rcpt       func(c *gosmtp.Conn, to string, n int) error // n: RCPTs for to so far, from 1
+	data       func(c *gosmtp.Conn, msg []byte, n int) error
+	midData    func(c *gosmtp.Conn, rcpts []string) bool // true: read a little of the body and drop the connection
 	dataCount  int
-	server     func(*smtp.Server) // server options (DSN, SIZE, timeouts)
+	server     func(*gosmtp.Server) // server options (DSN, SIZE, timeouts)
 }
 
 // dropAll closes every session's connection, as a server does with idle
@@ -59,7 +60,7 @@ type received struct {
 	data  []byte
 }
 
-func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
+func (b *backend) NewSession(c *gosmtp.Conn) (gosmtp.Session, error) {
 	b.mu.Lock()
 	b.sessions++
 	b.conns = append(b.conns, c)
@@ -72,7 +73,7 @@ func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 
 type session struct {
 	b     *backend
-	c     *smtp.Conn
+	c     *gosmtp.Conn
 	from  string
 	rcpts []string
 }
@@ -92,7 +93,7 @@ func (s *authSession) Auth(mech string) (sasl.Server, error) {
 		s.b.auths++
 		s.b.mu.Unlock()
 		if user != s.b.user || pass != s.b.pass {
-			return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "Authentication credentials invalid"}
+			return &gosmtp.SMTPError{Code: 535, EnhancedCode: gosmtp.EnhancedCode{5, 7, 8}, Message: "Authentication credentials invalid"}
 		}
 		return nil
 	}
@@ -120,7 +121,7 @@ func (l *loginServer) Next(response []byte) (challenge []byte, done bool, err er
 	return nil, true, l.check(string(l.user), string(response))
 }
 
-func (s *session) Mail(from string, _ *smtp.MailOptions) error {
+func (s *session) Mail(from string, _ *gosmtp.MailOptions) error {
 	if s.b.mail != nil {
 		if err := s.b.mail(s.c, from); err != nil {
 			return err
@@ -130,7 +131,7 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 	return nil
 }
 
-func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+func (s *session) Rcpt(to string, _ *gosmtp.RcptOptions) error {
 	s.b.mu.Lock()
 	if s.b.rcpts == nil {
 		s.b.rcpts = map[string]int{}
@@ -183,7 +184,7 @@ func (b *backend) messages() []received {
 
 // hangUp makes the server answer line and drop the connection, as a real
 // server does with 421 (go-smtp's server would keep it open).
-func hangUp(c *smtp.Conn, line string) error {
+func hangUp(c *gosmtp.Conn, line string) error {
 	if line != "" {
 		fmt.Fprintf(c.Conn(), "%s\r\n", line)
 	}
@@ -212,7 +213,7 @@ func startServerOn(t *testing.T, be *backend, tlsConfig *tls.Config, implicit bo
 		ln = tls.NewListener(ln, tlsConfig)
 		tlsConfig = nil
 	}
-	s := smtp.NewServer(be)
+	s := gosmtp.NewServer(be)
 	s.Domain = "mx.test"
 	s.TLSConfig = tlsConfig
 	s.ReadTimeout = 10 * time.Second
@@ -345,7 +346,7 @@ func run(t testing.TB, p *Pool, ctx, hard context.Context, ls []*testLetter) (St
 }
 
 func smtpTransport(port int) *SMTP {
-	return &SMTP{Host: "127.0.0.1", Port: port, Security: Plain, Helo: "client.test",
+	return &SMTP{Host: "127.0.0.1", Port: port, Security: smtp.Plain, Helo: "client.test",
 		DialTimeout: 5 * time.Second, Timeout: 5 * time.Second, DataTimeout: 5 * time.Second, NoChunking: overDATA}
 }
 

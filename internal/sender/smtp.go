@@ -10,44 +10,21 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/emersion/go-sasl"
 
 	"github.com/mailmerge/mailmerge/internal/journal"
-	"github.com/mailmerge/mailmerge/internal/letter"
 	"github.com/mailmerge/mailmerge/internal/smtp"
 
 	"github.com/mailmerge/mailmerge/internal/remote"
 )
 
-// Security is how an SMTP connection is protected.
-type Security string
-
-// Security modes.
-const (
-	StartTLS Security = "starttls" // plain text, then STARTTLS before anything else (port 587)
-	TLS      Security = "tls"      // TLS from the first byte (port 465)
-	Plain    Security = "none"     // no TLS: loopback or a trusted network only
-)
-
-// UnmarshalText reads a security mode, in any case; empty means the
-// default, which depends on the port.
-func (s *Security) UnmarshalText(text []byte) error {
-	switch v := Security(strings.ToLower(strings.TrimSpace(string(text)))); v {
-	case StartTLS, TLS, Plain, "":
-		*s = v
-		return nil
-	}
-	return fmt.Errorf("must be starttls, tls or none, got %q", text)
-}
-
 // SMTP is a Transport to an SMTP submission server.
 type SMTP struct {
 	Host     string
 	Port     int
-	Security Security
+	Security smtp.Security
 	// TLSConfig is used for TLS and STARTTLS; ServerName defaults to Host.
 	TLSConfig *tls.Config
 	Helo      string
@@ -59,22 +36,14 @@ type SMTP struct {
 	DataTimeout time.Duration // for the reply after the final dot
 
 	// DSN asks for delivery status notifications (RFC 3461) where the
-	// server offers them; nil for none.
-	DSN *DSN
+	// server offers them; nil for none. Each letter's ENVID is its key
+	// (envID), each recipient's ORCPT its address, so that a report names
+	// the letter and the row.
+	DSN *smtp.DSN
 	// NoChunking sends with DATA where the server offers CHUNKING too.
 	NoChunking bool
 
 	Trace *Trace
-}
-
-// DSN is what delivery status notifications to ask for: when (Notify:
-// "FAILURE", "DELAY", "SUCCESS", or "NEVER") and what of the letter they
-// return (Ret: "HDRS" or "FULL"). Each letter's ENVID is its key, each
-// recipient's ORCPT its address, so that a report names the letter and
-// the row.
-type DSN struct {
-	Notify []string
-	Ret    string
 }
 
 // Describe names the server for messages.
@@ -84,19 +53,6 @@ func (t *SMTP) Describe() string {
 		who = "as " + t.Username
 	}
 	return fmt.Sprintf("%s, %s, %s", net.JoinHostPort(t.Host, strconv.Itoa(t.Port)), t.Security.Words(), who)
-}
-
-// Words says a security mode for people.
-func (s Security) Words() string {
-	switch s {
-	case StartTLS:
-		return "STARTTLS"
-	case TLS:
-		return "TLS"
-	case Plain:
-		return "unencrypted"
-	}
-	return string(s)
 }
 
 // Destination names where the letters go in the journal: "smtp", for any
@@ -124,7 +80,7 @@ func (t *SMTP) Open(ctx context.Context, session int) (Session, error) {
 	}
 	c.NoChunking = t.NoChunking
 	_, utf8 := c.Extension("SMTPUTF8")
-	return &smtpSession{c: c, conn: raw, utf8: utf8, dsn: t.DSN, last: time.Now()}, nil
+	return &smtpSession{client: c, conn: raw, utf8: utf8, dsn: t.DSN, last: time.Now()}, nil
 }
 
 // greetingWait bounds the wait for a server's greeting: submission
@@ -141,8 +97,8 @@ func (t *SMTP) openFailed(ctx context.Context, err error) error {
 	switch {
 	case errors.As(err, &re):
 		return t.diagnose(ctx, err)
-	case errors.As(err, &ce) && ce.phase == PhaseGreeting && errors.Is(err, os.ErrDeadlineExceeded) && t.Security != TLS && t.speaksTLS(ctx):
-		return t.diagnose(ctx, &RunError{Kind: ErrTLS, Phase: PhaseGreeting, Text: fmt.Sprintf("%s:%d sent no greeting: it waits for TLS", t.Host, t.Port), Err: err})
+	case errors.As(err, &ce) && ce.phase == smtp.PhaseGreeting && errors.Is(err, os.ErrDeadlineExceeded) && t.Security != smtp.TLS && t.speaksTLS(ctx):
+		return t.diagnose(ctx, &RunError{Kind: ErrTLS, Phase: smtp.PhaseGreeting, Text: fmt.Sprintf("%s:%d sent no greeting: it waits for TLS", t.Host, t.Port), Err: err})
 	}
 	return err
 }
@@ -158,7 +114,7 @@ func (t *SMTP) dial(ctx context.Context, session int, greeting, handshake time.D
 	t.Trace.Note(session, "connect %s", addr)
 	raw, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, nil, &connError{PhaseConnect, err}
+		return nil, nil, &connError{smtp.PhaseConnect, err}
 	}
 	ok := false
 	defer func() {
@@ -173,13 +129,13 @@ func (t *SMTP) dial(ctx context.Context, session int, greeting, handshake time.D
 	var conn net.Conn = raw
 	greeted := false
 	switch t.Security {
-	case TLS:
+	case smtp.TLS:
 		tc := tls.Client(raw, t.tlsConfig())
 		if err := t.handshakeWithin(ctx, tc, session, handshake); err != nil {
 			return nil, nil, err
 		}
 		conn = tc
-	case StartTLS:
+	case smtp.StartTLS:
 		tc, err := t.startTLS(ctx, raw, session, greeting, handshake, info)
 		if err != nil {
 			return nil, nil, err
@@ -194,20 +150,20 @@ func (t *SMTP) dial(ctx context.Context, session int, greeting, handshake time.D
 	if !greeted {
 		r, err := c.Greeting(greeting)
 		if err != nil {
-			return nil, nil, t.openError(PhaseGreeting, err)
+			return nil, nil, t.openError(smtp.PhaseGreeting, err)
 		}
 		if info != nil {
 			info.Greeting = r.Text
 		}
 	}
 	if err := c.Hello(t.helo()); err != nil {
-		return nil, nil, t.openError(PhaseEHLO, err)
+		return nil, nil, t.openError(smtp.PhaseEHLO, err)
 	}
 	if info != nil {
 		info.Extensions, info.MaxSize, info.Auth = c.Extensions(), c.MaxSize(), c.AuthMechanisms()
 	}
 	if t.Username != "" {
-		if err := t.auth(c, t.Security == TLS || t.Security == StartTLS); err != nil {
+		if err := t.auth(c, t.Security == smtp.TLS || t.Security == smtp.StartTLS); err != nil {
 			return nil, nil, err
 		}
 		if info != nil {
@@ -243,19 +199,19 @@ func (t *SMTP) startTLS(ctx context.Context, raw net.Conn, session int, greeting
 	c := smtp.NewClient(t.Trace.wrap(raw, session, t.Password), t.Timeout, t.DataTimeout)
 	r, err := c.Greeting(greeting)
 	if err != nil {
-		return nil, t.openError(PhaseGreeting, err)
+		return nil, t.openError(smtp.PhaseGreeting, err)
 	}
 	if err := c.Hello(t.helo()); err != nil {
-		return nil, t.openError(PhaseEHLO, err)
+		return nil, t.openError(smtp.PhaseEHLO, err)
 	}
 	if info != nil {
 		info.Greeting = r.Text
 	}
 	if _, ok := c.Extension("STARTTLS"); !ok {
-		return nil, &RunError{Kind: ErrTLS, Phase: PhaseEHLO, Text: fmt.Sprintf("%s does not offer STARTTLS, which smtp.security: starttls requires; nothing was sent, no password either", t.Host)}
+		return nil, &RunError{Kind: ErrTLS, Phase: smtp.PhaseEHLO, Text: fmt.Sprintf("%s does not offer STARTTLS, which smtp.security: starttls requires; nothing was sent, no password either", t.Host)}
 	}
 	if err := c.StartTLS(); err != nil {
-		return nil, t.openError(PhaseSTARTTLS, err)
+		return nil, t.openError(smtp.PhaseSTARTTLS, err)
 	}
 	raw.SetDeadline(time.Time{})
 	tc := tls.Client(raw, t.tlsConfig())
@@ -274,9 +230,9 @@ func (t *SMTP) handshakeWithin(ctx context.Context, tc *tls.Conn, session int, t
 			record  tls.RecordHeaderError
 		)
 		if errors.As(err, &verify) || errors.As(err, &unknown) || errors.As(err, &host) || errors.As(err, &alert) || errors.As(err, &record) {
-			return &RunError{Kind: ErrTLS, Phase: "TLS", Text: fmt.Sprintf("TLS with %s failed: %v", t.Host, err), Err: err}
+			return &RunError{Kind: ErrTLS, Phase: smtp.PhaseTLS, Text: fmt.Sprintf("TLS with %s failed: %v", t.Host, err), Err: err}
 		}
-		return &connError{"TLS", err}
+		return &connError{smtp.PhaseTLS, err}
 	}
 	st := tc.ConnectionState()
 	t.Trace.Note(session, "TLS %s, %s", tls.VersionName(st.Version), tls.CipherSuiteName(st.CipherSuite))
@@ -289,7 +245,7 @@ var errNoAuth = errors.New("no AUTH mechanism offered")
 // credentials in the clear.
 func (t *SMTP) auth(c *smtp.Client, encrypted bool) error {
 	if !encrypted {
-		return &RunError{Kind: ErrTLS, Phase: PhaseAUTH, Text: "refusing to send the password over an unencrypted connection"}
+		return &RunError{Kind: ErrTLS, Phase: smtp.PhaseAUTH, Text: "refusing to send the password over an unencrypted connection"}
 	}
 	var mech sasl.Client
 	switch mechs := c.AuthMechanisms(); {
@@ -298,7 +254,7 @@ func (t *SMTP) auth(c *smtp.Client, encrypted bool) error {
 	case slices.Contains(mechs, sasl.Login):
 		mech = sasl.NewLoginClient(t.Username, t.Password)
 	default:
-		return &RunError{Kind: ErrAuth, Phase: PhaseAUTH, Text: fmt.Sprintf("%s offers neither AUTH PLAIN nor LOGIN", t.Host), Err: errNoAuth}
+		return &RunError{Kind: ErrAuth, Phase: smtp.PhaseAUTH, Text: fmt.Sprintf("%s offers neither AUTH PLAIN nor LOGIN", t.Host), Err: errNoAuth}
 	}
 	err := c.Auth(mech)
 	var r *smtp.Reply
@@ -307,10 +263,10 @@ func (t *SMTP) auth(c *smtp.Client, encrypted bool) error {
 	}
 	if errors.As(err, &r) && r.Code/100 == 5 {
 		// 535 and friends: never retried, accounts get locked.
-		return &RunError{Kind: ErrAuth, Phase: PhaseAUTH, Code: r.Code, Enhanced: r.Enhanced, Text: r.Text, Err: err}
+		return &RunError{Kind: ErrAuth, Phase: smtp.PhaseAUTH, Code: r.Code, Enhanced: r.Enhanced, Text: r.Text, Err: err}
 	}
 	if err != nil {
-		return t.openError(PhaseAUTH, err)
+		return t.openError(smtp.PhaseAUTH, err)
 	}
 	return nil
 }
@@ -327,207 +283,4 @@ func (t *SMTP) openError(phase string, err error) error {
 		err = ioe.Err
 	}
 	return &connError{phase, err}
-}
-
-// idleLimit is how long a session may rest before its next letter asks
-// the server, with NOOP, whether it is still there: servers drop idle
-// sessions, and a letter must not fail for it after a long rate-limit
-// pause.
-var idleLimit = time.Minute
-
-// smtpSession is one SMTP connection, used for letter after letter.
-type smtpSession struct {
-	c     *smtp.Client
-	conn  net.Conn
-	utf8  bool
-	dsn   *DSN
-	dirty bool // a transaction failed: RSET before the next MAIL
-	last  time.Time
-	// final says the next letter is the session's last: its QUIT goes in
-	// the letter's last flight.
-	final bool
-	// next gives the letter to send after the one in flight, if any
-	// (worker.next); early is the transaction of that letter (earlyFor)
-	// whose envelope went with the end of the one before.
-	next     func() (*letter.Letter, []byte)
-	early    *smtp.Mail
-	earlyFor *letter.Letter
-}
-
-func (s *smtpSession) setNext(next func() (*letter.Letter, []byte)) { s.next = next }
-
-// alive reports whether the session can take a letter: one idle for
-// longer than idleLimit is asked with NOOP.
-func (s *smtpSession) alive() bool {
-	if s.early != nil || time.Since(s.last) < idleLimit {
-		return true
-	}
-	s.last = time.Now()
-	return s.c.Noop() == nil
-}
-
-// Send runs one mail transaction. beforeEOD is called at the point of no
-// return (before the final dot, or BDAT LAST): it records that point
-// durably, and if it fails the end is never sent.
-func (s *smtpSession) Send(ctx context.Context, l *letter.Letter, data []byte, beforeEOD func([]journal.Rejection) error) Result {
-	stop := context.AfterFunc(ctx, func() { s.conn.Close() })
-	defer stop()
-	defer func() { s.last = time.Now() }()
-	// The letter whose envelope went early is the one a worker sends
-	// next; were it another, the client drops the connection rather than
-	// write into the early one's message.
-	m := s.early
-	if s.earlyFor != l {
-		m = nil
-	}
-	s.early, s.earlyFor = nil, nil
-	// A transaction sent early began after the one before had ended.
-	if s.dirty && m == nil {
-		if err := s.c.Reset(); err != nil {
-			r := Classify(PhaseRSET, err)
-			r.Outcome, r.Reconnect = Temporary, true
-			return r
-		}
-	}
-	s.dirty = false
-	if r := s.unsendable(l, data); r != nil {
-		return *r
-	}
-	if m == nil {
-		m = s.mail(l, data)
-	}
-	r := s.transaction(l, m, beforeEOD)
-	if r.Outcome != Delivered {
-		s.dirty = true
-	}
-	return r
-}
-
-// unsendable is the failure of a letter this server cannot take, found
-// before anything of it is sent.
-func (s *smtpSession) unsendable(l *letter.Letter, data []byte) *Result {
-	if l.SMTPUTF8 && !s.utf8 {
-		return &Result{Outcome: Failed, Phase: PhaseMAIL, Text: "an address is not ASCII and the server does not offer SMTPUTF8"}
-	}
-	if max := s.c.MaxSize(); max > 0 && int64(len(data)) > max {
-		return &Result{Outcome: Failed, Phase: PhaseMAIL, Text: fmt.Sprintf("the letter is %d bytes, more than the %d the server takes (SIZE); nothing was sent", len(data), max)}
-	}
-	return nil
-}
-
-// mail is the transaction of letter l, written out as data.
-func (s *smtpSession) mail(l *letter.Letter, data []byte) *smtp.Mail {
-	m := &smtp.Mail{From: l.From, To: l.Recipients, Data: data, UTF8: l.SMTPUTF8}
-	if s.dsn != nil {
-		m.EnvID, m.Ret, m.Notify = envID(l), s.dsn.Ret, s.dsn.Notify
-	}
-	return m
-}
-
-// nextMail is the transaction of the letter to send after the one in
-// flight, to go early (smtp.Mail.Next), if the worker has one and the
-// server can take it.
-func (s *smtpSession) nextMail() *smtp.Mail {
-	l, data := s.next()
-	if l == nil || s.unsendable(l, data) != nil {
-		return nil
-	}
-	s.early, s.earlyFor = s.mail(l, data), l
-	return s.early
-}
-
-func (s *smtpSession) transaction(l *letter.Letter, m *smtp.Mail, beforeEOD func([]journal.Rejection) error) Result {
-	m.Quit = s.final
-	m.Next = nil
-	if s.next != nil && !s.final {
-		m.Next = s.nextMail
-	}
-	sent, err := s.c.Send(m, func(sent *smtp.Sent) error { return beforeEOD(rejections(l, sent)) })
-	// Each recipient the server refuses keeps its own outcome; the others
-	// share the transaction's.
-	rejected := rejections(l, sent)
-	done := func(r Result) Result {
-		r.Rejected = rejected
-		return r
-	}
-	var ioe *smtp.IOError
-	switch {
-	case errors.Is(err, smtp.ErrAborted):
-		return Result{Outcome: Temporary, Phase: PhaseBody, Reconnect: true, Text: "not sent: " + err.Error(),
-			Stop: &RunError{Kind: ErrJournal, Text: err.Error(), Err: err}}
-	case errors.As(err, &ioe):
-		return done(Classify(ioe.Phase, ioe.Err))
-	case err != nil:
-		return done(Classify(PhaseMAIL, err))
-	case sent.Mail.Code/100 != 2:
-		return Classify(PhaseMAIL, sent.Mail)
-	}
-	for _, r := range sent.Rcpt {
-		if r.Code == 421 {
-			return done(Classify(PhaseRCPT, r))
-		}
-	}
-	if len(sent.Accepted()) == 0 {
-		// Nobody accepted: the transaction's outcome is the mildest
-		// refusal; each recipient keeps its own.
-		var mildest Result
-		for i, r := range sent.Rcpt {
-			c := Classify(PhaseRCPT, r)
-			if i == 0 || c.Outcome == Temporary {
-				mildest = c
-			}
-		}
-		return done(mildest)
-	}
-	if !sent.Chunked && (sent.Data == nil || sent.Data.Code != 354) {
-		return done(Classify(PhaseDATA, sent.Data))
-	}
-	if sent.End.Code/100 != 2 {
-		return done(Classify(PhaseEOD, sent.End))
-	}
-	return done(Result{Outcome: Delivered, Phase: PhaseEOD, Code: sent.End.Code, Enhanced: sent.End.Enhanced, Text: sent.End.Text})
-}
-
-// rejections are the recipients the server refused so far, each with its
-// own state.
-func rejections(l *letter.Letter, sent *smtp.Sent) []journal.Rejection {
-	var out []journal.Rejection
-	for i, r := range sent.Rcpt {
-		if r == nil || r.Code/100 == 2 {
-			continue
-		}
-		c := Classify(PhaseRCPT, r)
-		state := journal.Failed
-		if c.Outcome == Temporary {
-			state = journal.Deferred
-		}
-		out = append(out, journal.Rejection{Rcpt: l.Recipients[i], State: state, Code: c.Code, Enhanced: c.Enhanced, Text: c.Text})
-	}
-	return out
-}
-
-// envID is the name a delivery report gives the letter (ENVID): its
-// Message-ID's local part, which is the letter's key, and for a test send
-// (send --redirect-to) the key and ".test": a report about a test send
-// is never taken for one about the letter.
-func envID(l *letter.Letter) string {
-	key := l.Key.String()
-	local, _, _ := strings.Cut(strings.Trim(l.MessageID, "<>"), "@")
-	if strings.HasPrefix(local, key) {
-		return local
-	}
-	return key
-}
-
-// lastLetter says the next letter ends the session.
-func (s *smtpSession) lastLetter() { s.final = true }
-
-// abort drops the connection without QUIT.
-func (s *smtpSession) abort() { s.c.Close() }
-
-// Close ends the session politely.
-func (s *smtpSession) Close() error {
-	err := s.c.Quit()
-	s.c.Close()
-	return err
 }

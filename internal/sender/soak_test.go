@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
+	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/mailmerge/mailmerge/internal/journal"
 )
@@ -28,7 +28,7 @@ import (
 // the server took a letter at most once and a delivered one exactly once,
 // and the journal reopened says what its records say. It runs with BDAT,
 // and with DATA, where each letter's end carries the next one's envelope
-// (smtp.Mail.Next).
+// (Tx.Next).
 func TestFaultSoak(t *testing.T) {
 	t.Run("BDAT", func(t *testing.T) { faultSoak(t, false) })
 	t.Run("DATA", func(t *testing.T) { faultSoak(t, true) })
@@ -55,7 +55,7 @@ func faultSoak(t *testing.T, noChunking bool) {
 	rng := rand.New(rand.NewPCG(seed, 7))
 	roll := func() int { mu.Lock(); defer mu.Unlock(); return rng.IntN(1000) }
 	taken := map[string]int{} // Message-ID → times the server took the letter
-	perSession := map[*smtp.Conn]int{}
+	perSession := map[*gosmtp.Conn]int{}
 	msgID := regexp.MustCompile(`Message-ID: (<[^>]+>)`)
 	take := func(msg []byte) {
 		mu.Lock()
@@ -66,31 +66,31 @@ func faultSoak(t *testing.T, noChunking bool) {
 	faults := map[string]int{}
 	fault := func(kind string) { mu.Lock(); faults[kind]++; mu.Unlock() }
 	be := &backend{
-		rcpt: func(c *smtp.Conn, _ string, _ int) error {
+		rcpt: func(c *gosmtp.Conn, _ string, _ int) error {
 			switch r := roll(); {
 			case r < 80:
 				fault("451 at RCPT")
-				return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try later"}
+				return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "try later"}
 			case r < 110:
 				fault("452 at RCPT")
-				return &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 2, 2}, Message: "mailbox full"}
+				return &gosmtp.SMTPError{Code: 452, EnhancedCode: gosmtp.EnhancedCode{4, 2, 2}, Message: "mailbox full"}
 			case r < 120:
 				fault("550 at RCPT")
-				return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+				return &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
 			case r < 130:
 				fault("421 at RCPT")
 				return hangUp(c, "421 4.3.2 shutting down")
 			}
 			return nil
 		},
-		midData: func(*smtp.Conn, []string) bool {
+		midData: func(*gosmtp.Conn, []string) bool {
 			if roll() < 10 {
 				fault("dropped in the body")
 				return true
 			}
 			return false
 		},
-		data: func(c *smtp.Conn, msg []byte, _ int) error {
+		data: func(c *gosmtp.Conn, msg []byte, _ int) error {
 			mu.Lock()
 			perSession[c]++
 			k := perSession[c]
@@ -102,10 +102,10 @@ func faultSoak(t *testing.T, noChunking bool) {
 			switch r := roll(); {
 			case r < 10:
 				fault("554 after the data")
-				return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "content refused"}
+				return &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: "content refused"}
 			case r < 120:
 				fault("451 after the data")
-				return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try later"}
+				return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "try later"}
 			case r < 130:
 				fault("taken, then the connection lost before the reply")
 				take(msg)

@@ -9,12 +9,11 @@ import (
 	"time"
 
 	"github.com/mailmerge/mailmerge/internal/journal"
-	"github.com/mailmerge/mailmerge/internal/letter"
 )
 
 // crew is what the workers share.
 type crew struct {
-	p            *Pool
+	pool         *Pool
 	work         chan *job
 	reports      chan report
 	gctx         context.Context
@@ -28,40 +27,40 @@ type crew struct {
 	readyOnce sync.Once
 }
 
-// run is worker n: it reports on every job it takes, exactly once.
-func (w *crew) run(n int) error {
-	s := &worker{w: w, n: n}
-	defer s.close(true)
+// run is worker id: it reports on every job it takes, exactly once.
+func (c *crew) run(id int) error {
+	w := &worker{crew: c, id: id}
+	defer w.close(true)
 	settled := make(chan struct{}, 1)
-	if n == 1 {
-		defer w.readyOnce.Do(func() { close(w.ready) })
+	if id == 1 {
+		defer c.readyOnce.Do(func() { close(c.ready) })
 	} else {
 		select {
-		case <-w.ready:
-		case <-w.gctx.Done():
+		case <-c.ready:
+		case <-c.gctx.Done():
 			return nil
 		}
 	}
 	for {
-		j := s.held
-		s.held = nil
+		j := w.held
+		w.held = nil
 		if j == nil {
 			select {
-			case j = <-w.work:
-			case <-w.gctx.Done():
+			case j = <-c.work:
+			case <-c.gctx.Done():
 				return nil
 			}
 		}
 		if j == nil {
 			return nil // closed: everything is done
 		}
-		r, err := s.handle(j)
+		r, err := w.handle(j)
 		r.settled = settled
-		w.reports <- r
+		c.reports <- r
 		<-settled
 		if err != nil || r.gone {
-			if s.held != nil {
-				w.reports <- report{j: s.held} // taken early, never tried
+			if w.held != nil {
+				c.reports <- report{j: w.held} // taken early, never tried
 			}
 			return err
 		}
@@ -71,107 +70,111 @@ func (w *crew) run(n int) error {
 // worker is one worker: its number and its session, opened when first
 // needed.
 type worker struct {
-	w    *crew
-	n    int
-	s    Session
-	sent int
+	crew    *crew
+	id      int     // 1, 2, ...: the session's number in traces and logs
+	session Session // nil until opened, and once closed
+	sent    int     // letters sent on session
 	// held is a job taken while the one before was being sent, for the
-	// session to send its envelope early (next).
+	// session to send its envelope early (takeNext).
 	held *job
 }
 
 // handle makes one attempt at j, if it can.
-func (s *worker) handle(j *job) (report, error) {
-	w, p := s.w, s.w.p
+func (w *worker) handle(j *job) (report, error) {
+	c, p := w.crew, w.crew.pool
 	r := report{j: j}
-	if s.stopped() {
+	if w.stopped() {
 		return r, nil
 	}
 	if j.buildErr != nil {
 		err := j.buildErr
 		j.buildErr = nil
-		return s.unbuilt(j, err)
+		return w.unbuilt(j, err)
 	}
 	if j.data == nil {
 		data, err := p.Build(j.l)
 		if err != nil {
-			return s.unbuilt(j, err)
+			return w.unbuilt(j, err)
 		}
 		j.data = data
 	}
 	if p.Limit != nil && !j.paid {
-		if err := p.Limit.Wait(w.dispatch); err != nil {
+		if err := p.Limit.Wait(c.dispatch); err != nil {
 			return r, nil
 		}
 	}
 	j.paid = false
-	if a, ok := s.s.(interface{ alive() bool }); ok && !a.alive() {
-		s.close(false) // idle too long, and gone: a new one, before the letter
+	if w.session != nil && !w.session.Alive() {
+		w.close(false) // idle too long, and gone: a new one, before the letter
 	}
-	if s.s == nil {
-		err := s.open()
+	if w.session == nil {
+		err := w.open()
 		var re *RunError
 		if errors.As(err, &re) {
-			w.stopDispatch(err) // before the others may try
+			c.stopDispatch(err) // before the others may try
 		}
-		if s.n == 1 {
-			w.readyOnce.Do(func() { close(w.ready) })
+		if w.id == 1 {
+			c.readyOnce.Do(func() { close(c.ready) })
 		}
 		switch {
 		case re != nil:
 			return r, err
 		case err != nil:
-			if !s.stopped() {
+			if !w.stopped() {
 				// Others still have sessions: this worker bows out (the
 				// server may limit connections) and hands its letter on.
-				p.Log.Warn("session could not be opened; going on with fewer", "session", s.n, "err", err)
+				p.Log.Warn("session could not be opened; going on with fewer", "session", w.id, "err", err)
 			}
 			r.gone = true
 			return r, nil
-		case s.stopped():
+		case w.stopped():
 			return r, nil // stopped while the session opened: the letter was not in flight
 		}
 	}
-	if l, ok := s.s.(interface{ lastLetter() }); ok && s.sent+1 >= p.PerSession {
-		l.lastLetter() // its QUIT can ride with the letter
+	tx := Tx{Letter: j.l, Data: j.data, Last: w.sent+1 >= p.PerSession}
+	if !tx.Last && w.session.TakesNext() {
+		tx.Next = w.takeNext()
 	}
-	r = s.attempt(j)
-	s.sent++
+	r = w.attempt(j, tx)
+	w.sent++
 	if r.res.Stop != nil {
-		s.close(false)
-		w.stopDispatch(r.res.Stop)
+		w.close(false)
+		c.stopDispatch(r.res.Stop)
 		return r, r.res.Stop
 	}
 	if r.res.Reconnect {
-		s.close(false)
-	} else if s.sent >= p.PerSession {
-		s.close(true)
+		w.close(false)
+	} else if w.sent >= p.PerSession {
+		w.close(true)
 	}
 	return r, nil
 }
 
-// next takes the job to send after the one in flight, if one waits and
-// may go at once, and gives the session its letter: where the server
-// pipelines, the letter's envelope then goes with the end of the one in
-// flight, a round trip saved. The job is handled next either way.
-func (s *worker) next() (*letter.Letter, []byte) {
-	p := s.w.p
-	if s.held != nil || s.stopped() || s.sent+2 > p.PerSession {
-		return nil, nil
+// takeNext takes the job to send after the one about to go, if one waits
+// and may go at once, and returns its letter for the session: its
+// envelope then goes with the end of the one before, a round trip saved.
+// The job is held, and handled next either way. It is written out here,
+// before the letter before reaches its point of no return: reading its
+// attachments must not hold back the final dot of a letter whose eod is
+// durable.
+func (w *worker) takeNext() *Tx {
+	p := w.crew.pool
+	if w.stopped() {
+		return nil
 	}
 	select {
-	case j := <-s.w.work:
+	case j := <-w.crew.work:
 		if j == nil {
-			return nil, nil // closed (never while a job is in flight): the run loop sees it too
+			return nil // closed (never while a job is in flight): the run loop sees it too
 		}
-		s.held = j
+		w.held = j
 	default:
-		return nil, nil
+		return nil
 	}
-	j := s.held
+	j := w.held
 	if p.Limit != nil {
 		if !p.Limit.Allow() {
-			return nil, nil // it waits its turn in handle
+			return nil // it waits its turn in handle
 		}
 		j.paid = true
 	}
@@ -179,104 +182,96 @@ func (s *worker) next() (*letter.Letter, []byte) {
 		data, err := p.Build(j.l)
 		if err != nil {
 			j.buildErr = err // handle records why
-			return nil, nil
+			return nil
 		}
 		j.data = data
 	}
-	return j.l, j.data
+	return &Tx{Letter: j.l, Data: j.data}
 }
 
 // unbuilt records a letter that could not be written out (an attachment
 // changed since the check): deferred, for the next run to check anew.
-func (s *worker) unbuilt(j *job, err error) (report, error) {
-	p := s.w.p
-	rec := s.record(j)
+func (w *worker) unbuilt(j *job, err error) (report, error) {
+	p := w.crew.pool
+	rec := w.record(j)
 	rec.State, rec.Phase, rec.Text = journal.Deferred, PhaseBuild, err.Error()
 	if cerr := p.Journal.Commit(rec); cerr != nil {
 		re := &RunError{Kind: ErrJournal, Text: cerr.Error(), Err: cerr}
-		s.w.stopDispatch(re)
+		w.crew.stopDispatch(re)
 		return report{j: j}, re
 	}
 	p.Log.Warn("letter not written out", "line", j.l.Line, "err", err)
-	return report{j: j, state: journal.Deferred, res: Result{Outcome: Temporary, Phase: PhaseBuild, Text: err.Error()}}, nil
+	return report{j: j, state: journal.Deferred, res: Result{Verdict: Temporary, Phase: PhaseBuild, Text: err.Error()}}, nil
 }
 
 // stopped reports that dispatching has stopped, or the run is ending:
 // no new letter may go out.
-func (s *worker) stopped() bool {
-	return s.w.dispatch.Err() != nil || s.w.gctx.Err() != nil
+func (w *worker) stopped() bool {
+	return w.crew.dispatch.Err() != nil || w.crew.gctx.Err() != nil
 }
 
 // open tries to open a session, with backoff between tries. It gives up
 // with a *RunError when no worker has a session either.
-func (s *worker) open() error {
-	w, p := s.w, s.w.p
+func (w *worker) open() error {
+	c, p := w.crew, w.crew.pool
 	var err error
 	for try := 0; try < max(1, p.OpenTries); try++ {
 		if try > 0 {
-			if !sleep(w.dispatch, backoff(p.Backoff, try)) {
-				return w.dispatch.Err()
+			if !sleep(c.dispatch, backoff(p.Backoff, try)) {
+				return c.dispatch.Err()
 			}
 		}
-		if s.stopped() {
-			return w.dispatch.Err()
+		if w.stopped() {
+			return c.dispatch.Err()
 		}
 		var sess Session
-		sess, err = p.Transport.Open(w.gctx, s.n)
+		sess, err = p.Transport.Open(c.gctx, w.id)
 		if err == nil {
-			s.s, s.sent = sess, 0
-			w.live.Add(1)
-			if n, ok := sess.(interface {
-				setNext(func() (*letter.Letter, []byte))
-			}); ok {
-				n.setNext(s.next)
-			}
+			w.session, w.sent = sess, 0
+			c.live.Add(1)
 			return nil
 		}
 		var re *RunError
 		if errors.As(err, &re) {
 			return err
 		}
-		p.Log.Info("session not opened", "session", s.n, "try", try+1, "err", err)
+		p.Log.Info("session not opened", "session", w.id, "try", try+1, "err", err)
 	}
-	if w.live.Load() == 0 {
-		re := &RunError{Kind: ErrUnavailable, Text: fmt.Sprintf("%s: %v", p.Transport.Describe(), err), Err: err}
-		if h, ok := p.Transport.(interface {
-			hint(context.Context, error) string
-		}); ok {
-			re.Hint = h.hint(w.gctx, err)
-		}
-		return re
+	if c.live.Load() == 0 {
+		return &RunError{Kind: ErrUnavailable, Text: fmt.Sprintf("%s: %v", p.Transport.Describe(), err), Err: err,
+			Hint: p.Transport.Hint(c.gctx, err)}
 	}
 	return err
 }
 
-func (s *worker) close(polite bool) {
-	if s.s == nil {
+// close ends the worker's session, if it has one: politely (QUIT), or
+// by dropping the connection.
+func (w *worker) close(polite bool) {
+	if w.session == nil {
 		return
 	}
 	if polite {
-		s.s.Close()
-	} else if c, ok := s.s.(interface{ abort() }); ok {
-		c.abort() // after a 421 or a network error: no QUIT, no RSET
+		w.session.Close()
+	} else {
+		w.session.Abort() // after a 421 or a network error: no QUIT, no RSET
 	}
-	s.s = nil
-	s.w.live.Add(-1)
+	w.session = nil
+	w.crew.live.Add(-1)
 }
 
-// attempt makes one attempt at a letter and records it.
-func (s *worker) attempt(j *job) report {
-	p := s.w.p
+// attempt makes one attempt at a letter, tx, and records it.
+func (w *worker) attempt(j *job, tx Tx) report {
+	p := w.crew.pool
 	j.attempt++
 	l := j.l
-	base := s.record(j)
+	base := w.record(j)
 	rec := base
 	rec.State = journal.Attempt
 	if err := p.Journal.Append(rec); err != nil {
 		return report{j: j, res: Result{Stop: &RunError{Kind: ErrJournal, Text: err.Error(), Err: err}}}
 	}
 	start := time.Now()
-	res := s.s.Send(s.w.gctx, l, j.data, func(refused []journal.Rejection) error {
+	res := w.session.Send(w.crew.gctx, tx, func(refused []journal.Rejection) error {
 		rec := base
 		rec.State, rec.Rejected = journal.EOD, refused
 		return p.Journal.Commit(rec)
@@ -287,7 +282,7 @@ func (s *worker) attempt(j *job) report {
 	rec = base
 	rec.Phase, rec.Code, rec.Enhanced, rec.Text, rec.Rejected = res.Phase, res.Code, res.Enhanced, res.Text, res.Rejected
 	rec.Millis = time.Since(start).Milliseconds()
-	switch res.Outcome {
+	switch res.Verdict {
 	case Delivered:
 		rec.State = journal.Delivered
 	case Failed:
@@ -312,9 +307,9 @@ func (s *worker) attempt(j *job) report {
 }
 
 // record starts a journal record of j.
-func (s *worker) record(j *job) journal.Record {
-	r := journal.Record{Key: j.l.Key, Dest: s.w.dest, Line: j.l.Line, Rcpt: j.l.Recipients, Part: j.part, FP: j.l.Fingerprint, Made: j.letter.Made, MessageID: j.l.MessageID, Attempt: j.attempt}
-	if p := s.w.p; p.Redirect != nil {
+func (w *worker) record(j *job) journal.Record {
+	r := journal.Record{Key: j.l.Key, Dest: w.crew.dest, Line: j.l.Line, Rcpt: j.l.Recipients, Part: j.part, FP: j.l.Fingerprint, Made: j.letter.Made, MessageID: j.l.MessageID, Attempt: j.attempt}
+	if p := w.crew.pool; p.Redirect != nil {
 		r.Test = p.Redirect.Addr
 	}
 	return r

@@ -34,8 +34,8 @@ type Client struct {
 
 	quitSent bool // QUIT went with the last transaction (Mail.Quit)
 	// early is the transaction whose MAIL, RCPTs and DATA went with the
-	// end of the one before (Mail.Next): their replies are still to read,
-	// and the server may be waiting for its message.
+	// end of the one before (Send's next): their replies are still to
+	// read, and the server may be waiting for its message.
 	early *Mail
 }
 
@@ -101,7 +101,7 @@ func (c *Client) cmd(phase string, want int, format string, args ...any) (*Reply
 // Greeting reads the server's greeting within d; other than 220 is the
 // error.
 func (c *Client) Greeting(d time.Duration) (*Reply, error) {
-	r, err := c.read("GREETING", d)
+	r, err := c.read(PhaseGreeting, d)
 	if err != nil {
 		return nil, err
 	}
@@ -114,12 +114,12 @@ func (c *Client) Greeting(d time.Duration) (*Reply, error) {
 // Hello says EHLO and learns the server's extensions.
 func (c *Client) Hello(name string) error {
 	if err := c.tp.PrintfLine("EHLO %s", name); err != nil {
-		return &IOError{"EHLO", err}
+		return &IOError{PhaseEHLO, err}
 	}
 	c.conn.SetReadDeadline(time.Now().Add(c.Timeout))
 	code, msg, err := c.tp.ReadResponse(0)
 	if err != nil {
-		return &IOError{"EHLO", err}
+		return &IOError{PhaseEHLO, err}
 	}
 	if code != 250 {
 		return parseReply(code, msg)
@@ -160,7 +160,7 @@ func (c *Client) AuthMechanisms() []string {
 // StartTLS asks for TLS (RFC 3207). The caller makes the handshake on
 // the connection and a new Client over it, which says EHLO again.
 func (c *Client) StartTLS() error {
-	_, err := c.cmd("STARTTLS", 220, "STARTTLS")
+	_, err := c.cmd(PhaseSTARTTLS, 220, "STARTTLS")
 	return err
 }
 
@@ -178,7 +178,7 @@ func (c *Client) Auth(a sasl.Client) error {
 		line += " " + sent[0]
 	}
 	for {
-		r, err := c.cmd("AUTH", 0, "%s", line)
+		r, err := c.cmd(PhaseAUTH, 0, "%s", line)
 		if err != nil {
 			return err
 		}
@@ -191,11 +191,11 @@ func (c *Client) Auth(a sasl.Client) error {
 		case 334:
 			challenge, err := base64.StdEncoding.DecodeString(r.Text)
 			if err != nil {
-				return &IOError{"AUTH", fmt.Errorf("a challenge that is not base64: %w", err)}
+				return &IOError{PhaseAUTH, fmt.Errorf("a challenge that is not base64: %w", err)}
 			}
 			resp, err := a.Next(challenge)
 			if err != nil {
-				c.cmd("AUTH", 0, "*") // cancel the exchange
+				c.cmd(PhaseAUTH, 0, "*") // cancel the exchange
 				return err
 			}
 			line = base64.StdEncoding.EncodeToString(resp)
@@ -206,7 +206,7 @@ func (c *Client) Auth(a sasl.Client) error {
 	}
 }
 
-// errEarly refuses a command while a transaction sent early (Mail.Next)
+// errEarly refuses a command while a transaction sent early (Early)
 // waits for its Send: the server may be reading a message, of which the
 // command would be a line.
 var errEarly = errors.New("a transaction sent early waits for its message")
@@ -215,9 +215,9 @@ var errEarly = errors.New("a transaction sent early waits for its message")
 func (c *Client) Reset() error {
 	if c.early != nil {
 		c.conn.Close()
-		return &IOError{"RSET", errEarly}
+		return &IOError{PhaseRSET, errEarly}
 	}
-	_, err := c.cmd("RSET", 250, "RSET")
+	_, err := c.cmd(PhaseRSET, 250, "RSET")
 	return err
 }
 
@@ -225,15 +225,15 @@ func (c *Client) Reset() error {
 func (c *Client) Noop() error {
 	if c.early != nil {
 		c.conn.Close()
-		return &IOError{"NOOP", errEarly}
+		return &IOError{PhaseNOOP, errEarly}
 	}
-	_, err := c.cmd("NOOP", 250, "NOOP")
+	_, err := c.cmd(PhaseNOOP, 250, "NOOP")
 	return err
 }
 
 // Quit ends the session politely and closes the connection. After a
 // transaction that sent QUIT already (Mail.Quit) there is nothing to do.
-// With a transaction sent early (Mail.Next) and never sent on, the server
+// With a transaction sent early (Early) and never sent on, the server
 // may be waiting for its message, where QUIT would be a line of it: the
 // connection is closed without a word, and the server drops the
 // transaction (RFC 5321 §3.8).
@@ -244,7 +244,7 @@ func (c *Client) Quit() error {
 	if c.early != nil {
 		return c.conn.Close()
 	}
-	_, err := c.cmd("QUIT", 221, "QUIT")
+	_, err := c.cmd(PhaseQUIT, 221, "QUIT")
 	c.conn.Close()
 	return err
 }
@@ -252,7 +252,7 @@ func (c *Client) Quit() error {
 // Close closes the connection without a word.
 func (c *Client) Close() error { return c.conn.Close() }
 
-// flush writes out what the commands of a flight left in the buffer.
+// flush writes out what the commands of a group left in the buffer.
 func (c *Client) flush(phase string) error {
 	if err := c.tp.W.Flush(); err != nil {
 		return &IOError{phase, err}
@@ -260,7 +260,7 @@ func (c *Client) flush(phase string) error {
 	return nil
 }
 
-// bufferLine adds a command to the flight being built.
+// bufferLine adds a command to the group being built.
 func (c *Client) bufferLine(line string) {
 	c.tp.W.WriteString(line)
 	c.tp.W.WriteString("\r\n")

@@ -212,7 +212,7 @@ func TestFlights(t *testing.T) {
 			c := s.start(t)
 			var refusedAtEnd []int
 			called := 0
-			sent, err := c.Send(letter, func(s *Sent) error { called++; refusedAtEnd = refusedOf(s); return nil })
+			sent, err := c.Send(letter, nil, func(s *Sent) error { called++; refusedAtEnd = refusedOf(s); return nil })
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -253,7 +253,7 @@ func TestQuitInTheLastFlight(t *testing.T) {
 			c := s.start(t)
 			last := *letter
 			last.Quit = true
-			sent, err := c.Send(&last, func(*Sent) error { return nil })
+			sent, err := c.Send(&last, nil, func(*Sent) error { return nil })
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -287,7 +287,7 @@ func TestRefusalsInAFlight(t *testing.T) {
 				return ""
 			}}
 			c := s.start(t)
-			sent, err := c.Send(letter, func(*Sent) error { return nil })
+			sent, err := c.Send(letter, nil, func(*Sent) error { return nil })
 			if err != nil || sent.Rcpt[1].Code != 550 || sent.Rcpt[1].Enhanced != "5.1.1" || sent.Rcpt[1].Text != "No such user" ||
 				sent.End == nil || sent.End.Code != 250 || len(sent.Accepted()) != 1 {
 				t.Errorf("sent %+v, err %v", sent, err)
@@ -304,7 +304,7 @@ func TestRefusalsInAFlight(t *testing.T) {
 				return ""
 			}}
 			c := s.start(t)
-			sent, err := c.Send(letter, func(*Sent) error { return nil })
+			sent, err := c.Send(letter, nil, func(*Sent) error { return nil })
 			if err != nil || len(sent.Accepted()) != 0 {
 				t.Fatalf("sent %+v, err %v", sent, err)
 			}
@@ -326,7 +326,7 @@ func TestRefusalsInAFlight(t *testing.T) {
 		}}
 		c := s.start(t)
 		called := false
-		sent, err := c.Send(letter, func(*Sent) error { called = true; return nil })
+		sent, err := c.Send(letter, nil, func(*Sent) error { called = true; return nil })
 		if err != nil || called || sent.Data.Code != 354 || sent.End != nil {
 			t.Errorf("sent %+v, err %v, beforeEnd called %v", sent, err, called)
 		}
@@ -346,7 +346,7 @@ func TestRefusalsInAFlight(t *testing.T) {
 			return ""
 		}}
 		c := s.start(t)
-		sent, err := c.Send(letter, func(*Sent) error { return nil })
+		sent, err := c.Send(letter, nil, func(*Sent) error { return nil })
 		if err != nil || sent.Mail.Code != 550 || sent.End != nil {
 			t.Errorf("sent %+v, err %v", sent, err)
 		}
@@ -355,9 +355,9 @@ func TestRefusalsInAFlight(t *testing.T) {
 	t.Run("421 in the middle of a flight", func(t *testing.T) {
 		s := &wire{ext: []string{"PIPELINING"}, hangUp: "RCPT TO:<bob", reply: nil}
 		c := s.start(t)
-		sent, err := c.Send(letter, func(*Sent) error { return nil })
+		sent, err := c.Send(letter, nil, func(*Sent) error { return nil })
 		var ioe *IOError
-		if !errors.As(err, &ioe) || ioe.Phase != "MAIL" {
+		if !errors.As(err, &ioe) || ioe.Phase != PhaseMAIL {
 			t.Errorf("sent %+v, err %v; want an IOError at MAIL (nothing answered)", sent, err)
 		}
 	})
@@ -366,9 +366,9 @@ func TestRefusalsInAFlight(t *testing.T) {
 		s := &wire{ext: []string{"PIPELINING", "CHUNKING"}, hangUp: "BDAT"}
 		c := s.start(t)
 		called := false
-		_, err := c.Send(letter, func(*Sent) error { called = true; return nil })
+		_, err := c.Send(letter, nil, func(*Sent) error { called = true; return nil })
 		var ioe *IOError
-		if !called || !errors.As(err, &ioe) || ioe.Phase != "EOD" {
+		if !called || !errors.As(err, &ioe) || ioe.Phase != PhaseEOD {
 			t.Errorf("err %v, beforeEnd called %v; want an IOError at EOD", err, called)
 		}
 	})
@@ -381,7 +381,7 @@ func TestRefusalsInAFlight(t *testing.T) {
 			return ""
 		}}
 		c := s.start(t)
-		sent, err := c.Send(letter, func(*Sent) error { return nil })
+		sent, err := c.Send(letter, nil, func(*Sent) error { return nil })
 		if err != nil || sent.End.Code != 554 || sent.End.Enhanced != "5.7.1" {
 			t.Errorf("sent %+v, err %v", sent, err)
 		}
@@ -392,7 +392,7 @@ func TestBeforeEndFailsNothingEnds(t *testing.T) {
 	for _, ext := range [][]string{{"PIPELINING", "CHUNKING"}, {"PIPELINING"}} {
 		s := &wire{ext: ext}
 		c := s.start(t)
-		_, err := c.Send(letter, func(*Sent) error { return errors.New("disk full") })
+		_, err := c.Send(letter, nil, func(*Sent) error { return errors.New("disk full") })
 		if !errors.Is(err, ErrAborted) || !strings.Contains(err.Error(), "disk full") {
 			t.Errorf("%v: err %v", ext, err)
 		}
@@ -410,7 +410,7 @@ func TestParametersOnTheWire(t *testing.T) {
 	m.EnvID, m.Ret, m.Notify = "k3y+x=y", "HDRS", []string{"FAILURE", "DELAY"}
 	m.To = []string{"ann@example.com", "иван@example.com"}
 	m.UTF8 = true
-	if _, err := c.Send(&m, func(*Sent) error { return nil }); err != nil {
+	if _, err := c.Send(&m, nil, func(*Sent) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
 	want := "MAIL FROM:<dept@example.edu> SIZE=35 SMTPUTF8 RET=HDRS ENVID=k3y+2Bx+3Dy | " +
@@ -507,7 +507,7 @@ func TestBodyAndDotInOneWrite(t *testing.T) {
 			m := *letter
 			m.Data = []byte("Subject: x\r\n\r\n" + strings.Repeat("line of the letter\r\n", tt.size/20))
 			var before int
-			sent, err := c.Send(&m, func(*Sent) error {
+			sent, err := c.Send(&m, nil, func(*Sent) error {
 				w.mu.Lock()
 				before = len(w.sizes) - 1 // the flight of commands went first
 				w.mu.Unlock()
@@ -531,11 +531,6 @@ func TestBodyAndDotInOneWrite(t *testing.T) {
 // server pipelines but has no CHUNKING.
 func TestNextRidesTheEnd(t *testing.T) {
 	second := &Mail{From: "dept@example.edu", To: []string{"carol@example.com"}, Data: []byte("Subject: y\r\n\r\nHi\r\n")}
-	withNext := func(next *Mail, asked *int) *Mail {
-		m := *letter
-		m.Next = func() *Mail { *asked++; return next }
-		return &m
-	}
 	const bothFlights = "MAIL FROM:<dept@example.edu> | RCPT TO:<ann@example.com> | RCPT TO:<bob@example.com> | DATA\n" +
 		"[36 bytes] | . | MAIL FROM:<dept@example.edu> | RCPT TO:<carol@example.com> | DATA\n" +
 		"[18 bytes] | ."
@@ -543,13 +538,12 @@ func TestNextRidesTheEnd(t *testing.T) {
 	t.Run("both delivered, the second in one round trip", func(t *testing.T) {
 		s := &wire{ext: []string{"PIPELINING"}}
 		c := s.start(t)
-		asked := 0
-		first, err := c.Send(withNext(second, &asked), func(*Sent) error { return nil })
-		if err != nil || first.End == nil || first.End.Code != 250 || asked != 1 {
-			t.Fatalf("first: %+v, %v (Next asked %d times)", first, err, asked)
+		first, err := c.Send(letter, second, func(*Sent) error { return nil })
+		if err != nil || first.End == nil || first.End.Code != 250 || c.Early() != second {
+			t.Fatalf("first: %+v, %v (sent early: %+v)", first, err, c.Early())
 		}
 		called := 0
-		sent, err := c.Send(second, func(*Sent) error { called++; return nil })
+		sent, err := c.Send(second, nil, func(*Sent) error { called++; return nil })
 		if err != nil || called != 1 || sent.Mail.Code != 250 || sent.Rcpt[0].Code != 250 || sent.Data.Code != 354 || sent.End == nil || sent.End.Code != 250 {
 			t.Fatalf("second: %+v, %v (beforeEnd called %d times)", sent, err, called)
 		}
@@ -569,17 +563,30 @@ func TestNextRidesTheEnd(t *testing.T) {
 			return ""
 		}}
 		c := s.start(t)
-		asked := 0
-		first, err := c.Send(withNext(second, &asked), func(*Sent) error { return nil })
+		first, err := c.Send(letter, second, func(*Sent) error { return nil })
 		if err != nil || first.End == nil || first.End.Code != 554 {
 			t.Fatalf("first: %+v, %v", first, err)
 		}
-		sent, err := c.Send(second, func(*Sent) error { return nil })
+		sent, err := c.Send(second, nil, func(*Sent) error { return nil })
 		if err != nil || sent.End == nil || sent.End.Code != 250 {
 			t.Fatalf("second: %+v, %v", sent, err)
 		}
 		if got := flightsString(s.recorded()); got != bothFlights {
 			t.Errorf("flights:\n%s\nwant:\n%s", got, bothFlights)
+		}
+	})
+
+	t.Run("the first ends the session: the second is not sent with it", func(t *testing.T) {
+		s := &wire{ext: []string{"PIPELINING"}}
+		c := s.start(t)
+		last := *letter
+		last.Quit = true
+		sent, err := c.Send(&last, second, func(*Sent) error { return nil })
+		if err != nil || sent.End == nil || sent.End.Code != 250 || c.Early() != nil {
+			t.Fatalf("sent %+v, %v (sent early: %+v)", sent, err, c.Early())
+		}
+		if got := flightsString(s.recorded()); strings.Contains(got, "carol@") || !strings.HasSuffix(got, ". | QUIT") {
+			t.Errorf("flights:\n%s", got)
 		}
 	})
 
@@ -591,12 +598,11 @@ func TestNextRidesTheEnd(t *testing.T) {
 			return ""
 		}}
 		c := s.start(t)
-		asked := 0
-		if _, err := c.Send(withNext(second, &asked), func(*Sent) error { return nil }); err != nil {
+		if _, err := c.Send(letter, second, func(*Sent) error { return nil }); err != nil {
 			t.Fatal(err)
 		}
 		called := false
-		sent, err := c.Send(second, func(*Sent) error { called = true; return nil })
+		sent, err := c.Send(second, nil, func(*Sent) error { called = true; return nil })
 		if err != nil || called || len(sent.Accepted()) != 0 || sent.Rcpt[0].Code != 550 {
 			t.Fatalf("second: %+v, %v (beforeEnd called: %v)", sent, err, called)
 		}
@@ -615,8 +621,7 @@ func TestNextRidesTheEnd(t *testing.T) {
 			var w *writes
 			s := &wire{ext: []string{"PIPELINING"}}
 			c := s.startWith(t, func(c net.Conn) net.Conn { w = &writes{Conn: c}; return w })
-			asked := 0
-			if _, err := c.Send(withNext(second, &asked), func(*Sent) error { return nil }); err != nil {
+			if _, err := c.Send(letter, second, func(*Sent) error { return nil }); err != nil {
 				t.Fatal(err)
 			}
 			w.mu.Lock()
@@ -667,9 +672,9 @@ func TestNextRidesTheEnd(t *testing.T) {
 		if err := c.Hello("client.example"); err != nil {
 			t.Fatal(err)
 		}
-		_, err = c.Send(letter, func(*Sent) error { time.Sleep(100 * time.Millisecond); return nil }) // the reset arrives
+		_, err = c.Send(letter, nil, func(*Sent) error { time.Sleep(100 * time.Millisecond); return nil }) // the reset arrives
 		var ioe *IOError
-		if !errors.As(err, &ioe) || ioe.Phase != "BODY" {
+		if !errors.As(err, &ioe) || ioe.Phase != PhaseBody {
 			t.Fatalf("err %v, want an IOError in BODY: the final dot never left", err)
 		}
 	})
@@ -677,13 +682,12 @@ func TestNextRidesTheEnd(t *testing.T) {
 	t.Run("another transaction than the one sent early: the connection is dropped", func(t *testing.T) {
 		s := &wire{ext: []string{"PIPELINING"}}
 		c := s.start(t)
-		asked := 0
-		if _, err := c.Send(withNext(second, &asked), func(*Sent) error { return nil }); err != nil {
+		if _, err := c.Send(letter, second, func(*Sent) error { return nil }); err != nil {
 			t.Fatal(err)
 		}
 		other := *second
 		var ioe *IOError
-		if _, err := c.Send(&other, func(*Sent) error { t.Error("beforeEnd called"); return nil }); !errors.As(err, &ioe) || ioe.Phase != "MAIL" {
+		if _, err := c.Send(&other, nil, func(*Sent) error { t.Error("beforeEnd called"); return nil }); !errors.As(err, &ioe) || ioe.Phase != PhaseMAIL {
 			t.Fatalf("err %v, want an IOError in MAIL", err)
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -695,24 +699,25 @@ func TestNextRidesTheEnd(t *testing.T) {
 	t.Run("the end of the first lost: the second is not sent", func(t *testing.T) {
 		s := &wire{ext: []string{"PIPELINING"}, hangUp: "."}
 		c := s.start(t)
-		asked := 0
-		_, err := c.Send(withNext(second, &asked), func(*Sent) error { return nil })
+		_, err := c.Send(letter, second, func(*Sent) error { return nil })
 		var ioe *IOError
-		if !errors.As(err, &ioe) || ioe.Phase != "EOD" {
+		if !errors.As(err, &ioe) || ioe.Phase != PhaseEOD {
 			t.Fatalf("first: err %v, want an IOError in EOD (its fate unknown)", err)
 		}
-		if _, err := c.Send(second, func(*Sent) error { t.Error("beforeEnd called"); return nil }); !errors.As(err, &ioe) {
+		if _, err := c.Send(second, nil, func(*Sent) error { t.Error("beforeEnd called"); return nil }); !errors.As(err, &ioe) {
 			t.Fatalf("second: err %v, want an IOError", err)
 		}
 	})
 
 	for _, ext := range [][]string{{"PIPELINING", "CHUNKING"}, nil} {
-		t.Run("not asked without PIPELINING or with CHUNKING: "+strings.Join(ext, "+"), func(t *testing.T) {
+		t.Run("not sent early without PIPELINING or with CHUNKING: "+strings.Join(ext, "+"), func(t *testing.T) {
 			s := &wire{ext: ext}
 			c := s.start(t)
-			asked := 0
-			if _, err := c.Send(withNext(second, &asked), func(*Sent) error { return nil }); err != nil || asked != 0 {
-				t.Fatalf("err %v, Next asked %d times", err, asked)
+			if _, err := c.Send(letter, second, func(*Sent) error { return nil }); err != nil || c.TakesNext() || c.Early() != nil {
+				t.Fatalf("err %v, takes next %v, sent early %+v", err, c.TakesNext(), c.Early())
+			}
+			if got := flightsString(s.recorded()); strings.Contains(got, "carol@") {
+				t.Errorf("the next envelope went:\n%s", got)
 			}
 		})
 	}

@@ -2,10 +2,13 @@
 // letters over one session, at the speed the server and the network
 // allow: PIPELINING (RFC 2920) sends a transaction's commands in one
 // write, CHUNKING (RFC 3030) its message too, so that a letter costs one
-// round trip; DSN (RFC 3461) asks for delivery reports that name the
-// letter; SIZE (RFC 1870) is respected. Every read and write has a
-// deadline, and the point of no return of a transaction (the final dot,
-// or BDAT LAST) is the caller's to record before it is passed.
+// round trip; without CHUNKING, the next transaction's commands go with
+// the end of a message, which saves that round trip too. DSN (RFC 3461)
+// asks for delivery reports that name the letter; SIZE (RFC 1870) is
+// respected. Every read and write has a deadline, and the point of no
+// return of a transaction (the final dot, or BDAT LAST) is the caller's
+// to record before it is passed. Explain says what a reply means, for
+// people.
 package smtp
 
 import (

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"strings"
 )
 
 // Mail is one mail transaction: the envelope and the message.
@@ -21,18 +20,10 @@ type Mail struct {
 	Ret    string
 	Notify []string
 	// Quit ends the session with this transaction: with PIPELINING, QUIT
-	// goes in the flight that ends the message (RFC 2920 §3.1 allows it
+	// goes in the group that ends the message (RFC 2920 §3.1 allows it
 	// as a group's last command), saving the round trip a separate QUIT
 	// would take. The connection is closed after its reply.
 	Quit bool
-	// Next, where the server offers PIPELINING (and the message goes with
-	// DATA), is asked for the session's next transaction once this one's
-	// point of no return is passed; that transaction's MAIL, RCPTs and
-	// DATA then go in the flight that ends this message (RFC 2920 §3.1: a
-	// message's content may begin a group), saving the round trip of their
-	// own flight. The next Send must be of the Mail it returned; nil sends
-	// nothing early.
-	Next func() *Mail
 }
 
 // Sent holds the replies a transaction got, as far as it went: to MAIL,
@@ -43,7 +34,7 @@ type Sent struct {
 	Rcpt []*Reply
 	Data *Reply
 	End  *Reply
-	// Quit is the reply to a QUIT sent in the last flight (Mail.Quit).
+	// Quit is the reply to a QUIT sent in the last group (Mail.Quit).
 	Quit *Reply
 	// Chunked says the message went with BDAT.
 	Chunked bool
@@ -64,152 +55,274 @@ func (s *Sent) Accepted() []int {
 // not sent, and the connection is closed.
 var ErrAborted = errors.New("aborted before the end of the message")
 
-// Send runs a mail transaction. beforeEnd is called at the point of no
-// return, before the end of the message is sent (the final dot, or BDAT
-// LAST), with the replies so far (those to RCPT tell who was refused);
-// if it fails,
-// the end is never sent and the connection is closed. With CHUNKING and
-// PIPELINING the whole transaction goes in one write, so beforeEnd is
-// called before any reply; with PIPELINING alone the
-// commands go in one write, the message in a second (with the next
-// transaction's commands, Mail.Next); without either, command by command.
+// Send runs mail transaction m and returns the replies it got.
+// beforeEnd is called at the point of no return, before the end of the
+// message is sent (the final dot, or BDAT LAST), with the replies so far
+// (those to RCPT tell who was refused); if it fails, the end is never
+// sent and the connection is closed.
 //
-// Send returns the replies read, and an error only when the session
-// cannot go on: an *IOError whose Phase is where it broke (after the
-// point of no return, "EOD": the server may have the letter), or
-// ErrAborted. A refusal is a reply, not an error.
-func (c *Client) Send(m *Mail, beforeEnd func(*Sent) error) (*Sent, error) {
-	s := &Sent{Rcpt: make([]*Reply, len(m.To))}
-	_, pipelining := c.Extension("PIPELINING")
-	_, chunking := c.Extension("CHUNKING")
-	chunking = chunking && !c.NoChunking
-	data := withCRLF(m.Data)
-	early := c.early != nil && c.early == m
-	if c.early != nil && !early {
-		// The server waits for another transaction's message: only
-		// dropping the connection ends that.
-		c.conn.Close()
-		return s, &IOError{"MAIL", errors.New("another transaction was sent early")}
+// next, if not nil, is the transaction the caller sends after m. Where
+// Send takes it (TakesNext), next's MAIL, RCPTs and DATA go in the group
+// that ends m's message (RFC 2920 §3.1: a group may begin with a
+// message), saving the round trip of a group of their own; Early then
+// reports next, and the next Send must be of it. When m ends the session
+// (Mail.Quit), or m's message is not sent, next is not sent either.
+//
+// How the transaction goes depends on what the server offers: with
+// PIPELINING and CHUNKING it is one group, and beforeEnd is called
+// before any reply; with PIPELINING alone, the commands are one group
+// and the message another; with CHUNKING alone, command by command and
+// the message in one chunk; with neither, command by command.
+//
+// Send returns an error only when the session cannot go on: an *IOError
+// whose Phase is where it broke (after the point of no return, PhaseEOD:
+// the server may have the letter), or ErrAborted. A refusal is a reply,
+// not an error.
+func (c *Client) Send(m, next *Mail, beforeEnd func(*Sent) error) (*Sent, error) {
+	if c.early != nil {
+		return c.sendEarly(m, next, beforeEnd)
 	}
-	c.early = nil
-
-	if chunking && pipelining {
-		// One flight: the point of no return is before it.
-		if err := c.aborted(beforeEnd(s)); err != nil {
-			return s, err
-		}
-		c.bufferEnvelope(m, len(data), false)
-		c.bufferLine(fmt.Sprintf("BDAT %d LAST", len(data)))
-		c.writer().Write(data)
-		c.bufferQuit(m)
-		// A chunk the server did not get whole it cannot have taken.
-		if err := c.flush("BODY"); err != nil {
-			return s, err
-		}
-		if err := c.readFlight(s, "EOD", true); err != nil {
-			return s, err
-		}
-		c.readQuit(s)
-		return s, nil
-	}
-
-	switch {
-	case early:
-		// Its MAIL, RCPTs and DATA went with the end of the message before.
-		if err := c.readFlight(s, "", true); err != nil {
-			return s, err
-		}
+	switch pipelining, chunking := c.pipelining(), c.chunking(); {
+	case pipelining && chunking:
+		return c.sendOneGroup(m, beforeEnd)
 	case pipelining:
-		c.bufferEnvelope(m, len(data), !chunking)
-		if err := c.flush("MAIL"); err != nil {
-			return s, err
-		}
-		if err := c.readFlight(s, "", !chunking); err != nil {
-			return s, err
-		}
-	default:
-		var err error
-		if s.Mail, err = c.cmd("MAIL", 0, "%s", c.mailLine(m, len(data))); err != nil {
-			return s, err
-		}
-		if s.Mail.Code/100 != 2 {
-			return s, nil
-		}
-		for i, rcpt := range m.To {
-			if s.Rcpt[i], err = c.cmd("RCPT", 0, "%s", c.rcptLine(m, rcpt)); err != nil {
-				return s, err
-			}
-		}
-		if len(s.Accepted()) > 0 && !chunking {
-			if s.Data, err = c.cmd("DATA", 0, "DATA"); err != nil {
-				return s, err
-			}
-		}
-	}
-
-	refused := refusedOf(s)
-	switch {
-	case s.Mail.Code/100 != 2 || len(refused) == len(m.To):
-		// Nobody to send to. A server that answered a pipelined DATA
-		// with 354 anyway waits for a message: an empty one ends it.
-		if s.Data != nil && s.Data.Code == 354 {
-			c.bufferLine(".")
-			if err := c.flush("DATA"); err != nil {
-				return s, err
-			}
-			if _, err := c.read("DATA", c.DataTimeout); err != nil {
-				return s, err
-			}
-		}
-		return s, nil
+		return c.sendPipelined(m, next, beforeEnd)
 	case chunking:
-		if err := c.aborted(beforeEnd(s)); err != nil {
-			return s, err
-		}
-		s.Chunked = true
-		c.bufferLine(fmt.Sprintf("BDAT %d LAST", len(data)))
-		c.writer().Write(data)
-		if pipelining {
-			c.bufferQuit(m)
-		}
-		if err := c.flush("BODY"); err != nil {
-			return s, err
-		}
-	case s.Data == nil || s.Data.Code != 354:
-		return s, nil
+		return c.sendChunked(m, beforeEnd)
 	default:
-		if err := writeDotStuffed(c.writer(), data); err != nil {
-			return s, &IOError{"BODY", err}
-		}
-		// The next transaction is asked for before the point of no
-		// return: making it (reading its attachments) must not hold back
-		// the final dot of a letter whose eod is durable.
-		var next *Mail
-		if pipelining && m.Next != nil && !m.Quit {
-			next = m.Next()
-		}
-		if err := c.aborted(beforeEnd(s)); err != nil {
-			return s, err
-		}
-		body := c.writer().Buffered()
-		c.bufferLine(".")
-		if pipelining {
-			c.bufferQuit(m)
-		}
-		if next != nil {
-			c.bufferEnvelope(next, len(withCRLF(next.Data)), true)
-			c.early = next
-		}
-		if err := c.flushEnd(body); err != nil {
-			return s, err
-		}
+		return c.sendStepwise(m, beforeEnd)
+	}
+}
+
+// TakesNext reports whether Send sends the envelope of the transaction
+// after (its next) with the end of a message: the server offers
+// PIPELINING, and messages go with DATA. With CHUNKING as well, a whole
+// transaction is one group already.
+func (c *Client) TakesNext() bool { return c.pipelining() && !c.chunking() }
+
+// Early is the transaction whose MAIL, RCPTs and DATA went with the end
+// of the message before (Send's next), their replies still to read; nil
+// when there is none. Until it is sent the server may be reading its
+// message, of which any other command would be a line: Reset and Noop
+// fail, and Quit closes the connection without a word.
+func (c *Client) Early() *Mail { return c.early }
+
+func (c *Client) pipelining() bool {
+	_, ok := c.Extension("PIPELINING")
+	return ok
+}
+
+func (c *Client) chunking() bool {
+	_, ok := c.Extension("CHUNKING")
+	return ok && !c.NoChunking
+}
+
+// sendStepwise runs a transaction as RFC 5321 §3.3 has it, each command
+// after the reply to the one before: MAIL, each RCPT, DATA, then the
+// message and its final ".".
+func (c *Client) sendStepwise(m *Mail, beforeEnd func(*Sent) error) (*Sent, error) {
+	s, data := newSent(m), withCRLF(m.Data)
+	if err := c.envelopeStepwise(s, m, len(data)); err != nil || !hasRecipients(s, m) {
+		return s, err
 	}
 	var err error
-	if s.End, err = c.read("EOD", c.DataTimeout); err != nil {
+	if s.Data, err = c.cmd(PhaseDATA, 0, "DATA"); err != nil || s.Data.Code != 354 {
+		return s, err
+	}
+	body, err := c.bufferMessage(s, data, beforeEnd)
+	if err != nil {
+		return s, err
+	}
+	if err := c.flushEnd(body); err != nil {
+		return s, err
+	}
+	return s, c.readEnd(s)
+}
+
+// sendChunked runs a transaction where the server offers CHUNKING (RFC
+// 3030) but not PIPELINING: MAIL and each RCPT after the reply to the
+// one before, then the message as one chunk, BDAT LAST.
+func (c *Client) sendChunked(m *Mail, beforeEnd func(*Sent) error) (*Sent, error) {
+	s, data := newSent(m), withCRLF(m.Data)
+	if err := c.envelopeStepwise(s, m, len(data)); err != nil || !hasRecipients(s, m) {
+		return s, err
+	}
+	if err := c.aborted(beforeEnd(s)); err != nil {
+		return s, err
+	}
+	s.Chunked = true
+	c.bufferChunk(data)
+	if err := c.flush(PhaseBody); err != nil {
+		return s, err
+	}
+	return s, c.readEnd(s)
+}
+
+// sendOneGroup runs a transaction as one group of commands (RFC 2920
+// §3.1 with RFC 3030 §4): MAIL, each RCPT, BDAT LAST with the message,
+// and QUIT when it ends the session, in one write, the replies read
+// after. The point of no return is before the group, so beforeEnd hears
+// no reply.
+func (c *Client) sendOneGroup(m *Mail, beforeEnd func(*Sent) error) (*Sent, error) {
+	s, data := newSent(m), withCRLF(m.Data)
+	if err := c.aborted(beforeEnd(s)); err != nil {
+		return s, err
+	}
+	c.bufferEnvelope(m, len(data), false)
+	c.bufferChunk(data)
+	c.bufferQuit(m)
+	// A chunk the server did not get whole it cannot have taken.
+	if err := c.flush(PhaseBody); err != nil {
+		return s, err
+	}
+	// The end went with the rest: a reply that does not come leaves the
+	// letter's fate unknown.
+	if err := c.readEnvelope(s, PhaseEOD); err != nil {
+		return s, err
+	}
+	s.Chunked = true
+	if err := c.readEnd(s); err != nil {
 		return s, err
 	}
 	c.readQuit(s)
 	return s, nil
+}
+
+// sendPipelined runs a transaction in two groups of commands (RFC 2920):
+// MAIL, each RCPT and DATA; then the message, its final "." and QUIT when
+// it ends the session, or next's MAIL, RCPTs and DATA, since RFC 2920
+// §3.1 lets a group begin with a message.
+func (c *Client) sendPipelined(m, next *Mail, beforeEnd func(*Sent) error) (*Sent, error) {
+	s, data := newSent(m), withCRLF(m.Data)
+	c.bufferEnvelope(m, len(data), true)
+	if err := c.flush(PhaseMAIL); err != nil {
+		return s, err
+	}
+	if err := c.readEnvelope(s, ""); err != nil {
+		return s, err
+	}
+	var err error
+	if s.Data, err = c.read(PhaseDATA, c.Timeout); err != nil {
+		return s, err
+	}
+	return s, c.endPipelined(s, m, next, data, beforeEnd)
+}
+
+// sendEarly runs the transaction whose MAIL, RCPTs and DATA went in the
+// group that ended the message before (Early): their replies are read,
+// and it goes on as sendPipelined does. Only that transaction may be
+// sent now: the server may be waiting for its message.
+func (c *Client) sendEarly(m, next *Mail, beforeEnd func(*Sent) error) (*Sent, error) {
+	s, early := newSent(m), c.early
+	c.early = nil
+	if early != m {
+		// Only dropping the connection ends the message the server
+		// waits for.
+		c.conn.Close()
+		return s, &IOError{PhaseMAIL, errors.New("another transaction was sent early")}
+	}
+	if err := c.readEnvelope(s, ""); err != nil {
+		return s, err
+	}
+	var err error
+	if s.Data, err = c.read(PhaseDATA, c.Timeout); err != nil {
+		return s, err
+	}
+	return s, c.endPipelined(s, m, next, withCRLF(m.Data), beforeEnd)
+}
+
+// endPipelined sends the message of a pipelined transaction whose DATA
+// was answered, with QUIT or next's envelope in the same group, and
+// reads the reply to its end. Where the server took no recipient there
+// is no message; but a server that answered DATA with 354 anyway waits
+// for one, and an empty one ends it.
+func (c *Client) endPipelined(s *Sent, m, next *Mail, data []byte, beforeEnd func(*Sent) error) error {
+	switch {
+	case !hasRecipients(s, m):
+		if s.Data.Code != 354 {
+			return nil
+		}
+		c.bufferLine(".")
+		if err := c.flush(PhaseDATA); err != nil {
+			return err
+		}
+		_, err := c.read(PhaseDATA, c.DataTimeout)
+		return err
+	case s.Data.Code != 354:
+		return nil
+	}
+	body, err := c.bufferMessage(s, data, beforeEnd)
+	if err != nil {
+		return err
+	}
+	c.bufferQuit(m)
+	if next != nil && !m.Quit {
+		c.bufferEnvelope(next, len(withCRLF(next.Data)), true)
+		c.early = next
+	}
+	if err := c.flushEnd(body); err != nil {
+		return err
+	}
+	if err := c.readEnd(s); err != nil {
+		return err
+	}
+	c.readQuit(s)
+	return nil
+}
+
+// newSent is where the replies to m go.
+func newSent(m *Mail) *Sent { return &Sent{Rcpt: make([]*Reply, len(m.To))} }
+
+// hasRecipients reports whether the replies so far leave someone to send
+// m to: MAIL taken, and not every RCPT refused.
+func hasRecipients(s *Sent, m *Mail) bool {
+	return s.Mail.Code/100 == 2 && len(refusedOf(s)) < len(m.To)
+}
+
+// envelopeStepwise sends MAIL, and each RCPT if MAIL is taken, each
+// after the reply to the one before.
+func (c *Client) envelopeStepwise(s *Sent, m *Mail, size int) error {
+	var err error
+	if s.Mail, err = c.cmd(PhaseMAIL, 0, "%s", c.mailLine(m, size)); err != nil || s.Mail.Code/100 != 2 {
+		return err
+	}
+	for i, rcpt := range m.To {
+		if s.Rcpt[i], err = c.cmd(PhaseRCPT, 0, "%s", c.rcptLine(m, rcpt)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// bufferMessage adds a message for DATA to the group being built,
+// dot-stuffed (RFC 5321 §4.5.2), and once beforeEnd lets it, the final
+// "." that ends it. It returns how many bytes of the group come before
+// the ".", for flushEnd.
+func (c *Client) bufferMessage(s *Sent, data []byte, beforeEnd func(*Sent) error) (int, error) {
+	if err := writeDotStuffed(c.writer(), data); err != nil {
+		return 0, &IOError{PhaseBody, err}
+	}
+	if err := c.aborted(beforeEnd(s)); err != nil {
+		return 0, err
+	}
+	body := c.writer().Buffered()
+	c.bufferLine(".")
+	return body, nil
+}
+
+// bufferChunk adds a message as the one and last chunk (RFC 3030 §2) to
+// the group being built.
+func (c *Client) bufferChunk(data []byte) {
+	c.bufferLine(fmt.Sprintf("BDAT %d LAST", len(data)))
+	c.writer().Write(data)
+}
+
+// readEnd reads the reply to the end of the message, which may take the
+// server a while (DataTimeout).
+func (c *Client) readEnd(s *Sent) error {
+	var err error
+	s.End, err = c.read(PhaseEOD, c.DataTimeout)
+	return err
 }
 
 // withCRLF is data ending in CRLF, as a message must.
@@ -221,7 +334,7 @@ func withCRLF(data []byte) []byte {
 }
 
 // bufferEnvelope adds a transaction's MAIL, RCPTs and, with data, DATA to
-// the flight being built.
+// the group being built.
 func (c *Client) bufferEnvelope(m *Mail, size int, data bool) {
 	c.bufferLine(c.mailLine(m, size))
 	for _, rcpt := range m.To {
@@ -232,7 +345,7 @@ func (c *Client) bufferEnvelope(m *Mail, size int, data bool) {
 	}
 }
 
-// flushEnd writes the flight that ends a message, of which the first
+// flushEnd writes the group that ends a message, of which the first
 // body bytes are the message's last. A write that fails before the final
 // "." has gone whole cannot have ended the message: the failure is the
 // body's, and the letter may be sent again; after it, the end's (the
@@ -245,12 +358,12 @@ func (c *Client) flushEnd(body int) error {
 		return nil
 	}
 	if written := total - w.Buffered(); written < body+len(".\r\n") {
-		return &IOError{"BODY", err}
+		return &IOError{PhaseBody, err}
 	}
-	return &IOError{"EOD", err}
+	return &IOError{PhaseEOD, err}
 }
 
-// bufferQuit adds QUIT to the flight that ends the message when m ends
+// bufferQuit adds QUIT to the group that ends the message when m ends
 // the session.
 func (c *Client) bufferQuit(m *Mail) {
 	if m.Quit {
@@ -259,22 +372,21 @@ func (c *Client) bufferQuit(m *Mail) {
 	}
 }
 
-// readQuit reads the reply to a QUIT sent in the last flight and closes
+// readQuit reads the reply to a QUIT sent in the last group and closes
 // the connection. The letter's fate is already known: a lost or odd reply
 // to QUIT changes nothing.
 func (c *Client) readQuit(s *Sent) {
 	if !c.quitSent {
 		return
 	}
-	s.Quit, _ = c.read("QUIT", c.Timeout)
+	s.Quit, _ = c.read(PhaseQUIT, c.Timeout)
 	c.conn.Close()
 }
 
-// readFlight reads the replies to a pipelined flight: MAIL, each RCPT,
-// and DATA or the BDAT that ends it (end). A connection lost while
-// reading them fails in phase lost, or in the phase of the reply that
-// did not come.
-func (c *Client) readFlight(s *Sent, lost string, end bool) error {
+// readEnvelope reads the replies to MAIL and each RCPT of a group. A
+// connection lost while reading them fails in phase lost, or where lost
+// is "", in the phase of the reply that did not come.
+func (c *Client) readEnvelope(s *Sent, lost string) error {
 	phase := func(p string) string {
 		if lost != "" {
 			return lost
@@ -282,24 +394,15 @@ func (c *Client) readFlight(s *Sent, lost string, end bool) error {
 		return p
 	}
 	var err error
-	if s.Mail, err = c.read(phase("MAIL"), c.Timeout); err != nil {
+	if s.Mail, err = c.read(phase(PhaseMAIL), c.Timeout); err != nil {
 		return err
 	}
 	for i := range s.Rcpt {
-		if s.Rcpt[i], err = c.read(phase("RCPT"), c.Timeout); err != nil {
+		if s.Rcpt[i], err = c.read(phase(PhaseRCPT), c.Timeout); err != nil {
 			return err
 		}
 	}
-	if !end {
-		return nil
-	}
-	if lost == "EOD" { // BDAT LAST: the reply to the end of the message
-		s.Chunked = true
-		s.End, err = c.read("EOD", c.DataTimeout)
-		return err
-	}
-	s.Data, err = c.read("DATA", c.Timeout)
-	return err
+	return nil
 }
 
 func (c *Client) aborted(err error) error {
@@ -319,66 +422,4 @@ func refusedOf(s *Sent) []int {
 		}
 	}
 	return out
-}
-
-// mailLine is the MAIL command of m, with the parameters the server
-// takes: SIZE (RFC 1870), SMTPUTF8 (RFC 6531), RET and ENVID (RFC 3461).
-func (c *Client) mailLine(m *Mail, size int) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "MAIL FROM:<%s>", m.From)
-	if _, ok := c.Extension("SIZE"); ok {
-		fmt.Fprintf(&b, " SIZE=%d", size)
-	}
-	if m.UTF8 {
-		b.WriteString(" SMTPUTF8")
-	}
-	if _, ok := c.Extension("DSN"); ok {
-		if m.Ret != "" {
-			b.WriteString(" RET=" + m.Ret)
-		}
-		if m.EnvID != "" {
-			b.WriteString(" ENVID=" + xtext(m.EnvID))
-		}
-	}
-	return b.String()
-}
-
-// rcptLine is the RCPT command for rcpt, with NOTIFY and ORCPT (RFC 3461)
-// where the server offers DSN.
-func (c *Client) rcptLine(m *Mail, rcpt string) string {
-	line := fmt.Sprintf("RCPT TO:<%s>", rcpt)
-	if _, ok := c.Extension("DSN"); !ok {
-		return line
-	}
-	if len(m.Notify) > 0 {
-		line += " NOTIFY=" + strings.Join(m.Notify, ",")
-	}
-	if isASCII(rcpt) && (len(m.Notify) > 0 || m.EnvID != "") {
-		line += " ORCPT=rfc822;" + xtext(rcpt)
-	}
-	return line
-}
-
-// xtext encodes a DSN parameter (RFC 3461 §4): "+" followed by two hex
-// digits for "+", "=" and what is not printable ASCII.
-func xtext(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < '!' || c > '~' || c == '+' || c == '=' {
-			fmt.Fprintf(&b, "+%02X", c)
-			continue
-		}
-		b.WriteByte(c)
-	}
-	return b.String()
-}
-
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return false
-		}
-	}
-	return true
 }
