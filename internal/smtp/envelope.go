@@ -3,6 +3,8 @@ package smtp
 import (
 	"fmt"
 	"strings"
+
+	"github.com/mailmerge/mailmerge/internal/address"
 )
 
 // DSN is what delivery status notifications (RFC 3461) to ask for,
@@ -48,7 +50,7 @@ func (c *Client) rcptLine(m *Mail, rcpt string) string {
 	if len(m.Notify) > 0 {
 		line += " NOTIFY=" + strings.Join(m.Notify, ",")
 	}
-	if isASCII(rcpt) && (len(m.Notify) > 0 || m.EnvID != "") {
+	if address.IsASCII(rcpt) && (len(m.Notify) > 0 || m.EnvID != "") {
 		line += " ORCPT=rfc822;" + xtext(rcpt)
 	}
 	return line
@@ -67,13 +69,4 @@ func xtext(s string) string {
 		b.WriteByte(c)
 	}
 	return b.String()
-}
-
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return false
-		}
-	}
-	return true
 }
