@@ -10,7 +10,6 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
-	"github.com/mailmerge/mailmerge/internal/campaign"
 	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/report"
 	"github.com/mailmerge/mailmerge/internal/sender"
@@ -42,20 +41,8 @@ func (f sendFlags) watchMode(stderr io.Writer) watchMode {
 	return watchLines
 }
 
-// runTotal is how many letters this run is to send.
-func runTotal(plan campaign.Plan, pool *sender.Pool) int {
-	n := plan.ToSend
-	if pool.Redirect != nil {
-		n = plan.Letters
-	}
-	if pool.MaxLetters > 0 && pool.MaxLetters < n {
-		n = pool.MaxLetters
-	}
-	return n
-}
-
-// watcher shows a send as it goes. Its methods are Pool.Progress and
-// Pool.OnRecord, called from the pool's goroutines.
+// watcher shows a send as it goes. Its methods are mailing.Watch's,
+// called from the pool's goroutines.
 type watcher struct {
 	mode     watchMode
 	w        io.Writer
