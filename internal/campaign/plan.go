@@ -71,7 +71,7 @@ func (t Target) due(j *journal.Journal, l *letter.Letter) (journal.Entry, []stri
 func (c *Campaign) Plan(ctx context.Context, j *journal.Journal, t Target) (Plan, error) {
 	p := Plan{Elsewhere: map[string]int{}, Before: map[string]int{}}
 	sameRows, oldJournal := false, false
-	others := map[string]journal.Rows{}
+	others := map[string]journal.Fingerprints{}
 	if j.Letters() == 0 {
 		others, p.Unsure = c.otherJournals(t.Dest)
 	}
@@ -122,8 +122,8 @@ func (c *Campaign) Plan(ctx context.Context, j *journal.Journal, t Target) (Plan
 // the rows each has records of letters to dest for, by file name, and the
 // names of those too old to tell. (Letters tried out into a Maildir do
 // not make a send to a server look like a mailing sent twice.)
-func (c *Campaign) otherJournals(dest string) (rows map[string]journal.Rows, unsure []string) {
-	rows = map[string]journal.Rows{}
+func (c *Campaign) otherJournals(dest string) (rows map[string]journal.Fingerprints, unsure []string) {
+	rows = map[string]journal.Fingerprints{}
 	for _, name := range journal.Others(c.cfg.Send.Journal) {
 		r, ok, err := journal.SentRows(filepath.Join(filepath.Dir(c.cfg.Send.Journal), name), dest)
 		switch {
@@ -138,7 +138,7 @@ func (c *Campaign) otherJournals(dest string) (rows map[string]journal.Rows, uns
 
 // copiesSent adds to rows, by whole path, the rows the journals of this
 // campaign's copies in other folders (Options.Copies) sent to dest.
-func (c *Campaign) copiesSent(dest string, rows map[string]journal.Rows) {
+func (c *Campaign) copiesSent(dest string, rows map[string]journal.Fingerprints) {
 	here, _ := filepath.Abs(filepath.Dir(c.cfg.Send.Journal))
 	for _, path := range c.opts.Copies {
 		if filepath.Dir(path) == here {

@@ -29,17 +29,18 @@ func Read(path string, fn func(Record) error) error {
 	return err
 }
 
-// Rows is a set of rows, by their fingerprints (letter.Fingerprint).
-type Rows struct{ fps []uint64 } // sorted
+// Fingerprints is a set of rows, known by their fingerprints
+// (letter.Fingerprint).
+type Fingerprints struct{ fps []uint64 } // sorted
 
 // Has reports whether the row with fingerprint fp is in the set.
-func (r Rows) Has(fp uint64) bool {
+func (r Fingerprints) Has(fp uint64) bool {
 	_, ok := slices.BinarySearch(r.fps, fp)
 	return ok
 }
 
 // Len is the number of rows in the set.
-func (r Rows) Len() int { return len(r.fps) }
+func (r Fingerprints) Len() int { return len(r.fps) }
 
 // SentRows reads the journal at path, without locking it (a send may be
 // running), and returns the rows it records letters of at the
@@ -49,18 +50,18 @@ func (r Rows) Len() int { return len(r.fps) }
 // tell. It reads the journal's snapshot where it has one, so that a
 // folder of finished mailings of a million letters each is read in
 // seconds, not minutes.
-func SentRows(path, dest string) (rows Rows, ok bool, err error) {
+func SentRows(path, dest string) (rows Fingerprints, ok bool, err error) {
 	if err := regular(path); err != nil {
-		return Rows{}, false, err
+		return Fingerprints{}, false, err
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return Rows{}, false, err
+		return Fingerprints{}, false, err
 	}
 	defer f.Close()
 	j, _, err := load(path, f)
 	if err != nil {
-		return Rows{}, false, err
+		return Fingerprints{}, false, err
 	}
 	ok = true
 	d, old := slices.Index(j.dests, Destination(dest)), slices.Index(j.dests, "")
