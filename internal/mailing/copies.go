@@ -165,7 +165,7 @@ func (s *send) lookInSent(ctx context.Context) error {
 		fmt.Fprintf(s.notes, "warning: %v: the letters to send were not looked for in %s first\n", err, cfg.IMAP.SentFolder)
 		return nil
 	}
-	settled, n := 0, 0
+	wasUnknown, n := 0, 0
 	for _, cd := range todo {
 		i := slices.IndexFunc(found[cd.l.Key.String()], cd.l.Key.Names)
 		if i < 0 {
@@ -174,7 +174,7 @@ func (s *send) lookInSent(ctx context.Context) error {
 		n++
 		text := "found in " + cfg.IMAP.SentFolder + ": sent before, from another copy of this mailing or in a run whose record was lost"
 		if cd.unknown {
-			settled++
+			wasUnknown++
 			text = "found in " + cfg.IMAP.SentFolder + ": the letter of unknown fate went out"
 		}
 		rec := journal.Record{Key: cd.l.Key, Dest: pool.Transport.Destination(), Line: cd.l.Line, Rcpt: cd.rcpt,
@@ -190,8 +190,8 @@ func (s *send) lookInSent(ctx context.Context) error {
 	}
 	if n > 0 {
 		fmt.Fprintf(s.notes, "found %s in %s already: recorded as delivered, not sent again", Plural(n, "letter"), cfg.IMAP.SentFolder)
-		if settled > 0 {
-			fmt.Fprintf(s.notes, " (%d of them of unknown fate before)", settled)
+		if wasUnknown > 0 {
+			fmt.Fprintf(s.notes, " (%d of them of unknown fate before)", wasUnknown)
 		}
 		fmt.Fprintln(s.notes)
 	}

@@ -71,9 +71,9 @@ func (d *dispatcher) loop() {
 			d.inflight++
 		case r := <-d.crew.reports:
 			d.inflight--
-			d.settle(r)
-			if r.settled != nil {
-				r.settled <- struct{}{}
+			d.hear(r)
+			if r.heard != nil {
+				r.heard <- struct{}{}
 			}
 		case <-retry.C:
 			d.wake()
@@ -106,9 +106,9 @@ func (d *dispatcher) admit(l *letter.Letter) {
 	}
 }
 
-// settle hears what became of a job: it is final, waits for a retry, or
+// hear takes what became of a job: it is final, waits for a retry, or
 // goes back to the queue.
-func (d *dispatcher) settle(r report) {
+func (d *dispatcher) hear(r report) {
 	if r.gone {
 		d.workers--
 	}
@@ -139,15 +139,15 @@ func (d *dispatcher) settle(r report) {
 			return
 		}
 	}
-	d.finish(j, d.settled(j, r))
+	d.finish(j, d.final(j, r))
 }
 
-// settled is what a job's letter comes to once its attempts in this run
+// final is what a job's letter comes to once its attempts in this run
 // are over, all its recipients counted: the journal's, merged from this
 // run's records and earlier ones. The template's own recipients refused
 // for good are counted by address. A test send is recorded but indexed
 // nowhere: its one recipient's outcome is in the report.
-func (d *dispatcher) settled(j *job, r report) journal.State {
+func (d *dispatcher) final(j *job, r report) journal.State {
 	if d.p.Redirect != nil {
 		if len(r.res.Rejected) > 0 {
 			return r.res.Rejected[0].Final()

@@ -176,10 +176,10 @@ type report struct {
 	retry bool          // another attempt may help the temporary outcomes
 	res   Result
 	gone  bool // the worker leaves the pool after this job
-	// settled, when not nil, hears once the dispatcher has settled the
+	// heard, when not nil, hears once the dispatcher has taken the
 	// report: a worker waits for it before its next letter, so that a
 	// stop the report brings (PolicyStop) holds that letter back.
-	settled chan<- struct{}
+	heard chan<- struct{}
 }
 
 // temporary lists the recipients of the attempt whose outcome was

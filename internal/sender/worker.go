@@ -31,7 +31,7 @@ type crew struct {
 func (c *crew) run(id int) error {
 	w := &worker{crew: c, id: id}
 	defer w.close(true)
-	settled := make(chan struct{}, 1)
+	heard := make(chan struct{}, 1)
 	if id == 1 {
 		defer c.readyOnce.Do(func() { close(c.ready) })
 	} else {
@@ -55,9 +55,9 @@ func (c *crew) run(id int) error {
 			return nil // closed: everything is done
 		}
 		r, err := w.handle(j)
-		r.settled = settled
+		r.heard = heard
 		c.reports <- r
-		<-settled
+		<-heard
 		if err != nil || r.gone {
 			if w.held != nil {
 				c.reports <- report{j: w.held} // taken early, never tried
