@@ -87,6 +87,12 @@ type Recipients struct {
 
 // SMTP is the submission server.
 type SMTP struct {
+	// Provider names a mail provider whose settings fill the keys the
+	// file leaves out (provider.go): host, port, security, auth, the
+	// OAuth2 endpoints and the sending limits.
+	Provider      string        `mapstructure:"provider"`
+	Auth          Auth          `mapstructure:"auth"`
+	OAuth2        OAuth2        `mapstructure:"oauth2"`
 	Host          string        `mapstructure:"host"`
 	Port          int           `mapstructure:"port"`
 	Security      smtp.Security `mapstructure:"security"`
@@ -105,6 +111,7 @@ type SMTP struct {
 // IMAP is the sender's mailbox: where bounces come back (mailmerge
 // bounces) and where copies of the letters sent may be saved.
 type IMAP struct {
+	Auth         Auth          `mapstructure:"auth"` // the SMTP login's when not set
 	Host         string        `mapstructure:"host"`
 	Port         int           `mapstructure:"port"`
 	Security     string        `mapstructure:"security"` // tls or starttls
@@ -198,6 +205,7 @@ func (c *Config) Resolve() {
 			*p = filepath.Join(dir, *p)
 		}
 	}
+	c.applyProvider()
 	abs(&c.Template)
 	abs(&c.Recipients.File)
 	abs(&c.Recipients.Suppress)
@@ -219,6 +227,12 @@ func (c *Config) Resolve() {
 	abs(&c.Send.Journal)
 	if c.AttachmentsDir == "" && c.Template != "" {
 		c.AttachmentsDir = filepath.Dir(c.Template)
+	}
+	if c.SMTP.Auth == "" {
+		c.SMTP.Auth = Password
+	}
+	if c.IMAP.Auth == "" {
+		c.IMAP.Auth = c.SMTP.Auth
 	}
 	if c.SMTP.Security == "" {
 		c.SMTP.Security = smtp.StartTLS
@@ -347,6 +361,7 @@ func (c *Config) Validate() error {
 	}
 
 	errs = append(errs, c.validateIMAP()...)
+	errs = append(errs, c.validateLogin()...)
 
 	p := c.Send
 	if p.Concurrency < 1 || p.Concurrency > 100 {

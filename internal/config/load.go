@@ -59,7 +59,7 @@ func Load(path string, flags *pflag.FlagSet, flagKeys map[string]string, unneede
 	if err != nil {
 		return nil, warnings, err
 	}
-	for _, w := range cfg.LooseSecrets() {
+	for _, w := range append(cfg.LooseSecrets(), cfg.ProviderWarnings()...) {
 		warnings = append(warnings, w.Error())
 	}
 	return cfg, warnings, nil

@@ -71,7 +71,7 @@ func CheckTransport(cfg *config.Config, notes io.Writer) (warnings int, err erro
 	}
 	// Config warnings (a password file others can read) were said as the
 	// config was read: they count here.
-	warnings = len(cfg.LooseSecrets())
+	warnings = len(cfg.LooseSecrets()) + len(cfg.ProviderWarnings())
 	if cfg.IMAP.Host != "" {
 		if _, err := cfg.IMAPPassword(nil); err != nil {
 			if cfg.IMAP.PasswordFile != "" {
