@@ -13,6 +13,7 @@ import (
 
 	"github.com/emersion/go-imap/v2/imapclient"
 
+	"github.com/mailmerge/mailmerge/internal/bearer"
 	"github.com/mailmerge/mailmerge/internal/remote"
 )
 
@@ -32,7 +33,12 @@ type Server struct {
 	Security Security
 	Username string
 	Password string
-	TLS      *tls.Config // ServerName defaults to Host
+	// Token, when set, logs in with an OAuth2 access token (XOAUTH2 or
+	// OAUTHBEARER) instead of Password. It returns the current token;
+	// refused is the one the server just refused ("" for none), which it
+	// renews once.
+	Token func(ctx context.Context, refused string) (string, error)
+	TLS   *tls.Config // ServerName defaults to Host
 	// Timeout bounds connecting and each command.
 	Timeout time.Duration
 }
@@ -89,6 +95,9 @@ func Dial(ctx context.Context, s Server) (*Mailbox, error) {
 		if err := c.WaitGreeting(); err != nil {
 			return &Error{fmt.Sprintf("the IMAP server %s did not greet", s.addr()), err}
 		}
+		if s.Token != nil {
+			return loginToken(ctx, c, s)
+		}
 		if err := c.Login(s.Username, s.Password).Wait(); err != nil {
 			return &Error{fmt.Sprintf("the IMAP server %s refused the login of %s: check imap.username and the password", s.addr(), s.Username), fmt.Errorf("%w: %s", ErrLogin, remote.Hide(err.Error(), s.Password))} // a server may repeat it
 		}
@@ -109,4 +118,29 @@ func Dial(ctx context.Context, s Server) (*Mailbox, error) {
 func (m *Mailbox) Close() error {
 	withDeadline(context.Background(), m.raw, 5*time.Second, func() error { return m.c.Logout().Wait() })
 	return m.c.Close()
+}
+
+// loginToken logs in with an OAuth2 access token (AUTHENTICATE, RFC
+// 3501 §6.2.2). A token the server refuses is renewed once.
+func loginToken(ctx context.Context, c *imapclient.Client, s Server) error {
+	mech := bearer.Choose(c.Caps().AuthMechanisms())
+	if mech == "" {
+		return &Error{fmt.Sprintf("the IMAP server %s offers no OAuth2 login (AUTH=XOAUTH2 or AUTH=OAUTHBEARER): set imap.auth: password, or check imap.host", s.addr()), ErrLogin}
+	}
+	refused := ""
+	for {
+		token, err := s.Token(ctx, refused)
+		if err != nil {
+			return &Error{err.Error(), fmt.Errorf("%w: %w", ErrLogin, err)}
+		}
+		err = c.Authenticate(bearer.NewClient(mech, s.Username, token, s.Host, s.Port))
+		if err == nil {
+			return nil
+		}
+		if refused == "" {
+			refused = token // renew it once, on this connection
+			continue
+		}
+		return &Error{fmt.Sprintf("the IMAP server %s refused the OAuth2 login of %s: run mailmerge login", s.addr(), s.Username), fmt.Errorf("%w: %s", ErrLogin, remote.Hide(err.Error(), token))}
+	}
 }

@@ -35,6 +35,7 @@ type backend struct {
 	auths    int
 
 	user, pass string   // AUTH is offered when set
+	token      string   // the OAuth2 access token XOAUTH2 and OAUTHBEARER take
 	mechs      []string // offered mechanisms; default PLAIN
 	mail       func(c *gosmtp.Conn, from string) error
 	rcpt       func(c *gosmtp.Conn, to string, n int) error // n: RCPTs for to so far, from 1
@@ -92,7 +93,11 @@ func (s *authSession) Auth(mech string) (sasl.Server, error) {
 		s.b.mu.Lock()
 		s.b.auths++
 		s.b.mu.Unlock()
-		if user != s.b.user || pass != s.b.pass {
+		want := s.b.pass
+		if mech == "XOAUTH2" || mech == sasl.OAuthBearer {
+			want = s.b.token
+		}
+		if user != s.b.user || pass != want {
 			return &gosmtp.SMTPError{Code: 535, EnhancedCode: gosmtp.EnhancedCode{5, 7, 8}, Message: "Authentication credentials invalid"}
 		}
 		return nil
@@ -100,7 +105,35 @@ func (s *authSession) Auth(mech string) (sasl.Server, error) {
 	if mech == sasl.Login {
 		return &loginServer{check: check}, nil
 	}
+	if mech == sasl.OAuthBearer {
+		return sasl.NewOAuthBearerServer(func(o sasl.OAuthBearerOptions) *sasl.OAuthBearerError {
+			if check(o.Username, o.Token) != nil {
+				return &sasl.OAuthBearerError{Status: "invalid_token", Schemes: "bearer"}
+			}
+			return nil
+		}), nil
+	}
+	if mech == "XOAUTH2" {
+		return &xoauth2Server{check: check}, nil
+	}
 	return sasl.NewPlainServer(func(_, user, pass string) error { return check(user, pass) }), nil
+}
+
+// xoauth2Server is the server side of XOAUTH2 as Microsoft 365 speaks
+// it: a refused token is a 535 at once, without a challenge.
+type xoauth2Server struct{ check func(user, token string) error }
+
+func (x *xoauth2Server) Next(response []byte) ([]byte, bool, error) {
+	user, token := "", ""
+	for _, f := range strings.Split(string(response), "\x01") {
+		if v, ok := strings.CutPrefix(f, "user="); ok {
+			user = v
+		}
+		if v, ok := strings.CutPrefix(f, "auth=Bearer "); ok {
+			token = v
+		}
+	}
+	return nil, true, x.check(user, token)
 }
 
 // loginServer is the server side of AUTH LOGIN as go-sasl's client speaks

@@ -17,6 +17,7 @@ import (
 	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/smtp"
 
+	"github.com/mailmerge/mailmerge/internal/bearer"
 	"github.com/mailmerge/mailmerge/internal/remote"
 )
 
@@ -30,6 +31,11 @@ type SMTP struct {
 	Helo      string
 	Username  string
 	Password  string
+	// Token, when set, logs in with an OAuth2 access token (XOAUTH2 or
+	// OAUTHBEARER) instead of Password. It returns the current token;
+	// refused is the one the server just refused ("" for none), which it
+	// renews once.
+	Token func(ctx context.Context, refused string) (string, error)
 
 	DialTimeout time.Duration
 	Timeout     time.Duration // per command, and per write
@@ -163,7 +169,7 @@ func (t *SMTP) dial(ctx context.Context, session int, greeting, handshake time.D
 		info.Extensions, info.MaxSize, info.Auth = c.Extensions(), c.MaxSize(), c.AuthMechanisms()
 	}
 	if t.Username != "" {
-		if err := t.auth(c, t.Security == smtp.TLS || t.Security == smtp.StartTLS); err != nil {
+		if err := t.auth(ctx, c, t.Security == smtp.TLS || t.Security == smtp.StartTLS); err != nil {
 			return nil, nil, err
 		}
 		if info != nil {
@@ -241,11 +247,14 @@ func (t *SMTP) handshakeWithin(ctx context.Context, tc *tls.Conn, session int, t
 
 var errNoAuth = errors.New("no AUTH mechanism offered")
 
-// auth authenticates with PLAIN or LOGIN (RFC 4954), refusing to send
-// credentials in the clear.
-func (t *SMTP) auth(c *smtp.Client, encrypted bool) error {
+// auth authenticates with PLAIN or LOGIN (RFC 4954), or with a token,
+// refusing to send credentials in the clear.
+func (t *SMTP) auth(ctx context.Context, c *smtp.Client, encrypted bool) error {
 	if !encrypted {
 		return &RunError{Kind: ErrTLS, Phase: smtp.PhaseAUTH, Text: "refusing to send the password over an unencrypted connection"}
+	}
+	if t.Token != nil {
+		return t.authToken(ctx, c)
 	}
 	var mech sasl.Client
 	switch mechs := c.AuthMechanisms(); {
@@ -269,6 +278,44 @@ func (t *SMTP) auth(c *smtp.Client, encrypted bool) error {
 		return t.openError(smtp.PhaseAUTH, err)
 	}
 	return nil
+}
+
+// authToken logs in with an OAuth2 access token. A token the server
+// refuses (expired early, or revoked) is renewed once: another refusal
+// is the account's, and ends the run.
+func (t *SMTP) authToken(ctx context.Context, c *smtp.Client) error {
+	mech := bearer.Choose(c.AuthMechanisms())
+	if mech == "" {
+		return &RunError{Kind: ErrAuth, Phase: smtp.PhaseAUTH, Err: errNoAuth,
+			Text: fmt.Sprintf("%s offers no OAuth2 login (neither AUTH XOAUTH2 nor OAUTHBEARER): set smtp.auth: password, or check smtp.host", t.Host)}
+	}
+	refused := ""
+	for {
+		token, err := t.Token(ctx, refused)
+		if err != nil {
+			return &RunError{Kind: ErrAuth, Phase: smtp.PhaseAUTH, Text: err.Error(), Err: err}
+		}
+		client := bearer.NewClient(mech, t.Username, token, t.Host, t.Port)
+		err = c.Auth(client)
+		var r *smtp.Reply
+		be := bearer.Refused(client)
+		if errors.As(err, &r) {
+			r.Text = remote.Hide(r.Text, token)
+		}
+		refusal := err != nil && (errors.As(err, &r) && r.Code/100 == 5 || errors.As(err, &be) || be != nil)
+		switch {
+		case err == nil:
+			return nil
+		case refusal && refused == "":
+			refused = token // renew it once, on this session
+		case refusal && r != nil && r.Code/100 == 5:
+			return &RunError{Kind: ErrAuth, Phase: smtp.PhaseAUTH, Code: r.Code, Enhanced: r.Enhanced, Text: r.Text, Err: err}
+		case refusal:
+			return &RunError{Kind: ErrAuth, Phase: smtp.PhaseAUTH, Text: be.Error(), Err: err}
+		default:
+			return t.openError(smtp.PhaseAUTH, err)
+		}
+	}
 }
 
 // openError classifies a failure while opening a session: replies such as

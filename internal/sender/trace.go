@@ -2,6 +2,7 @@ package sender
 
 import (
 	"bytes"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net"
@@ -113,7 +114,7 @@ func (c *tracedConn) Write(p []byte) (int, error) {
 		line := strings.TrimRight(string(c.out[:i]), "\r")
 		c.out = c.out[i+1:]
 		if shown := redact(line, c.challenged); shown != line {
-			c.secrets = append(c.secrets, secretOf(line, c.challenged))
+			c.secrets = append(c.secrets, secretsOf(secretOf(line, c.challenged))...)
 			line = shown
 		}
 		c.t.printf(c.session, "C: %s", line)
@@ -159,6 +160,29 @@ func secretOf(line string, challenged bool) string {
 		return f[2]
 	}
 	return ""
+}
+
+// secretsOf is a credential as it was sent (base64) and each form a
+// server might repeat it in: decoded, and the password or bearer token
+// in it.
+func secretsOf(sent string) []string {
+	out := []string{sent}
+	dec, err := base64.StdEncoding.DecodeString(sent)
+	if err != nil || len(dec) == 0 {
+		return out
+	}
+	out = append(out, string(dec))
+	for _, part := range strings.FieldsFunc(string(dec), func(r rune) bool { return r == 0 || r == 1 }) {
+		if token, ok := strings.CutPrefix(part, "auth=Bearer "); ok {
+			part = token
+		} else if strings.HasPrefix(part, "user=") || strings.HasPrefix(part, "host=") || strings.HasPrefix(part, "port=") || strings.HasPrefix(part, "n,") {
+			continue // names, not secrets
+		}
+		if len(part) >= 8 { // a short word would hide too much of the dialogue
+			out = append(out, part)
+		}
+	}
+	return out
 }
 
 // redact hides credentials: the argument of AUTH, and any client line
