@@ -6,6 +6,7 @@ package mailbox
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -58,8 +59,23 @@ type Mailbox struct {
 	selected string
 }
 
-// Dial connects to the server and logs in.
+// Dial connects to the server and logs in. A token the server refuses
+// is renewed once, on a new connection: a server may close the one on
+// which it refused a token.
 func Dial(ctx context.Context, s Server) (*Mailbox, error) {
+	m, err := dial(ctx, s, "")
+	var r *refusedError
+	if errors.As(err, &r) {
+		m, err = dial(ctx, s, r.token)
+	}
+	if errors.As(err, &r) {
+		err = r.err
+	}
+	return m, err
+}
+
+// dial connects and logs in; refused is the token refused before.
+func dial(ctx context.Context, s Server, refused string) (*Mailbox, error) {
 	if s.Timeout == 0 {
 		s.Timeout = time.Minute
 	}
@@ -96,7 +112,7 @@ func Dial(ctx context.Context, s Server) (*Mailbox, error) {
 			return &Error{fmt.Sprintf("the IMAP server %s did not greet", s.addr()), err}
 		}
 		if s.Token != nil {
-			return loginToken(ctx, c, s)
+			return loginToken(ctx, c, s, refused)
 		}
 		if err := c.Login(s.Username, s.Password).Wait(); err != nil {
 			return &Error{fmt.Sprintf("the IMAP server %s refused the login of %s: check imap.username and the password", s.addr(), s.Username), fmt.Errorf("%w: %s", ErrLogin, remote.Hide(err.Error(), s.Password))} // a server may repeat it
@@ -121,26 +137,32 @@ func (m *Mailbox) Close() error {
 }
 
 // loginToken logs in with an OAuth2 access token (AUTHENTICATE, RFC
-// 3501 §6.2.2). A token the server refuses is renewed once.
-func loginToken(ctx context.Context, c *imapclient.Client, s Server) error {
+// 3501 §6.2.2); refused is a token refused before, to renew. A refusal
+// of a token not renewed yet is a *refusedError.
+func loginToken(ctx context.Context, c *imapclient.Client, s Server, refused string) error {
 	mech := bearer.Choose(c.Caps().AuthMechanisms())
 	if mech == "" {
 		return &Error{fmt.Sprintf("the IMAP server %s offers no OAuth2 login (AUTH=XOAUTH2 or AUTH=OAUTHBEARER): set imap.auth: password, or check imap.host", s.addr()), ErrLogin}
 	}
-	refused := ""
-	for {
-		token, err := s.Token(ctx, refused)
-		if err != nil {
-			return &Error{err.Error(), fmt.Errorf("%w: %w", ErrLogin, err)}
-		}
-		err = c.Authenticate(bearer.NewClient(mech, s.Username, token, s.Host, s.Port))
-		if err == nil {
-			return nil
-		}
-		if refused == "" {
-			refused = token // renew it once, on this connection
-			continue
-		}
-		return &Error{fmt.Sprintf("the IMAP server %s refused the OAuth2 login of %s: run mailmerge login", s.addr(), s.Username), fmt.Errorf("%w: %s", ErrLogin, remote.Hide(err.Error(), token))}
+	token, err := s.Token(ctx, refused)
+	if err != nil {
+		return &Error{err.Error(), fmt.Errorf("%w: %w", ErrLogin, err)}
 	}
+	err = c.Authenticate(bearer.NewClient(mech, s.Username, token, s.Host, s.Port))
+	if err == nil {
+		return nil
+	}
+	e := &Error{fmt.Sprintf("the IMAP server %s refused the OAuth2 login of %s: run mailmerge login", s.addr(), s.Username), fmt.Errorf("%w: %s", ErrLogin, remote.Hide(err.Error(), token))}
+	if refused == "" {
+		return &refusedError{token: token, err: e}
+	}
+	return e
 }
+
+// refusedError is a token refused at login, to renew once.
+type refusedError struct {
+	token string
+	err   error
+}
+
+func (e *refusedError) Error() string { return e.err.Error() }
