@@ -1,7 +1,9 @@
 // Package testdovecot runs a throwaway Dovecot IMAP server on loopback
 // for tests that need a real mailbox: TLS from the first byte on one
-// port, STARTTLS on another, users from a passwd-file, and Maildirs that
-// a test (or a throwaway Postfix) fills. .ci/run installs the Debian
+// port, STARTTLS on another, users from a passwd-file (and, with
+// Options.OAuth2, OAuth 2.0 bearer tokens checked by an authorization
+// server such as internal/testoauth's), and Maildirs that a test (or a
+// throwaway Postfix) fills. .ci/run installs the Debian
 // packages (dovecot-core, dovecot-imapd) and sets MAILMERGE_TEST_POSTFIX=1,
 // which these tests share with the Postfix ones.
 package testdovecot
@@ -40,6 +42,9 @@ type Options struct {
 	// Owner is the system user the mail belongs to (it must be able to
 	// read it: "postfix" when a Postfix delivers there); nobody when empty.
 	Owner string
+	// OAuth2, if set, lets users log in with OAuth 2.0 bearer tokens too
+	// (XOAUTH2, OAUTHBEARER); the password users keep working.
+	OAuth2 *OAuth2
 }
 
 // Dovecot is a running instance.
@@ -79,10 +84,19 @@ func Start(t testing.TB, opts Options) *Dovecot {
 		}
 		filepath.Walk(opts.Base, func(p string, _ os.FileInfo, _ error) error { return os.Lchown(p, uid, gid) })
 	}
+	if opts.OAuth2 != nil {
+		// A user known only by token gets a home there on first login.
+		os.MkdirAll(opts.Base, 0o755)
+		os.Chown(opts.Base, uid, gid)
+	}
 	os.Chmod(opts.Base, 0o755)
 	os.WriteFile(filepath.Join(d, "users"), []byte(passwd.String()), 0o644)
 	testca.WriteServerFiles(t, d, opts.TLS)
 
+	oauth2, err := opts.OAuth2.Conf(d)
+	if err != nil {
+		t.Fatal(err)
+	}
 	v := &Dovecot{Port: testca.FreePort(t), StartTLSPort: testca.FreePort(t), Base: opts.Base, conf: filepath.Join(d, "dovecot.conf")}
 	conf := fmt.Sprintf(`base_dir = %[1]s/run
 state_dir = %[1]s/state
@@ -92,7 +106,7 @@ listen = 127.0.0.1
 ssl = required
 ssl_cert = <%[1]s/cert.pem
 ssl_key = <%[1]s/key.pem
-auth_mechanisms = plain login
+auth_mechanisms = plain login%[7]s
 # A refused login is answered at once, and the next ones are not slowed.
 auth_failure_delay = 0
 login_trusted_networks = 127.0.0.0/8
@@ -101,9 +115,9 @@ default_login_user = dovenull
 default_internal_user = dovecot
 passdb {
   driver = passwd-file
-  args = scheme=PLAIN username_format=%%n %[1]s/users
+%[9]s  args = scheme=PLAIN username_format=%%n %[1]s/users
 }
-userdb {
+%[8]suserdb {
   driver = static
   args = uid=%[2]d gid=%[3]d home=%[4]s/%%n
 }
@@ -131,8 +145,8 @@ service imap-login {
 }
 service anvil {
   chroot =
-}
-`, d, uid, gid, opts.Base, v.StartTLSPort, v.Port)
+%[10]s}
+`, d, uid, gid, opts.Base, v.StartTLSPort, v.Port, oauth2.Mechanisms, oauth2.Passdb, oauth2.PasswdMechanisms, oauth2.Anvil)
 	os.WriteFile(v.conf, []byte(conf), 0o644)
 	// dovecot leaves a daemon behind that keeps whatever output it was
 	// given open: a file, not a pipe to wait on.

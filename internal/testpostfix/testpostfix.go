@@ -1,7 +1,8 @@
 // Package testpostfix runs a throwaway Postfix on loopback for tests that
 // need a real MTA: STARTTLS with a test certificate, optionally a port
 // that speaks TLS from the first byte (as 465 does), optionally AUTH
-// against a throwaway Dovecot's auth service, and local delivery of
+// against a throwaway Dovecot's auth service (passwords, and OAuth 2.0
+// bearer tokens with XOAUTH2 and OAUTHBEARER), and local delivery of
 // example.com into one Maildir. .ci/run installs the Debian packages
 // (postfix, dovecot-core) and sets MAILMERGE_TEST_POSTFIX=1.
 package testpostfix
@@ -22,6 +23,7 @@ import (
 	"time"
 
 	"github.com/mailmerge/mailmerge/internal/testca"
+	"github.com/mailmerge/mailmerge/internal/testdovecot"
 	"github.com/mailmerge/mailmerge/internal/testenv"
 )
 
@@ -41,6 +43,10 @@ type Options struct {
 	// Users, if set, makes AUTH PLAIN and LOGIN available (over TLS only)
 	// for these users and passwords.
 	Users map[string]string
+	// OAuth2, if set, makes AUTH XOAUTH2 and OAUTHBEARER available (over
+	// TLS only), with the tokens checked by the Dovecot behind AUTH as
+	// internal/testdovecot says; Users may be set too.
+	OAuth2 *testdovecot.OAuth2
 	// Mailboxes, if set, replaces the one inbox for example.com: mail for
 	// each address goes to its Maildir (a path under MailBase, ending in
 	// "/"). Mail for other addresses of example.com and of the mailboxes'
@@ -118,12 +124,12 @@ smtpd_tls_received_header = yes
 maillog_file = %[1]s/maillog
 maillog_file_prefixes = %[1]s
 `, d, nonce, uid, gid, domains, maps, base)
-	if opts.Users != nil {
+	if opts.Users != nil || opts.OAuth2 != nil {
 		mainCF += fmt.Sprintf(`smtpd_sasl_auth_enable = yes
 smtpd_sasl_type = dovecot
 smtpd_sasl_path = %s
 smtpd_tls_auth_only = yes
-`, startDovecot(t, d, opts.Users))
+`, startDovecot(t, d, opts.Users, opts.OAuth2))
 	}
 	etc := filepath.Join(d, "etc")
 	os.WriteFile(filepath.Join(etc, "main.cf"), []byte(mainCF), 0o644)
@@ -158,7 +164,7 @@ smtpd_tls_auth_only = yes
 
 // startDovecot runs a Dovecot that only authenticates, for Postfix's
 // AUTH, and returns the path of its socket.
-func startDovecot(t testing.TB, d string, users map[string]string) string {
+func startDovecot(t testing.TB, d string, users map[string]string, oauth2 *testdovecot.OAuth2) string {
 	t.Helper()
 	dir := filepath.Join(d, "dovecot")
 	os.MkdirAll(dir, 0o755)
@@ -169,21 +175,25 @@ func startDovecot(t testing.TB, d string, users map[string]string) string {
 	os.WriteFile(filepath.Join(dir, "users"), []byte(passwd.String()), 0o644)
 	socket := filepath.Join(dir, "auth")
 	conf := filepath.Join(dir, "dovecot.conf")
+	oauth2Conf, err := oauth2.Conf(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	os.WriteFile(conf, []byte(fmt.Sprintf(`base_dir = %[1]s/run
 state_dir = %[1]s/state
 log_path = %[1]s/log
 protocols =
 listen = 127.0.0.1
 ssl = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login%[3]s
 first_valid_uid = 1
 default_login_user = dovenull
 default_internal_user = dovecot
 passdb {
   driver = passwd-file
-  args = scheme=PLAIN username_format=%%u %[1]s/users
+%[4]s  args = scheme=PLAIN username_format=%%u %[1]s/users
 }
-userdb {
+%[5]suserdb {
   driver = static
   args = uid=nobody gid=nogroup home=%[1]s
 }
@@ -194,8 +204,8 @@ service auth {
 }
 service anvil {
   chroot =
-}
-`, dir, socket)), 0o644)
+%[6]s}
+`, dir, socket, oauth2Conf.Mechanisms, oauth2Conf.PasswdMechanisms, oauth2Conf.Passdb, oauth2Conf.Anvil)), 0o644)
 	// dovecot leaves a daemon behind that keeps whatever output it was
 	// given open: a file, not a pipe to wait on.
 	out, err := os.Create(filepath.Join(dir, "start.log"))
