@@ -1,8 +1,13 @@
 package oauth
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"net/http"
+	"time"
+
+	"golang.org/x/oauth2"
 )
 
 // Client is an application registered with an authorization server, the
@@ -37,9 +42,41 @@ func (c Client) Account() Account {
 	return Account{TokenURL: c.TokenURL, ClientID: c.ClientID, Username: c.Username}
 }
 
+// config is c for golang.org/x/oauth2. A public client sends its id in
+// the form (RFC 6749 §2.3.1), never in a Basic header: x/oauth2's guess
+// would try the header first and make two requests of every exchange.
+func (c Client) config(redirectURL string) *oauth2.Config {
+	return &oauth2.Config{
+		ClientID: c.ClientID,
+		Endpoint: oauth2.Endpoint{
+			AuthURL:       c.AuthURL,
+			TokenURL:      c.TokenURL,
+			DeviceAuthURL: c.DeviceURL,
+			AuthStyle:     oauth2.AuthStyleInParams,
+		},
+		RedirectURL: redirectURL,
+		Scopes:      c.Scopes,
+	}
+}
+
 // id is a short digest of the account, which names its entry in a store
 // without spelling out the server and the application.
 func (a Account) id() string {
 	sum := sha256.Sum256([]byte(a.TokenURL + "\n" + a.ClientID + "\n" + a.Username))
 	return hex.EncodeToString(sum[:8])
+}
+
+// defaultHTTP is the HTTP client of requests to the authorization server
+// where the context names none (oauth2.HTTPClient): x/oauth2 would use
+// http.DefaultClient, which waits for ever on a server that does not
+// answer, and a refresh holds up every session.
+var defaultHTTP = &http.Client{Timeout: 30 * time.Second}
+
+// withHTTP is ctx with an HTTP client for x/oauth2: its own, else
+// defaultHTTP.
+func withHTTP(ctx context.Context) context.Context {
+	if _, ok := ctx.Value(oauth2.HTTPClient).(*http.Client); ok {
+		return ctx
+	}
+	return context.WithValue(ctx, oauth2.HTTPClient, defaultHTTP)
 }
