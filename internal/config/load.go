@@ -54,7 +54,7 @@ func Load(path string, flags *pflag.FlagSet, flagKeys map[string]string, unneede
 	})
 	err = Unneeded(err, unneeded)
 	warnings := UnknownEnv(os.Environ(), func(name string) bool {
-		return name == "MAILMERGE_CONFIG" || name == "MAILMERGE_SMTP_PASSWORD" || name == "MAILMERGE_IMAP_PASSWORD" || name == "MAILMERGE_CRASH_SEED" || strings.HasPrefix(name, "MAILMERGE_TEST_")
+		return name == "MAILMERGE_CONFIG" || name == "MAILMERGE_SMTP_PASSWORD" || name == "MAILMERGE_IMAP_PASSWORD" || name == "MAILMERGE_CRASH_SEED" || name == "MAILMERGE_TOKEN_STORE" || strings.HasPrefix(name, "MAILMERGE_TEST_")
 	})
 	if err != nil {
 		return nil, warnings, err
