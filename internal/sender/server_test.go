@@ -36,6 +36,7 @@ type backend struct {
 
 	user, pass string   // AUTH is offered when set
 	mechs      []string // offered mechanisms; default PLAIN
+	authErr    error    // when set, the reply to every AUTH, whatever the password
 	mail       func(c *gosmtp.Conn, from string) error
 	rcpt       func(c *gosmtp.Conn, to string, n int) error // n: RCPTs for to so far, from 1
 	data       func(c *gosmtp.Conn, msg []byte, n int) error
@@ -92,6 +93,9 @@ func (s *authSession) Auth(mech string) (sasl.Server, error) {
 		s.b.mu.Lock()
 		s.b.auths++
 		s.b.mu.Unlock()
+		if s.b.authErr != nil {
+			return s.b.authErr
+		}
 		if user != s.b.user || pass != s.b.pass {
 			return &gosmtp.SMTPError{Code: 535, EnhancedCode: gosmtp.EnhancedCode{5, 7, 8}, Message: "Authentication credentials invalid"}
 		}
