@@ -71,6 +71,17 @@ func TestSummaryAddsUp(t *testing.T) {
 	if b.String() != want {
 		t.Errorf("table:\n%swant:\n%s", b.String(), want)
 	}
+
+	// A run the account's quota stopped says so, and when to go on.
+	b.Reset()
+	st = sender.Stats{Delivered: 3, Deferred: 1, Untouched: 6, Quota: "the account's sending limit is reached: run send again tomorrow"}
+	printSendSummary(&b, 10, 0, 0, st, false)
+	want = "delivered 3, failed 0, deferred 1, unknown 0, skipped 6 (of 10)\n" +
+		"skipped: 6 not sent yet\n" +
+		"stopped: the account's sending limit is reached: run send again tomorrow\n"
+	if b.String() != want {
+		t.Errorf("quota:\n%swant:\n%s", b.String(), want)
+	}
 }
 
 // TestSendExit: what is left after a run decides the exit code, and

@@ -29,6 +29,8 @@ import (
 //	later-  451 4.3.0 at RCPT
 //	once-   451 4.3.0 at RCPT the first time, accepted after
 //	lost-   the connection drops after the final dot (no reply)
+//	quota-  Microsoft 365's daily quota reply (554 5.2.0) after the final
+//	        dot the first time, accepted after
 //
 // With a TLS config it offers STARTTLS and requires AUTH PLAIN as
 // scriptUser with scriptPassword before MAIL.
@@ -125,6 +127,13 @@ func (s *scriptSession) Data(r io.Reader) error {
 		if strings.HasPrefix(rc, "lost-") {
 			s.c.Conn().Close()
 			return errors.New("dropped")
+		}
+		if !strings.HasPrefix(rc, "quota-") {
+			continue
+		}
+		if _, again := s.b.once.LoadOrStore(rc, true); !again {
+			return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 2, 0},
+				Message: "STOREDRV.Submission.Exception:SubmissionQuotaExceededException; Failed to process message due to a permanent exception with message [BeginDiagnosticData]Cannot submit message."}
 		}
 	}
 	n := s.b.n.Add(1)

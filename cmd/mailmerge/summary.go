@@ -14,7 +14,7 @@ import (
 
 // printSendSummary prints the counts of this run; they add up to the
 // rows in the CSV: total letters, and the invalid rows a --skip-invalid
-// send left out.
+// send left out. A run the account's quota stopped says so after them.
 func printSendSummary(w io.Writer, total, invalid, suppressed int, st sender.Stats, table bool) {
 	skipped := total - st.Sent()
 	rest := ""
@@ -54,6 +54,10 @@ func printSendSummary(w io.Writer, total, invalid, suppressed int, st sender.Sta
 	}
 	for _, addr := range slices.Sorted(maps.Keys(st.CopiesRefused)) {
 		fmt.Fprintf(w, "%s, named in the template, was refused in %s (mailmerge report says why)\n", addr, mailing.Plural(st.CopiesRefused[addr], "letter"))
+	}
+	if st.Quota != "" {
+		// No letter failed for it: the provider's limit, and when to go on.
+		fmt.Fprintf(w, "stopped: %s\n", st.Quota)
 	}
 }
 

@@ -19,6 +19,9 @@ func Remaining(st sender.Stats, letters int, runErr error, cfg *config.Config) e
 	case errors.As(runErr, &re):
 		e := RunError(runErr, "send stopped: ").(*Error)
 		e.Hint = "letters not sent stay for the next run; mailmerge report lists them"
+		if re.Kind == sender.ErrQuota { // its words say when the next run is
+			e.Hint = "mailmerge report lists the letters still to send"
+		}
 		return e
 	case errors.Is(runErr, sender.ErrInterrupted):
 		return &Error{Kind: Interrupted, Err: errors.New("interrupted; run send again to go on")}

@@ -143,7 +143,7 @@ func RunError(err error, prefix string) error {
 	}
 	kind := map[sender.RunErrorKind]Kind{
 		sender.ErrAuth: Auth, sender.ErrTLS: Unavailable, sender.ErrUnavailable: Unavailable,
-		sender.ErrPolicy: Unavailable, sender.ErrJournal: Internal,
+		sender.ErrPolicy: Unavailable, sender.ErrJournal: Internal, sender.ErrQuota: Rerun,
 	}[re.Kind]
 	if re.Hint != "" {
 		return &Error{Kind: kind, Err: fmt.Errorf("%s%s\n(%w)", prefix, re.Hint, err)}

@@ -202,7 +202,7 @@ func Reply(ro journal.RcptOutcome) string {
 		return lost
 	}
 	detail := reply(ro)
-	words := smtp.Explain(ro.Phase, ro.Code, ro.Enhanced)
+	words := smtp.Explain(ro.Phase, ro.Code, ro.Enhanced, ro.Text)
 	if ro.State == journal.Bounced || ro.State == journal.Delayed {
 		// Said by a report that came back after the server took the letter.
 		back := "the recipient's mail server sent it back"

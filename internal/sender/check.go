@@ -82,7 +82,14 @@ func (t *SMTP) Hint(ctx context.Context, err error) string {
 		host    x509.HostnameError
 		invalid x509.CertificateInvalidError
 		re      *RunError
+		reply   *smtp.Reply
 	)
+	if errors.As(err, &reply) {
+		// A provider's reply about the account says best what to do.
+		if k := smtp.Recognize(reply.Code, reply.Enhanced, reply.Text); k.Account != smtp.Ordinary {
+			return k.Advice()
+		}
+	}
 	switch {
 	case errors.As(err, &dns):
 		return fmt.Sprintf("there is no server called %q: check smtp.host", t.Host)

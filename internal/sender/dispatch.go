@@ -7,6 +7,7 @@ import (
 
 	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/letter"
+	"github.com/mailmerge/mailmerge/internal/smtp"
 )
 
 // dispatcher hands letters to the workers and counts what becomes of each.
@@ -113,19 +114,21 @@ func (d *dispatcher) hear(r report) {
 		d.workers--
 	}
 	j := r.j
+	if r.state != "" && r.res.Phase != PhaseBuild { // the server's doing
+		d.heed(r.res)
+	}
+	if d.workers == 0 && d.dispatch.Err() == nil {
+		d.stopDispatch(d.noSession(r.res))
+	}
 	switch {
-	case r.state == "" && r.gone && d.workers > 0 && d.dispatch.Err() == nil:
+	case r.state == "" && d.workers > 0 && d.dispatch.Err() == nil:
+		// Never tried: a worker that left the pool had it (its session
+		// could not be opened, or the server wants fewer sessions).
 		d.queue = append([]*job{j}, d.queue...) // another worker takes it
 		return
 	case r.state == "":
-		if d.workers == 0 && d.dispatch.Err() == nil {
-			d.stopDispatch(&RunError{Kind: ErrUnavailable, Text: fmt.Sprintf("%s: no session left to send with", d.p.Transport.Describe())})
-		}
 		d.finish(j, abandoned(j))
 		return
-	}
-	if r.res.Phase != PhaseBuild { // not the server's doing
-		d.trackPolicy(r.res)
 	}
 	// Recipients with a temporary outcome are tried again, alone: the
 	// others' outcomes stand.
@@ -166,10 +169,28 @@ func (d *dispatcher) final(j *job, r report) journal.State {
 	return state(j.letter, e)
 }
 
-// trackPolicy stops dispatching after PolicyStop policy or quota
-// rejections in a row.
-func (d *dispatcher) trackPolicy(res Result) {
-	switch {
+// noSession is why dispatching stops when no worker is left: the
+// sessions could not be opened, or the server wants fewer sessions at
+// once than the account has (res, the last reply, says so).
+func (d *dispatcher) noSession(res Result) *RunError {
+	if res.Known.Account == smtp.TooManySessions {
+		re := accountError(ErrQuota, res)
+		re.Hint += "; then run send again in a few minutes, when the account's other sessions have ended"
+		return re
+	}
+	return &RunError{Kind: ErrUnavailable, Text: fmt.Sprintf("%s: no session left to send with", d.p.Transport.Describe())}
+}
+
+// heed takes what a reply says beyond the letter: a reply about the
+// account (a quota reached, a login refused) stops dispatching at once,
+// the letters in flight finishing; PolicyStop policy rejections in a row
+// stop it too.
+func (d *dispatcher) heed(res Result) {
+	switch k := res.Known.Account; {
+	case k.Quota():
+		d.stopDispatch(accountError(ErrQuota, res)) // the first reply says why; later ones change nothing
+	case k == smtp.LoginRefused:
+		d.stopDispatch(accountError(ErrAuth, res))
 	case res.policy():
 		d.policy++
 		if d.p.PolicyStop > 0 && d.policy >= d.p.PolicyStop {

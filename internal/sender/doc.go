@@ -8,5 +8,9 @@
 // delivered; 4xx, 421 and network errors before the final dot are
 // temporary and retried; 5xx on RCPT or DATA fails that letter only; a
 // lost connection after the final dot is unknown and never resent
-// automatically, since the letter may have been delivered.
+// automatically, since the letter may have been delivered. A provider's
+// reply about the account, whatever its code (smtp.Recognize), is never
+// the letter's failure: a quota or rate reached, or a login refused,
+// stops dispatching at once and leaves the letter due for a later run; a
+// server that wants fewer sessions at once gets them.
 package sender

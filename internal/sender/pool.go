@@ -263,7 +263,12 @@ func (p *Pool) Run(ctx, hard context.Context, each func(func(*letter.Letter) boo
 			err = ErrInterrupted
 		}
 	}
-	return d.stats.copy(), err
+	st := d.stats.copy()
+	var re *RunError
+	if errors.As(err, &re) && re.Kind == ErrQuota {
+		st.Quota = re.Hint
+	}
+	return st, err
 }
 
 // backoff is base·2^(attempt-1), capped at a minute, with ±25% jitter.

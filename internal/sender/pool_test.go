@@ -441,7 +441,8 @@ func TestOverDATA(t *testing.T) {
 		"RateLimitGatesSending": TestRateLimitGatesSending, "BuildFailure": TestBuildFailure,
 		"RecipientsKeepTheirOwnOutcomes": TestRecipientsKeepTheirOwnOutcomes, "DeferredGetsItsAttemptsAgain": TestDeferredGetsItsAttemptsAgain,
 		"SizeRefusedBeforeTheBody": TestSizeRefusedBeforeTheBody, "IdleSessionReplaced": TestIdleSessionReplaced,
-		"NextIsMadeBeforeTheEOD": TestNextIsMadeBeforeTheEOD,
+		"NextIsMadeBeforeTheEOD": TestNextIsMadeBeforeTheEOD, "QuotaLeavesTheRestPending": TestQuotaLeavesTheRestPending,
+		"ProviderLoginRefused": TestProviderLoginRefused, "TooManySessions": TestTooManySessions,
 	} {
 		t.Run(name, test)
 	}

@@ -46,6 +46,11 @@ type Result struct {
 	// Reconnect says the session cannot be used again (a 421, a network
 	// error, a timeout).
 	Reconnect bool
+	// Known is what the reply says of the sending account, when it is one
+	// smtp.Recognize knows: a quota reached, too many sessions, a login
+	// refused. The letter is then not at fault: its verdict is Temporary,
+	// and the dispatcher decides for the account (dispatcher.heed).
+	Known smtp.Known
 	// Stop is a run-level failure: the whole run ends (journal not
 	// writable, authentication lost).
 	Stop error
@@ -53,7 +58,8 @@ type Result struct {
 
 // Classify turns the error of a command in phase into a Result, by the
 // reply code and its enhanced status code (RFC 3463), not the first digit
-// alone.
+// alone; a reply about the sending account (smtp.Recognize), by its text,
+// is temporary for the letter whatever its code.
 func Classify(phase string, err error) Result {
 	if err == nil {
 		return Result{Verdict: Delivered, Phase: phase}
@@ -69,6 +75,13 @@ func Classify(phase string, err error) Result {
 		return r
 	}
 	r := Result{Phase: phase, Code: se.Code, Enhanced: se.Enhanced, Text: se.Text}
+	// A reply about the account comes first: Microsoft's daily quota is
+	// a 554 5.2.0, which the codes alone make a failure for good.
+	if r.Known = smtp.Recognize(se.Code, se.Enhanced, se.Text); r.Known.Account != smtp.Ordinary {
+		r.Verdict = Temporary
+		r.Reconnect = se.Code == 421 || r.Known.Account == smtp.TooManySessions
+		return r
+	}
 	class := se.Code / 100
 	switch {
 	case se.Code == 421:
@@ -90,9 +103,10 @@ func Classify(phase string, err error) Result {
 	return r
 }
 
-// policy reports rejections that will repeat for every letter: the
-// server's policy (5.7.x) or a quota (5.4.5 on MAIL, 4.7.x/5.7.x rate
-// limits). Several in a row stop the run.
+// policy reports rejections that may repeat for every letter: the
+// server's policy (5.7.x), congestion (5.4.5), a 4.7.x that speaks of a
+// rate. Several in a row stop the run. A reply that says plainly that the
+// account's quota is reached stops it at once (Result.Known).
 func (r Result) policy() bool {
 	return strings.HasPrefix(r.Enhanced, "5.7.") || r.Enhanced == "5.4.5" ||
 		strings.HasPrefix(r.Enhanced, "4.7.") && strings.Contains(strings.ToLower(r.Text), "rate")
@@ -130,7 +144,17 @@ const (
 	ErrTLS                                 // TLS required but failed or not offered
 	ErrPolicy                              // the server refuses letter after letter
 	ErrJournal                             // the journal cannot be written
+	// ErrQuota: the account reached a limit of the provider's (letters a
+	// day, a rate, sessions at once); the letters not sent stay due, and
+	// a later run sends them.
+	ErrQuota
 )
+
+// accountError is the run-level failure a reply about the account
+// brings, with what to do in plain words.
+func accountError(kind RunErrorKind, res Result) *RunError {
+	return &RunError{Kind: kind, Phase: res.Phase, Code: res.Code, Enhanced: res.Enhanced, Text: res.Text, Hint: res.Known.Advice()}
+}
 
 func (e *RunError) Error() string {
 	s := e.Text

@@ -1,9 +1,12 @@
 package sender
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -76,5 +79,57 @@ func TestStats(t *testing.T) {
 	c.Skipped[journal.Delivered]++
 	if st.Skipped[journal.Delivered] != 4 {
 		t.Error("a copy shares its map")
+	}
+}
+
+// TestAccountReplies: a provider's reply about the sending account is
+// never the letter's failure, whatever its code: the letter is deferred,
+// and the dispatcher stops at once for a quota or a refused login, and
+// says what to do. (The texts, and where each was seen:
+// internal/smtp/known_test.go.)
+func TestAccountReplies(t *testing.T) {
+	tests := []struct {
+		phase     string
+		reply     smtp.Reply
+		account   smtp.Account
+		reconnect bool
+		stop      RunErrorKind // 0: dispatching goes on
+		hint      string
+	}{
+		{smtp.PhaseEOD, smtp.Reply{Code: 554, Enhanced: "5.2.0", Text: "STOREDRV.Submission.Exception:SubmissionQuotaExceededException; Failed to process message due to a permanent exception with message [BeginDiagnosticData]Cannot submit message."},
+			smtp.DailyQuota, false, ErrQuota, "tomorrow"},
+		{smtp.PhaseMAIL, smtp.Reply{Code: 554, Enhanced: "5.2.0", Text: "STOREDRV.Submission.Exception:SubmissionQuotaExceededException"},
+			smtp.DailyQuota, false, ErrQuota, "tomorrow"},
+		{smtp.PhaseEOD, smtp.Reply{Code: 550, Enhanced: "5.4.5", Text: "Daily user sending limit exceeded. For more information on Gmail sending limits go to  https://support.google.com/a/answer/166852 d2e1a72fcca58-76e7d551493sm9728466b3a.112 - gsmtp"},
+			smtp.DailyQuota, false, ErrQuota, "tomorrow"},
+		{smtp.PhaseMAIL, smtp.Reply{Code: 421, Enhanced: "4.7.0", Text: "Try again later, closing connection. (MAIL) d75a77b69052e-4535f85b3d9sm7257481cf.29 - gsmtp"},
+			smtp.RateLimit, true, ErrQuota, "in an hour"},
+		{smtp.PhaseEOD, smtp.Reply{Code: 451, Text: "Ratelimit exceeded for mailbox sender@mail.ru. Try again later."},
+			smtp.RateLimit, false, ErrQuota, "in an hour"},
+		{smtp.PhaseEOD, smtp.Reply{Code: 451, Enhanced: "4.7.1", Text: `Ratelimit "user" exceeded`},
+			smtp.RateLimit, false, ErrQuota, "in an hour"},
+		{smtp.PhaseEOD, smtp.Reply{Code: 432, Enhanced: "4.3.2", Text: "STOREDRV.ClientSubmit; sender thread limit exceeded [Hostname=DM5SPR00MB2471.namprd08.prod.outlook.com]"},
+			smtp.TooManySessions, true, 0, ""},
+		{smtp.PhaseMAIL, smtp.Reply{Code: 550, Enhanced: "5.7.30", Text: "Basic authentication is not supported for Client Submission."},
+			smtp.LoginRefused, false, ErrAuth, "mailmerge login"},
+		{smtp.PhaseMAIL, smtp.Reply{Code: 530, Enhanced: "5.7.57", Text: "Client not authenticated to send mail."},
+			smtp.LoginRefused, false, ErrAuth, "smtp.username"},
+	}
+	for _, tt := range tests {
+		r := Classify(tt.phase, &tt.reply)
+		if r.Verdict != Temporary || r.Known.Account != tt.account || r.Reconnect != tt.reconnect {
+			t.Errorf("Classify(%s, %v) = %v, account %d, reconnect %v; want temporary, %d, %v", tt.phase, &tt.reply, r.Verdict, r.Known.Account, r.Reconnect, tt.account, tt.reconnect)
+		}
+		ctx, cancel := context.WithCancelCause(context.Background())
+		d := &dispatcher{p: &Pool{PolicyStop: 5}, dispatch: ctx, stopDispatch: cancel}
+		d.heed(r)
+		var re *RunError
+		switch cause := context.Cause(ctx); {
+		case tt.stop == 0 && cause != nil:
+			t.Errorf("%v: dispatching stopped: %v", &tt.reply, cause)
+		case tt.stop != 0 && (!errors.As(cause, &re) || re.Kind != tt.stop || !strings.Contains(re.Hint, tt.hint) || re.Code != tt.reply.Code):
+			t.Errorf("%v: stopped with %v (%+v); want kind %d, %q", &tt.reply, cause, re, tt.stop, tt.hint)
+		}
+		cancel(nil)
 	}
 }

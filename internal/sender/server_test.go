@@ -37,6 +37,7 @@ type backend struct {
 	user, pass string   // AUTH is offered when set
 	token      string   // the OAuth2 access token XOAUTH2 and OAUTHBEARER take
 	mechs      []string // offered mechanisms; default PLAIN
+	authErr    error    // when set, the reply to every AUTH, whatever the password
 	mail       func(c *gosmtp.Conn, from string) error
 	rcpt       func(c *gosmtp.Conn, to string, n int) error // n: RCPTs for to so far, from 1
 	data       func(c *gosmtp.Conn, msg []byte, n int) error
@@ -93,6 +94,9 @@ func (s *authSession) Auth(mech string) (sasl.Server, error) {
 		s.b.mu.Lock()
 		s.b.auths++
 		s.b.mu.Unlock()
+		if s.b.authErr != nil {
+			return s.b.authErr
+		}
 		want := s.b.pass
 		if mech == "XOAUTH2" || mech == sasl.OAuthBearer {
 			want = s.b.token

@@ -271,8 +271,13 @@ func (t *SMTP) auth(ctx context.Context, c *smtp.Client, encrypted bool) error {
 		r.Text = remote.Hide(r.Text, t.Password) // a server that repeats it
 	}
 	if errors.As(err, &r) && r.Code/100 == 5 {
-		// 535 and friends: never retried, accounts get locked.
-		return &RunError{Kind: ErrAuth, Phase: smtp.PhaseAUTH, Code: r.Code, Enhanced: r.Enhanced, Text: r.Text, Err: err}
+		// 535 and friends: never retried, accounts get locked. The
+		// providers' own replies say what to change (smtp.Recognize).
+		re := &RunError{Kind: ErrAuth, Phase: smtp.PhaseAUTH, Code: r.Code, Enhanced: r.Enhanced, Text: r.Text, Err: err}
+		if k := smtp.Recognize(r.Code, r.Enhanced, r.Text); k.Account != smtp.Ordinary {
+			re.Hint = k.Advice()
+		}
+		return re
 	}
 	if err != nil {
 		return t.openError(smtp.PhaseAUTH, err)
@@ -319,9 +324,16 @@ func (t *SMTP) authToken(ctx context.Context, c *smtp.Client) error {
 }
 
 // openError classifies a failure while opening a session: replies such as
-// 421 and network errors are worth another try later; a 5xx is not.
+// 421 and network errors are worth another try later; a 5xx is not, nor
+// a reply that says the account's quota or rate is reached (Google's 454
+// 4.7.0 "Too many login attempts": more tries make it worse).
 func (t *SMTP) openError(phase string, err error) error {
 	var r *smtp.Reply
+	if errors.As(err, &r) {
+		if k := smtp.Recognize(r.Code, r.Enhanced, r.Text); k.Account.Quota() {
+			return &RunError{Kind: ErrQuota, Phase: phase, Code: r.Code, Enhanced: r.Enhanced, Text: r.Text, Err: err, Hint: k.Advice()}
+		}
+	}
 	if errors.As(err, &r) && r.Code/100 == 5 {
 		return &RunError{Kind: ErrUnavailable, Phase: phase, Code: r.Code, Enhanced: r.Enhanced, Text: r.Text, Err: err}
 	}

@@ -133,6 +133,9 @@ func (s *smtpSession) transaction(l *letter.Letter, m, next *smtp.Mail, beforeEO
 	rejected := rejections(l, sent)
 	done := func(r Result) Result {
 		r.Rejected = rejected
+		if r.Known.Account == smtp.Ordinary {
+			r.Known = knownOf(sent.Rcpt) // a recipient refused for the account's sake
+		}
 		return r
 	}
 	var ioe *smtp.IOError
@@ -140,6 +143,12 @@ func (s *smtpSession) transaction(l *letter.Letter, m, next *smtp.Mail, beforeEO
 	case errors.Is(err, smtp.ErrAborted):
 		return Result{Verdict: Temporary, Phase: smtp.PhaseBody, Reconnect: true, Text: "not sent: " + err.Error(),
 			Stop: &RunError{Kind: ErrJournal, Text: err.Error(), Err: err}}
+	case errors.As(err, &ioe) && ioe.Phase != smtp.PhaseEOD && sent.Mail != nil && sent.Mail.Code/100 != 2:
+		// MAIL refused, then the connection closed (a 421): the refusal
+		// says why.
+		r := Classify(smtp.PhaseMAIL, sent.Mail)
+		r.Reconnect = true
+		return r
 	case errors.As(err, &ioe):
 		return done(Classify(ioe.Phase, ioe.Err))
 	case err != nil:
@@ -171,6 +180,20 @@ func (s *smtpSession) transaction(l *letter.Letter, m, next *smtp.Mail, beforeEO
 		return done(Classify(smtp.PhaseEOD, sent.End))
 	}
 	return done(Result{Verdict: Delivered, Phase: smtp.PhaseEOD, Code: sent.End.Code, Enhanced: sent.End.Enhanced, Text: sent.End.Text})
+}
+
+// knownOf is what the first refusal among replies that smtp.Recognize
+// knows says of the account; Ordinary when none.
+func knownOf(replies []*smtp.Reply) smtp.Known {
+	for _, r := range replies {
+		if r == nil || r.Code/100 == 2 {
+			continue
+		}
+		if k := smtp.Recognize(r.Code, r.Enhanced, r.Text); k.Account != smtp.Ordinary {
+			return k
+		}
+	}
+	return smtp.Known{}
 }
 
 // rejections are the recipients the server refused so far, each with its

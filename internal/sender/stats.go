@@ -23,6 +23,10 @@ type Stats struct {
 	// template itself names (an instructor's copy) was refused in for
 	// good in this run; the letters count by their own recipients.
 	CopiesRefused map[string]int
+	// Quota, when the run stopped because the account reached a limit of
+	// the provider's (ErrQuota), says so in plain words, and when to run
+	// again. Only Run's final Stats have it.
+	Quota string
 }
 
 // Sent is how many letters this run attempted.

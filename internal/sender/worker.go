@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mailmerge/mailmerge/internal/journal"
+	"github.com/mailmerge/mailmerge/internal/smtp"
 )
 
 // crew is what the workers share.
@@ -141,6 +142,16 @@ func (w *worker) handle(j *job) (report, error) {
 		w.close(false)
 		c.stopDispatch(r.res.Stop)
 		return r, r.res.Stop
+	}
+	if k := r.res.Known; k.Account == smtp.TooManySessions {
+		// The server wants fewer sessions at once from the account: this
+		// one ends, and its worker leaves the pool; its letter goes to
+		// the others (hear), and with none left the run stops.
+		p.Log.Warn("the server allows fewer sessions at once; going on with fewer", "session", w.id,
+			"reply", fmt.Sprintf("%d %s %s", r.res.Code, r.res.Enhanced, r.res.Text), "hint", k.Advice())
+		w.close(false)
+		r.gone = true
+		return r, nil
 	}
 	if r.res.Reconnect {
 		w.close(false)

@@ -23,6 +23,9 @@ type wire struct {
 	// hangUp closes the connection instead of answering the flight that
 	// holds a command starting with it.
 	hangUp string
+	// closeAfter closes the connection once the command starting with it
+	// is answered, as a server does after a 421.
+	closeAfter string
 
 	mu      sync.Mutex
 	flights [][]string
@@ -127,6 +130,13 @@ func (s *wire) serve(conn net.Conn) {
 				inData = true
 			}
 			replies = append(replies, r)
+			if s.closeAfter != "" && strings.HasPrefix(cmd, s.closeAfter) {
+				s.mu.Lock()
+				s.flights = append(s.flights, flight)
+				s.mu.Unlock()
+				io.WriteString(conn, strings.Join(replies, ""))
+				return
+			}
 		}
 		s.mu.Lock()
 		s.flights = append(s.flights, flight)
@@ -361,6 +371,31 @@ func TestRefusalsInAFlight(t *testing.T) {
 			t.Errorf("sent %+v, err %v; want an IOError at MAIL (nothing answered)", sent, err)
 		}
 	})
+
+	// A refusal, then the connection closed, in the group that held the
+	// end: the server has not the letter, and its words say why.
+	for _, tt := range []struct{ name, after, phase string }{
+		{"421 to MAIL, then closed", "MAIL", PhaseMAIL},
+		{"421 to every RCPT, then closed", "RCPT TO:<bob", PhaseRCPT},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &wire{ext: []string{"PIPELINING", "CHUNKING"}, closeAfter: tt.after, reply: func(cmd string) string {
+				if strings.HasPrefix(cmd, tt.after[:4]) {
+					return "421 4.7.0 Try again later, closing connection."
+				}
+				return ""
+			}}
+			c := s.start(t)
+			sent, err := c.Send(letter, nil, func(*Sent) error { return nil })
+			var ioe *IOError
+			if !errors.As(err, &ioe) || ioe.Phase != tt.phase {
+				t.Fatalf("sent %+v, err %v; want an IOError at %s", sent, err, tt.phase)
+			}
+			if r := sent.Mail; tt.phase == PhaseMAIL && (r == nil || r.Code != 421 || r.Text != "Try again later, closing connection.") {
+				t.Errorf("MAIL's reply: %+v", r)
+			}
+		})
+	}
 
 	t.Run("connection lost after BDAT LAST: the end's fate is unknown", func(t *testing.T) {
 		s := &wire{ext: []string{"PIPELINING", "CHUNKING"}, hangUp: "BDAT"}

@@ -3,11 +3,16 @@ package smtp
 import "strings"
 
 // Explain says in plain words what a server's reply means for a letter:
-// from its enhanced status code (RFC 3463, "5.1.1") when it has one,
-// else from the basic reply code (RFC 5321 §4.2). phase is where the
-// reply came (RCPT, DATA, ...). It returns "" when the reply says
-// nothing it knows; the server's own text is the caller's to add.
-func Explain(phase string, code int, enhanced string) string {
+// a reply about the sending account, not the letter, as Recognize knows
+// it (a quota reached, a login refused); else from its enhanced status
+// code (RFC 3463, "5.1.1") when it has one, else from the basic reply
+// code (RFC 5321 §4.2). phase is where the reply came (RCPT, DATA, ...),
+// text the server's text. It returns "" when the reply says nothing it
+// knows; the server's own text is the caller's to add.
+func Explain(phase string, code int, enhanced, text string) string {
+	if k := Recognize(code, enhanced, text); k.Account != Ordinary {
+		return k.Advice()
+	}
 	if enhanced != "" {
 		if s, ok := enhancedWords[enhanced]; ok {
 			return s

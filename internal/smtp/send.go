@@ -76,7 +76,8 @@ var ErrAborted = errors.New("aborted before the end of the message")
 //
 // Send returns an error only when the session cannot go on: an *IOError
 // whose Phase is where it broke (after the point of no return, PhaseEOD:
-// the server may have the letter), or ErrAborted. A refusal is a reply,
+// the server may have the letter, unless the replies read before the
+// break refused it: PhaseMAIL or PhaseRCPT), or ErrAborted. A refusal is a reply,
 // not an error.
 func (c *Client) Send(m, next *Mail, beforeEnd func(*Sent) error) (*Sent, error) {
 	if c.early != nil {
@@ -176,13 +177,13 @@ func (c *Client) sendOneGroup(m *Mail, beforeEnd func(*Sent) error) (*Sent, erro
 		return s, err
 	}
 	// The end went with the rest: a reply that does not come leaves the
-	// letter's fate unknown.
+	// letter's fate unknown, unless the replies that came refused it.
 	if err := c.readEnvelope(s, PhaseEOD); err != nil {
-		return s, err
+		return s, refusedThenLost(s, m, err)
 	}
 	s.Chunked = true
 	if err := c.readEnd(s); err != nil {
-		return s, err
+		return s, refusedThenLost(s, m, err)
 	}
 	c.readQuit(s)
 	return s, nil
@@ -268,6 +269,23 @@ func (c *Client) endPipelined(s *Sent, m, next *Mail, data []byte, beforeEnd fun
 	}
 	c.readQuit(s)
 	return nil
+}
+
+// refusedThenLost is err, a connection lost while the replies to a
+// group that held the end of m's message were read, in the phase it
+// belongs to: the server that refused MAIL, or every RCPT, cannot have
+// taken the message, whatever came after (a 421 and a hang-up, say), and
+// the letter may be sent again; otherwise the end's (PhaseEOD).
+func refusedThenLost(s *Sent, m *Mail, err error) error {
+	var ioe *IOError
+	switch {
+	case !errors.As(err, &ioe) || s.Mail == nil:
+	case s.Mail.Code/100 != 2:
+		ioe.Phase = PhaseMAIL
+	case len(refusedOf(s)) == len(m.To):
+		ioe.Phase = PhaseRCPT
+	}
+	return err
 }
 
 // newSent is where the replies to m go.
