@@ -125,7 +125,9 @@ func (s *authSession) Auth(mech string) (sasl.Server, error) {
 
 // xoauth2Server is the server side of XOAUTH2 as Microsoft 365 speaks
 // it: a refused token is a 535 at once, without a challenge.
-type xoauth2Server struct{ check func(user, token string) error }
+type xoauth2Server struct {
+	check func(user, token string) error
+}
 
 func (x *xoauth2Server) Next(response []byte) ([]byte, bool, error) {
 	user, token := "", ""
