@@ -24,7 +24,10 @@ func checkServer(cmd *cobra.Command, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	printServer(cmd.OutOrStdout(), info)
+	printServer(cmd.OutOrStdout(), info.ServerInfo)
+	if info.Login != nil {
+		printLogin(cmd.OutOrStdout(), "  OAuth2:     logged in as", info.Login)
+	}
 	if cfg.IMAP.Host == "" {
 		return nil
 	}

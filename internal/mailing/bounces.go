@@ -33,7 +33,7 @@ func Bounces(ctx context.Context, cfg *config.Config, moveTo string, ask Prompt)
 	if j.Letters() == 0 {
 		return nil, &Error{Kind: Data, Err: fmt.Errorf("nothing has been sent for this mailing yet (the journal %s has no letters): run mailmerge send first", cfg.Send.Journal)}
 	}
-	server, err := MailboxServer(cfg, ask)
+	server, err := MailboxServer(ctx, cfg, ask)
 	if err != nil {
 		return nil, err
 	}

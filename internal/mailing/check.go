@@ -72,7 +72,13 @@ func CheckTransport(cfg *config.Config, notes io.Writer) (warnings int, err erro
 	// Config warnings (a password file others can read) were said as the
 	// config was read: they count here.
 	warnings = len(cfg.LooseSecrets()) + len(cfg.ProviderWarnings())
-	if cfg.IMAP.Host != "" {
+	if cfg.SMTP.Auth == config.OAuth || cfg.IMAP.Host != "" && cfg.IMAP.Auth == config.OAuth {
+		if _, err := tokens(context.Background(), cfg); err != nil {
+			fmt.Fprintf(notes, "warning: %v: run mailmerge login before send\n", errors.Unwrap(err))
+			warnings++
+		}
+	}
+	if cfg.IMAP.Host != "" && cfg.IMAP.Auth != config.OAuth {
 		if _, err := cfg.IMAPPassword(nil); err != nil {
 			if cfg.IMAP.PasswordFile != "" {
 				return warnings, err
@@ -87,6 +93,9 @@ func CheckTransport(cfg *config.Config, notes io.Writer) (warnings int, err erro
 	if _, err := cfg.TLSConfig(); err != nil {
 		return warnings, err
 	}
+	if cfg.SMTP.Auth == config.OAuth {
+		return warnings, nil
+	}
 	if _, err := cfg.Password(nil); err != nil {
 		if cfg.SMTP.PasswordFile != "" {
 			return warnings, err
@@ -97,9 +106,16 @@ func CheckTransport(cfg *config.Config, notes io.Writer) (warnings int, err erro
 	return warnings, nil
 }
 
+// ServerCheck is what CheckServer learned: the server, and the OAuth2
+// login it was logged in with (nil for a password).
+type ServerCheck struct {
+	*sender.ServerInfo
+	Login *Signed
+}
+
 // CheckServer connects to the configured SMTP server as send would, logs
 // in, says QUIT and returns what it learned; it sends nothing.
-func CheckServer(ctx context.Context, cfg *config.Config, ask Prompt) (*sender.ServerInfo, error) {
+func CheckServer(ctx context.Context, cfg *config.Config, ask Prompt) (*ServerCheck, error) {
 	if cfg.SMTP.Host == "" {
 		return nil, fail(Config, cfg.KeyErr("smtp.host", errors.New("check --smtp: no SMTP server is configured (letters go into maildir.path)")))
 	}
@@ -110,14 +126,24 @@ func CheckServer(ctx context.Context, cfg *config.Config, ask Prompt) (*sender.S
 	if err != nil {
 		return nil, err
 	}
-	if err := login(cfg, transport, ask); err != nil {
+	if err := credentials(ctx, cfg, transport, ask); err != nil {
 		return nil, err
 	}
 	info, err := transport.Check(ctx)
 	if err != nil {
 		return nil, RunError(err, "")
 	}
-	return info, nil
+	out := &ServerCheck{ServerInfo: info}
+	if cfg.SMTP.Auth == config.OAuth {
+		// After the login: a token renewed on the way is the one shown.
+		src, err := tokens(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		c, _ := OAuthClient(cfg)
+		out.Login = &Signed{Status: src.Status(), Server: host(c.TokenURL)}
+	}
+	return out, nil
 }
 
 // MailboxInfo is what CheckMailbox learned of the IMAP server.
@@ -131,7 +157,7 @@ type MailboxInfo struct {
 // CheckMailbox logs in to the IMAP server as bounces and Sent copies
 // would, and looks at the folders they use: nothing is read or changed.
 func CheckMailbox(ctx context.Context, cfg *config.Config, ask Prompt) (*MailboxInfo, error) {
-	server, err := MailboxServer(cfg, ask)
+	server, err := MailboxServer(ctx, cfg, ask)
 	if err != nil {
 		return nil, err
 	}

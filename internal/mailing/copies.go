@@ -29,7 +29,7 @@ func openSentFolder(ctx context.Context, cfg *config.Config, ask Prompt) (*sentF
 	if !cfg.IMAP.SaveCopies || cfg.Maildir.Path != "" {
 		return nil, nil // copies are of letters sent to a server
 	}
-	server, err := MailboxServer(cfg, ask)
+	server, err := MailboxServer(ctx, cfg, ask)
 	if err != nil {
 		return nil, err
 	}
@@ -144,7 +144,7 @@ func (s *send) lookInSent(ctx context.Context) error {
 	case len(todo) == 0:
 		return nil
 	}
-	server, err := MailboxServer(cfg, s.opts.Ask)
+	server, err := MailboxServer(ctx, cfg, s.opts.Ask)
 	if err != nil {
 		return err
 	}

@@ -276,7 +276,7 @@ func (s *send) deliver(ctx context.Context, plan campaign.Plan, skip bool) (*Sen
 		}
 	}
 	if plan.ToSend > 0 {
-		if err := Login(cfg, s.transport, opts.Ask); err != nil {
+		if err := Credentials(ctx, cfg, s.transport, opts.Ask); err != nil {
 			return nil, err
 		}
 	}

@@ -1,6 +1,7 @@
 package mailing
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -72,16 +73,25 @@ func Destination(cfg *config.Config) string {
 	return journal.SMTP
 }
 
-// Login finds the password of an SMTP transport (in the environment, the
-// password file, or by asking); a Maildir needs none.
-func Login(cfg *config.Config, t sender.Transport, ask Prompt) error {
+// Credentials gives an SMTP transport what it logs in with: the tokens
+// of mailmerge login (auth: oauth2), or the password (from the
+// environment, the password file, or by asking). A Maildir needs none.
+func Credentials(ctx context.Context, cfg *config.Config, t sender.Transport, ask Prompt) error {
 	if s, ok := t.(*sender.SMTP); ok {
-		return login(cfg, s, ask)
+		return credentials(ctx, cfg, s, ask)
 	}
 	return nil
 }
 
-func login(cfg *config.Config, s *sender.SMTP, ask Prompt) error {
+func credentials(ctx context.Context, cfg *config.Config, s *sender.SMTP, ask Prompt) error {
+	if cfg.SMTP.Auth == config.OAuth {
+		src, err := tokens(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		s.Token = src.Token
+		return nil
+	}
 	password, err := cfg.Password(ask.ask(cfg.SMTP.Username, cfg.SMTP.Host))
 	if err != nil {
 		return fail(Config, err)
@@ -90,13 +100,24 @@ func login(cfg *config.Config, s *sender.SMTP, ask Prompt) error {
 	return nil
 }
 
-// MailboxServer is the configured IMAP server with its password (asked
-// for when none is set).
-func MailboxServer(cfg *config.Config, ask Prompt) (mailbox.Server, error) {
+// MailboxServer is the configured IMAP server with what it logs in
+// with: the tokens of mailmerge login (imap.auth: oauth2), or the
+// password (asked for when none is set).
+func MailboxServer(ctx context.Context, cfg *config.Config, ask Prompt) (mailbox.Server, error) {
 	m := cfg.IMAP
-	password, err := cfg.IMAPPassword(ask.ask(m.Username, m.Host))
-	if err != nil {
-		return mailbox.Server{}, fail(Config, err)
+	var token func(context.Context, string) (string, error)
+	password := ""
+	if m.Auth == config.OAuth {
+		src, err := tokens(ctx, cfg)
+		if err != nil {
+			return mailbox.Server{}, err
+		}
+		token = src.Token
+	} else {
+		var err error
+		if password, err = cfg.IMAPPassword(ask.ask(m.Username, m.Host)); err != nil {
+			return mailbox.Server{}, fail(Config, err)
+		}
 	}
 	tlsConfig, err := cfg.IMAPTLSConfig()
 	if err != nil {
@@ -107,7 +128,7 @@ func MailboxServer(cfg *config.Config, ask Prompt) (mailbox.Server, error) {
 		security = mailbox.TLS // what mail programs call SSL/TLS
 	}
 	return mailbox.Server{Host: m.Host, Port: m.Port, Security: security,
-		Username: m.Username, Password: password, TLS: tlsConfig, Timeout: m.Timeout}, nil
+		Username: m.Username, Password: password, Token: token, TLS: tlsConfig, Timeout: m.Timeout}, nil
 }
 
 // MailboxError gives an IMAP failure its kind: a refused login, a server

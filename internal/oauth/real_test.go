@@ -288,3 +288,37 @@ func TestRefreshReal(t *testing.T) {
 	}
 	t.Logf("after revocation: %v", err)
 }
+
+// TestTwoSourcesReal: two Sources of one login (the SMTP sessions and the
+// IMAP mailbox of a send, or a send and a bounces run at once) against a
+// server that rotates refresh tokens and ends the whole login when a
+// spent one comes back. The second Source, refused its old access token,
+// takes the tokens the first saved instead of spending the refresh token
+// again: the login stays good.
+func TestTwoSourcesReal(t *testing.T) {
+	as := testoauth.Start(t, testoauth.Options{})
+	conf, tok := as.Login(t, "kafedra@example.org")
+	store, err := oauth.OpenStore(oauth.StoreOptions{Kind: oauth.StoreFile, Dir: filepath.Join(t.TempDir(), "tokens")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := oauth.Client{ClientID: conf.ClientID, TokenURL: as.TokenURL, Username: "kafedra@example.org", Scopes: testoauth.Scopes}
+	if err := store.Save(c.Account(), tok); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	smtp, _ := oauth.NewSource(ctx, c, store)
+	imap, _ := oauth.NewSource(ctx, c, store)
+	as.Expire(t, tok.AccessToken)
+	fresh, err := smtp.Token(ctx, tok.AccessToken)
+	if err != nil || fresh == tok.AccessToken {
+		t.Fatalf("first source: %s, %v", testoauth.Redact(fresh), err)
+	}
+	got, err := imap.Token(ctx, tok.AccessToken)
+	if err != nil || got != fresh {
+		t.Fatalf("second source: %s, %v; want the first one's %s", testoauth.Redact(got), err, testoauth.Redact(fresh))
+	}
+	if !as.Introspect(t, fresh).Active {
+		t.Error("the login was ended: a spent refresh token was sent again")
+	}
+}

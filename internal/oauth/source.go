@@ -134,6 +134,18 @@ func (s *Source) usable(tok *oauth2.Token, refused string) bool {
 // refresh gets a new access token with old's refresh token and saves it.
 // Run by one session at a time.
 func (s *Source) refresh(ctx context.Context, old *oauth2.Token) (*oauth2.Token, error) {
+	// Another mailmerge, or another Source of this one, may have
+	// refreshed first: its tokens are in the store. Using the refresh
+	// token it spent would look like a stolen one being replayed, and a
+	// server that rotates refresh tokens ends the whole login for that
+	// (RFC 9700 §4.14.2).
+	if stored, err := s.store.Load(s.account); err == nil && stored.RefreshToken != "" && stored.RefreshToken != old.RefreshToken {
+		s.set(stored)
+		if s.usable(stored, old.AccessToken) {
+			return stored, nil
+		}
+		old = stored
+	}
 	fresh, err := s.exchange(ctx, old)
 	if isLoginExpired(err) {
 		// Another mailmerge (a send and a bounces run at once) may have

@@ -59,6 +59,21 @@ provider.use(async (ctx, next) => {
   }
 });
 
+// For tests only: POST /test/expire with token=ACCESS_TOKEN ends that
+// access token as its expiry would, leaving its grant and refresh token
+// alone (revoking it through /token/revocation may end the grant).
+provider.use(async (ctx, next) => {
+  if (ctx.path !== '/test/expire' || ctx.method !== 'POST') {
+    return next();
+  }
+  let body = '';
+  for await (const chunk of ctx.req) body += chunk;
+  const token = new URLSearchParams(body).get('token');
+  const at = token && await provider.AccessToken.find(token);
+  if (at) await at.destroy();
+  ctx.status = at ? 204 : 404;
+});
+
 server.on('request', provider.callback());
 process.on('SIGTERM', () => { server.close(); process.exit(0); });
 console.log(`listening ${port}`);

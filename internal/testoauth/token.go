@@ -58,3 +58,18 @@ func (s *Server) Revoke(t testing.TB, token string) {
 		t.Fatalf("revoke %s: still active", Redact(token))
 	}
 }
+
+// Expire ends an access token as its expiry would, at once: the server
+// no longer takes it, and the grant and its refresh token stay good, so
+// a client refreshes. (Revoking an access token may end its grant on
+// this server.)
+func (s *Server) Expire(t testing.TB, token string) {
+	t.Helper()
+	form := url.Values{"token": {token}}
+	req, _ := http.NewRequest("POST", s.Issuer+"/test/expire", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	doJSON(t, "expire "+Redact(token), req, http.StatusNoContent, nil)
+	if s.Introspect(t, token).Active {
+		t.Fatalf("expire %s: still active", Redact(token))
+	}
+}
