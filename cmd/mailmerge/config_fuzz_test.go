@@ -7,13 +7,19 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/mailmerge/mailmerge/internal/oauth"
 )
 
 // FuzzConfig loads any config file (with check, which reads every key and
 // file it names): whatever the file says, the passwords in the
-// environment appear in no output.
+// environment and the tokens of mailmerge login appear in no output.
 func FuzzConfig(f *testing.F) {
 	const smtpPW, imapPW = "Zq9-smtp-secret-Pw", "Xk7-imap-secret-Pw"
+	const accessToken, refreshToken = "eyJ-access-secret-Tk", "rt-refresh-secret-Tk"
 	for _, s := range []string{
 		"template: letter.txt\nrecipients:\n  file: people.csv\nsmtp:\n  host: 127.0.0.1\n  username: me\n",
 		"template: letter.txt\nrecipients:\n  file: people.csv\nsmtp:\n  host: smtp.example.com:25\n  password_env: MAILMERGE_SMTP_PASSWORD\n",
@@ -21,6 +27,9 @@ func FuzzConfig(f *testing.F) {
 		"template: letter.txt\nrecipients:\n  file: people.csv\nimap:\n  host: imap.example.com\n  username: me\n  password_env: MAILMERGE_IMAP_PASSWORD\n",
 		"template: letter.txt\nrecipients:\n  file: people.csv\nsmtp:\n  host: 127.0.0.1\n  username: me\n  password_env: MAILMERGE_IMAP_PASSWORD\n  password_file: people.csv\n",
 		"smtp: [\n", "\t- x", "send:\n  rate: fast\n  max_letter_size: lots\n",
+		"template: letter.txt\nrecipients:\n  file: people.csv\nsmtp:\n  host: 127.0.0.1\n  username: me@example.com\n  auth: oauth2\n  oauth2:\n    client_id: x\n    auth_url: http://127.0.0.1:9/auth\n    token_url: http://127.0.0.1:9/token\n    scopes: [mail]\nimap:\n  host: 127.0.0.1\n  username: me@example.com\n",
+		"template: letter.txt\nrecipients:\n  file: people.csv\nsmtp:\n  provider: microsoft365\n  username: me@example.com\n  oauth2:\n    client_id: x\n",
+		"template: letter.txt\nrecipients:\n  file: people.csv\nsmtp:\n  provider: gmail\n  auth: password\n  username: me@gmail.com\n  password_env: MAILMERGE_SMTP_PASSWORD\n",
 	} {
 		f.Add(s)
 	}
@@ -38,6 +47,27 @@ func FuzzConfig(f *testing.F) {
 			}
 		})
 	}
+	// A login kept as mailmerge login keeps it, for the first oauth2 seed.
+	configHome := filepath.Join(dir, "config")
+	for k, v := range map[string]string{"XDG_CONFIG_HOME": configHome, "MAILMERGE_TOKEN_STORE": "file"} {
+		old, had := os.LookupEnv(k)
+		os.Setenv(k, v)
+		f.Cleanup(func() {
+			if had {
+				os.Setenv(k, old)
+			} else {
+				os.Unsetenv(k)
+			}
+		})
+	}
+	store, err := oauth.NewFileStore(filepath.Join(configHome, "mailmerge", "tokens"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	account := oauth.Client{ClientID: "x", TokenURL: "http://127.0.0.1:9/token", Username: "me@example.com"}.Account()
+	if err := store.Save(account, &oauth2.Token{AccessToken: accessToken, RefreshToken: refreshToken, Expiry: time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)}); err != nil {
+		f.Fatal(err)
+	}
 	cfg := filepath.Join(dir, "mailing.yaml")
 	f.Fuzz(func(t *testing.T, yaml string) {
 		if strings.Contains(yaml, "secret") {
@@ -46,8 +76,8 @@ func FuzzConfig(f *testing.F) {
 		os.WriteFile(cfg, []byte(yaml), 0o600)
 		var out bytes.Buffer
 		run(context.Background(), []string{"check", "-c", cfg}, strings.NewReader(""), &out, &out)
-		if s := out.String(); strings.Contains(s, smtpPW) || strings.Contains(s, imapPW) {
-			t.Fatalf("a password in the output of check with\n%s\n---\n%s", yaml, s)
+		if s := out.String(); strings.Contains(s, smtpPW) || strings.Contains(s, imapPW) || strings.Contains(s, accessToken) || strings.Contains(s, refreshToken) {
+			t.Fatalf("a password or a token in the output of check with\n%s\n---\n%s", yaml, s)
 		}
 	})
 }

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -174,6 +175,11 @@ imap:
   save_copies: true
 `, smtpPort, user, conf.ClientID, as.AuthURL, tokenURL, v.Port, user)), 0o644)
 	trace := filepath.Join(dir, "smtp.trace")
+	checkSMTP := func() (int, string) {
+		var out bytes.Buffer
+		code := run(context.Background(), []string{"check", "--smtp", "-c", cfg}, strings.NewReader(""), &out, &out)
+		return code, out.String()
+	}
 	mm := func(args ...string) (int, string) {
 		t.Helper()
 		var out bytes.Buffer
@@ -182,7 +188,13 @@ imap:
 	}
 	var said []string // every output, to look for tokens in
 
-	code, out := mm("send", "--yes", "--trace", trace)
+	// check --smtp logs in with the token and says whose it is.
+	code, out := checkSMTP()
+	if code != 0 || !regexp.MustCompile(`OAuth2: +logged in as kafedra@example\.org at 127\.0\.0\.1:\d+, scopes SMTP\.Send IMAP\.AccessAsUser\.All, the token good until \d{4}-\d\d-\d\d \d\d:\d\d`).MatchString(out) ||
+		!strings.Contains(out, "(IMAP, TLS): logged in as kafedra@example.org in") {
+		t.Fatalf("check --smtp: exit %d\n%s", code, out)
+	}
+	code, out = mm("send", "--yes", "--trace", trace)
 	said = append(said, out)
 	if code != 0 || !strings.Contains(out, fmt.Sprintf("delivered %d, failed 0", letters)) || !strings.Contains(out, fmt.Sprintf("saved a copy of %d letters in Sent", letters)) {
 		traced, _ := os.ReadFile(trace)

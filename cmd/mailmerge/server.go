@@ -25,8 +25,12 @@ func checkServer(cmd *cobra.Command, cfg *config.Config) error {
 		return err
 	}
 	printServer(cmd.OutOrStdout(), info.ServerInfo)
-	if info.Login != nil {
-		printLogin(cmd.OutOrStdout(), "  OAuth2:     logged in as", info.Login)
+	if l := info.Login; l != nil {
+		until := ""
+		if !l.Expiry.IsZero() {
+			until = ", the token good until " + l.Expiry.Local().Format("2006-01-02 15:04") + " (mailmerge renews it)"
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "  OAuth2:     logged in as %s at %s, scopes %s%s\n", l.Username, l.Server, strings.Join(l.Scopes, " "), until)
 	}
 	if cfg.IMAP.Host == "" {
 		return nil
