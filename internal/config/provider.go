@@ -35,12 +35,15 @@ func (a *Auth) UnmarshalText(text []byte) error {
 // IT in Entra ID or Google Cloud) and the authorization server's
 // endpoints. A provider fills in the endpoints and scopes.
 type OAuth2 struct {
-	ClientID  string   `mapstructure:"client_id"`
-	Tenant    string   `mapstructure:"tenant"` // Microsoft: organizations, common, or the tenant's id
-	AuthURL   string   `mapstructure:"auth_url"`
-	TokenURL  string   `mapstructure:"token_url"`
-	DeviceURL string   `mapstructure:"device_url"` // the device authorization endpoint (RFC 8628); "" if the provider has none for mail
-	Scopes    []string `mapstructure:"scopes"`
+	ClientID string `mapstructure:"client_id"`
+	// ClientSecret is Google's for a Desktop app, which its token
+	// endpoint wants; not a secret an installed program can keep.
+	ClientSecret string   `mapstructure:"client_secret"`
+	Tenant       string   `mapstructure:"tenant"` // Microsoft: organizations, common, or the tenant's id
+	AuthURL      string   `mapstructure:"auth_url"`
+	TokenURL     string   `mapstructure:"token_url"`
+	DeviceURL    string   `mapstructure:"device_url"` // the device authorization endpoint (RFC 8628); "" if the provider has none for mail
+	Scopes       []string `mapstructure:"scopes"`
 }
 
 // Provider is a mail provider a config names in smtp.provider: its

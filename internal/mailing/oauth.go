@@ -21,7 +21,7 @@ func OAuthClient(cfg *config.Config) (oauth.Client, error) {
 		return oauth.Client{}, fail(Config, cfg.KeyErr("smtp.auth", errors.New("mailmerge login is for auth: oauth2; this config logs in with a password")))
 	}
 	o := s.OAuth2
-	return oauth.Client{ClientID: o.ClientID, AuthURL: o.AuthURL, TokenURL: o.TokenURL, DeviceURL: o.DeviceURL, Scopes: o.Scopes, Username: s.Username}, nil
+	return oauth.Client{ClientID: o.ClientID, ClientSecret: o.ClientSecret, AuthURL: o.AuthURL, TokenURL: o.TokenURL, DeviceURL: o.DeviceURL, Scopes: o.Scopes, Username: s.Username}, nil
 }
 
 // SignInOptions say how mailmerge login asks the user to log in.

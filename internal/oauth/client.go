@@ -14,9 +14,13 @@ import (
 // server's endpoints, and the user who logs in. Callers build it from the
 // configuration (smtp.oauth2 and smtp.username).
 type Client struct {
-	// ClientID is the application's id. It is a public client: it has
-	// no secret, and proves a login with PKCE instead.
+	// ClientID is the application's id. It is a public client: it proves
+	// a login with PKCE.
 	ClientID string
+	// ClientSecret is what Google issues with a Desktop app's id and
+	// wants at its token endpoint, though an installed program cannot
+	// keep it secret; empty for the others (Microsoft's public clients).
+	ClientSecret string
 	// AuthURL is the authorization endpoint, TokenURL the token endpoint.
 	AuthURL, TokenURL string
 	// DeviceURL is the device authorization endpoint (RFC 8628); empty
@@ -47,7 +51,8 @@ func (c Client) Account() Account {
 // would try the header first and make two requests of every exchange.
 func (c Client) config(redirectURL string) *oauth2.Config {
 	return &oauth2.Config{
-		ClientID: c.ClientID,
+		ClientID:     c.ClientID,
+		ClientSecret: c.ClientSecret,
 		Endpoint: oauth2.Endpoint{
 			AuthURL:       c.AuthURL,
 			TokenURL:      c.TokenURL,
