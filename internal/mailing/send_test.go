@@ -195,3 +195,41 @@ func TestInvalidRows(t *testing.T) {
 		}
 	}
 }
+
+// TestAtWindow: a run that stopped at send.daily_limit says so, with
+// how many letters went and when the next can go, in place of the plain
+// "run send again"; not when something else stopped it or is worse.
+func TestAtWindow(t *testing.T) {
+	now := time.Date(2026, 12, 7, 9, 14, 0, 0, time.UTC)
+	w := &window{quota: config.Quota{N: 500, Per: config.Day}, recipients: true, now: now, left: 500}
+	rerun := &Error{Kind: Rerun, Quiet: true, Err: errors.New("run send again later")}
+	failed := &Error{Kind: SomeFailed, Quiet: true, Err: errors.New("refused")}
+	stopped := sender.Stats{Delivered: 480, Untouched: 20}
+	tests := []struct {
+		name   string
+		err    error
+		st     sender.Stats
+		runErr error
+		limit  int
+		win    *window
+		want   string // "" for err unchanged
+	}{
+		{"stopped at the window", rerun, stopped, nil, 0, w, "stopped at send.daily_limit of 500 recipients per 24 h: 480 letters went in this run; the next letters can go at 09:14 tomorrow (Tue 8 Dec)"},
+		{"under --limit", rerun, stopped, nil, 1000, w, "stopped at send.daily_limit of 500 recipients per 24 h"},
+		{"--limit stopped it", rerun, stopped, nil, 480, w, ""},
+		{"no window", rerun, stopped, nil, 0, nil, ""},
+		{"interrupted", rerun, stopped, sender.ErrInterrupted, 0, w, ""},
+		{"nothing untouched", rerun, sender.Stats{Delivered: 480, Deferred: 20}, nil, 0, w, ""},
+		{"refusals are worse", failed, stopped, nil, 0, w, ""},
+	}
+	for _, tt := range tests {
+		got := atWindow(tt.err, tt.st, tt.runErr, tt.limit, runLimits{window: tt.win})
+		var e *Error
+		switch {
+		case tt.want == "" && got != tt.err:
+			t.Errorf("%s: %v, want %v unchanged", tt.name, got, tt.err)
+		case tt.want != "" && (!errors.As(got, &e) || e.Kind != Rerun || !strings.Contains(e.Error(), tt.want)):
+			t.Errorf("%s: %v, want a Rerun error saying %q", tt.name, got, tt.want)
+		}
+	}
+}
