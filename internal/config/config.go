@@ -146,7 +146,8 @@ type ListUnsubscribe struct {
 type Send struct {
 	Concurrency           int           `mapstructure:"concurrency"`
 	Rate                  Rate          `mapstructure:"rate"`
-	DailyLimit            int           `mapstructure:"daily_limit"`
+	DailyLimit            Quota         `mapstructure:"daily_limit"`
+	DailyLimitCounts      string        `mapstructure:"daily_limit_counts"` // CountLetters or CountRecipients
 	MaxAttempts           int           `mapstructure:"max_attempts"`
 	MessagesPerConnection int           `mapstructure:"messages_per_connection"`
 	RetryDelay            time.Duration `mapstructure:"retry_delay"`
@@ -155,6 +156,10 @@ type Send struct {
 	MaxLetterSize         Size          `mapstructure:"max_letter_size"`
 	RenderTimeout         time.Duration `mapstructure:"render_timeout"`
 }
+
+// CountsRecipients reports whether send.daily_limit counts recipients
+// rather than letters.
+func (s Send) CountsRecipients() bool { return s.DailyLimitCounts == CountRecipients }
 
 // DSN is what delivery status notifications (RFC 3461) to ask for, where
 // the server offers them: when (notify: failure, delay, success, or
@@ -367,8 +372,8 @@ func (c *Config) Validate() error {
 	if p.Concurrency < 1 || p.Concurrency > 100 {
 		bad("send.concurrency", "must be between 1 and 100, got %d", p.Concurrency)
 	}
-	if p.DailyLimit < 0 {
-		bad("send.daily_limit", "must not be negative, got %d", p.DailyLimit)
+	if p.DailyLimitCounts != "" && p.DailyLimitCounts != CountLetters && p.DailyLimitCounts != CountRecipients {
+		bad("send.daily_limit_counts", "must be %s or %s, got %q", CountLetters, CountRecipients, p.DailyLimitCounts)
 	}
 	if p.MaxAttempts < 1 || p.MaxAttempts > 20 {
 		bad("send.max_attempts", "must be between 1 and 20, got %d", p.MaxAttempts)

@@ -18,6 +18,7 @@ func Defaults() map[string]any {
 		"smtp.data_timeout":            "10m",
 		"send.concurrency":             4,
 		"send.rate":                    "",
+		"send.daily_limit_counts":      CountLetters,
 		"send.max_attempts":            3,
 		"send.messages_per_connection": 100,
 		"send.retry_delay":             "5s",

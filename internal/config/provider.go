@@ -63,7 +63,8 @@ type Provider struct {
 	IMAPScope         string
 	Offline           string // the scope that grants a refresh token, if it takes one
 	Rate              Rate   // letters a mailbox may send, at most
-	DailyLimit        int    // letters a day, at most (Microsoft counts recipients: send.daily_limit counts letters, so letters of several recipients need a lower one)
+	DailyLimit        int    // letters or recipients (DailyCounts) in any 24 hours, at most
+	DailyCounts       string // what DailyLimit counts: CountLetters or CountRecipients
 	Concurrency       int    // sessions a mailbox may hold at once; 0: not published
 	DefaultTenant     string
 	DeviceUnsupported string // why --device cannot log in here; "" when it can
@@ -79,7 +80,7 @@ var Providers = map[string]Provider{
 		AuthURL:  "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/authorize",
 		TokenURL: "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token", DeviceURL: "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/devicecode",
 		SMTPScope: "https://outlook.office.com/SMTP.Send", IMAPScope: "https://outlook.office.com/IMAP.AccessAsUser.All", Offline: "offline_access",
-		Rate: Rate{N: 30, Per: time.Minute}, DailyLimit: 10_000, Concurrency: 3, DefaultTenant: "organizations",
+		Rate: Rate{N: 30, Per: time.Minute}, DailyLimit: 10_000, DailyCounts: CountRecipients, Concurrency: 3, DefaultTenant: "organizations",
 	},
 	"google": {
 		Title:    "Google Workspace",
@@ -89,6 +90,7 @@ var Providers = map[string]Provider{
 		AuthURL:  "https://accounts.google.com/o/oauth2/v2/auth", TokenURL: "https://oauth2.googleapis.com/token",
 		SMTPScope: "https://mail.google.com/", IMAPScope: "https://mail.google.com/",
 		DailyLimit:        2_000,
+		DailyCounts:       CountLetters,
 		DeviceUnsupported: "Google's device flow does not grant access to mail (https://mail.google.com/): log in on a machine with a browser, without --device",
 	},
 	"gmail": {
@@ -99,6 +101,7 @@ var Providers = map[string]Provider{
 		AuthURL:  "https://accounts.google.com/o/oauth2/v2/auth", TokenURL: "https://oauth2.googleapis.com/token",
 		SMTPScope: "https://mail.google.com/", IMAPScope: "https://mail.google.com/",
 		DailyLimit:        500,
+		DailyCounts:       CountLetters,
 		DeviceUnsupported: "Google's device flow does not grant access to mail (https://mail.google.com/): log in on a machine with a browser, without --device",
 	},
 	"yandex": {
@@ -108,7 +111,7 @@ var Providers = map[string]Provider{
 		Auth:     Password, // an app password; oauth2 with an application of one's own
 		AuthURL:  "https://oauth.yandex.ru/authorize", TokenURL: "https://oauth.yandex.ru/token", DeviceURL: "https://oauth.yandex.ru/device/code",
 		SMTPScope: "mail:smtp", IMAPScope: "mail:imap_full",
-		DailyLimit: 500,
+		DailyLimit: 500, DailyCounts: CountRecipients,
 	},
 	"mailru": {
 		Title:    "Mail.ru",
@@ -176,7 +179,10 @@ func (c *Config) applyProvider() {
 	fillText(&o.TokenURL, tenant(p.TokenURL))
 	fillText(&o.DeviceURL, tenant(p.DeviceURL))
 	fill("send.rate", func() { c.Send.Rate = p.Rate })
-	fill("send.daily_limit", func() { c.Send.DailyLimit = p.DailyLimit })
+	if p.DailyLimit > 0 {
+		fill("send.daily_limit", func() { c.Send.DailyLimit = Quota{N: p.DailyLimit, Per: Day} })
+		fill("send.daily_limit_counts", func() { c.Send.DailyLimitCounts = p.DailyCounts })
+	}
 	if p.Concurrency > 0 {
 		fill("send.concurrency", func() { c.Send.Concurrency = p.Concurrency })
 	}
@@ -261,10 +267,13 @@ func (c *Config) ProviderWarnings() []error {
 	if p.Concurrency > 0 && c.Send.Concurrency > p.Concurrency {
 		warn("send.concurrency", "%s lets a mailbox hold %d sessions at once; the ones past it are refused (432 4.3.2): set %d or less", p.Title, p.Concurrency, p.Concurrency)
 	}
-	if p.DailyLimit > 0 && c.Send.DailyLimit > p.DailyLimit {
-		warn("send.daily_limit", "%s lets a mailbox send %d a day; past it, sending is blocked for up to a day: set %d or less", p.Title, p.DailyLimit, p.DailyLimit)
+	if p.DailyLimit > 0 && c.Send.DailyLimit.In24h() > p.DailyLimit {
+		warn("send.daily_limit", "%s lets a mailbox send %d a day, counting %s in any 24 hours; past it, sending is blocked for up to a day: set %d or less", p.Title, p.DailyLimit, p.DailyCounts, p.DailyLimit)
 	}
-	if p.DailyLimit > 0 && c.Send.DailyLimit == 0 {
+	if p.DailyLimit > 0 && c.Send.DailyLimit.N > 0 && p.DailyCounts == CountRecipients && c.Send.DailyLimitCounts != CountRecipients {
+		warn("send.daily_limit_counts", "%s counts recipients (To, Cc and Bcc), not letters: set recipients, or letters of several recipients run past its limit", p.Title)
+	}
+	if p.DailyLimit > 0 && c.Send.DailyLimit.N == 0 {
 		warn("send.daily_limit", "%s lets a mailbox send %d a day: 0 (no limit) lets a long mailing run into it; set %d or less", p.Title, p.DailyLimit, p.DailyLimit)
 	}
 	if p.Rate.N > 0 && (c.Send.Rate.N == 0 || c.Send.Rate.Time(p.Rate.N) < p.Rate.Per) {

@@ -52,8 +52,8 @@ imap:
 	if want := []string{"https://outlook.office.com/SMTP.Send", "https://outlook.office.com/IMAP.AccessAsUser.All", "offline_access"}; !slices.Equal(o.Scopes, want) {
 		t.Errorf("scopes %q, want %q", o.Scopes, want)
 	}
-	if c.Send.Concurrency != 3 || c.Send.DailyLimit != 10_000 || c.Send.Rate != (Rate{N: 30, Per: time.Minute}) {
-		t.Errorf("limits: concurrency %d, daily %d, rate %v", c.Send.Concurrency, c.Send.DailyLimit, c.Send.Rate)
+	if c.Send.Concurrency != 3 || c.Send.DailyLimit != (Quota{N: 10_000, Per: Day}) || c.Send.DailyLimitCounts != CountRecipients || c.Send.Rate != (Rate{N: 30, Per: time.Minute}) {
+		t.Errorf("limits: concurrency %d, daily %v, rate %v", c.Send.Concurrency, c.Send.DailyLimit, c.Send.Rate)
 	}
 	if len(warnings) > 0 {
 		t.Errorf("warnings: %q", warnings)
@@ -69,7 +69,7 @@ imap:
 
 	// The user lowers a limit, and chooses a password: both stay.
 	c, warnings, err = load(t, "smtp:\n  provider: yandex\n  username: a@yandex.ru\nsend:\n  daily_limit: 200\n  concurrency: 2\n")
-	if err != nil || c.SMTP.Port != 465 || c.SMTP.Security != smtp.TLS || c.SMTP.Auth != Password || c.Send.DailyLimit != 200 || c.Send.Concurrency != 2 || len(warnings) > 0 {
+	if err != nil || c.SMTP.Port != 465 || c.SMTP.Security != smtp.TLS || c.SMTP.Auth != Password || c.Send.DailyLimit != (Quota{N: 200, Per: Day}) || c.Send.DailyLimitCounts != CountRecipients || c.Send.Concurrency != 2 || len(warnings) > 0 {
 		t.Errorf("yandex, lowered: %+v %+v %q %v", c.SMTP, c.Send, warnings, err)
 	}
 }

@@ -256,6 +256,37 @@ func TestLastAndDeliveredSince(t *testing.T) {
 	}
 }
 
+// TestDeliveriesSince: the deliveries at a destination since a time,
+// oldest first, each with its envelope recipients; other destinations'
+// are not counted.
+func TestDeliveriesSince(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "m.journal")
+	j, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	at := func(r Record, d time.Duration, dest string, rcpt ...string) Record {
+		r.Time, r.Dest, r.Rcpt = now.Add(d), dest, rcpt
+		return r
+	}
+	for _, r := range []Record{
+		at(rec("a", Delivered), -25*time.Hour, "smtp:mx:587", "a@x"),
+		at(rec("b", Delivered), -time.Hour, "smtp:mx:587", "b@x", "cc@x", "bcc@x"),
+		at(rec("c", Delivered), -2*time.Hour, "", "c@x"),
+		at(rec("d", Delivered), -time.Hour, "maildir:/out", "d@x"),
+		at(rec("e", Deferred), -time.Hour, "smtp:mx:587", "e@x"),
+	} {
+		j.Commit(r)
+	}
+	j.Close()
+	got, err := DeliveriesSince(path, "smtp:other:25", now.Add(-24*time.Hour))
+	want := []Delivery{{now.Add(-2 * time.Hour), 1}, {now.Add(-time.Hour), 3}}
+	if err != nil || !slices.Equal(got, want) {
+		t.Errorf("DeliveriesSince = %v, %v; want %v", got, err, want)
+	}
+}
+
 // TestDestinations: a letter delivered to one destination is not
 // delivered to another; records older than destinations count for every
 // one; test sends settle nothing.

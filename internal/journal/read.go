@@ -164,6 +164,32 @@ func DeliveredSince(path string, t time.Time) (int, error) {
 	return n, err
 }
 
+// Delivery is one delivered attempt, as a provider counts it against an
+// account's limit: when it went, and to how many envelope recipients.
+type Delivery struct {
+	Time  time.Time
+	Rcpts int
+}
+
+// DeliveriesSince lists the deliveries the journal at path records at
+// or after t to dest (records without a destination count too, and test
+// sends, which went through the same account), oldest first.
+func DeliveriesSince(path, dest string, t time.Time) ([]Delivery, error) {
+	var out []Delivery
+	err := Read(path, func(r Record) error {
+		if r.State != Delivered || r.Copy != "" || r.Time.Before(t) {
+			return nil
+		}
+		if r.Dest != "" && Destination(r.Dest) != Destination(dest) {
+			return nil
+		}
+		out = append(out, Delivery{Time: r.Time, Rcpts: max(len(r.Rcpt), 1)})
+		return nil
+	})
+	slices.SortStableFunc(out, func(a, b Delivery) int { return a.Time.Compare(b.Time) })
+	return out, err
+}
+
 // replay reads records from r and returns the offset after the last whole
 // line.
 func replay(r io.Reader, name string, before int, fn func(Record) error) (off int64, lines int, err error) {

@@ -117,41 +117,147 @@ func (v *invalidRows) record(rec *recipients.Record, fp uint64, err error) {
 	}
 }
 
-// runLimit is how many letters this run may send: --limit, and what is
-// left of send.daily_limit on the day of now; 0 for no limit. dailyLeft
-// is what is left of send.daily_limit today (0 without one).
-func runLimit(cfg *config.Config, limit int, now time.Time) (max, dailyLeft int, err error) {
-	if cfg.Send.DailyLimit == 0 {
-		return limit, 0, nil
+// window is send.daily_limit as the journal has it at a moment: what is
+// left of it, and when the oldest delivery it counts leaves it.
+type window struct {
+	quota      config.Quota
+	recipients bool      // it counts recipients, not letters
+	now        time.Time // the send's clock
+	oldest     time.Time // the oldest delivery counted; zero for none
+	left       int
+}
+
+// openWindow rebuilds send.daily_limit's window at now from the
+// journal's deliveries to dest, whichever run made them; nil without a
+// limit.
+func openWindow(cfg *config.Config, dest string, now time.Time) (*window, error) {
+	q := cfg.Send.DailyLimit
+	if q.N == 0 {
+		return nil, nil
 	}
-	midnight := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, now.Location())
-	sent, err := journal.DeliveredSince(cfg.Send.Journal, midnight)
+	w := &window{quota: q, recipients: cfg.Send.CountsRecipients(), now: now, left: q.N}
+	done, err := journal.DeliveriesSince(cfg.Send.Journal, dest, now.Add(-q.Per))
 	if err != nil {
-		return 0, 0, &Error{Kind: Internal, Err: fmt.Errorf("count today's letters for send.daily_limit: %w", err)}
+		return nil, &Error{Kind: Internal, Err: fmt.Errorf("count the letters of send.daily_limit: %w", err)}
 	}
-	left := cfg.Send.DailyLimit - sent
-	if left <= 0 {
-		return 0, 0, &Error{Kind: Rerun, Err: fmt.Errorf("send.daily_limit of %d letters reached today", cfg.Send.DailyLimit), Hint: "run again tomorrow"}
+	for _, d := range done {
+		if d.Time.After(now) {
+			continue // a clock set back: a delivery "later" does not count
+		}
+		if w.oldest.IsZero() {
+			w.oldest = d.Time
+		}
+		if w.recipients {
+			w.left -= d.Rcpts
+		} else {
+			w.left--
+		}
 	}
-	if limit == 0 || left < limit {
-		return left, left, nil
+	return w, nil
+}
+
+// String names the limit for people: send.daily_limit of 500 recipients
+// per 24 h.
+func (w *window) String() string {
+	unit := "letter"
+	if w.recipients {
+		unit = "recipient"
 	}
-	return limit, left, nil
+	return fmt.Sprintf("send.daily_limit of %s per %s", Plural(w.quota.N, unit), w.quota.Window())
+}
+
+// next says when the next letters can go: when the oldest delivery the
+// window counts (this run's first, when it counted none) leaves it, in
+// the clock's zone: "at 09:14 tomorrow (Tue 8 Dec)".
+func (w *window) next() string {
+	from := w.oldest
+	if from.IsZero() {
+		from = w.now
+	}
+	at := from.Add(w.quota.Per).In(w.now.Location())
+	step, layout := time.Minute, "15:04"
+	if w.quota.Per < time.Hour {
+		step, layout = time.Second, "15:04:05"
+	}
+	if t := at.Truncate(step); !t.Equal(at) {
+		at = t.Add(step) // never earlier than it is
+	}
+	day := func(t time.Time) time.Time { return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC) }
+	switch days := int(day(at).Sub(day(w.now)).Hours() / 24); days {
+	case 0:
+		return "at " + at.Format(layout) + " today"
+	case 1:
+		return "at " + at.Format(layout) + " tomorrow (" + at.Format("Mon 2 Jan") + ")"
+	default:
+		return "at " + at.Format(layout) + " on " + at.Format("Mon 2 Jan")
+	}
+}
+
+// reached is the error of a send that finds the window full.
+func (w *window) reached() error {
+	return &Error{Kind: Rerun, Err: fmt.Errorf("%s reached: the next letters can go %s", w, w.next()), Hint: "run send again then"}
+}
+
+// stopped is the error of a run of sent letters that stopped at the
+// window, with letters left to send.
+func (w *window) stopped(sent int) error {
+	return &Error{Kind: Rerun, Err: fmt.Errorf("stopped at %s: %s went in this run; the next letters can go %s", w, Plural(sent, "letter"), w.next()),
+		Hint: "run send again then; mailmerge report lists the letters still to send"}
+}
+
+// runLimits are what this run may send: --limit and what is left of
+// send.daily_limit.
+type runLimits struct {
+	max    int     // letters (Pool.MaxLetters); 0 for no limit
+	budget int     // recipients (Pool.Budget); 0 for no limit
+	left   int     // what is left of send.daily_limit; 0 without one
+	window *window // send.daily_limit at the start of the run; nil for none
+}
+
+// runLimit finds what a run may send: at most limit letters (--limit, 0
+// for all), and what is left of the window (nil for none), in letters or
+// in recipients as it counts.
+func runLimit(limit int, w *window) (runLimits, error) {
+	if w == nil {
+		return runLimits{max: limit}, nil
+	}
+	if w.left <= 0 {
+		return runLimits{}, w.reached()
+	}
+	l := runLimits{max: limit, left: w.left, window: w}
+	switch {
+	case w.recipients:
+		l.budget = w.left
+	case limit == 0 || w.left < limit:
+		l.max = w.left
+	}
+	return l, nil
 }
 
 // estimate says how long the run letters of this run take at the rate,
-// and, when send.daily_limit (daily, dailyLeft of it today) holds back
-// some of the due letters still to send, over how many days they go; ""
-// when there is nothing to say.
-func estimate(run, due, dailyLeft, daily int, r config.Rate) string {
+// and, when send.daily_limit (q, left of it now, counting recipients or
+// letters) holds back some of the due letters still to send, over how
+// many windows they go; "" when there is nothing to say. Counting
+// recipients, every letter is taken to have one: the days are at least
+// those said.
+func estimate(run, due, left int, q config.Quota, recipients bool, r config.Rate) string {
 	var parts []string
 	if d := r.Time(run); d >= time.Minute {
 		parts = append(parts, fmt.Sprintf("%s letters at %s: about %s", thousands(run), r, roughly(d)))
 	}
-	if daily > 0 && dailyLeft > 0 && run == dailyLeft && due > run {
-		days := 1 + (due-run+daily-1)/daily
-		parts = append(parts, fmt.Sprintf("%s letters, daily_limit %s: %d days (%s today), re-run send each day",
-			thousands(due), thousands(daily), days, thousands(run)))
+	if q.N > 0 && left > 0 && run == left && due > run {
+		n := 1 + (due-run+q.N-1)/q.N
+		limit, atLeast := thousands(q.N), ""
+		if recipients {
+			limit, atLeast = limit+" recipients", "at least "
+		}
+		if q.Per == config.Day {
+			parts = append(parts, fmt.Sprintf("%s letters, daily_limit %s: %s%d days (%s today), re-run send each day",
+				thousands(due), limit, atLeast, n, thousands(run)))
+		} else {
+			parts = append(parts, fmt.Sprintf("%s letters, daily_limit %s per %s: %s%d windows (%s now), re-run send after each",
+				thousands(due), limit, q.Window(), atLeast, n, thousands(run)))
+		}
 	}
 	return strings.Join(parts, "; ")
 }

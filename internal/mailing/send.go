@@ -55,7 +55,7 @@ type SendOptions struct {
 	// first (ctx) stops dispatching and lets letters in flight finish,
 	// the second aborts them. Nil: only ctx.
 	Interrupt func(ctx context.Context) (context.Context, context.CancelFunc)
-	// Now is the clock of send.daily_limit; nil for time.Now.
+	// Now is the clock of send.daily_limit's window; nil for time.Now.
 	Now func() time.Time
 }
 
@@ -70,8 +70,8 @@ type Watch struct {
 // Confirmation is what a run will do, known before it sends anything.
 type Confirmation struct {
 	campaign.Plan
-	Run       int    // letters this run sends: --limit and send.daily_limit applied
-	DailyLeft int    // what is left of send.daily_limit today; 0 without one
+	Run       int    // letters this run sends (at most): --limit and send.daily_limit applied
+	DailyLeft int    // what is left of send.daily_limit's window; 0 without one
 	Estimate  string // how long it takes, and over how many days; "" if nothing to say
 	Via       string // the transport, for people
 }
@@ -258,19 +258,26 @@ func (s *send) deliver(ctx context.Context, plan campaign.Plan, skip bool) (*Sen
 	if opts.Planned != nil {
 		opts.Planned(plan)
 	}
-	var err error
-	var dailyLeft int
-	if pool.MaxLetters, dailyLeft, err = runLimit(cfg, opts.Limit, s.now()); err != nil {
+	win, err := openWindow(cfg, s.transport.Destination(), s.now())
+	if err != nil {
 		return nil, err
 	}
+	limits, err := runLimit(opts.Limit, win)
+	if err != nil {
+		return nil, err
+	}
+	pool.MaxLetters, pool.Budget = limits.max, limits.budget
 	run := s.runTotal(plan)
+	if limits.budget > 0 && run > limits.budget {
+		run = limits.budget // at most: every letter has a recipient
+	}
 	if plan.ToSend > 0 && opts.Confirm != nil {
 		due := plan.ToSend
 		if opts.Redirect != nil {
 			due = run // a test: no days to plan
 		}
-		c := Confirmation{Plan: plan, Run: run, DailyLeft: dailyLeft, Via: s.transport.Describe(),
-			Estimate: estimate(run, due, dailyLeft, cfg.Send.DailyLimit, cfg.Send.Rate)}
+		c := Confirmation{Plan: plan, Run: run, DailyLeft: limits.left, Via: s.transport.Describe(),
+			Estimate: estimate(run, due, limits.left, cfg.Send.DailyLimit, cfg.Send.CountsRecipients(), cfg.Send.Rate)}
 		if err := opts.Confirm(c); err != nil {
 			return nil, err
 		}
@@ -330,7 +337,22 @@ func (s *send) deliver(ctx context.Context, plan campaign.Plan, skip bool) (*Sen
 			return res, err
 		}
 	}
-	return res, invalidRemaining(s.invalid.lines, Remaining(st, plan.Letters, runErr, cfg), cfg)
+	return res, invalidRemaining(s.invalid.lines, atWindow(Remaining(st, plan.Letters, runErr, cfg), st, runErr, opts.Limit, limits), cfg)
+}
+
+// atWindow says, in err's place, that the run stopped at
+// send.daily_limit, when that is what left letters to send: nothing
+// else stopped it (an interrupt, the server, --limit) and nothing worse
+// is left.
+func atWindow(err error, st sender.Stats, runErr error, limit int, limits runLimits) error {
+	var e *Error
+	if limits.window == nil || runErr != nil || st.Untouched == 0 || !errors.As(err, &e) || e.Kind != Rerun || st.Unknowns() > 0 {
+		return err
+	}
+	if limit > 0 && st.Sent() >= limit {
+		return err // --limit stopped it first
+	}
+	return limits.window.stopped(st.Sent())
 }
 
 // runTotal is how many letters this run is to send.

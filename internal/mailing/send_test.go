@@ -2,6 +2,7 @@ package mailing
 
 import (
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,61 +16,112 @@ import (
 	"github.com/mailmerge/mailmerge/internal/sender"
 )
 
-// delivered writes a journal at path with a letter delivered at each of
-// times.
-func delivered(t *testing.T, path string, times ...time.Time) {
+// delivery is a letter delivered at a time, to rcpts recipients, at
+// dest ("" for a record older than destinations).
+type delivery struct {
+	at    time.Time
+	rcpts int
+	dest  string
+}
+
+// delivered writes a journal at path with the deliveries.
+func delivered(t *testing.T, path string, ds ...delivery) {
 	t.Helper()
 	j, err := journal.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer j.Close()
-	for i, at := range times {
+	for i, d := range ds {
 		k := letter.InvalidKey("c", uint64(i+1))
-		if err := j.Commit(journal.Record{Key: k, Line: i + 2, Rcpt: []string{"a@example.com"}, Attempt: 1, State: journal.Delivered, Time: at}); err != nil {
+		var rcpt []string
+		for n := range max(d.rcpts, 1) {
+			rcpt = append(rcpt, fmt.Sprintf("r%d@example.com", n))
+		}
+		if err := j.Commit(journal.Record{Key: k, Line: i + 2, Rcpt: rcpt, Attempt: 1, State: journal.Delivered, Time: d.at, Dest: d.dest}); err != nil {
 			t.Fatal(err)
 		}
 	}
 }
 
-// TestRunLimit: send.daily_limit counts the letters delivered since the
-// midnight of the send's clock, in its own zone, and --limit cuts what
-// is left.
+// TestRunLimit: send.daily_limit counts, over the rolling window that
+// ends at the send's clock, the letters or the recipients the journal
+// delivered to the send's destination; --limit cuts what is left; a
+// full window says when the next letters can go, in the clock's zone.
 func TestRunLimit(t *testing.T) {
 	zone := time.FixedZone("MSK", 3*60*60)
-	now := time.Date(2026, 12, 7, 10, 0, 0, 0, zone)
+	now := time.Date(2026, 12, 7, 10, 0, 0, 0, zone) // a Monday
 	path := filepath.Join(t.TempDir(), "m.journal")
 	delivered(t, path,
-		now.Add(-11*time.Hour),                        // 23:00 the day before
-		time.Date(2026, 12, 7, 0, 30, 0, 0, zone),     // today
-		time.Date(2026, 12, 6, 22, 0, 0, 0, time.UTC), // 01:00 today, in the send's zone
-		now.Add(-time.Minute),                         // today
+		delivery{at: now.Add(-25 * time.Hour), dest: journal.SMTP},                     // out of any window here
+		delivery{at: time.Date(2026, 12, 6, 8, 0, 0, 0, time.UTC), dest: journal.SMTP}, // 11:00 yesterday, in the send's zone
+		delivery{at: now.Add(-2 * time.Hour), rcpts: 3},                                // with two copies; no destination: counts
+		delivery{at: now.Add(-time.Hour), dest: "maildir:/elsewhere"},                  // another destination
+		delivery{at: now.Add(-time.Minute), dest: journal.SMTP},
+		delivery{at: now.Add(time.Hour), dest: journal.SMTP}, // after the clock: not counted
 	)
+	day := func(n int) config.Quota { return config.Quota{N: n, Per: config.Day} }
 	tests := []struct {
-		daily, limit int
-		max, left    int
-		kind         Kind
-		wantErr      bool
+		quota             config.Quota
+		counts            string
+		limit             int
+		max, budget, left int
+		err               string // of a Rerun error; "" for none
 	}{
-		{0, 0, 0, 0, 0, false},
-		{0, 7, 7, 0, 0, false},
-		{10, 0, 7, 7, 0, false},
-		{10, 5, 5, 7, 0, false},
-		{10, 9, 7, 7, 0, false},
-		{4, 0, 1, 1, 0, false},
-		{3, 0, 0, 0, Rerun, true},
-		{2, 1, 0, 0, Rerun, true},
+		{config.Quota{}, "", 0, 0, 0, 0, ""},
+		{config.Quota{}, "", 7, 7, 0, 0, ""},
+		{day(10), config.CountLetters, 0, 7, 0, 7, ""},
+		{day(10), config.CountLetters, 5, 5, 0, 7, ""},
+		{day(10), config.CountLetters, 9, 7, 0, 7, ""},
+		{day(4), "", 0, 1, 0, 1, ""},
+		{day(3), config.CountLetters, 0, 0, 0, 0, "send.daily_limit of 3 letters per 24 h reached: the next letters can go at 11:00 today"},
+		{day(2), config.CountLetters, 1, 0, 0, 0, "send.daily_limit of 2 letters per 24 h reached"},
+		{day(10), config.CountRecipients, 0, 0, 5, 5, ""},
+		{day(10), config.CountRecipients, 4, 4, 5, 5, ""},
+		{day(5), config.CountRecipients, 0, 0, 0, 0, "send.daily_limit of 5 recipients per 24 h reached: the next letters can go at 11:00 today"},
+		{config.Quota{N: 3, Per: time.Hour}, config.CountLetters, 0, 2, 0, 2, ""},
+		{config.Quota{N: 1, Per: time.Hour}, config.CountLetters, 0, 0, 0, 0, "send.daily_limit of 1 letter per 1 h reached: the next letters can go at 10:59 today"},
+		{config.Quota{N: 4, Per: 3 * time.Hour}, config.CountRecipients, 0, 0, 0, 0, "send.daily_limit of 4 recipients per 3 h reached: the next letters can go at 11:00 today"},
 	}
 	for _, tt := range tests {
 		cfg := &config.Config{}
-		cfg.Send.Journal, cfg.Send.DailyLimit = path, tt.daily
-		max, left, err := runLimit(cfg, tt.limit, now)
+		cfg.Send.Journal, cfg.Send.DailyLimit, cfg.Send.DailyLimitCounts = path, tt.quota, tt.counts
+		w, err := openWindow(cfg, "smtp:mx.example.com:587", now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := runLimit(tt.limit, w)
 		var e *Error
 		switch {
-		case tt.wantErr && (!errors.As(err, &e) || e.Kind != tt.kind || !strings.Contains(e.Error(), "reached today")):
-			t.Errorf("daily %d, limit %d: error %v, want a %v error", tt.daily, tt.limit, err, tt.kind)
-		case !tt.wantErr && (err != nil || max != tt.max || left != tt.left):
-			t.Errorf("daily %d, limit %d: runLimit = %d, %d, %v; want %d, %d", tt.daily, tt.limit, max, left, err, tt.max, tt.left)
+		case tt.err != "" && (!errors.As(err, &e) || e.Kind != Rerun || !strings.Contains(e.Error(), tt.err) || e.Hint != "run send again then"):
+			t.Errorf("%v %s, limit %d: error %v, want a Rerun error saying %q", tt.quota, tt.counts, tt.limit, err, tt.err)
+		case tt.err == "" && (err != nil || l.max != tt.max || l.budget != tt.budget || l.left != tt.left || (l.window == nil) != (tt.quota.N == 0)):
+			t.Errorf("%v %s, limit %d: runLimit = %+v, %v; want max %d, budget %d, left %d", tt.quota, tt.counts, tt.limit, l, err, tt.max, tt.budget, tt.left)
+		}
+	}
+}
+
+// TestWindowNext: the next letters can go when the oldest delivery the
+// window counts leaves it, said in the clock's zone, rounded up.
+func TestWindowNext(t *testing.T) {
+	zone := time.FixedZone("MSK", 3*60*60)
+	now := time.Date(2026, 12, 7, 23, 30, 0, 0, zone) // a Monday
+	tests := []struct {
+		quota  config.Quota
+		oldest time.Time
+		want   string
+	}{
+		{config.Quota{N: 500, Per: config.Day}, time.Date(2026, 12, 6, 23, 40, 20, 0, zone), "at 23:41 today"}, // rounded up
+		{config.Quota{N: 500, Per: config.Day}, time.Date(2026, 12, 7, 9, 14, 0, 0, zone), "at 09:14 tomorrow (Tue 8 Dec)"},
+		{config.Quota{N: 500, Per: config.Day}, time.Date(2026, 12, 7, 6, 14, 0, 0, time.UTC), "at 09:14 tomorrow (Tue 8 Dec)"},
+		{config.Quota{N: 500, Per: config.Day}, time.Time{}, "at 23:30 tomorrow (Tue 8 Dec)"}, // none counted: this run's first
+		{config.Quota{N: 500, Per: 72 * time.Hour}, time.Date(2026, 12, 7, 9, 14, 0, 0, zone), "at 09:14 on Thu 10 Dec"},
+		{config.Quota{N: 5, Per: 10 * time.Second}, now.Add(-3500 * time.Millisecond), "at 23:30:07 today"},
+	}
+	for _, tt := range tests {
+		w := &window{quota: tt.quota, now: now, oldest: tt.oldest}
+		if got := w.next(); got != tt.want {
+			t.Errorf("%v, oldest %v: next() = %q, want %q", tt.quota, tt.oldest, got, tt.want)
 		}
 	}
 }
@@ -140,6 +192,44 @@ func TestInvalidRows(t *testing.T) {
 		}
 		if len(got) != want || want == 1 && (got[0].State != journal.Invalid || got[0].Line != 5 || got[0].Text != "people.csv:5:2: bad address") {
 			t.Errorf("test %v: journal %+v, want %d invalid record of line 5", test, got, want)
+		}
+	}
+}
+
+// TestAtWindow: a run that stopped at send.daily_limit says so, with
+// how many letters went and when the next can go, in place of the plain
+// "run send again"; not when something else stopped it or is worse.
+func TestAtWindow(t *testing.T) {
+	now := time.Date(2026, 12, 7, 9, 14, 0, 0, time.UTC)
+	w := &window{quota: config.Quota{N: 500, Per: config.Day}, recipients: true, now: now, left: 500}
+	rerun := &Error{Kind: Rerun, Quiet: true, Err: errors.New("run send again later")}
+	failed := &Error{Kind: SomeFailed, Quiet: true, Err: errors.New("refused")}
+	stopped := sender.Stats{Delivered: 480, Untouched: 20}
+	tests := []struct {
+		name   string
+		err    error
+		st     sender.Stats
+		runErr error
+		limit  int
+		win    *window
+		want   string // "" for err unchanged
+	}{
+		{"stopped at the window", rerun, stopped, nil, 0, w, "stopped at send.daily_limit of 500 recipients per 24 h: 480 letters went in this run; the next letters can go at 09:14 tomorrow (Tue 8 Dec)"},
+		{"under --limit", rerun, stopped, nil, 1000, w, "stopped at send.daily_limit of 500 recipients per 24 h"},
+		{"--limit stopped it", rerun, stopped, nil, 480, w, ""},
+		{"no window", rerun, stopped, nil, 0, nil, ""},
+		{"interrupted", rerun, stopped, sender.ErrInterrupted, 0, w, ""},
+		{"nothing untouched", rerun, sender.Stats{Delivered: 480, Deferred: 20}, nil, 0, w, ""},
+		{"refusals are worse", failed, stopped, nil, 0, w, ""},
+	}
+	for _, tt := range tests {
+		got := atWindow(tt.err, tt.st, tt.runErr, tt.limit, runLimits{window: tt.win})
+		var e *Error
+		switch {
+		case tt.want == "" && got != tt.err:
+			t.Errorf("%s: %v, want %v unchanged", tt.name, got, tt.err)
+		case tt.want != "" && (!errors.As(got, &e) || e.Kind != Rerun || !strings.Contains(e.Error(), tt.want)):
+			t.Errorf("%s: %v, want a Rerun error saying %q", tt.name, got, tt.want)
 		}
 	}
 }

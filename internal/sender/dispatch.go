@@ -23,6 +23,8 @@ type dispatcher struct {
 	inflight   int       // jobs a worker has
 	workers    int       // workers still in the pool
 	dispatched int       // letters let into this run, for MaxLetters
+	spent      int       // recipients of the letters let in, for Budget
+	spentAll   bool      // a letter did not fit the Budget: let no more in
 	policy     int       // policy rejections in a row
 	stats      Stats
 }
@@ -93,10 +95,11 @@ func (d *dispatcher) admit(l *letter.Letter) {
 	case len(due) == 0:
 		st := state(l, e)
 		d.count(func(s *Stats) { s.Letters++; s.Skipped[st]++ })
-	case d.dispatch.Err() != nil || d.p.MaxLetters > 0 && d.dispatched >= d.p.MaxLetters:
+	case d.dispatch.Err() != nil || d.atLimit(d.cost(due)):
 		d.count(func(s *Stats) { s.Letters++; s.Untouched++ })
 	default:
 		d.dispatched++
+		d.spent += d.cost(due)
 		j := &job{letter: l, attempt: e.Attempts, before: e.Attempts}
 		j.to(due)
 		if d.p.Redirect != nil {
@@ -105,6 +108,27 @@ func (d *dispatcher) admit(l *letter.Letter) {
 		d.queue = append(d.queue, j)
 		d.count(func(s *Stats) { s.Letters++ })
 	}
+}
+
+// atLimit reports whether a letter of cost recipients would take the
+// run past MaxLetters or its Budget. Once one does not fit the Budget,
+// none after it is let in: letters go in order.
+func (d *dispatcher) atLimit(cost int) bool {
+	if d.p.MaxLetters > 0 && d.dispatched >= d.p.MaxLetters {
+		return true
+	}
+	if d.p.Budget > 0 && d.spent+cost > d.p.Budget {
+		d.spentAll = true
+	}
+	return d.spentAll
+}
+
+// cost is what a letter to the recipients due takes of the Budget.
+func (d *dispatcher) cost(due []string) int {
+	if d.p.Redirect != nil {
+		return 1
+	}
+	return len(due)
 }
 
 // hear takes what became of a job: it is final, waits for a retry, or

@@ -92,6 +92,11 @@ type Pool struct {
 	// MaxLetters, if positive, is how many letters this run may send;
 	// the rest are left untouched.
 	MaxLetters int
+	// Budget, if positive, is how many recipients this run may send to:
+	// each letter costs its envelope recipients still due (one in a test
+	// run). Dispatching stops before the first letter that would go past
+	// it; that letter and the rest are left untouched.
+	Budget int
 	// ResendUnknown sends letters whose outcome is unknown again.
 	ResendUnknown bool
 	// Redirect, if set, makes this a test run: every letter goes to this
