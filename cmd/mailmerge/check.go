@@ -68,15 +68,7 @@ func printSource(w io.Writer, cfg *config.Config, sum campaign.Summary) {
 		// A wrong guess garbles every name: show one to look at.
 		fmt.Fprintf(w, "  the first row reads: %s\n", sum.Sample)
 		if sum.EncodingWeak {
-			fmt.Fprintf(w, "  the file could be windows-1251 or koi8-r: if the row above looks garbled, set recipients.encoding: %s\n", otherCyrillic(sum.Encoding))
+			fmt.Fprintf(w, "  the file could be windows-1251 or koi8-r: if the row above looks garbled, set recipients.encoding: %s\n", sum.Encoding.OtherCyrillic())
 		}
 	}
-}
-
-// otherCyrillic is the Cyrillic encoding that was not guessed.
-func otherCyrillic(e recipients.Encoding) recipients.Encoding {
-	if e == recipients.KOI8R {
-		return recipients.Windows1251
-	}
-	return recipients.KOI8R
 }

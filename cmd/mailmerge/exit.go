@@ -42,9 +42,6 @@ var exitCodes = map[mailing.Kind]int{
 	mailing.Interrupted: exitInterrupted,
 }
 
-// failure is err as an *mailing.Error of kind k.
-func failure(k mailing.Kind, err error) error { return &mailing.Error{Kind: k, Err: err} }
-
 func usageError(format string, args ...any) error {
 	return &mailing.Error{Kind: mailing.Usage, Err: fmt.Errorf(format, args...), Hint: "run mailmerge help for usage"}
 }

@@ -27,7 +27,7 @@ func newInitCmd() *cobra.Command {
 			if isTerminal(cmd.InOrStdin()) {
 				var err error
 				if answers, err = ask(cmd.InOrStdin(), cmd.ErrOrStderr()); err != nil {
-					return failure(mailing.Usage, fmt.Errorf("init: %w", err))
+					return &mailing.Error{Kind: mailing.Usage, Err: fmt.Errorf("init: %w", err)}
 				}
 			}
 			if err := mailing.Init(dir, answers, func(name string) { fmt.Fprintln(cmd.OutOrStdout(), "wrote", name) }); err != nil {

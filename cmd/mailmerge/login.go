@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mailmerge/mailmerge/internal/config"
 	"github.com/mailmerge/mailmerge/internal/mailing"
 	"github.com/mailmerge/mailmerge/internal/oauth"
 )
@@ -19,7 +20,7 @@ func newLoginCmd() *cobra.Command {
 		Long:  help("login"),
 		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfigFor(cmd, nil, loginUnneeded)
+			cfg, err := loadConfigFor(cmd, nil, config.NotLogin)
 			if err != nil {
 				return err
 			}
@@ -57,7 +58,7 @@ func newLogoutCmd() *cobra.Command {
 		Long:  help("logout"),
 		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfigFor(cmd, nil, loginUnneeded)
+			cfg, err := loadConfigFor(cmd, nil, config.NotLogin)
 			if err != nil {
 				return err
 			}
@@ -73,15 +74,6 @@ func newLogoutCmd() *cobra.Command {
 			return nil
 		},
 	}
-}
-
-// loginUnneeded: login and logout need only the keys of the login.
-func loginUnneeded(key string) bool {
-	switch key {
-	case "smtp.provider", "smtp.username", "smtp.auth", "imap.auth":
-		return false
-	}
-	return !strings.HasPrefix(key, "smtp.oauth2")
 }
 
 // printLogin says who is logged in where, with which scopes, until when.

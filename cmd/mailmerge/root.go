@@ -6,73 +6,22 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/mailmerge/mailmerge/internal/build"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3".
 var version = ""
 
-// buildVersion says which build this is: the module version (or the one
-// given with -ldflags), the commit it was built from and whether the tree
-// had changes, and the Go that built it.
-func buildVersion() string {
-	info, _ := debug.ReadBuildInfo()
-	return describeBuild(version, info)
-}
-
-func describeBuild(version string, info *debug.BuildInfo) string {
-	if info == nil {
-		if version == "" {
-			return "(devel)"
-		}
-		return version
-	}
-	if version == "" {
-		version = info.Main.Version
-	}
-	if version == "" {
-		version = "(devel)"
-	}
-	var rev, at string
-	modified := false
-	for _, s := range info.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value
-		case "vcs.time":
-			at = s.Value
-		case "vcs.modified":
-			modified = s.Value == "true"
-		}
-	}
-	var parts []string
-	if rev != "" {
-		if len(rev) > 12 {
-			rev = rev[:12]
-		}
-		c := "commit " + rev
-		if at != "" {
-			c += " of " + at
-		}
-		if modified {
-			c += ", with changes"
-		}
-		parts = append(parts, c)
-	}
-	if info.GoVersion != "" {
-		parts = append(parts, "built with "+info.GoVersion)
-	}
-	if len(parts) == 0 {
-		return version
-	}
-	return version + " (" + strings.Join(parts, "; ") + ")"
-}
+// readBuildInfo is the build information the binary carries; nil if none.
+func readBuildInfo() *debug.BuildInfo { info, _ := debug.ReadBuildInfo(); return info }
 
 func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "mailmerge",
 		Short:         "Send one personalised letter to every row of a CSV file",
 		Long:          help("mailmerge"),
-		Version:       buildVersion(),
+		Version:       build.Describe(version, readBuildInfo()),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		// With Args and RunE set, cobra reports an unknown command through

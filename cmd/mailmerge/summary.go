@@ -75,16 +75,13 @@ func printTestSummary(w io.Writer, to string, st sender.Stats, invalid []int) {
 // printSummaryTable is the end of a send on a terminal: the counts of
 // printSendSummary, one to a line.
 func printSummaryTable(w io.Writer, total, invalid, suppressed int, st sender.Stats) {
-	rows := []struct {
-		name string
-		n    int
-	}{
-		{"delivered", st.Delivered}, {"failed", st.Failed}, {"deferred", st.Deferred},
-		{"unknown", st.Unknown}, {"skipped", total - st.Sent()},
-	}
 	type row = struct {
 		name string
 		n    int
+	}
+	rows := []row{
+		{"delivered", st.Delivered}, {"failed", st.Failed}, {"deferred", st.Deferred},
+		{"unknown", st.Unknown}, {"skipped", total - st.Sent()},
 	}
 	if invalid > 0 {
 		rows = append(rows, row{"invalid", invalid})

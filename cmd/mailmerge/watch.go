@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -13,7 +12,6 @@ import (
 	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/report"
 	"github.com/mailmerge/mailmerge/internal/sender"
-	"github.com/mailmerge/mailmerge/internal/smtp"
 )
 
 // How a send shows itself as it goes (--quiet, --log-format, a terminal).
@@ -128,19 +126,8 @@ func (wt *watcher) record(r journal.Record) {
 		return
 	}
 	var lines []string
-	refused := map[string]bool{}
-	for _, rej := range r.Rejected {
-		refused[strings.ToLower(rej.Rcpt)] = true
-		if st := rej.Final(); st == journal.Failed {
-			lines = append(lines, wt.line(r.Line, journal.RcptOutcome{Rcpt: rej.Rcpt, State: st, Phase: smtp.PhaseRCPT, Code: rej.Code, Enhanced: rej.Enhanced, Text: rej.Text}))
-		}
-	}
-	if st := r.Final(); st == journal.Failed || st == journal.Unknown {
-		for _, rcpt := range r.Rcpt {
-			if !refused[strings.ToLower(rcpt)] {
-				lines = append(lines, wt.line(r.Line, journal.RcptOutcome{Rcpt: rcpt, State: st, Phase: r.Phase, Code: r.Code, Enhanced: r.Enhanced, Text: r.Text}))
-			}
-		}
+	for _, m := range r.Missed() {
+		lines = append(lines, wt.line(r.Line, m))
 	}
 	if len(lines) == 0 {
 		return

@@ -111,3 +111,14 @@ func SendOnly(key string) bool {
 	return strings.HasPrefix(key, "smtp.") && key != "smtp.host" && key != "smtp.port" ||
 		strings.HasPrefix(key, "send.") && key != "send.journal"
 }
+
+// NotLogin reports the keys mailmerge login and logout do without: all
+// but those of the login (smtp.provider, smtp.username, smtp.auth,
+// smtp.oauth2.*, imap.auth).
+func NotLogin(key string) bool {
+	switch key {
+	case "smtp.provider", "smtp.username", "smtp.auth", "imap.auth":
+		return false
+	}
+	return !strings.HasPrefix(key, "smtp.oauth2")
+}

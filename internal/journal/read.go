@@ -144,7 +144,7 @@ func ReadHistory(path, dest string) (*History, error) {
 			o.Rcpts[strings.ToLower(rcpt)] = RcptOutcome{rcpt, r.Final(), r.Phase, r.Code, r.Enhanced, r.Text}
 		}
 		for _, rej := range r.Rejected {
-			o.Rcpts[strings.ToLower(rej.Rcpt)] = RcptOutcome{rej.Rcpt, rej.Final(), "RCPT", rej.Code, rej.Enhanced, rej.Text}
+			o.Rcpts[strings.ToLower(rej.Rcpt)] = rej.Outcome()
 		}
 		return nil
 	})

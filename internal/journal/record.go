@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/mailmerge/mailmerge/internal/letter"
+	"github.com/mailmerge/mailmerge/internal/smtp"
 )
 
 // Record is one line of the journal.
@@ -86,4 +87,31 @@ func Destination(dest string) string {
 		return SMTP
 	}
 	return dest
+}
+
+// Outcome is the rejected recipient's outcome: refused at RCPT.
+func (rej Rejection) Outcome() RcptOutcome {
+	return RcptOutcome{Rcpt: rej.Rcpt, State: rej.Final(), Phase: smtp.PhaseRCPT, Code: rej.Code, Enhanced: rej.Enhanced, Text: rej.Text}
+}
+
+// Missed lists the recipients r says did not get the letter for good:
+// those refused for good at RCPT, and, when the letter failed or its
+// fate is unknown, every other recipient of the attempt.
+func (r Record) Missed() []RcptOutcome {
+	var out []RcptOutcome
+	refused := map[string]bool{}
+	for _, rej := range r.Rejected {
+		refused[strings.ToLower(rej.Rcpt)] = true
+		if rej.Final() == Failed {
+			out = append(out, rej.Outcome())
+		}
+	}
+	if st := r.Final(); st == Failed || st == Unknown {
+		for _, rcpt := range r.Rcpt {
+			if !refused[strings.ToLower(rcpt)] {
+				out = append(out, RcptOutcome{Rcpt: rcpt, State: st, Phase: r.Phase, Code: r.Code, Enhanced: r.Enhanced, Text: r.Text})
+			}
+		}
+	}
+	return out
 }

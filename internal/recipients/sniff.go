@@ -231,3 +231,12 @@ func DelimiterName(r rune) string {
 	}
 	return fmt.Sprintf("%q", r)
 }
+
+// OtherCyrillic is the Cyrillic 8-bit encoding e is not: the other guess
+// of a file that could be either (windows-1251 or koi8-r).
+func (e Encoding) OtherCyrillic() Encoding {
+	if e == KOI8R {
+		return Windows1251
+	}
+	return KOI8R
+}

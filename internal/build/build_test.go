@@ -1,4 +1,4 @@
-package main
+package build
 
 import (
 	"runtime/debug"
@@ -31,7 +31,7 @@ func TestDescribeBuild(t *testing.T) {
 		{"ldflags win", "v1.2.3", &debug.BuildInfo{GoVersion: "go1.27.3", Main: debug.Module{Version: "(devel)"}, Settings: vcs[:3]},
 			"v1.2.3 (commit 45630aa1b2c3 of 2026-12-07T04:13:00Z; built with go1.27.3)"},
 	} {
-		if got := describeBuild(tt.version, tt.info); got != tt.want {
+		if got := Describe(tt.version, tt.info); got != tt.want {
 			t.Errorf("%s:\n got %q\nwant %q", tt.name, got, tt.want)
 		}
 	}
