@@ -82,28 +82,8 @@ var Providers = map[string]Provider{
 		SMTPScope: "https://outlook.office.com/SMTP.Send", IMAPScope: "https://outlook.office.com/IMAP.AccessAsUser.All", Offline: "offline_access",
 		Rate: Rate{N: 30, Per: time.Minute}, DailyLimit: 10_000, DailyCounts: CountRecipients, Concurrency: 3, DefaultTenant: "organizations",
 	},
-	"google": {
-		Title:    "Google Workspace",
-		SMTPHost: "smtp.gmail.com", SMTPPort: 587, Security: smtp.StartTLS,
-		IMAPHost: "imap.gmail.com",
-		Auth:     OAuth,
-		AuthURL:  "https://accounts.google.com/o/oauth2/v2/auth", TokenURL: "https://oauth2.googleapis.com/token",
-		SMTPScope: "https://mail.google.com/", IMAPScope: "https://mail.google.com/",
-		DailyLimit:        2_000,
-		DailyCounts:       CountLetters,
-		DeviceUnsupported: "Google's device flow does not grant access to mail (https://mail.google.com/): log in on a machine with a browser, without --device",
-	},
-	"gmail": {
-		Title:    "Gmail",
-		SMTPHost: "smtp.gmail.com", SMTPPort: 587, Security: smtp.StartTLS,
-		IMAPHost: "imap.gmail.com",
-		Auth:     OAuth,
-		AuthURL:  "https://accounts.google.com/o/oauth2/v2/auth", TokenURL: "https://oauth2.googleapis.com/token",
-		SMTPScope: "https://mail.google.com/", IMAPScope: "https://mail.google.com/",
-		DailyLimit:        500,
-		DailyCounts:       CountLetters,
-		DeviceUnsupported: "Google's device flow does not grant access to mail (https://mail.google.com/): log in on a machine with a browser, without --device",
-	},
+	"google": google("Google Workspace", 2_000),
+	"gmail":  google("Gmail", 500),
 	"yandex": {
 		Title:    "Yandex Mail",
 		SMTPHost: "smtp.yandex.ru", SMTPPort: 465, Security: smtp.TLS,
@@ -119,6 +99,22 @@ var Providers = map[string]Provider{
 		IMAPHost: "imap.mail.ru",
 		Auth:     Password, // a password for external applications
 	},
+}
+
+// google is the preset of a Google account: Workspace and gmail.com
+// differ in their daily limit alone.
+func google(title string, daily int) Provider {
+	return Provider{
+		Title:    title,
+		SMTPHost: "smtp.gmail.com", SMTPPort: 587, Security: smtp.StartTLS,
+		IMAPHost: "imap.gmail.com",
+		Auth:     OAuth,
+		AuthURL:  "https://accounts.google.com/o/oauth2/v2/auth", TokenURL: "https://oauth2.googleapis.com/token",
+		SMTPScope: "https://mail.google.com/", IMAPScope: "https://mail.google.com/",
+		DailyLimit:        daily,
+		DailyCounts:       CountLetters,
+		DeviceUnsupported: "Google's device flow does not grant access to mail (https://mail.google.com/): log in on a machine with a browser, without --device",
+	}
 }
 
 // provider is the preset smtp.provider names; ok is false for none.
