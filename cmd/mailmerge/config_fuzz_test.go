@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/oauth2"
 
@@ -36,36 +35,16 @@ func FuzzConfig(f *testing.F) {
 	dir := f.TempDir()
 	os.WriteFile(filepath.Join(dir, "letter.txt"), []byte("From: a@example.com\nTo: {{.email}}\n\nHello\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "people.csv"), []byte("email\nann@example.com\n"), 0o644)
-	for k, v := range map[string]string{"MAILMERGE_SMTP_PASSWORD": smtpPW, "MAILMERGE_IMAP_PASSWORD": imapPW} {
-		old, had := os.LookupEnv(k)
-		os.Setenv(k, v)
-		f.Cleanup(func() {
-			if had {
-				os.Setenv(k, old)
-			} else {
-				os.Unsetenv(k)
-			}
-		})
-	}
+	setenv(f, map[string]string{"MAILMERGE_SMTP_PASSWORD": smtpPW, "MAILMERGE_IMAP_PASSWORD": imapPW})
 	// A login kept as mailmerge login keeps it, for the first oauth2 seed.
 	configHome := filepath.Join(dir, "config")
-	for k, v := range map[string]string{"XDG_CONFIG_HOME": configHome, "MAILMERGE_TOKEN_STORE": "file"} {
-		old, had := os.LookupEnv(k)
-		os.Setenv(k, v)
-		f.Cleanup(func() {
-			if had {
-				os.Setenv(k, old)
-			} else {
-				os.Unsetenv(k)
-			}
-		})
-	}
+	setenv(f, map[string]string{"XDG_CONFIG_HOME": configHome, "MAILMERGE_TOKEN_STORE": "file"})
 	store, err := oauth.NewFileStore(filepath.Join(configHome, "mailmerge", "tokens"))
 	if err != nil {
 		f.Fatal(err)
 	}
 	account := oauth.Client{ClientID: "x", TokenURL: "http://127.0.0.1:9/token", Username: "me@example.com"}.Account()
-	if err := store.Save(account, &oauth2.Token{AccessToken: accessToken, RefreshToken: refreshToken, Expiry: time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)}); err != nil {
+	if err := store.Save(account, &oauth2.Token{AccessToken: accessToken, RefreshToken: refreshToken}); err != nil {
 		f.Fatal(err)
 	}
 	cfg := filepath.Join(dir, "mailing.yaml")
@@ -80,4 +59,20 @@ func FuzzConfig(f *testing.F) {
 			t.Fatalf("a password or a token in the output of check with\n%s\n---\n%s", yaml, s)
 		}
 	})
+}
+
+// setenv sets vars for the fuzz target, as t.Setenv does for a test
+// (which a fuzz target cannot call), and puts them back after.
+func setenv(f *testing.F, vars map[string]string) {
+	for k, v := range vars {
+		old, had := os.LookupEnv(k)
+		os.Setenv(k, v)
+		f.Cleanup(func() {
+			if had {
+				os.Setenv(k, old)
+			} else {
+				os.Unsetenv(k)
+			}
+		})
+	}
 }
