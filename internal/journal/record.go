@@ -19,7 +19,10 @@ type Record struct {
 	// Test is the address a test send went to instead of the letter's
 	// recipients (send --redirect-to). Test sends settle nothing.
 	Test string `json:"test,omitempty"`
-	Line int    `json:"line"`
+	// Account is the account of several (the config's accounts:) that
+	// made the attempt; "" for a mailing's one account.
+	Account string `json:"account,omitempty"`
+	Line    int    `json:"line"`
 	// Rcpt are the envelope recipients of the attempt. Part says they are
 	// some of the letter's, the ones still due: the others' states stand.
 	Rcpt []string `json:"rcpt"`

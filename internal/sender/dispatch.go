@@ -14,6 +14,7 @@ import (
 type dispatcher struct {
 	p            *Pool
 	crew         *crew
+	lanes        []*lane // the accounts
 	letters      <-chan *letter.Letter
 	dispatch     context.Context
 	stopDispatch context.CancelCauseFunc
@@ -46,16 +47,12 @@ func (d *dispatcher) loop() {
 		if letters == nil && len(d.queue) == 0 && len(d.waiting) == 0 && d.inflight == 0 {
 			return
 		}
+		d.assign()
 		// Take a letter only when the workers could use it: the list is
 		// read as it is sent, not all at once.
 		in := letters
 		if len(d.queue) >= d.p.Concurrency {
 			in = nil
-		}
-		var out chan<- *job
-		var next *job
-		if len(d.queue) > 0 {
-			out, next = d.crew.work, d.queue[0]
 		}
 		var stop <-chan struct{}
 		if !stopping {
@@ -69,9 +66,8 @@ func (d *dispatcher) loop() {
 				continue
 			}
 			d.admit(l)
-		case out <- next:
-			d.queue = d.queue[1:]
-			d.inflight++
+		case <-d.crew.room:
+			// A worker took a letter: the next round hands out more.
 		case r := <-d.crew.reports:
 			d.inflight--
 			d.hear(r)
@@ -95,7 +91,7 @@ func (d *dispatcher) admit(l *letter.Letter) {
 	case len(due) == 0:
 		st := state(l, e)
 		d.count(func(s *Stats) { s.Letters++; s.Skipped[st]++ })
-	case d.dispatch.Err() != nil || d.atLimit(d.cost(due)):
+	case d.dispatch.Err() != nil || d.atLimit(d.cost(due)) || !d.fitsAny(d.cost(due)):
 		d.count(func(s *Stats) { s.Letters++; s.Untouched++ })
 	default:
 		d.dispatched++
@@ -134,15 +130,27 @@ func (d *dispatcher) cost(due []string) int {
 // hear takes what became of a job: it is final, waits for a retry, or
 // goes back to the queue.
 func (d *dispatcher) hear(r report) {
-	if r.gone {
+	j, ln := r.j, r.lane
+	if r.state != "" {
+		j.lane = ln
+	} else if ln != nil {
+		ln.taken-- // not tried: it takes nothing of the account's limits
+		ln.spent -= d.cost(j.l.Recipients)
+	}
+	switch {
+	case r.stop != nil:
+		d.stopLane(ln, r.stop)
+	case r.refused != nil:
+		d.pause(ln, true, r.refused)
+	case r.gone && ln.err == nil:
+		ln.workers--
 		d.workers--
+		if ln.workers == 0 {
+			d.stopLane(ln, d.noSession(ln, r.res))
+		}
 	}
-	j := r.j
 	if r.state != "" && r.res.Phase != PhaseBuild { // the server's doing
-		d.heed(r.res)
-	}
-	if d.workers == 0 && d.dispatch.Err() == nil {
-		d.stopDispatch(d.noSession(r.res))
+		d.heed(ln, r.res)
 	}
 	switch {
 	case r.state == "" && d.workers > 0 && d.dispatch.Err() == nil:
@@ -196,25 +204,28 @@ func (d *dispatcher) final(j *job, r report) journal.State {
 // noSession is why dispatching stops when no worker is left: the
 // sessions could not be opened, or the server wants fewer sessions at
 // once than the account has (res, the last reply, says so).
-func (d *dispatcher) noSession(res Result) *RunError {
+func (d *dispatcher) noSession(ln *lane, res Result) *RunError {
 	if res.Known.Account == smtp.TooManySessions {
 		re := accountError(ErrQuota, res)
 		re.Hint += "; then run send again in a few minutes, when the account's other sessions have ended"
 		return re
 	}
-	return &RunError{Kind: ErrUnavailable, Text: fmt.Sprintf("%s: no session left to send with", d.p.Transport.Describe())}
+	return &RunError{Kind: ErrUnavailable, Text: fmt.Sprintf("%s: no session left to send with", ln.Transport.Describe())}
 }
 
 // heed takes what a reply says beyond the letter: a reply about the
-// account (a quota reached, a login refused) stops dispatching at once,
-// the letters in flight finishing; PolicyStop policy rejections in a row
-// stop it too.
-func (d *dispatcher) heed(res Result) {
+// account (a quota reached, a login refused) stops the account at once,
+// the letters in flight finishing, and the run with it when it is the
+// last; a server that will not take letters for now (421, 454) pauses
+// the account; PolicyStop policy rejections in a row stop the run.
+func (d *dispatcher) heed(ln *lane, res Result) {
 	switch k := res.Known.Account; {
 	case k.Quota():
-		d.stopDispatch(accountError(ErrQuota, res)) // the first reply says why; later ones change nothing
+		d.stopLane(ln, accountError(ErrQuota, res)) // the first reply says why; later ones change nothing
 	case k == smtp.LoginRefused:
-		d.stopDispatch(accountError(ErrAuth, res))
+		d.stopLane(ln, accountError(ErrAuth, res))
+	case res.Code == 421 || res.Code == 454:
+		d.pause(ln, false, accountError(ErrUnavailable, res))
 	case res.policy():
 		d.policy++
 		if d.p.PolicyStop > 0 && d.policy >= d.p.PolicyStop {
@@ -223,12 +234,29 @@ func (d *dispatcher) heed(res Result) {
 		}
 	default:
 		d.policy = 0
+		if res.Verdict == Delivered {
+			d.resume(ln)
+		}
 	}
 }
 
 // finish counts a job's end in this run: the state of its last attempt,
 // or Attempt when none was made or it was cut short.
 func (d *dispatcher) finish(j *job, state journal.State) {
+	if state != journal.Attempt {
+		d.countAccount(j.lane, func(a *AccountStats) {
+			switch state {
+			case journal.Delivered:
+				a.Delivered++
+			case journal.Failed:
+				a.Failed++
+			case journal.Unknown:
+				a.Unknown++
+			default:
+				a.Deferred++
+			}
+		})
+	}
 	d.count(func(s *Stats) {
 		switch state {
 		case journal.Delivered:
@@ -257,15 +285,13 @@ func (d *dispatcher) abandonAll() {
 	d.queue, d.waiting = nil, nil
 	// Jobs handed over but not yet taken: no worker may take them now (a
 	// worker stopped by an abort takes nothing more).
-	for {
-		select {
-		case j := <-d.crew.work:
-			d.inflight--
-			d.finish(j, abandoned(j))
-		default:
-			return
-		}
+	for _, ln := range d.lanes {
+		d.reclaim(ln)
 	}
+	for _, j := range d.queue {
+		d.finish(j, abandoned(j))
+	}
+	d.queue = nil
 }
 
 func abandoned(j *job) journal.State {
@@ -291,14 +317,16 @@ func (d *dispatcher) wake() {
 
 // resetTimer sets t to fire when the first waiting retry is due.
 func (d *dispatcher) resetTimer(t *time.Timer) {
-	if len(d.waiting) == 0 {
-		t.Reset(time.Hour)
-		return
-	}
-	first := d.waiting[0].at
-	for _, w := range d.waiting[1:] {
+	first := time.Now().Add(time.Hour)
+	for _, w := range d.waiting {
 		if w.at.Before(first) {
 			first = w.at
+		}
+	}
+	// And when a paused account may take letters again, while some wait.
+	for _, ln := range d.lanes {
+		if len(d.queue) > 0 && ln.err == nil && ln.until.After(time.Now()) && ln.until.Before(first) {
+			first = ln.until
 		}
 	}
 	t.Reset(time.Until(first))

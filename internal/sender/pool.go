@@ -3,6 +3,7 @@ package sender
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"slices"
@@ -65,10 +66,16 @@ type Tx struct {
 	Last bool
 }
 
-// Pool delivers letters through Concurrency sessions of a Transport.
+// Pool delivers letters through its accounts' sessions: Concurrency
+// sessions of Transport, at the pace of Limit, or, when Accounts is set,
+// through those.
 type Pool struct {
 	Transport Transport
-	Journal   *journal.Journal
+	// Accounts, when set, are the ways out, in place of Transport,
+	// Concurrency and Limit: each letter goes through one of them. They
+	// share a Destination.
+	Accounts []Account
+	Journal  *journal.Journal
 	// Build writes a letter out. It runs once per letter, in the worker
 	// that first sends it; the bytes are kept for the letter's retries.
 	Build       func(*letter.Letter) ([]byte, error)
@@ -120,7 +127,29 @@ func (p *Pool) Lookup(l *letter.Letter) (journal.Entry, []string) {
 	if p.Redirect != nil {
 		return journal.Entry{}, l.Recipients
 	}
-	return p.Journal.Due(l, p.Transport.Destination(), p.ResendUnknown)
+	return p.Journal.Due(l, p.destination(), p.ResendUnknown)
+}
+
+// accounts are the pool's ways out: Accounts, or the one of Transport.
+func (p *Pool) accounts() []Account {
+	if len(p.Accounts) > 0 {
+		return p.Accounts
+	}
+	return []Account{{Transport: p.Transport, Concurrency: p.Concurrency, Limit: p.Limit}}
+}
+
+// destination is where the pool's letters go, as the journal has it.
+func (p *Pool) destination() string {
+	return p.accounts()[0].Transport.Destination()
+}
+
+// describe names the pool's destination for people.
+func (p *Pool) describe() string {
+	var names []string
+	for _, a := range p.accounts() {
+		names = append(names, a.Transport.Describe())
+	}
+	return strings.Join(names, ", ")
 }
 
 // state folds what the journal says of l's recipients (journal.Fold).
@@ -152,6 +181,7 @@ type job struct {
 	deferred bool           // an attempt in this run was temporary
 	paid     bool           // the rate limit let this attempt go already (its envelope went early)
 	buildErr error          // why it could not be written out when taken early
+	lane     *lane          // the account of its last attempt; nil before one
 }
 
 // to returns a job's letter for recipients, a subset of the row's.
@@ -180,7 +210,12 @@ type report struct {
 	state journal.State // the outcome recorded for the recipients accepted; "" when no attempt was made
 	retry bool          // another attempt may help the temporary outcomes
 	res   Result
-	gone  bool // the worker leaves the pool after this job
+	lane  *lane // the account of the worker
+	gone  bool  // the worker leaves the pool after this job
+	// stop, when not nil, says the account cannot be used (its login
+	// refused): it stops. refused says no session of it would open: it
+	// pauses. Either way the job was not tried.
+	stop, refused *RunError
 	// heard, when not nil, hears once the dispatcher has taken the
 	// report: a worker waits for it before its next letter, so that a
 	// stop the report brings (PolicyStop) holds that letter back.
@@ -225,6 +260,15 @@ func (p *Pool) Run(ctx, hard context.Context, each func(func(*letter.Letter) boo
 	if p.Concurrency < 1 {
 		p.Concurrency = 1
 	}
+	var lanes []*lane
+	workers := 0
+	for _, a := range p.accounts() {
+		if a.Transport.Destination() != p.destination() {
+			return Stats{}, fmt.Errorf("accounts %q and %q send to different destinations", p.accounts()[0].Name, a.Name)
+		}
+		lanes = append(lanes, newLane(a))
+		workers += max(a.Concurrency, 1)
+	}
 	dispatch, stopDispatch := context.WithCancelCause(ctx)
 	defer stopDispatch(nil)
 	g, gctx := errgroup.WithContext(hard)
@@ -247,15 +291,25 @@ func (p *Pool) Run(ctx, hard context.Context, each func(func(*letter.Letter) boo
 	// Jobs wait in work, so that a worker finds the next letter there
 	// at once, its envelope to go with the end of the one before
 	// (worker.takeNext), even while the dispatcher is busy.
-	c := &crew{pool: p, work: make(chan *job, p.Concurrency), reports: make(chan report), gctx: gctx, dest: p.Transport.Destination(),
-		dispatch: dispatch, stopDispatch: stopDispatch, ready: make(chan struct{})}
-	for id := 1; id <= p.Concurrency; id++ {
-		g.Go(func() error { return c.run(id) })
+	c := &crew{pool: p, reports: make(chan report), room: make(chan struct{}, 1), gctx: gctx, dest: p.destination(),
+		dispatch: dispatch, stopDispatch: stopDispatch}
+	id := 0
+	for _, ln := range lanes {
+		for i := range ln.Concurrency {
+			id++
+			n := id
+			g.Go(func() error { return c.run(ln, n, i == 0) })
+		}
 	}
-	d := &dispatcher{p: p, crew: c, letters: letters, dispatch: dispatch, stopDispatch: stopDispatch,
-		workers: p.Concurrency, stats: Stats{Skipped: map[journal.State]int{}}}
+	d := &dispatcher{p: p, crew: c, lanes: lanes, letters: letters, dispatch: dispatch, stopDispatch: stopDispatch,
+		workers: workers, stats: Stats{Skipped: map[journal.State]int{}}}
+	for _, ln := range lanes {
+		d.countAccount(ln, func(*AccountStats) {}) // every named account in the counts
+	}
 	d.loop()
-	close(c.work)
+	for _, ln := range lanes {
+		d.closeLane(ln)
+	}
 	err := g.Wait()
 
 	if err == nil && produceErr != nil && !(errors.Is(produceErr, context.Canceled) && ctx.Err() != nil) {

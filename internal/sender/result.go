@@ -121,9 +121,11 @@ func describeNetErr(err error) string {
 	return err.Error()
 }
 
-// RunError is a failure that ends the whole run.
+// RunError is a failure that ends the whole run, or, in a run with
+// several accounts, stops one of them (Account).
 type RunError struct {
 	Kind     RunErrorKind
+	Account  string // the account it stopped, of several; "" for the one account
 	Phase    string
 	Code     int
 	Enhanced string // RFC 3463 code, if the reply had one
@@ -166,6 +168,9 @@ func (e *RunError) Error() string {
 	}
 	if e.Phase != "" {
 		s = e.Phase + ": " + s
+	}
+	if e.Account != "" {
+		s = "account " + e.Account + ": " + s
 	}
 	return s
 }

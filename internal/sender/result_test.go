@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"testing"
@@ -121,8 +122,9 @@ func TestAccountReplies(t *testing.T) {
 			t.Errorf("Classify(%s, %v) = %v, account %d, reconnect %v; want temporary, %d, %v", tt.phase, &tt.reply, r.Verdict, r.Known.Account, r.Reconnect, tt.account, tt.reconnect)
 		}
 		ctx, cancel := context.WithCancelCause(context.Background())
-		d := &dispatcher{p: &Pool{PolicyStop: 5}, dispatch: ctx, stopDispatch: cancel}
-		d.heed(r)
+		ln := newLane(Account{Transport: &Maildir{Path: t.TempDir()}})
+		d := &dispatcher{p: &Pool{PolicyStop: 5, Log: slog.New(slog.DiscardHandler)}, lanes: []*lane{ln}, workers: 1, dispatch: ctx, stopDispatch: cancel}
+		d.heed(ln, r)
 		var re *RunError
 		switch cause := context.Cause(ctx); {
 		case tt.stop == 0 && cause != nil:

@@ -27,6 +27,9 @@ type Stats struct {
 	// the provider's (ErrQuota), says so in plain words, and when to run
 	// again. Only Run's final Stats have it.
 	Quota string
+	// Accounts counts, by account name, the letters each carried, in a
+	// run with named accounts (Account.Name); nil otherwise.
+	Accounts map[string]AccountStats
 }
 
 // Sent is how many letters this run attempted.
@@ -62,5 +65,6 @@ func (s Stats) Refused() int {
 func (s Stats) copy() Stats {
 	s.Skipped = maps.Clone(s.Skipped)
 	s.CopiesRefused = maps.Clone(s.CopiesRefused)
+	s.Accounts = maps.Clone(s.Accounts)
 	return s
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/mailmerge/mailmerge/internal/journal"
@@ -15,29 +13,26 @@ import (
 // crew is what the workers share.
 type crew struct {
 	pool         *Pool
-	work         chan *job
 	reports      chan report
+	room         chan struct{} // a worker took a letter: its account has room for another
 	gctx         context.Context
-	dest         string // Transport.Destination, for the journal
+	dest         string // the accounts' Destination, for the journal
 	dispatch     context.Context
 	stopDispatch context.CancelCauseFunc
-	live         atomic.Int32 // open sessions
-	// ready is closed when the first session has been tried, so that
-	// credentials a server rejects are sent once, not once per worker.
-	ready     chan struct{}
-	readyOnce sync.Once
 }
 
-// run is worker id: it reports on every job it takes, exactly once.
-func (c *crew) run(id int) error {
-	w := &worker{crew: c, id: id}
+// run is worker id of an account: it reports on every job it takes,
+// exactly once. The account's first worker tries a session before the
+// others may.
+func (c *crew) run(ln *lane, id int, first bool) error {
+	w := &worker{crew: c, lane: ln, id: id}
 	defer w.close(true)
 	heard := make(chan struct{}, 1)
-	if id == 1 {
-		defer c.readyOnce.Do(func() { close(c.ready) })
+	if first {
+		defer ln.readyOnce.Do(func() { close(ln.ready) })
 	} else {
 		select {
-		case <-c.ready:
+		case <-ln.ready:
 		case <-c.gctx.Done():
 			return nil
 		}
@@ -47,31 +42,42 @@ func (c *crew) run(id int) error {
 		w.held = nil
 		if j == nil {
 			select {
-			case j = <-c.work:
+			case j = <-ln.work:
+				c.tookOne()
 			case <-c.gctx.Done():
 				return nil
 			}
 		}
 		if j == nil {
-			return nil // closed: everything is done
+			return nil // closed: everything is done, or the account stopped
 		}
 		r, err := w.handle(j)
-		r.heard = heard
+		r.lane, r.heard = ln, heard
 		c.reports <- r
 		<-heard
 		if err != nil || r.gone {
 			if w.held != nil {
-				c.reports <- report{j: w.held} // taken early, never tried
+				c.reports <- report{j: w.held, lane: ln} // taken early, never tried
 			}
 			return err
 		}
 	}
 }
 
-// worker is one worker: its number and its session, opened when first
-// needed.
+// tookOne tells the dispatcher that an account has room for another
+// letter.
+func (c *crew) tookOne() {
+	select {
+	case c.room <- struct{}{}:
+	default: // told already
+	}
+}
+
+// worker is one worker: its account, its number, and its session,
+// opened when first needed.
 type worker struct {
 	crew    *crew
+	lane    *lane   // the account it sends through
 	id      int     // 1, 2, ...: the session's number in traces and logs
 	session Session // nil until opened, and once closed
 	sent    int     // letters sent on session
@@ -82,10 +88,10 @@ type worker struct {
 
 // handle makes one attempt at j, if it can.
 func (w *worker) handle(j *job) (report, error) {
-	c, p := w.crew, w.crew.pool
-	r := report{j: j}
-	if w.stopped() {
-		return r, nil
+	c, p, ln := w.crew, w.crew.pool, w.lane
+	r := report{j: j, lane: ln}
+	if w.stopped() || ln.isPaused() {
+		return r, nil // not tried: the dispatcher gives it to another account, or leaves it
 	}
 	if j.buildErr != nil {
 		err := j.buildErr
@@ -99,8 +105,8 @@ func (w *worker) handle(j *job) (report, error) {
 		}
 		j.data = data
 	}
-	if p.Limit != nil && !j.paid {
-		if err := p.Limit.Wait(c.dispatch); err != nil {
+	if ln.Limit != nil && !j.paid {
+		if err := ln.Limit.Wait(c.dispatch); err != nil {
 			return r, nil
 		}
 	}
@@ -112,21 +118,28 @@ func (w *worker) handle(j *job) (report, error) {
 		err := w.open()
 		var re *RunError
 		if errors.As(err, &re) {
-			c.stopDispatch(err) // before the others may try
+			ln.down.Store(true) // before its other workers may try
+			r.stop = re
 		}
-		if w.id == 1 {
-			c.readyOnce.Do(func() { close(c.ready) })
-		}
+		ln.readyOnce.Do(func() { close(ln.ready) })
 		switch {
 		case re != nil:
-			return r, err
-		case err != nil:
+			r.gone = true
+			return r, nil
+		case err != nil && ln.live.Load() > 0:
 			if !w.stopped() {
-				// Others still have sessions: this worker bows out (the
-				// server may limit connections) and hands its letter on.
+				// The account's other sessions are open: this worker bows
+				// out (the server may limit connections) and hands its
+				// letter on.
 				p.Log.Warn("session could not be opened; going on with fewer", "session", w.id, "err", err)
 			}
 			r.gone = true
+			return r, nil
+		case err != nil:
+			// None of the account's sessions is open: the dispatcher
+			// pauses it, and gives its letters to the others.
+			r.refused = &RunError{Kind: ErrUnavailable, Text: fmt.Sprintf("%s: %v", ln.Transport.Describe(), err), Err: err,
+				Hint: ln.Transport.Hint(c.gctx, err)}
 			return r, nil
 		case w.stopped():
 			return r, nil // stopped while the session opened: the letter was not in flight
@@ -146,7 +159,7 @@ func (w *worker) handle(j *job) (report, error) {
 	if k := r.res.Known; k.Account == smtp.TooManySessions {
 		// The server wants fewer sessions at once from the account: this
 		// one ends, and its worker leaves the pool; its letter goes to
-		// the others (hear), and with none left the run stops.
+		// the others (hear), and with none left the account stops.
 		p.Log.Warn("the server allows fewer sessions at once; going on with fewer", "session", w.id,
 			"reply", fmt.Sprintf("%d %s %s", r.res.Code, r.res.Enhanced, r.res.Text), "hint", k.Advice())
 		w.close(false)
@@ -174,7 +187,8 @@ func (w *worker) takeNext() *Tx {
 		return nil
 	}
 	select {
-	case j := <-w.crew.work:
+	case j := <-w.lane.work:
+		w.crew.tookOne()
 		if j == nil {
 			return nil // closed (never while a job is in flight): the run loop sees it too
 		}
@@ -183,8 +197,8 @@ func (w *worker) takeNext() *Tx {
 		return nil
 	}
 	j := w.held
-	if p.Limit != nil {
-		if !p.Limit.Allow() {
+	if lim := w.lane.Limit; lim != nil {
+		if !lim.Allow() {
 			return nil // it waits its turn in handle
 		}
 		j.paid = true
@@ -215,19 +229,24 @@ func (w *worker) unbuilt(j *job, err error) (report, error) {
 	return report{j: j, state: journal.Deferred, res: Result{Verdict: Temporary, Phase: PhaseBuild, Text: err.Error()}}, nil
 }
 
-// stopped reports that dispatching has stopped, or the run is ending:
-// no new letter may go out.
+// stopped reports that dispatching has stopped, the run is ending, or
+// the worker's account has stopped: no new letter may go out.
 func (w *worker) stopped() bool {
-	return w.crew.dispatch.Err() != nil || w.crew.gctx.Err() != nil
+	return w.crew.dispatch.Err() != nil || w.crew.gctx.Err() != nil || w.lane.down.Load()
 }
 
-// open tries to open a session, with backoff between tries. It gives up
-// with a *RunError when no worker has a session either.
+// open tries to open a session of the worker's account, with backoff
+// between tries while the account has other sessions open. A *RunError
+// says the account cannot be used (its login is refused).
 func (w *worker) open() error {
-	c, p := w.crew, w.crew.pool
+	c, p, ln := w.crew, w.crew.pool, w.lane
 	var err error
-	for try := 0; try < max(1, p.OpenTries); try++ {
+	tries := max(1, p.OpenTries)
+	for try := 0; try < tries; try++ {
 		if try > 0 {
+			if ln.live.Load() == 0 {
+				return err // the dispatcher pauses the account, and tries later
+			}
 			if !sleep(c.dispatch, backoff(p.Backoff, try)) {
 				return c.dispatch.Err()
 			}
@@ -236,21 +255,17 @@ func (w *worker) open() error {
 			return c.dispatch.Err()
 		}
 		var sess Session
-		sess, err = p.Transport.Open(c.gctx, w.id)
+		sess, err = ln.Transport.Open(c.gctx, w.id)
 		if err == nil {
 			w.session, w.sent = sess, 0
-			c.live.Add(1)
+			ln.live.Add(1)
 			return nil
 		}
 		var re *RunError
 		if errors.As(err, &re) {
 			return err
 		}
-		p.Log.Info("session not opened", "session", w.id, "try", try+1, "err", err)
-	}
-	if c.live.Load() == 0 {
-		return &RunError{Kind: ErrUnavailable, Text: fmt.Sprintf("%s: %v", p.Transport.Describe(), err), Err: err,
-			Hint: p.Transport.Hint(c.gctx, err)}
+		p.Log.Info("session not opened", "session", w.id, "account", ln.Name, "try", try+1, "err", err)
 	}
 	return err
 }
@@ -267,7 +282,7 @@ func (w *worker) close(polite bool) {
 		w.session.Abort() // after a 421 or a network error: no QUIT, no RSET
 	}
 	w.session = nil
-	w.crew.live.Add(-1)
+	w.lane.live.Add(-1)
 }
 
 // attempt makes one attempt at a letter, tx, and records it.
@@ -319,7 +334,7 @@ func (w *worker) attempt(j *job, tx Tx) report {
 
 // record starts a journal record of j.
 func (w *worker) record(j *job) journal.Record {
-	r := journal.Record{Key: j.l.Key, Dest: w.crew.dest, Line: j.l.Line, Rcpt: j.l.Recipients, Part: j.part, FP: j.l.Fingerprint, Made: j.letter.Made, MessageID: j.l.MessageID, Attempt: j.attempt}
+	r := journal.Record{Key: j.l.Key, Dest: w.crew.dest, Account: w.lane.Name, Line: j.l.Line, Rcpt: j.l.Recipients, Part: j.part, FP: j.l.Fingerprint, Made: j.letter.Made, MessageID: j.l.MessageID, Attempt: j.attempt}
 	if p := w.crew.pool; p.Redirect != nil {
 		r.Test = p.Redirect.Addr
 	}
