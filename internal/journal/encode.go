@@ -23,6 +23,10 @@ func appendRecord(b []byte, r *Record) []byte {
 		b = append(b, `,"test":`...)
 		b = appendString(b, r.Test)
 	}
+	if r.Account != "" {
+		b = append(b, `,"account":`...)
+		b = appendString(b, r.Account)
+	}
 	b = append(b, `,"line":`...)
 	b = strconv.AppendInt(b, int64(r.Line), 10)
 	b = append(b, `,"rcpt":`...)

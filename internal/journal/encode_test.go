@@ -16,7 +16,7 @@ func TestAppendRecord(t *testing.T) {
 	for _, r := range []Record{
 		{},
 		{Time: at, Key: key, Line: 2, Rcpt: []string{"ann@example.com"}, MessageID: "<k@example.org>", Attempt: 1, State: Attempt},
-		{Time: at.Truncate(time.Second), Key: key, Dest: "smtp:mail.example.org:587", Test: "me@example.org", Line: 3, Rcpt: []string{"a@x", "б@пример.рф"}, Part: true,
+		{Time: at.Truncate(time.Second), Key: key, Dest: "smtp:mail.example.org:587", Test: "me@example.org", Account: "Кафедра", Line: 3, Rcpt: []string{"a@x", "б@пример.рф"}, Part: true,
 			FP: 1<<64 - 1, Made: 42, MessageID: "<k@example.org>", Attempt: 3, State: Delivered, Phase: "EOD", Code: 250, Enhanced: "2.0.0",
 			Text: "ok <queued> as 4XYZ & more", Millis: 17, Rejected: []Rejection{
 				{Rcpt: "bob@example.com", State: Failed, Code: 550, Enhanced: "5.1.1", Text: "no such user"},
@@ -80,7 +80,7 @@ func FuzzAppendRecord(f *testing.F) {
 	f.Add("ok", "ann@example.com", "<k@x>", "2.0.0")
 	f.Add("\x00<>&\u2028\xff\"\\", "б@пример.рф", "", "\t")
 	f.Fuzz(func(t *testing.T, text, rcpt, msgid, enhanced string) {
-		r := Record{Time: time.Unix(1_800_000_000, 5).UTC(), Key: letter.NamedKey("c", rcpt), Dest: text, Rcpt: []string{rcpt, text},
+		r := Record{Time: time.Unix(1_800_000_000, 5).UTC(), Key: letter.NamedKey("c", rcpt), Dest: text, Account: enhanced, Rcpt: []string{rcpt, text},
 			MessageID: msgid, State: State(text), Phase: rcpt, Enhanced: enhanced, Text: text,
 			Rejected: []Rejection{{Rcpt: rcpt, State: State(enhanced), Text: text, Enhanced: msgid}}, Report: msgid, Copy: text}
 		sameAsJSON(t, &r)

@@ -189,7 +189,7 @@ func (d *dispatcher) final(j *job, r report) journal.State {
 		}
 		return r.state
 	}
-	e := d.p.Journal.Lookup(j.letter.Key, d.p.Transport.Destination()).For(j.letter.Recipients)
+	e := d.p.Journal.Lookup(j.letter.Key, d.crew.dest).For(j.letter.Recipients)
 	for i, rcpt := range j.letter.Recipients {
 		if s, _ := e.StateOf(rcpt); i < len(j.letter.Sources) && j.letter.Sources[i] == "" && s == journal.Failed {
 			if d.stats.CopiesRefused == nil {
