@@ -36,6 +36,7 @@ type Config struct {
 	AttachmentsAllowOutside bool            `mapstructure:"attachments_allow_outside"`
 	Recipients              Recipients      `mapstructure:"recipients"`
 	SMTP                    SMTP            `mapstructure:"smtp"`
+	Accounts                []Account       `mapstructure:"accounts"`
 	Maildir                 Maildir         `mapstructure:"maildir"`
 	Send                    Send            `mapstructure:"send"`
 	ListUnsubscribe         ListUnsubscribe `mapstructure:"list_unsubscribe"`
@@ -48,6 +49,9 @@ type Config struct {
 	// variable ("$MAILMERGE_SEND_RATE") that set it over the file.
 	Overrides map[string]string `mapstructure:"-"`
 	lines     map[string]int    // the file's keys, by line (keyLines)
+	// section, in the config of one account of accounts: (ForAccount),
+	// is where its keys are: "accounts.NAME".
+	section string
 }
 
 // Source says where the value of key came from, for errors: the flag or
@@ -57,7 +61,7 @@ func (c *Config) Source(key string) string {
 		return s
 	}
 	for k := key; k != ""; { // the key's line, or its section's
-		if line, ok := c.lines[k]; ok {
+		if line, ok := c.lines[strings.ToLower(k)]; ok {
 			return fmt.Sprintf("%s:%d", filepath.Base(c.File), line)
 		}
 		i := strings.LastIndexByte(k, '.')
@@ -205,11 +209,7 @@ func (c *Config) Resolve() {
 	if c.Campaign == "" {
 		c.Campaign, c.CampaignFromFile = base, true
 	}
-	abs := func(p *string) {
-		if *p != "" && !filepath.IsAbs(*p) {
-			*p = filepath.Join(dir, *p)
-		}
-	}
+	abs := c.abs
 	c.applyProvider()
 	abs(&c.Template)
 	abs(&c.Recipients.File)
@@ -240,10 +240,15 @@ func (c *Config) Resolve() {
 		c.IMAP.Auth = c.SMTP.Auth
 	}
 	if c.SMTP.Security == "" {
-		c.SMTP.Security = smtp.StartTLS
-		if c.SMTP.Port == 465 {
-			c.SMTP.Security = smtp.TLS
-		}
+		c.SMTP.Security = securityOf(c.SMTP.Port)
+	}
+	c.resolveAccounts()
+}
+
+// abs makes a path of the config absolute, relative to its folder.
+func (c *Config) abs(p *string) {
+	if *p != "" && !filepath.IsAbs(*p) {
+		*p = filepath.Join(filepath.Dir(c.File), *p)
 	}
 }
 
@@ -318,53 +323,8 @@ func (c *Config) Validate() error {
 		bad("campaign", "must be a non-empty name without control characters")
 	}
 
-	s := c.SMTP
-	if s.Port < 1 || s.Port > 65535 {
-		bad("smtp.port", "must be between 1 and 65535, got %d", s.Port)
-	}
-	switch s.Security {
-	case smtp.StartTLS, smtp.TLS:
-	case smtp.Plain:
-		if s.Host != "" && !isLoopback(s.Host) && !s.AllowInsecure {
-			bad("smtp.security", "none sends mail (and passwords) in the clear; allowed only for a loopback host unless smtp.allow_insecure is true")
-		}
-		if s.Username != "" {
-			bad("smtp.username", "authentication needs an encrypted connection: set smtp.security to starttls or tls")
-		}
-	default:
-		bad("smtp.security", "must be starttls, tls or none, got %q", s.Security)
-	}
-	switch {
-	case strings.ContainsAny(s.Host, " /\t") || strings.Contains(s.Host, "://"):
-		bad("smtp.host", "must be a host name or address, got %q", s.Host)
-	case strings.Contains(s.Host, ":") && net.ParseIP(strings.Trim(s.Host, "[]")) == nil:
-		bad("smtp.host", "must be a host name or address, without the port (it goes in smtp.port), got %q", s.Host)
-	}
-	if s.PasswordEnv != "" && !envName.MatchString(s.PasswordEnv) {
-		bad("smtp.password_env", "must be the name of an environment variable, like MAILMERGE_SMTP_PASSWORD (the value is not shown: it may be a password)")
-	}
-	if s.PasswordFile != "" {
-		if _, err := os.Stat(s.PasswordFile); err != nil {
-			bad("smtp.password_file", "%v", err)
-		}
-	}
-	if s.CAFile != "" {
-		if _, err := os.Stat(s.CAFile); err != nil {
-			bad("smtp.ca_file", "%v", err)
-		}
-	}
-	for key, d := range map[string]time.Duration{"smtp.dial_timeout": s.DialTimeout, "smtp.timeout": s.Timeout} {
-		if d <= 0 {
-			bad(key, "must be positive, got %v", d)
-		}
-	}
-	if s.DataTimeout < 10*time.Minute {
-		bad("smtp.data_timeout", "must be at least 10m (RFC 5321 §4.5.3.2.6): a shorter wait after the final dot makes duplicate letters, got %v", s.DataTimeout)
-	}
-	if s.Host != "" && c.Maildir.Path != "" {
-		bad("maildir.path", "set either smtp.host or maildir.path, not both")
-	}
-
+	errs = append(errs, c.validateSMTP()...)
+	errs = append(errs, c.validateAccounts()...)
 	errs = append(errs, c.validateIMAP()...)
 	errs = append(errs, c.validateLogin()...)
 
@@ -451,4 +411,61 @@ func isLoopback(host string) bool {
 	}
 	ip := net.ParseIP(strings.Trim(host, "[]"))
 	return ip != nil && ip.IsLoopback()
+}
+
+// validateSMTP checks the keys of smtp:, or of one account of accounts:
+// in its config (ForAccount).
+func (c *Config) validateSMTP() []error {
+	var errs []error
+	bad := func(key string, format string, args ...any) {
+		errs = append(errs, c.KeyErr(key, fmt.Errorf(format, args...)))
+	}
+	s := c.SMTP
+	if s.Port < 1 || s.Port > 65535 {
+		bad("smtp.port", "must be between 1 and 65535, got %d", s.Port)
+	}
+	switch s.Security {
+	case smtp.StartTLS, smtp.TLS:
+	case smtp.Plain:
+		if s.Host != "" && !isLoopback(s.Host) && !s.AllowInsecure {
+			bad("smtp.security", "none sends mail (and passwords) in the clear; allowed only for a loopback host unless smtp.allow_insecure is true")
+		}
+		if s.Username != "" {
+			bad("smtp.username", "authentication needs an encrypted connection: set smtp.security to starttls or tls")
+		}
+	default:
+		bad("smtp.security", "must be starttls, tls or none, got %q", s.Security)
+	}
+	switch {
+	case strings.ContainsAny(s.Host, " /\t") || strings.Contains(s.Host, "://"):
+		bad("smtp.host", "must be a host name or address, got %q", s.Host)
+	case strings.Contains(s.Host, ":") && net.ParseIP(strings.Trim(s.Host, "[]")) == nil:
+		bad("smtp.host", "must be a host name or address, without the port (it goes in smtp.port), got %q", s.Host)
+	}
+	if s.PasswordEnv != "" && !envName.MatchString(s.PasswordEnv) {
+		bad("smtp.password_env", "must be the name of an environment variable, like MAILMERGE_SMTP_PASSWORD (the value is not shown: it may be a password)")
+	}
+	if s.PasswordFile != "" {
+		if _, err := os.Stat(s.PasswordFile); err != nil {
+			bad("smtp.password_file", "%v", err)
+		}
+	}
+	if s.CAFile != "" {
+		if _, err := os.Stat(s.CAFile); err != nil {
+			bad("smtp.ca_file", "%v", err)
+		}
+	}
+	for key, d := range map[string]time.Duration{"smtp.dial_timeout": s.DialTimeout, "smtp.timeout": s.Timeout} {
+		if d <= 0 {
+			bad(key, "must be positive, got %v", d)
+		}
+	}
+	if s.DataTimeout < 10*time.Minute {
+		bad("smtp.data_timeout", "must be at least 10m (RFC 5321 §4.5.3.2.6): a shorter wait after the final dot makes duplicate letters, got %v", s.DataTimeout)
+	}
+	if s.Host != "" && c.Maildir.Path != "" {
+		bad("maildir.path", "set either smtp.host or maildir.path, not both")
+	}
+
+	return errs
 }

@@ -8,6 +8,7 @@ import (
 	"math"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -186,6 +187,7 @@ func hasDecodeError(err error) bool {
 // keyError says what is wrong with the value of key (or, for a section,
 // with the keys in it).
 func (c *Config) keyError(key string, err error) []error {
+	key = listIndex.ReplaceAllString(key, ".$1") // accounts[0].port: accounts.0.port
 	if keys, ok := strings.CutPrefix(err.Error(), "has invalid keys: "); ok {
 		var out []error
 		for _, k := range strings.Split(keys, ", ") {
@@ -216,6 +218,9 @@ func (c *Config) keyError(key string, err error) []error {
 	}
 	return []error{&KeyError{Source: c.Source(key), Key: key, Err: err}}
 }
+
+// listIndex is an index into a list of sections as mapstructure names it.
+var listIndex = regexp.MustCompile(`\[(\d+)\]`)
 
 // want says which kind of value a key takes.
 func want(t reflect.Type) error {

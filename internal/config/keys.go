@@ -44,6 +44,9 @@ func Keys() []string {
 			if tag == "-" || tag == "" {
 				continue
 			}
+			if f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct {
+				continue // a list of sections (accounts): in the file only
+			}
 			if f.Type.Kind() == reflect.Struct && !reflect.PointerTo(f.Type).Implements(textUnmarshaler) {
 				walk(f.Type, prefix+tag+".")
 				continue

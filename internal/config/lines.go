@@ -25,6 +25,22 @@ func keyLines(path string) map[string]int {
 	lines := map[string]int{}
 	var walk func(n *yaml.Node, prefix string)
 	walk = func(n *yaml.Node, prefix string) {
+		if n.Kind == yaml.SequenceNode {
+			// A list of sections (accounts:): each by its index, as
+			// decoding names it, and by its name.
+			for i, item := range n.Content {
+				lines[fmt.Sprintf("%s%d", prefix, i)] = item.Line
+				walk(item, fmt.Sprintf("%s%d.", prefix, i))
+				for j := 0; item.Kind == yaml.MappingNode && j+1 < len(item.Content); j += 2 {
+					if strings.EqualFold(item.Content[j].Value, "name") && item.Content[j+1].Value != "" {
+						section := prefix + strings.ToLower(item.Content[j+1].Value)
+						lines[section] = item.Line
+						walk(item, section+".")
+					}
+				}
+			}
+			return
+		}
 		if n.Kind != yaml.MappingNode {
 			return
 		}

@@ -119,14 +119,20 @@ func google(title string, daily int) Provider {
 
 // provider is the preset smtp.provider names; ok is false for none.
 func (c *Config) provider() (Provider, bool) {
-	p, ok := Providers[strings.ToLower(strings.TrimSpace(c.SMTP.Provider))]
+	return providerNamed(c.SMTP.Provider)
+}
+
+// providerNamed is the preset of a provider's name; ok is false for
+// none.
+func providerNamed(name string) (Provider, bool) {
+	p, ok := Providers[strings.ToLower(strings.TrimSpace(name))]
 	return p, ok
 }
 
 // isSet reports whether the file, a flag or the environment set key: a
 // provider fills only the keys nobody set.
 func (c *Config) isSet(key string) bool {
-	_, inFile := c.lines[key]
+	_, inFile := c.lines[strings.ToLower(key)]
 	return inFile || c.Overrides[key] != ""
 }
 
@@ -153,6 +159,30 @@ func (c *Config) applyProvider() {
 			apply()
 		}
 	}
+	p.fillSMTP(&c.SMTP, c.isSet)
+	fill("send.rate", func() { c.Send.Rate = p.Rate })
+	if p.DailyLimit > 0 {
+		fill("send.daily_limit", func() { c.Send.DailyLimit = Quota{N: p.DailyLimit, Per: Day} })
+		fill("send.daily_limit_counts", func() { c.Send.DailyLimitCounts = p.DailyCounts })
+	}
+	if p.Concurrency > 0 {
+		fill("send.concurrency", func() { c.Send.Concurrency = p.Concurrency })
+	}
+	imap := c.hasIMAP()
+	if imap {
+		if c.IMAP.Host == "" {
+			c.IMAP.Host = p.IMAPHost
+		}
+	}
+	if c.IMAP.Auth == "" {
+		c.IMAP.Auth = c.SMTP.Auth
+	}
+	fillScopes(&c.SMTP.OAuth2, p, imap && c.IMAP.Auth == OAuth)
+}
+
+// fillSMTP fills the server and login keys of s that are not set (isSet
+// tells, by smtp.* key) from the preset.
+func (p Provider) fillSMTP(s *SMTP, isSet func(key string) bool) {
 	// Text left empty is filled too: config.example.yaml shows these
 	// keys empty.
 	fillText := func(v *string, preset string) {
@@ -160,9 +190,11 @@ func (c *Config) applyProvider() {
 			*v = preset
 		}
 	}
-	s, o := &c.SMTP, &c.SMTP.OAuth2
+	o := &s.OAuth2
 	fillText(&s.Host, p.SMTPHost)
-	fill("smtp.port", func() { s.Port = p.SMTPPort })
+	if !isSet("smtp.port") || s.Port == 0 {
+		s.Port = p.SMTPPort
+	}
 	if s.Security == "" {
 		s.Security = p.Security
 	}
@@ -174,27 +206,18 @@ func (c *Config) applyProvider() {
 	fillText(&o.AuthURL, tenant(p.AuthURL))
 	fillText(&o.TokenURL, tenant(p.TokenURL))
 	fillText(&o.DeviceURL, tenant(p.DeviceURL))
-	fill("send.rate", func() { c.Send.Rate = p.Rate })
-	if p.DailyLimit > 0 {
-		fill("send.daily_limit", func() { c.Send.DailyLimit = Quota{N: p.DailyLimit, Per: Day} })
-		fill("send.daily_limit_counts", func() { c.Send.DailyLimitCounts = p.DailyCounts })
+}
+
+// fillScopes gives an OAuth2 login without scopes the preset's: to send,
+// to read the mailbox too when imap says so (one login for both servers:
+// one token with both scopes), and to be renewed.
+func fillScopes(o *OAuth2, p Provider, imap bool) {
+	if len(o.Scopes) > 0 {
+		return
 	}
-	if p.Concurrency > 0 {
-		fill("send.concurrency", func() { c.Send.Concurrency = p.Concurrency })
-	}
-	imap := c.hasIMAP()
-	if imap {
-		fillText(&c.IMAP.Host, p.IMAPHost)
-	}
-	if c.IMAP.Auth == "" {
-		c.IMAP.Auth = s.Auth
-	}
-	if len(o.Scopes) == 0 {
-		// One login for both servers: one token with both scopes.
-		for _, sc := range []string{p.SMTPScope, map[bool]string{true: p.IMAPScope}[imap && c.IMAP.Auth == OAuth], p.Offline} {
-			if sc != "" && !slices.Contains(o.Scopes, sc) {
-				o.Scopes = append(o.Scopes, sc)
-			}
+	for _, sc := range []string{p.SMTPScope, map[bool]string{true: p.IMAPScope}[imap], p.Offline} {
+		if sc != "" && !slices.Contains(o.Scopes, sc) {
+			o.Scopes = append(o.Scopes, sc)
 		}
 	}
 }
@@ -252,11 +275,14 @@ func isLoopbackURL(u string) bool {
 // published limits: the provider refuses the letters past them, or
 // blocks the account for a day.
 func (c *Config) ProviderWarnings() []error {
+	var out []error
+	for _, a := range c.Accounts {
+		out = append(out, c.ForAccount(a).ProviderWarnings()...)
+	}
 	p, ok := c.provider()
 	if !ok {
-		return nil
+		return out
 	}
-	var out []error
 	warn := func(key string, format string, args ...any) {
 		out = append(out, c.KeyErr(key, fmt.Errorf(format, args...)))
 	}

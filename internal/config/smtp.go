@@ -13,13 +13,16 @@ import (
 
 // KeyErr returns a *KeyError about key, located where its value came from.
 func (c *Config) KeyErr(key string, err error) *KeyError {
+	if c.section != "" {
+		key = accountKey(c.section, key)
+	}
 	return &KeyError{Source: c.Source(key), Key: key, Err: err}
 }
 
 // CheckTransport reports a config that names nowhere to send letters.
 func (c *Config) CheckTransport() error {
-	if c.SMTP.Host == "" && c.Maildir.Path == "" {
-		return c.KeyErr("smtp.host", errors.New("no transport: set smtp.host, or maildir.path to write letters into a folder"))
+	if c.SMTP.Host == "" && c.Maildir.Path == "" && len(c.Accounts) == 0 {
+		return c.KeyErr("smtp.host", errors.New("no transport: set smtp.host (or accounts:), or maildir.path to write letters into a folder"))
 	}
 	return nil
 }
