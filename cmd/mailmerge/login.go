@@ -14,6 +14,7 @@ import (
 
 func newLoginCmd() *cobra.Command {
 	var device bool
+	var account string
 	cmd := &cobra.Command{
 		Use:   "login",
 		Short: "Log in to your mail provider with OAuth2 (auth: oauth2) and keep the tokens",
@@ -21,6 +22,9 @@ func newLoginCmd() *cobra.Command {
 		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfigFor(cmd, nil, config.NotLogin)
+			if err == nil {
+				cfg, err = mailing.LoginAccount(cfg, account)
+			}
 			if err != nil {
 				return err
 			}
@@ -48,17 +52,22 @@ func newLoginCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&device, "device", false, "log in with a code entered on another device (for SSH sessions and servers)")
+	cmd.Flags().StringVar(&account, "account", "", "the account of accounts: to log in to")
 	return cmd
 }
 
 func newLogoutCmd() *cobra.Command {
-	return &cobra.Command{
+	var account string
+	cmd := &cobra.Command{
 		Use:   "logout",
 		Short: "Forget the tokens of mailmerge login",
 		Long:  help("logout"),
 		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfigFor(cmd, nil, config.NotLogin)
+			if err == nil {
+				cfg, err = mailing.LoginAccount(cfg, account)
+			}
 			if err != nil {
 				return err
 			}
@@ -74,6 +83,8 @@ func newLogoutCmd() *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&account, "account", "", "the account of accounts: to log out of")
+	return cmd
 }
 
 // printLogin says who is logged in where, with which scopes, until when.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -20,6 +21,26 @@ import (
 // in, says QUIT and prints what it learned; it sends nothing. With an
 // imap: section, it does the same for the IMAP server.
 func checkServer(cmd *cobra.Command, cfg *config.Config) error {
+	var failed error
+	for _, a := range cfg.Senders() {
+		if a.Name != "" {
+			fmt.Fprintf(cmd.OutOrStdout(), "account %s: ", a.Name)
+		}
+		if err := checkAccount(cmd, cfg.ForAccount(a)); err != nil && a.Name == "" {
+			return err
+		} else if err != nil {
+			fmt.Fprintf(cmd.OutOrStdout(), "not usable: %v\n", err) // the others are checked too
+			failed = cmp.Or(failed, err)
+		}
+	}
+	if failed != nil {
+		return failed
+	}
+	return checkMailbox(cmd, cfg)
+}
+
+// checkAccount checks the SMTP server of one account.
+func checkAccount(cmd *cobra.Command, cfg *config.Config) error {
 	info, err := mailing.CheckServer(cmd.Context(), cfg, passwordPrompt(cmd))
 	if err != nil {
 		return err
@@ -32,6 +53,11 @@ func checkServer(cmd *cobra.Command, cfg *config.Config) error {
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "  OAuth2:     logged in as %s at %s, scopes %s%s\n", l.Username, l.Server, strings.Join(l.Scopes, " "), until)
 	}
+	return nil
+}
+
+// checkMailbox checks the IMAP server, if there is one.
+func checkMailbox(cmd *cobra.Command, cfg *config.Config) error {
 	if cfg.IMAP.Host == "" {
 		return nil
 	}

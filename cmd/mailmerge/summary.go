@@ -52,6 +52,9 @@ func printSendSummary(w io.Writer, total, invalid, suppressed int, st sender.Sta
 	if len(why) > 0 {
 		fmt.Fprintf(w, "skipped: %s\n", strings.Join(why, "; "))
 	}
+	for _, line := range mailing.AccountLines(st) {
+		fmt.Fprintln(w, line)
+	}
 	for _, addr := range slices.Sorted(maps.Keys(st.CopiesRefused)) {
 		fmt.Fprintf(w, "%s, named in the template, was refused in %s (mailmerge report says why)\n", addr, mailing.Plural(st.CopiesRefused[addr], "letter"))
 	}

@@ -108,14 +108,18 @@ func overrides(flags *pflag.FlagSet, flagKeys map[string]string) map[string]stri
 // commands that read what a send did (report, bounces) do without them:
 // Load with SendOnly leaves their problems out.
 func SendOnly(key string) bool {
-	return strings.HasPrefix(key, "smtp.") && key != "smtp.host" && key != "smtp.port" ||
+	return strings.HasPrefix(key, "smtp.") && key != "smtp.host" && key != "smtp.port" || strings.HasPrefix(key, "accounts.") ||
 		strings.HasPrefix(key, "send.") && key != "send.journal"
 }
 
 // NotLogin reports the keys mailmerge login and logout do without: all
 // but those of the login (smtp.provider, smtp.username, smtp.auth,
-// smtp.oauth2.*, imap.auth).
+// smtp.oauth2.*, imap.auth, and each account's).
 func NotLogin(key string) bool {
+	if rest, ok := strings.CutPrefix(key, "accounts."); ok {
+		_, field, _ := strings.Cut(rest, ".")
+		key = "smtp." + field // an account's login keys are smtp:'s
+	}
 	switch key {
 	case "smtp.provider", "smtp.username", "smtp.auth", "imap.auth":
 		return false

@@ -273,7 +273,7 @@ func TestDeliveriesSince(t *testing.T) {
 	for _, r := range []Record{
 		at(rec("a", Delivered), -25*time.Hour, "smtp:mx:587", "a@x"),
 		at(rec("b", Delivered), -time.Hour, "smtp:mx:587", "b@x", "cc@x", "bcc@x"),
-		at(rec("c", Delivered), -2*time.Hour, "", "c@x"),
+		func() Record { r := at(rec("c", Delivered), -2*time.Hour, "", "c@x"); r.Account = "ya"; return r }(),
 		at(rec("d", Delivered), -time.Hour, "maildir:/out", "d@x"),
 		at(rec("e", Deferred), -time.Hour, "smtp:mx:587", "e@x"),
 	} {
@@ -281,7 +281,7 @@ func TestDeliveriesSince(t *testing.T) {
 	}
 	j.Close()
 	got, err := DeliveriesSince(path, "smtp:other:25", now.Add(-24*time.Hour))
-	want := []Delivery{{now.Add(-2 * time.Hour), 1}, {now.Add(-time.Hour), 3}}
+	want := []Delivery{{now.Add(-2 * time.Hour), 1, "ya"}, {now.Add(-time.Hour), 3, ""}}
 	if err != nil || !slices.Equal(got, want) {
 		t.Errorf("DeliveriesSince = %v, %v; want %v", got, err, want)
 	}

@@ -167,8 +167,9 @@ func DeliveredSince(path string, t time.Time) (int, error) {
 // Delivery is one delivered attempt, as a provider counts it against an
 // account's limit: when it went, and to how many envelope recipients.
 type Delivery struct {
-	Time  time.Time
-	Rcpts int
+	Time    time.Time
+	Rcpts   int
+	Account string // the account of several that carried it (Record.Account)
 }
 
 // DeliveriesSince lists the deliveries the journal at path records at
@@ -183,7 +184,7 @@ func DeliveriesSince(path, dest string, t time.Time) ([]Delivery, error) {
 		if r.Dest != "" && Destination(r.Dest) != Destination(dest) {
 			return nil
 		}
-		out = append(out, Delivery{Time: r.Time, Rcpts: max(len(r.Rcpt), 1)})
+		out = append(out, Delivery{Time: r.Time, Rcpts: max(len(r.Rcpt), 1), Account: r.Account})
 		return nil
 	})
 	slices.SortStableFunc(out, func(a, b Delivery) int { return a.Time.Compare(b.Time) })

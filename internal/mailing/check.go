@@ -72,7 +72,7 @@ func CheckTransport(cfg *config.Config, notes io.Writer) (warnings int, err erro
 	// Config warnings (a password file others can read) were said as the
 	// config was read: they count here.
 	warnings = len(cfg.LooseSecrets()) + len(cfg.ProviderWarnings())
-	if cfg.SMTP.Auth == config.OAuth || cfg.IMAP.Host != "" && cfg.IMAP.Auth == config.OAuth {
+	if len(cfg.Accounts) == 0 && (cfg.SMTP.Auth == config.OAuth || cfg.IMAP.Host != "" && cfg.IMAP.Auth == config.OAuth) {
 		if _, err := tokens(context.Background(), cfg); err != nil {
 			fmt.Fprintf(notes, "warning: %v: run mailmerge login before send\n", errors.Unwrap(err))
 			warnings++
@@ -90,20 +90,39 @@ func CheckTransport(cfg *config.Config, notes io.Writer) (warnings int, err erro
 	if cfg.Maildir.Path != "" {
 		return warnings, nil
 	}
+	for _, a := range cfg.Senders() {
+		n, err := checkLogin(cfg.ForAccount(a), a.Name, notes)
+		warnings += n
+		if err != nil {
+			return warnings, err
+		}
+	}
+	return warnings, nil
+}
+
+// checkLogin checks, without connecting, the TLS settings and the login
+// of one account; a password not found is a warning.
+func checkLogin(cfg *config.Config, name string, notes io.Writer) (warnings int, err error) {
 	if _, err := cfg.TLSConfig(); err != nil {
-		return warnings, err
+		return 0, err
 	}
 	if cfg.SMTP.Auth == config.OAuth {
-		return warnings, nil
+		if name != "" { // the one of smtp: is checked with imap's
+			if _, err := tokens(context.Background(), cfg); err != nil {
+				fmt.Fprintf(notes, "warning: account %s: %v: run mailmerge login --account %s before send\n", name, errors.Unwrap(err), name)
+				return 1, nil
+			}
+		}
+		return 0, nil
 	}
 	if _, err := cfg.Password(nil); err != nil {
 		if cfg.SMTP.PasswordFile != "" {
-			return warnings, err
+			return 0, err
 		}
 		fmt.Fprintf(notes, "warning: %v (on a terminal, send asks for it)\n", err)
-		warnings++
+		return 1, nil
 	}
-	return warnings, nil
+	return 0, nil
 }
 
 // ServerCheck is what CheckServer learned: the server, and the OAuth2

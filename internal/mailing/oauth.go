@@ -148,3 +148,37 @@ func forget(a oauth.Account) {
 	defer sources.Unlock()
 	delete(sources.m, a)
 }
+
+// LoginAccount is the config of the account mailmerge login (or logout)
+// is for: the one of smtp:, or the account of accounts: named name;
+// with no name, the one account that logs in with oauth2.
+func LoginAccount(cfg *config.Config, name string) (*config.Config, error) {
+	if len(cfg.Accounts) == 0 {
+		if name != "" {
+			return nil, &Error{Kind: Usage, Err: fmt.Errorf("--account %s: this config has no accounts:, only smtp:", name)}
+		}
+		return cfg, nil
+	}
+	if name != "" {
+		a, ok := cfg.AccountNamed(name)
+		if !ok {
+			return nil, &Error{Kind: Usage, Err: fmt.Errorf("--account %s: no such account in accounts:", name)}
+		}
+		return cfg.ForAccount(a), nil
+	}
+	var oauth []config.Account
+	var names []string
+	for _, a := range cfg.Accounts {
+		if a.Auth == config.OAuth {
+			oauth = append(oauth, a)
+			names = append(names, a.Name)
+		}
+	}
+	if len(oauth) == 1 {
+		return cfg.ForAccount(oauth[0]), nil
+	}
+	if len(oauth) == 0 {
+		return nil, fail(Config, errors.New("no account of accounts: logs in with auth: oauth2: mailmerge login is not needed"))
+	}
+	return nil, &Error{Kind: Usage, Err: fmt.Errorf("several accounts log in with oauth2 (%s): say which with --account NAME, and log in to each", strings.Join(names, ", "))}
+}

@@ -78,7 +78,7 @@ func (s *send) notePlan(plan campaign.Plan) error {
 	for _, dest := range slices.Sorted(maps.Keys(plan.Elsewhere)) {
 		n := plan.Elsewhere[dest]
 		fmt.Fprintf(w, "%s delivered to %s before, not to %s: they are sent again, to their recipients there\n",
-			Plural(n, "letter"), destinationName(dest), s.transport.Describe())
+			Plural(n, "letter"), destinationName(dest), describe(s.accounts))
 	}
 	return nil
 }
@@ -120,6 +120,7 @@ func (v *invalidRows) record(rec *recipients.Record, fp uint64, err error) {
 // window is send.daily_limit as the journal has it at a moment: what is
 // left of it, and when the oldest delivery it counts leaves it.
 type window struct {
+	account    string // of several; "" for the one
 	quota      config.Quota
 	recipients bool      // it counts recipients, not letters
 	now        time.Time // the send's clock
@@ -129,20 +130,21 @@ type window struct {
 
 // openWindow rebuilds send.daily_limit's window at now from the
 // journal's deliveries to dest, whichever run made them; nil without a
-// limit.
-func openWindow(cfg *config.Config, dest string, now time.Time) (*window, error) {
+// limit. For an account of several (cfg is as it sees it), only its own
+// deliveries count.
+func openWindow(cfg *config.Config, dest, account string, now time.Time) (*window, error) {
 	q := cfg.Send.DailyLimit
 	if q.N == 0 {
 		return nil, nil
 	}
-	w := &window{quota: q, recipients: cfg.Send.CountsRecipients(), now: now, left: q.N}
+	w := &window{account: account, quota: q, recipients: cfg.Send.CountsRecipients(), now: now, left: q.N}
 	done, err := journal.DeliveriesSince(cfg.Send.Journal, dest, now.Add(-q.Per))
 	if err != nil {
 		return nil, &Error{Kind: Internal, Err: fmt.Errorf("count the letters of send.daily_limit: %w", err)}
 	}
 	for _, d := range done {
-		if d.Time.After(now) {
-			continue // a clock set back: a delivery "later" does not count
+		if d.Time.After(now) || account != "" && d.Account != account {
+			continue // a clock set back (a delivery "later" does not count), or another account's
 		}
 		if w.oldest.IsZero() {
 			w.oldest = d.Time
@@ -163,7 +165,11 @@ func (w *window) String() string {
 	if w.recipients {
 		unit = "recipient"
 	}
-	return fmt.Sprintf("send.daily_limit of %s per %s", Plural(w.quota.N, unit), w.quota.Window())
+	key := "send.daily_limit"
+	if w.account != "" {
+		key = "the daily_limit of account " + w.account
+	}
+	return fmt.Sprintf("%s of %s per %s", key, Plural(w.quota.N, unit), w.quota.Window())
 }
 
 // next says when the next letters can go: when the oldest delivery the
@@ -212,6 +218,9 @@ type runLimits struct {
 	budget int     // recipients (Pool.Budget); 0 for no limit
 	left   int     // what is left of send.daily_limit; 0 without one
 	window *window // send.daily_limit at the start of the run; nil for none
+	// windows are the daily limits of several accounts at the start of
+	// the run, those that take letters.
+	windows []*window
 }
 
 // runLimit finds what a run may send: at most limit letters (--limit, 0

@@ -112,7 +112,8 @@ type send struct {
 	cfg       *config.Config
 	opts      SendOptions
 	notes     io.Writer
-	transport sender.Transport
+	transport sender.Transport // the first account's: they share a destination
+	accounts  []*outbound
 	journal   *journal.Journal
 	campaign  *campaign.Campaign
 	pool      *sender.Pool
@@ -131,9 +132,10 @@ func (s *send) run(ctx context.Context) (*SendResult, error) {
 		trace = sender.NewTrace(tf)
 	}
 	var err error
-	if s.transport, err = Transport(cfg, trace); err != nil {
+	if s.accounts, err = outbounds(cfg, trace); err != nil {
 		return nil, err
 	}
+	s.transport = s.accounts[0].transport
 	dest := s.transport.Destination()
 
 	// Copies of this mailing in other folders of this machine: one send of
@@ -258,11 +260,7 @@ func (s *send) deliver(ctx context.Context, plan campaign.Plan, skip bool) (*Sen
 	if opts.Planned != nil {
 		opts.Planned(plan)
 	}
-	win, err := openWindow(cfg, s.transport.Destination(), s.now())
-	if err != nil {
-		return nil, err
-	}
-	limits, err := runLimit(opts.Limit, win)
+	limits, err := s.limits()
 	if err != nil {
 		return nil, err
 	}
@@ -276,14 +274,17 @@ func (s *send) deliver(ctx context.Context, plan campaign.Plan, skip bool) (*Sen
 		if opts.Redirect != nil {
 			due = run // a test: no days to plan
 		}
-		c := Confirmation{Plan: plan, Run: run, DailyLeft: limits.left, Via: s.transport.Describe(),
+		c := Confirmation{Plan: plan, Run: run, DailyLeft: limits.left, Via: describe(s.accounts),
 			Estimate: estimate(run, due, limits.left, cfg.Send.DailyLimit, cfg.Send.CountsRecipients(), cfg.Send.Rate)}
+		if len(cfg.Accounts) > 0 {
+			c.Estimate = estimateAccounts(run, due, pool.Accounts, limits.windows, s.accounts)
+		}
 		if err := opts.Confirm(c); err != nil {
 			return nil, err
 		}
 	}
 	if plan.ToSend > 0 {
-		if err := Credentials(ctx, cfg, s.transport, opts.Ask); err != nil {
+		if err := s.credentialsAll(ctx); err != nil {
 			return nil, err
 		}
 	}
@@ -346,13 +347,31 @@ func (s *send) deliver(ctx context.Context, plan campaign.Plan, skip bool) (*Sen
 // is left.
 func atWindow(err error, st sender.Stats, runErr error, limit int, limits runLimits) error {
 	var e *Error
-	if limits.window == nil || runErr != nil || st.Untouched == 0 || !errors.As(err, &e) || e.Kind != Rerun || st.Unknowns() > 0 {
+	if limits.window == nil && len(limits.windows) == 0 || runErr != nil || st.Untouched == 0 || !errors.As(err, &e) || e.Kind != Rerun || st.Unknowns() > 0 {
 		return err
 	}
 	if limit > 0 && st.Sent() >= limit {
 		return err // --limit stopped it first
 	}
+	if limits.window == nil {
+		return stoppedAtWindows(limits.windows, st.Sent())
+	}
 	return limits.window.stopped(st.Sent())
+}
+
+// limits finds what this run may send, and through which accounts:
+// --limit, and what is left of each account's daily window.
+func (s *send) limits() (runLimits, error) {
+	if len(s.cfg.Accounts) == 0 {
+		win, err := openWindow(s.cfg, s.transport.Destination(), "", s.now())
+		if err != nil {
+			return runLimits{}, err
+		}
+		return runLimit(s.opts.Limit, win)
+	}
+	accounts, limits, err := s.accountLimits(s.now())
+	s.pool.Accounts = accounts
+	return limits, err
 }
 
 // runTotal is how many letters this run is to send.

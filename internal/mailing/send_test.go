@@ -86,7 +86,7 @@ func TestRunLimit(t *testing.T) {
 	for _, tt := range tests {
 		cfg := &config.Config{}
 		cfg.Send.Journal, cfg.Send.DailyLimit, cfg.Send.DailyLimitCounts = path, tt.quota, tt.counts
-		w, err := openWindow(cfg, "smtp:mx.example.com:587", now)
+		w, err := openWindow(cfg, "smtp:mx.example.com:587", "", now)
 		if err != nil {
 			t.Fatal(err)
 		}

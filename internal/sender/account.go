@@ -231,7 +231,7 @@ func (d *dispatcher) stopLane(ln *lane, err *RunError) {
 	ln.err = err
 	ln.down.Store(true)
 	d.countAccount(ln, func(a *AccountStats) { a.Stopped = err.Error() })
-	d.p.Log.Warn("account stopped", "account", ln.Name, "err", err)
+	d.p.Log.Info("account stopped", "account", ln.Name, "err", err)
 	d.reclaim(ln)
 	d.workers -= ln.workers
 	ln.workers = 0

@@ -61,6 +61,26 @@ type Postfix struct {
 	Port    int    // SMTP with STARTTLS
 	TLSPort int    // TLS from the first byte; 0 unless asked for
 	Inbox   string // the Maildir where mail for example.com lands
+	etc     string // its configuration
+	nonce   string // in its banner
+}
+
+// Stop stops the instance, as a server that goes away: new connections
+// are refused; mail it took waits in its queue.
+func (p *Postfix) Stop(t testing.TB) {
+	t.Helper()
+	if out, err := exec.Command("postfix", "-c", p.etc, "stop").CombinedOutput(); err != nil {
+		t.Fatalf("postfix stop: %v\n%s", err, out)
+	}
+}
+
+// Resume starts a stopped instance again; it delivers what it queued.
+func (p *Postfix) Resume(t testing.TB) {
+	t.Helper()
+	if out, err := exec.Command("postfix", "-c", p.etc, "start").CombinedOutput(); err != nil {
+		t.Fatalf("postfix start: %v\n%s", err, out)
+	}
+	WaitBanner(t, p.Port, p.nonce)
 }
 
 // Start runs an instance until the test ends.
@@ -159,6 +179,7 @@ smtpd_tls_auth_only = yes
 	run("postfix", "-c", etc, "start")
 	t.Cleanup(func() { exec.Command("postfix", "-c", etc, "stop").Run() })
 	WaitBanner(t, p.Port, nonce)
+	p.etc, p.nonce = etc, nonce
 	return p
 }
 
