@@ -116,6 +116,14 @@ func TestPostfixAccounts(t *testing.T) {
 			delivered[r.Account]++
 		}
 	}
+	// The report counts each account's letters as the journal has them.
+	stdout.Reset()
+	run(context.Background(), []string{"report", "-c", cfg}, strings.NewReader(""), &stdout, &stderr)
+	for _, name := range []string{"first", "second"} {
+		if want := fmt.Sprintf("account %s: delivered %d", name, delivered[name]); !strings.Contains(stdout.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, stdout.String())
+		}
+	}
 	var atA, atB map[string]int
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		atA, atB = inboxIDs(a.Inbox), inboxIDs(b.Inbox)

@@ -89,6 +89,9 @@ func SentRows(path, dest string) (rows Fingerprints, ok bool, err error) {
 type Outcome struct {
 	Last  Record                 // its last record
 	Rcpts map[string]RcptOutcome // each recipient's, by lower-case address
+	// Account is the account of several that made its last attempt
+	// (Record.Account); "" for the one account.
+	Account string
 }
 
 // RcptOutcome is what became of one recipient of a letter: its state, and
@@ -135,11 +138,15 @@ func ReadHistory(path, dest string) (*History, error) {
 			return nil
 		}
 		o := h.Outcomes[r.Key]
+		account := r.Account
+		if o != nil && account == "" && r.State != Attempt {
+			account = o.Account // a bounce, a delay: of the attempt before
+		}
 		if o == nil || !r.Part {
 			o = &Outcome{Rcpts: map[string]RcptOutcome{}}
 			h.Outcomes[r.Key] = o
 		}
-		o.Last = r
+		o.Last, o.Account = r, account
 		for _, rcpt := range r.Rcpt {
 			o.Rcpts[strings.ToLower(rcpt)] = RcptOutcome{rcpt, r.Final(), r.Phase, r.Code, r.Enhanced, r.Text}
 		}

@@ -74,6 +74,9 @@ type Report struct {
 	// any more: rows changed or removed since.
 	Gone   int
 	Header []string // the CSV header, for writing rows out
+	// Accounts counts, by the account of several that made each
+	// letter's last attempt, its letters by state; nil for one account.
+	Accounts map[string]map[journal.State]int
 }
 
 // Make joins what the journal says of the mailing of cfg (h, read for
@@ -158,6 +161,15 @@ func Make(ctx context.Context, cfg *config.Config, opts campaign.Options, h *jou
 			listed.State = NotSent
 		}
 		r.Counts[listed.State]++
+		if o != nil && o.Account != "" {
+			if r.Accounts == nil {
+				r.Accounts = map[string]map[journal.State]int{}
+			}
+			if r.Accounts[o.Account] == nil {
+				r.Accounts[o.Account] = map[journal.State]int{}
+			}
+			r.Accounts[o.Account][listed.State]++
+		}
 		if len(listed.Missed) > 0 {
 			r.Listed = append(r.Listed, listed)
 		}

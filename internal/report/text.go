@@ -29,6 +29,13 @@ func (rep *Report) Write(out io.Writer, csvName string) {
 	}
 	fmt.Fprintf(out, "delivered %d%s, failed %d, deferred %d, unknown %d, not sent %d%s (of %d)\n",
 		c[journal.Delivered], bounced, c[journal.Failed], c[journal.Deferred], c[journal.Unknown], c[NotSent], invalid, rep.Letters)
+	for _, name := range slices.Sorted(maps.Keys(rep.Accounts)) {
+		var parts []string
+		for _, st := range slices.Sorted(maps.Keys(rep.Accounts[name])) {
+			parts = append(parts, fmt.Sprintf("%s %d", Word(st), rep.Accounts[name][st]))
+		}
+		fmt.Fprintf(out, "account %s: %s\n", name, strings.Join(parts, ", "))
+	}
 	for _, l := range rep.Listed {
 		if l.State == journal.Invalid {
 			loc, problem := locate(csvName, l.Line, l.Problem)
