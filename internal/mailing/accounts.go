@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -195,4 +196,47 @@ func AccountLines(st sender.Stats) []string {
 		out = append(out, line)
 	}
 	return out
+}
+
+// sendingTime estimates how long the run letters of a send take through
+// the accounts, each at its rate until what is left of its window is
+// spent, all at once; 0 when an account has no rate (its pace is the
+// server's, which the plan does not guess). Recipients a window counts
+// are taken one a letter.
+func sendingTime(run int, accounts []sender.Account, rates []config.Rate) time.Duration {
+	type lane struct{ perSec, left float64 }
+	var lanes []*lane
+	for i, a := range accounts {
+		r := rates[i]
+		if r.N == 0 {
+			return 0
+		}
+		left := math.Inf(1)
+		if n := max(a.MaxLetters, a.Budget); n > 0 {
+			left = float64(n)
+		}
+		lanes = append(lanes, &lane{float64(r.N) / r.Per.Seconds(), left})
+	}
+	remaining, elapsed := float64(run), 0.0
+	for remaining > 0 {
+		total, step := 0.0, math.Inf(1)
+		for _, l := range lanes {
+			if l.left > 0 {
+				total += l.perSec
+				step = min(step, l.left/l.perSec)
+			}
+		}
+		if total == 0 {
+			break // every window spent: the rest wait for another run
+		}
+		step = min(step, remaining/total)
+		for _, l := range lanes {
+			if l.left > 0 {
+				l.left -= l.perSec * step
+			}
+		}
+		remaining -= total * step
+		elapsed += step
+	}
+	return time.Duration(elapsed * float64(time.Second))
 }

@@ -73,6 +73,9 @@ type Confirmation struct {
 	Run       int    // letters this run sends (at most): --limit and send.daily_limit applied
 	DailyLeft int    // what is left of send.daily_limit's window; 0 without one
 	Estimate  string // how long it takes, and over how many days; "" if nothing to say
+	// Duration is how long sending this run's letters takes at the
+	// accounts' rates, within their windows; 0 when not known.
+	Duration time.Duration
 	Via       string // the transport, for people
 }
 
@@ -279,6 +282,7 @@ func (s *send) deliver(ctx context.Context, plan campaign.Plan, skip bool) (*Sen
 		if len(cfg.Accounts) > 0 {
 			c.Estimate = estimateAccounts(run, due, pool.Accounts, limits.windows, s.accounts)
 		}
+		c.Duration = s.sendingTime(run)
 		if err := opts.Confirm(c); err != nil {
 			return nil, err
 		}
@@ -357,6 +361,24 @@ func atWindow(err error, st sender.Stats, runErr error, limit int, limits runLim
 		return stoppedAtWindows(limits.windows, st.Sent())
 	}
 	return limits.window.stopped(st.Sent())
+}
+
+// sendingTime is how long the run letters take at the accounts' rates
+// (sendingTime).
+func (s *send) sendingTime(run int) time.Duration {
+	accounts := s.pool.Accounts
+	if len(accounts) == 0 {
+		accounts = []sender.Account{{MaxLetters: s.pool.MaxLetters, Budget: s.pool.Budget}}
+	}
+	var rates []config.Rate
+	for _, a := range accounts {
+		for _, ob := range s.accounts {
+			if ob.name == a.Name {
+				rates = append(rates, ob.cfg.Send.Rate)
+			}
+		}
+	}
+	return sendingTime(run, accounts, rates)
 }
 
 // limits finds what this run may send, and through which accounts:
