@@ -2,7 +2,6 @@ package main
 
 import (
 	"cmp"
-	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/mailmerge/mailmerge/internal/config"
 	"github.com/mailmerge/mailmerge/internal/mailing"
-	"github.com/mailmerge/mailmerge/internal/preview"
 	"github.com/mailmerge/mailmerge/internal/sender"
 )
 
@@ -76,31 +74,7 @@ func checkMailbox(cmd *cobra.Command, cfg *config.Config) error {
 }
 
 func printServer(w io.Writer, info *sender.ServerInfo) {
-	fmt.Fprintf(w, "%s (%s): connected", info.Addr, info.Security.Words())
-	if info.User != "" {
-		fmt.Fprintf(w, " and logged in as %s", info.User)
-	}
-	fmt.Fprintf(w, " in %d ms; nothing was sent\n", info.Elapsed.Milliseconds())
-	fmt.Fprintf(w, "  greeting:   %s\n", strings.ReplaceAll(info.Greeting, "\n", " "))
-	if st := info.TLS; st != nil {
-		fmt.Fprintf(w, "  TLS:        %s, %s", tls.VersionName(st.Version), tls.CipherSuiteName(st.CipherSuite))
-		if len(st.PeerCertificates) > 0 {
-			c := st.PeerCertificates[0]
-			names := c.DNSNames
-			if len(names) == 0 {
-				names = []string{c.Subject.CommonName}
-			}
-			fmt.Fprintf(w, "; certificate for %s, issued by %s, valid until %s", strings.Join(names, ", "), c.Issuer.CommonName, c.NotAfter.Format("2006-01-02"))
-		}
-		fmt.Fprintln(w)
-	} else {
-		fmt.Fprintln(w, "  TLS:        none: letters travel in plain text")
-	}
-	fmt.Fprintf(w, "  extensions: %s\n", strings.Join(info.Extensions, ", "))
-	if info.MaxSize > 0 {
-		fmt.Fprintf(w, "  size limit: %s a letter\n", preview.Size(info.MaxSize))
-	}
-	if len(info.Auth) > 0 {
-		fmt.Fprintf(w, "  login:      AUTH %s offered\n", strings.Join(info.Auth, " "))
+	for _, line := range mailing.ServerLines(info) {
+		fmt.Fprintln(w, line)
 	}
 }

@@ -53,10 +53,10 @@ type sink struct {
 }
 
 func (s *sink) NewSession(*gosmtp.Conn) (gosmtp.Session, error) { return s, nil }
-func (s *sink) Mail(string, *gosmtp.MailOptions) error         { return nil }
-func (s *sink) Rcpt(string, *gosmtp.RcptOptions) error         { return nil }
-func (s *sink) Reset()                                         {}
-func (s *sink) Logout() error                                  { return nil }
+func (s *sink) Mail(string, *gosmtp.MailOptions) error          { return nil }
+func (s *sink) Rcpt(string, *gosmtp.RcptOptions) error          { return nil }
+func (s *sink) Reset()                                          {}
+func (s *sink) Logout() error                                   { return nil }
 func (s *sink) Data(r io.Reader) error {
 	io.Copy(io.Discard, r)
 	s.mu.Lock()

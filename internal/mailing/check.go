@@ -2,9 +2,11 @@ package mailing
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/mailmerge/mailmerge/internal/campaign"
@@ -12,6 +14,7 @@ import (
 	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/letter"
 	"github.com/mailmerge/mailmerge/internal/mailbox"
+	"github.com/mailmerge/mailmerge/internal/preview"
 	"github.com/mailmerge/mailmerge/internal/recipients"
 	"github.com/mailmerge/mailmerge/internal/selection"
 	"github.com/mailmerge/mailmerge/internal/sender"
@@ -198,4 +201,38 @@ func CheckMailbox(ctx context.Context, cfg *config.Config, ask Prompt) (*Mailbox
 		info.Counts = append(info.Counts, n)
 	}
 	return info, nil
+}
+
+// ServerLines says, a line each, what CheckServer learned of a server:
+// how it was reached, its greeting, its TLS and certificate, its
+// extensions, size limit and logins.
+func ServerLines(info *sender.ServerInfo) []string {
+	first := fmt.Sprintf("%s (%s): connected", info.Addr, info.Security.Words())
+	if info.User != "" {
+		first += " and logged in as " + info.User
+	}
+	out := []string{first + fmt.Sprintf(" in %d ms; nothing was sent", info.Elapsed.Milliseconds()),
+		"  greeting:   " + strings.ReplaceAll(info.Greeting, "\n", " ")}
+	if st := info.TLS; st != nil {
+		line := fmt.Sprintf("  TLS:        %s, %s", tls.VersionName(st.Version), tls.CipherSuiteName(st.CipherSuite))
+		if len(st.PeerCertificates) > 0 {
+			c := st.PeerCertificates[0]
+			names := c.DNSNames
+			if len(names) == 0 {
+				names = []string{c.Subject.CommonName}
+			}
+			line += fmt.Sprintf("; certificate for %s, issued by %s, valid until %s", strings.Join(names, ", "), c.Issuer.CommonName, c.NotAfter.Format("2006-01-02"))
+		}
+		out = append(out, line)
+	} else {
+		out = append(out, "  TLS:        none: letters travel in plain text")
+	}
+	out = append(out, "  extensions: "+strings.Join(info.Extensions, ", "))
+	if info.MaxSize > 0 {
+		out = append(out, fmt.Sprintf("  size limit: %s a letter", preview.Size(info.MaxSize)))
+	}
+	if len(info.Auth) > 0 {
+		out = append(out, "  login:      AUTH "+strings.Join(info.Auth, " ")+" offered")
+	}
+	return out
 }

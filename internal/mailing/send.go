@@ -76,7 +76,7 @@ type Confirmation struct {
 	// Duration is how long sending this run's letters takes at the
 	// accounts' rates, within their windows; 0 when not known.
 	Duration time.Duration
-	Via       string // the transport, for people
+	Via      string // the transport, for people
 }
 
 // SendResult is what a run did.
