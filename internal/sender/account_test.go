@@ -3,6 +3,7 @@ package sender
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -15,6 +16,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/mailmerge/mailmerge/internal/journal"
+	"github.com/mailmerge/mailmerge/internal/smtp"
 )
 
 // closedPort is a loopback port nothing listens on: connections to it
@@ -191,5 +193,29 @@ func TestChooseByWeight(t *testing.T) {
 	b.err = &RunError{Text: "stopped"}
 	if _, ok := d.choose(1); ok {
 		t.Error("every account spent or stopped: still one may take a letter")
+	}
+}
+
+// TestAccountLoginRefused: an account whose server refuses its login is
+// stopped alone, after one try whatever its sessions, and named; the
+// other account carries every letter.
+func TestAccountLoginRefused(t *testing.T) {
+	serverTLS, roots := testCA(t)
+	bad := &backend{user: "me", pass: "s3cret-pw"}
+	tr := smtpTransport(startServerOn(t, bad, serverTLS, false))
+	tr.Security, tr.Username, tr.Password = smtp.StartTLS, "me", "wrong-pw"
+	tr.TLSConfig = &tls.Config{ServerName: "localhost", RootCAs: roots}
+	good := &backend{}
+	st, last, err := runPool(t, nil, letters(50), func(p *Pool) {
+		p.Accounts = []Account{
+			{Name: "bad", Transport: tr, Concurrency: 4},
+			{Name: "good", Transport: smtpTransport(startServer(t, good, nil)), Concurrency: 2},
+		}
+	})
+	if err != nil || st.Delivered != 50 || len(last) != 50 || len(good.messages()) != 50 {
+		t.Fatalf("%v; %s; %d in the journal, %d at the good server", err, summary(st), len(last), len(good.messages()))
+	}
+	if bad.auths != 1 || !strings.HasPrefix(st.Accounts["bad"].Stopped, "account bad: AUTH: 535") {
+		t.Errorf("%d AUTH attempts; bad: %+v", bad.auths, st.Accounts["bad"])
 	}
 }
