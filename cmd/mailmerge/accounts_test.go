@@ -223,3 +223,24 @@ func TestCrashResumeAccounts(t *testing.T) {
 	}
 	t.Logf("%d kills; final states %v; by account %v", kills, states, by)
 }
+
+// TestCheckSMTPAccounts: check --smtp checks every account, goes on past
+// one that cannot be used, names it, and fails.
+func TestCheckSMTPAccounts(t *testing.T) {
+	port, _ := countingOn(t, "a")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	cfg := writeAccountsMailing(t, t.TempDir(), 1, fmt.Sprintf(
+		"  - name: down\n    host: 127.0.0.1\n    port: %d\n    security: none\n"+
+			"  - name: up\n    host: 127.0.0.1\n    port: %d\n    security: none\n", closed, port), "  concurrency: 1\n")
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"check", "--smtp", "-c", cfg}, strings.NewReader(""), &stdout, &stderr)
+	out := stdout.String()
+	if code != exitUnavailable || !strings.Contains(out, "account down: not usable: ") || !regexp.MustCompile(`account up: 127\.0\.0\.1:\d+ \(unencrypted\): connected`).MatchString(out) {
+		t.Errorf("exit %d\n%s%s", code, out, stderr.String())
+	}
+}

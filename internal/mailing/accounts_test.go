@@ -142,3 +142,32 @@ accounts:
 	}
 	t.Logf("planned %v, took %v: off by %+.1f%%", planned, took.Round(time.Millisecond), 100*(took.Seconds()-planned.Seconds())/planned.Seconds())
 }
+
+// TestLoginAccount: login and logout are for the account of smtp:, the
+// one account of accounts: that uses oauth2, or the one --account names.
+func TestLoginAccount(t *testing.T) {
+	one := &config.Config{SMTP: config.SMTP{Username: "me@x.example"}}
+	if got, err := LoginAccount(one, ""); err != nil || got != one {
+		t.Errorf("smtp: %v, %v", got, err)
+	}
+	if _, err := LoginAccount(one, "ya"); err == nil || !strings.Contains(err.Error(), "no accounts:") {
+		t.Errorf("--account without accounts: %v", err)
+	}
+	acc := func(name string, auth config.Auth) config.Account {
+		return config.Account{Name: name, SMTP: config.SMTP{Auth: auth, Username: name + "@x.example"}}
+	}
+	several := &config.Config{Accounts: []config.Account{acc("ya", config.Password), acc("ms", config.OAuth)}}
+	if got, err := LoginAccount(several, ""); err != nil || got.SMTP.Username != "ms@x.example" {
+		t.Errorf("the one oauth2 account: %v, %v", got, err)
+	}
+	if got, err := LoginAccount(several, "YA"); err != nil || got.SMTP.Username != "ya@x.example" {
+		t.Errorf("--account YA: %v, %v", got, err)
+	}
+	several.Accounts = append(several.Accounts, acc("go", config.OAuth))
+	if _, err := LoginAccount(several, ""); err == nil || !strings.Contains(err.Error(), "ms, go") {
+		t.Errorf("two oauth2 accounts: %v", err)
+	}
+	if _, err := LoginAccount(several, "nope"); err == nil || !strings.Contains(err.Error(), "no such account") {
+		t.Errorf("--account nope: %v", err)
+	}
+}
