@@ -384,9 +384,12 @@ func run(t testing.TB, p *Pool, ctx, hard context.Context, ls []*testLetter) (St
 	return st, err
 }
 
+// smtpTransport is a transport to a test server on port. The wait after
+// the final dot is long: an 8 MB letter read with -race on a loaded
+// machine takes seconds; tests of a stall after the dot set their own.
 func smtpTransport(port int) *SMTP {
 	return &SMTP{Host: "127.0.0.1", Port: port, Security: smtp.Plain, Helo: "client.test",
-		DialTimeout: 5 * time.Second, Timeout: 5 * time.Second, DataTimeout: 5 * time.Second, NoChunking: overDATA}
+		DialTimeout: 5 * time.Second, Timeout: 5 * time.Second, DataTimeout: 30 * time.Second, NoChunking: overDATA}
 }
 
 // overDATA makes smtpTransport send with DATA where go-smtp's server
