@@ -150,7 +150,7 @@ func TestLoginAccount(t *testing.T) {
 	if got, err := LoginAccount(one, ""); err != nil || got != one {
 		t.Errorf("smtp: %v, %v", got, err)
 	}
-	if _, err := LoginAccount(one, "ya"); err == nil || !strings.Contains(err.Error(), "no accounts:") {
+	if _, err := LoginAccount(one, "ya"); err == nil || !strings.Contains(err.Error(), "no accounts list") {
 		t.Errorf("--account without accounts: %v", err)
 	}
 	acc := func(name string, auth config.Auth) config.Account {

@@ -155,14 +155,14 @@ func forget(a oauth.Account) {
 func LoginAccount(cfg *config.Config, name string) (*config.Config, error) {
 	if len(cfg.Accounts) == 0 {
 		if name != "" {
-			return nil, &Error{Kind: Usage, Err: fmt.Errorf("--account %s: this config has no accounts:, only smtp:", name)}
+			return nil, &Error{Kind: Usage, Err: fmt.Errorf("--account %s: this config has no accounts list, only smtp", name)}
 		}
 		return cfg, nil
 	}
 	if name != "" {
 		a, ok := cfg.AccountNamed(name)
 		if !ok {
-			return nil, &Error{Kind: Usage, Err: fmt.Errorf("--account %s: no such account in accounts:", name)}
+			return nil, &Error{Kind: Usage, Err: fmt.Errorf("--account %s: no such account in the accounts list", name)}
 		}
 		return cfg.ForAccount(a), nil
 	}

@@ -143,15 +143,6 @@ func (p *Pool) destination() string {
 	return p.accounts()[0].Transport.Destination()
 }
 
-// describe names the pool's destination for people.
-func (p *Pool) describe() string {
-	var names []string
-	for _, a := range p.accounts() {
-		names = append(names, a.Transport.Describe())
-	}
-	return strings.Join(names, ", ")
-}
-
 // state folds what the journal says of l's recipients (journal.Fold).
 func state(l *letter.Letter, e journal.Entry) journal.State {
 	var states []journal.State
