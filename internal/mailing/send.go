@@ -117,64 +117,89 @@ type send struct {
 	campaign  *campaign.Campaign
 	pool      *sender.Pool
 	invalid   *invalidRows
+	copies    []string // journals of this mailing's copies in other folders
+	secret    []byte   // the campaign's (journal.Secret)
 }
 
 func (s *send) run(ctx context.Context) (*SendResult, error) {
+	closeAll, err := s.open()
+	defer closeAll()
+	if err != nil {
+		return nil, err
+	}
+	return s.round(ctx)
+}
+
+// open readies what every round of the send shares: the trace, the
+// transport, the lock of the campaign's name with the journals of its
+// copies, and the journal with its secret. closeAll gives them back, in
+// the right order, whatever open returns.
+func (s *send) open() (closeAll func(), err error) {
 	cfg, opts := s.cfg, s.opts
+	var closers []func()
+	closeAll = func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
 	var trace *sender.Trace
 	if opts.Trace != "" {
 		tf, err := os.OpenFile(opts.Trace, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 		if err != nil {
-			return nil, err
+			return closeAll, err
 		}
-		defer tf.Close()
+		closers = append(closers, func() { tf.Close() })
 		trace = sender.NewTrace(tf)
 	}
-	var err error
 	if s.transport, err = Transport(cfg, trace); err != nil {
-		return nil, err
+		return closeAll, err
 	}
 	dest := s.transport.Destination()
 
 	// Copies of this mailing in other folders of this machine: one send of
 	// the campaign's name at a time, and their journals for the plan. The
 	// lock is given back after the journal is closed (deferred first).
-	var copies []string
 	if opts.Redirect == nil && dest == journal.SMTP {
 		reg, err := register(cfg)
 		if errors.Is(err, journal.ErrCampaignBusy) {
-			return nil, &Error{Kind: Locked, Err: err, Hint: "wait for that send to finish; a copy of this folder is the same mailing, and must not send it again"}
+			return closeAll, &Error{Kind: Locked, Err: err, Hint: "wait for that send to finish; a copy of this folder is the same mailing, and must not send it again"}
 		}
 		if err != nil {
 			fmt.Fprintf(s.notes, "warning: %v: copies of this mailing in other folders are not looked for\n", err)
 		}
-		defer reg.Release()
+		closers = append(closers, func() { reg.Release() })
 		if reg != nil {
-			copies = reg.Others
+			s.copies = reg.Others
 		}
 	}
 
 	// The journal first: its lock keeps a second send of this campaign out
 	// from the start, and it tells which letters are still to send.
 	if s.journal, err = openJournal(cfg.Send.Journal, "wait for the other send to finish, or stop it (Ctrl-C) and run send again"); err != nil {
-		return nil, err
+		return closeAll, err
 	}
-	defer s.journal.Close()
-	defer tuneGC(cfg.Recipients.File)() // the index, a million letters' worth, is in
+	closers = append(closers, func() { s.journal.Close() })
+	closers = append(closers, tuneGC(cfg.Recipients.File)) // the index, a million letters' worth, is in
 	// The key of the tags that make this mailing's Message-IDs and ENVIDs
 	// impossible to forge: made with the journal, kept beside it.
-	secret, err := journal.Secret(cfg.Send.Journal, true)
-	if err != nil {
-		return nil, fail(Internal, err)
+	if s.secret, err = journal.Secret(cfg.Send.Journal, true); err != nil {
+		return closeAll, fail(Internal, err)
 	}
+	return closeAll, nil
+}
 
+// round checks every row and sends the letters due, with what open
+// readied.
+func (s *send) round(ctx context.Context) (*SendResult, error) {
+	cfg, opts := s.cfg, s.opts
+	dest := s.transport.Destination()
 	// During the check, problems are said; while sending, the invalid
 	// rows a --skip-invalid send leaves out are recorded instead.
 	s.invalid = &invalidRows{j: s.journal, campaign: cfg.Campaign, dest: dest, test: opts.Redirect != nil}
 	s.campaign = campaign.New(cfg, campaign.Options{
 		Known:  s.journal.Known,
-		Secret: secret,
-		Copies: copies,
+		Secret: s.secret,
+		Copies: s.copies,
 		OnError: func(err error) {
 			if !s.invalid.sending {
 				fmt.Fprintln(s.notes, err)
