@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/mailing"
 	"github.com/mailmerge/mailmerge/internal/sender"
 )
@@ -30,26 +29,7 @@ func printSendSummary(w io.Writer, total, invalid, suppressed int, st sender.Sta
 		fmt.Fprintf(w, "delivered %d, failed %d, deferred %d, unknown %d, skipped %d%s (of %d)\n",
 			st.Delivered, st.Failed, st.Deferred, st.Unknown, skipped, rest, total+invalid+suppressed)
 	}
-	var why []string
-	if n := st.Skipped[journal.Delivered]; n > 0 {
-		why = append(why, fmt.Sprintf("%d delivered by an earlier run", n))
-	}
-	if n := st.Skipped[journal.Failed]; n > 0 {
-		why = append(why, fmt.Sprintf("%d refused for good earlier (fix the address to send again)", n))
-	}
-	if n := st.Skipped[journal.Bounced]; n > 0 {
-		why = append(why, fmt.Sprintf("%d bounced: the recipient's server sent it back (fix the address to send again)", n))
-	}
-	if n := st.Skipped[journal.Delayed]; n > 0 {
-		why = append(why, fmt.Sprintf("%d delayed: taken, and still being tried by the mail servers", n))
-	}
-	if n := st.Skipped[journal.Unknown]; n > 0 {
-		why = append(why, fmt.Sprintf("%d of unknown fate", n))
-	}
-	if n := skipped - (st.Done() - st.Sent()); n > 0 {
-		why = append(why, fmt.Sprintf("%d not sent yet", n))
-	}
-	if len(why) > 0 {
+	if why := mailing.SkippedWhy(st, skipped); len(why) > 0 {
 		fmt.Fprintf(w, "skipped: %s\n", strings.Join(why, "; "))
 	}
 	for _, addr := range slices.Sorted(maps.Keys(st.CopiesRefused)) {
