@@ -62,8 +62,8 @@ type Target struct {
 	Now time.Time
 }
 
-// held reports whether a send to t holds l until its send time.
-func (t Target) held(l *letter.Letter) bool {
+// Holds reports whether a send to t holds l until its send time.
+func (t Target) Holds(l *letter.Letter) bool {
 	return !t.Test && !t.Now.IsZero() && l.Held(t.Now)
 }
 
@@ -120,7 +120,7 @@ func (c *Campaign) Plan(ctx context.Context, j *journal.Journal, t Target) (Plan
 		if len(due) == 0 {
 			return nil
 		}
-		if t.held(l) {
+		if t.Holds(l) {
 			p.hold(l.SendAfter)
 			return nil
 		}

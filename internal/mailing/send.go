@@ -55,8 +55,23 @@ type SendOptions struct {
 	// first (ctx) stops dispatching and lets letters in flight finish,
 	// the second aborts them. Nil: only ctx.
 	Interrupt func(ctx context.Context) (context.Context, context.CancelFunc)
-	// Now is the clock of send.daily_limit's window; nil for time.Now.
+	// Now is the send's clock: of send.daily_limit's window, of the
+	// letters' send times (recipients.send_after, At) and of the
+	// journal's records; nil for time.Now.
 	Now func() time.Time
+
+	// Wait keeps the send going until every letter is delivered or
+	// failed (send --wait): while send.daily_limit's window is full,
+	// while letters wait for their send time, and for a while after
+	// temporary failures, it sleeps, saying until when, and sends again.
+	Wait bool
+	// At is when to start sending (send --at), as the user wrote it: a
+	// time of day (the next such), a date and time, or RFC 3339; "" for
+	// now. The rows are checked, and the send confirmed, before the wait.
+	At string
+	// Sleep waits d, or until ctx ends, when it returns ctx's error;
+	// nil for a timer. Tests give one that moves their clock.
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // Watch sees a run as it goes. Its functions are called from the
@@ -72,7 +87,7 @@ type Confirmation struct {
 	campaign.Plan
 	Run       int    // letters this run sends (at most): --limit and send.daily_limit applied
 	DailyLeft int    // what is left of send.daily_limit's window; 0 without one
-	Estimate  string // how long it takes, and over how many days; "" if nothing to say
+	Estimate  string // how long it takes, over how many days, what waits; "" if nothing to say
 	Via       string // the transport, for people
 }
 
@@ -96,6 +111,9 @@ type SendResult struct {
 // recording every outcome in the journal. It returns what the run did
 // (nil when it stopped before sending) and an *Error that says what is
 // left to do: letters refused, deferred, of unknown fate, invalid rows.
+//
+// With Wait or At, it may send in several rounds, and sleep between
+// them (wait.go).
 func Send(ctx context.Context, cfg *config.Config, opts SendOptions) (*SendResult, error) {
 	s := &send{cfg: cfg, opts: opts, notes: opts.Notes}
 	if s.notes == nil {
@@ -103,6 +121,9 @@ func Send(ctx context.Context, cfg *config.Config, opts SendOptions) (*SendResul
 	}
 	if s.opts.Log == nil {
 		s.opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if err := s.schedule(); err != nil {
+		return nil, err
 	}
 	return s.run(ctx)
 }
@@ -119,6 +140,15 @@ type send struct {
 	invalid   *invalidRows
 	copies    []string // journals of this mailing's copies in other folders
 	secret    []byte   // the campaign's (journal.Secret)
+
+	// What the rounds of a send that waits (wait.go) share.
+	start    time.Time   // when to start (send --at); zero for now
+	now      time.Time   // the clock when this round began: what is held is held at it
+	later    bool        // a round after the first: it says less and asks nothing
+	loggedIn bool        // the transport has its credentials
+	sentOpen bool        // the Sent folder is open, or none is to be
+	sent     *sentFolder // where copies are saved; nil for none
+	left     left        // what this round left for later
 }
 
 func (s *send) run(ctx context.Context) (*SendResult, error) {
@@ -126,6 +156,9 @@ func (s *send) run(ctx context.Context) (*SendResult, error) {
 	defer closeAll()
 	if err != nil {
 		return nil, err
+	}
+	if s.waits() {
+		return s.rounds(ctx)
 	}
 	return s.round(ctx)
 }
@@ -179,6 +212,7 @@ func (s *send) open() (closeAll func(), err error) {
 		return closeAll, err
 	}
 	closers = append(closers, func() { s.journal.Close() })
+	s.journal.Now = opts.Now
 	closers = append(closers, tuneGC(cfg.Recipients.File)) // the index, a million letters' worth, is in
 	// The key of the tags that make this mailing's Message-IDs and ENVIDs
 	// impossible to forge: made with the journal, kept beside it.
@@ -193,6 +227,7 @@ func (s *send) open() (closeAll func(), err error) {
 func (s *send) round(ctx context.Context) (*SendResult, error) {
 	cfg, opts := s.cfg, s.opts
 	dest := s.transport.Destination()
+	s.now, s.left = s.clock(), left{}
 	// During the check, problems are said; while sending, the invalid
 	// rows a --skip-invalid send leaves out are recorded instead.
 	s.invalid = &invalidRows{j: s.journal, campaign: cfg.Campaign, dest: dest, test: opts.Redirect != nil}
@@ -205,13 +240,14 @@ func (s *send) round(ctx context.Context) (*SendResult, error) {
 				fmt.Fprintln(s.notes, err)
 			}
 		},
-		OnWarning: func(err error) { // said once, by the check
-			if !s.invalid.sending {
+		OnWarning: func(err error) { // said once, by the first check
+			if !s.invalid.sending && !s.later {
 				fmt.Fprintf(s.notes, "warning: %v\n", err)
 			}
 		},
 		OnInvalid: s.invalid.record,
 		Select:    opts.Select,
+		Now:       opts.Now,
 	})
 	s.pool = &sender.Pool{
 		Transport:     s.transport,
@@ -224,7 +260,7 @@ func (s *send) round(ctx context.Context) (*SendResult, error) {
 		Backoff:       cfg.Send.RetryDelay,
 		OpenTries:     openTries,
 		PolicyStop:    policyStop,
-		ResendUnknown: opts.ResendUnknown,
+		ResendUnknown: s.resendUnknown(),
 		Redirect:      opts.Redirect,
 		Log:           opts.Log,
 	}
@@ -239,6 +275,7 @@ func (s *send) round(ctx context.Context) (*SendResult, error) {
 
 	// Letters sent before from a copy of this mailing elsewhere, or of
 	// unknown fate, that the Sent folder holds: delivered, not sent again.
+	// (Later rounds of the send find none: it holds the mailing.)
 	if err := s.lookInSent(ctx); err != nil {
 		return nil, err
 	}
@@ -269,7 +306,10 @@ func (s *send) plan(ctx context.Context) (plan campaign.Plan, skip bool, err err
 	if plan.Letters == 0 {
 		return plan, false, &Error{Kind: Data, Err: errors.New("no letters to send")}
 	}
-	if s.opts.Redirect == nil {
+	if err := s.startPassed(plan); err != nil {
+		return plan, false, err
+	}
+	if s.opts.Redirect == nil && !s.later {
 		if err := s.notePlan(plan); err != nil {
 			return plan, false, err
 		}
@@ -277,46 +317,58 @@ func (s *send) plan(ctx context.Context) (plan campaign.Plan, skip bool, err err
 	return plan, skip, nil
 }
 
-// deliver sends the letters of the plan, then saves their copies.
+// deliver sends the letters of the plan, then saves their copies. In a
+// send that waits, it may send nothing: the window is full, or send --at
+// has not come; s.left says what is left for later.
 func (s *send) deliver(ctx context.Context, plan campaign.Plan, skip bool) (*SendResult, error) {
 	cfg, opts, pool := s.cfg, s.opts, s.pool
-	if opts.Planned != nil {
+	if opts.Planned != nil && !s.later {
 		opts.Planned(plan)
 	}
-	win, err := openWindow(cfg, s.transport.Destination(), s.now())
+	win, err := openWindow(cfg, s.transport.Destination(), s.clock())
 	if err != nil {
 		return nil, err
 	}
-	limits, err := runLimit(opts.Limit, win)
-	if err != nil {
-		return nil, err
+	limits, limitErr := runLimit(opts.Limit, win)
+	full := limitErr != nil && (opts.Wait || s.start.After(s.now)) // a send that waits waits for the window
+	if limitErr != nil && !full {
+		return nil, limitErr
 	}
 	pool.MaxLetters, pool.Budget = limits.max, limits.budget
 	run := s.runTotal(plan)
 	if limits.budget > 0 && run > limits.budget {
 		run = limits.budget // at most: every letter has a recipient
 	}
-	if plan.ToSend > 0 && opts.Confirm != nil {
-		due := plan.ToSend
-		if opts.Redirect != nil {
-			due = run // a test: no days to plan
-		}
-		c := Confirmation{Plan: plan, Run: run, DailyLeft: limits.left, Via: s.transport.Describe(),
-			Estimate: estimate(run, due, limits.left, cfg.Send.DailyLimit, cfg.Send.CountsRecipients(), cfg.Send.Rate)}
-		if err := opts.Confirm(c); err != nil {
+	if full {
+		run = 0
+	}
+	someday := plan.ToSend > 0 || opts.Wait && plan.Held > 0 // letters this send will send
+	if someday && opts.Confirm != nil && !s.later {
+		if err := opts.Confirm(s.confirmation(plan, run, limits, win)); err != nil {
 			return nil, err
 		}
 	}
-	if plan.ToSend > 0 {
+	if someday && !s.loggedIn {
 		if err := Credentials(ctx, cfg, s.transport, opts.Ask); err != nil {
 			return nil, err
 		}
+		s.loggedIn = true
 	}
-	var sent *sentFolder
-	if opts.Redirect == nil {
-		if sent, err = openSentFolder(ctx, cfg, opts.Ask); err != nil {
+	if opts.Redirect == nil && !s.sentOpen {
+		if s.sent, err = openSentFolder(ctx, cfg, opts.Ask); err != nil {
 			return nil, err
 		}
+		s.sentOpen = true
+	}
+	s.left = left{held: plan.Held, heldFirst: plan.HeldFirst, heldLast: plan.HeldLast}
+	switch {
+	case s.start.After(s.clock()): // checked and confirmed: now the wait
+		s.left.start = s.start
+		s.left.due = plan.ToSend
+		return nil, nil
+	case full:
+		s.left.due, s.left.window, s.left.err = plan.ToSend, true, limitErr
+		return nil, nil
 	}
 	s.journal.Grow(plan.ToSend)
 	var watch Watch
@@ -332,8 +384,12 @@ func (s *send) deliver(ctx context.Context, plan campaign.Plan, skip bool) (*Sen
 		hard, stop = opts.Interrupt(ctx)
 		defer stop()
 	}
+	target := s.target()
 	st, runErr := pool.Run(ctx, hard, func(yield func(*letter.Letter) bool) error {
 		_, err := s.campaign.Letters(ctx, func(l *letter.Letter, _ *recipients.Record) error {
+			if target.Holds(l) {
+				return nil // not now, and not an attempt: nothing recorded
+			}
 			if !yield(l) {
 				return campaign.ErrStop
 			}
@@ -350,19 +406,24 @@ func (s *send) deliver(ctx context.Context, plan campaign.Plan, skip bool) (*Sen
 	if watch.Finish != nil {
 		watch.Finish(st)
 	}
+	s.left.deferred, s.left.stopped = st.Deferred, runErr != nil
+	if limits.window != nil && runErr == nil && st.Untouched > 0 {
+		s.left.due, s.left.window = st.Untouched, true
+	}
 	res := &SendResult{Summary: plan.Summary, Letters: plan.Letters, Suppressed: plan.Suppressed, Stats: st, Invalid: s.invalid.lines}
 	if opts.Redirect != nil {
 		return res, testRemaining(st, runErr, cfg)
 	}
-	if sent != nil && ctx.Err() == nil {
-		n, err := sent.save(ctx, s.campaign, s.journal, s.transport.Destination())
+	if s.sent != nil && ctx.Err() == nil {
+		n, err := s.sent.save(ctx, s.campaign, s.journal, s.transport.Destination())
 		res.Copies = n
 		if err != nil {
 			res.CopiesFailed = true
 			return res, err
 		}
 	}
-	return res, invalidRemaining(s.invalid.lines, atWindow(Remaining(st, plan.Letters, runErr, cfg), st, runErr, opts.Limit, limits), cfg)
+	err = atWindow(Remaining(st, plan.Letters, runErr, cfg), st, runErr, opts.Limit, limits)
+	return res, invalidRemaining(s.invalid.lines, s.heldRemaining(err, plan), cfg)
 }
 
 // atWindow says, in err's place, that the run stopped at
@@ -394,10 +455,17 @@ func (s *send) runTotal(plan campaign.Plan) int {
 
 // target is where the run sends, and what of the journal it heeds.
 func (s *send) target() campaign.Target {
-	return campaign.Target{Dest: s.transport.Destination(), ResendUnknown: s.opts.ResendUnknown, Test: s.opts.Redirect != nil}
+	return campaign.Target{Dest: s.transport.Destination(), ResendUnknown: s.resendUnknown(), Test: s.opts.Redirect != nil, Now: s.now}
 }
 
-func (s *send) now() time.Time {
+// resendUnknown says whether this round sends letters of unknown fate
+// again: the first round of a send with --resend-unknown. A letter sent
+// again and again of unknown fate is not sent a third time by a later
+// round of the same send.
+func (s *send) resendUnknown() bool { return s.opts.ResendUnknown && !s.later }
+
+// clock reads the send's clock.
+func (s *send) clock() time.Time {
 	if s.opts.Now != nil {
 		return s.opts.Now()
 	}
