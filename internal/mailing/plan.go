@@ -267,14 +267,14 @@ func daysAfter(t, now time.Time) int {
 
 // reached is the error of a send that finds the window full.
 func (w *window) reached() error {
-	return &Error{Kind: Rerun, Err: fmt.Errorf("%s reached: the next letters can go %s", w, w.next()), Hint: "run send again then"}
+	return &Error{Kind: Rerun, Err: fmt.Errorf("%s reached: the next letters can go %s", w, w.next()), Hint: "run send again then, or send --wait, which waits for it"}
 }
 
 // stopped is the error of a run of sent letters that stopped at the
 // window, with letters left to send.
 func (w *window) stopped(sent int) error {
 	return &Error{Kind: Rerun, Err: fmt.Errorf("stopped at %s: %s went in this run; the next letters can go %s", w, Plural(sent, "letter"), w.next()),
-		Hint: "run send again then; mailmerge report lists the letters still to send"}
+		Hint: "run send again then, or send --wait, which waits for it; mailmerge report lists the letters still to send"}
 }
 
 // runLimits are what this run may send: --limit and what is left of

@@ -146,21 +146,22 @@ func checkWindows(t *testing.T, q config.Quota, times []time.Time) {
 func TestWaitWindows(t *testing.T) {
 	start := time.Date(2026, 12, 7, 23, 30, 0, 0, msk) // a Monday
 	tests := []struct {
-		name    string
-		letters int
-		limit   string
-		before  int // deliveries of an earlier run, a second ago
-		lines   []string
+		name     string
+		letters  int
+		limit    string
+		before   int    // deliveries of an earlier run, a second ago
+		estimate string // what the confirmation says of the time it takes
+		lines    []string
 	}{
-		{"12 letters, 5 per 10 s", 12, "5/10s", 0, []string{
+		{"12 letters, 5 per 10 s", 12, "5/10s", 0, "12 letters, daily_limit 5 per 10 s: 3 windows (5 now), send --wait goes on by itself: done by ~23:30:20 today", []string{
 			"waiting for send.daily_limit of 5 letters per 10 s: next 5 letters at 23:30:10 today; done by ~23:30:20 today",
 			"waiting for send.daily_limit of 5 letters per 10 s: next 2 letters at 23:30:20 today; done by ~23:30:20 today",
 		}},
-		{"one window's worth", 5, "5/10s", 0, nil},
-		{"an earlier run's deliveries count", 8, "5/10s", 2, []string{
+		{"one window's worth", 5, "5/10s", 0, "", nil},
+		{"an earlier run's deliveries count", 8, "5/10s", 2, "6 letters, daily_limit 5 per 10 s: 2 windows (3 now), send --wait goes on by itself: done by ~23:30:10 today", []string{
 			"waiting for send.daily_limit of 5 letters per 10 s: next 3 letters at 23:30:10 today; done by ~23:30:10 today",
 		}},
-		{"a daily limit", 120, "50", 0, []string{
+		{"a daily limit", 120, "50", 0, "120 letters, daily_limit 50: 3 days (50 today), send --wait goes on by itself: done by Wednesday ~23:30", []string{
 			"waiting for send.daily_limit of 50 letters per 24 h: next 50 letters at 23:30 tomorrow (Tue 8 Dec); done by Wednesday ~23:30",
 			"waiting for send.daily_limit of 50 letters per 24 h: next 20 letters at 23:30 tomorrow (Wed 9 Dec); done by ~23:30 tomorrow",
 		}},
@@ -176,9 +177,14 @@ func TestWaitWindows(t *testing.T) {
 				}
 			}
 			var notes strings.Builder
-			res, err := Send(context.Background(), cfg, SendOptions{Wait: true, Now: c.Now, Sleep: c.Sleep, Notes: &notes})
+			var asked []Confirmation
+			res, err := Send(context.Background(), cfg, SendOptions{Wait: true, Now: c.Now, Sleep: c.Sleep, Notes: &notes,
+				Confirm: func(cf Confirmation) error { asked = append(asked, cf); return nil }})
 			if err != nil {
 				t.Fatalf("Send: %v\n%s", err, notes.String())
+			}
+			if len(asked) != 1 || asked[0].Run != tt.letters-tt.before || !strings.Contains(asked[0].Estimate, tt.estimate) {
+				t.Errorf("asked %+v, want once, for %d letters, saying %q", asked, tt.letters-tt.before, tt.estimate)
 			}
 			if res.Stats.Delivered != tt.letters-tt.before || res.Stats.Skipped[journal.Delivered] != tt.before {
 				t.Errorf("stats %+v, want %d delivered by this send, %d skipped", res.Stats, tt.letters-tt.before, tt.before)
