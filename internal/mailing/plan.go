@@ -179,6 +179,18 @@ func (w *window) room(n int) (at time.Time, ok bool) {
 	return time.Time{}, false
 }
 
+// advance moves the window on to t: the deliveries that left it by then
+// give their room back.
+func (w *window) advance(t time.Time) {
+	for len(w.counted) > 0 && !w.counted[0].Time.Add(w.quota.Per).After(t) {
+		w.left += w.cost(w.counted[0])
+		w.counted = w.counted[1:]
+	}
+	if t.After(w.now) {
+		w.now = t
+	}
+}
+
 // roomAt is what the window has room for at t, no later than now's
 // deliveries: what is left of it now, and what leaves it by t.
 func (w *window) roomAt(t time.Time) int {

@@ -96,3 +96,43 @@ func TestWindowRoom(t *testing.T) {
 		t.Errorf("counting recipients, room(4) = %v, want %v", got, now.Add(5*time.Second))
 	}
 }
+
+// TestFinish: when a send that waits will be done: what the window has
+// room for at once, then a batch each time it has room again, at the
+// rate.
+func TestFinish(t *testing.T) {
+	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	sec := func(s int) time.Time { return now.Add(time.Duration(s) * time.Second) }
+	full := func(at ...int) []journal.Delivery {
+		var ds []journal.Delivery
+		for _, s := range at {
+			ds = append(ds, journal.Delivery{Time: sec(s), Rcpts: 1})
+		}
+		return ds
+	}
+	q := config.Quota{N: 5, Per: 10 * time.Second}
+	tests := []struct {
+		name    string
+		w       *window
+		due     int
+		rate    config.Rate
+		want    time.Time
+		counted int // the window's deliveries after, unchanged
+	}{
+		{"no window", nil, 120, config.Rate{N: 1, Per: time.Second}, sec(120), 0},
+		{"room for all", &window{quota: q, now: now, left: 5}, 5, config.Rate{}, now, 0},
+		{"three windows", &window{quota: q, now: now, left: 5}, 12, config.Rate{}, sec(20), 0},
+		{"full, leaving soon", &window{quota: q, now: now, left: 0, counted: full(-2, -2, -1, -1, -1)}, 7, config.Rate{}, sec(19), 5},
+		{"half full", &window{quota: q, now: now, left: 3, counted: full(-5, -4)}, 7, config.Rate{}, sec(10), 2},
+		{"at a rate", &window{quota: q, now: now, left: 5}, 7, config.Rate{N: 1, Per: time.Second}, sec(14), 0},
+	}
+	for _, tt := range tests {
+		got := finish(tt.w, now, tt.due, tt.rate)
+		if !got.Equal(tt.want) {
+			t.Errorf("%s: finish = %v, want %v", tt.name, got.Sub(now), tt.want.Sub(now))
+		}
+		if tt.w != nil && (len(tt.w.counted) != tt.counted || tt.w.now != now) {
+			t.Errorf("%s: the window changed: %+v", tt.name, tt.w)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -145,7 +146,7 @@ func (s *send) next(tries *int) (wake time.Time, line string, ok bool) {
 		if l.due == 0 { // all wait for their send times
 			what = "starting"
 		}
-		return l.start, fmt.Sprintf("waiting for --at: %s %s%s", what, sayAt(l.start, now, false), doneBy(l.start)), true
+		return l.start, fmt.Sprintf("waiting for --at: %s %s%s", what, sayAt(l.start, now, l.start.Second() != 0), doneBy(l.start)), true
 	}
 	if !s.opts.Wait || l.stopped {
 		return time.Time{}, "", false
@@ -219,23 +220,33 @@ func (s *send) sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// finish estimates when due letters are sent, from a moment when the
-// window w (nil for none) has room for some of them: at the rate, in
-// batches of what the window lets through, each once the one before
-// has left it.
+// finish estimates when due letters are sent from a moment on, at the
+// rate, as a send that waits sends them: what the window w (nil for
+// none) has room for at once, then, when it is full, a batch each time
+// it has room for one again. Counting recipients, every letter is
+// taken to have one.
 func finish(w *window, from time.Time, due int, r config.Rate) time.Time {
 	if w == nil {
 		return from.Add(r.Time(due))
 	}
-	t, n := from, min(due, max(w.roomAt(from), 0))
+	sim := *w
+	sim.counted = slices.Clone(w.counted)
+	t := from
 	for {
-		due -= n
-		t = t.Add(r.Time(n))
-		if due <= 0 {
+		sim.advance(t)
+		if n := min(due, sim.left); n > 0 {
+			for i := range n {
+				sim.counted = append(sim.counted, journal.Delivery{Time: t.Add(r.Time(i + 1)), Rcpts: 1})
+			}
+			sim.left -= n
+			due -= n
+			t = t.Add(r.Time(n))
+		}
+		at, ok := sim.room(min(due, sim.quota.N))
+		if due <= 0 || !ok {
 			return t
 		}
-		t = t.Add(w.quota.Per)
-		n = min(due, w.quota.N)
+		t = at
 	}
 }
 
@@ -253,10 +264,6 @@ func (s *send) confirmation(plan campaign.Plan, run int, limits runLimits, win *
 	}
 	if s.opts.Wait {
 		end := finish(win, from, plan.ToSend, cfg.Send.Rate)
-		if win != nil && win.roomAt(from) <= 0 {
-			at, _ := win.room(min(plan.ToSend, win.quota.N))
-			end = finish(win, at, plan.ToSend, cfg.Send.Rate)
-		}
 		if plan.Held > 0 && plan.HeldLast.After(end) {
 			end = plan.HeldLast
 		}
@@ -264,7 +271,7 @@ func (s *send) confirmation(plan campaign.Plan, run int, limits runLimits, win *
 	}
 	var parts []string
 	if s.start.After(now) {
-		parts = append(parts, "starting "+sayAt(s.start, now, false)+" (--at)")
+		parts = append(parts, "starting "+sayAt(s.start, now, s.start.Second() != 0)+" (--at)")
 	}
 	if e := estimate(run, due, limits.left, cfg.Send.DailyLimit, cfg.Send.CountsRecipients(), cfg.Send.Rate, then); e != "" {
 		parts = append(parts, e)

@@ -283,6 +283,7 @@ func TestWaitAt(t *testing.T) {
 		{at: "09:00", start: time.Date(2026, 12, 8, 9, 0, 0, 0, msk), note: "waiting for --at: 3 letters at 09:00 tomorrow (Tue 8 Dec); done by ~09:00 tomorrow"},
 		{at: "2026-12-09 07:30", wait: true, start: time.Date(2026, 12, 9, 7, 30, 0, 0, msk), note: "waiting for --at: 3 letters at 07:30 on Wed 9 Dec; done by Wednesday ~07:30"},
 		{at: "2026-12-07T15:30:00Z", start: time.Date(2026, 12, 7, 18, 30, 0, 0, msk), note: "waiting for --at: 3 letters at 18:30 today; done by ~18:30 today"},
+		{at: "18:00:30", start: now.Add(30 * time.Second), note: "waiting for --at: 3 letters at 18:00:30 today; done by ~18:01 today"},
 		{at: "17:59:30", start: now}, // within a minute: now
 		{at: "2026-12-07 17:00", kind: Usage, note: "--at 2026-12-07 17:00 is in the past (it is 2026-12-07 18:00 now); nothing was sent"},
 		{at: "2026-12-07 17:00", begun: true, start: now, note: "note: --at 2026-12-07 17:00 has passed, and this mailing has begun: it goes on now"},
