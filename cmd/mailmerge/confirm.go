@@ -23,6 +23,8 @@ func confirm(cmd *cobra.Command, cfg *config.Config, c mailing.Confirmation, red
 		what = fmt.Sprintf("%s as a test to %s alone (not to their recipients)", mailing.Plural(n, "letter"), redirect.Addr)
 	case n < c.ToSend:
 		what = fmt.Sprintf("%d of the %s still to send (a limit)", n, mailing.Plural(c.ToSend, "letter"))
+	case c.Held > 0:
+		what = fmt.Sprintf("%d of %s now, %d at their send time", c.ToSend, mailing.Plural(c.Letters, "letter"), c.Held)
 	case c.ToSend < c.Letters:
 		what = fmt.Sprintf("%d of %s (the others were sent before)", c.ToSend, mailing.Plural(c.Letters, "letter"))
 	default:

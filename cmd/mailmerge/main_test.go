@@ -6,13 +6,17 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/mailmerge/mailmerge/internal/config"
 	"github.com/mailmerge/mailmerge/internal/journal"
+	"github.com/mailmerge/mailmerge/internal/letter"
 	"github.com/mailmerge/mailmerge/internal/testca"
 )
 
@@ -105,6 +109,7 @@ func TestScripts(t *testing.T) {
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"exitcode":    cmdExitCode,
+			"deliveries":  cmdDeliveries,
 			"lockjournal": cmdLockJournal,
 			"lockmailing": cmdLockMailing,
 			"mode":        cmdMode,
@@ -150,6 +155,46 @@ func cmdLockJournal(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("lockjournal: %v", err)
 	}
 	ts.Defer(func() { j.Close() })
+}
+
+// cmdDeliveries checks a journal's deliveries: LETTERS letters, each
+// delivered once, and never more than N in any window of DURATION (a
+// window starting at each delivery is the fullest):
+//
+//	deliveries mailmerge.journal 12 5/10s
+func cmdDeliveries(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: deliveries JOURNAL LETTERS N/DURATION")
+	}
+	letters, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	q, err := config.ParseQuota(args[2])
+	ts.Check(err)
+	var times []time.Time
+	perKey := map[letter.Key]int{}
+	ts.Check(journal.Read(ts.MkAbs(args[0]), func(r journal.Record) error {
+		if r.State == journal.Delivered {
+			times = append(times, r.Time)
+			perKey[r.Key]++
+		}
+		return nil
+	}))
+	if len(perKey) != letters || len(times) != letters {
+		ts.Fatalf("%d deliveries of %d letters, want %d letters delivered once each", len(times), len(perKey), letters)
+	}
+	slices.SortFunc(times, time.Time.Compare)
+	for i, start := range times {
+		n := 0
+		for _, at := range times[i:] {
+			if at.Before(start.Add(q.Per)) {
+				n++
+			}
+		}
+		if n > q.N {
+			ts.Fatalf("%d deliveries in the %s from %s: over %s", n, q.Window(), start.Format("15:04:05.000"), q)
+		}
+	}
+	ts.Logf("%d deliveries from %s to %s", len(times), times[0].Format("15:04:05.000"), times[len(times)-1].Format("15:04:05.000"))
 }
 
 // cmdLockMailing holds the lock of a campaign's name in the script's

@@ -20,6 +20,8 @@ type sendFlags struct {
 	trace         string
 	resendUnknown bool
 	newMailing    bool
+	wait          bool
+	at            string
 	yes           bool
 	verbose       bool
 	quiet         bool
@@ -52,6 +54,8 @@ func newSendCmd() *cobra.Command {
 	fl.StringVar(&f.trace, "trace", "", "write the SMTP dialogue to `FILE` (passwords and bodies left out)")
 	fl.BoolVar(&f.resendUnknown, "resend-unknown", false, "also resend letters whose delivery is unknown (same Message-ID)")
 	fl.BoolVar(&f.newMailing, "new-mailing", false, "send although a mailing of this campaign's name was sent from another folder: this is another mailing")
+	fl.BoolVar(&f.wait, "wait", false, "keep sending until every letter is sent, sleeping through send.daily_limit and send times")
+	fl.StringVar(&f.at, "at", "", "check and confirm now, send at `TIME` (09:00, 2026-12-08 09:00)")
 	fl.BoolVarP(&f.yes, "yes", "y", false, "do not ask for confirmation")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log every letter")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress and no line per failure; only the summary")
@@ -101,6 +105,8 @@ func runSend(cmd *cobra.Command, f sendFlags, stderr io.Writer) error {
 		ResendUnknown: f.resendUnknown,
 		NewMailing:    f.newMailing,
 		Limit:         f.limit,
+		Wait:          f.wait,
+		At:            f.at,
 		Trace:         f.trace,
 		Log:           log,
 		Notes:         stderr,

@@ -29,8 +29,7 @@ func printSendSummary(w io.Writer, total, invalid, suppressed int, st sender.Sta
 		fmt.Fprintf(w, "delivered %d, failed %d, deferred %d, unknown %d, skipped %d%s (of %d)\n",
 			st.Delivered, st.Failed, st.Deferred, st.Unknown, skipped, rest, total+invalid+suppressed)
 	}
-	why := mailing.Skipped(st, skipped)
-	if len(why) > 0 {
+	if why := mailing.SkippedWhy(st, skipped); len(why) > 0 {
 		fmt.Fprintf(w, "skipped: %s\n", strings.Join(why, "; "))
 	}
 	for _, line := range mailing.AccountLines(st) {

@@ -3,6 +3,7 @@ package campaign
 import (
 	"context"
 	"path/filepath"
+	"time"
 
 	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/letter"
@@ -12,8 +13,13 @@ import (
 // Plan is what a send would do with the letters, found before it starts.
 type Plan struct {
 	Summary
-	ToSend int // letters due (Target.due)
-	Known  int // letters the journal has records of for this destination
+	ToSend int // letters due (Target.due), held ones aside
+	// Held counts the letters due but held until their send time
+	// (letter.Letter.SendAfter), which has not come at Target.Now;
+	// HeldFirst and HeldLast are the first and the last of those times.
+	Held                int
+	HeldFirst, HeldLast time.Time
+	Known               int // letters the journal has records of for this destination
 	// Seen is how many letters the journal has records of for any
 	// destination; Recorded how many letters and destinations it has
 	// records of in all, this mailing's or not.
@@ -51,6 +57,14 @@ type Target struct {
 	// Test is a test send (send --redirect-to): every letter is due, to
 	// every recipient, whatever the journal says, and nothing is settled.
 	Test bool
+	// Now is the send's clock: a letter whose send time is later is held,
+	// not sent (a test send holds none). The zero Now holds none.
+	Now time.Time
+}
+
+// Holds reports whether a send to t holds l until its send time.
+func (t Target) Holds(l *letter.Letter) bool {
+	return !t.Test && !t.Now.IsZero() && l.Held(t.Now)
 }
 
 // due says what a send to t does with l: the journal's entry for it at
@@ -106,6 +120,10 @@ func (c *Campaign) Plan(ctx context.Context, j *journal.Journal, t Target) (Plan
 		if len(due) == 0 {
 			return nil
 		}
+		if t.Holds(l) {
+			p.hold(l.SendAfter)
+			return nil
+		}
 		p.ToSend++
 		for _, a := range l.Attachments {
 			c.files.Expect(a.File)
@@ -116,6 +134,17 @@ func (c *Campaign) Plan(ctx context.Context, j *journal.Journal, t Target) (Plan
 	p.Recorded = j.Letters()
 	p.Renamed = p.Recorded > 0 && p.Seen == 0 && (sameRows || oldJournal)
 	return p, err
+}
+
+// hold counts a letter held until at.
+func (p *Plan) hold(at time.Time) {
+	p.Held++
+	if p.HeldFirst.IsZero() || at.Before(p.HeldFirst) {
+		p.HeldFirst = at
+	}
+	if at.After(p.HeldLast) {
+		p.HeldLast = at
+	}
 }
 
 // otherJournals reads the other journals in the folder of this mailing's:

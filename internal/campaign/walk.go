@@ -74,6 +74,7 @@ type walker struct {
 	src          rowReader       // the rows, one by one or grouped
 	header       []string        // rr's, for locating field columns
 	keyColumn    int             // the recipients.key column, or -1
+	afterColumn  int             // the recipients.send_after column, or -1
 	named        map[string]int  // recipients.key values so far, and their lines
 	made         uint64          // letter.Made of every letter of the walk
 	earlier      *earlier        // what the rows before this one tell
@@ -84,7 +85,7 @@ type walker struct {
 // letter to fn, in the mode of the walk (walkMode): it is what Letters,
 // Check and Envelopes share. Problems are reported as Letters says.
 func (c *Campaign) walk(ctx context.Context, execute func(*template.Template, context.Context, template.Row) (*letter.Letter, error), fn func(*letter.Letter, *recipients.Record) error, mode walkMode) (Summary, error) {
-	w := &walker{c: c, mode: mode, execute: execute, keyColumn: -1, named: map[string]int{}, templateErrs: map[string]bool{}}
+	w := &walker{c: c, mode: mode, execute: execute, keyColumn: -1, afterColumn: -1, named: map[string]int{}, templateErrs: map[string]bool{}}
 	ok := w.open()
 	if w.rr != nil {
 		defer w.rr.Close()
@@ -202,6 +203,12 @@ func (w *walker) prepare() bool {
 			return false
 		}
 	}
+	if k := c.cfg.Recipients.SendAfter; k != "" {
+		if w.afterColumn = slices.Index(w.header, k); w.afterColumn < 0 {
+			w.report(c.cfg.KeyErr("recipients.send_after", fmt.Errorf("%s has no column %q", filepath.Base(c.cfg.Recipients.File), k)))
+			return false
+		}
+	}
 	w.made = c.made(w.tmpl.Sum())
 	return true
 }
@@ -254,6 +261,9 @@ func (w *walker) letterOf(ctx context.Context, rec *recipients.Record, group []*
 	}
 	if err == nil && w.keyColumn >= 0 {
 		err = c.checkName(rec, w.keyColumn, w.named)
+	}
+	if err == nil && w.afterColumn >= 0 {
+		l.SendAfter, err = c.sendAfter(rec, group, w.afterColumn)
 	}
 	if err != nil {
 		w.reject(rec, err)

@@ -87,6 +87,9 @@ type Recipients struct {
 	// GroupBy names a column (email) whose rows with one value make one
 	// letter, with every row in {{range .Rows}}.
 	GroupBy string `mapstructure:"group_by"`
+	// SendAfter names a column whose cell holds a row's letter until
+	// that time (2026-12-08 09:00); an empty cell holds nothing.
+	SendAfter string `mapstructure:"send_after"`
 }
 
 // SMTP is the submission server.

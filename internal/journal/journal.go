@@ -49,6 +49,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/mailmerge/mailmerge/internal/flatmap"
 )
@@ -58,6 +59,11 @@ var ErrLocked = errors.New("the journal is in use by another mailmerge send of t
 
 // Journal is an open journal, locked for this process.
 type Journal struct {
+	// Now dates the records that have no time of their own; nil for
+	// time.Now. Set it before the first record: a send dates them by its
+	// clock, which its limits are counted by.
+	Now func() time.Time
+
 	path string
 	f    *os.File
 	// letters holds, per letter, what a send needs of its records: 24

@@ -287,6 +287,28 @@ func TestDeliveriesSince(t *testing.T) {
 	}
 }
 
+// TestClock: records without a time are dated by the journal's clock,
+// in UTC; a record's own time stands.
+func TestClock(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "m.journal")
+	j, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.FixedZone("MSK", 3*60*60))
+	j.Now = func() time.Time { return now }
+	own := rec("b", Delivered)
+	own.Time = now.Add(-time.Hour)
+	j.Commit(rec("a", Delivered))
+	j.Commit(own)
+	j.Close()
+	var got []time.Time
+	Read(path, func(r Record) error { got = append(got, r.Time); return nil })
+	if len(got) != 2 || !got[0].Equal(now) || got[0].Location() != time.UTC || !got[1].Equal(now.Add(-time.Hour)) {
+		t.Errorf("times %v, want %v (UTC) and an hour before", got, now)
+	}
+}
+
 // TestDestinations: a letter delivered to one destination is not
 // delivered to another; records older than destinations count for every
 // one; test sends settle nothing.

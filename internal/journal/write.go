@@ -63,7 +63,9 @@ func (j *Journal) Commit(r Record) error {
 }
 
 func (j *Journal) queue(r Record) (uint64, error) {
-	if r.Time.IsZero() {
+	if r.Time.IsZero() && j.Now != nil {
+		r.Time = j.Now().UTC()
+	} else if r.Time.IsZero() {
 		r.Time = time.Now().UTC()
 	}
 	j.mu.Lock()

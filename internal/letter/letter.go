@@ -9,6 +9,7 @@ package letter
 import (
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/mailmerge/mailmerge/internal/address"
 	"github.com/mailmerge/mailmerge/internal/attachment"
@@ -50,6 +51,11 @@ type Letter struct {
 	Body        []byte // as the template rendered it
 	Kind        Kind
 	Attachments []Attachment
+
+	// SendAfter is when the letter may go, not before: its row's
+	// recipients.send_after (the latest of its group's rows); zero for
+	// any time.
+	SendAfter time.Time
 
 	// Warnings are problems that did not stop the letter, such as
 	// invisible characters removed from an address.
@@ -129,3 +135,6 @@ func (l *Letter) Redirect(to address.Mailbox) *Letter {
 func (l *Letter) IsSuppressed(rcpt string) bool {
 	return slices.Contains(l.Suppressed, strings.ToLower(rcpt))
 }
+
+// Held reports whether l waits, at now, for its send time (SendAfter).
+func (l *Letter) Held(now time.Time) bool { return l.SendAfter.After(now) }

@@ -43,7 +43,15 @@ func NewCampaign(cfg *config.Config, opts campaign.Options, notes io.Writer) *ca
 // checks the transport settings too (CheckTransport), with the rows, so
 // that one run names every problem; the rows' decide the error. The
 // summary's warnings count the transport's.
+//
+// Letters that wait for their send time (recipients.send_after) are
+// noted, with the first of those times.
 func Check(ctx context.Context, cfg *config.Config, sel *selection.Selection, transport bool, notes io.Writer) (campaign.Summary, error) {
+	return check(ctx, cfg, sel, transport, notes, time.Now)
+}
+
+// check is Check with a clock.
+func check(ctx context.Context, cfg *config.Config, sel *selection.Selection, transport bool, notes io.Writer, now func() time.Time) (campaign.Summary, error) {
 	warnings, transportErr := 0, error(nil)
 	if transport {
 		warnings, transportErr = CheckTransport(cfg, notes)
@@ -51,9 +59,22 @@ func Check(ctx context.Context, cfg *config.Config, sel *selection.Selection, tr
 			fmt.Fprintf(notes, "mailmerge: %v\n", transportErr)
 		}
 	}
-	sum, err := NewCampaign(cfg, campaign.Options{Select: sel}, notes).Check(ctx, func(*letter.Letter, *recipients.Record) error { return nil })
+	at := now()
+	var held campaign.Plan
+	sum, err := NewCampaign(cfg, campaign.Options{Select: sel, Now: now}, notes).Check(ctx, func(l *letter.Letter, _ *recipients.Record) error {
+		if l.Held(at) {
+			held.Held++
+			if held.HeldFirst.IsZero() || l.SendAfter.Before(held.HeldFirst) {
+				held.HeldFirst = l.SendAfter
+			}
+		}
+		return nil
+	})
 	if err := Problems(sum, err); err != nil {
 		return sum, err
+	}
+	if held.Held > 0 {
+		fmt.Fprintf(notes, "note: %s; send --wait waits for them, a plain send leaves them for a later one\n", heldWords(held, at))
 	}
 	if err := NoneChosen(sel, sum); err != nil {
 		return sum, err

@@ -106,7 +106,7 @@ const maxLookup = 50_000
 // cannot be read is a warning, not a stop; --new-mailing skips the look.
 func (s *send) lookInSent(ctx context.Context) error {
 	cfg, pool := s.cfg, s.pool
-	if cfg.IMAP.Host == "" || cfg.IMAP.SentFolder == "" || cfg.Maildir.Path != "" || pool.Redirect != nil || s.opts.NewMailing {
+	if cfg.IMAP.Host == "" || cfg.IMAP.SentFolder == "" || cfg.Maildir.Path != "" || pool.Redirect != nil || s.opts.NewMailing || s.later {
 		return nil
 	}
 	type candidate struct {

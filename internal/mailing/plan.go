@@ -1,6 +1,7 @@
 package mailing
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"maps"
@@ -118,7 +119,7 @@ func (v *invalidRows) record(rec *recipients.Record, fp uint64, err error) {
 }
 
 // window is send.daily_limit as the journal has it at a moment: what is
-// left of it, and when the oldest delivery it counts leaves it.
+// left of it, and the deliveries it counts, which leave it one by one.
 type window struct {
 	account    string // of several; "" for the one
 	quota      config.Quota
@@ -126,19 +127,21 @@ type window struct {
 	now        time.Time // the send's clock
 	oldest     time.Time // the oldest delivery counted; zero for none
 	left       int
+	counted    []journal.Delivery // the deliveries counted, oldest first
 }
 
 // openWindow rebuilds send.daily_limit's window at now from the
 // journal's deliveries to dest, whichever run made them; nil without a
-// limit. For an account of several (cfg is as it sees it), only its own
-// deliveries count.
+// limit. A delivery counts for Per after it went: at that moment it has
+// left the window. For an account of several (cfg is as it sees it),
+// only its own deliveries count.
 func openWindow(cfg *config.Config, dest, account string, now time.Time) (*window, error) {
 	q := cfg.Send.DailyLimit
 	if q.N == 0 {
 		return nil, nil
 	}
 	w := &window{account: account, quota: q, recipients: cfg.Send.CountsRecipients(), now: now, left: q.N}
-	done, err := journal.DeliveriesSince(cfg.Send.Journal, dest, now.Add(-q.Per))
+	done, err := journal.DeliveriesSince(cfg.Send.Journal, dest, now.Add(-q.Per+1))
 	if err != nil {
 		return nil, &Error{Kind: Internal, Err: fmt.Errorf("count the letters of send.daily_limit: %w", err)}
 	}
@@ -149,13 +152,58 @@ func openWindow(cfg *config.Config, dest, account string, now time.Time) (*windo
 		if w.oldest.IsZero() {
 			w.oldest = d.Time
 		}
-		if w.recipients {
-			w.left -= d.Rcpts
-		} else {
-			w.left--
-		}
+		w.left -= w.cost(d)
+		w.counted = append(w.counted, d)
 	}
 	return w, nil
+}
+
+// cost is what a delivery takes of the window.
+func (w *window) cost(d journal.Delivery) int {
+	if w.recipients {
+		return d.Rcpts
+	}
+	return 1
+}
+
+// room finds when the window has room for n more letters (or
+// recipients), and more than it has now: when enough of the deliveries
+// it counts have left it. ok is false when no delivery leaving makes
+// that room (n is more than the whole limit).
+func (w *window) room(n int) (at time.Time, ok bool) {
+	free := w.left
+	for _, d := range w.counted {
+		free += w.cost(d)
+		if free >= n && free > w.left {
+			return d.Time.Add(w.quota.Per), true
+		}
+	}
+	return time.Time{}, false
+}
+
+// advance moves the window on to t: the deliveries that left it by then
+// give their room back.
+func (w *window) advance(t time.Time) {
+	for len(w.counted) > 0 && !w.counted[0].Time.Add(w.quota.Per).After(t) {
+		w.left += w.cost(w.counted[0])
+		w.counted = w.counted[1:]
+	}
+	if t.After(w.now) {
+		w.now = t
+	}
+}
+
+// roomAt is what the window has room for at t, no later than now's
+// deliveries: what is left of it now, and what leaves it by t.
+func (w *window) roomAt(t time.Time) int {
+	free := w.left
+	for _, d := range w.counted {
+		if d.Time.Add(w.quota.Per).After(t) {
+			break
+		}
+		free += w.cost(d)
+	}
+	return free
 }
 
 // String names the limit for people: send.daily_limit of 500 recipients
@@ -180,16 +228,15 @@ func (w *window) next() string {
 	if from.IsZero() {
 		from = w.now
 	}
-	at := from.Add(w.quota.Per).In(w.now.Location())
-	step, layout := time.Minute, "15:04"
-	if w.quota.Per < time.Hour {
-		step, layout = time.Second, "15:04:05"
-	}
-	if t := at.Truncate(step); !t.Equal(at) {
-		at = t.Add(step) // never earlier than it is
-	}
-	day := func(t time.Time) time.Time { return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC) }
-	switch days := int(day(at).Sub(day(w.now)).Hours() / 24); days {
+	return sayAt(from.Add(w.quota.Per), w.now, w.quota.Per < time.Hour)
+}
+
+// sayAt says when t is, seen at now, in now's zone: "at 09:14 today",
+// "at 09:14 tomorrow (Tue 8 Dec)", "at 09:14 on Thu 10 Dec"; with
+// seconds when fine. It rounds up: never earlier than it is.
+func sayAt(t, now time.Time, fine bool) string {
+	at, layout := roundUp(t, now, fine)
+	switch days := daysAfter(at, now); days {
 	case 0:
 		return "at " + at.Format(layout) + " today"
 	case 1:
@@ -199,16 +246,53 @@ func (w *window) next() string {
 	}
 }
 
+// sayBy says about when t is, seen at now, as a plan says its end:
+// "~11:00 today", "~11:00 tomorrow", "Thursday ~11:00", "Thu 17 Dec
+// ~11:00".
+func sayBy(t, now time.Time, fine bool) string {
+	at, layout := roundUp(t, now, fine)
+	switch days := daysAfter(at, now); {
+	case days == 0:
+		return "~" + at.Format(layout) + " today"
+	case days == 1:
+		return "~" + at.Format(layout) + " tomorrow"
+	case days < 7:
+		return at.Format("Monday") + " ~" + at.Format(layout)
+	default:
+		return at.Format("Mon 2 Jan") + " ~" + at.Format(layout)
+	}
+}
+
+// roundUp is t in now's zone, rounded up to the minute (to the second
+// when fine), with the layout that says it.
+func roundUp(t, now time.Time, fine bool) (time.Time, string) {
+	at := t.In(now.Location())
+	step, layout := time.Minute, "15:04"
+	if fine {
+		step, layout = time.Second, "15:04:05"
+	}
+	if r := at.Truncate(step); !r.Equal(at) {
+		at = r.Add(step)
+	}
+	return at, layout
+}
+
+// daysAfter counts the calendar days from now's to t's, in now's zone.
+func daysAfter(t, now time.Time) int {
+	day := func(t time.Time) time.Time { return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC) }
+	return int(day(t.In(now.Location())).Sub(day(now)).Hours() / 24)
+}
+
 // reached is the error of a send that finds the window full.
 func (w *window) reached() error {
-	return &Error{Kind: Rerun, Err: fmt.Errorf("%s reached: the next letters can go %s", w, w.next()), Hint: "run send again then"}
+	return &Error{Kind: Rerun, Err: fmt.Errorf("%s reached: the next letters can go %s", w, w.next()), Hint: "run send again then, or send --wait, which waits for it"}
 }
 
 // stopped is the error of a run of sent letters that stopped at the
 // window, with letters left to send.
 func (w *window) stopped(sent int) error {
 	return &Error{Kind: Rerun, Err: fmt.Errorf("stopped at %s: %s went in this run; the next letters can go %s", w, Plural(sent, "letter"), w.next()),
-		Hint: "run send again then; mailmerge report lists the letters still to send"}
+		Hint: "run send again then, or send --wait, which waits for it; mailmerge report lists the letters still to send"}
 }
 
 // runLimits are what this run may send: --limit and what is left of
@@ -246,10 +330,10 @@ func runLimit(limit int, w *window) (runLimits, error) {
 // estimate says how long the run letters of this run take at the rate,
 // and, when send.daily_limit (q, left of it now, counting recipients or
 // letters) holds back some of the due letters still to send, over how
-// many windows they go; "" when there is nothing to say. Counting
-// recipients, every letter is taken to have one: the days are at least
-// those said.
-func estimate(run, due, left int, q config.Quota, recipients bool, r config.Rate) string {
+// many windows they go, and then what (re-run send after each, when
+// then is ""); "" when there is nothing to say. Counting recipients,
+// every letter is taken to have one: the days are at least those said.
+func estimate(run, due, left int, q config.Quota, recipients bool, r config.Rate, then string) string {
 	var parts []string
 	if d := r.Time(run); d >= time.Minute {
 		parts = append(parts, fmt.Sprintf("%s letters at %s: about %s", thousands(run), r, roughly(d)))
@@ -261,11 +345,11 @@ func estimate(run, due, left int, q config.Quota, recipients bool, r config.Rate
 			limit, atLeast = limit+" recipients", "at least "
 		}
 		if q.Per == config.Day {
-			parts = append(parts, fmt.Sprintf("%s letters, daily_limit %s: %s%d days (%s today), re-run send each day",
-				thousands(due), limit, atLeast, n, thousands(run)))
+			parts = append(parts, fmt.Sprintf("%s letters, daily_limit %s: %s%d days (%s today), %s",
+				thousands(due), limit, atLeast, n, thousands(run), cmp.Or(then, "re-run send each day")))
 		} else {
-			parts = append(parts, fmt.Sprintf("%s letters, daily_limit %s per %s: %s%d windows (%s now), re-run send after each",
-				thousands(due), limit, q.Window(), atLeast, n, thousands(run)))
+			parts = append(parts, fmt.Sprintf("%s letters, daily_limit %s per %s: %s%d windows (%s now), %s",
+				thousands(due), limit, q.Window(), atLeast, n, thousands(run), cmp.Or(then, "re-run send after each")))
 		}
 	}
 	return strings.Join(parts, "; ")

@@ -49,6 +49,31 @@ func Remaining(st sender.Stats, letters int, runErr error, cfg *config.Config) e
 	return nil
 }
 
+// SkippedWhy says, in plain words, why the letters a run skipped were
+// not sent in it; skipped counts them (its letters less those it sent).
+func SkippedWhy(st sender.Stats, skipped int) []string {
+	var why []string
+	if n := st.Skipped[journal.Delivered]; n > 0 {
+		why = append(why, fmt.Sprintf("%d delivered by an earlier run", n))
+	}
+	if n := st.Skipped[journal.Failed]; n > 0 {
+		why = append(why, fmt.Sprintf("%d refused for good earlier (fix the address to send again)", n))
+	}
+	if n := st.Skipped[journal.Bounced]; n > 0 {
+		why = append(why, fmt.Sprintf("%d bounced: the recipient's server sent it back (fix the address to send again)", n))
+	}
+	if n := st.Skipped[journal.Delayed]; n > 0 {
+		why = append(why, fmt.Sprintf("%d delayed: taken, and still being tried by the mail servers", n))
+	}
+	if n := st.Skipped[journal.Unknown]; n > 0 {
+		why = append(why, fmt.Sprintf("%d of unknown fate", n))
+	}
+	if n := skipped - (st.Done() - st.Sent()); n > 0 {
+		why = append(why, fmt.Sprintf("%d not sent yet", n))
+	}
+	return why
+}
+
 // unknownNote explains letters of unknown fate to someone who is not an
 // SMTP expert, and what they can do.
 func unknownNote(n int) string {
@@ -106,29 +131,4 @@ func JoinInts(v []int) string {
 		s[i] = strconv.Itoa(n)
 	}
 	return strings.Join(s, ", ")
-}
-
-// Skipped says, a reason each, why the letters a run skipped were not
-// sent: settled by an earlier run (by state), or not sent yet.
-func Skipped(st sender.Stats, skipped int) []string {
-	var why []string
-	if n := st.Skipped[journal.Delivered]; n > 0 {
-		why = append(why, fmt.Sprintf("%d delivered by an earlier run", n))
-	}
-	if n := st.Skipped[journal.Failed]; n > 0 {
-		why = append(why, fmt.Sprintf("%d refused for good earlier (fix the address to send again)", n))
-	}
-	if n := st.Skipped[journal.Bounced]; n > 0 {
-		why = append(why, fmt.Sprintf("%d bounced: the recipient's server sent it back (fix the address to send again)", n))
-	}
-	if n := st.Skipped[journal.Delayed]; n > 0 {
-		why = append(why, fmt.Sprintf("%d delayed: taken, and still being tried by the mail servers", n))
-	}
-	if n := st.Skipped[journal.Unknown]; n > 0 {
-		why = append(why, fmt.Sprintf("%d of unknown fate", n))
-	}
-	if n := skipped - (st.Done() - st.Sent()); n > 0 {
-		why = append(why, fmt.Sprintf("%d not sent yet", n))
-	}
-	return why
 }

@@ -55,8 +55,23 @@ type SendOptions struct {
 	// first (ctx) stops dispatching and lets letters in flight finish,
 	// the second aborts them. Nil: only ctx.
 	Interrupt func(ctx context.Context) (context.Context, context.CancelFunc)
-	// Now is the clock of send.daily_limit's window; nil for time.Now.
+	// Now is the send's clock: of send.daily_limit's window, of the
+	// letters' send times (recipients.send_after, At) and of the
+	// journal's records; nil for time.Now.
 	Now func() time.Time
+
+	// Wait keeps the send going until every letter is delivered or
+	// failed (send --wait): while send.daily_limit's window is full,
+	// while letters wait for their send time, and for a while after
+	// temporary failures, it sleeps, saying until when, and sends again.
+	Wait bool
+	// At is when to start sending (send --at), as the user wrote it: a
+	// time of day (the next such), a date and time, or RFC 3339; "" for
+	// now. The rows are checked, and the send confirmed, before the wait.
+	At string
+	// Sleep waits d, or until ctx ends, when it returns ctx's error;
+	// nil for a timer. Tests give one that moves their clock.
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // Watch sees a run as it goes. Its functions are called from the
@@ -72,11 +87,11 @@ type Confirmation struct {
 	campaign.Plan
 	Run       int    // letters this run sends (at most): --limit and send.daily_limit applied
 	DailyLeft int    // what is left of send.daily_limit's window; 0 without one
-	Estimate  string // how long it takes, and over how many days; "" if nothing to say
+	Estimate  string // how long it takes, over how many days, what waits; "" if nothing to say
+	Via       string // the transport, for people
 	// Duration is how long sending this run's letters takes at the
 	// accounts' rates, within their windows; 0 when not known.
 	Duration time.Duration
-	Via      string // the transport, for people
 }
 
 // SendResult is what a run did.
@@ -99,6 +114,9 @@ type SendResult struct {
 // recording every outcome in the journal. It returns what the run did
 // (nil when it stopped before sending) and an *Error that says what is
 // left to do: letters refused, deferred, of unknown fate, invalid rows.
+//
+// With Wait or At, it may send in several rounds, and sleep between
+// them (wait.go).
 func Send(ctx context.Context, cfg *config.Config, opts SendOptions) (*SendResult, error) {
 	s := &send{cfg: cfg, opts: opts, notes: opts.Notes}
 	if s.notes == nil {
@@ -106,6 +124,9 @@ func Send(ctx context.Context, cfg *config.Config, opts SendOptions) (*SendResul
 	}
 	if s.opts.Log == nil {
 		s.opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if err := s.schedule(); err != nil {
+		return nil, err
 	}
 	return s.run(ctx)
 }
@@ -121,22 +142,54 @@ type send struct {
 	campaign  *campaign.Campaign
 	pool      *sender.Pool
 	invalid   *invalidRows
+	copies    []string // journals of this mailing's copies in other folders
+	secret    []byte   // the campaign's (journal.Secret)
+
+	// What the rounds of a send that waits (wait.go) share.
+	start    time.Time   // when to start (send --at); zero for now
+	now      time.Time   // the clock when this round began: what is held is held at it
+	later    bool        // a round after the first: it says less and asks nothing
+	loggedIn bool        // the transport has its credentials
+	sentOpen bool        // the Sent folder is open, or none is to be
+	sent     *sentFolder // where copies are saved; nil for none
+	left     left        // what this round left for later
 }
 
 func (s *send) run(ctx context.Context) (*SendResult, error) {
+	closeAll, err := s.open()
+	defer closeAll()
+	if err != nil {
+		return nil, err
+	}
+	if s.waits() {
+		return s.rounds(ctx)
+	}
+	return s.round(ctx)
+}
+
+// open readies what every round of the send shares: the trace, the
+// transport, the lock of the campaign's name with the journals of its
+// copies, and the journal with its secret. closeAll gives them back, in
+// the right order, whatever open returns.
+func (s *send) open() (closeAll func(), err error) {
 	cfg, opts := s.cfg, s.opts
+	var closers []func()
+	closeAll = func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
 	var trace *sender.Trace
 	if opts.Trace != "" {
 		tf, err := os.OpenFile(opts.Trace, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 		if err != nil {
-			return nil, err
+			return closeAll, err
 		}
-		defer tf.Close()
+		closers = append(closers, func() { tf.Close() })
 		trace = sender.NewTrace(tf)
 	}
-	var err error
 	if s.accounts, err = outbounds(cfg, trace); err != nil {
-		return nil, err
+		return closeAll, err
 	}
 	s.transport = s.accounts[0].transport
 	dest := s.transport.Destination()
@@ -144,54 +197,62 @@ func (s *send) run(ctx context.Context) (*SendResult, error) {
 	// Copies of this mailing in other folders of this machine: one send of
 	// the campaign's name at a time, and their journals for the plan. The
 	// lock is given back after the journal is closed (deferred first).
-	var copies []string
 	if opts.Redirect == nil && dest == journal.SMTP {
 		reg, err := register(cfg)
 		if errors.Is(err, journal.ErrCampaignBusy) {
-			return nil, &Error{Kind: Locked, Err: err, Hint: "wait for that send to finish; a copy of this folder is the same mailing, and must not send it again"}
+			return closeAll, &Error{Kind: Locked, Err: err, Hint: "wait for that send to finish; a copy of this folder is the same mailing, and must not send it again"}
 		}
 		if err != nil {
 			fmt.Fprintf(s.notes, "warning: %v: copies of this mailing in other folders are not looked for\n", err)
 		}
-		defer reg.Release()
+		closers = append(closers, func() { reg.Release() })
 		if reg != nil {
-			copies = reg.Others
+			s.copies = reg.Others
 		}
 	}
 
 	// The journal first: its lock keeps a second send of this campaign out
 	// from the start, and it tells which letters are still to send.
 	if s.journal, err = openJournal(cfg.Send.Journal, "wait for the other send to finish, or stop it (Ctrl-C) and run send again"); err != nil {
-		return nil, err
+		return closeAll, err
 	}
-	defer s.journal.Close()
-	defer tuneGC(cfg.Recipients.File)() // the index, a million letters' worth, is in
+	closers = append(closers, func() { s.journal.Close() })
+	s.journal.Now = opts.Now
+	closers = append(closers, tuneGC(cfg.Recipients.File)) // the index, a million letters' worth, is in
 	// The key of the tags that make this mailing's Message-IDs and ENVIDs
 	// impossible to forge: made with the journal, kept beside it.
-	secret, err := journal.Secret(cfg.Send.Journal, true)
-	if err != nil {
-		return nil, fail(Internal, err)
+	if s.secret, err = journal.Secret(cfg.Send.Journal, true); err != nil {
+		return closeAll, fail(Internal, err)
 	}
+	return closeAll, nil
+}
 
+// round checks every row and sends the letters due, with what open
+// readied.
+func (s *send) round(ctx context.Context) (*SendResult, error) {
+	cfg, opts := s.cfg, s.opts
+	dest := s.transport.Destination()
+	s.now, s.left = s.clock(), left{}
 	// During the check, problems are said; while sending, the invalid
 	// rows a --skip-invalid send leaves out are recorded instead.
 	s.invalid = &invalidRows{j: s.journal, campaign: cfg.Campaign, dest: dest, test: opts.Redirect != nil}
 	s.campaign = campaign.New(cfg, campaign.Options{
 		Known:  s.journal.Known,
-		Secret: secret,
-		Copies: copies,
+		Secret: s.secret,
+		Copies: s.copies,
 		OnError: func(err error) {
 			if !s.invalid.sending {
 				fmt.Fprintln(s.notes, err)
 			}
 		},
-		OnWarning: func(err error) { // said once, by the check
-			if !s.invalid.sending {
+		OnWarning: func(err error) { // said once, by the first check
+			if !s.invalid.sending && !s.later {
 				fmt.Fprintf(s.notes, "warning: %v\n", err)
 			}
 		},
 		OnInvalid: s.invalid.record,
 		Select:    opts.Select,
+		Now:       opts.Now,
 	})
 	s.pool = &sender.Pool{
 		Transport:     s.transport,
@@ -204,7 +265,7 @@ func (s *send) run(ctx context.Context) (*SendResult, error) {
 		Backoff:       cfg.Send.RetryDelay,
 		OpenTries:     openTries,
 		PolicyStop:    policyStop,
-		ResendUnknown: opts.ResendUnknown,
+		ResendUnknown: s.resendUnknown(),
 		Redirect:      opts.Redirect,
 		Log:           opts.Log,
 	}
@@ -219,6 +280,7 @@ func (s *send) run(ctx context.Context) (*SendResult, error) {
 
 	// Letters sent before from a copy of this mailing elsewhere, or of
 	// unknown fate, that the Sent folder holds: delivered, not sent again.
+	// (Later rounds of the send find none: it holds the mailing.)
 	if err := s.lookInSent(ctx); err != nil {
 		return nil, err
 	}
@@ -249,7 +311,10 @@ func (s *send) plan(ctx context.Context) (plan campaign.Plan, skip bool, err err
 	if plan.Letters == 0 {
 		return plan, false, &Error{Kind: Data, Err: errors.New("no letters to send")}
 	}
-	if s.opts.Redirect == nil {
+	if err := s.startPassed(plan); err != nil {
+		return plan, false, err
+	}
+	if s.opts.Redirect == nil && !s.later {
 		if err := s.notePlan(plan); err != nil {
 			return plan, false, err
 		}
@@ -257,46 +322,56 @@ func (s *send) plan(ctx context.Context) (plan campaign.Plan, skip bool, err err
 	return plan, skip, nil
 }
 
-// deliver sends the letters of the plan, then saves their copies.
+// deliver sends the letters of the plan, then saves their copies. In a
+// send that waits, it may send nothing: the window is full, or send --at
+// has not come; s.left says what is left for later.
 func (s *send) deliver(ctx context.Context, plan campaign.Plan, skip bool) (*SendResult, error) {
 	cfg, opts, pool := s.cfg, s.opts, s.pool
-	if opts.Planned != nil {
+	if opts.Planned != nil && !s.later {
 		opts.Planned(plan)
 	}
-	limits, err := s.limits()
-	if err != nil {
-		return nil, err
+	limits, win, limitErr := s.limits()
+	var ke *Error
+	full := errors.As(limitErr, &ke) && ke.Kind == Rerun && (opts.Wait || s.start.After(s.now)) // a send that waits waits for the window
+	if limitErr != nil && !full {
+		return nil, limitErr
 	}
+	var err error
 	pool.MaxLetters, pool.Budget = limits.max, limits.budget
 	run := s.runTotal(plan)
 	if limits.budget > 0 && run > limits.budget {
 		run = limits.budget // at most: every letter has a recipient
 	}
-	if plan.ToSend > 0 && opts.Confirm != nil {
-		due := plan.ToSend
-		if opts.Redirect != nil {
-			due = run // a test: no days to plan
-		}
-		c := Confirmation{Plan: plan, Run: run, DailyLeft: limits.left, Via: describe(s.accounts),
-			Estimate: estimate(run, due, limits.left, cfg.Send.DailyLimit, cfg.Send.CountsRecipients(), cfg.Send.Rate)}
-		if len(cfg.Accounts) > 0 {
-			c.Estimate = estimateAccounts(run, due, pool.Accounts, limits.windows, s.accounts)
-		}
-		c.Duration = s.sendingTime(run)
-		if err := opts.Confirm(c); err != nil {
+	if full {
+		run = 0
+	}
+	someday := plan.ToSend > 0 || opts.Wait && plan.Held > 0 // letters this send will send
+	if someday && opts.Confirm != nil && !s.later {
+		if err := opts.Confirm(s.confirmation(plan, run, limits, win)); err != nil {
 			return nil, err
 		}
 	}
-	if plan.ToSend > 0 {
+	if someday && !s.loggedIn {
 		if err := s.credentialsAll(ctx); err != nil {
 			return nil, err
 		}
+		s.loggedIn = true
 	}
-	var sent *sentFolder
-	if opts.Redirect == nil {
-		if sent, err = openSentFolder(ctx, cfg, opts.Ask); err != nil {
+	if opts.Redirect == nil && !s.sentOpen {
+		if s.sent, err = openSentFolder(ctx, cfg, opts.Ask); err != nil {
 			return nil, err
 		}
+		s.sentOpen = true
+	}
+	s.left = left{held: plan.Held, heldFirst: plan.HeldFirst, heldLast: plan.HeldLast}
+	switch {
+	case s.start.After(s.clock()): // checked and confirmed: now the wait
+		s.left.start = s.start
+		s.left.due = plan.ToSend
+		return nil, nil
+	case full:
+		s.left.due, s.left.window, s.left.err = plan.ToSend, true, limitErr
+		return nil, nil
 	}
 	s.journal.Grow(plan.ToSend)
 	var watch Watch
@@ -312,8 +387,12 @@ func (s *send) deliver(ctx context.Context, plan campaign.Plan, skip bool) (*Sen
 		hard, stop = opts.Interrupt(ctx)
 		defer stop()
 	}
+	target := s.target()
 	st, runErr := pool.Run(ctx, hard, func(yield func(*letter.Letter) bool) error {
 		_, err := s.campaign.Letters(ctx, func(l *letter.Letter, _ *recipients.Record) error {
+			if target.Holds(l) {
+				return nil // not now, and not an attempt: nothing recorded
+			}
 			if !yield(l) {
 				return campaign.ErrStop
 			}
@@ -330,19 +409,24 @@ func (s *send) deliver(ctx context.Context, plan campaign.Plan, skip bool) (*Sen
 	if watch.Finish != nil {
 		watch.Finish(st)
 	}
+	s.left.deferred, s.left.stopped = st.Deferred, runErr != nil
+	if (limits.window != nil || len(limits.windows) > 0) && runErr == nil && st.Untouched > 0 {
+		s.left.due, s.left.window = st.Untouched, true
+	}
 	res := &SendResult{Summary: plan.Summary, Letters: plan.Letters, Suppressed: plan.Suppressed, Stats: st, Invalid: s.invalid.lines}
 	if opts.Redirect != nil {
 		return res, testRemaining(st, runErr, cfg)
 	}
-	if sent != nil && ctx.Err() == nil {
-		n, err := sent.save(ctx, s.campaign, s.journal, s.transport.Destination())
+	if s.sent != nil && ctx.Err() == nil {
+		n, err := s.sent.save(ctx, s.campaign, s.journal, s.transport.Destination())
 		res.Copies = n
 		if err != nil {
 			res.CopiesFailed = true
 			return res, err
 		}
 	}
-	return res, invalidRemaining(s.invalid.lines, atWindow(Remaining(st, plan.Letters, runErr, cfg), st, runErr, opts.Limit, limits), cfg)
+	err = atWindow(Remaining(st, plan.Letters, runErr, cfg), st, runErr, opts.Limit, limits)
+	return res, invalidRemaining(s.invalid.lines, s.heldRemaining(err, plan), cfg)
 }
 
 // atWindow says, in err's place, that the run stopped at
@@ -383,17 +467,20 @@ func (s *send) sendingTime(run int) time.Duration {
 
 // limits finds what this run may send, and through which accounts:
 // --limit, and what is left of each account's daily window.
-func (s *send) limits() (runLimits, error) {
+// win is the window of smtp:'s one account (nil for none, or with
+// accounts:), full or not.
+func (s *send) limits() (limits runLimits, win *window, err error) {
 	if len(s.cfg.Accounts) == 0 {
-		win, err := openWindow(s.cfg, s.transport.Destination(), "", s.now())
+		win, err := openWindow(s.cfg, s.transport.Destination(), "", s.clock())
 		if err != nil {
-			return runLimits{}, err
+			return runLimits{}, nil, err
 		}
-		return runLimit(s.opts.Limit, win)
+		limits, err := runLimit(s.opts.Limit, win)
+		return limits, win, err
 	}
-	accounts, limits, err := s.accountLimits(s.now())
+	accounts, limits, err := s.accountLimits(s.clock())
 	s.pool.Accounts = accounts
-	return limits, err
+	return limits, nil, err
 }
 
 // runTotal is how many letters this run is to send.
@@ -410,10 +497,17 @@ func (s *send) runTotal(plan campaign.Plan) int {
 
 // target is where the run sends, and what of the journal it heeds.
 func (s *send) target() campaign.Target {
-	return campaign.Target{Dest: s.transport.Destination(), ResendUnknown: s.opts.ResendUnknown, Test: s.opts.Redirect != nil}
+	return campaign.Target{Dest: s.transport.Destination(), ResendUnknown: s.resendUnknown(), Test: s.opts.Redirect != nil, Now: s.now}
 }
 
-func (s *send) now() time.Time {
+// resendUnknown says whether this round sends letters of unknown fate
+// again: the first round of a send with --resend-unknown. A letter sent
+// again and again of unknown fate is not sent a third time by a later
+// round of the same send.
+func (s *send) resendUnknown() bool { return s.opts.ResendUnknown && !s.later }
+
+// clock reads the send's clock.
+func (s *send) clock() time.Time {
 	if s.opts.Now != nil {
 		return s.opts.Now()
 	}

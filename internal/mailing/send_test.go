@@ -93,7 +93,7 @@ func TestRunLimit(t *testing.T) {
 		l, err := runLimit(tt.limit, w)
 		var e *Error
 		switch {
-		case tt.err != "" && (!errors.As(err, &e) || e.Kind != Rerun || !strings.Contains(e.Error(), tt.err) || e.Hint != "run send again then"):
+		case tt.err != "" && (!errors.As(err, &e) || e.Kind != Rerun || !strings.Contains(e.Error(), tt.err) || e.Hint != "run send again then, or send --wait, which waits for it"):
 			t.Errorf("%v %s, limit %d: error %v, want a Rerun error saying %q", tt.quota, tt.counts, tt.limit, err, tt.err)
 		case tt.err == "" && (err != nil || l.max != tt.max || l.budget != tt.budget || l.left != tt.left || (l.window == nil) != (tt.quota.N == 0)):
 			t.Errorf("%v %s, limit %d: runLimit = %+v, %v; want max %d, budget %d, left %d", tt.quota, tt.counts, tt.limit, l, err, tt.max, tt.budget, tt.left)
