@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -40,7 +39,7 @@ func newReportCmd() *cobra.Command {
 			if failedCSV == "" {
 				return nil
 			}
-			n, err := writeFailedCSV(failedCSV, sum.Delimiter, rep)
+			n, err := mailing.WriteFailedCSV(failedCSV, sum.Delimiter, rep)
 			if err != nil {
 				return err
 			}
@@ -51,46 +50,4 @@ func newReportCmd() *cobra.Command {
 	cmd.Flags().StringVar(&failedCSV, "failed-csv", "", "write the rows of letters not delivered to `FILE`")
 	rf.add(cmd)
 	return cmd
-}
-
-// writeFailedCSV writes the rows of the letters not delivered
-// (report.WriteCSV) to a file only its owner may read.
-func writeFailedCSV(path string, delim rune, rep *report.Report) (int, error) {
-	f, err := createPrivate(path)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	n, err := report.WriteCSV(f, delim, rep)
-	if err != nil {
-		return n, err
-	}
-	return n, f.Close()
-}
-
-// createPrivate creates (or empties) a file only its owner may read: the
-// files mailmerge writes hold people's names, addresses and letters.
-func createPrivate(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	if err := f.Chmod(0o600); err != nil { // made 0644 by an earlier version
-		f.Close()
-		return nil, err
-	}
-	return f, nil
-}
-
-// writePrivate writes a file only its owner may read (createPrivate).
-func writePrivate(path string, data []byte) error {
-	f, err := createPrivate(path)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
