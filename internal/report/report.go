@@ -46,8 +46,12 @@ func suppressedOutcomes(l *letter.Letter) []journal.RcptOutcome {
 // row gave) did not all get it, or that was tried and not sent; or a row
 // that makes no letter (journal.Invalid).
 type Letter struct {
-	Line  int
-	State journal.State // journal.Fold of its recipients', NotSent, or journal.Invalid
+	Line int // where its row is in the list as it is now
+	// SentLine is where its row was when the journal last recorded it
+	// (its last send, or the send that left it out as invalid); 0 when
+	// the journal has no record of it.
+	SentLine int
+	State    journal.State // journal.Fold of its recipients', NotSent, or journal.Invalid
 	// Missed are its own recipients that did not get it, with what
 	// became of each; a letter tried and not sent lists all of them.
 	Missed []journal.RcptOutcome
@@ -87,10 +91,11 @@ func Make(ctx context.Context, cfg *config.Config, opts campaign.Options, h *jou
 	invalid := func(line int, fields []string, fp uint64, problem string) Letter {
 		k := letter.InvalidKey(cfg.Campaign, fp)
 		seen[k] = true
+		sentLine := 0
 		if o := h.Outcomes[k]; o != nil {
-			problem = remote.Text(o.Last.Text)
+			problem, sentLine = remote.Text(o.Last.Text), o.Last.Line
 		}
-		return Letter{Line: line, State: journal.Invalid, Problem: problem, Row: append([]string(nil), fields...)}
+		return Letter{Line: line, SentLine: sentLine, State: journal.Invalid, Problem: problem, Row: append([]string(nil), fields...)}
 	}
 	opts.Known = func(k letter.Key) (uint64, bool) { fp, ok := h.Letters[k]; return fp, ok }
 	opts.OnUnselected = func(l *letter.Letter) { seen[l.Key] = true } // not gone: not chosen
@@ -134,6 +139,9 @@ func Make(ctx context.Context, cfg *config.Config, opts campaign.Options, h *jou
 		var states []journal.State
 		var own []bool
 		listed := Letter{Line: l.Line, Row: append([]string(nil), row.Fields...)}
+		if o != nil {
+			listed.SentLine = o.Sent.Line
+		}
 		for i, rcpt := range l.Recipients {
 			if l.IsSuppressed(rcpt) {
 				continue // never mailed
