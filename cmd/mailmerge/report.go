@@ -12,7 +12,7 @@ import (
 )
 
 func newReportCmd() *cobra.Command {
-	var failedCSV string
+	var failedCSV, out string
 	var rf rowFlags
 	cmd := &cobra.Command{
 		Use:   "report",
@@ -30,24 +30,34 @@ func newReportCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := mailing.CheckOut(cfg, out); err != nil {
+				return err
+			}
 			rep, history, sum, err := mailing.Report(cmd.Context(), cfg, sel, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
 			rep.Write(cmd.OutOrStdout(), filepath.Base(cfg.Recipients.File))
 			report.WriteTests(cmd.OutOrStdout(), history.Tests)
-			if failedCSV == "" {
-				return nil
+			if failedCSV != "" {
+				n, err := mailing.WriteFailedCSV(failedCSV, sum.Delimiter, rep)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "wrote %s to %s\n", mailing.Plural(n, "row"), failedCSV)
 			}
-			n, err := mailing.WriteFailedCSV(failedCSV, sum.Delimiter, rep)
-			if err != nil {
-				return err
+			if out != "" {
+				n, err := mailing.WriteRows(cmd.Context(), out, rep, sum)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "wrote %s with their status to %s\n", mailing.Plural(n, "row"), out)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s to %s\n", mailing.Plural(n, "row"), failedCSV)
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&failedCSV, "failed-csv", "", "write the rows of letters not delivered to `FILE`")
+	cmd.Flags().StringVar(&out, "out", "", "write every row of the list, with what became of its letter, to `FILE` (.csv or .xlsx)")
 	rf.add(cmd)
 	return cmd
 }

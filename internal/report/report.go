@@ -11,6 +11,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -78,6 +79,12 @@ type Report struct {
 	// any more: rows changed or removed since.
 	Gone   int
 	Header []string // the CSV header, for writing rows out
+
+	// What Rows needs: the mailing, its history, and what became of each
+	// letter, by the line it is known by (letter.Letter.Line).
+	cfg     *config.Config
+	history *journal.History
+	letters map[int]rowLetter
 }
 
 // Make joins what the journal says of the mailing of cfg (h, read for
@@ -85,7 +92,7 @@ type Report struct {
 // opts are the campaign's (where problems are told); Make adds what it
 // needs. The summary and the error are those of campaign.Envelopes.
 func Make(ctx context.Context, cfg *config.Config, opts campaign.Options, h *journal.History) (*Report, campaign.Summary, error) {
-	r := &Report{Counts: map[journal.State]int{}}
+	r := &Report{Counts: map[journal.State]int{}, cfg: cfg, history: h, letters: map[int]rowLetter{}}
 	seen := map[letter.Key]bool{}
 	copies := map[string]*Copy{}
 	invalid := func(line int, fields []string, fp uint64, problem string) Letter {
@@ -95,6 +102,7 @@ func Make(ctx context.Context, cfg *config.Config, opts campaign.Options, h *jou
 		if o := h.Outcomes[k]; o != nil {
 			problem, sentLine = remote.Text(o.Last.Text), o.Last.Line
 		}
+		r.letters[line] = rowLetter{state: journal.Invalid, note: unlocated(filepath.Base(cfg.Recipients.File), problem)}
 		return Letter{Line: line, SentLine: sentLine, State: journal.Invalid, Problem: problem, Row: append([]string(nil), fields...)}
 	}
 	opts.Known = func(k letter.Key) (uint64, bool) { fp, ok := h.Letters[k]; return fp, ok }
@@ -112,9 +120,11 @@ func Make(ctx context.Context, cfg *config.Config, opts campaign.Options, h *jou
 			}
 			if st := journal.Fold(states, nil); st != "" && st != journal.Attempt {
 				r.Counts[st]++
+				r.letters[l.Line] = rowLetter{key: l.Key, state: st, rcpts: l.Recipients, note: suppressedNote(l)}
 				return
 			}
 		}
+		r.letters[l.Line] = rowLetter{key: l.Key, state: Suppressed, note: suppressedNote(l)}
 		r.Counts[Suppressed]++
 		r.Listed = append(r.Listed, Letter{Line: l.Line, State: Suppressed, Missed: suppressedOutcomes(l)})
 	}
@@ -142,6 +152,7 @@ func Make(ctx context.Context, cfg *config.Config, opts campaign.Options, h *jou
 		if o != nil {
 			listed.SentLine = o.Sent.Line
 		}
+		deciding := deciders(l)
 		for i, rcpt := range l.Recipients {
 			if l.IsSuppressed(rcpt) {
 				continue // never mailed
@@ -165,6 +176,7 @@ func Make(ctx context.Context, cfg *config.Config, opts campaign.Options, h *jou
 		if o == nil || listed.State == journal.Attempt {
 			listed.State = NotSent
 		}
+		r.letters[l.Line] = rowLetter{key: l.Key, state: listed.State, rcpts: deciding, note: suppressedNote(l)}
 		r.Counts[listed.State]++
 		if len(listed.Missed) > 0 {
 			r.Listed = append(r.Listed, listed)
