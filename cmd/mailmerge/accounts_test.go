@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"fmt"
 	"io"
 	"log"
@@ -123,6 +124,29 @@ func TestPostfixAccounts(t *testing.T) {
 		if want := fmt.Sprintf("account %s: delivered %d", name, delivered[name]); !strings.Contains(stdout.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, stdout.String())
 		}
+	}
+	// report --out names, row by row, the account that carried it.
+	rows := filepath.Join(dir, "rows.csv")
+	if code := run(context.Background(), []string{"report", "-c", cfg, "--out", rows}, strings.NewReader(""), &stdout, &stderr); code != exitOK && code != exitUnknown {
+		t.Fatalf("report --out: exit %d\n%s", code, stderr.String())
+	}
+	data, _ := os.ReadFile(rows)
+	records, err := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(data, []byte("\ufeff")))).ReadAll()
+	if err != nil || len(records) != n+1 {
+		t.Fatalf("rows.csv: %d records, %v", len(records), err)
+	}
+	column := map[string]int{}
+	for i, name := range records[0] {
+		column[name] = i
+	}
+	byRow := map[string]int{}
+	for _, rec := range records[1:] {
+		if rec[column["status"]] == "delivered" {
+			byRow[rec[column["account"]]]++
+		}
+	}
+	if byRow["first"] != delivered["first"] || byRow["second"] != delivered["second"] {
+		t.Errorf("rows.csv's delivered rows by account: %v; the journal's: %v", byRow, delivered)
 	}
 	var atA, atB map[string]int
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {

@@ -50,7 +50,7 @@ func printBounces(cmd *cobra.Command, csvName, folder string, r *bounce.Reading)
 		}
 		counts[state]++
 		ro := journal.RcptOutcome{Rcpt: rec.Rcpt, State: state, Code: rec.Code, Enhanced: rec.Status, Text: rec.Diagnostic}
-		fmt.Fprintf(out, "%s:%d: %s %s: %s\n", csvName, rec.Line, state, rec.Rcpt, report.Reply(ro))
+		fmt.Fprintf(out, "%s: %s %s: %s\n", report.Place(csvName, rec.Line, rec.SentLine), state, rec.Rcpt, report.Reply(ro))
 	}
 	for _, rep := range r.Unmatched {
 		fmt.Fprintf(out, "not matched to a letter of this mailing: %q of %s\n", rep.Subject, rep.Date.Format("2 Jan 2006 15:04"))

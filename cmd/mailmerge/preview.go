@@ -59,7 +59,7 @@ func newPreviewCmd() *cobra.Command {
 					return g.Add(l, data, strings.TrimSuffix(preview.FileName(l), ".eml"))
 				case out != "":
 					name := filepath.Join(out, preview.FileName(l))
-					if err := writePrivate(name, data); err != nil {
+					if err := mailing.WritePrivate(name, data); err != nil {
 						return err
 					}
 					fmt.Fprintln(stdout, name)

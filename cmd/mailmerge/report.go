@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -13,7 +12,7 @@ import (
 )
 
 func newReportCmd() *cobra.Command {
-	var failedCSV string
+	var failedCSV, out string
 	var rf rowFlags
 	cmd := &cobra.Command{
 		Use:   "report",
@@ -31,66 +30,34 @@ func newReportCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := mailing.CheckOut(cfg, out); err != nil {
+				return err
+			}
 			rep, history, sum, err := mailing.Report(cmd.Context(), cfg, sel, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
 			rep.Write(cmd.OutOrStdout(), filepath.Base(cfg.Recipients.File))
 			report.WriteTests(cmd.OutOrStdout(), history.Tests)
-			if failedCSV == "" {
-				return nil
+			if failedCSV != "" {
+				n, err := mailing.WriteFailedCSV(failedCSV, sum.Delimiter, rep)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "wrote %s to %s\n", mailing.Plural(n, "row"), failedCSV)
 			}
-			n, err := writeFailedCSV(failedCSV, sum.Delimiter, rep)
-			if err != nil {
-				return err
+			if out != "" {
+				n, err := mailing.WriteRows(cmd.Context(), out, rep, sum)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "wrote %s with their status to %s\n", mailing.Plural(n, "row"), out)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s to %s\n", mailing.Plural(n, "row"), failedCSV)
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&failedCSV, "failed-csv", "", "write the rows of letters not delivered to `FILE`")
+	cmd.Flags().StringVar(&out, "out", "", "write every row of the list, with what became of its letter, to `FILE` (.csv or .xlsx)")
 	rf.add(cmd)
 	return cmd
-}
-
-// writeFailedCSV writes the rows of the letters not delivered
-// (report.WriteCSV) to a file only its owner may read.
-func writeFailedCSV(path string, delim rune, rep *report.Report) (int, error) {
-	f, err := createPrivate(path)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	n, err := report.WriteCSV(f, delim, rep)
-	if err != nil {
-		return n, err
-	}
-	return n, f.Close()
-}
-
-// createPrivate creates (or empties) a file only its owner may read: the
-// files mailmerge writes hold people's names, addresses and letters.
-func createPrivate(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	if err := f.Chmod(0o600); err != nil { // made 0644 by an earlier version
-		f.Close()
-		return nil, err
-	}
-	return f, nil
-}
-
-// writePrivate writes a file only its owner may read (createPrivate).
-func writePrivate(path string, data []byte) error {
-	f, err := createPrivate(path)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }

@@ -52,9 +52,12 @@ type Reading struct {
 // Recorded is a recipient a report was recorded for.
 type Recorded struct {
 	Match
-	Line   int // the letter's CSV line
-	Code   int // the SMTP reply code the diagnostic starts with, or 0
-	Report *Report
+	// SentLine is the letter's line in the recipient list when it was
+	// sent. Line is the same, which a caller that reads the list as it
+	// is now may set to the line there, or 0 when it no longer has it.
+	Line, SentLine int
+	Code           int // the SMTP reply code the diagnostic starts with, or 0
+	Report         *Report
 }
 
 // sentLetter is a letter of the journal as reports are matched to it.
@@ -198,7 +201,7 @@ func Read(ctx context.Context, j *journal.Journal, path string, src Source, opts
 			l.state[lower] = rec.State
 			recorded[rep.MessageID+"\x00"+lower] = true
 			added++
-			r.Recorded = append(r.Recorded, Recorded{Match: mt, Line: rec.Line, Code: rec.Code, Report: rep})
+			r.Recorded = append(r.Recorded, Recorded{Match: mt, Line: rec.Line, SentLine: rec.Line, Code: rec.Code, Report: rep})
 		}
 		if known > 0 && added == 0 {
 			r.Known++

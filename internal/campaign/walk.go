@@ -141,7 +141,7 @@ func (w *walker) loud() bool { return w.mode != countPass }
 // sees every broken one at once.
 func (w *walker) open() bool {
 	c := w.c
-	rr, csvErr := recipients.Open(c.cfg.Recipients.File, recipients.Options{Encoding: c.cfg.Recipients.Encoding, Delimiter: rune(c.cfg.Recipients.Delimiter), Warn: w.warn})
+	rr, csvErr := c.openList(w.warn)
 	if csvErr != nil {
 		w.reportAll(c.fromSetting("recipients.file", csvErr)) // located already, or an os error naming the file
 	} else {

@@ -256,6 +256,36 @@ func TestLastAndDeliveredSince(t *testing.T) {
 	}
 }
 
+// TestHistorySent: a letter's Sent is its last record of a send, not the
+// delivery report recorded after it, which decides its recipient's state.
+func TestHistorySent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "m.journal")
+	j, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	delivered := rec("a", Delivered)
+	delivered.Time, delivered.Code, delivered.Text = sent, 250, "2.0.0 Ok: queued as 4F2A"
+	bounced := delivered
+	bounced.Time, bounced.Part, bounced.State, bounced.Code, bounced.Enhanced, bounced.Text, bounced.Report = sent.Add(time.Hour), true, Bounced, 550, "5.1.1", "550 5.1.1 no such user", "<dsn@mx>"
+	for _, r := range []Record{rec("a", Attempt), delivered, bounced} {
+		if r.Time.IsZero() {
+			r.Time = sent.Add(-time.Second)
+		}
+		j.Commit(r)
+	}
+	j.Close()
+	h, err := ReadHistory(path, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := h.Outcomes[key("a")]
+	if o.Last.State != Bounced || !o.Sent.Time.Equal(sent) || o.Sent.State != Delivered || o.Sent.Text != delivered.Text || o.Rcpts["a@example.com"].State != Bounced {
+		t.Errorf("outcome %+v", o)
+	}
+}
+
 // TestDeliveriesSince: the deliveries at a destination since a time,
 // oldest first, each with its envelope recipients; other destinations'
 // are not counted.

@@ -87,7 +87,10 @@ func SentRows(path, dest string) (rows Fingerprints, ok bool, err error) {
 
 // Outcome is what became of one letter at one destination.
 type Outcome struct {
-	Last  Record                 // its last record
+	Last Record // its last record
+	// Sent is its last record of a send, not of a delivery report (a
+	// bounce): when it was last tried, and what the server said then.
+	Sent  Record
 	Rcpts map[string]RcptOutcome // each recipient's, by lower-case address
 	// Account is the account of several that made its last attempt
 	// (Record.Account); "" for the one account.
@@ -147,6 +150,9 @@ func ReadHistory(path, dest string) (*History, error) {
 			h.Outcomes[r.Key] = o
 		}
 		o.Last, o.Account = r, account
+		if r.Report == "" {
+			o.Sent = r
+		}
 		for _, rcpt := range r.Rcpt {
 			o.Rcpts[strings.ToLower(rcpt)] = RcptOutcome{rcpt, r.Final(), r.Phase, r.Code, r.Enhanced, r.Text}
 		}

@@ -8,8 +8,12 @@ import (
 	"os"
 
 	"github.com/mailmerge/mailmerge/internal/bounce"
+	"github.com/mailmerge/mailmerge/internal/campaign"
 	"github.com/mailmerge/mailmerge/internal/config"
+	"github.com/mailmerge/mailmerge/internal/journal"
+	"github.com/mailmerge/mailmerge/internal/letter"
 	"github.com/mailmerge/mailmerge/internal/mailbox"
+	"github.com/mailmerge/mailmerge/internal/recipients"
 )
 
 // Bounces reads the mailbox of the imap section for delivery reports
@@ -50,6 +54,9 @@ func Bounces(ctx context.Context, cfg *config.Config, moveTo string, ask Prompt)
 	if r != nil && err != nil && len(r.Recorded) == 0 {
 		r = nil // counts of a folder never read would read as "no bounces"
 	}
+	if r != nil && ctx.Err() == nil {
+		placeNow(ctx, cfg, j, r.Recorded)
+	}
 	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 		return r, &Error{Kind: Unavailable, Err: fmt.Errorf("reading the mailbox took longer than imap.total_timeout (%v): the reports read so far are recorded; run bounces again for the rest", totalTimeout(cfg))}
 	}
@@ -57,4 +64,35 @@ func Bounces(ctx context.Context, cfg *config.Config, moveTo string, ask Prompt)
 		return r, MailboxError(err)
 	}
 	return r, nil
+}
+
+// placeNow sets the line of each letter recorded to its line in the
+// recipient list as it is now (bounce.Recorded), matched by the letter's
+// identity: rows added above it since the send moved it. A letter the
+// list no longer makes, or a list that cannot be read, leaves the line
+// as sent alone to say (Line 0).
+func placeNow(ctx context.Context, cfg *config.Config, j *journal.Journal, recorded []bounce.Recorded) {
+	if len(recorded) == 0 {
+		return
+	}
+	lines := map[string]int{}
+	for _, rec := range recorded {
+		lines[rec.Letter.Key] = 0
+	}
+	place := func(l *letter.Letter) {
+		if _, ok := lines[l.Key.String()]; ok {
+			lines[l.Key.String()] = l.Line
+		}
+	}
+	quiet := campaign.New(cfg, campaign.Options{OnError: func(error) {}, OnWarning: func(error) {}, Known: j.Known, OnSuppressed: place})
+	sum, err := quiet.Envelopes(ctx, func(l *letter.Letter, _ *recipients.Record) error {
+		place(l)
+		return nil
+	})
+	if err != nil && !(errors.Is(err, campaign.ErrProblems) && sum.Skippable()) {
+		clear(lines) // the list, or the template, cannot be read: no line now
+	}
+	for i := range recorded {
+		recorded[i].Line = lines[recorded[i].Letter.Key]
+	}
 }

@@ -1,11 +1,16 @@
 package mailing
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/mailmerge/mailmerge/internal/campaign"
 	"github.com/mailmerge/mailmerge/internal/config"
@@ -45,4 +50,57 @@ func Report(ctx context.Context, cfg *config.Config, sel *selection.Selection, n
 		return nil, nil, sum, err
 	}
 	return rep, history, sum, nil
+}
+
+// CheckOut checks the file report --out is to write, if any, before
+// anything is read: a .csv or an .xlsx, and not the recipient list
+// itself, which the writing reads.
+func CheckOut(cfg *config.Config, path string) error {
+	if path == "" {
+		return nil
+	}
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".csv", ".xlsx":
+	default:
+		return &Error{Kind: Usage, Err: fmt.Errorf("report --out %s: the name must end in .csv or .xlsx, which says what to write", path)}
+	}
+	if a, err := os.Stat(path); err == nil {
+		if b, err := os.Stat(cfg.Recipients.File); err == nil && os.SameFile(a, b) {
+			return &Error{Kind: Usage, Err: fmt.Errorf("report --out %s is the recipient list itself: name another file", path)}
+		}
+	}
+	return nil
+}
+
+// WriteRows writes every row of the list rep was made of, with what
+// became of its letter (report.Rows), to a file at path only its owner
+// may read (CheckOut): an Excel workbook, or a CSV in the list's dialect
+// (";" between fields for a list that has none); times are local. It
+// returns how many rows it wrote. A file left unfinished is removed.
+func WriteRows(ctx context.Context, path string, rep *report.Report, sum campaign.Summary) (int, error) {
+	f, err := createPrivate(path)
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	if strings.EqualFold(filepath.Ext(path), ".xlsx") {
+		n, err = report.WriteRowsXLSX(ctx, f, time.Local, rep)
+	} else {
+		delim := sum.Delimiter
+		if delim == 0 {
+			delim = ';'
+		}
+		w := bufio.NewWriter(f)
+		if n, err = report.WriteRowsCSV(ctx, w, delim, time.Local, rep); err == nil {
+			err = w.Flush()
+		}
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		return 0, fmt.Errorf("write %s: %w", path, err)
+	}
+	return n, nil
 }

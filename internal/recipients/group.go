@@ -64,6 +64,10 @@ func (g *Groups) Read() (*Record, []*Record, error) {
 	return group[0], group, nil
 }
 
+// GroupKey is what rows are grouped by: the value of their group_by
+// field, in any case, without surrounding spaces. "" groups no row.
+func GroupKey(value string) string { return strings.ToLower(strings.TrimSpace(value)) }
+
 func (g *Groups) load() {
 	g.loaded = true
 	index := map[string]int{}
@@ -80,7 +84,7 @@ func (g *Groups) load() {
 			g.problems = append(g.problems, problem{rec, err})
 			continue
 		}
-		key := strings.ToLower(strings.TrimSpace(rec.Fields[g.column]))
+		key := GroupKey(rec.Fields[g.column])
 		if key == "" {
 			line, col := rec.Column(g.column)
 			g.problems = append(g.problems, problem{rec, &located.Error{File: g.r.file, Line: line, Column: col,

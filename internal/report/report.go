@@ -11,6 +11,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -46,8 +47,12 @@ func suppressedOutcomes(l *letter.Letter) []journal.RcptOutcome {
 // row gave) did not all get it, or that was tried and not sent; or a row
 // that makes no letter (journal.Invalid).
 type Letter struct {
-	Line  int
-	State journal.State // journal.Fold of its recipients', NotSent, or journal.Invalid
+	Line int // where its row is in the list as it is now
+	// SentLine is where its row was when the journal last recorded it
+	// (its last send, or the send that left it out as invalid); 0 when
+	// the journal has no record of it.
+	SentLine int
+	State    journal.State // journal.Fold of its recipients', NotSent, or journal.Invalid
 	// Missed are its own recipients that did not get it, with what
 	// became of each; a letter tried and not sent lists all of them.
 	Missed []journal.RcptOutcome
@@ -77,6 +82,12 @@ type Report struct {
 	// Accounts counts, by the account of several that made each
 	// letter's last attempt, its letters by state; nil for one account.
 	Accounts map[string]map[journal.State]int
+
+	// What Rows needs: the mailing, its history, and what became of each
+	// letter, by the line it is known by (letter.Letter.Line).
+	cfg     *config.Config
+	history *journal.History
+	letters map[int]rowLetter
 }
 
 // Make joins what the journal says of the mailing of cfg (h, read for
@@ -84,16 +95,18 @@ type Report struct {
 // opts are the campaign's (where problems are told); Make adds what it
 // needs. The summary and the error are those of campaign.Envelopes.
 func Make(ctx context.Context, cfg *config.Config, opts campaign.Options, h *journal.History) (*Report, campaign.Summary, error) {
-	r := &Report{Counts: map[journal.State]int{}}
+	r := &Report{Counts: map[journal.State]int{}, cfg: cfg, history: h, letters: map[int]rowLetter{}}
 	seen := map[letter.Key]bool{}
 	copies := map[string]*Copy{}
 	invalid := func(line int, fields []string, fp uint64, problem string) Letter {
 		k := letter.InvalidKey(cfg.Campaign, fp)
 		seen[k] = true
+		sentLine := 0
 		if o := h.Outcomes[k]; o != nil {
-			problem = remote.Text(o.Last.Text)
+			problem, sentLine = remote.Text(o.Last.Text), o.Last.Line
 		}
-		return Letter{Line: line, State: journal.Invalid, Problem: problem, Row: append([]string(nil), fields...)}
+		r.letters[line] = rowLetter{state: journal.Invalid, note: unlocated(filepath.Base(cfg.Recipients.File), problem)}
+		return Letter{Line: line, SentLine: sentLine, State: journal.Invalid, Problem: problem, Row: append([]string(nil), fields...)}
 	}
 	opts.Known = func(k letter.Key) (uint64, bool) { fp, ok := h.Letters[k]; return fp, ok }
 	opts.OnUnselected = func(l *letter.Letter) { seen[l.Key] = true } // not gone: not chosen
@@ -110,9 +123,11 @@ func Make(ctx context.Context, cfg *config.Config, opts campaign.Options, h *jou
 			}
 			if st := journal.Fold(states, nil); st != "" && st != journal.Attempt {
 				r.Counts[st]++
+				r.letters[l.Line] = rowLetter{key: l.Key, state: st, rcpts: l.Recipients, note: suppressedNote(l)}
 				return
 			}
 		}
+		r.letters[l.Line] = rowLetter{key: l.Key, state: Suppressed, note: suppressedNote(l)}
 		r.Counts[Suppressed]++
 		r.Listed = append(r.Listed, Letter{Line: l.Line, State: Suppressed, Missed: suppressedOutcomes(l)})
 	}
@@ -137,6 +152,10 @@ func Make(ctx context.Context, cfg *config.Config, opts campaign.Options, h *jou
 		var states []journal.State
 		var own []bool
 		listed := Letter{Line: l.Line, Row: append([]string(nil), row.Fields...)}
+		if o != nil {
+			listed.SentLine = o.Sent.Line
+		}
+		deciding := deciders(l)
 		for i, rcpt := range l.Recipients {
 			if l.IsSuppressed(rcpt) {
 				continue // never mailed
@@ -160,6 +179,7 @@ func Make(ctx context.Context, cfg *config.Config, opts campaign.Options, h *jou
 		if o == nil || listed.State == journal.Attempt {
 			listed.State = NotSent
 		}
+		r.letters[l.Line] = rowLetter{key: l.Key, state: listed.State, rcpts: deciding, note: suppressedNote(l)}
 		r.Counts[listed.State]++
 		if o != nil && o.Account != "" {
 			if r.Accounts == nil {

@@ -38,11 +38,11 @@ func (rep *Report) Write(out io.Writer, csvName string) {
 	}
 	for _, l := range rep.Listed {
 		if l.State == journal.Invalid {
-			loc, problem := locate(csvName, l.Line, l.Problem)
+			loc, problem := locate(csvName, l.Line, l.SentLine, l.Problem)
 			fmt.Fprintf(out, "%s: invalid: %s\n", loc, problem)
 		}
 		for _, m := range l.Missed {
-			fmt.Fprintf(out, "%s:%d: %s %s: %s\n", csvName, l.Line, Word(m.State), m.Rcpt, Reply(m))
+			fmt.Fprintf(out, "%s: %s %s: %s\n", Place(csvName, l.Line, l.SentLine), Word(m.State), m.Rcpt, Reply(m))
 		}
 	}
 	for _, cp := range rep.Copies {
@@ -53,20 +53,43 @@ func (rep *Report) Write(out io.Writer, csvName string) {
 	}
 }
 
-// locate gives the place of a problem found on line of the CSV: the
-// column too when the problem, which names its place, says it.
-func locate(csvName string, line int, problem string) (loc, rest string) {
-	loc = fmt.Sprintf("%s:%d", csvName, line)
-	after, ok := strings.CutPrefix(problem, loc+":")
-	if !ok {
-		return loc, problem
+// Place says where a letter's row is in the recipient list: csvName:now,
+// the line as the list is now, and the line it was sent from when that
+// was another (rows added or removed since): "class.csv:5 (line 3 when
+// sent)"; or that line alone when the list no longer has the row (now
+// is 0). sent is 0 when not known.
+func Place(csvName string, now, sent int) string { return place(csvName, now, sent, "") }
+
+// place is Place with a column (":9") after the line.
+func place(csvName string, now, sent int, col string) string {
+	switch {
+	case now == 0:
+		return fmt.Sprintf("%s, line %d when sent", csvName, sent)
+	case sent == 0 || sent == now:
+		return fmt.Sprintf("%s:%d%s", csvName, now, col)
 	}
-	if col, more, ok := strings.Cut(after, ": "); ok {
-		if _, err := strconv.Atoi(col); err == nil {
-			return loc + ":" + col, more
+	return fmt.Sprintf("%s:%d%s (line %d when sent)", csvName, now, col, sent)
+}
+
+// locate gives the place of a problem found on line of the CSV (on sent,
+// when a send recorded it there): the column too when the problem, which
+// names its place, says it.
+func locate(csvName string, line, sent int, problem string) (loc, rest string) {
+	col, rest := "", problem
+	for _, at := range []int{line, sent} {
+		after, ok := strings.CutPrefix(problem, fmt.Sprintf("%s:%d:", csvName, at))
+		if !ok {
+			continue
 		}
+		rest = strings.TrimSpace(after)
+		if c, more, ok := strings.Cut(after, ": "); ok {
+			if _, err := strconv.Atoi(c); err == nil {
+				col, rest = ":"+c, more
+			}
+		}
+		break
 	}
-	return loc, strings.TrimSpace(after)
+	return place(csvName, line, sent, col), rest
 }
 
 // WriteTests says what test sends (send --redirect-to) delivered: they
