@@ -39,8 +39,11 @@ func NewCampaign(cfg *config.Config, opts campaign.Options, notes io.Writer) *ca
 // problems and warnings go to notes, a line each. With transport set, it
 // checks the transport settings too (CheckTransport), with the rows, so
 // that one run names every problem; the rows' decide the error. The
-// summary's warnings count the transport's.
-func Check(ctx context.Context, cfg *config.Config, sel *selection.Selection, transport bool, notes io.Writer) (campaign.Summary, error) {
+// summary's warnings count the transport's. The pages letters attach as
+// PDF are printed, every letter's or, with sample > 0, the first sample
+// letters', so that their sizes are checked and a browser is known to
+// print them.
+func Check(ctx context.Context, cfg *config.Config, sel *selection.Selection, transport bool, sample int, notes io.Writer) (campaign.Summary, error) {
 	warnings, transportErr := 0, error(nil)
 	if transport {
 		warnings, transportErr = CheckTransport(cfg, notes)
@@ -48,7 +51,14 @@ func Check(ctx context.Context, cfg *config.Config, sel *selection.Selection, tr
 			fmt.Fprintf(notes, "mailmerge: %v\n", transportErr)
 		}
 	}
-	sum, err := NewCampaign(cfg, campaign.Options{Select: sel}, notes).Check(ctx, func(*letter.Letter, *recipients.Record) error { return nil })
+	printer := newPrinter(cfg)
+	defer printer.Close()
+	c := NewCampaign(cfg, campaign.Options{Select: sel, Printer: printer}, notes)
+	pg := newPages(ctx, c, cfg, sample, notes)
+	sum, err := c.Check(ctx, func(l *letter.Letter, _ *recipients.Record) error { return pg.add(l) })
+	if err = pg.wait(&sum, err); err != nil && !errors.Is(err, campaign.ErrProblems) {
+		return sum, printError(cfg, err)
+	}
 	if err := Problems(sum, err); err != nil {
 		return sum, err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/mailmerge/mailmerge/internal/config"
 	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/letter"
+	"github.com/mailmerge/mailmerge/internal/pdf"
 	"github.com/mailmerge/mailmerge/internal/recipients"
 	"github.com/mailmerge/mailmerge/internal/selection"
 	"github.com/mailmerge/mailmerge/internal/sender"
@@ -117,6 +118,7 @@ type send struct {
 	campaign  *campaign.Campaign
 	pool      *sender.Pool
 	invalid   *invalidRows
+	printer   *pdf.Printer
 }
 
 func (s *send) run(ctx context.Context) (*SendResult, error) {
@@ -171,10 +173,13 @@ func (s *send) run(ctx context.Context) (*SendResult, error) {
 	// During the check, problems are said; while sending, the invalid
 	// rows a --skip-invalid send leaves out are recorded instead.
 	s.invalid = &invalidRows{j: s.journal, campaign: cfg.Campaign, dest: dest, test: opts.Redirect != nil}
+	s.printer = newPrinter(cfg)
+	defer s.printer.Close() // the browser ends with the run, Ctrl-C or not
 	s.campaign = campaign.New(cfg, campaign.Options{
-		Known:  s.journal.Known,
-		Secret: secret,
-		Copies: copies,
+		Printer: s.printer,
+		Known:   s.journal.Known,
+		Secret:  secret,
+		Copies:  copies,
 		OnError: func(err error) {
 			if !s.invalid.sending {
 				fmt.Fprintln(s.notes, err)
@@ -280,6 +285,13 @@ func (s *send) deliver(ctx context.Context, plan campaign.Plan, skip bool) (*Sen
 			Estimate: estimate(run, due, limits.left, cfg.Send.DailyLimit, cfg.Send.CountsRecipients(), cfg.Send.Rate)}
 		if err := opts.Confirm(c); err != nil {
 			return nil, err
+		}
+	}
+	if plan.ToSend > 0 && s.campaign.Prints() {
+		// Letters print their pages as they go: a browser that is
+		// missing or will not start stops the run before the first.
+		if err := s.printer.Start(ctx); err != nil {
+			return nil, printError(cfg, err)
 		}
 	}
 	if plan.ToSend > 0 {
