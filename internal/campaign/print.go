@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/mailmerge/mailmerge/internal/letter"
 	"github.com/mailmerge/mailmerge/internal/located"
@@ -41,7 +42,7 @@ func (c *Campaign) build(ctx context.Context, l *letter.Letter, opts message.Opt
 		if c.opts.Printer == nil {
 			return nil, errors.New("no PDF printer: cannot write out a letter with a page to print")
 		}
-		out, err := c.opts.Printer.Print(ctx, pdf.Page{HTML: a.Page.HTML, Dir: a.Page.Dir, Name: filepath.Base(a.Page.Source)})
+		out, err := c.opts.Printer.Print(ctx, pdf.Page{HTML: a.Page.HTML, Dir: a.Page.Dir, Name: filepath.Base(a.Page.Source), Title: strings.TrimSuffix(a.Name, ".pdf")})
 		if err != nil {
 			return nil, err
 		}

@@ -18,13 +18,13 @@ package pdf
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
@@ -43,6 +43,9 @@ type Page struct {
 	// Name is the file name the page goes by in Dir (the template's),
 	// for its address; nothing is read from it.
 	Name string
+	// Title is the PDF's title when the page has no <title>; "" leaves
+	// the browser's (the file name).
+	Title string
 }
 
 // PageTimeout bounds the printing of one page.
@@ -62,7 +65,6 @@ type Printer struct {
 	idle    []*tab
 	all     []*tab
 	closed  bool
-	serial  atomic.Int64 // makes each page's address new
 }
 
 // New returns a Printer that prints with the browser program browser (a
@@ -139,7 +141,7 @@ func (p *Printer) Print(ctx context.Context, pg Page) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, err := t.print(ctx, pg, p.serial.Add(1))
+	out, err := t.print(ctx, pg)
 	if err != nil {
 		t.close() // it may be stuck in the page: a new one for the next
 		if ctx.Err() != nil {
@@ -210,7 +212,7 @@ type tab struct {
 func (t *tab) close() { t.cancel() }
 
 // print loads pg in the tab and prints it.
-func (t *tab) print(ctx context.Context, pg Page, serial int64) ([]byte, error) {
+func (t *tab) print(ctx context.Context, pg Page) ([]byte, error) {
 	dir, err := filepath.Abs(pg.Dir)
 	if err == nil {
 		dir, err = filepath.EvalSymlinks(dir)
@@ -218,9 +220,9 @@ func (t *tab) print(ctx context.Context, pg Page, serial int64) ([]byte, error) 
 	if err != nil {
 		return nil, err
 	}
-	// A new address for every page: the same one again would be a
-	// reload, or, with only the fragment changed, no load at all.
-	u := (&url.URL{Scheme: "file", Path: filepath.ToSlash(filepath.Join(dir, pg.Name)), RawQuery: fmt.Sprintf("mailmerge-page=%d", serial)}).String()
+	// The same address as the page before is a reload, which the
+	// interception answers with this page.
+	u := (&url.URL{Scheme: "file", Path: filepath.ToSlash(filepath.Join(dir, pg.Name))}).String()
 	if !strings.HasPrefix(u, "file:///") { // Windows: file:///C:/...
 		u = strings.Replace(u, "file://", "file:///", 1)
 	}
@@ -241,6 +243,12 @@ func (t *tab) print(ctx context.Context, pg Page, serial int64) ([]byte, error) 
 	defer context.AfterFunc(ctx, cancel)()
 	if err := chromedp.Do(pctx, chromedp.Navigate(u)); err != nil {
 		return nil, err
+	}
+	if pg.Title != "" {
+		title, _ := json.Marshal(pg.Title)
+		if _, err := chromedp.Run(pctx, chromedp.Evaluate[bool]("document.title || (document.title = "+string(title)+", true)")); err != nil {
+			return nil, err
+		}
 	}
 	return chromedp.Run(pctx, chromedp.PrintToPDF(
 		chromedp.PDFPaper(chromedp.PaperA4),

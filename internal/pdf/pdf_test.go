@@ -54,7 +54,7 @@ func TestPrint(t *testing.T) {
 	os.Mkdir(dir, 0o755)
 	os.WriteFile(filepath.Join(dir, "seal.svg"), []byte(`<svg xmlns="http://www.w3.org/2000/svg" width="80" height="80"><circle cx="40" cy="40" r="40" fill="red"/></svg>`), 0o644)
 	os.WriteFile(filepath.Join(root, "secret.css"), []byte(`body::after { content: "SECRET" }`), 0o644)
-	page := Page{Dir: dir, Name: "certificate.html", HTML: []byte(`<!DOCTYPE html><html><head><meta charset="utf-8">` +
+	page := Page{Dir: dir, Name: "certificate.html", Title: "Сертификат Ивана", HTML: []byte(`<!DOCTYPE html><html><head><meta charset="utf-8">` +
 		`<link rel="stylesheet" href="../secret.css"><link rel="stylesheet" href="` + remote + `/style.css"></head>` +
 		`<body><h1>Сертификат</h1><p>Выдан: Иван Петров, Ёлкин</p><img src="seal.svg"><img src="` + remote + `/pixel.png">` +
 		`<script>document.body.append("SCRIPT RAN"); fetch("` + remote + `/script")</script></body></html>`)}
@@ -81,6 +81,11 @@ func TestPrint(t *testing.T) {
 	}
 	if n := requests.Load(); n != 0 {
 		t.Errorf("printing made %d network requests; it must make none", n)
+	}
+	info := exec.Command(testenv.Tool(t, "pdfinfo", "apt-get install poppler-utils"), "-")
+	info.Stdin = bytes.NewReader(out)
+	if meta, err := info.Output(); err != nil || !strings.Contains(string(meta), "Сертификат Ивана") {
+		t.Errorf("the PDF's title is not the page's: %v\n%s", err, meta)
 	}
 }
 

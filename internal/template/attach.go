@@ -117,7 +117,11 @@ func (t *Template) parseAttachment(h *headerTemplate, value string) []error {
 		if strings.Contains(path.text, "{{") {
 			at(path, errors.New("Attachment: with render=pdf the path names one template for every letter: choose what differs inside it, with {{if}}"))
 		} else if page, err := t.parsePage(path.text); err != nil {
-			errs = append(errs, &located.Error{File: t.file, Line: h.line, Column: t.charColumn(h.line, h.col+path.col), Err: err})
+			var le *located.Error
+			if !errors.As(err, &le) { // not in the page's own file: at the header
+				err = &located.Error{File: t.file, Line: h.line, Column: t.charColumn(h.line, h.col+path.col), Err: err}
+			}
+			errs = append(errs, err)
 		} else {
 			h.page = page
 		}
