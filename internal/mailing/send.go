@@ -276,6 +276,14 @@ func (s *send) deliver(ctx context.Context, plan campaign.Plan, skip bool) (*Sen
 	if limits.budget > 0 && run > limits.budget {
 		run = limits.budget // at most: every letter has a recipient
 	}
+	if plan.ToSend > 0 && s.campaign.Prints() {
+		// Letters print their pages as they go: a browser that is
+		// missing or will not start stops the run before the
+		// question, and before the first letter.
+		if err := s.printer.Start(ctx); err != nil {
+			return nil, printError(cfg, err)
+		}
+	}
 	if plan.ToSend > 0 && opts.Confirm != nil {
 		due := plan.ToSend
 		if opts.Redirect != nil {
@@ -285,13 +293,6 @@ func (s *send) deliver(ctx context.Context, plan campaign.Plan, skip bool) (*Sen
 			Estimate: estimate(run, due, limits.left, cfg.Send.DailyLimit, cfg.Send.CountsRecipients(), cfg.Send.Rate)}
 		if err := opts.Confirm(c); err != nil {
 			return nil, err
-		}
-	}
-	if plan.ToSend > 0 && s.campaign.Prints() {
-		// Letters print their pages as they go: a browser that is
-		// missing or will not start stops the run before the first.
-		if err := s.printer.Start(ctx); err != nil {
-			return nil, printError(cfg, err)
 		}
 	}
 	if plan.ToSend > 0 {
