@@ -205,7 +205,7 @@ type tab struct {
 
 	mu   sync.Mutex
 	page Page   // the page being printed
-	url  string // its address
+	path string // its address's path
 	dir  string // its folder, symlinks resolved
 }
 
@@ -222,12 +222,13 @@ func (t *tab) print(ctx context.Context, pg Page) ([]byte, error) {
 	}
 	// The same address as the page before is a reload, which the
 	// interception answers with this page.
-	u := (&url.URL{Scheme: "file", Path: filepath.ToSlash(filepath.Join(dir, pg.Name))}).String()
-	if !strings.HasPrefix(u, "file:///") { // Windows: file:///C:/...
-		u = strings.Replace(u, "file://", "file:///", 1)
+	path := filepath.ToSlash(filepath.Join(dir, pg.Name))
+	if !strings.HasPrefix(path, "/") { // Windows: file:///C:/...
+		path = "/" + path
 	}
+	u := (&url.URL{Scheme: "file", Path: path}).String()
 	t.mu.Lock()
-	t.page, t.url, t.dir = pg, u, dir
+	t.page, t.path, t.dir = pg, path, dir
 	t.mu.Unlock()
 	if !t.ready {
 		if err := t.prepare(); err != nil {
@@ -280,13 +281,13 @@ func (t *tab) prepare() error {
 // file of its folder from disk, anything else with a failure.
 func (t *tab) answer(ev fetch.EventRequestPaused) {
 	t.mu.Lock()
-	pg, pageURL, dir := t.page, t.url, t.dir
+	pg, path, dir := t.page, t.path, t.dir
 	t.mu.Unlock()
 	target := chromedp.FromContext(t.ctx).Target
 	ctx, cancel := context.WithTimeout(t.ctx, 10*time.Second)
 	defer cancel()
 	switch {
-	case ev.Request.URL == pageURL:
+	case isPage(ev.Request.URL, path):
 		cdp.Call(ctx, target, fetch.FulfillRequest, fetch.FulfillRequestParams{
 			RequestID: ev.RequestID, ResponseCode: 200, Body: pg.HTML,
 			ResponseHeaders: []*fetch.HeaderEntry{{Name: "Content-Type", Value: "text/html; charset=utf-8"}},
@@ -296,6 +297,13 @@ func (t *tab) answer(ev fetch.EventRequestPaused) {
 	default:
 		cdp.Call(ctx, target, fetch.FailRequest, fetch.FailRequestParams{RequestID: ev.RequestID, ErrorReason: network.ErrorReasonBlockedByClient})
 	}
+}
+
+// isPage reports whether the address is the page's own: a file URL of
+// its path, whatever the browser escaped in it.
+func isPage(address, path string) bool {
+	u, err := url.Parse(address)
+	return err == nil && u.Scheme == "file" && (u.Host == "" || u.Host == "localhost") && u.Path == path
 }
 
 // inside reports whether the address is a file in the folder dir or

@@ -3,11 +3,14 @@ package pdf
 import (
 	"bytes"
 	"context"
+	"image"
+	"image/png"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -50,13 +53,19 @@ func TestPrint(t *testing.T) {
 	remote := "http://" + ln.Addr().String()
 
 	root := t.TempDir()
-	dir := filepath.Join(root, "certs")
+	dir := filepath.Join(root, "Сертификаты [2026] #1 100%") // a folder as people name them
 	os.Mkdir(dir, 0o755)
-	os.WriteFile(filepath.Join(dir, "seal.svg"), []byte(`<svg xmlns="http://www.w3.org/2000/svg" width="80" height="80"><circle cx="40" cy="40" r="40" fill="red"/></svg>`), 0o644)
+	seal := image.NewRGBA(image.Rect(0, 0, 37, 23)) // a size the test finds again in the PDF
+	for i := range seal.Pix {
+		seal.Pix[i] = byte(i * 7)
+	}
+	var sealPNG bytes.Buffer
+	png.Encode(&sealPNG, seal)
+	os.WriteFile(filepath.Join(dir, "seal.png"), sealPNG.Bytes(), 0o644)
 	os.WriteFile(filepath.Join(root, "secret.css"), []byte(`body::after { content: "SECRET" }`), 0o644)
 	page := Page{Dir: dir, Name: "certificate.html", Title: "Сертификат Ивана", HTML: []byte(`<!DOCTYPE html><html><head><meta charset="utf-8">` +
 		`<link rel="stylesheet" href="../secret.css"><link rel="stylesheet" href="` + remote + `/style.css"></head>` +
-		`<body><h1>Сертификат</h1><p>Выдан: Иван Петров, Ёлкин</p><img src="seal.svg"><img src="` + remote + `/pixel.png">` +
+		`<body><h1>Сертификат</h1><p>Выдан: Иван Петров, Ёлкин</p><img src="seal.png"><img src="` + remote + `/pixel.png">` +
 		`<script>document.body.append("SCRIPT RAN"); fetch("` + remote + `/script")</script></body></html>`)}
 
 	p := New(bin)
@@ -81,6 +90,11 @@ func TestPrint(t *testing.T) {
 	}
 	if n := requests.Load(); n != 0 {
 		t.Errorf("printing made %d network requests; it must make none", n)
+	}
+	images := exec.Command(testenv.Tool(t, "pdfimages", "apt-get install poppler-utils"), "-list", "-")
+	images.Stdin = bytes.NewReader(out)
+	if list, err := images.Output(); err != nil || !regexp.MustCompile(`(?m)^\s*1\s+\d+\s+image\s+37\s+23\s`).Match(list) {
+		t.Errorf("the PDF lacks the page's image from its folder: %v\n%s", err, list)
 	}
 	info := exec.Command(testenv.Tool(t, "pdfinfo", "apt-get install poppler-utils"), "-")
 	info.Stdin = bytes.NewReader(out)
