@@ -85,10 +85,10 @@ func (t *Template) parseAttachment(h *headerTemplate, value string) []error {
 		key, val, ok := strings.Cut(p.text, "=")
 		switch k := strings.ToLower(strings.TrimSpace(key)); {
 		case !ok || k != "render" && k != "filename":
-			at(p, fmt.Errorf("Attachment: %q is not a parameter this header takes: after the path come filename=\"...\" (the name the reader sees) and render=pdf (print an HTML or Markdown template as PDF), each after a ;", clip(p.text)))
+			at(p, fmt.Errorf("%q is not a parameter of Attachment: after the path come filename=\"...\" (the name the reader sees) and render=pdf (print an HTML or Markdown template as PDF), each after a ;", clip(p.text)))
 		case k == "render":
 			if render = strings.ToLower(strings.Trim(strings.TrimSpace(val), `"`)); render != "pdf" {
-				at(p, fmt.Errorf("Attachment: render=%s: the only rendering is render=pdf", strings.TrimSpace(val)))
+				at(p, fmt.Errorf("render=%s: the only rendering is render=pdf", strings.TrimSpace(val)))
 			}
 		default:
 			off := len(key) + 1 + len(val) - len(strings.TrimLeft(val, " \t"))
@@ -97,7 +97,7 @@ func (t *Template) parseAttachment(h *headerTemplate, value string) []error {
 				val, off = val[1:len(val)-1], off+1
 			}
 			if strings.TrimSpace(val) == "" {
-				at(p, errors.New(`Attachment: filename= is empty: write the name the reader sees, as filename="Ведомость {{.name}}.pdf"`))
+				at(p, errors.New(`filename= is empty: write the name the reader sees, as filename="Ведомость {{.name}}.pdf"`))
 				continue
 			}
 			name = &attachPart{val, p.col + off}
@@ -115,7 +115,7 @@ func (t *Template) parseAttachment(h *headerTemplate, value string) []error {
 	}
 	if render == "pdf" {
 		if strings.Contains(path.text, "{{") {
-			at(path, errors.New("Attachment: with render=pdf the path names one template for every letter: choose what differs inside it, with {{if}}"))
+			at(path, errors.New("with render=pdf the path names one template for every letter: choose what differs inside it, with {{if}}"))
 		} else if page, err := t.parsePage(path.text); err != nil {
 			var le *located.Error
 			if !errors.As(err, &le) { // not in the page's own file: at the header
@@ -163,7 +163,7 @@ func (t *Template) parsePage(path string) (*pageTemplate, error) {
 	case ".md", ".markdown":
 		markdown = true
 	default:
-		return nil, fmt.Errorf("Attachment: render=pdf prints an HTML (.html) or Markdown (.md) template, not %q", filepath.Base(path))
+		return nil, fmt.Errorf("render=pdf prints an HTML (.html) or Markdown (.md) template, not %q", filepath.Base(path))
 	}
 	f, err := t.opts.Files.Resolve(path)
 	if err != nil {
@@ -171,7 +171,7 @@ func (t *Template) parsePage(path string) (*pageTemplate, error) {
 	}
 	src, err := os.ReadFile(f.Path)
 	if err != nil {
-		return nil, fmt.Errorf("Attachment: %w", err)
+		return nil, fmt.Errorf("read the page's template: %w", err)
 	}
 	text := strings.ReplaceAll(string(bytes.TrimPrefix(src, []byte("\xef\xbb\xbf"))), "\r\n", "\n")
 	if err := checkText(path, text); err != nil {

@@ -75,13 +75,13 @@ func TestAttachmentParameters(t *testing.T) {
 	}{
 		{"cert.html; render=pdf", nil},
 		{`cert.html; render="PDF"; filename="Сертификат {{.name}}.pdf"`, nil},
-		{"cert.html; render=png", []string{"letter.txt:3:24: Attachment: render=png: the only rendering is render=pdf"}},
-		{"cert.html; inline", []string{`letter.txt:3:24: Attachment: "inline" is not a parameter this header takes: after the path come filename="..." (the name the reader sees) and render=pdf (print an HTML or Markdown template as PDF), each after a ;`}},
-		{"cert.html; filename=", []string{`letter.txt:3:24: Attachment: filename= is empty: write the name the reader sees, as filename="Ведомость {{.name}}.pdf"`}},
+		{"cert.html; render=png", []string{"letter.txt:3:24: render=png: the only rendering is render=pdf"}},
+		{"cert.html; inline", []string{`letter.txt:3:24: "inline" is not a parameter of Attachment: after the path come filename="..." (the name the reader sees) and render=pdf (print an HTML or Markdown template as PDF), each after a ;`}},
+		{"cert.html; filename=", []string{`letter.txt:3:24: filename= is empty: write the name the reader sees, as filename="Ведомость {{.name}}.pdf"`}},
 		{"cert.html; filename=\"{{.nmae}}.pdf\"", nil}, // a field the list lacks: CheckFields says it
 		{"cert.html; filename=\"{{.name}.pdf\"", []string{`letter.txt:3:`}},
-		{"{{.course}}.html; render=pdf", []string{"letter.txt:3:13: Attachment: with render=pdf the path names one template for every letter: choose what differs inside it, with {{if}}"}},
-		{"cert.docx; render=pdf", []string{`letter.txt:3:13: Attachment: render=pdf prints an HTML (.html) or Markdown (.md) template, not "cert.docx"`}},
+		{"{{.course}}.html; render=pdf", []string{"letter.txt:3:13: with render=pdf the path names one template for every letter: choose what differs inside it, with {{if}}"}},
+		{"cert.docx; render=pdf", []string{`letter.txt:3:13: render=pdf prints an HTML (.html) or Markdown (.md) template, not "cert.docx"`}},
 		{"missing.html; render=pdf", []string{`letter.txt:3:13: attachment "missing.html" not found (looked in ` + dir + ")"}},
 		{"bad.html; render=pdf", []string{"bad.html:3: bad character U+007D '}'"}},
 		{"loop.md; render=pdf", []string{"loop.md:3:9: range over a number is not allowed in a letter"}},
