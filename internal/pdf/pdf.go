@@ -58,8 +58,7 @@ type Printer struct {
 
 	mu      sync.Mutex
 	started bool
-	err     error // why the browser did not start
-	path    string
+	err     error           // why the browser did not start
 	ctx     context.Context // the browser's
 	cancel  context.CancelFunc
 	idle    []*tab
@@ -118,16 +117,9 @@ func (p *Printer) Start(ctx context.Context) error {
 		p.started, p.err = true, fmt.Errorf("PDF attachments need a browser, and %s did not start: %w", path, err)
 		return p.err
 	}
-	p.started, p.path, p.ctx = true, path, bctx
+	p.started, p.ctx = true, bctx
 	p.cancel = func() { bcancel(); acancel() }
 	return nil
-}
-
-// Browser is the program of the started browser.
-func (p *Printer) Browser() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.path
 }
 
 // Print prints pg as a PDF on A4 paper (a page's CSS @page rule may say
