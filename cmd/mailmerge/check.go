@@ -14,7 +14,7 @@ import (
 )
 
 func newCheckCmd() *cobra.Command {
-	var smtp bool
+	smtp, sample := false, 0
 	var rf rowFlags
 	cmd := &cobra.Command{
 		Use:   "check",
@@ -35,7 +35,7 @@ func newCheckCmd() *cobra.Command {
 					return err
 				}
 			}
-			sum, err := mailing.Check(cmd.Context(), cfg, sel, !smtp, cmd.ErrOrStderr())
+			sum, err := mailing.Check(cmd.Context(), cfg, sel, !smtp, sample, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
@@ -43,12 +43,13 @@ func newCheckCmd() *cobra.Command {
 			printSource(out, cfg, sum)
 			printSelection(out, sel, sum)
 			printSuppressed(out, cfg, sum)
-			fmt.Fprintf(out, "%s, %s, %s (%s), %s\n",
-				mailing.Plural(sum.Letters, "letter"), mailing.Plural(sum.Recipients, "recipient"),
-				mailing.Plural(sum.Attachments, "attachment"), preview.Size(sum.AttachmentBytes), mailing.Plural(sum.Warnings, "warning"))
+			fmt.Fprintf(out, "%s, %s, %s (%s)%s, %s\n",
+				mailing.Plural(sum.Letters, "letter"), mailing.Plural(sum.Recipients, "recipient"), mailing.Plural(sum.Attachments, "attachment"),
+				preview.Size(sum.AttachmentBytes), mailing.PrintedNote(sum), mailing.Plural(sum.Warnings, "warning"))
 			return nil
 		},
 	}
+	cmd.Flags().IntVar(&sample, "sample", 0, "print the PDF attachments of the first N letters only (0: all), for speed")
 	cmd.Flags().BoolVar(&smtp, "smtp", false, "also connect to the SMTP server (and the IMAP server, if configured) and log in (sends nothing)")
 	rf.add(cmd)
 	return cmd

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"image"
+	"image/png"
 	"net"
 	"net/http"
 	"os"
@@ -12,6 +14,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	cdppage "github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
 )
 
 // chromium finds Debian's headless Chromium, which .ci/run installs (and
@@ -99,4 +104,93 @@ func TestGalleryInChromium(t *testing.T) {
 	if n := requests.Load(); n != 0 {
 		t.Errorf("opening the gallery made %d requests; it must need no network", n)
 	}
+}
+
+// TestGalleryShowsPDFs: preview --html prints each letter's PDF
+// attachment, writes it beside the letter's page and links it there;
+// Chromium's own PDF viewer opens it, showing the recipient's
+// certificate (a screenshot: the white page, with print on it, inside
+// the viewer's dark frame).
+func TestGalleryShowsPDFs(t *testing.T) {
+	bin := chromium(t)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "letter.txt"), []byte("From: Кафедра <dept@example.edu>\nTo: {{.name}} <{{.email}}>\nSubject: Сертификат\n"+
+		"Attachment: certificate.html; render=pdf; filename=\"Сертификат {{.name}}.pdf\"\n\nЗдравствуйте, {{.name}}!\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "certificate.html"), []byte(`<!DOCTYPE html><html><head><meta charset="utf-8">`+
+		`<style>@page { size: A4 landscape } h1 { font-size: 64px }</style></head><body><h1>Сертификат</h1><h2>{{.name}}</h2></body></html>`), 0o644)
+	os.WriteFile(filepath.Join(dir, "people.csv"), []byte("name,email\nИван Петров,ivan@example.com\nОльга Ёлкина,olga@example.com\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "mailmerge.yaml"), []byte("campaign: gallery\ntemplate: letter.txt\nrecipients:\n  file: people.csv\nmaildir:\n  path: outbox\npdf:\n  browser: "+bin+"\n"), 0o644)
+	out := filepath.Join(dir, "gallery")
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"preview", "--html", out, "-c", filepath.Join(dir, "mailmerge.yaml")}, strings.NewReader(""), &stdout, &stderr); code != 0 {
+		t.Fatalf("preview --html: exit %d\n%s%s", code, stdout.String(), stderr.String())
+	}
+	page, _ := os.ReadFile(filepath.Join(out, "letters", "0003-olga@example.com.html"))
+	pdfFile := filepath.Join(out, "letters", "0003-olga@example.com-1.pdf")
+	if !strings.Contains(string(page), `<a href="../letters/0003-olga@example.com-1.pdf">Сертификат Ольга Ёлкина.pdf</a>`) {
+		t.Errorf("the letter's page does not link its PDF:\n%s", page)
+	}
+
+	ctx, cancel := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(bin), chromedp.WindowSize(1000, 800), chromedp.UserDataDir(t.TempDir()))...)
+	defer cancel()
+	ctx, cancel = chromedp.NewContext(ctx)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Navigate("file://"+pdfFile)); err != nil {
+		t.Fatal(err)
+	}
+	// The viewer draws the document after the load: look until it shows.
+	var shot []byte
+	var white, inked float64
+	for try := 0; try < 60 && !(white > 0.2 && inked > 0.002); try++ {
+		time.Sleep(500 * time.Millisecond)
+		res, err := chromedp.Call(ctx, cdppage.CaptureScreenshot, cdppage.CaptureScreenshotParams{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		shot = res.Data
+		white, inked = paper(t, shot)
+	}
+	if keep := os.Getenv("MAILMERGE_TEST_SHOTS"); keep != "" { // a folder to keep the screenshot in, to look at
+		os.WriteFile(filepath.Join(keep, "pdf-viewer.png"), shot, 0o644)
+	}
+	if white <= 0.2 || inked <= 0.002 {
+		t.Errorf("Chromium's PDF viewer shows no page with print on it (%.0f%% white, %.2f%% of it inked)", white*100, inked*100)
+	}
+}
+
+// paper measures a screenshot: the share of its pixels that are white
+// (the page), and the share of the page's box that is not (its print).
+func paper(t *testing.T, shot []byte) (white, inked float64) {
+	img, err := png.Decode(bytes.NewReader(shot))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := img.Bounds()
+	box := image.Rectangle{Min: b.Max, Max: b.Min}
+	n := 0
+	isWhite := func(x, y int) bool {
+		r, g, bl, _ := img.At(x, y).RGBA()
+		return r > 0xf000 && g > 0xf000 && bl > 0xf000
+	}
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			if isWhite(x, y) {
+				n++
+				box = box.Union(image.Rect(x, y, x+1, y+1))
+			}
+		}
+	}
+	if n == 0 {
+		return 0, 0
+	}
+	ink := 0
+	for y := box.Min.Y; y < box.Max.Y; y++ {
+		for x := box.Min.X; x < box.Max.X; x++ {
+			if !isWhite(x, y) {
+				ink++
+			}
+		}
+	}
+	return float64(n) / float64(b.Dx()*b.Dy()), float64(ink) / float64(box.Dx()*box.Dy())
 }

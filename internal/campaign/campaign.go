@@ -1,7 +1,9 @@
 package campaign
 
 import (
+	"context"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/mailmerge/mailmerge/internal/attachment"
@@ -9,6 +11,7 @@ import (
 	"github.com/mailmerge/mailmerge/internal/flatmap"
 	"github.com/mailmerge/mailmerge/internal/letter"
 	"github.com/mailmerge/mailmerge/internal/message"
+	"github.com/mailmerge/mailmerge/internal/pdf"
 	"github.com/mailmerge/mailmerge/internal/recipients"
 	"github.com/mailmerge/mailmerge/internal/selection"
 )
@@ -46,6 +49,10 @@ type Options struct {
 	// OnSuppressed, if set, receives each letter none of whose row's
 	// recipients may be mailed (recipients.suppress): it is not made.
 	OnSuppressed func(*letter.Letter)
+	// Printer prints the pages letters attach as PDF (Attachment: ...;
+	// render=pdf) as Build writes them out; nil: a letter with a page
+	// cannot be written out.
+	Printer *pdf.Printer
 }
 
 // Campaign is a mailing ready to be rendered.
@@ -63,18 +70,27 @@ type Campaign struct {
 	// suppressList holds the addresses never to mail, with their lines
 	// in recipients.suppress; loaded by the first walk.
 	suppressList map[string]int
+	// prints says a walk made a letter with a page to print (Prints).
+	prints atomic.Bool
 }
 
 // Summary counts what a pass over the recipients found.
 type Summary struct {
-	Rows            int // data rows, good or bad
-	Letters         int // rendered
-	Recipients      int // envelope recipients of the rendered letters
-	Attachments     int
-	AttachmentBytes int64
-	Errors          int
-	Invalid         int // rows that made no letter: each is one of Errors
-	Unselected      int // rows left out by Options.Select
+	Rows            int   // data rows, good or bad
+	Letters         int   // rendered
+	Recipients      int   // envelope recipients of the rendered letters
+	Attachments     int   // files
+	AttachmentBytes int64 // of the files
+	// Pages counts the attachments printed as PDF; a check prints them
+	// (Printed, with the letters' bytes PrintedBytes), or a sample of
+	// them (PagesSampled).
+	Pages        int
+	Printed      int
+	PrintedBytes int64
+	PagesSampled bool
+	Errors       int
+	Invalid      int // rows that made no letter: each is one of Errors
+	Unselected   int // rows left out by Options.Select
 	// Suppressed counts the letters left with none of their row's
 	// recipients by recipients.suppress, not made; SuppressedRcpts the
 	// recipients left out of any letter, on the lines SuppressedLines.
@@ -97,8 +113,12 @@ func (s *Summary) add(l *letter.Letter) {
 	s.Letters++
 	s.Recipients += len(l.Recipients) - len(l.Suppressed)
 	for _, a := range l.Attachments {
+		if a.Page != nil {
+			s.Pages++
+			continue
+		}
 		s.Attachments++
-		s.AttachmentBytes += a.Size
+		s.AttachmentBytes += a.Size()
 	}
 }
 
@@ -124,15 +144,15 @@ func New(cfg *config.Config, opts Options) *Campaign {
 }
 
 // Build writes l as it goes on the wire, reading its attachments through
-// the campaign's store.
-func (c *Campaign) Build(l *letter.Letter) ([]byte, error) {
-	return message.Build(l, message.Options{Now: c.opts.Now, Boundary: c.opts.Boundary})
+// the campaign's store and printing its pages (print.go).
+func (c *Campaign) Build(ctx context.Context, l *letter.Letter) ([]byte, error) {
+	return c.build(ctx, l, message.Options{Now: c.opts.Now, Boundary: c.opts.Boundary})
 }
 
 // BuildAt writes l out as Build does, dated date: a copy of a letter sent
 // then.
-func (c *Campaign) BuildAt(l *letter.Letter, date time.Time) ([]byte, error) {
-	return message.Build(l, message.Options{Now: func() time.Time { return date }, Boundary: c.opts.Boundary})
+func (c *Campaign) BuildAt(ctx context.Context, l *letter.Letter, date time.Time) ([]byte, error) {
+	return c.build(ctx, l, message.Options{Now: func() time.Time { return date }, Boundary: c.opts.Boundary})
 }
 
 // openFiles makes the attachment store on the first walk.

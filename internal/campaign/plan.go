@@ -126,7 +126,9 @@ func (c *Campaign) Plan(ctx context.Context, j *journal.Journal, t Target) (Plan
 		}
 		p.ToSend++
 		for _, a := range l.Attachments {
-			c.files.Expect(a.File)
+			if a.File != nil {
+				c.files.Expect(a.File)
+			}
 		}
 		return nil
 	})

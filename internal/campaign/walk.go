@@ -120,6 +120,7 @@ func (c *Campaign) walk(ctx context.Context, execute func(*template.Template, co
 			continue
 		}
 		w.sum.add(l)
+		c.notePages(l)
 		if err := fn(l, rec); err != nil {
 			if errors.Is(err, ErrStop) {
 				w.sum.Rows = w.rr.Rows()

@@ -41,6 +41,7 @@ type Config struct {
 	Send                    Send            `mapstructure:"send"`
 	ListUnsubscribe         ListUnsubscribe `mapstructure:"list_unsubscribe"`
 	IMAP                    IMAP            `mapstructure:"imap"`
+	PDF                     PDF             `mapstructure:"pdf"`
 
 	// File is the config file the values came from; relative paths in
 	// it are relative to its folder.
@@ -136,6 +137,14 @@ type IMAP struct {
 	TotalTimeout time.Duration `mapstructure:"total_timeout"`
 }
 
+// PDF is how attachments printed as PDF are made (Attachment: page.html;
+// render=pdf).
+type PDF struct {
+	// Browser is the Chromium-family browser to print with: a path, or a
+	// program name on PATH; "" looks in the usual places.
+	Browser string `mapstructure:"browser"`
+}
+
 // Maildir is the alternative transport: letters are written into a folder.
 type Maildir struct {
 	Path string `mapstructure:"path"`
@@ -223,6 +232,9 @@ func (c *Config) Resolve() {
 	abs(&c.Maildir.Path)
 	abs(&c.IMAP.PasswordFile)
 	abs(&c.IMAP.CAFile)
+	if strings.ContainsAny(c.PDF.Browser, `/\`) { // a path; else a name on PATH
+		abs(&c.PDF.Browser)
+	}
 	if c.IMAP.Port == 0 {
 		c.IMAP.Port = 993
 		if strings.EqualFold(c.IMAP.Security, "starttls") {

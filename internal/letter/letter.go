@@ -80,10 +80,37 @@ const (
 	Markdown             // sent as text/plain together with its HTML rendering
 )
 
-// Attachment is a file the letter attaches, under the name it has there.
+// Attachment is a file the letter attaches, or a page it attaches
+// printed as PDF, under the name it has there.
 type Attachment struct {
 	Name string // the file name in the message
+	// File is the file attached; nil for a page.
 	*attachment.File
+	// Page is the page to print, filled in for the letter's row
+	// (Attachment: page.html; render=pdf); nil for a file.
+	Page *Page
+	// PDF is the page printed, once the letter is written out.
+	PDF []byte
+}
+
+// Page is an HTML page a letter attaches as PDF, filled in for its row.
+type Page struct {
+	HTML []byte
+	// Dir is the folder of the page's template, whose files (images,
+	// style sheets, fonts) the page may use.
+	Dir string
+	// Source is the template's path as the letter's template names it,
+	// for messages.
+	Source string
+}
+
+// Size is the attachment's size: the file's, or the printed PDF's (0
+// until it is printed).
+func (a Attachment) Size() int64 {
+	if a.File != nil {
+		return a.File.Size
+	}
+	return int64(len(a.PDF))
 }
 
 // Identify gives the letter its identity: key, and the Message-ID made

@@ -42,16 +42,19 @@ func NewCampaign(cfg *config.Config, opts campaign.Options, notes io.Writer) *ca
 // problems and warnings go to notes, a line each. With transport set, it
 // checks the transport settings too (CheckTransport), with the rows, so
 // that one run names every problem; the rows' decide the error. The
-// summary's warnings count the transport's.
+// summary's warnings count the transport's. The pages letters attach as
+// PDF are printed, every letter's or, with sample > 0, the first sample
+// letters', so that their sizes are checked and a browser is known to
+// print them.
 //
 // Letters that wait for their send time (recipients.send_after) are
 // noted, with the first of those times.
-func Check(ctx context.Context, cfg *config.Config, sel *selection.Selection, transport bool, notes io.Writer) (campaign.Summary, error) {
-	return check(ctx, cfg, sel, transport, notes, time.Now)
+func Check(ctx context.Context, cfg *config.Config, sel *selection.Selection, transport bool, sample int, notes io.Writer) (campaign.Summary, error) {
+	return check(ctx, cfg, sel, transport, sample, notes, time.Now)
 }
 
 // check is Check with a clock.
-func check(ctx context.Context, cfg *config.Config, sel *selection.Selection, transport bool, notes io.Writer, now func() time.Time) (campaign.Summary, error) {
+func check(ctx context.Context, cfg *config.Config, sel *selection.Selection, transport bool, sample int, notes io.Writer, now func() time.Time) (campaign.Summary, error) {
 	warnings, transportErr := 0, error(nil)
 	if transport {
 		warnings, transportErr = CheckTransport(cfg, notes)
@@ -61,15 +64,22 @@ func check(ctx context.Context, cfg *config.Config, sel *selection.Selection, tr
 	}
 	at := now()
 	var held campaign.Plan
-	sum, err := NewCampaign(cfg, campaign.Options{Select: sel, Now: now}, notes).Check(ctx, func(l *letter.Letter, _ *recipients.Record) error {
+	printer := newPrinter(cfg)
+	defer printer.Close()
+	c := NewCampaign(cfg, campaign.Options{Select: sel, Printer: printer, Now: now}, notes)
+	pg := newPages(ctx, c, cfg, sample, notes)
+	sum, err := c.Check(ctx, func(l *letter.Letter, _ *recipients.Record) error {
 		if l.Held(at) {
 			held.Held++
 			if held.HeldFirst.IsZero() || l.SendAfter.Before(held.HeldFirst) {
 				held.HeldFirst = l.SendAfter
 			}
 		}
-		return nil
+		return pg.add(l)
 	})
+	if err = pg.wait(&sum, err); err != nil && !errors.Is(err, campaign.ErrProblems) {
+		return sum, printError(cfg, err)
+	}
 	if err := Problems(sum, err); err != nil {
 		return sum, err
 	}

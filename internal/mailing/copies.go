@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/mailmerge/mailmerge/internal/campaign"
 	"github.com/mailmerge/mailmerge/internal/config"
@@ -72,7 +73,9 @@ func (f *sentFolder) save(ctx context.Context, c *campaign.Campaign, j *journal.
 		return 0, f.failed(MailboxError(err))
 	}
 	defer mb.Close()
-	s := &copies.Saver{Copies: cp, Journal: j, Box: mb, Build: c.BuildAt}
+	s := &copies.Saver{Copies: cp, Journal: j, Box: mb, Build: func(l *letter.Letter, date time.Time) ([]byte, error) {
+		return c.BuildAt(ctx, l, date) // a page is printed again for its copy
+	}}
 	_, err = c.Letters(ctx, func(l *letter.Letter, _ *recipients.Record) error { return s.Add(ctx, l) })
 	if err == nil || errors.Is(err, campaign.ErrProblems) {
 		err = s.Flush(ctx)

@@ -2,11 +2,14 @@ package mailing
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 
 	"github.com/mailmerge/mailmerge/internal/campaign"
 	"github.com/mailmerge/mailmerge/internal/config"
 	"github.com/mailmerge/mailmerge/internal/letter"
+	"github.com/mailmerge/mailmerge/internal/located"
 	"github.com/mailmerge/mailmerge/internal/recipients"
 	"github.com/mailmerge/mailmerge/internal/selection"
 )
@@ -23,11 +26,20 @@ type Shown struct {
 // problem stops the preview.
 func Preview(ctx context.Context, cfg *config.Config, sel *selection.Selection, limit int, notes io.Writer, show func(l *letter.Letter, data []byte) error) (Shown, error) {
 	var s Shown
-	c := NewCampaign(cfg, campaign.Options{Select: sel}, notes)
+	tooBig := 0
+	printer := newPrinter(cfg)
+	defer printer.Close()
+	c := NewCampaign(cfg, campaign.Options{Select: sel, Printer: printer}, notes)
 	sum, err := c.Letters(ctx, func(l *letter.Letter, _ *recipients.Record) error {
-		data, err := c.Build(l)
+		data, err := c.Build(ctx, l)
+		var le *located.Error
+		if errors.As(err, &le) { // too big with its PDF: shown as a problem, like a check
+			fmt.Fprintln(notes, err)
+			tooBig++
+			return nil
+		}
 		if err != nil {
-			return err
+			return printError(cfg, err)
 		}
 		if err := show(l, data); err != nil {
 			return err
@@ -39,6 +51,9 @@ func Preview(ctx context.Context, cfg *config.Config, sel *selection.Selection, 
 		}
 		return nil
 	})
+	if tooBig > 0 && err == nil {
+		sum.Errors, err = sum.Errors+tooBig, campaign.ErrProblems
+	}
 	s.Summary = sum
 	return s, Problems(sum, err)
 }

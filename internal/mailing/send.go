@@ -14,6 +14,7 @@ import (
 	"github.com/mailmerge/mailmerge/internal/config"
 	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/letter"
+	"github.com/mailmerge/mailmerge/internal/pdf"
 	"github.com/mailmerge/mailmerge/internal/recipients"
 	"github.com/mailmerge/mailmerge/internal/selection"
 	"github.com/mailmerge/mailmerge/internal/sender"
@@ -146,13 +147,14 @@ type send struct {
 	secret    []byte   // the campaign's (journal.Secret)
 
 	// What the rounds of a send that waits (wait.go) share.
-	start    time.Time   // when to start (send --at); zero for now
-	now      time.Time   // the clock when this round began: what is held is held at it
-	later    bool        // a round after the first: it says less and asks nothing
-	loggedIn bool        // the transport has its credentials
-	sentOpen bool        // the Sent folder is open, or none is to be
-	sent     *sentFolder // where copies are saved; nil for none
-	left     left        // what this round left for later
+	start    time.Time    // when to start (send --at); zero for now
+	now      time.Time    // the clock when this round began: what is held is held at it
+	later    bool         // a round after the first: it says less and asks nothing
+	loggedIn bool         // the transport has its credentials
+	sentOpen bool         // the Sent folder is open, or none is to be
+	sent     *sentFolder  // where copies are saved; nil for none
+	left     left         // what this round left for later
+	printer  *pdf.Printer // prints PDF attachments; one browser a round
 }
 
 func (s *send) run(ctx context.Context) (*SendResult, error) {
@@ -236,10 +238,13 @@ func (s *send) round(ctx context.Context) (*SendResult, error) {
 	// During the check, problems are said; while sending, the invalid
 	// rows a --skip-invalid send leaves out are recorded instead.
 	s.invalid = &invalidRows{j: s.journal, campaign: cfg.Campaign, dest: dest, test: opts.Redirect != nil}
+	s.printer = newPrinter(cfg)
+	defer s.printer.Close() // the browser ends with the run, Ctrl-C or not
 	s.campaign = campaign.New(cfg, campaign.Options{
-		Known:  s.journal.Known,
-		Secret: s.secret,
-		Copies: s.copies,
+		Printer: s.printer,
+		Known:   s.journal.Known,
+		Secret:  s.secret,
+		Copies:  s.copies,
 		OnError: func(err error) {
 			if !s.invalid.sending {
 				fmt.Fprintln(s.notes, err)
@@ -346,6 +351,14 @@ func (s *send) deliver(ctx context.Context, plan campaign.Plan, skip bool) (*Sen
 		run = 0
 	}
 	someday := plan.ToSend > 0 || opts.Wait && plan.Held > 0 // letters this send will send
+	if plan.ToSend > 0 && s.campaign.Prints() {
+		// Letters print their pages as they go: a browser that is
+		// missing or will not start stops the run before the
+		// question, and before the first letter.
+		if err := s.printer.Start(ctx); err != nil {
+			return nil, printError(cfg, err)
+		}
+	}
 	if someday && opts.Confirm != nil && !s.later {
 		if err := opts.Confirm(s.confirmation(plan, run, limits, win)); err != nil {
 			return nil, err

@@ -457,7 +457,7 @@ func TestCheckSendAfter(t *testing.T) {
 	now := func() time.Time { return time.Date(2026, 12, 7, 18, 0, 0, 0, msk) }
 	cfg := mailing(t, []string{"a@example.com,", "b@example.com,09.12.2026 08:00", "c@example.com,2026-12-08 09:00", "d@example.com,2026-12-01"}, "")
 	var notes strings.Builder
-	if _, err := check(context.Background(), cfg, nil, false, &notes, now); err != nil {
+	if _, err := check(context.Background(), cfg, nil, false, 0, &notes, now); err != nil {
 		t.Fatal(err)
 	}
 	if want := "note: 2 letters wait for their send time (recipients.send_after), the first at 09:00 tomorrow (Tue 8 Dec); send --wait waits for them, a plain send leaves them for a later one\n"; notes.String() != want {
@@ -466,7 +466,7 @@ func TestCheckSendAfter(t *testing.T) {
 
 	cfg = mailing(t, []string{"a@example.com,", "b@example.com,8 December"}, "")
 	notes.Reset()
-	_, err := check(context.Background(), cfg, nil, false, &notes, now)
+	_, err := check(context.Background(), cfg, nil, false, 0, &notes, now)
 	var e *Error
 	if !errors.As(err, &e) || e.Kind != Data || !strings.HasPrefix(notes.String(), `people.csv:3:15: field "when" (recipients.send_after): not a date and time: `) {
 		t.Errorf("check: %v, said %q; want a Data error, the cell located", err, notes.String())

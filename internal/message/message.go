@@ -13,6 +13,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -72,7 +73,7 @@ func (b builder) build(fields [][]byte, body []byte, attachments []letter.Attach
 	// attachments go the same way.
 	size := len(body)*7/5 + 2048
 	for _, a := range attachments {
-		size += int(a.File.Size*4/3*78/76) + 512
+		size += int(a.Size()*4/3*78/76) + 512
 	}
 	var out bytes.Buffer
 	out.Grow(size)
@@ -112,7 +113,7 @@ func (b builder) build(fields [][]byte, body []byte, attachments []letter.Attach
 			foldField("Content-Disposition", paramTokens("attachment", map[string]string{"filename": a.Name})),
 			foldField("Content-Transfer-Encoding", []string{"base64"}),
 		}
-		if err := writePart(mw, h, func(w io.Writer) error { _, err := a.WriteTo(w); return err }); err != nil {
+		if err := writePart(mw, h, func(w io.Writer) error { return writeAttachment(w, a) }); err != nil {
 			return nil, fmt.Errorf("attach %s: %w", a.Name, err)
 		}
 	}
@@ -120,6 +121,20 @@ func (b builder) build(fields [][]byte, body []byte, attachments []letter.Attach
 		return nil, err
 	}
 	return out.Bytes(), nil
+}
+
+// writeAttachment writes an attachment's contents: the file's, or the
+// printed page's.
+func writeAttachment(w io.Writer, a letter.Attachment) error {
+	if a.File != nil {
+		_, err := a.WriteTo(w)
+		return err
+	}
+	if a.PDF == nil {
+		return errors.New("the page was not printed")
+	}
+	_, err := w.Write(a.PDF)
+	return err
 }
 
 // textEntity returns the header fields and a body writer for the text of
@@ -150,13 +165,11 @@ func (b builder) textEntity(body []byte) ([][]byte, func(io.Writer) error) {
 			if err := writePart(mw, plain, writePlain); err != nil {
 				return err
 			}
-			var page bytes.Buffer
-			page.WriteString("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head><body>\n")
-			if err := markdown.Convert(body, &page); err != nil {
-				return fmt.Errorf("render Markdown: %w", err)
+			page, err := MarkdownPage(body)
+			if err != nil {
+				return err
 			}
-			page.WriteString("</body></html>\n")
-			h, writeHTML := text("html", page.Bytes())
+			h, writeHTML := text("html", page)
 			return writePart(mw, h, writeHTML)
 		}
 	}
@@ -178,6 +191,18 @@ func transferEncoding(text []byte) string {
 		return "base64"
 	}
 	return "quoted-printable"
+}
+
+// MarkdownPage renders Markdown as an HTML page, as a letter's HTML part
+// shows it: line breaks kept, raw HTML left out.
+func MarkdownPage(src []byte) ([]byte, error) {
+	var page bytes.Buffer
+	page.WriteString("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head><body>\n")
+	if err := markdown.Convert(src, &page); err != nil {
+		return nil, fmt.Errorf("render Markdown: %w", err)
+	}
+	page.WriteString("</body></html>\n")
+	return page.Bytes(), nil
 }
 
 // markdown keeps the letter's line breaks: a signature written on two

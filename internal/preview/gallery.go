@@ -52,7 +52,7 @@ func NewGallery(dir, title string) (*Gallery, error) {
 		return nil, err
 	}
 	for _, e := range old {
-		if ext := filepath.Ext(e.Name()); e.Type().IsRegular() && (ext == ".html" || ext == ".eml") {
+		if ext := filepath.Ext(e.Name()); e.Type().IsRegular() && (ext == ".html" || ext == ".eml" || ext == ".pdf") {
 			if err := os.Remove(filepath.Join(letters, e.Name())); err != nil {
 				return nil, err
 			}
@@ -74,6 +74,19 @@ func (g *Gallery) Add(l *letter.Letter, data []byte, name string) error {
 	}
 	if err := os.WriteFile(filepath.Join(g.dir, e.EML), data, 0o600); err != nil {
 		return err
+	}
+	// PDFs beside the page, for the browser's viewer to open: the
+	// letters' printed pages above all.
+	for i := range v.Attachments {
+		a := &v.Attachments[i]
+		if a.Type != "application/pdf" {
+			continue
+		}
+		a.File = fmt.Sprintf("letters/%s-%d.pdf", name, i+1)
+		if err := os.WriteFile(filepath.Join(g.dir, a.File), a.data, 0o600); err != nil {
+			return err
+		}
+		a.data = nil
 	}
 	html, _ := v.Part("text/html")
 	text, _ := v.Part("text/plain")

@@ -47,6 +47,10 @@ type Part struct{ Type, Text string }
 type Attachment struct {
 	Name, Type string
 	Size       int64
+	// File is where a gallery wrote a PDF attachment beside the
+	// letter's page, relative to the index; "" for others.
+	File string
+	data []byte
 }
 
 // Subject is the letter's decoded Subject, if it has one.
@@ -115,7 +119,7 @@ func Decode(l *letter.Letter, data []byte) (*View, error) {
 			return err
 		}
 		if disp == "attachment" {
-			v.Attachments = append(v.Attachments, Attachment{params["filename"], mt, int64(len(body))})
+			v.Attachments = append(v.Attachments, Attachment{Name: params["filename"], Type: mt, Size: int64(len(body)), data: body})
 			return nil
 		}
 		v.Parts = append(v.Parts, Part{mt, strings.ReplaceAll(string(body), "\r\n", "\n")})

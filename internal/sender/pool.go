@@ -78,7 +78,9 @@ type Pool struct {
 	Journal  *journal.Journal
 	// Build writes a letter out. It runs once per letter, in the worker
 	// that first sends it; the bytes are kept for the letter's retries.
-	Build       func(*letter.Letter) ([]byte, error)
+	// Its context ends when the letters in flight are to be abandoned
+	// (Run's hard), and the letter is then left untouched.
+	Build       func(context.Context, *letter.Letter) ([]byte, error)
 	Concurrency int
 	// Limit is shared by all sessions; nil means no limit.
 	Limit Limiter

@@ -469,7 +469,7 @@ func TestNextIsMadeBeforeTheEOD(t *testing.T) {
 	var eodWhileMaking []string
 	st, _, err := runPoolAt(t, context.Background(), path, tr, ls, func(p *Pool) {
 		p.Concurrency = 1
-		p.Build = func(l *letter.Letter) ([]byte, error) {
+		p.Build = func(_ context.Context, l *letter.Letter) ([]byte, error) {
 			last := map[string]journal.State{}
 			journal.Read(path, func(r journal.Record) error { last[r.MessageID] = r.State; return nil })
 			mu.Lock()
@@ -795,7 +795,7 @@ func TestBuildFailure(t *testing.T) {
 	var mu sync.Mutex
 	builds := map[string]int{}
 	p := &Pool{Transport: smtpTransport(port), Journal: j, Concurrency: 2, MaxAttempts: 3, PerSession: 10, Backoff: time.Millisecond, OpenTries: 1,
-		Build: func(l *letter.Letter) ([]byte, error) {
+		Build: func(_ context.Context, l *letter.Letter) ([]byte, error) {
 			mu.Lock()
 			defer mu.Unlock()
 			builds[keyName(journal.Record{MessageID: l.MessageID})]++

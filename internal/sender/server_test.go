@@ -368,7 +368,7 @@ func run(t testing.TB, p *Pool, ctx, hard context.Context, ls []*testLetter) (St
 		data[l.Letter] = l
 	}
 	if p.Build == nil {
-		p.Build = func(l *letter.Letter) ([]byte, error) { return data[l].Data, nil }
+		p.Build = func(_ context.Context, l *letter.Letter) ([]byte, error) { return data[l].Data, nil }
 	}
 	st, err := p.Run(ctx, hard, func(yield func(*letter.Letter) bool) error {
 		for _, l := range ls {

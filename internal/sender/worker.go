@@ -99,7 +99,10 @@ func (w *worker) handle(j *job) (report, error) {
 		return w.unbuilt(j, err)
 	}
 	if j.data == nil {
-		data, err := p.Build(j.l)
+		data, err := p.Build(c.gctx, j.l)
+		if err != nil && c.gctx.Err() != nil {
+			return r, nil // abandoned: not sent, nothing to record
+		}
 		if err != nil {
 			return w.unbuilt(j, err)
 		}
@@ -204,7 +207,10 @@ func (w *worker) takeNext() *Tx {
 		j.paid = true
 	}
 	if j.data == nil {
-		data, err := p.Build(j.l)
+		data, err := p.Build(w.crew.gctx, j.l)
+		if err != nil && w.crew.gctx.Err() != nil {
+			return nil // abandoned: handle sees the run ending
+		}
 		if err != nil {
 			j.buildErr = err // handle records why
 			return nil

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/textproto"
-	"path/filepath"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -235,11 +234,23 @@ func (t *Template) execute(b *budget, row Row, envelopeOnly bool) (*letter.Lette
 
 	var wire int64 // the attachments' size on the wire: base64, lines of 76
 	for _, p := range attachPaths {
+		name, err := t.fileName(b, p.h, p.path, row)
+		if err != nil {
+			return nil, err
+		}
+		if p.h.page != nil {
+			pg, err := t.renderPage(b, p.h.page, row)
+			if err != nil {
+				return nil, err
+			}
+			l.Attachments = append(l.Attachments, letter.Attachment{Name: name, Page: pg})
+			continue
+		}
 		f, err := t.opts.Files.Resolve(p.path)
 		if err != nil {
 			return nil, &ValueError{Header: "Attachment", Field: firstField(p.h), Err: err}
 		}
-		l.Attachments = append(l.Attachments, letter.Attachment{Name: filepath.Base(p.path), File: f})
+		l.Attachments = append(l.Attachments, letter.Attachment{Name: name, File: f})
 		wire += (f.Size + 2) / 3 * 4 * 78 / 76
 		if max := t.opts.MaxLetterSize; max > 0 && wire > max {
 			return nil, &ValueError{Header: "Attachment", Field: firstField(p.h), Err: fmt.Errorf(
@@ -269,7 +280,7 @@ func megabytes(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/(1<<20
 // execError locates a failed execution in the template. A helper that
 // could not use a row's value (a date that does not parse) is that row's
 // problem, said at the call in the template.
-func (t *Template) execError(err error, line, col int) error {
+func (t *source) execError(err error, line, col int) error {
 	at := t.locate(err, line, col)
 	var he *HelperError
 	if le, ok := at.(*located.Error); ok && errors.As(err, &he) {

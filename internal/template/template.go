@@ -56,7 +56,7 @@ type executor interface {
 
 // Template is a parsed letter template.
 type Template struct {
-	file     string // base name, for errors
+	source   // the letter's template file
 	opts     Options
 	headers  []*headerTemplate
 	names    []string // every header name in the file, parsed or not
@@ -66,8 +66,13 @@ type Template struct {
 	kind     letter.Kind
 	fields   []fieldRef
 	unsub    *texttemplate.Template // ListUnsubscribe.URL, parsed
-	text     []string               // the file's lines, to count columns in characters
 	sum      [sha256.Size]byte      // of the source
+}
+
+// source is a template file, for locating its problems.
+type source struct {
+	file string   // as the user knows it, for errors
+	text []string // the file's lines, to count columns in characters
 }
 
 // Sum is the SHA-256 of the template's source: what letters were made
@@ -85,6 +90,10 @@ type headerTemplate struct {
 	// address goes (between the template's own < and >, or every field
 	// when the template has none): the ones to blame for a bad address.
 	addrFields []string
+	// An Attachment's filename= (its own template, at its column), and
+	// with render=pdf the page to print.
+	filename *headerTemplate
+	page     *pageTemplate
 }
 
 // fieldRef is one {{.field}} in the template, for CheckFields.
@@ -92,6 +101,7 @@ type fieldRef struct {
 	name      string
 	line, col int
 	config    string // where in the config, for a field a config value reads
+	file      string // the page template it is in (Attachment: ...; render=pdf); "" for the letter's
 }
 
 // Headers mailmerge writes itself; a template may not set them.
@@ -158,7 +168,7 @@ func Parse(name string, src []byte, opts Options) (*Template, error) {
 			return nil, fmt.Errorf("attachments folder: %w", err)
 		}
 	}
-	t := &Template{file: name, opts: opts, sum: sha256.Sum256(src)}
+	t := &Template{source: source{file: name}, opts: opts, sum: sha256.Sum256(src)}
 
 	text := strings.ReplaceAll(string(bytes.TrimPrefix(src, []byte("\xef\xbb\xbf"))), "\r\n", "\n")
 	if err := checkText(name, text); err != nil {
@@ -206,6 +216,11 @@ func Parse(name string, src []byte, opts Options) (*Template, error) {
 		}
 		t.names = append(t.names, canon)
 		src := strings.TrimSpace(value)
+		if canon == "Attachment" {
+			errs = append(errs, t.parseAttachment(h, src)...)
+			t.headers = append(t.headers, h)
+			continue
+		}
 		tmpl, err := texttemplate.New("t").Option("missingkey=error").Funcs(helpers).Funcs(builtins).Parse(src)
 		if err != nil {
 			errs = append(errs, t.locate(err, lineNo, col))
@@ -389,7 +404,11 @@ func (t *Template) CheckFields(header []string) error {
 			errs = append(errs, fmt.Errorf("%s: %w", f.config, msg))
 			continue
 		}
-		errs = append(errs, &located.Error{File: t.file, Line: f.line, Column: f.col, Err: msg})
+		file := t.file
+		if f.file != "" {
+			file = f.file
+		}
+		errs = append(errs, &located.Error{File: file, Line: f.line, Column: f.col, Err: msg})
 	}
 	return errors.Join(errs...)
 }
@@ -432,7 +451,7 @@ var templateErr = regexp.MustCompile(`(?s)^(?:html/)?template: ?t:(\d+):(?:(\d+)
 
 // locate turns a text/template error into an *located.Error at its line in the
 // template file; line and col are where the parsed text starts.
-func (t *Template) locate(err error, line, col int) error {
+func (t *source) locate(err error, line, col int) error {
 	m := templateErr.FindStringSubmatch(err.Error())
 	if m == nil {
 		return &located.Error{File: t.file, Line: line, Err: err}
@@ -452,7 +471,7 @@ func (t *Template) locate(err error, line, col int) error {
 
 // charColumn turns a column in bytes on a line of the file into one in
 // characters, as editors count.
-func (t *Template) charColumn(line, byteCol int) int {
+func (t *source) charColumn(line, byteCol int) int {
 	if line < 1 || line > len(t.text) {
 		return byteCol
 	}
@@ -468,7 +487,7 @@ type nodeError struct {
 
 func (e *nodeError) Error() string { return e.msg }
 
-func (t *Template) locateNode(err error, line, col int) error {
+func (t *source) locateNode(err error, line, col int) error {
 	var ne *nodeError
 	if !errors.As(err, &ne) {
 		return &located.Error{File: t.file, Line: line, Err: err}

@@ -294,7 +294,7 @@ func TestRenderDecodesBack(t *testing.T) {
 	if !bytes.Equal(d.attachments["Ведомость Иванов.pdf"], pdf) {
 		t.Errorf("attachments = %v", d.attachments)
 	}
-	if len(l.Attachments) != 2 || l.Attachments[0].Size != int64(len(pdf)) {
+	if len(l.Attachments) != 2 || l.Attachments[0].Size() != int64(len(pdf)) {
 		t.Errorf("Letter.Attachments = %+v", l.Attachments)
 	}
 }

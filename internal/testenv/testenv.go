@@ -46,3 +46,20 @@ func Missing(t testing.TB, what, install string) {
 }
 
 func demanded() bool { return os.Getenv("MAILMERGE_TEST_POSTFIX") != "" }
+
+// Tool returns the path of a program a test needs that is no server
+// (chromium, pdftotext), found on PATH. Where it is missing the test is
+// skipped, saying what to install, or fails under CI=true or
+// MAILMERGE_TEST_CHROMIUM=1, as .ci/run runs the tests.
+func Tool(t testing.TB, name, install string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err == nil {
+		return p
+	}
+	if os.Getenv("CI") == "true" || os.Getenv("MAILMERGE_TEST_CHROMIUM") != "" {
+		t.Fatalf("%s is not installed, and CI or MAILMERGE_TEST_CHROMIUM demands it: %s", name, install)
+	}
+	t.Skipf("%s not installed (%s; .ci/run installs it)", name, install)
+	return ""
+}
