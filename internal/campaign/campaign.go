@@ -1,6 +1,7 @@
 package campaign
 
 import (
+	"fmt"
 	"strings"
 	"time"
 
@@ -89,6 +90,20 @@ type Summary struct {
 	EncodingWeak bool
 	Sample       string
 	Delimiter    rune
+}
+
+// ReadAs says how the list was read, for a line after its name and the
+// rows: "(utf-8, detected), delimiter ;". configured is
+// recipients.encoding.
+func (s Summary) ReadAs(configured recipients.Encoding) string {
+	how := "as configured"
+	switch {
+	case s.EncodingGuessed:
+		how = "guessed: the file is not valid UTF-8"
+	case configured == "" || configured == recipients.Auto:
+		how = "detected"
+	}
+	return fmt.Sprintf("(%s, %s), delimiter %s", s.Encoding, how, recipients.DelimiterName(s.Delimiter))
 }
 
 // add counts l, a letter made: its recipients but those never to mail,
