@@ -36,18 +36,25 @@ type Options struct {
 
 // Reader reads recipient records from a CSV file.
 type Reader struct {
-	file    string
-	closer  io.Closer
+	file   string
+	closer io.Closer
+	header []string
+	// columns holds, for each field of the header, the column it is in
+	// (from 0): the header's columns with no name are not fields.
+	columns []int
+	width   int // the header's columns, with a name or without
+	opts    Options
+	rows    int
+	done    bool
+	// headerLine is the line of the header row.
+	headerLine int
+
 	csv     *csv.Reader
 	lines   *lineTracker
-	header  []string
 	enc     Encoding
 	guessed bool
 	weak    bool // guessed on little evidence (guessCyrillic)
 	delim   rune
-	opts    Options
-	rows    int
-	done    bool
 	// lineOffset is added to encoding/csv's line numbers: it does not see
 	// a "sep=" line.
 	lineOffset int
@@ -60,8 +67,9 @@ type Record struct {
 	Line   int // line on which the row starts
 	Fields []string
 	header []string
-	pos    [][2]int // per field: line and byte column, from encoding/csv
-	lines  *lineTracker
+	// pos holds, per field, its line and byte column from encoding/csv.
+	pos [][2]int
+	r   *Reader
 }
 
 // Open opens the file at path and reads its header row.
@@ -153,28 +161,48 @@ func (r *Reader) readHeader() error {
 	if err != nil {
 		return r.locate(err)
 	}
-	var errs []error
-	seen := map[string]int{}
-	r.header = make([]string, len(fields))
-	for i, name := range fields {
+	line, _ := r.csv.FieldPos(0)
+	r.headerLine = line + r.lineOffset
+	return r.setHeader(fields, func(i int, err error) *located.Error {
 		line, col := r.csv.FieldPos(i)
 		line += r.lineOffset
-		at := func(err error) *located.Error {
-			return &located.Error{File: r.file, Line: line, Column: r.lines.column(line, col), Err: err}
-		}
+		return &located.Error{File: r.file, Line: line, Column: r.lines.column(line, col), Err: err}
+	})
+}
+
+// setHeader takes the names of the header row's columns as the fields'
+// names, trimmed. A column with no name is no field: it is there only if
+// it is empty in every row (as the columns Excel leaves after the last,
+// in a CSV file it saves), which Read checks. at locates a problem with
+// column i.
+func (r *Reader) setHeader(names []string, at func(i int, err error) *located.Error) error {
+	var errs []error
+	seen := map[string]int{}
+	r.width = len(names)
+	r.header, r.columns = nil, nil
+	for i, name := range names {
 		trimmed := strings.TrimFunc(name, isBlank)
 		switch {
 		case trimmed == "":
-			errs = append(errs, at(wrapf(ErrHeader, "field %d has no name", i+1)))
+			continue
 		case seen[trimmed] > 0:
-			errs = append(errs, at(wrapf(ErrHeader, "field name %q repeats field %d", trimmed, seen[trimmed])))
+			errs = append(errs, at(i, wrapf(ErrHeader, "field name %q repeats field %d", trimmed, seen[trimmed])))
 		case trimmed != name && r.opts.Warn != nil:
-			r.opts.Warn(at(fmt.Errorf("field name %q has surrounding spaces; using %q", name, trimmed)))
+			r.opts.Warn(at(i, fmt.Errorf("field name %q has surrounding spaces; using %q", name, trimmed)))
 		}
 		seen[trimmed] = i + 1
-		r.header[i] = trimmed
+		r.header = append(r.header, trimmed)
+		r.columns = append(r.columns, i)
+	}
+	if len(r.header) == 0 && len(errs) == 0 {
+		errs = append(errs, at(0, wrapf(ErrHeader, "the header row names no field")))
 	}
 	return errors.Join(errs...)
+}
+
+// unnamed is the problem of a value in column i, which has no name.
+func (r *Reader) unnamed(i int) error {
+	return wrapf(ErrHeader, "field %d has no name in the header row (line %d), but this row has a value there: name the field, or delete the value", i+1, r.headerLine)
 }
 
 // isBlank reports spaces and the invisible characters spreadsheets leave
@@ -228,23 +256,54 @@ func (r *Reader) Read() (*Record, error) {
 		r.rows++
 		line, _ := r.csv.FieldPos(0)
 		line += r.lineOffset
-		rec := &Record{Line: line, header: r.header, lines: r.lines, Fields: make([]string, len(fields)), pos: make([][2]int, len(fields))}
-		copy(rec.Fields, fields)
-		if len(fields) != len(r.header) {
-			return rec, &located.Error{File: r.file, Line: line, Err: wrapf(ErrFieldCount, "row has %d fields, the header has %d", len(fields), len(r.header))}
+		rec := &Record{Line: line, header: r.header, r: r, Fields: r.fields(fields)}
+		if len(fields) != r.width {
+			return rec, &located.Error{File: r.file, Line: line, Err: wrapf(ErrFieldCount, "row has %d fields, the header has %d", len(fields), r.width)}
 		}
+		rec.pos = make([][2]int, len(r.columns))
+		next := 0 // the next field's column
 		for i := range fields {
 			l, c := r.csv.FieldPos(i)
 			l += r.lineOffset
-			rec.pos[i] = [2]int{l, c}
+			field := -1
+			if next < len(r.columns) && r.columns[next] == i {
+				field = next
+				rec.pos[field] = [2]int{l, c}
+				next++
+			} else if !blank(fields[i : i+1]) {
+				return rec, &located.Error{File: r.file, Line: l, Column: r.lines.column(l, c), Err: r.unnamed(i)}
+			}
 			if len(fields[i]) > r.opts.MaxField {
-				_, col := rec.Column(i)
-				return rec, &located.Error{File: r.file, Line: l, Column: col, Err: wrapf(ErrFieldTooLarge, "field %q is %d bytes, the limit is %d", r.header[i], len(fields[i]), r.opts.MaxField)}
+				return rec, &located.Error{File: r.file, Line: l, Column: r.lines.column(l, c), Err: r.tooLarge(field, len(fields[i]))}
 			}
 		}
 		return rec, nil
 	}
 	return nil, io.EOF
+}
+
+// fields returns a copy of a row's values in the header's named
+// columns, and of any past the header's last column.
+func (r *Reader) fields(row []string) []string {
+	out := make([]string, 0, len(r.columns)+max(len(row)-r.width, 0))
+	for _, c := range r.columns {
+		if c < len(row) {
+			out = append(out, row[c])
+		}
+	}
+	if len(row) > r.width {
+		out = append(out, row[r.width:]...)
+	}
+	return out
+}
+
+// tooLarge is the problem of a value of n bytes in field i.
+func (r *Reader) tooLarge(i, n int) error {
+	name := "with no name"
+	if i >= 0 && i < len(r.header) {
+		name = strconv.Quote(r.header[i])
+	}
+	return wrapf(ErrFieldTooLarge, "field %s is %d bytes, the limit is %d", name, n, r.opts.MaxField)
 }
 
 // Close closes the file opened by Open.
@@ -310,11 +369,11 @@ func (rec *Record) Header() []string { return rec.header }
 // characters. The column is 0 if it is no longer known; it is reliable until
 // the next Read.
 func (rec *Record) Column(i int) (line, col int) {
-	if i < 0 || i >= len(rec.pos) {
+	if i < 0 || i >= len(rec.pos) || rec.pos[i][0] == 0 {
 		return rec.Line, 0
 	}
 	p := rec.pos[i]
-	return p[0], rec.lines.column(p[0], p[1])
+	return p[0], rec.r.lines.column(p[0], p[1])
 }
 
 func wrapf(err error, format string, args ...any) error {
