@@ -29,12 +29,15 @@ type Options struct {
 	Encoding  Encoding // Auto if empty
 	Delimiter rune     // 0: detect from the header line
 	MaxField  int      // bytes; DefaultMaxField if 0
+	// Sheet names the sheet of a spreadsheet (.xlsx, .ods) to read; the
+	// first if empty. A CSV file has none.
+	Sheet string
 	// Warn, if set, receives problems that do not stop reading, such as
 	// header names with surrounding spaces. Each is an *located.Error.
 	Warn func(error)
 }
 
-// Reader reads recipient records from a CSV file.
+// Reader reads recipient records from a CSV file or a spreadsheet.
 type Reader struct {
 	file   string
 	closer io.Closer
@@ -46,9 +49,13 @@ type Reader struct {
 	opts    Options
 	rows    int
 	done    bool
-	// headerLine is the line of the header row.
+
+	// A spreadsheet's
+	sheet      sheetRows // nil for a CSV file
+	sheetName  string
 	headerLine int
 
+	// A CSV file's
 	csv     *csv.Reader
 	lines   *lineTracker
 	enc     Encoding
@@ -64,16 +71,22 @@ var sepLine = regexp.MustCompile(`^sep=([,;\t|])\r?$`)
 
 // Record is one data row. Fields are in header order.
 type Record struct {
-	Line   int // line on which the row starts
+	Line   int // line on which the row starts; a spreadsheet's row number
 	Fields []string
 	header []string
-	// pos holds, per field, its line and byte column from encoding/csv.
+	// pos holds, per field, its line and byte column from encoding/csv;
+	// in a spreadsheet, its row and column number.
 	pos [][2]int
 	r   *Reader
 }
 
-// Open opens the file at path and reads its header row.
+// Open opens the file at path and reads its header row: a CSV file, or
+// by its extension an Excel workbook (.xlsx) or an OpenDocument
+// spreadsheet (.ods, .fods), whose Options.Sheet it reads.
 func Open(path string, opts Options) (*Reader, error) {
+	if IsSpreadsheet(path) {
+		return openSheet(path, opts)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -185,6 +198,8 @@ func (r *Reader) setHeader(names []string, at func(i int, err error) *located.Er
 		switch {
 		case trimmed == "":
 			continue
+		case seen[trimmed] > 0 && r.sheet != nil:
+			errs = append(errs, at(i, wrapf(ErrHeader, "field name %q repeats column %s", trimmed, located.ColumnName(seen[trimmed]))))
 		case seen[trimmed] > 0:
 			errs = append(errs, at(i, wrapf(ErrHeader, "field name %q repeats field %d", trimmed, seen[trimmed])))
 		case trimmed != name && r.opts.Warn != nil:
@@ -202,6 +217,9 @@ func (r *Reader) setHeader(names []string, at func(i int, err error) *located.Er
 
 // unnamed is the problem of a value in column i, which has no name.
 func (r *Reader) unnamed(i int) error {
+	if r.sheet != nil {
+		return wrapf(ErrHeader, "column %s has no name in the header row (row %d), but this row has a value there: name the column, or delete the value", located.ColumnName(i+1), r.headerLine)
+	}
 	return wrapf(ErrHeader, "field %d has no name in the header row (line %d), but this row has a value there: name the field, or delete the value", i+1, r.headerLine)
 }
 
@@ -228,6 +246,16 @@ func (r *Reader) Delimiter() rune { return r.delim }
 // Rows returns the number of data rows read so far, good or bad.
 func (r *Reader) Rows() int { return r.rows }
 
+// Sheet returns the name of the spreadsheet's sheet being read; "" for a
+// CSV file.
+func (r *Reader) Sheet() string { return r.sheetName }
+
+// Locate places err on a line of the file (a spreadsheet's row), or on
+// the whole file if line is 0.
+func (r *Reader) Locate(line int, err error) *located.Error {
+	return &located.Error{File: r.file, Sheet: r.sheetName, Line: line, Err: err}
+}
+
 // Read returns the next record. A row that cannot be used (a wrong number of
 // fields, a field over the size limit) is returned as an *located.Error together
 // with the record as read, and the next Read goes on with the following
@@ -237,6 +265,9 @@ func (r *Reader) Rows() int { return r.rows }
 // error and stop at io.EOF. A file with a header and no rows yields
 // ErrNoRecipients once before io.EOF.
 func (r *Reader) Read() (*Record, error) {
+	if r.sheet != nil {
+		return r.readSheet()
+	}
 	for !r.done {
 		fields, err := r.csv.Read()
 		if err == io.EOF {
@@ -308,10 +339,14 @@ func (r *Reader) tooLarge(i, n int) error {
 
 // Close closes the file opened by Open.
 func (r *Reader) Close() error {
-	if r.closer == nil {
-		return nil
+	var err error
+	if r.sheet != nil {
+		err = r.sheet.Close()
 	}
-	return r.closer.Close()
+	if r.closer != nil {
+		err = errors.Join(err, r.closer.Close())
+	}
+	return err
 }
 
 func (r *Reader) locate(err error) error {
@@ -367,13 +402,24 @@ func (rec *Record) Header() []string { return rec.header }
 
 // Column returns where field i starts: its line and its column in
 // characters. The column is 0 if it is no longer known; it is reliable until
-// the next Read.
+// the next Read. In a spreadsheet, they are the cell's row and column
+// numbers, always known.
 func (rec *Record) Column(i int) (line, col int) {
 	if i < 0 || i >= len(rec.pos) || rec.pos[i][0] == 0 {
 		return rec.Line, 0
 	}
 	p := rec.pos[i]
+	if rec.r.sheet != nil {
+		return p[0], p[1]
+	}
 	return p[0], rec.r.lines.column(p[0], p[1])
+}
+
+// Locate places err at field i of the record (Column), or on its row if
+// i is out of range.
+func (rec *Record) Locate(i int, err error) *located.Error {
+	line, col := rec.Column(i)
+	return &located.Error{File: rec.r.file, Sheet: rec.r.sheetName, Line: line, Column: col, Err: err}
 }
 
 func wrapf(err error, format string, args ...any) error {
