@@ -90,12 +90,16 @@ type Summary struct {
 	EncodingWeak bool
 	Sample       string
 	Delimiter    rune
+	Sheet        string // the sheet read, of a spreadsheet
 }
 
 // ReadAs says how the list was read, for a line after its name and the
-// rows: "(utf-8, detected), delimiter ;". configured is
-// recipients.encoding.
+// rows: "(utf-8, detected), delimiter ;" for a CSV file, and
+// "(sheet Sheet1)" for a spreadsheet. configured is recipients.encoding.
 func (s Summary) ReadAs(configured recipients.Encoding) string {
+	if s.Sheet != "" {
+		return fmt.Sprintf("(sheet %s)", s.Sheet)
+	}
 	how := "as configured"
 	switch {
 	case s.EncodingGuessed:

@@ -140,7 +140,7 @@ func (w *walker) loud() bool { return w.mode != countPass }
 // sees every broken one at once.
 func (w *walker) open() bool {
 	c := w.c
-	rr, csvErr := recipients.Open(c.cfg.Recipients.File, recipients.Options{Encoding: c.cfg.Recipients.Encoding, Delimiter: rune(c.cfg.Recipients.Delimiter), Warn: w.warn})
+	rr, csvErr := recipients.Open(c.cfg.Recipients.File, c.readOptions(w.warn))
 	if csvErr != nil {
 		w.reportAll(c.fromSetting("recipients.file", csvErr)) // located already, or an os error naming the file
 	} else {
@@ -148,6 +148,7 @@ func (w *walker) open() bool {
 		w.sum.Encoding, w.sum.EncodingGuessed = rr.Encoding()
 		w.sum.EncodingWeak = rr.WeakGuess()
 		w.sum.Delimiter = rr.Delimiter()
+		w.sum.Sheet = rr.Sheet()
 	}
 
 	addrs := c.addrs
