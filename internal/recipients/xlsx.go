@@ -47,8 +47,10 @@ type activeMerge struct {
 // other date format is the cell's own (on [$-409], see fastDates). A
 // sheet or shared strings over 1 MB wait in a temporary file, not in
 // memory: excelize decodes the shared strings it holds into 500 bytes
-// apiece.
-var excelizeOptions = excelize.Options{ShortDatePattern: enUS + "yyyy-mm-dd", UnzipXMLSizeLimit: 1 << 20}
+// apiece. A workbook whose parts say they unzip to over 2 GiB (100,000
+// rows of six columns from LibreOffice unzip to 50 MB) is refused rather
+// than unzipped into temporary files (excelize's default limit is 16 GB).
+var excelizeOptions = excelize.Options{ShortDatePattern: enUS + "yyyy-mm-dd", UnzipXMLSizeLimit: 1 << 20, UnzipSizeLimit: 2 << 30}
 
 // enUS is the locale tag of US English, which names months and days as
 // a date format with no tag of its own does.
