@@ -10,7 +10,6 @@ import (
 	"github.com/mailmerge/mailmerge/internal/config"
 	"github.com/mailmerge/mailmerge/internal/mailing"
 	"github.com/mailmerge/mailmerge/internal/preview"
-	"github.com/mailmerge/mailmerge/internal/recipients"
 )
 
 func newCheckCmd() *cobra.Command {
@@ -56,15 +55,7 @@ func newCheckCmd() *cobra.Command {
 }
 
 func printSource(w io.Writer, cfg *config.Config, sum campaign.Summary) {
-	how := "as configured"
-	switch {
-	case sum.EncodingGuessed:
-		how = "guessed: the file is not valid UTF-8"
-	case cfg.Recipients.Encoding == "" || cfg.Recipients.Encoding == recipients.Auto:
-		how = "detected"
-	}
-	fmt.Fprintf(w, "%s: %s (%s, %s), delimiter %s\n", cfg.Recipients.File, mailing.Plural(sum.Rows, "row"),
-		sum.Encoding, how, recipients.DelimiterName(sum.Delimiter))
+	fmt.Fprintf(w, "%s: %s %s\n", cfg.Recipients.File, mailing.Plural(sum.Rows, "row"), sum.ReadAs(cfg.Recipients.Encoding))
 	if sum.EncodingGuessed && sum.Sample != "" {
 		// A wrong guess garbles every name: show one to look at.
 		fmt.Fprintf(w, "  the first row reads: %s\n", sum.Sample)

@@ -2,6 +2,7 @@ package campaign
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -105,6 +106,24 @@ type Summary struct {
 	EncodingWeak bool
 	Sample       string
 	Delimiter    rune
+	Sheet        string // the sheet read, of a spreadsheet
+}
+
+// ReadAs says how the list was read, for a line after its name and the
+// rows: "(utf-8, detected), delimiter ;" for a CSV file, and
+// "(sheet Sheet1)" for a spreadsheet. configured is recipients.encoding.
+func (s Summary) ReadAs(configured recipients.Encoding) string {
+	if s.Sheet != "" {
+		return fmt.Sprintf("(sheet %s)", s.Sheet)
+	}
+	how := "as configured"
+	switch {
+	case s.EncodingGuessed:
+		how = "guessed: the file is not valid UTF-8"
+	case configured == "" || configured == recipients.Auto:
+		how = "detected"
+	}
+	return fmt.Sprintf("(%s, %s), delimiter %s", s.Encoding, how, recipients.DelimiterName(s.Delimiter))
 }
 
 // add counts l, a letter made: its recipients but those never to mail,

@@ -3,11 +3,9 @@ package campaign
 import (
 	"errors"
 	"io/fs"
-	"path/filepath"
 	"slices"
 
 	"github.com/mailmerge/mailmerge/internal/letter"
-	"github.com/mailmerge/mailmerge/internal/located"
 	"github.com/mailmerge/mailmerge/internal/recipients"
 	"github.com/mailmerge/mailmerge/internal/template"
 )
@@ -15,13 +13,17 @@ import (
 // ErrProblems says that problems were reported through OnError.
 var ErrProblems = errors.New("problems found")
 
-// locate places a row's value error at its CSV line and column.
+// locate places a row's value error at its field's place in the list
+// (its CSV line and column, its spreadsheet cell).
 func (c *Campaign) locate(rec *recipients.Record, header []string, ve *template.ValueError) error {
-	line, col := rec.Line, 0
-	if i := slices.Index(header, ve.Field); i >= 0 {
-		line, col = rec.Column(i)
-	}
-	return &located.Error{File: filepath.Base(c.cfg.Recipients.File), Line: line, Column: col, Err: ve}
+	return rec.Locate(slices.Index(header, ve.Field), ve)
+}
+
+// readOptions says how to read the recipient list; warn gets what is
+// not right but does not stop it.
+func (c *Campaign) readOptions(warn func(error)) recipients.Options {
+	r := c.cfg.Recipients
+	return recipients.Options{Encoding: r.Encoding, Delimiter: rune(r.Delimiter), Sheet: r.Sheet, Warn: warn}
 }
 
 // fromSetting names the setting behind a file that cannot be opened: the

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/mailmerge/mailmerge/internal/located"
 	"github.com/mailmerge/mailmerge/internal/recipients"
 	"github.com/mailmerge/mailmerge/internal/template"
 )
@@ -88,11 +87,11 @@ func (c *Campaign) agree(ctx context.Context, tmpl *template.Template, rec *reci
 		return nil
 	}
 	col := slices.Index(header, c.cfg.Recipients.GroupBy)
-	return &located.Error{File: filepath.Base(c.cfg.Recipients.File), Line: rec.Line, Err: fmt.Errorf(
+	return rec.Locate(-1, fmt.Errorf(
 		"the rows of one group are for different people (recipients.group_by: %s %q): line %d: %s; %s. "+
 			"Their letter would carry the rows of %s %s to someone else, so the group makes no letter: group by a column that names one person (such as the address), or make the rows agree",
 		c.cfg.Recipients.GroupBy, rec.Fields[col], rec.Line, strings.Join(first, ", "), strings.Join(names, "; "),
-		map[bool]string{true: "line", false: "lines"}[len(lines) == 1], joinInts(lines))}
+		map[bool]string{true: "line", false: "lines"}[len(lines) == 1], joinInts(lines)))
 }
 
 // rowOf is what the template executes for a row, or for a group of rows:
@@ -151,7 +150,7 @@ func (e *earlier) addTo(addrs []string, line int) {
 // than one row (or group).
 func (w *walker) warnDuplicates() {
 	for _, d := range w.earlier.duplicates() {
-		w.warn(&located.Error{File: filepath.Base(w.c.cfg.Recipients.File), Line: d.lines[0], Err: fmt.Errorf("address %s is in %d rows (lines %s): each row gets its own letter; recipients.group_by with its column makes one letter of them", d.addr, len(d.lines), joinInts(d.lines))})
+		w.warn(w.rr.Locate(d.lines[0], fmt.Errorf("address %s is in %d rows (lines %s): each row gets its own letter; recipients.group_by with its column makes one letter of them", d.addr, len(d.lines), joinInts(d.lines))))
 	}
 }
 

@@ -8,13 +8,11 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
-	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/mailmerge/mailmerge/internal/flatmap"
 	"github.com/mailmerge/mailmerge/internal/letter"
-	"github.com/mailmerge/mailmerge/internal/located"
 	"github.com/mailmerge/mailmerge/internal/recipients"
 	"github.com/mailmerge/mailmerge/internal/template"
 )
@@ -36,10 +34,7 @@ func (c *Campaign) made(sum [sha256.Size]byte) uint64 {
 // and not the name of another row.
 func (c *Campaign) checkName(rec *recipients.Record, column int, named map[string]int) error {
 	name := strings.TrimSpace(rec.Fields[column])
-	line, col := rec.Column(column)
-	at := func(err error) error {
-		return &located.Error{File: filepath.Base(c.cfg.Recipients.File), Line: line, Column: col, Err: err}
-	}
+	at := func(err error) error { return rec.Locate(column, err) }
 	if name == "" {
 		return at(fmt.Errorf("field %q is empty; recipients.key names it as what identifies each row", rec.Header()[column]))
 	}

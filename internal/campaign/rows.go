@@ -12,7 +12,7 @@ import (
 // openList opens the recipient list as every walk reads it; warn hears
 // what the reader warns of.
 func (c *Campaign) openList(warn func(error)) (*recipients.Reader, error) {
-	return recipients.Open(c.cfg.Recipients.File, recipients.Options{Encoding: c.cfg.Recipients.Encoding, Delimiter: rune(c.cfg.Recipients.Delimiter), Warn: warn})
+	return recipients.Open(c.cfg.Recipients.File, c.readOptions(warn))
 }
 
 // EachRow reads the recipient list again, in file order, and calls fn

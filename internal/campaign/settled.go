@@ -38,7 +38,7 @@ func (c *Campaign) Settled(ctx context.Context, j *journal.Journal, t Target) (S
 	if s.Len() == 0 {
 		return sum, nil, false
 	}
-	rr, err := recipients.Open(r.File, recipients.Options{Encoding: r.Encoding, Delimiter: rune(r.Delimiter), Warn: func(error) { sum.Warnings++ }})
+	rr, err := recipients.Open(r.File, c.readOptions(func(error) { sum.Warnings++ }))
 	if err != nil {
 		return sum, nil, false
 	}
@@ -70,5 +70,6 @@ func (c *Campaign) Settled(ctx context.Context, j *journal.Journal, t Target) (S
 	sum.Rows, sum.Letters = rr.Rows(), rr.Rows()
 	sum.Encoding, sum.EncodingGuessed = rr.Encoding()
 	sum.Delimiter = rr.Delimiter()
+	sum.Sheet = rr.Sheet()
 	return sum, states, sum.Letters > 0
 }

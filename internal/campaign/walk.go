@@ -150,6 +150,7 @@ func (w *walker) open() bool {
 		w.sum.Encoding, w.sum.EncodingGuessed = rr.Encoding()
 		w.sum.EncodingWeak = rr.WeakGuess()
 		w.sum.Delimiter = rr.Delimiter()
+		w.sum.Sheet = rr.Sheet()
 	}
 
 	addrs := c.addrs

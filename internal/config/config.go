@@ -76,9 +76,14 @@ func (c *Config) Source(key string) string {
 
 // Recipients says where the recipient list is and how to read it.
 type Recipients struct {
-	File      string               `mapstructure:"file"`
+	// File is a CSV file, or a spreadsheet: .xlsx, .ods (by its
+	// extension, recipients.IsSpreadsheet).
+	File string `mapstructure:"file"`
+	// Encoding and Delimiter are a CSV file's (a suppress list's too).
 	Encoding  recipients.Encoding  `mapstructure:"encoding"`
 	Delimiter recipients.Delimiter `mapstructure:"delimiter"`
+	// Sheet names the sheet of a spreadsheet to read; the first if "".
+	Sheet string `mapstructure:"sheet"`
 	// Key names a column that identifies each row (a student ID): a
 	// letter is then known by it alone, whatever its recipients.
 	Key string `mapstructure:"key"`
@@ -310,7 +315,10 @@ func (c *Config) Validate() error {
 		bad("template", "required: the letter template file")
 	}
 	if c.Recipients.File == "" {
-		bad("recipients.file", "required: the recipients CSV file")
+		bad("recipients.file", "required: the recipients CSV file or spreadsheet")
+	}
+	if c.Recipients.Sheet != "" && c.Recipients.File != "" && !recipients.IsSpreadsheet(c.Recipients.File) {
+		bad("recipients.sheet", "names a sheet of a spreadsheet (.xlsx, .ods), and %s is not one", filepath.Base(c.Recipients.File))
 	}
 	for _, n := range c.Send.DSN.Notify {
 		switch strings.ToLower(strings.TrimSpace(n)) {

@@ -54,7 +54,7 @@ func TestValidate(t *testing.T) {
 		{"valid", func(*Config) {}, nil},
 		{"missing files", func(c *Config) { c.Template, c.Recipients.File = "", "" }, []string{
 			"mailing.yaml: template: required: the letter template file",
-			"mailing.yaml: recipients.file: required: the recipients CSV file",
+			"mailing.yaml: recipients.file: required: the recipients CSV file or spreadsheet",
 		}},
 		{"port", func(c *Config) { c.SMTP.Port = 0 }, []string{"mailing.yaml: smtp.port: must be between 1 and 65535, got 0"}},
 		{"plain text to a remote host", func(c *Config) { c.SMTP.Security = smtp.Plain }, []string{

@@ -8,8 +8,13 @@ import (
 
 // CountLines returns the number of line feeds in the file at path: at
 // least the number of rows (a quoted value may hold more), found without
-// parsing, to size what is kept per row before reading it.
+// parsing, to size what is kept per row before reading it. For a
+// spreadsheet, whose rows are not counted without reading them, it is 0:
+// what is kept grows as the rows are read.
 func CountLines(path string) (int, error) {
+	if IsSpreadsheet(path) {
+		return 0, nil
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return 0, err

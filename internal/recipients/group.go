@@ -6,8 +6,6 @@ import (
 	"io"
 	"slices"
 	"strings"
-
-	"github.com/mailmerge/mailmerge/internal/located"
 )
 
 // Groups reads the rows of a Reader in groups: the rows with the same
@@ -34,7 +32,7 @@ type problem struct {
 func GroupBy(r *Reader, column string) (*Groups, error) {
 	i := slices.Index(r.Header(), column)
 	if i < 0 {
-		return nil, &located.Error{File: r.file, Line: 1, Err: fmt.Errorf("no column %q to group by (it has %s)", column, strings.Join(r.Header(), ", "))}
+		return nil, r.Locate(r.headerLine, fmt.Errorf("no column %q to group by (it has %s)", column, strings.Join(r.Header(), ", ")))
 	}
 	return &Groups{r: r, column: i}, nil
 }
@@ -86,9 +84,8 @@ func (g *Groups) load() {
 		}
 		key := GroupKey(rec.Fields[g.column])
 		if key == "" {
-			line, col := rec.Column(g.column)
-			g.problems = append(g.problems, problem{rec, &located.Error{File: g.r.file, Line: line, Column: col,
-				Err: fmt.Errorf("field %q is empty; recipients.group_by groups the rows by it", g.r.header[g.column])}})
+			g.problems = append(g.problems, problem{rec, rec.Locate(g.column,
+				fmt.Errorf("field %q is empty; recipients.group_by groups the rows by it", g.r.header[g.column]))})
 			continue
 		}
 		if i, ok := index[key]; ok {

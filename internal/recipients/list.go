@@ -17,10 +17,14 @@ import (
 
 // ReadList reads a list of addresses (recipients.suppress): a CSV whose
 // header has an email column, read as the recipients are (any encoding
-// or delimiter they may have), or else one address per line, # starting
-// a comment. It returns each address, lower case, with the line it is on.
+// or delimiter they may have), a spreadsheet's first sheet with one, or
+// else one address per line, # starting a comment. It returns each address, lower case, with the line it is on.
 // A line that is not an address is an *located.Error naming it.
 func ReadList(path string, opts Options) (map[string]int, error) {
+	if IsSpreadsheet(path) {
+		opts.Sheet = ""
+		return readTableList(path, opts)
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -28,7 +32,7 @@ func ReadList(path string, opts Options) (map[string]int, error) {
 	name := filepath.Base(path)
 	first, _, _ := bytes.Cut(bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")), []byte("\n"))
 	if isListHeader(string(first)) || bytes.HasPrefix(data, []byte{0xff, 0xfe}) || bytes.HasPrefix(data, []byte{0xfe, 0xff}) {
-		return readCSVList(path, name, opts)
+		return readTableList(path, opts)
 	}
 	out := map[string]int{}
 	sc := bufio.NewScanner(bytes.NewReader(bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))))
@@ -50,7 +54,8 @@ func isListHeader(line string) bool {
 	})
 }
 
-func readCSVList(path, name string, opts Options) (map[string]int, error) {
+// readTableList reads the email column of a CSV file or spreadsheet.
+func readTableList(path string, opts Options) (map[string]int, error) {
 	r, err := Open(path, opts)
 	if err != nil {
 		return nil, err
@@ -58,7 +63,7 @@ func readCSVList(path, name string, opts Options) (map[string]int, error) {
 	defer r.Close()
 	col := slices.IndexFunc(r.Header(), func(h string) bool { return strings.EqualFold(strings.TrimSpace(h), "email") })
 	if col < 0 {
-		return nil, &located.Error{File: name, Line: 1, Err: fmt.Errorf("no email column (it has %s)", strings.Join(r.Header(), ", "))}
+		return nil, r.Locate(r.headerLine, fmt.Errorf("no email column (it has %s)", strings.Join(r.Header(), ", ")))
 	}
 	out := map[string]int{}
 	for {
@@ -73,8 +78,7 @@ func readCSVList(path, name string, opts Options) (map[string]int, error) {
 			continue
 		}
 		if err := add(out, rec.Fields[col], rec.Line); err != nil {
-			l, c := rec.Column(col)
-			return nil, &located.Error{File: name, Line: l, Column: c, Err: err}
+			return nil, rec.Locate(col, err)
 		}
 	}
 	return out, nil

@@ -29,25 +29,39 @@ type Options struct {
 	Encoding  Encoding // Auto if empty
 	Delimiter rune     // 0: detect from the header line
 	MaxField  int      // bytes; DefaultMaxField if 0
+	// Sheet names the sheet of a spreadsheet (.xlsx, .ods) to read; the
+	// first if empty. A CSV file has none.
+	Sheet string
 	// Warn, if set, receives problems that do not stop reading, such as
 	// header names with surrounding spaces. Each is an *located.Error.
 	Warn func(error)
 }
 
-// Reader reads recipient records from a CSV file.
+// Reader reads recipient records from a CSV file or a spreadsheet.
 type Reader struct {
-	file    string
-	closer  io.Closer
+	file   string
+	closer io.Closer
+	header []string
+	// columns holds, for each field of the header, the column it is in
+	// (from 0): the header's columns with no name are not fields.
+	columns []int
+	width   int // the header's columns, with a name or without
+	opts    Options
+	rows    int
+	done    bool
+
+	// A spreadsheet's
+	sheet      sheetRows // nil for a CSV file
+	sheetName  string
+	headerLine int
+
+	// A CSV file's
 	csv     *csv.Reader
 	lines   *lineTracker
-	header  []string
 	enc     Encoding
 	guessed bool
 	weak    bool // guessed on little evidence (guessCyrillic)
 	delim   rune
-	opts    Options
-	rows    int
-	done    bool
 	// lineOffset is added to encoding/csv's line numbers: it does not see
 	// a "sep=" line.
 	lineOffset int
@@ -57,15 +71,22 @@ var sepLine = regexp.MustCompile(`^sep=([,;\t|])\r?$`)
 
 // Record is one data row. Fields are in header order.
 type Record struct {
-	Line   int // line on which the row starts
+	Line   int // line on which the row starts; a spreadsheet's row number
 	Fields []string
 	header []string
-	pos    [][2]int // per field: line and byte column, from encoding/csv
-	lines  *lineTracker
+	// pos holds, per field, its line and byte column from encoding/csv;
+	// in a spreadsheet, its row and column number.
+	pos [][2]int
+	r   *Reader
 }
 
-// Open opens the file at path and reads its header row.
+// Open opens the file at path and reads its header row: a CSV file, or
+// by its extension an Excel workbook (.xlsx) or an OpenDocument
+// spreadsheet (.ods, .fods), whose Options.Sheet it reads.
 func Open(path string, opts Options) (*Reader, error) {
+	if IsSpreadsheet(path) {
+		return openSheet(path, opts)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -153,28 +174,53 @@ func (r *Reader) readHeader() error {
 	if err != nil {
 		return r.locate(err)
 	}
-	var errs []error
-	seen := map[string]int{}
-	r.header = make([]string, len(fields))
-	for i, name := range fields {
+	line, _ := r.csv.FieldPos(0)
+	r.headerLine = line + r.lineOffset
+	return r.setHeader(fields, func(i int, err error) *located.Error {
 		line, col := r.csv.FieldPos(i)
 		line += r.lineOffset
-		at := func(err error) *located.Error {
-			return &located.Error{File: r.file, Line: line, Column: r.lines.column(line, col), Err: err}
-		}
+		return &located.Error{File: r.file, Line: line, Column: r.lines.column(line, col), Err: err}
+	})
+}
+
+// setHeader takes the names of the header row's columns as the fields'
+// names, trimmed. A column with no name is no field: it is there only if
+// it is empty in every row (as the columns Excel leaves after the last,
+// in a CSV file it saves), which Read checks. at locates a problem with
+// column i.
+func (r *Reader) setHeader(names []string, at func(i int, err error) *located.Error) error {
+	var errs []error
+	seen := map[string]int{}
+	r.width = len(names)
+	r.header, r.columns = nil, nil
+	for i, name := range names {
 		trimmed := strings.TrimFunc(name, isBlank)
 		switch {
 		case trimmed == "":
-			errs = append(errs, at(wrapf(ErrHeader, "field %d has no name", i+1)))
+			continue
+		case seen[trimmed] > 0 && r.sheet != nil:
+			errs = append(errs, at(i, wrapf(ErrHeader, "field name %q repeats column %s", trimmed, located.ColumnName(seen[trimmed]))))
 		case seen[trimmed] > 0:
-			errs = append(errs, at(wrapf(ErrHeader, "field name %q repeats field %d", trimmed, seen[trimmed])))
+			errs = append(errs, at(i, wrapf(ErrHeader, "field name %q repeats field %d", trimmed, seen[trimmed])))
 		case trimmed != name && r.opts.Warn != nil:
-			r.opts.Warn(at(fmt.Errorf("field name %q has surrounding spaces; using %q", name, trimmed)))
+			r.opts.Warn(at(i, fmt.Errorf("field name %q has surrounding spaces; using %q", name, trimmed)))
 		}
 		seen[trimmed] = i + 1
-		r.header[i] = trimmed
+		r.header = append(r.header, trimmed)
+		r.columns = append(r.columns, i)
+	}
+	if len(r.header) == 0 && len(errs) == 0 {
+		errs = append(errs, at(0, wrapf(ErrHeader, "the header row names no field")))
 	}
 	return errors.Join(errs...)
+}
+
+// unnamed is the problem of a value in column i, which has no name.
+func (r *Reader) unnamed(i int) error {
+	if r.sheet != nil {
+		return wrapf(ErrHeader, "column %s has no name in the header row (row %d), but this row has a value there: name the column, or delete the value", located.ColumnName(i+1), r.headerLine)
+	}
+	return wrapf(ErrHeader, "field %d has no name in the header row (line %d), but this row has a value there: name the field, or delete the value", i+1, r.headerLine)
 }
 
 // isBlank reports spaces and the invisible characters spreadsheets leave
@@ -200,6 +246,16 @@ func (r *Reader) Delimiter() rune { return r.delim }
 // Rows returns the number of data rows read so far, good or bad.
 func (r *Reader) Rows() int { return r.rows }
 
+// Sheet returns the name of the spreadsheet's sheet being read; "" for a
+// CSV file.
+func (r *Reader) Sheet() string { return r.sheetName }
+
+// Locate places err on a line of the file (a spreadsheet's row), or on
+// the whole file if line is 0.
+func (r *Reader) Locate(line int, err error) *located.Error {
+	return &located.Error{File: r.file, Sheet: r.sheetName, Line: line, Err: err}
+}
+
 // Read returns the next record. A row that cannot be used (a wrong number of
 // fields, a field over the size limit) is returned as an *located.Error together
 // with the record as read, and the next Read goes on with the following
@@ -209,6 +265,9 @@ func (r *Reader) Rows() int { return r.rows }
 // error and stop at io.EOF. A file with a header and no rows yields
 // ErrNoRecipients once before io.EOF.
 func (r *Reader) Read() (*Record, error) {
+	if r.sheet != nil {
+		return r.readSheet()
+	}
 	for !r.done {
 		fields, err := r.csv.Read()
 		if err == io.EOF {
@@ -228,18 +287,25 @@ func (r *Reader) Read() (*Record, error) {
 		r.rows++
 		line, _ := r.csv.FieldPos(0)
 		line += r.lineOffset
-		rec := &Record{Line: line, header: r.header, lines: r.lines, Fields: make([]string, len(fields)), pos: make([][2]int, len(fields))}
-		copy(rec.Fields, fields)
-		if len(fields) != len(r.header) {
-			return rec, &located.Error{File: r.file, Line: line, Err: wrapf(ErrFieldCount, "row has %d fields, the header has %d", len(fields), len(r.header))}
+		rec := &Record{Line: line, header: r.header, r: r, Fields: r.fields(fields)}
+		if len(fields) != r.width {
+			return rec, &located.Error{File: r.file, Line: line, Err: wrapf(ErrFieldCount, "row has %d fields, the header has %d", len(fields), r.width)}
 		}
+		rec.pos = make([][2]int, len(r.columns))
+		next := 0 // the next field's column
 		for i := range fields {
 			l, c := r.csv.FieldPos(i)
 			l += r.lineOffset
-			rec.pos[i] = [2]int{l, c}
+			field := -1
+			if next < len(r.columns) && r.columns[next] == i {
+				field = next
+				rec.pos[field] = [2]int{l, c}
+				next++
+			} else if !blank(fields[i : i+1]) {
+				return rec, &located.Error{File: r.file, Line: l, Column: r.lines.column(l, c), Err: r.unnamed(i)}
+			}
 			if len(fields[i]) > r.opts.MaxField {
-				_, col := rec.Column(i)
-				return rec, &located.Error{File: r.file, Line: l, Column: col, Err: wrapf(ErrFieldTooLarge, "field %q is %d bytes, the limit is %d", r.header[i], len(fields[i]), r.opts.MaxField)}
+				return rec, &located.Error{File: r.file, Line: l, Column: r.lines.column(l, c), Err: r.tooLarge(field, len(fields[i]))}
 			}
 		}
 		return rec, nil
@@ -247,12 +313,40 @@ func (r *Reader) Read() (*Record, error) {
 	return nil, io.EOF
 }
 
+// fields returns a copy of a row's values in the header's named
+// columns, and of any past the header's last column.
+func (r *Reader) fields(row []string) []string {
+	out := make([]string, 0, len(r.columns)+max(len(row)-r.width, 0))
+	for _, c := range r.columns {
+		if c < len(row) {
+			out = append(out, row[c])
+		}
+	}
+	if len(row) > r.width {
+		out = append(out, row[r.width:]...)
+	}
+	return out
+}
+
+// tooLarge is the problem of a value of n bytes in field i.
+func (r *Reader) tooLarge(i, n int) error {
+	name := "with no name"
+	if i >= 0 && i < len(r.header) {
+		name = strconv.Quote(r.header[i])
+	}
+	return wrapf(ErrFieldTooLarge, "field %s is %d bytes, the limit is %d", name, n, r.opts.MaxField)
+}
+
 // Close closes the file opened by Open.
 func (r *Reader) Close() error {
-	if r.closer == nil {
-		return nil
+	var err error
+	if r.sheet != nil {
+		err = r.sheet.Close()
 	}
-	return r.closer.Close()
+	if r.closer != nil {
+		err = errors.Join(err, r.closer.Close())
+	}
+	return err
 }
 
 func (r *Reader) locate(err error) error {
@@ -308,13 +402,24 @@ func (rec *Record) Header() []string { return rec.header }
 
 // Column returns where field i starts: its line and its column in
 // characters. The column is 0 if it is no longer known; it is reliable until
-// the next Read.
+// the next Read. In a spreadsheet, they are the cell's row and column
+// numbers, always known.
 func (rec *Record) Column(i int) (line, col int) {
-	if i < 0 || i >= len(rec.pos) {
+	if i < 0 || i >= len(rec.pos) || rec.pos[i][0] == 0 {
 		return rec.Line, 0
 	}
 	p := rec.pos[i]
-	return p[0], rec.lines.column(p[0], p[1])
+	if rec.r.sheet != nil {
+		return p[0], p[1]
+	}
+	return p[0], rec.r.lines.column(p[0], p[1])
+}
+
+// Locate places err at field i of the record (Column), or on its row if
+// i is out of range.
+func (rec *Record) Locate(i int, err error) *located.Error {
+	line, col := rec.Column(i)
+	return &located.Error{File: rec.r.file, Sheet: rec.r.sheetName, Line: line, Column: col, Err: err}
 }
 
 func wrapf(err error, format string, args ...any) error {

@@ -259,7 +259,7 @@ func TestHeaderErrors(t *testing.T) {
 	}{
 		{"empty file", "", "t.csv: the file is empty: expected a header row naming the fields", nil},
 		{"duplicate", "email,name,email\n", `t.csv:1:12: bad header row: field name "email" repeats field 1`, nil},
-		{"empty name", "email,,name\n", "t.csv:1:7: bad header row: field 2 has no name", nil},
+		{"no name at all", " ;;\n", "t.csv:1:1: bad header row: the header row names no field", nil},
 		{"spaces are trimmed with a warning", "email, Имя \nx@example.com,Иван\n", "", []string{`t.csv:1:7: field name " Имя " has surrounding spaces; using "Имя"`}},
 	}
 	for _, tt := range tests {
@@ -271,6 +271,73 @@ func TestHeaderErrors(t *testing.T) {
 			}
 			if fmt.Sprint(warnings) != fmt.Sprint(tt.warnings) {
 				t.Errorf("warnings = %q; want %q", warnings, tt.warnings)
+			}
+		})
+	}
+}
+
+// TestUnnamedColumns: the empty columns Excel leaves after the last in a
+// CSV file it saves ("field 9 has no name" stopped a new user) are no
+// fields, as is any column with no name, as long as it is empty in every
+// row; a named column may be empty.
+func TestUnnamedColumns(t *testing.T) {
+	tests := []struct {
+		name, input string
+		header      []string
+		rows        []map[string]string
+		errs        []string
+	}{
+		{
+			name:   "Excel's trailing columns",
+			input:  "name;email;;;\r\nIvan;ivan@example.com;;;\r\nOlga;olga@example.com; ;;\r\n",
+			header: []string{"name", "email"},
+			rows:   []map[string]string{{"name": "Ivan", "email": "ivan@example.com"}, {"name": "Olga", "email": "olga@example.com"}},
+		},
+		{
+			name:   "an empty column in between",
+			input:  "name,,email\nIvan,,ivan@example.com\n",
+			header: []string{"name", "email"},
+			rows:   []map[string]string{{"name": "Ivan", "email": "ivan@example.com"}},
+		},
+		{
+			name:   "a named column may be empty",
+			input:  "name,email,note\nIvan,ivan@example.com,\n",
+			header: []string{"name", "email", "note"},
+			rows:   []map[string]string{{"name": "Ivan", "email": "ivan@example.com", "note": ""}},
+		},
+		{
+			name:   "a value in a column with no name",
+			input:  "name;email;;\nIvan;ivan@example.com;;\nOlga;olga@example.com;;Ёж\nPetr;petr@example.com;;\n",
+			header: []string{"name", "email"},
+			rows:   []map[string]string{{"name": "Ivan", "email": "ivan@example.com"}, {"name": "Petr", "email": "petr@example.com"}},
+			errs:   []string{"t.csv:3:24: bad header row: field 4 has no name in the header row (line 1), but this row has a value there: name the field, or delete the value"},
+		},
+		{
+			name:   "the fields are still counted",
+			input:  "name;email;;\nIvan;ivan@example.com\n",
+			header: []string{"name", "email"},
+			errs:   []string{"t.csv:2: wrong number of fields: row has 2 fields, the header has 4"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := NewReader(strings.NewReader(tt.input), "t.csv", Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(r.Header(), tt.header) {
+				t.Errorf("header %q, want %q", r.Header(), tt.header)
+			}
+			rows, _, errs := readAll(t, r)
+			var got []string
+			for _, e := range errs {
+				got = append(got, e.Error())
+				if !errors.Is(e, ErrHeader) && !errors.Is(e, ErrFieldCount) {
+					t.Errorf("%v wraps neither ErrHeader nor ErrFieldCount", e)
+				}
+			}
+			if fmt.Sprint(rows) != fmt.Sprint(tt.rows) || !slices.Equal(got, tt.errs) {
+				t.Errorf("rows %v, errors %q\nwant %v, %q", rows, got, tt.rows, tt.errs)
 			}
 		})
 	}
