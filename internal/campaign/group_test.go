@@ -2,10 +2,12 @@ package campaign
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -95,4 +97,87 @@ func TestGroupedGolden(t *testing.T) {
 
 func describe(l *letter.Letter) string {
 	return fmt.Sprintf("line %d key %s fp %016x to %s %s", l.Line, l.Key, l.Fingerprint, strings.Join(l.Recipients, ","), l.MessageID)
+}
+
+// TestGroupedWalksLeaveNoFile: however a walk of grouped rows ends (to
+// the end, stopped by its callback, or cancelled, as Ctrl-C does), the
+// temporary file of the groups is closed, and it never had a name in the
+// temporary folder. Linux shows a process's open files in /proc.
+func TestGroupedWalksLeaveNoFile(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("needs /proc/self/fd")
+	}
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	var csv strings.Builder
+	csv.WriteString("name,email,subject,grade\n")
+	for i := range 300 {
+		fmt.Fprintf(&csv, "P%d,p%d@example.com,S%d,5\n", i%50, i%50, i)
+	}
+	cfg := setup(t, groupedLetter, csv.String())
+	cfg.Recipients.GroupBy = "email"
+	for _, tt := range []struct {
+		name string
+		fn   func(cancel func(), n int) error
+		want error
+	}{
+		{"to the end", func(func(), int) error { return nil }, nil},
+		{"stopped", func(_ func(), n int) error {
+			if n == 3 {
+				return ErrStop
+			}
+			return nil
+		}, nil},
+		{"cancelled", func(cancel func(), n int) error {
+			if n == 3 {
+				cancel()
+			}
+			return nil
+		}, context.Canceled},
+		{"failed", func(func(), int) error { return errDiskFull }, errDiskFull},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			n := 0
+			var open []string
+			_, err := New(cfg, Options{}).Letters(ctx, func(*letter.Letter, *recipients.Record) error {
+				n++
+				if n == 1 {
+					open = filesOpenIn(t, tmp)
+				}
+				return tt.fn(cancel, n)
+			})
+			if !errors.Is(err, tt.want) {
+				t.Errorf("Letters: %v, want %v", err, tt.want)
+			}
+			if len(open) != 1 || !strings.HasSuffix(open[0], " (deleted)") {
+				t.Errorf("open at the first letter: %q, want one file without a name", open)
+			}
+			if open := filesOpenIn(t, tmp); len(open) > 0 {
+				t.Errorf("open after the walk: %q", open)
+			}
+			if left, _ := os.ReadDir(tmp); len(left) > 0 {
+				t.Errorf("left in the temporary folder: %v", left)
+			}
+		})
+	}
+}
+
+var errDiskFull = errors.New("disk full")
+
+// filesOpenIn lists the files in dir this process has open.
+func filesOpenIn(t *testing.T, dir string) []string {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, fd := range fds {
+		if target, err := os.Readlink(filepath.Join("/proc/self/fd", fd.Name())); err == nil && strings.HasPrefix(target, dir+string(filepath.Separator)) {
+			out = append(out, target)
+		}
+	}
+	return out
 }

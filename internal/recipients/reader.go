@@ -60,7 +60,7 @@ type Record struct {
 	Line   int // line on which the row starts
 	Fields []string
 	header []string
-	pos    [][2]int // per field: line and byte column, from encoding/csv
+	pos    [][2]int // per field: line and byte column, from encoding/csv (character column where lines is nil)
 	lines  *lineTracker
 }
 
@@ -308,12 +308,15 @@ func (rec *Record) Header() []string { return rec.header }
 
 // Column returns where field i starts: its line and its column in
 // characters. The column is 0 if it is no longer known; it is reliable until
-// the next Read.
+// the next Read. A record of Groups knows its columns for good.
 func (rec *Record) Column(i int) (line, col int) {
 	if i < 0 || i >= len(rec.pos) {
 		return rec.Line, 0
 	}
 	p := rec.pos[i]
+	if rec.lines == nil { // read back by Groups: a column in characters
+		return p[0], p[1]
+	}
 	return p[0], rec.lines.column(p[0], p[1])
 }
 
