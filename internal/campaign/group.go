@@ -15,17 +15,19 @@ import (
 
 // rowReader hands out rows one by one (with a nil group), or in the
 // groups recipients.group_by makes: each group as its first row and all
-// its rows.
+// its rows. Close frees what it holds (the groups' temporary file), not
+// the list's reader.
 type rowReader interface {
 	Read() (*recipients.Record, []*recipients.Record, error)
+	Close() error
 }
 
 // group has the walk read the rows one by one, or in the groups
 // recipients.group_by makes, and warns when the template shows only the
 // first row of each group. It reports whether the rows could be grouped.
-func (w *walker) group() bool {
+func (w *walker) group(ctx context.Context) bool {
 	c := w.c
-	src, err := c.rowSource(w.rr)
+	src, err := c.rowSource(ctx, w.rr)
 	if err != nil {
 		w.reportAll(c.cfg.KeyErr("recipients.group_by", err))
 		return false
@@ -39,11 +41,11 @@ func (w *walker) group() bool {
 
 // rowSource hands out the rows of rr one by one, or in the groups
 // recipients.group_by makes.
-func (c *Campaign) rowSource(rr *recipients.Reader) (rowReader, error) {
+func (c *Campaign) rowSource(ctx context.Context, rr *recipients.Reader) (rowReader, error) {
 	if c.cfg.Recipients.GroupBy == "" {
 		return singleRows{rr}, nil
 	}
-	return recipients.GroupBy(rr, c.cfg.Recipients.GroupBy)
+	return recipients.GroupBy(ctx, rr, c.cfg.Recipients.GroupBy)
 }
 
 type singleRows struct{ r *recipients.Reader }
@@ -52,6 +54,8 @@ func (s singleRows) Read() (*recipients.Record, []*recipients.Record, error) {
 	rec, err := s.r.Read()
 	return rec, nil, err
 }
+
+func (s singleRows) Close() error { return nil }
 
 // agree checks that the rows of a group agree on who gets the letter and
 // who answers it. A group's letter goes to the recipients of its first

@@ -90,7 +90,12 @@ func (c *Campaign) walk(ctx context.Context, execute func(*template.Template, co
 	if w.rr != nil {
 		defer w.rr.Close()
 	}
-	if !ok || !w.prepare() {
+	defer func() {
+		if w.src != nil {
+			w.src.Close()
+		}
+	}()
+	if !ok || !w.prepare(ctx) {
 		return w.sum, ErrProblems
 	}
 	for {
@@ -100,6 +105,9 @@ func (c *Campaign) walk(ctx context.Context, execute func(*template.Template, co
 		rec, group, err := w.src.Read()
 		if err == io.EOF {
 			break
+		}
+		if err != nil && ctx.Err() != nil {
+			return w.sum, ctx.Err() // stopped while grouping the rows
 		}
 		w.keepSample(rec)
 		if rec != nil && !c.selected(rec, group) {
@@ -177,7 +185,7 @@ func (w *walker) open() bool {
 // list's columns, groups the rows (recipients.group_by), binds the
 // selection and finds the recipients.key column. The first of them to
 // fail is reported and ends the walk: prepare reports whether none did.
-func (w *walker) prepare() bool {
+func (w *walker) prepare(ctx context.Context) bool {
 	c := w.c
 	w.header = w.rr.Header()
 	if err := c.loadSuppress(); err != nil {
@@ -192,7 +200,7 @@ func (w *walker) prepare() bool {
 		w.reportAll(err)
 		return false
 	}
-	if !w.group() {
+	if !w.group(ctx) {
 		return false
 	}
 	if err := c.opts.Select.Bind(filepath.Base(c.cfg.Recipients.File), w.header); err != nil {

@@ -74,10 +74,13 @@ type Record struct {
 	Line   int // line on which the row starts; a spreadsheet's row number
 	Fields []string
 	header []string
-	// pos holds, per field, its line and byte column from encoding/csv;
-	// in a spreadsheet, its row and column number.
-	pos [][2]int
-	r   *Reader
+	// pos holds, per field, its line and byte column from encoding/csv,
+	// turned into characters by lines; where lines is nil (a
+	// spreadsheet's row and column, a row read back by Groups), its
+	// line and character column.
+	pos   [][2]int
+	lines *lineTracker
+	r     *Reader // the reader it came from: the file (and sheet) it is in
 }
 
 // Open opens the file at path and reads its header row: a CSV file, or
@@ -287,7 +290,7 @@ func (r *Reader) Read() (*Record, error) {
 		r.rows++
 		line, _ := r.csv.FieldPos(0)
 		line += r.lineOffset
-		rec := &Record{Line: line, header: r.header, r: r, Fields: r.fields(fields)}
+		rec := &Record{Line: line, header: r.header, r: r, lines: r.lines, Fields: r.fields(fields)}
 		if len(fields) != r.width {
 			return rec, &located.Error{File: r.file, Line: line, Err: wrapf(ErrFieldCount, "row has %d fields, the header has %d", len(fields), r.width)}
 		}
@@ -403,23 +406,27 @@ func (rec *Record) Header() []string { return rec.header }
 // Column returns where field i starts: its line and its column in
 // characters. The column is 0 if it is no longer known; it is reliable until
 // the next Read. In a spreadsheet, they are the cell's row and column
-// numbers, always known.
+// numbers, always known; a record of Groups knows its columns for good.
 func (rec *Record) Column(i int) (line, col int) {
 	if i < 0 || i >= len(rec.pos) || rec.pos[i][0] == 0 {
 		return rec.Line, 0
 	}
 	p := rec.pos[i]
-	if rec.r.sheet != nil {
+	if rec.lines == nil {
 		return p[0], p[1]
 	}
-	return p[0], rec.r.lines.column(p[0], p[1])
+	return p[0], rec.lines.column(p[0], p[1])
 }
 
 // Locate places err at field i of the record (Column), or on its row if
 // i is out of range.
 func (rec *Record) Locate(i int, err error) *located.Error {
 	line, col := rec.Column(i)
-	return &located.Error{File: rec.r.file, Sheet: rec.r.sheetName, Line: line, Column: col, Err: err}
+	e := &located.Error{Line: line, Column: col, Err: err}
+	if rec.r != nil {
+		e.File, e.Sheet = rec.r.file, rec.r.sheetName
+	}
+	return e
 }
 
 func wrapf(err error, format string, args ...any) error {

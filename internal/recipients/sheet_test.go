@@ -3,6 +3,7 @@ package recipients
 import (
 	"archive/zip"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -293,5 +294,49 @@ func TestSpreadsheetList(t *testing.T) {
 	}
 	if n, err := CountLines(filepath.Join("testdata", "spreadsheets.xlsx")); n != 0 || err != nil {
 		t.Errorf("CountLines of a spreadsheet: %d, %v", n, err)
+	}
+}
+
+// TestGroupedSheet: the rows of a spreadsheet grouped through the
+// temporary file come back with their cells' places: a problem in a
+// grouped row names its sheet and cell.
+func TestGroupedSheet(t *testing.T) {
+	path := writeXLSX(t, "groups.xlsx", func(f *excelize.File) {
+		must(t,
+			f.SetSheetRow("Sheet1", "A1", &[]any{"name", "email"}),
+			f.SetSheetRow("Sheet1", "A2", &[]any{"Анна", "anna@example.com"}),
+			f.SetSheetRow("Sheet1", "A3", &[]any{"Иван", ""}),
+			f.SetSheetRow("Sheet1", "A4", &[]any{"Анна 2", "ANNA@example.com"}),
+		)
+	})
+	r, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	g, err := GroupBy(context.Background(), r, "email")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	var got []string
+	for {
+		rec, group, err := g.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			got = append(got, err.Error())
+			continue
+		}
+		line, col := group[len(group)-1].Column(1)
+		got = append(got, fmt.Sprintf("%s×%d last at %d:%d in %s", rec.Fields[0], len(group), line, col, group[len(group)-1].Locate(1, io.EOF).Error()))
+	}
+	want := []string{
+		`groups.xlsx:Sheet1!B3: field "email" is empty; recipients.group_by groups the rows by it`,
+		`Анна×2 last at 4:2 in groups.xlsx:Sheet1!B4: EOF`,
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("groups:\n%q\nwant\n%q", got, want)
 	}
 }
