@@ -127,7 +127,9 @@ func runSend(cmd *cobra.Command, f sendFlags, stderr io.Writer) error {
 			watch = newWatcher(mode, cmd.ErrOrStderr(), filepath.Base(cfg.Recipients.File), total)
 			return mailing.Watch{Progress: watch.progress, Record: watch.record, Finish: watch.finish}
 		},
-		Interrupt: func(ctx context.Context) (context.Context, context.CancelFunc) { return secondInterrupt(ctx, stderr) },
+		Interrupt: func(ctx context.Context) (context.Context, context.CancelFunc) {
+			return secondInterrupt(ctx, func(s string) { watch.say(stderr, s) })
+		},
 	})
 	switch {
 	case res == nil:

@@ -39,6 +39,40 @@ func TestWatcherLines(t *testing.T) {
 	}
 }
 
+// TestWatcherSay: a line said while the bar shows (the first Ctrl-C's)
+// starts on a line of its own, the bar's cleared first, and the bar is
+// drawn again under it; a letter cut off by the second Ctrl-C is said to
+// be stopped by the user.
+func TestWatcherSay(t *testing.T) {
+	var b strings.Builder
+	wt := newWatcher(watchBar, &b, "people.csv", 10)
+	wt.progress(sender.Stats{Delivered: 2})
+	bar := b.String()
+	if !strings.Contains(bar, "20% |") {
+		t.Fatalf("no bar: %q", bar)
+	}
+	const stopping = "mailmerge: stopping: letters in flight finish and are recorded; press Ctrl-C again to abort them"
+	wt.say(&b, stopping)
+	wt.record(journal.Record{Line: 6, Rcpt: []string{"d@example.com"}, State: journal.Unknown, Phase: "EOD", Text: journal.Stopped})
+	out := b.String()[len(bar):]
+	before, after, ok := strings.Cut(out, stopping+"\n")
+	if !ok || !strings.HasSuffix(before, "\r") || strings.Contains(strings.TrimSpace(before), "|") {
+		t.Errorf("the line is not on a line of its own, the bar cleared: %q", out)
+	}
+	if !strings.Contains(after, "20% |") {
+		t.Errorf("the bar is not drawn again after the line: %q", after)
+	}
+	if want := "people.csv:6: unknown d@example.com: stopped by you (a second Ctrl-C) after the letter was sent, before the server said it had it; it may have been delivered (at EOD)\n"; !strings.Contains(after, "\r"+want) {
+		t.Errorf("the letter cut off: %q", after)
+	}
+	wt.finish(sender.Stats{Delivered: 10})
+	b.Reset()
+	wt.say(&b, "after")
+	if b.String() != "after\n" {
+		t.Errorf("after the bar ended: %q", b.String())
+	}
+}
+
 func TestWatcherJSON(t *testing.T) {
 	var b strings.Builder
 	wt := newWatcher(watchJSON, &b, "people.csv", 2)

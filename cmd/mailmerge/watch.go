@@ -143,6 +143,22 @@ func (wt *watcher) record(r journal.Record) {
 	}
 }
 
+// say writes a line of its own to w (stderr), on a terminal where the
+// bar was, drawing the bar again under it.
+func (wt *watcher) say(w io.Writer, line string) {
+	if wt == nil {
+		fmt.Fprintln(w, line)
+		return
+	}
+	wt.mu.Lock()
+	defer wt.mu.Unlock()
+	if wt.bar != nil && !wt.bar.IsFinished() {
+		wt.bar.Clear()
+		defer wt.bar.RenderBlank()
+	}
+	fmt.Fprintln(w, line)
+}
+
 func (wt *watcher) line(line int, ro journal.RcptOutcome) string {
 	return fmt.Sprintf("%s:%d: %s %s: %s", wt.csvName, line, ro.State, ro.Rcpt, report.Reply(ro))
 }

@@ -282,7 +282,7 @@ func (p *Pool) Run(ctx, hard context.Context, each func(func(*letter.Letter) boo
 	// Jobs wait in work, so that a worker finds the next letter there
 	// at once, its envelope to go with the end of the one before
 	// (worker.takeNext), even while the dispatcher is busy.
-	c := &crew{pool: p, reports: make(chan report), room: make(chan struct{}, 1), gctx: gctx, dest: p.destination(),
+	c := &crew{pool: p, reports: make(chan report), room: make(chan struct{}, 1), gctx: gctx, hard: hard, dest: p.destination(),
 		dispatch: dispatch, stopDispatch: stopDispatch}
 	id := 0
 	for _, ln := range lanes {
