@@ -27,7 +27,7 @@ func Remaining(st sender.Stats, letters int, runErr error, cfg *config.Config) e
 	case errors.Is(runErr, sender.ErrInterrupted):
 		e := &Error{Kind: Interrupted, Err: errors.New("interrupted; run send again to go on")}
 		if n := st.Unknown; n > 0 { // cut off by a second Ctrl-C after their end
-			it := map[bool]string{true: "it", false: "them"}[n == 1]
+			it := agree(n, "it", "them")
 			e.Hint = fmt.Sprintf("%s may have arrived: a later send leaves %s alone (--resend-unknown sends %s again); mailmerge report lists %s",
 				Plural(n, "letter"), it, it, it)
 		}
@@ -120,6 +120,15 @@ func Plural(n int, word string) string {
 		return fmt.Sprintf("1 %s", word)
 	}
 	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// agree is the word that agrees with n of something: one when n is 1,
+// many otherwise ("1 row makes", "2 rows make").
+func agree(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // LineWord is "line" or "lines", for n lines.
