@@ -90,7 +90,7 @@ func TestSummaryAddsUp(t *testing.T) {
 	var b strings.Builder
 	st := sender.Stats{Delivered: 3, Failed: 1, Deferred: 1, Unknown: 1,
 		Skipped: map[journal.State]int{journal.Delivered: 2, journal.Unknown: 1}}
-	printSendSummary(&b, 10, 2, 0, st, false)
+	printSendSummary(&b, 10, 2, 0, st, false, "rows")
 	want := "delivered 3, failed 1, deferred 1, unknown 1, skipped 4, invalid 2 (of 12)\n" +
 		"skipped: 2 delivered by an earlier run; 1 of unknown fate; 1 not sent yet\n"
 	if b.String() != want {
@@ -99,17 +99,25 @@ func TestSummaryAddsUp(t *testing.T) {
 
 	// On a terminal, a table; the reasons as before.
 	b.Reset()
-	printSendSummary(&b, 10, 2, 0, st, true)
+	printSendSummary(&b, 10, 2, 0, st, true, "rows")
 	want = "  delivered       3\n  failed          1\n  deferred        1\n  unknown         1\n  skipped         4\n  invalid         2\n  rows           12\n" +
 		"skipped: 2 delivered by an earlier run; 1 of unknown fate; 1 not sent yet\n"
 	if b.String() != want {
 		t.Errorf("table:\n%swant:\n%s", b.String(), want)
 	}
 
+	// With group_by the counts are of letters, a group's rows making one.
+	b.Reset()
+	printSendSummary(&b, 10, 2, 0, st, false, "letters")
+	printSendSummary(&b, 10, 2, 0, st, true, "letters")
+	if out := b.String(); !strings.Contains(out, "invalid 2 (of 12 letters)\n") || !strings.Contains(out, "\n  letters        12\n") || strings.Contains(out, "rows") {
+		t.Errorf("grouped:\n%s", out)
+	}
+
 	// A run the account's quota stopped says so, and when to go on.
 	b.Reset()
 	st = sender.Stats{Delivered: 3, Deferred: 1, Untouched: 6, Quota: "the account's sending limit is reached: run send again tomorrow"}
-	printSendSummary(&b, 10, 0, 0, st, false)
+	printSendSummary(&b, 10, 0, 0, st, false, "rows")
 	want = "delivered 3, failed 0, deferred 1, unknown 0, skipped 6 (of 10)\n" +
 		"skipped: 6 not sent yet\n" +
 		"stopped: the account's sending limit is reached: run send again tomorrow\n"

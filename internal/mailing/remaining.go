@@ -122,6 +122,16 @@ func Plural(n int, word string) string {
 	return fmt.Sprintf("%d %ss", n, word)
 }
 
+// Counted names what a send's counts add up to: the rows of the list
+// (each makes a letter, or is invalid), or with recipients.group_by its
+// letters (a group's rows make one).
+func Counted(cfg *config.Config) string {
+	if cfg.Recipients.GroupBy != "" {
+		return "letters"
+	}
+	return "rows"
+}
+
 // agree is the word that agrees with n of something: one when n is 1,
 // many otherwise ("1 row makes", "2 rows make").
 func agree(n int, one, many string) string {
