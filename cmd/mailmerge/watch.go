@@ -10,6 +10,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/mailmerge/mailmerge/internal/journal"
+	"github.com/mailmerge/mailmerge/internal/mailing"
 	"github.com/mailmerge/mailmerge/internal/report"
 	"github.com/mailmerge/mailmerge/internal/sender"
 )
@@ -97,18 +98,8 @@ func (wt *watcher) progress(st sender.Stats) {
 		}
 		wt.next = now.Add(wt.interval)
 		fmt.Fprintf(wt.w, "mailmerge: %d of %d letters (%s, unknown %d)%s\n",
-			st.Sent(), wt.total, counts(st), st.Unknown, pace(st.Sent(), wt.total, now.Sub(wt.start)))
+			st.Sent(), wt.total, counts(st), st.Unknown, mailing.Pace(st.Sent(), wt.total, now.Sub(wt.start)))
 	}
-}
-
-// pace says the rate so far and the time left at it.
-func pace(done, total int, elapsed time.Duration) string {
-	if done == 0 || elapsed < time.Second {
-		return ""
-	}
-	perSec := float64(done) / elapsed.Seconds()
-	left := time.Duration(float64(total-done) / perSec * float64(time.Second))
-	return fmt.Sprintf(", %.1f/s, about %s left", perSec, left.Round(time.Second))
 }
 
 // record says what became of a letter: a line per recipient that did not
