@@ -45,11 +45,12 @@ func TestWatcherLines(t *testing.T) {
 // be stopped by the user.
 func TestWatcherSay(t *testing.T) {
 	var b strings.Builder
-	wt := newWatcher(watchBar, &b, "people.csv", 10)
-	wt.progress(sender.Stats{Delivered: 2})
+	wt := newWatcher(watchBar, &b, "people.csv", 100)
+	wt.start = time.Now().Add(-100 * time.Second)
+	wt.progress(sender.Stats{Delivered: 20})
 	bar := b.String()
-	if !strings.Contains(bar, "20% |") {
-		t.Fatalf("no bar: %q", bar)
+	if !strings.Contains(bar, "delivered 20, failed 0, deferred 0, 12 letters/min  20% |") || strings.Contains(bar, "letters/s") {
+		t.Fatalf("the bar: %q", bar)
 	}
 	const stopping = "mailmerge: stopping: letters in flight finish and are recorded; press Ctrl-C again to abort them"
 	wt.say(&b, stopping)
@@ -65,7 +66,7 @@ func TestWatcherSay(t *testing.T) {
 	if want := "people.csv:6: unknown d@example.com: stopped by you (a second Ctrl-C) after the letter was sent, before the server said it had it; it may have been delivered (at EOD)\n"; !strings.Contains(after, "\r"+want) {
 		t.Errorf("the letter cut off: %q", after)
 	}
-	wt.finish(sender.Stats{Delivered: 10})
+	wt.finish(sender.Stats{Delivered: 100})
 	b.Reset()
 	wt.say(&b, "after")
 	if b.String() != "after\n" {

@@ -65,8 +65,6 @@ func newWatcher(mode watchMode, w io.Writer, csvName string, total int) *watcher
 			progressbar.OptionSetWriter(w),
 			progressbar.OptionSetDescription(counts(sender.Stats{})),
 			progressbar.OptionShowCount(),
-			progressbar.OptionShowIts(),
-			progressbar.OptionSetItsString("letters"),
 			progressbar.OptionSetPredictTime(true),
 			progressbar.OptionSetElapsedTime(true),
 			progressbar.OptionSetWidth(30),
@@ -89,7 +87,7 @@ func (wt *watcher) progress(st sender.Stats) {
 	defer wt.mu.Unlock()
 	switch wt.mode {
 	case watchBar:
-		wt.bar.Describe(counts(st))
+		wt.bar.Describe(counts(st) + mailing.Rate(st.Sent(), time.Since(wt.start))) // the bar's own rate says "1 letters/s"
 		wt.bar.Set(min(st.Sent(), wt.total))
 	case watchLines:
 		now := time.Now()
