@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -314,9 +315,21 @@ func TestLooseSecrets(t *testing.T) {
 }
 
 func TestUnknownEnv(t *testing.T) {
-	got := UnknownEnv([]string{"MAILMERGE_SMTP_PROT=25", "MAILMERGE_SMTP_PORT=25", "MAILMERGE_CONFIG=x", "HOME=/root", "MAILMERGE_WHATEVER=1"},
+	got := UnknownEnv([]string{"MAILMERGE_SMTP_PROT=25", "MAILMERGE_SMTP_PORT=25", "MAILMERGE_CONFIG=x", "HOME=/root", "MAILMERGE_WHATEVER=1",
+		"MAILMERGE_SMTP_HOTS=x", "mailmerge_smtp_host=x", "Mailmerge_Config=x", "mailmerge_recipient_file=x", "MAILMERGE_CONFG=m.yaml", "MAILMERGE_SEND_RAET="},
 		func(name string) bool { return name == "MAILMERGE_CONFIG" })
-	want := []string{"$MAILMERGE_SMTP_PROT is not a setting, and is ignored; did you mean $MAILMERGE_SMTP_PORT?", "$MAILMERGE_WHATEVER is not a setting, and is ignored"}
+	want := []string{
+		"$MAILMERGE_CONFG is not a setting, and is ignored; did you mean $MAILMERGE_CONFIG?",
+		"$MAILMERGE_SMTP_HOTS is not a setting, and is ignored; did you mean $MAILMERGE_SMTP_HOST?",
+		"$MAILMERGE_SMTP_PROT is not a setting, and is ignored; did you mean $MAILMERGE_SMTP_PORT?",
+		"$MAILMERGE_WHATEVER is not a setting, and is ignored",
+	}
+	if runtime.GOOS != "windows" { // where names are not case-sensitive, lower case sets the key
+		want = append(want,
+			"$Mailmerge_Config is not a setting, and is ignored; did you mean $MAILMERGE_CONFIG? (the names are in capitals)",
+			"$mailmerge_recipient_file is not a setting, and is ignored; did you mean $MAILMERGE_RECIPIENTS_FILE?",
+			"$mailmerge_smtp_host is not a setting, and is ignored; did you mean $MAILMERGE_SMTP_HOST? (the names are in capitals)")
+	}
 	if !slices.Equal(got, want) {
 		t.Errorf("UnknownEnv = %q, want %q", got, want)
 	}

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 
@@ -109,23 +110,32 @@ func unknownKey(key string) error {
 
 // UnknownEnv says which MAILMERGE_ variables of environ set no key (other
 // than those own says are not settings), each with the variable it most
-// likely is a typo of.
+// likely is a typo of. A name in lower case sets nothing either, but on
+// Windows, whose names are not case-sensitive.
 func UnknownEnv(environ []string, own func(name string) bool) []string {
 	known := map[string]bool{}
+	names := []string{"MAILMERGE_CONFIG", "MAILMERGE_SMTP_PASSWORD", "MAILMERGE_IMAP_PASSWORD"} // the likely typos' targets
 	for _, k := range Keys() {
 		known[EnvName(k)] = true
+		names = append(names, EnvName(k))
 	}
 	var out []string
 	for _, kv := range environ {
-		name, _, _ := strings.Cut(kv, "=")
-		if !strings.HasPrefix(name, "MAILMERGE_") || known[name] || own(name) {
+		name, value, _ := strings.Cut(kv, "=")
+		upper := strings.ToUpper(name)
+		if value == "" || !strings.HasPrefix(upper, "MAILMERGE_") || known[name] || own(name) || // empty sets nothing anyway
+			runtime.GOOS == "windows" && (known[upper] || own(upper)) {
 			continue
 		}
 		msg := fmt.Sprintf("$%s is not a setting, and is ignored", name)
+		if known[upper] || own(upper) {
+			out = append(out, msg+fmt.Sprintf("; did you mean $%s? (the names are in capitals)", upper))
+			continue
+		}
 		best, bestDist := "", 3
-		for _, k := range Keys() {
-			if d := editDistance(name, EnvName(k)); d < bestDist {
-				best, bestDist = EnvName(k), d
+		for _, n := range names {
+			if d := editDistance(upper, n); d < bestDist {
+				best, bestDist = n, d
 			}
 		}
 		if best != "" {
