@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/pflag"
 
 	"github.com/mailmerge/mailmerge/internal/recipients"
 	"github.com/mailmerge/mailmerge/internal/smtp"
@@ -355,6 +356,38 @@ func TestSetEnv(t *testing.T) {
 	} {
 		if got := setEnv("MAILMERGE_SMTP_PASSWORD", goos); got != want {
 			t.Errorf("%s: %s, want %s", goos, got, want)
+		}
+	}
+}
+
+// TestUnknownKeyHint: a key close to another gets it in its error; the
+// sections of keys close to none are listed in the hint, an account's
+// with smtp:'s keys, which it takes too.
+func TestUnknownKeyHint(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "m.yaml")
+	os.WriteFile(path, []byte("template: letter.txt\nrecipients:\n  file: people.csv\nsending: 1\nsmtp:\n  hots: x\naccounts:\n  - name: work\n    hots: smtp.example.com\n    usernme: x\n    colour: 1\nsend:\n  rat: 5/s\n  frobnicate: 1\n"), 0o644)
+	_, _, err := Load(path, pflag.NewFlagSet("x", pflag.ContinueOnError), nil, func(string) bool { return false })
+	for _, want := range []string{
+		"m.yaml:6: smtp.hots: unknown key; did you mean host?",
+		"m.yaml:9: accounts.0.hots: unknown key; did you mean host?",
+		"m.yaml:10: accounts.0.usernme: unknown key; did you mean username?",
+		"m.yaml:13: send.rat: unknown key; did you mean rate?",
+		"m.yaml:4: sending: unknown key\n",
+	} {
+		if err == nil || !strings.Contains(err.Error()+"\n", want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	hint := strings.Split(Hint(err), "\n")
+	if len(hint) != 3 || !strings.HasPrefix(hint[0], "keys at the top level: campaign, template, ") ||
+		!strings.HasPrefix(hint[1], "keys of an account (accounts:): name, provider, ") || !strings.Contains(hint[1], ", host, port, ") || !strings.HasSuffix(hint[1], ", weight") ||
+		!strings.HasPrefix(hint[2], "keys of send: concurrency, rate, ") {
+		t.Errorf("hint:\n%s", Hint(err))
+	}
+	for _, k := range Keys() {
+		if section, name, ok := strings.Cut(k, "."); ok && !strings.Contains(name, ".") && !slices.Contains(sectionKeys(section), name) {
+			t.Errorf("sectionKeys(%q) lacks %s", section, name)
 		}
 	}
 }

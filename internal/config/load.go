@@ -75,7 +75,7 @@ func Hint(err error) string {
 	case errors.As(err, &nf):
 		return "pass -c FILE, set MAILMERGE_CONFIG, or run mailmerge init to create one"
 	case errors.Is(err, ErrUnknownKey):
-		return "see config.example.yaml for every key"
+		return sectionHint(err)
 	case strings.Contains(err.Error(), "found character that cannot start any token"):
 		return "a tab? YAML indents with spaces only"
 	}
