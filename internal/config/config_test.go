@@ -154,6 +154,9 @@ func TestDecode(t *testing.T) {
 			"mailing.yaml: smtp.timeout: want a duration such as 30s or 10m",
 		}},
 		{"a section given a value", map[string]any{"smtp": "mail.example.com"}, nil, []string{"mailing.yaml: smtp: want a section of keys"}},
+		{"a test subject prefix of two lines", map[string]any{"send": map[string]any{"test_subject_prefix": "[TEST]\nBcc: x@example.com "}}, nil, []string{
+			`mailing.yaml: send.test_subject_prefix: must be text of one line, at most 100 characters, got "[TEST]\nBcc: x@example.com "`,
+		}},
 		{"a value set by a flag names the flag", map[string]any{"send": map[string]any{"rate": "fast"}},
 			map[string]string{"send.rate": "--rate"}, []string{`--rate: send.rate: want a rate like 10/s, 100/min or 1000/h, got "fast"`}},
 		{"unknown keys", map[string]any{"recipient": 1, "smtp": map[string]any{"pasword": "x", "password": "y"}}, nil, []string{

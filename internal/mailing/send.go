@@ -267,6 +267,7 @@ func (s *send) round(ctx context.Context) (*SendResult, error) {
 		PolicyStop:    policyStop,
 		ResendUnknown: s.resendUnknown(),
 		Redirect:      opts.Redirect,
+		TestSubject:   cfg.Send.TestSubjectPrefix,
 		Log:           opts.Log,
 	}
 

@@ -110,7 +110,9 @@ type Pool struct {
 	// address alone (letter.Redirect), whatever the journal says of it,
 	// and is recorded as a test send, which settles nothing.
 	Redirect *address.Mailbox
-	Log      *slog.Logger
+	// TestSubject goes before the subject of each test letter (Redirect).
+	TestSubject string
+	Log         *slog.Logger
 	// Progress, if set, is called after every change of the counts.
 	Progress func(Stats)
 	// OnRecord, if set, is called with the record of every attempt's
