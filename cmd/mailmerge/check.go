@@ -45,6 +45,9 @@ func newCheckCmd() *cobra.Command {
 			fmt.Fprintf(out, "%s, %s, %s (%s)%s, %s\n",
 				mailing.Plural(sum.Letters, "letter"), mailing.Plural(sum.Recipients, "recipient"), mailing.Plural(sum.Attachments, "attachment"),
 				preview.Size(sum.AttachmentBytes), mailing.PrintedNote(sum), mailing.Plural(sum.Warnings, "warning"))
+			if err := mailing.NoTransport(cfg); err != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %v\n", err)
+			}
 			return nil
 		},
 	}

@@ -63,6 +63,14 @@ var toHeader = regexp.MustCompile(`(?m)^To: (.+)\r$`)
 // config is NAME.yaml with the given send: section.
 func realSend(t *testing.T, name string, n int, send string) (bin, cfg string, be *countingServer) {
 	t.Helper()
+	be = &countingServer{seen: map[string]int{}, to: map[string]int{}}
+	bin, cfg = realSendTo(t, name, n, send, be)
+	return bin, cfg, be
+}
+
+// realSendTo is realSend to a server of backend be.
+func realSendTo(t *testing.T, name string, n int, send string, be smtp.Backend) (bin, cfg string) {
+	t.Helper()
 	dir := t.TempDir()
 	bin = filepath.Join(dir, "mailmerge")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
@@ -72,7 +80,6 @@ func realSend(t *testing.T, name string, n int, send string) (bin, cfg string, b
 	if err != nil {
 		t.Fatal(err)
 	}
-	be = &countingServer{seen: map[string]int{}, to: map[string]int{}}
 	srv := smtp.NewServer(be)
 	srv.Domain = name + ".test"
 	srv.ErrorLog = log.New(io.Discard, "", 0) // killed clients make noise
@@ -88,7 +95,7 @@ func realSend(t *testing.T, name string, n int, send string) (bin, cfg string, b
 	os.WriteFile(filepath.Join(dir, "letter.txt"), []byte("From: s@example.com\nTo: {{.name}} <{{.email}}>\nSubject: Hello {{.name}}\n\nHello {{.name}}\n"), 0o644)
 	cfg = filepath.Join(dir, name+".yaml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf("template: letter.txt\nrecipients:\n  file: people.csv\nsmtp:\n  host: 127.0.0.1\n  port: %d\n  security: none\nsend:\n%s", ln.Addr().(*net.TCPAddr).Port, send)), 0o644)
-	return bin, cfg, be
+	return bin, cfg
 }
 
 // crashSeed returns the seed of TestCrashResume's kill times: random, or
@@ -258,6 +265,98 @@ func TestInterruptCLI(t *testing.T) {
 		}
 	}
 	t.Logf("SIGINT after %d letters; the re-run sent the other %d", first, n-first)
+}
+
+// holdingServer is a countingServer that keeps the first letter's reply
+// until release is closed: that letter waits in flight, its end sent.
+type holdingServer struct {
+	*countingServer
+	once    sync.Once
+	got     chan struct{} // closed when the first letter arrived
+	release chan struct{}
+}
+
+func (b *holdingServer) NewSession(*smtp.Conn) (smtp.Session, error) { return b, nil }
+func (b *holdingServer) Data(r io.Reader) error {
+	err := b.countingServer.Data(r)
+	first := false
+	b.once.Do(func() { first = true; close(b.got) })
+	if first {
+		<-b.release
+	}
+	return err
+}
+
+// TestAbortCLI: a second SIGINT cuts off the letter in flight. It waited
+// for the server's reply to its end, so it may have arrived: it is of
+// unknown fate, said to be stopped by the user (not a lost connection),
+// and the next send sends the others and leaves it alone.
+func TestAbortCLI(t *testing.T) {
+	be := &holdingServer{countingServer: &countingServer{seen: map[string]int{}, to: map[string]int{}},
+		got: make(chan struct{}), release: make(chan struct{})}
+	bin, cfg := realSendTo(t, "abort", 3, "  concurrency: 1\n", be)
+	t.Cleanup(func() { close(be.release) }) // before the server closes (cleanups run last first)
+	dir := filepath.Dir(cfg)
+
+	cmd := exec.Command(bin, "send", "--yes", "-c", cfg)
+	var out lockedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-be.got:
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("no letter reached the server:\n%s", out.String())
+	}
+	cmd.Process.Signal(os.Interrupt)
+	out.waitFor(t, regexp.MustCompile(`mailmerge: (stopping): letters in flight finish`))
+	cmd.Process.Signal(os.Interrupt)
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitInterrupted {
+		t.Fatalf("exit: %v\n%s", err, out.String())
+	}
+	for _, want := range []string{
+		"mailmerge: stopping now: the letters in flight are cut off\n",
+		"people.csv:2: unknown p0@example.com: stopped by you (a second Ctrl-C) after the letter was sent, before the server said it had it; it may have been delivered (at EOD)\n",
+		"delivered 0, failed 0, deferred 0, unknown 1, skipped 2 (of 3)\n",
+		"mailmerge: interrupted; run send again to go on\n",
+		"hint: 1 letter may have arrived: a later send leaves it alone (--resend-unknown sends it again); mailmerge report lists it\n",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "connection was lost") {
+		t.Errorf("the abort is said to be the network's:\n%s", out.String())
+	}
+	var p0 journal.Record
+	journal.Read(filepath.Join(dir, "abort.journal"), func(r journal.Record) error {
+		if r.Line == 2 {
+			p0 = r
+		}
+		return nil
+	})
+	if p0.Final() != journal.Unknown || p0.Text != journal.Stopped {
+		t.Errorf("the letter cut off: journal %+v", p0)
+	}
+
+	// The next send sends the other two, not the one that may have arrived.
+	rerun, err := exec.Command(bin, "send", "--yes", "-c", cfg).CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitUnknown {
+		t.Fatalf("re-run: %v\n%s", err, rerun)
+	}
+	be.mu.Lock()
+	defer be.mu.Unlock()
+	if len(be.seen) != 3 {
+		t.Errorf("server saw %d letters, want 3", len(be.seen))
+	}
+	for id, c := range be.seen {
+		if c != 1 {
+			t.Errorf("%s seen %d times", id, c)
+		}
+	}
 }
 
 // TestCopiesCrash: a mailing's folder copied, and sends from both copies

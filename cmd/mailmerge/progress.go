@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -12,7 +10,8 @@ import (
 // secondInterrupt returns a context that a second Ctrl-C cancels. The
 // first one cancels ctx (main's signal.NotifyContext), which stops
 // dispatching and lets letters in flight finish; the second aborts them.
-func secondInterrupt(ctx context.Context, stderr io.Writer) (context.Context, context.CancelFunc) {
+// say writes a line beside the progress bar.
+func secondInterrupt(ctx context.Context, say func(string)) (context.Context, context.CancelFunc) {
 	hard, abort := context.WithCancel(context.Background())
 	go func() {
 		select {
@@ -20,12 +19,13 @@ func secondInterrupt(ctx context.Context, stderr io.Writer) (context.Context, co
 		case <-hard.Done():
 			return
 		}
-		fmt.Fprintln(stderr, "mailmerge: stopping: letters in flight finish and are recorded; press Ctrl-C again to abort them")
 		sig := make(chan os.Signal, 1)
-		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+		signal.Notify(sig, os.Interrupt, syscall.SIGTERM) // before the words that ask for it
 		defer signal.Stop(sig)
+		say("mailmerge: stopping: letters in flight finish and are recorded; press Ctrl-C again to abort them")
 		select {
 		case <-sig:
+			say("mailmerge: stopping now: the letters in flight are cut off")
 			abort()
 		case <-hard.Done():
 		}

@@ -127,20 +127,22 @@ func runSend(cmd *cobra.Command, f sendFlags, stderr io.Writer) error {
 			watch = newWatcher(mode, cmd.ErrOrStderr(), filepath.Base(cfg.Recipients.File), total)
 			return mailing.Watch{Progress: watch.progress, Record: watch.record, Finish: watch.finish}
 		},
-		Interrupt: func(ctx context.Context) (context.Context, context.CancelFunc) { return secondInterrupt(ctx, stderr) },
+		Interrupt: func(ctx context.Context) (context.Context, context.CancelFunc) {
+			return secondInterrupt(ctx, func(s string) { watch.say(stderr, s) })
+		},
 	})
 	switch {
 	case res == nil:
 		return err
 	case res.Settled:
 		printSource(stdout, cfg, res.Summary)
-		printSendSummary(stdout, res.Letters, 0, 0, res.Stats, mode == watchBar)
+		printSendSummary(stdout, res.Letters, 0, 0, res.Stats, mode == watchBar, mailing.Counted(cfg))
 		return err
 	case redirect != nil:
 		printTestSummary(stdout, redirect.Addr, res.Stats, res.Invalid)
 		return err
 	}
-	printSendSummary(stdout, res.Letters, len(res.Invalid), res.Suppressed, res.Stats, mode == watchBar)
+	printSendSummary(stdout, res.Letters, len(res.Invalid), res.Suppressed, res.Stats, mode == watchBar, mailing.Counted(cfg))
 	if res.Copies > 0 {
 		fmt.Fprintf(stdout, "saved a copy of %s in %s\n", mailing.Plural(res.Copies, "letter"), cfg.IMAP.SentFolder)
 	}

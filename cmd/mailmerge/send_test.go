@@ -39,6 +39,41 @@ func TestWatcherLines(t *testing.T) {
 	}
 }
 
+// TestWatcherSay: a line said while the bar shows (the first Ctrl-C's)
+// starts on a line of its own, the bar's cleared first, and the bar is
+// drawn again under it; a letter cut off by the second Ctrl-C is said to
+// be stopped by the user.
+func TestWatcherSay(t *testing.T) {
+	var b strings.Builder
+	wt := newWatcher(watchBar, &b, "people.csv", 100)
+	wt.start = time.Now().Add(-100 * time.Second)
+	wt.progress(sender.Stats{Delivered: 20})
+	bar := b.String()
+	if !strings.Contains(bar, "delivered 20, failed 0, deferred 0, 12 letters/min  20% |") || strings.Contains(bar, "letters/s") {
+		t.Fatalf("the bar: %q", bar)
+	}
+	const stopping = "mailmerge: stopping: letters in flight finish and are recorded; press Ctrl-C again to abort them"
+	wt.say(&b, stopping)
+	wt.record(journal.Record{Line: 6, Rcpt: []string{"d@example.com"}, State: journal.Unknown, Phase: "EOD", Text: journal.Stopped})
+	out := b.String()[len(bar):]
+	before, after, ok := strings.Cut(out, stopping+"\n")
+	if !ok || !strings.HasSuffix(before, "\r") || strings.Contains(strings.TrimSpace(before), "|") {
+		t.Errorf("the line is not on a line of its own, the bar cleared: %q", out)
+	}
+	if !strings.Contains(after, "20% |") {
+		t.Errorf("the bar is not drawn again after the line: %q", after)
+	}
+	if want := "people.csv:6: unknown d@example.com: stopped by you (a second Ctrl-C) after the letter was sent, before the server said it had it; it may have been delivered (at EOD)\n"; !strings.Contains(after, "\r"+want) {
+		t.Errorf("the letter cut off: %q", after)
+	}
+	wt.finish(sender.Stats{Delivered: 100})
+	b.Reset()
+	wt.say(&b, "after")
+	if b.String() != "after\n" {
+		t.Errorf("after the bar ended: %q", b.String())
+	}
+}
+
 func TestWatcherJSON(t *testing.T) {
 	var b strings.Builder
 	wt := newWatcher(watchJSON, &b, "people.csv", 2)
@@ -56,7 +91,7 @@ func TestSummaryAddsUp(t *testing.T) {
 	var b strings.Builder
 	st := sender.Stats{Delivered: 3, Failed: 1, Deferred: 1, Unknown: 1,
 		Skipped: map[journal.State]int{journal.Delivered: 2, journal.Unknown: 1}}
-	printSendSummary(&b, 10, 2, 0, st, false)
+	printSendSummary(&b, 10, 2, 0, st, false, "rows")
 	want := "delivered 3, failed 1, deferred 1, unknown 1, skipped 4, invalid 2 (of 12)\n" +
 		"skipped: 2 delivered by an earlier run; 1 of unknown fate; 1 not sent yet\n"
 	if b.String() != want {
@@ -65,17 +100,25 @@ func TestSummaryAddsUp(t *testing.T) {
 
 	// On a terminal, a table; the reasons as before.
 	b.Reset()
-	printSendSummary(&b, 10, 2, 0, st, true)
+	printSendSummary(&b, 10, 2, 0, st, true, "rows")
 	want = "  delivered       3\n  failed          1\n  deferred        1\n  unknown         1\n  skipped         4\n  invalid         2\n  rows           12\n" +
 		"skipped: 2 delivered by an earlier run; 1 of unknown fate; 1 not sent yet\n"
 	if b.String() != want {
 		t.Errorf("table:\n%swant:\n%s", b.String(), want)
 	}
 
+	// With group_by the counts are of letters, a group's rows making one.
+	b.Reset()
+	printSendSummary(&b, 10, 2, 0, st, false, "letters")
+	printSendSummary(&b, 10, 2, 0, st, true, "letters")
+	if out := b.String(); !strings.Contains(out, "invalid 2 (of 12 letters)\n") || !strings.Contains(out, "\n  letters        12\n") || strings.Contains(out, "rows") {
+		t.Errorf("grouped:\n%s", out)
+	}
+
 	// A run the account's quota stopped says so, and when to go on.
 	b.Reset()
 	st = sender.Stats{Delivered: 3, Deferred: 1, Untouched: 6, Quota: "the account's sending limit is reached: run send again tomorrow"}
-	printSendSummary(&b, 10, 0, 0, st, false)
+	printSendSummary(&b, 10, 0, 0, st, false, "rows")
 	want = "delivered 3, failed 0, deferred 1, unknown 0, skipped 6 (of 10)\n" +
 		"skipped: 6 not sent yet\n" +
 		"stopped: the account's sending limit is reached: run send again tomorrow\n"

@@ -12,9 +12,10 @@ import (
 )
 
 // printSendSummary prints the counts of this run; they add up to the
-// rows in the CSV: total letters, and the invalid rows a --skip-invalid
-// send left out. A run the account's quota stopped says so after them.
-func printSendSummary(w io.Writer, total, invalid, suppressed int, st sender.Stats, table bool) {
+// rows in the CSV (with group_by, to its letters, as of says): total
+// letters, and the invalid rows a --skip-invalid send left out. A run
+// the account's quota stopped says so after them.
+func printSendSummary(w io.Writer, total, invalid, suppressed int, st sender.Stats, table bool, of string) {
 	skipped := total - st.Sent()
 	rest := ""
 	if invalid > 0 {
@@ -24,10 +25,10 @@ func printSendSummary(w io.Writer, total, invalid, suppressed int, st sender.Sta
 		rest += fmt.Sprintf(", suppressed %d", suppressed)
 	}
 	if table {
-		printSummaryTable(w, total, invalid, suppressed, st)
+		printSummaryTable(w, total, invalid, suppressed, st, of)
 	} else {
-		fmt.Fprintf(w, "delivered %d, failed %d, deferred %d, unknown %d, skipped %d%s (of %d)\n",
-			st.Delivered, st.Failed, st.Deferred, st.Unknown, skipped, rest, total+invalid+suppressed)
+		fmt.Fprintf(w, "delivered %d, failed %d, deferred %d, unknown %d, skipped %d%s (of %d%s)\n",
+			st.Delivered, st.Failed, st.Deferred, st.Unknown, skipped, rest, total+invalid+suppressed, strings.TrimPrefix(" "+of, " rows")) // rows go unsaid
 	}
 	if why := mailing.SkippedWhy(st, skipped); len(why) > 0 {
 		fmt.Fprintf(w, "skipped: %s\n", strings.Join(why, "; "))
@@ -57,7 +58,7 @@ func printTestSummary(w io.Writer, to string, st sender.Stats, invalid []int) {
 
 // printSummaryTable is the end of a send on a terminal: the counts of
 // printSendSummary, one to a line.
-func printSummaryTable(w io.Writer, total, invalid, suppressed int, st sender.Stats) {
+func printSummaryTable(w io.Writer, total, invalid, suppressed int, st sender.Stats, of string) {
 	type row = struct {
 		name string
 		n    int
@@ -75,5 +76,5 @@ func printSummaryTable(w io.Writer, total, invalid, suppressed int, st sender.St
 	for _, r := range rows {
 		fmt.Fprintf(w, "  %-10s %6d\n", r.name, r.n)
 	}
-	fmt.Fprintf(w, "  %-10s %6d\n", "rows", total+invalid+suppressed)
+	fmt.Fprintf(w, "  %-10s %6d\n", of, total+invalid+suppressed)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/mailmerge/mailmerge/internal/journal"
+	"github.com/mailmerge/mailmerge/internal/mailing"
 	"github.com/mailmerge/mailmerge/internal/report"
 	"github.com/mailmerge/mailmerge/internal/sender"
 )
@@ -64,8 +65,6 @@ func newWatcher(mode watchMode, w io.Writer, csvName string, total int) *watcher
 			progressbar.OptionSetWriter(w),
 			progressbar.OptionSetDescription(counts(sender.Stats{})),
 			progressbar.OptionShowCount(),
-			progressbar.OptionShowIts(),
-			progressbar.OptionSetItsString("letters"),
 			progressbar.OptionSetPredictTime(true),
 			progressbar.OptionSetElapsedTime(true),
 			progressbar.OptionSetWidth(30),
@@ -88,7 +87,7 @@ func (wt *watcher) progress(st sender.Stats) {
 	defer wt.mu.Unlock()
 	switch wt.mode {
 	case watchBar:
-		wt.bar.Describe(counts(st))
+		wt.bar.Describe(counts(st) + mailing.Rate(st.Sent(), time.Since(wt.start))) // the bar's own rate says "1 letters/s"
 		wt.bar.Set(min(st.Sent(), wt.total))
 	case watchLines:
 		now := time.Now()
@@ -97,18 +96,8 @@ func (wt *watcher) progress(st sender.Stats) {
 		}
 		wt.next = now.Add(wt.interval)
 		fmt.Fprintf(wt.w, "mailmerge: %d of %d letters (%s, unknown %d)%s\n",
-			st.Sent(), wt.total, counts(st), st.Unknown, pace(st.Sent(), wt.total, now.Sub(wt.start)))
+			st.Sent(), wt.total, counts(st), st.Unknown, mailing.Pace(st.Sent(), wt.total, now.Sub(wt.start)))
 	}
-}
-
-// pace says the rate so far and the time left at it.
-func pace(done, total int, elapsed time.Duration) string {
-	if done == 0 || elapsed < time.Second {
-		return ""
-	}
-	perSec := float64(done) / elapsed.Seconds()
-	left := time.Duration(float64(total-done) / perSec * float64(time.Second))
-	return fmt.Sprintf(", %.1f/s, about %s left", perSec, left.Round(time.Second))
 }
 
 // record says what became of a letter: a line per recipient that did not
@@ -141,6 +130,22 @@ func (wt *watcher) record(r journal.Record) {
 	if wt.bar != nil {
 		wt.bar.RenderBlank()
 	}
+}
+
+// say writes a line of its own to w (stderr), on a terminal where the
+// bar was, drawing the bar again under it.
+func (wt *watcher) say(w io.Writer, line string) {
+	if wt == nil {
+		fmt.Fprintln(w, line)
+		return
+	}
+	wt.mu.Lock()
+	defer wt.mu.Unlock()
+	if wt.bar != nil && !wt.bar.IsFinished() {
+		wt.bar.Clear()
+		defer wt.bar.RenderBlank()
+	}
+	fmt.Fprintln(w, line)
 }
 
 func (wt *watcher) line(line int, ro journal.RcptOutcome) string {

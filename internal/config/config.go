@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/mailmerge/mailmerge/internal/address"
 	"github.com/mailmerge/mailmerge/internal/recipients"
@@ -176,6 +177,10 @@ type Send struct {
 	DSN                   DSN           `mapstructure:"dsn"`
 	MaxLetterSize         Size          `mapstructure:"max_letter_size"`
 	RenderTimeout         time.Duration `mapstructure:"render_timeout"`
+	// TestSubjectPrefix goes before the subject of every test letter
+	// (send --redirect-to), so that a test is never taken for the real
+	// one; empty for none.
+	TestSubjectPrefix string `mapstructure:"test_subject_prefix"`
 }
 
 // CountsRecipients reports whether send.daily_limit counts recipients
@@ -372,6 +377,9 @@ func (c *Config) Validate() error {
 	}
 	if p.MessagesPerConnection < 1 {
 		bad("send.messages_per_connection", "must be at least 1, got %d", p.MessagesPerConnection)
+	}
+	if strings.ContainsFunc(p.TestSubjectPrefix, unicode.IsControl) || utf8.RuneCountInString(p.TestSubjectPrefix) > 100 || !utf8.ValidString(p.TestSubjectPrefix) {
+		bad("send.test_subject_prefix", "must be text of one line, at most 100 characters, got %q", p.TestSubjectPrefix)
 	}
 	return errors.Join(errs...)
 }

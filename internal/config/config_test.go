@@ -6,12 +6,14 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/pflag"
 
 	"github.com/mailmerge/mailmerge/internal/recipients"
 	"github.com/mailmerge/mailmerge/internal/smtp"
@@ -152,6 +154,9 @@ func TestDecode(t *testing.T) {
 			"mailing.yaml: smtp.timeout: want a duration such as 30s or 10m",
 		}},
 		{"a section given a value", map[string]any{"smtp": "mail.example.com"}, nil, []string{"mailing.yaml: smtp: want a section of keys"}},
+		{"a test subject prefix of two lines", map[string]any{"send": map[string]any{"test_subject_prefix": "[TEST]\nBcc: x@example.com "}}, nil, []string{
+			`mailing.yaml: send.test_subject_prefix: must be text of one line, at most 100 characters, got "[TEST]\nBcc: x@example.com "`,
+		}},
 		{"a value set by a flag names the flag", map[string]any{"send": map[string]any{"rate": "fast"}},
 			map[string]string{"send.rate": "--rate"}, []string{`--rate: send.rate: want a rate like 10/s, 100/min or 1000/h, got "fast"`}},
 		{"unknown keys", map[string]any{"recipient": 1, "smtp": map[string]any{"pasword": "x", "password": "y"}}, nil, []string{
@@ -314,9 +319,21 @@ func TestLooseSecrets(t *testing.T) {
 }
 
 func TestUnknownEnv(t *testing.T) {
-	got := UnknownEnv([]string{"MAILMERGE_SMTP_PROT=25", "MAILMERGE_SMTP_PORT=25", "MAILMERGE_CONFIG=x", "HOME=/root", "MAILMERGE_WHATEVER=1"},
+	got := UnknownEnv([]string{"MAILMERGE_SMTP_PROT=25", "MAILMERGE_SMTP_PORT=25", "MAILMERGE_CONFIG=x", "HOME=/root", "MAILMERGE_WHATEVER=1",
+		"MAILMERGE_SMTP_HOTS=x", "mailmerge_smtp_host=x", "Mailmerge_Config=x", "mailmerge_recipient_file=x", "MAILMERGE_CONFG=m.yaml", "MAILMERGE_SEND_RAET="},
 		func(name string) bool { return name == "MAILMERGE_CONFIG" })
-	want := []string{"$MAILMERGE_SMTP_PROT is not a setting, and is ignored; did you mean $MAILMERGE_SMTP_PORT?", "$MAILMERGE_WHATEVER is not a setting, and is ignored"}
+	want := []string{
+		"$MAILMERGE_CONFG is not a setting, and is ignored; did you mean $MAILMERGE_CONFIG?",
+		"$MAILMERGE_SMTP_HOTS is not a setting, and is ignored; did you mean $MAILMERGE_SMTP_HOST?",
+		"$MAILMERGE_SMTP_PROT is not a setting, and is ignored; did you mean $MAILMERGE_SMTP_PORT?",
+		"$MAILMERGE_WHATEVER is not a setting, and is ignored",
+	}
+	if runtime.GOOS != "windows" { // where names are not case-sensitive, lower case sets the key
+		want = append(want,
+			"$Mailmerge_Config is not a setting, and is ignored; did you mean $MAILMERGE_CONFIG? (the names are in capitals)",
+			"$mailmerge_recipient_file is not a setting, and is ignored; did you mean $MAILMERGE_RECIPIENTS_FILE?",
+			"$mailmerge_smtp_host is not a setting, and is ignored; did you mean $MAILMERGE_SMTP_HOST? (the names are in capitals)")
+	}
 	if !slices.Equal(got, want) {
 		t.Errorf("UnknownEnv = %q, want %q", got, want)
 	}
@@ -342,6 +359,38 @@ func TestSetEnv(t *testing.T) {
 	} {
 		if got := setEnv("MAILMERGE_SMTP_PASSWORD", goos); got != want {
 			t.Errorf("%s: %s, want %s", goos, got, want)
+		}
+	}
+}
+
+// TestUnknownKeyHint: a key close to another gets it in its error; the
+// sections of keys close to none are listed in the hint, an account's
+// with smtp:'s keys, which it takes too.
+func TestUnknownKeyHint(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "m.yaml")
+	os.WriteFile(path, []byte("template: letter.txt\nrecipients:\n  file: people.csv\nsending: 1\nsmtp:\n  hots: x\naccounts:\n  - name: work\n    hots: smtp.example.com\n    usernme: x\n    colour: 1\nsend:\n  rat: 5/s\n  frobnicate: 1\n"), 0o644)
+	_, _, err := Load(path, pflag.NewFlagSet("x", pflag.ContinueOnError), nil, func(string) bool { return false })
+	for _, want := range []string{
+		"m.yaml:6: smtp.hots: unknown key; did you mean host?",
+		"m.yaml:9: accounts.0.hots: unknown key; did you mean host?",
+		"m.yaml:10: accounts.0.usernme: unknown key; did you mean username?",
+		"m.yaml:13: send.rat: unknown key; did you mean rate?",
+		"m.yaml:4: sending: unknown key\n",
+	} {
+		if err == nil || !strings.Contains(err.Error()+"\n", want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	hint := strings.Split(Hint(err), "\n")
+	if len(hint) != 3 || !strings.HasPrefix(hint[0], "keys at the top level: campaign, template, ") ||
+		!strings.HasPrefix(hint[1], "keys of an account (accounts:): name, provider, ") || !strings.Contains(hint[1], ", host, port, ") || !strings.HasSuffix(hint[1], ", weight") ||
+		!strings.HasPrefix(hint[2], "keys of send: concurrency, rate, ") {
+		t.Errorf("hint:\n%s", Hint(err))
+	}
+	for _, k := range Keys() {
+		if section, name, ok := strings.Cut(k, "."); ok && !strings.Contains(name, ".") && !slices.Contains(sectionKeys(section), name) {
+			t.Errorf("sectionKeys(%q) lacks %s", section, name)
 		}
 	}
 }

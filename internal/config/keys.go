@@ -24,6 +24,7 @@ func Defaults() map[string]any {
 		"send.retry_delay":             "5s",
 		"send.max_letter_size":         "25MB",
 		"send.render_timeout":          "5s",
+		"send.test_subject_prefix":     "[TEST] ",
 		"imap.security":                "tls",
 		"imap.password_env":            "MAILMERGE_IMAP_PASSWORD",
 		"imap.mailbox":                 "INBOX",

@@ -3,6 +3,8 @@ package config
 import (
 	"fmt"
 	"os"
+	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 
@@ -59,22 +61,111 @@ func keyLines(path string) map[string]int {
 func suggest(key string) string {
 	section, name := "", key
 	if i := strings.LastIndexByte(key, '.'); i >= 0 {
-		section, name = key[:i+1], key[i+1:]
+		section, name = key[:i], key[i+1:]
 	}
 	best, bestDist := "", 3 // at most two edits
-	for _, k := range Keys() {
-		rest, ok := strings.CutPrefix(k, section)
-		if !ok {
-			continue
-		}
-		if i := strings.IndexByte(rest, '.'); i >= 0 {
-			rest = rest[:i] // a section inside this one
-		}
-		if d := editDistance(name, rest); d < bestDist && d < len(rest) {
-			best, bestDist = rest, d
+	for _, k := range sectionKeys(section) {
+		if d := editDistance(name, k); d < bestDist && d < len(k) {
+			best, bestDist = k, d
 		}
 	}
 	return best
+}
+
+// sectionKeys lists the keys a section of the config takes ("smtp",
+// "smtp.oauth2", "accounts.0" for an account; "" for the top level), in
+// the order of the Config type, which config.example.yaml follows; nil
+// for no section.
+func sectionKeys(section string) []string {
+	t := reflect.TypeOf(Config{})
+	for name := range strings.SplitSeq(section, ".") {
+		if section == "" {
+			break
+		}
+		if t.Kind() == reflect.Slice {
+			t = t.Elem() // an account of accounts:, by its index or name
+			continue
+		}
+		f, ok := fieldNamed(t, name)
+		if !ok {
+			return nil
+		}
+		t = f.Type
+	}
+	if t.Kind() != reflect.Struct || reflect.PointerTo(t).Implements(textUnmarshaler) {
+		return nil
+	}
+	var out []string
+	for _, f := range fields(t) {
+		out = append(out, f.Tag.Get("mapstructure"))
+	}
+	return out
+}
+
+// fields are the fields of struct type t that are keys, those of a
+// squashed struct (an account's smtp: keys) among them.
+func fields(t reflect.Type) []reflect.StructField {
+	var out []reflect.StructField
+	for i := range t.NumField() {
+		f := t.Field(i)
+		switch tag := f.Tag.Get("mapstructure"); {
+		case tag == ",squash":
+			out = append(out, fields(f.Type)...)
+		case tag != "" && tag != "-":
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func fieldNamed(t reflect.Type, name string) (reflect.StructField, bool) {
+	for _, f := range fields(t) {
+		if f.Tag.Get("mapstructure") == name {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
+}
+
+// sectionHint lists the keys of each section where err (Load's) found a
+// key that is not one and not close to one, so that the user sees the
+// right one without a file they may not have; "" when there is none.
+func sectionHint(err error) string {
+	var lines []string
+	seen := map[string]bool{}
+	var walk func(err error)
+	walk = func(err error) {
+		if ke, ok := err.(*KeyError); ok && ke.Err == ErrUnknownKey {
+			section := ""
+			if i := strings.LastIndexByte(ke.Key, '.'); i >= 0 {
+				section = ke.Key[:i]
+			}
+			keys := sectionKeys(section)
+			if seen[section] || keys == nil {
+				return
+			}
+			seen[section] = true
+			what := "keys of " + section + ":"
+			switch {
+			case section == "":
+				what = "keys at the top level:"
+			case strings.HasPrefix(section, "accounts."):
+				what = "keys of an account (accounts:):"
+			}
+			lines = append(lines, what+" "+strings.Join(keys, ", "))
+			return
+		}
+		switch e := err.(type) {
+		case interface{ Unwrap() []error }:
+			for _, e := range e.Unwrap() {
+				walk(e)
+			}
+		case interface{ Unwrap() error }:
+			walk(e.Unwrap())
+		}
+	}
+	walk(err)
+	return strings.Join(lines, "\n")
 }
 
 // editDistance is the Levenshtein distance of a and b.
@@ -109,23 +200,32 @@ func unknownKey(key string) error {
 
 // UnknownEnv says which MAILMERGE_ variables of environ set no key (other
 // than those own says are not settings), each with the variable it most
-// likely is a typo of.
+// likely is a typo of. A name in lower case sets nothing either, but on
+// Windows, whose names are not case-sensitive.
 func UnknownEnv(environ []string, own func(name string) bool) []string {
 	known := map[string]bool{}
+	names := []string{"MAILMERGE_CONFIG", "MAILMERGE_SMTP_PASSWORD", "MAILMERGE_IMAP_PASSWORD"} // the likely typos' targets
 	for _, k := range Keys() {
 		known[EnvName(k)] = true
+		names = append(names, EnvName(k))
 	}
 	var out []string
 	for _, kv := range environ {
-		name, _, _ := strings.Cut(kv, "=")
-		if !strings.HasPrefix(name, "MAILMERGE_") || known[name] || own(name) {
+		name, value, _ := strings.Cut(kv, "=")
+		upper := strings.ToUpper(name)
+		if value == "" || !strings.HasPrefix(upper, "MAILMERGE_") || known[name] || own(name) || // empty sets nothing anyway
+			runtime.GOOS == "windows" && (known[upper] || own(upper)) {
 			continue
 		}
 		msg := fmt.Sprintf("$%s is not a setting, and is ignored", name)
+		if known[upper] || own(upper) {
+			out = append(out, msg+fmt.Sprintf("; did you mean $%s? (the names are in capitals)", upper))
+			continue
+		}
 		best, bestDist := "", 3
-		for _, k := range Keys() {
-			if d := editDistance(name, EnvName(k)); d < bestDist {
-				best, bestDist = EnvName(k), d
+		for _, n := range names {
+			if d := editDistance(upper, n); d < bestDist {
+				best, bestDist = n, d
 			}
 		}
 		if best != "" {

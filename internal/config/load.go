@@ -20,6 +20,11 @@ import (
 // nothing, password files others can read) with the config, and with
 // the error too: they are said first.
 func Load(path string, flags *pflag.FlagSet, flagKeys map[string]string, unneeded func(key string) bool) (*Config, []string, error) {
+	// A typo in $MAILMERGE_CONFIG leaves the file not found: the warning
+	// says why, so it goes with every error.
+	warnings := UnknownEnv(os.Environ(), func(name string) bool {
+		return name == "MAILMERGE_CONFIG" || name == "MAILMERGE_SMTP_PASSWORD" || name == "MAILMERGE_IMAP_PASSWORD" || name == "MAILMERGE_CRASH_SEED" || name == "MAILMERGE_TOKEN_STORE" || strings.HasPrefix(name, "MAILMERGE_TEST_")
+	})
 	v := viper.New()
 	v.SetConfigFile(path)
 	v.SetConfigType("yaml")
@@ -41,21 +46,18 @@ func Load(path string, flags *pflag.FlagSet, flagKeys map[string]string, unneede
 	}
 	if err := v.ReadInConfig(); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil, &notFoundError{path}
+			return nil, warnings, &notFoundError{path}
 		}
-		return nil, nil, fmt.Errorf("read config %s: %w", path, err)
+		return nil, warnings, fmt.Errorf("read config %s: %w", path, err)
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return nil, nil, err
+		return nil, warnings, err
 	}
 	cfg, err := Decode(abs, overrides(flags, flagKeys), func(c *Config) error {
 		return v.UnmarshalExact(c, viper.DecodeHook(DecodeHook()))
 	})
 	err = Unneeded(err, unneeded)
-	warnings := UnknownEnv(os.Environ(), func(name string) bool {
-		return name == "MAILMERGE_CONFIG" || name == "MAILMERGE_SMTP_PASSWORD" || name == "MAILMERGE_IMAP_PASSWORD" || name == "MAILMERGE_CRASH_SEED" || name == "MAILMERGE_TOKEN_STORE" || strings.HasPrefix(name, "MAILMERGE_TEST_")
-	})
 	if err != nil {
 		return nil, warnings, err
 	}
@@ -73,7 +75,7 @@ func Hint(err error) string {
 	case errors.As(err, &nf):
 		return "pass -c FILE, set MAILMERGE_CONFIG, or run mailmerge init to create one"
 	case errors.Is(err, ErrUnknownKey):
-		return "see config.example.yaml for every key"
+		return sectionHint(err)
 	case strings.Contains(err.Error(), "found character that cannot start any token"):
 		return "a tab? YAML indents with spaces only"
 	}

@@ -52,6 +52,13 @@ type Record struct {
 	Copy string `json:"copy,omitempty"`
 }
 
+// Stopped is the Text of an outcome the user cut off (a second Ctrl-C
+// aborts the letters in flight), where no server or network said
+// anything: its state is what the point reached makes it (deferred
+// before the letter's end, unknown after), and its words say who
+// stopped it (report.Reply).
+const Stopped = "stopped by you"
+
 // Rejection is a recipient the server refused at RCPT.
 type Rejection struct {
 	Rcpt     string `json:"rcpt"`

@@ -1,9 +1,12 @@
 package letter
 
 import (
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/mailmerge/mailmerge/internal/address"
 )
 
 func messageID(campaign string, recipients []string, n int, domain string) string {
@@ -104,5 +107,31 @@ func TestNames(t *testing.T) {
 		if got := k.Names(tt.id); got != tt.want {
 			t.Errorf("Names(%q) = %v, want %v", tt.id, got, tt.want)
 		}
+	}
+}
+
+// TestRedirect: a test copy goes to the test address alone, says whom it
+// stands in for, has a Message-ID of its own and the prefix before its
+// subject (as its subject when it has none); the letter it copies is not
+// changed.
+func TestRedirect(t *testing.T) {
+	l := &Letter{From: "dept@example.edu", Recipients: []string{"ivan@example.com", "boss@example.edu"},
+		Fields: []Field{{Name: "From", Mailboxes: []address.Mailbox{{Addr: "dept@example.edu"}}}, {Name: "Subject", Value: "Оценки"}}}
+	l.Identify(NewKey("c", l.Recipients, 0))
+	before := slices.Clone(l.Fields)
+	c := l.Redirect(address.Mailbox{Addr: "me@example.org"}, "[TEST] ")
+	want := []Field{before[0], {Name: "Subject", Value: "[TEST] Оценки"}, {Name: OriginalTo, Value: "ivan@example.com, boss@example.edu"}}
+	if !reflect.DeepEqual(c.Fields, want) || !slices.Equal(c.Recipients, []string{"me@example.org"}) || c.MessageID == l.MessageID || c.Key != l.Key {
+		t.Errorf("test copy: %+v", c)
+	}
+	if !reflect.DeepEqual(l.Fields, before) || len(l.Recipients) != 2 {
+		t.Errorf("the letter changed: %+v", l)
+	}
+	l.Fields = l.Fields[:1]
+	if c := l.Redirect(address.Mailbox{Addr: "me@example.org"}, "[TEST] "); len(c.Fields) != 3 || !reflect.DeepEqual(c.Fields[1], Field{Name: "Subject", Value: "[TEST]"}) {
+		t.Errorf("no subject: %+v", c.Fields)
+	}
+	if c := l.Redirect(address.Mailbox{Addr: "me@example.org"}, ""); len(c.Fields) != 2 {
+		t.Errorf("no subject, no prefix: %+v", c.Fields)
 	}
 }

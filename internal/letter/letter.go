@@ -142,17 +142,28 @@ const OriginalTo = "X-Mailmerge-Original-To"
 // Redirect returns a test copy of l for to alone: its header fields as
 // they are, plus X-Mailmerge-Original-To with the envelope recipients it
 // stands in for, and a Message-ID of its own, so that a test copy and the
-// real letter are never taken for each other.
-func (l *Letter) Redirect(to address.Mailbox) *Letter {
+// real letter are never taken for each other. prefix goes before its
+// subject, as text (the message package encodes the whole); a letter
+// without one gets it as its subject. l itself is not changed: its
+// identity is the real letter's.
+func (l *Letter) Redirect(to address.Mailbox, prefix string) *Letter {
 	c := *l
 	c.Recipients = []string{to.Addr}
 	c.SMTPUTF8 = to.UTF8
-	for _, f := range l.Fields {
-		if f.Name == "From" {
+	c.Fields = slices.Clone(l.Fields)
+	subject := false
+	for i, f := range c.Fields {
+		switch f.Name {
+		case "From":
 			c.SMTPUTF8 = c.SMTPUTF8 || f.Mailboxes[0].UTF8 // MAIL FROM still carries it
+		case "Subject":
+			c.Fields[i].Value, subject = prefix+f.Value, true
 		}
 	}
-	c.Fields = append(slices.Clip(l.Fields), Field{Name: OriginalTo, Value: strings.Join(l.Recipients, ", ")})
+	if !subject && strings.TrimSpace(prefix) != "" {
+		c.Fields = append(c.Fields, Field{Name: "Subject", Value: strings.TrimSpace(prefix)})
+	}
+	c.Fields = append(c.Fields, Field{Name: OriginalTo, Value: strings.Join(l.Recipients, ", ")})
 	c.MessageID = strings.Replace(l.MessageID, "@", ".test@", 1)
 	return &c
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -42,10 +43,12 @@ func NewCampaign(cfg *config.Config, opts campaign.Options, notes io.Writer) *ca
 // problems and warnings go to notes, a line each. With transport set, it
 // checks the transport settings too (CheckTransport), with the rows, so
 // that one run names every problem; the rows' decide the error. The
-// summary's warnings count the transport's. The pages letters attach as
-// PDF are printed, every letter's or, with sample > 0, the first sample
-// letters', so that their sizes are checked and a browser is known to
-// print them.
+// summary's warnings count the transport's. A config with no transport
+// at all is one warning (NoTransport says it): the letters can be
+// checked before anyone knows where they will go. The pages letters
+// attach as PDF are printed, every letter's or, with sample > 0, the
+// first sample letters', so that their sizes are checked and a browser
+// is known to print them.
 //
 // Letters that wait for their send time (recipients.send_after) are
 // noted, with the first of those times.
@@ -56,7 +59,9 @@ func Check(ctx context.Context, cfg *config.Config, sel *selection.Selection, tr
 // check is Check with a clock.
 func check(ctx context.Context, cfg *config.Config, sel *selection.Selection, transport bool, sample int, notes io.Writer, now func() time.Time) (campaign.Summary, error) {
 	warnings, transportErr := 0, error(nil)
-	if transport {
+	if transport && NoTransport(cfg) != nil {
+		warnings = 1
+	} else if transport {
 		warnings, transportErr = CheckTransport(cfg, notes)
 		if transportErr != nil {
 			fmt.Fprintf(notes, "mailmerge: %v\n", transportErr)
@@ -94,6 +99,16 @@ func check(ctx context.Context, cfg *config.Config, sel *selection.Selection, tr
 	}
 	sum.Warnings += warnings
 	return sum, nil
+}
+
+// NoTransport is what a config that names nowhere to send letters (no
+// smtp:, accounts: or maildir:) lacks for send, or nil. For check it is
+// a warning, said after the letters' summary; for send, an error.
+func NoTransport(cfg *config.Config) error {
+	if cfg.CheckTransport() == nil {
+		return nil
+	}
+	return fmt.Errorf("send will need smtp: (a server), accounts: (several) or maildir: (a folder to write the letters into); %s has none", filepath.Base(cfg.File))
 }
 
 // CheckTransport checks, without connecting, what send needs of the
@@ -169,11 +184,11 @@ type ServerCheck struct {
 // CheckServer connects to the configured SMTP server as send would, logs
 // in, says QUIT and returns what it learned; it sends nothing.
 func CheckServer(ctx context.Context, cfg *config.Config, ask Prompt) (*ServerCheck, error) {
-	if cfg.SMTP.Host == "" {
-		return nil, fail(Config, cfg.KeyErr("smtp.host", errors.New("check --smtp: no SMTP server is configured (letters go into maildir.path)")))
-	}
 	if err := cfg.CheckTransport(); err != nil {
 		return nil, fail(Config, err)
+	}
+	if cfg.SMTP.Host == "" {
+		return nil, fail(Config, cfg.KeyErr("smtp.host", errors.New("check --smtp: no SMTP server is configured (letters go into maildir.path)")))
 	}
 	transport, err := smtpTransport(cfg, nil)
 	if err != nil {

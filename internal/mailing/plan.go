@@ -74,12 +74,12 @@ func (s *send) notePlan(plan campaign.Plan) error {
 	}
 	if n := len(plan.Regrouped); n > 0 {
 		fmt.Fprintf(w, "warning: %s of grouped rows went out before with other rows than %s now (%s %s): %s not sent again, so the new rows reach nobody; send them as a campaign of their own (campaign:, --where)\n",
-			Plural(n, "letter"), map[bool]string{true: "it has", false: "they have"}[n == 1], LineWord(n), JoinInts(plan.Regrouped), map[bool]string{true: "it is", false: "they are"}[n == 1])
+			Plural(n, "letter"), agree(n, "it has", "they have"), LineWord(n), JoinInts(plan.Regrouped), agree(n, "it is", "they are"))
 	}
 	for _, dest := range slices.Sorted(maps.Keys(plan.Elsewhere)) {
 		n := plan.Elsewhere[dest]
-		fmt.Fprintf(w, "%s delivered to %s before, not to %s: they are sent again, to their recipients there\n",
-			Plural(n, "letter"), destinationName(dest), describe(s.accounts))
+		fmt.Fprintf(w, "%s delivered to %s before, not to %s: %s sent again, to %s recipients there\n",
+			Plural(n, "letter"), destinationName(dest), describe(s.accounts), agree(n, "it is", "they are"), agree(n, "its", "their"))
 	}
 	return nil
 }

@@ -23,7 +23,8 @@ type Shown struct {
 // Preview makes the letters of the chosen rows as a send would write
 // them out, and gives each to show, in CSV order, up to limit letters (0
 // for all). Problems go to notes; what was shown is counted even when a
-// problem stops the preview.
+// problem stops the preview. A selection that chooses no row is an
+// error, as for check and send (NoneChosen).
 func Preview(ctx context.Context, cfg *config.Config, sel *selection.Selection, limit int, notes io.Writer, show func(l *letter.Letter, data []byte) error) (Shown, error) {
 	var s Shown
 	tooBig := 0
@@ -55,5 +56,8 @@ func Preview(ctx context.Context, cfg *config.Config, sel *selection.Selection, 
 		sum.Errors, err = sum.Errors+tooBig, campaign.ErrProblems
 	}
 	s.Summary = sum
-	return s, Problems(sum, err)
+	if err := Problems(sum, err); err != nil {
+		return s, err
+	}
+	return s, NoneChosen(sel, sum) // as check and send say it: no empty preview
 }

@@ -25,7 +25,13 @@ func Remaining(st sender.Stats, letters int, runErr error, cfg *config.Config) e
 		}
 		return e
 	case errors.Is(runErr, sender.ErrInterrupted):
-		return &Error{Kind: Interrupted, Err: errors.New("interrupted; run send again to go on")}
+		e := &Error{Kind: Interrupted, Err: errors.New("interrupted; run send again to go on")}
+		if n := st.Unknown; n > 0 { // cut off by a second Ctrl-C after their end
+			it := agree(n, "it", "them")
+			e.Hint = fmt.Sprintf("%s may have arrived: a later send leaves %s alone (--resend-unknown sends %s again); mailmerge report lists %s",
+				Plural(n, "letter"), it, it, it)
+		}
+		return e
 	case runErr != nil:
 		return runErr
 	}
@@ -81,10 +87,10 @@ func unknownNote(n int) string {
 	case 0:
 		return ""
 	case 1:
-		return "1 letter may or may not have arrived: the connection was lost after it was sent, before the server said it had it.\n" +
+		return "1 letter may or may not have arrived: the connection ended (lost, or stopped by you) after it was sent, before the server said it had it.\n" +
 			"Ask its recipient, or run send --resend-unknown to send it again (with the same Message-ID, so a second copy is recognisable)."
 	}
-	return fmt.Sprintf("%d letters may or may not have arrived: the connection was lost after they were sent, before the server said it had them.\n", n) +
+	return fmt.Sprintf("%d letters may or may not have arrived: the connection ended (lost, or stopped by you) after they were sent, before the server said it had them.\n", n) +
 		"Ask their recipients, or run send --resend-unknown to send them again (with the same Message-ID, so a second copy is recognisable)."
 }
 
@@ -114,6 +120,25 @@ func Plural(n int, word string) string {
 		return fmt.Sprintf("1 %s", word)
 	}
 	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// Counted names what a send's counts add up to: the rows of the list
+// (each makes a letter, or is invalid), or with recipients.group_by its
+// letters (a group's rows make one).
+func Counted(cfg *config.Config) string {
+	if cfg.Recipients.GroupBy != "" {
+		return "letters"
+	}
+	return "rows"
+}
+
+// agree is the word that agrees with n of something: one when n is 1,
+// many otherwise ("1 row makes", "2 rows make").
+func agree(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // LineWord is "line" or "lines", for n lines.

@@ -272,6 +272,7 @@ func (s *send) round(ctx context.Context) (*SendResult, error) {
 		PolicyStop:    policyStop,
 		ResendUnknown: s.resendUnknown(),
 		Redirect:      opts.Redirect,
+		TestSubject:   cfg.Send.TestSubjectPrefix,
 		Log:           opts.Log,
 	}
 
@@ -302,7 +303,13 @@ func (s *send) plan(ctx context.Context) (plan campaign.Plan, skip bool, err err
 	plan, err = s.campaign.Plan(ctx, s.journal, s.target())
 	skip = s.opts.SkipInvalid && errors.Is(err, campaign.ErrProblems) && plan.Skippable()
 	if skip {
-		fmt.Fprintf(s.notes, "%s make no letter: --skip-invalid leaves them out and records them\n", Plural(plan.Invalid, "row"))
+		n := plan.Invalid
+		them := agree(n, "it", "them")
+		records := " and records " + them
+		if s.opts.Redirect != nil {
+			records = "" // a test send records nothing
+		}
+		fmt.Fprintf(s.notes, "%s %s no letter: --skip-invalid leaves %s out%s\n", Plural(n, "row"), agree(n, "makes", "make"), them, records)
 	} else if err := Problems(plan.Summary, err); err != nil {
 		var e *Error
 		if s.opts.SkipInvalid && errors.As(err, &e) && e.Kind == Data {

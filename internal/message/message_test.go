@@ -252,3 +252,48 @@ func buildAndRead(t *testing.T, l *letter.Letter) ([]byte, *mail.Message) {
 	}
 	return data, nm
 }
+
+// TestRedirectSubject: a test copy (send --redirect-to) has the prefix
+// before its subject, encoded with it as one text (a long Cyrillic
+// subject folded, every line within 78), and the real letter, written
+// after, is as it was: its subject, its Message-ID, its identity.
+func TestRedirectSubject(t *testing.T) {
+	subject := strings.TrimSpace(strings.Repeat("Итоги семестра по курсу ", 5))
+	l := &letter.Letter{
+		From: "dept@example.edu", Recipients: []string{"ivan@example.com"},
+		Fields: []letter.Field{
+			{Name: "From", Mailboxes: []address.Mailbox{{Addr: "dept@example.edu"}}},
+			{Name: "To", Mailboxes: []address.Mailbox{{Name: "Иван", Addr: "ivan@example.com"}}},
+			{Name: "Subject", Value: subject},
+		},
+		Body: []byte("Hello"),
+	}
+	l.Identify(letter.NewKey("c", l.Recipients, 0))
+	key, id := l.Key, l.MessageID
+	for _, tt := range []struct {
+		prefix, want string
+	}{
+		{"[TEST] ", "[TEST] " + subject},
+		{"[ТЕСТ] =?", "[ТЕСТ] =?" + subject},
+		{"", subject},
+	} {
+		c := l.Redirect(address.Mailbox{Addr: "me@example.org"}, tt.prefix)
+		data, nm := buildAndRead(t, c)
+		got, err := new(mime.WordDecoder).DecodeHeader(nm.Header.Get("Subject"))
+		if err != nil || got != tt.want {
+			t.Errorf("prefix %q: Subject %q (%v), want %q", tt.prefix, got, err, tt.want)
+		}
+		for _, line := range strings.Split(string(data[:bytes.Index(data, []byte("\r\n\r\n"))]), "\r\n") {
+			if len(line) > 78 {
+				t.Errorf("prefix %q: header line of %d octets: %q", tt.prefix, len(line), line)
+			}
+		}
+		if nm.Header.Get("Message-Id") == id || c.Key != key {
+			t.Errorf("prefix %q: the test copy has the letter's Message-ID %s, or another key", tt.prefix, nm.Header.Get("Message-Id"))
+		}
+	}
+	_, nm := buildAndRead(t, l)
+	if got, _ := new(mime.WordDecoder).DecodeHeader(nm.Header.Get("Subject")); got != subject || nm.Header.Get("Message-Id") != id || l.Key != key {
+		t.Errorf("the real letter after its test copies: Subject %q, Message-ID %s", got, nm.Header.Get("Message-Id"))
+	}
+}

@@ -226,6 +226,9 @@ func outcomeOf(o *journal.Outcome, rcpt string) (journal.RcptOutcome, bool) {
 // means first (smtp.Explain; for a letter of unknown fate, that it may
 // have arrived), the server's words after.
 func Reply(ro journal.RcptOutcome) string {
+	if ro.Text == journal.Stopped {
+		return stoppedWords(ro)
+	}
 	if ro.State == journal.Unknown {
 		const lost = "the connection was lost after the letter was sent; it may have been delivered"
 		if detail := reply(ro); detail != "" {
@@ -250,6 +253,19 @@ func Reply(ro journal.RcptOutcome) string {
 		return words + " (" + detail + ")"
 	}
 	return detail
+}
+
+// stoppedWords says what became of a letter the user cut off in flight
+// (a second Ctrl-C): no server said anything.
+func stoppedWords(ro journal.RcptOutcome) string {
+	words := "stopped by you (a second Ctrl-C) before the letter was sent in full; it was not delivered, and send sends it again"
+	if ro.State == journal.Unknown {
+		words = "stopped by you (a second Ctrl-C) after the letter was sent, before the server said it had it; it may have been delivered"
+	}
+	if ro.Phase != "" {
+		words += " (at " + remote.Text(ro.Phase) + ")"
+	}
+	return words
 }
 
 func reply(ro journal.RcptOutcome) string {

@@ -86,3 +86,25 @@ func TestMake(t *testing.T) {
 		t.Errorf("header %q", rep.Header)
 	}
 }
+
+// TestReplyStopped: a letter the user cut off (a second Ctrl-C) is said
+// to be stopped by them, not lost by the network; what its state means
+// (it may have arrived, or it was not sent) follows from the point it
+// reached.
+func TestReplyStopped(t *testing.T) {
+	for _, tt := range []struct {
+		ro   journal.RcptOutcome
+		want string
+	}{
+		{journal.RcptOutcome{Rcpt: "a@example.com", State: journal.Unknown, Phase: "EOD", Text: journal.Stopped},
+			"stopped by you (a second Ctrl-C) after the letter was sent, before the server said it had it; it may have been delivered (at EOD)"},
+		{journal.RcptOutcome{Rcpt: "a@example.com", State: journal.Deferred, Phase: "RCPT", Text: journal.Stopped},
+			"stopped by you (a second Ctrl-C) before the letter was sent in full; it was not delivered, and send sends it again (at RCPT)"},
+		{journal.RcptOutcome{Rcpt: "a@example.com", State: journal.Unknown, Phase: "EOD", Text: "read tcp 127.0.0.1:25: connection reset by peer"},
+			"the connection was lost after the letter was sent; it may have been delivered (at EOD: read tcp 127.0.0.1:25: connection reset by peer)"},
+	} {
+		if got := Reply(tt.ro); got != tt.want {
+			t.Errorf("%+v:\n got %s\nwant %s", tt.ro, got, tt.want)
+		}
+	}
+}

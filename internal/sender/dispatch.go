@@ -99,7 +99,7 @@ func (d *dispatcher) admit(l *letter.Letter) {
 		j := &job{letter: l, attempt: e.Attempts, before: e.Attempts}
 		j.to(due)
 		if d.p.Redirect != nil {
-			j.l = l.Redirect(*d.p.Redirect)
+			j.l = l.Redirect(*d.p.Redirect, d.p.TestSubject)
 		}
 		d.queue = append(d.queue, j)
 		d.count(func(s *Stats) { s.Letters++ })

@@ -112,7 +112,9 @@ type Pool struct {
 	// address alone (letter.Redirect), whatever the journal says of it,
 	// and is recorded as a test send, which settles nothing.
 	Redirect *address.Mailbox
-	Log      *slog.Logger
+	// TestSubject goes before the subject of each test letter (Redirect).
+	TestSubject string
+	Log         *slog.Logger
 	// Progress, if set, is called after every change of the counts.
 	Progress func(Stats)
 	// OnRecord, if set, is called with the record of every attempt's
@@ -284,7 +286,7 @@ func (p *Pool) Run(ctx, hard context.Context, each func(func(*letter.Letter) boo
 	// Jobs wait in work, so that a worker finds the next letter there
 	// at once, its envelope to go with the end of the one before
 	// (worker.takeNext), even while the dispatcher is busy.
-	c := &crew{pool: p, reports: make(chan report), room: make(chan struct{}, 1), gctx: gctx, dest: p.destination(),
+	c := &crew{pool: p, reports: make(chan report), room: make(chan struct{}, 1), gctx: gctx, hard: hard, dest: p.destination(),
 		dispatch: dispatch, stopDispatch: stopDispatch}
 	id := 0
 	for _, ln := range lanes {

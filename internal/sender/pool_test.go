@@ -726,29 +726,61 @@ func TestBodyStall(t *testing.T) {
 	}
 }
 
-// TestAbort: cancelling the hard context drops a transaction waiting for
-// its reply; the letter is recorded as unknown, never as delivered.
+// TestAbort: cancelling the hard context (a second Ctrl-C) drops the
+// transaction in flight. Its state is the point it reached: unknown when
+// it waited for the reply to its end (never delivered), deferred before
+// its end; either way its words say the user stopped it, not the
+// network.
 func TestAbort(t *testing.T) {
-	release := make(chan struct{})
-	defer close(release)
-	got := make(chan struct{}, 1)
-	be := &backend{data: func(c *gosmtp.Conn, msg []byte, n int) error {
-		got <- struct{}{}
-		<-release
-		return nil
-	}}
-	port := startServer(t, be, nil)
-	path := filepath.Join(t.TempDir(), "m.journal")
-	j, _ := journal.Open(path)
-	hard, abort := context.WithCancel(context.Background())
-	go func() { <-got; abort() }()
-	p := &Pool{Transport: smtpTransport(port), Journal: j, Concurrency: 1, MaxAttempts: 3, PerSession: 10, Backoff: time.Millisecond, OpenTries: 1}
-	st, _ := run(t, p, hard, hard, letters(5))
-	j.Close()
-	last := map[string]journal.Record{}
-	journal.Read(path, func(r journal.Record) error { last[keyName(r)] = r; return nil })
-	if last["key0"].Final() != journal.Unknown || st.Delivered != 0 || st.Unknown+st.Untouched != 5 {
-		t.Errorf("key0 %+v; %s", last["key0"], summary(st))
+	for _, tt := range []struct {
+		name string
+		hold func(be *backend, got chan<- struct{}, release <-chan struct{})
+		data bool // DATA, not BDAT: the envelope's replies come before the body
+		want journal.State
+	}{
+		{"waiting for the reply to its end", func(be *backend, got chan<- struct{}, release <-chan struct{}) {
+			be.data = func(*gosmtp.Conn, []byte, int) error {
+				got <- struct{}{}
+				<-release
+				return nil
+			}
+		}, false, journal.Unknown},
+		{"before its end", func(be *backend, got chan<- struct{}, release <-chan struct{}) {
+			be.rcpt = func(*gosmtp.Conn, string, int) error {
+				got <- struct{}{}
+				<-release
+				return nil
+			}
+		}, true, journal.Deferred},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			release := make(chan struct{})
+			defer close(release)
+			got := make(chan struct{}, 1)
+			be := &backend{}
+			tt.hold(be, got, release)
+			port := startServer(t, be, nil)
+			path := filepath.Join(t.TempDir(), "m.journal")
+			j, _ := journal.Open(path)
+			hard, abort := context.WithCancel(context.Background())
+			go func() { <-got; abort() }()
+			tr := smtpTransport(port)
+			tr.NoChunking = tt.data
+			p := &Pool{Transport: tr, Journal: j, Concurrency: 1, MaxAttempts: 3, PerSession: 10, Backoff: time.Millisecond, OpenTries: 1}
+			st, _ := run(t, p, hard, hard, letters(5))
+			j.Close()
+			last := map[string]journal.Record{}
+			eod := false
+			journal.Read(path, func(r journal.Record) error {
+				last[keyName(r)] = r
+				eod = eod || r.State == journal.EOD && keyName(r) == "key0"
+				return nil
+			})
+			r := last["key0"]
+			if r.Final() != tt.want || r.Text != journal.Stopped || eod != (tt.want == journal.Unknown) || st.Delivered != 0 || st.Done()+st.Untouched != 5 {
+				t.Errorf("key0 %+v (eod recorded: %v); %s", r, eod, summary(st))
+			}
+		})
 	}
 }
 

@@ -16,7 +16,8 @@ type crew struct {
 	reports      chan report
 	room         chan struct{} // a worker took a letter: its account has room for another
 	gctx         context.Context
-	dest         string // the accounts' Destination, for the journal
+	hard         context.Context // cancelled by the user: letters in flight are cut off
+	dest         string          // the accounts' Destination, for the journal
 	dispatch     context.Context
 	stopDispatch context.CancelCauseFunc
 }
@@ -310,6 +311,12 @@ func (w *worker) attempt(j *job, tx Tx) report {
 	})
 	if res.Stop != nil {
 		return report{j: j, res: res}
+	}
+	if res.Reconnect && res.Code == 0 && (res.Verdict == Temporary || res.Verdict == Unknown) && w.crew.hard.Err() != nil {
+		// The connection closed under it was the abort's, not the
+		// network's: the state stands (unknown after the end), the words
+		// say who stopped it.
+		res.Text = journal.Stopped
 	}
 	rec = base
 	rec.Phase, rec.Code, rec.Enhanced, rec.Text, rec.Rejected = res.Phase, res.Code, res.Enhanced, res.Text, res.Rejected

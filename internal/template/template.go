@@ -223,7 +223,7 @@ func Parse(name string, src []byte, opts Options) (*Template, error) {
 		}
 		tmpl, err := texttemplate.New("t").Option("missingkey=error").Funcs(helpers).Funcs(builtins).Parse(src)
 		if err != nil {
-			errs = append(errs, t.locate(err, lineNo, col))
+			errs = append(errs, t.parseError(err, src, lineNo, col))
 			continue
 		}
 		h.tmpl = tmpl
@@ -326,7 +326,7 @@ func (t *Template) parseBody(body string) error {
 	if t.kind == letter.HTML {
 		tmpl, err := htmltemplate.New("t").Option("missingkey=error").Funcs(helpers).Funcs(builtins).Parse(body)
 		if err != nil {
-			return t.locate(err, t.bodyLine, 1)
+			return t.parseError(err, body, t.bodyLine, 1)
 		}
 		t.body, tree = tmpl, tmpl.Tree
 		for _, d := range tmpl.Templates() {
@@ -335,7 +335,7 @@ func (t *Template) parseBody(body string) error {
 	} else {
 		tmpl, err := texttemplate.New("t").Option("missingkey=error").Funcs(helpers).Funcs(builtins).Parse(body)
 		if err != nil {
-			return t.locate(err, t.bodyLine, 1)
+			return t.parseError(err, body, t.bodyLine, 1)
 		}
 		t.body, tree = tmpl, tmpl.Tree
 		defined = treesOf(tmpl)
@@ -467,6 +467,25 @@ func (t *source) locate(err error, line, col int) error {
 	}
 	msg := strings.TrimPrefix(m[3], `executing "t" at `)
 	return &located.Error{File: t.file, Line: line + l - 1, Column: c, Err: errors.New(msg)}
+}
+
+// parseError locates an error parsing src, which starts at line and col
+// of the file, and explains a field name the parser could not read.
+func (t *Template) parseError(err error, src string, line, col int) error {
+	at := t.locate(err, line, col)
+	le, ok := at.(*located.Error)
+	if !ok {
+		return at
+	}
+	f, ok := fieldNameFix(src, le.Err.Error())
+	if !ok {
+		return at
+	}
+	c := f.col
+	if f.line == 1 {
+		c += col - 1
+	}
+	return &located.Error{File: t.file, Line: line + f.line - 1, Column: t.charColumn(line+f.line-1, c), Err: errors.New(f.msg)}
 }
 
 // charColumn turns a column in bytes on a line of the file into one in

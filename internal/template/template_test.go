@@ -532,6 +532,16 @@ func TestTemplateErrors(t *testing.T) {
 		{"bad content type", "From: a@example.com\nTo: x@example.com\nContent-Type: application/pdf\n\nBody\n", []string{`letter.txt:3: Content-Type "application/pdf": the body can be text/plain, text/html or text/markdown`}},
 		{"two Cc lines", "From: a@example.com\nTo: x@example.com\nCc: tutor@example.com\nSubject: s\ncc: dean@example.com\n\nBody\n", []string{"letter.txt:5: header Cc again (first on line 3): a letter may have it once (RFC 5322 §3.6); put all its addresses or its text in one Cc line"}},
 		{"two Subjects", "From: a@example.com\nTo: x@example.com\nSubject: one\nSubject: two\n\nBody\n", []string{"letter.txt:4: header Subject again (first on line 3): a letter may have it once (RFC 5322 §3.6); put all its addresses or its text in one Subject line"}},
+		// Column names a field cannot have: the parser stops at no column
+		// and says nothing of fields; the error says where and how.
+		{"field name with a hyphen", "From: a@example.com\nTo: {{.E-mail}}\n\nBody\n", []string{`letter.txt:2:7: a field name with "-" needs {{index . "E-mail"}}`}},
+		{"field name with a space", "From: a@example.com\nTo: x@example.com\n\nДобрый день!\nВаш адрес: {{ .Электронная почта }}.\n", []string{`letter.txt:5:15: a field name with a space needs {{index . "Электронная почта"}}`}},
+		{"field name with spaces in a pipeline", "From: a@example.com\nTo: x@example.com\nSubject: {{.Имя и фамилия | upper}}\n\nBody\n", []string{`letter.txt:3:12: a field name with a space needs (index . "Имя и фамилия") in place of .Имя и фамилия`}},
+		{"field name with a hyphen in an if", "From: a@example.com\nTo: x@example.com\n\n{{/* e-mail */}}{{if $.Год-рождения}}x{{end}}\n", []string{`letter.txt:4:22: a field name with "-" needs (index $ "Год-рождения") in place of $.Год-рождения`}},
+		{"field name with a hyphen in a row", "From: a@example.com\nTo: x@example.com\n\n{{range .Rows}}\n  {{- .Оценка-1 -}}\n{{end}}\n", []string{`letter.txt:5:7: a field name with "-" needs {{index . "Оценка-1"}}`}},
+		{"field name with a hyphen in html", "From: a@example.com\nTo: x@example.com\nContent-Type: text/html\n\n<p>{{.e-mail}}</p>\n", []string{`letter.txt:5:6: a field name with "-" needs {{index . "e-mail"}}`}},
+		{"a trim marker without its space", "From: a@example.com\nTo: x@example.com\n\n{{.name-}}\n", []string{`letter.txt:4: bad character U+002D '-'`}},
+		{"a function that is not defined", "From: a@example.com\nTo: x@example.com\n\n{{shout .name}}\n", []string{`letter.txt:4: function "shout" not defined`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -41,6 +41,11 @@ func (t *Template) parseUnsubscribe() error {
 	}
 	tmpl, err := texttemplate.New("t").Option("missingkey=error").Funcs(helpers).Funcs(builtins).Parse(u.URL)
 	if err != nil {
+		if m := templateErr.FindStringSubmatch(err.Error()); m != nil {
+			if f, ok := fieldNameFix(u.URL, m[3]); ok {
+				return fmt.Errorf("%s: %s", u.Where, f.msg)
+			}
+		}
 		return fmt.Errorf("%s: %w", u.Where, err)
 	}
 	refs, err := walkFields(tmpl.Tree, u.URL, treesOf(tmpl)...)

@@ -48,3 +48,12 @@ func TestUnsubscribeHeadersOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestUnsubscribeFieldName: a column name with a hyphen in the config's
+// link gets the same words as in the template.
+func TestUnsubscribeFieldName(t *testing.T) {
+	_, err := parseUnsub(t, "From: a@example.com\nTo: {{.email}}\n\nHi\n", ListUnsubscribe{URL: "https://x.example/u?id={{.student-id}}", Where: "m.yaml:3: list_unsubscribe.https"})
+	if want := `m.yaml:3: list_unsubscribe.https: a field name with "-" needs {{index . "student-id"}}`; err == nil || err.Error() != want {
+		t.Errorf("err = %v\nwant %s", err, want)
+	}
+}
