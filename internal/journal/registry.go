@@ -46,7 +46,8 @@ func StateDir() (string, error) {
 
 // Registration holds a campaign's lock for one send.
 type Registration struct {
-	lock *os.File
+	lock  *os.File
+	shard *os.File // a shard's own lock (RegisterShard); nil for none
 	// Others are the other journals of mailings of the campaign's name
 	// that this machine sent with and that are still there.
 	Others []string
@@ -145,7 +146,14 @@ func (r *Registration) note(base, path string) error {
 
 // Release gives the campaign's lock back.
 func (r *Registration) Release() {
-	if r != nil && r.lock != nil {
+	if r == nil {
+		return
+	}
+	if r.shard != nil {
+		r.shard.Close()
+		r.shard = nil
+	}
+	if r.lock != nil {
 		r.lock.Close()
 		r.lock = nil
 	}
