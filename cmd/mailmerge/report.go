@@ -13,6 +13,7 @@ import (
 
 func newReportCmd() *cobra.Command {
 	var failedCSV, out string
+	var journals []string
 	var rf rowFlags
 	cmd := &cobra.Command{
 		Use:   "report",
@@ -33,7 +34,7 @@ func newReportCmd() *cobra.Command {
 			if err := mailing.CheckOut(cfg, out); err != nil {
 				return err
 			}
-			rep, history, sum, err := mailing.Report(cmd.Context(), cfg, sel, cmd.ErrOrStderr())
+			rep, history, sum, err := mailing.Report(cmd.Context(), cfg, sel, journals, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
@@ -58,6 +59,7 @@ func newReportCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&failedCSV, "failed-csv", "", "write the rows of letters not delivered to `FILE`")
 	cmd.Flags().StringVar(&out, "out", "", "write every row of the list, with what became of its letter, to `FILE` (.csv or .xlsx)")
+	cmd.Flags().StringArrayVar(&journals, "journal", nil, "read the journal `FILE` (again for more, or a pattern: 'course.shard-*.journal'), merged")
 	rf.add(cmd)
 	return cmd
 }

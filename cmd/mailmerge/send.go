@@ -22,6 +22,7 @@ type sendFlags struct {
 	newMailing    bool
 	wait          bool
 	at            string
+	shard         string
 	yes           bool
 	verbose       bool
 	quiet         bool
@@ -56,6 +57,7 @@ func newSendCmd() *cobra.Command {
 	fl.BoolVar(&f.newMailing, "new-mailing", false, "send although a mailing of this campaign's name was sent from another folder: this is another mailing")
 	fl.BoolVar(&f.wait, "wait", false, "keep sending until every letter is sent, sleeping through send.daily_limit and send times")
 	fl.StringVar(&f.at, "at", "", "check and confirm now, send at `TIME` (09:00, 2026-12-08 09:00)")
+	fl.StringVar(&f.shard, "shard", "", "send shard `K/N` of the mailing split into N, with a journal of its own (run 1/N to N/N at once)")
 	fl.BoolVarP(&f.yes, "yes", "y", false, "do not ask for confirmation")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log every letter")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress and no line per failure; only the summary")
@@ -81,6 +83,10 @@ func runSend(cmd *cobra.Command, f sendFlags, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var shard campaign.Shard
+	if shard, err = campaign.ParseShard(f.shard); err != nil && f.shard != "" {
+		return usageError("--shard %v", err)
+	}
 	cfg, err := loadConfig(cmd, map[string]string{"concurrency": "send.concurrency", "rate": "send.rate"})
 	if err != nil {
 		return err
@@ -104,6 +110,7 @@ func runSend(cmd *cobra.Command, f sendFlags, stderr io.Writer) error {
 		SkipInvalid:   f.skipInvalid,
 		ResendUnknown: f.resendUnknown,
 		NewMailing:    f.newMailing,
+		Shard:         shard,
 		Limit:         f.limit,
 		Wait:          f.wait,
 		At:            f.at,

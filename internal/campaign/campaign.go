@@ -50,6 +50,11 @@ type Options struct {
 	// OnSuppressed, if set, receives each letter none of whose row's
 	// recipients may be mailed (recipients.suppress): it is not made.
 	OnSuppressed func(*letter.Letter)
+	// Shard is the part of a split mailing to make letters of (send
+	// --shard): the walks that identify letters (Letters, Envelopes)
+	// check every row, but hand on only the letters of this shard, and
+	// count the others in Summary.OtherShards. The zero Shard is all.
+	Shard Shard
 	// Printer prints the pages letters attach as PDF (Attachment: ...;
 	// render=pdf) as Build writes them out; nil: a letter with a page
 	// cannot be written out.
@@ -92,6 +97,7 @@ type Summary struct {
 	Errors       int
 	Invalid      int // rows that made no letter: each is one of Errors
 	Unselected   int // rows left out by Options.Select
+	OtherShards  int // letters of other shards than Options.Shard: checked, not handed on
 	// Suppressed counts the letters left with none of their row's
 	// recipients by recipients.suppress, not made; SuppressedRcpts the
 	// recipients left out of any letter, on the lines SuppressedLines.

@@ -20,14 +20,14 @@ import (
 // with the same template, and for the mailings whose rows do not map to
 // letters one to one, or whose output says more than counts: grouped
 // rows, letters named by recipients.key, a suppression list, a selection
-// of rows.
+// of rows, a shard.
 //
 // It asks the journal j what it settles at t's destination; a test send
 // (t.Test) settles nothing.
 func (c *Campaign) Settled(ctx context.Context, j *journal.Journal, t Target) (Summary, map[journal.State]int, bool) {
 	var sum Summary
 	r := c.cfg.Recipients
-	if r.GroupBy != "" || r.Key != "" || r.Suppress != "" || !c.opts.Select.All() || t.Test {
+	if r.GroupBy != "" || r.Key != "" || r.Suppress != "" || !c.opts.Select.All() || t.Test || c.opts.Shard.Split() {
 		return sum, nil, false
 	}
 	src, err := os.ReadFile(c.cfg.Template)

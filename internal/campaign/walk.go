@@ -124,6 +124,10 @@ func (c *Campaign) walk(ctx context.Context, execute func(*template.Template, co
 		}
 		// Only To: a Cc or Bcc the template names gets every letter on purpose.
 		w.earlier.addTo(l.To, rec.Line)
+		if mode == identifyPass && w.otherShard(l) {
+			w.sum.OtherShards++ // checked all the same: a wrong row stops every shard
+			continue
+		}
 		if w.loud() && w.suppress(l) {
 			continue
 		}

@@ -19,3 +19,23 @@ func lock(f *os.File) error {
 	}
 	return err
 }
+
+// lockShared takes a shared advisory lock on f without waiting: others
+// may share it, and nobody may hold it alone meanwhile.
+func lockShared(f *os.File) error {
+	err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB)
+	if errors.Is(err, unix.EWOULDBLOCK) {
+		return ErrLocked
+	}
+	return err
+}
+
+// lockWait takes an exclusive advisory lock on f, waiting for it.
+func lockWait(f *os.File) error {
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX)
+		if !errors.Is(err, unix.EINTR) {
+			return err
+		}
+	}
+}

@@ -24,3 +24,20 @@ func lock(f *os.File) error {
 	}
 	return err
 }
+
+// lockShared takes a shared lock on one byte of f without waiting: others
+// may share it, and nobody may hold it alone meanwhile.
+func lockShared(f *os.File) error {
+	ol := &windows.Overlapped{Offset: uint32(lockOffset & 0xffffffff), OffsetHigh: uint32(lockOffset >> 32)}
+	err := windows.LockFileEx(windows.Handle(f.Fd()), windows.LOCKFILE_FAIL_IMMEDIATELY, 0, 1, 0, ol)
+	if errors.Is(err, windows.ERROR_LOCK_VIOLATION) {
+		return ErrLocked
+	}
+	return err
+}
+
+// lockWait takes an exclusive lock on one byte of f, waiting for it.
+func lockWait(f *os.File) error {
+	ol := &windows.Overlapped{Offset: uint32(lockOffset & 0xffffffff), OffsetHigh: uint32(lockOffset >> 32)}
+	return windows.LockFileEx(windows.Handle(f.Fd()), windows.LOCKFILE_EXCLUSIVE_LOCK, 0, 1, 0, ol)
+}

@@ -46,7 +46,8 @@ func StateDir() (string, error) {
 
 // Registration holds a campaign's lock for one send.
 type Registration struct {
-	lock *os.File
+	lock  *os.File
+	shard *os.File // a shard's own lock (RegisterShard); nil for none
 	// Others are the other journals of mailings of the campaign's name
 	// that this machine sent with and that are still there.
 	Others []string
@@ -61,34 +62,65 @@ func Register(dir, campaign, path string) (*Registration, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("the registry of mailings: %w", err)
+	base, err := registryBase(dir, campaign)
+	if err != nil {
+		return nil, err
 	}
-	sum := sha256.Sum256([]byte(campaign))
-	base := filepath.Join(dir, "campaign-"+hex.EncodeToString(sum[:12]))
 	f, err := os.OpenFile(base+".lock", os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("the registry of mailings: %w", err)
 	}
 	if err := lock(f); err != nil {
-		holder, _ := io.ReadAll(io.LimitReader(f, 4096))
-		f.Close()
-		if errors.Is(err, ErrLocked) {
-			return nil, fmt.Errorf("%w, with the journal %s", ErrCampaignBusy, strings.TrimSpace(string(holder)))
-		}
-		return nil, fmt.Errorf("the registry of mailings: %w", err)
+		return nil, busy(f, err)
 	}
 	// Who holds the lock, for the message of the send that finds it held.
+	holds(f, path)
+	r := &Registration{lock: f}
+	if err := r.note(base, path); err != nil {
+		r.Release()
+		return nil, err
+	}
+	return r, nil
+}
+
+// registryBase makes the registry at dir and returns the start of the
+// names of its files of the campaign's name.
+func registryBase(dir, campaign string) (string, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("the registry of mailings: %w", err)
+	}
+	sum := sha256.Sum256([]byte(campaign))
+	return filepath.Join(dir, "campaign-"+hex.EncodeToString(sum[:12])), nil
+}
+
+// busy closes f, whose lock could not be taken (err), and says why: the
+// lock is held (ErrCampaignBusy, naming the journal f says holds it), or
+// the registry fails.
+func busy(f *os.File, err error) error {
+	holder, _ := io.ReadAll(io.LimitReader(f, 4096))
+	f.Close()
+	if errors.Is(err, ErrLocked) {
+		return fmt.Errorf("%w, with the journal %s", ErrCampaignBusy, strings.TrimSpace(string(holder)))
+	}
+	return fmt.Errorf("the registry of mailings: %w", err)
+}
+
+// holds writes into f, a lock file held, the journal that holds it.
+func holds(f *os.File, path string) {
 	if err := f.Truncate(0); err == nil {
 		f.WriteAt([]byte(path+"\n"), 0)
 	}
+}
+
+// note records the journal at path as one of the campaign's in the
+// registry's list of them (base is registryBase's), and finds the others
+// still there.
+func (r *Registration) note(base, path string) error {
 	list := base + ".journals"
 	known, err := readLines(list)
 	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("the registry of mailings: %w", err)
+		return fmt.Errorf("the registry of mailings: %w", err)
 	}
-	r := &Registration{lock: f}
 	for _, p := range known {
 		if p == path {
 			continue
@@ -106,16 +138,22 @@ func Register(dir, campaign, path string) (*Registration, error) {
 			}
 		}
 		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("the registry of mailings: %w", err)
+			return fmt.Errorf("the registry of mailings: %w", err)
 		}
 	}
-	return r, nil
+	return nil
 }
 
 // Release gives the campaign's lock back.
 func (r *Registration) Release() {
-	if r != nil && r.lock != nil {
+	if r == nil {
+		return
+	}
+	if r.shard != nil {
+		r.shard.Close()
+		r.shard = nil
+	}
+	if r.lock != nil {
 		r.lock.Close()
 		r.lock = nil
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // Secret returns the campaign's secret kept beside the journal at path
@@ -22,7 +23,7 @@ func Secret(path string, create bool) ([]byte, error) {
 	if err := regular(name); err != nil {
 		return nil, err
 	}
-	b, err := os.ReadFile(name)
+	b, err := readSecret(name)
 	switch {
 	case err == nil:
 		secret, derr := hex.DecodeString(strings.TrimSpace(string(b)))
@@ -59,9 +60,11 @@ func Secret(path string, create bool) ([]byte, error) {
 	if err == nil {
 		err = os.Link(f.Name(), name)
 		if err != nil && !errors.Is(err, fs.ErrExist) {
-			// No hard links here (FAT, exFAT, some shares): a rename, safe
-			// since only a send makes the secret, under the journal's lock.
-			err = os.Rename(f.Name(), name)
+			// No hard links here (FAT, exFAT, some shares): made in place,
+			// and only if still missing, since the shards of a split
+			// (send --shard) share the secret and may start at once; in
+			// one write, whose end a reader waits for (readSecret).
+			err = createSecret(name, hex.EncodeToString(secret)+"\n")
 		}
 	}
 	if errors.Is(err, fs.ErrExist) {
@@ -71,4 +74,39 @@ func Secret(path string, create bool) ([]byte, error) {
 		return nil, fmt.Errorf("make the mailing's secret: %w", err)
 	}
 	return secret, nil
+}
+
+// createSecret writes text into a new file at name, only its owner may
+// read; an existing one is left alone (fs.ErrExist).
+func createSecret(name, text string) error {
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(text)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(name)
+	}
+	return err
+}
+
+// readSecret reads the secret file at name. A secret is written in one
+// line: a short one without its end, all of it hexadecimal digits, is
+// being written (createSecret, by a shard starting at the same time),
+// and is read again, for up to a second.
+func readSecret(name string) ([]byte, error) {
+	for range 20 {
+		b, err := os.ReadFile(name)
+		if err != nil || len(b) >= 64 || strings.HasSuffix(string(b), "\n") || strings.Trim(string(b), "0123456789abcdef") != "" {
+			return b, err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return os.ReadFile(name)
 }

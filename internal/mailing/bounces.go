@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 
 	"github.com/mailmerge/mailmerge/internal/bounce"
 	"github.com/mailmerge/mailmerge/internal/campaign"
@@ -26,16 +27,27 @@ func Bounces(ctx context.Context, cfg *config.Config, moveTo string, ask Prompt)
 	if cfg.IMAP.Host == "" {
 		return nil, fail(Config, cfg.KeyErr("imap.host", errors.New("bounces reads your mailbox over IMAP: add an imap: section with host and username, and give the password in the environment variable MAILMERGE_IMAP_PASSWORD (or imap.password_file); config.example.yaml and README.md show it")))
 	}
-	if _, err := os.Stat(cfg.Send.Journal); errors.Is(err, fs.ErrNotExist) {
-		return nil, &Error{Kind: Data, Err: fmt.Errorf("nothing has been sent for this mailing yet (no journal at %s): run mailmerge send first", cfg.Send.Journal)}
+	paths := bounceJournals(cfg)
+	if _, err := os.Stat(paths[0]); errors.Is(err, fs.ErrNotExist) {
+		return nil, &Error{Kind: Data, Err: fmt.Errorf("nothing has been sent for this mailing yet (no journal at %s): run mailmerge send first", paths[0])}
 	}
-	j, err := openJournal(cfg.Send.Journal, "run bounces when the send has finished")
-	if err != nil {
-		return nil, err
+	var journals []*journal.Journal
+	defer func() {
+		for _, j := range journals {
+			j.Close()
+		}
+	}()
+	letters := 0
+	for _, p := range paths {
+		j, err := openJournal(p, "run bounces when the send has finished")
+		if err != nil {
+			return nil, err
+		}
+		journals = append(journals, j)
+		letters += j.Letters()
 	}
-	defer j.Close()
-	if j.Letters() == 0 {
-		return nil, &Error{Kind: Data, Err: fmt.Errorf("nothing has been sent for this mailing yet (the journal %s has no letters): run mailmerge send first", cfg.Send.Journal)}
+	if letters == 0 {
+		return nil, &Error{Kind: Data, Err: fmt.Errorf("nothing has been sent for this mailing yet (the journal %s has no letters): run mailmerge send first", paths[0])}
 	}
 	server, err := MailboxServer(ctx, cfg, ask)
 	if err != nil {
@@ -50,20 +62,70 @@ func Bounces(ctx context.Context, cfg *config.Config, moveTo string, ask Prompt)
 		return nil, MailboxError(err)
 	}
 	defer mb.Close()
-	r, err := bounce.Read(readCtx, j, cfg.Send.Journal, mb, bounce.Options{Folder: cfg.IMAP.Mailbox, MoveTo: moveTo})
-	if r != nil && err != nil && len(r.Recorded) == 0 {
-		r = nil // counts of a folder never read would read as "no bounces"
+	// A mailing split into shards: each report goes into the journal of
+	// the shard that sent its letter, read in turn.
+	var total *bounce.Reading
+	for i, j := range journals {
+		r, err := bounce.Read(readCtx, j, paths[i], mb, bounce.Options{Folder: cfg.IMAP.Mailbox, MoveTo: moveTo})
+		if r != nil && err != nil && len(r.Recorded) == 0 {
+			r = nil // counts of a folder never read would read as "no bounces"
+		}
+		if r != nil && ctx.Err() == nil {
+			placeNow(ctx, cfg, j, r.Recorded)
+		}
+		total = addReading(total, r)
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			return total, &Error{Kind: Unavailable, Err: fmt.Errorf("reading the mailbox took longer than imap.total_timeout (%v): the reports read so far are recorded; run bounces again for the rest", totalTimeout(cfg))}
+		}
+		if err != nil {
+			return total, MailboxError(err)
+		}
 	}
-	if r != nil && ctx.Err() == nil {
-		placeNow(ctx, cfg, j, r.Recorded)
+	return total, nil
+}
+
+// bounceJournals are the journals bounces records reports in: the
+// mailing's; or, when it has no records and the mailing is split into
+// shards, its shards' journals beside it.
+func bounceJournals(cfg *config.Config) []string {
+	base := cfg.Send.Journal
+	shards := shardJournals(base)
+	if len(shards) == 0 || hasRecords(base) {
+		return []string{base}
 	}
-	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-		return r, &Error{Kind: Unavailable, Err: fmt.Errorf("reading the mailbox took longer than imap.total_timeout (%v): the reports read so far are recorded; run bounces again for the rest", totalTimeout(cfg))}
+	var paths []string
+	for _, sj := range shards {
+		paths = append(paths, sj.path)
 	}
-	if err != nil {
-		return r, MailboxError(err)
+	return paths
+}
+
+// addReading adds to total, the readings of the mailbox for the journals
+// before, r, the reading for the next (nil for none). A report is
+// unmatched when no journal's reading matched it.
+func addReading(total, r *bounce.Reading) *bounce.Reading {
+	switch {
+	case r == nil:
+		return total
+	case total == nil:
+		c := *r
+		return &c
 	}
-	return r, nil
+	if total.Since.IsZero() || !r.Since.IsZero() && r.Since.Before(total.Since) {
+		total.Since = r.Since
+	}
+	total.Messages, total.Skipped = max(total.Messages, r.Messages), max(total.Skipped, r.Skipped)
+	total.Recorded = append(total.Recorded, r.Recorded...)
+	total.Known += r.Known
+	total.Moved += r.Moved
+	if r.Messages > 0 {
+		unmatched := map[string]bool{}
+		for _, rep := range r.Unmatched {
+			unmatched[rep.MessageID] = true
+		}
+		total.Unmatched = slices.DeleteFunc(total.Unmatched, func(rep *bounce.Report) bool { return !unmatched[rep.MessageID] })
+	}
+	return total
 }
 
 // placeNow sets the line of each letter recorded to its line in the

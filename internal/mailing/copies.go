@@ -121,7 +121,7 @@ func (s *send) lookInSent(ctx context.Context) error {
 	var keys []string
 	// A pass of its own, quiet: the check that follows says what is wrong
 	// with the rows, once.
-	quiet := campaign.New(cfg, campaign.Options{OnError: func(error) {}, OnWarning: func(error) {}, Known: pool.Journal.Known})
+	quiet := campaign.New(cfg, campaign.Options{OnError: func(error) {}, OnWarning: func(error) {}, Known: pool.Journal.Known, Shard: s.opts.Shard})
 	_, err := quiet.Envelopes(ctx, func(l *letter.Letter, _ *recipients.Record) error {
 		e, due := pool.Lookup(l)
 		switch {

@@ -105,6 +105,7 @@ type invalidRows struct {
 	campaign string
 	dest     string
 	test     bool
+	shard    campaign.Shard // a shard records the invalid rows that are its (by letter.InvalidKey)
 	sending  bool
 	lines    []int
 }
@@ -112,8 +113,8 @@ type invalidRows struct {
 func (v *invalidRows) record(rec *recipients.Record, fp uint64, err error) {
 	if v.sending {
 		v.lines = append(v.lines, rec.Line)
-		if !v.test {
-			v.j.RecordInvalid(letter.InvalidKey(v.campaign, fp), v.dest, rec.Line, fp, err.Error())
+		if k := letter.InvalidKey(v.campaign, fp); !v.test && v.shard.HasKey(k) {
+			v.j.RecordInvalid(k, v.dest, rec.Line, fp, err.Error())
 		}
 	}
 }

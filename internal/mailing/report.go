@@ -23,10 +23,20 @@ import (
 // journal and the recipients file as it is now. Rows that make no letter
 // are listed in the report; their problems go to notes only when
 // something else (the template, the header) stops it.
-func Report(ctx context.Context, cfg *config.Config, sel *selection.Selection, notes io.Writer) (*report.Report, *journal.History, campaign.Summary, error) {
-	history, err := journal.ReadHistory(cfg.Send.Journal, Destination(cfg))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil, campaign.Summary{}, &Error{Kind: Data, Err: fmt.Errorf("no journal at %s: nothing has been sent for this campaign", cfg.Send.Journal)}
+//
+// journals, when given (report --journal), are the journals to read
+// instead, merged: files, or patterns of names, such as the journals of
+// a mailing's shards. Without, a mailing split into shards whose
+// journals are beside its own (and it has none) is read from theirs.
+func Report(ctx context.Context, cfg *config.Config, sel *selection.Selection, journals []string, notes io.Writer) (*report.Report, *journal.History, campaign.Summary, error) {
+	paths, err := reportJournals(cfg, journals, notes)
+	if err != nil {
+		return nil, nil, campaign.Summary{}, err
+	}
+	history, err := readHistories(paths, Destination(cfg), notes)
+	var pe *fs.PathError
+	if errors.Is(err, fs.ErrNotExist) && errors.As(err, &pe) {
+		return nil, nil, campaign.Summary{}, &Error{Kind: Data, Err: fmt.Errorf("no journal at %s: nothing has been sent for this campaign", pe.Path)}
 	}
 	if err != nil {
 		return nil, nil, campaign.Summary{}, err

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/mailmerge/mailmerge/internal/address"
@@ -34,6 +35,7 @@ type SendOptions struct {
 	SkipInvalid   bool                 // send the valid rows' letters, record the invalid rows
 	ResendUnknown bool                 // send letters of unknown fate again
 	NewMailing    bool                 // a copy of this mailing elsewhere is another mailing
+	Shard         campaign.Shard       // send --shard: the part of a split mailing to send; zero for all
 	Limit         int                  // letters this run may send; 0 for all
 	Trace         string               // a file to append the SMTP dialogue to
 	Log           *slog.Logger         // a record per letter, at debug level
@@ -119,7 +121,15 @@ type SendResult struct {
 // With Wait or At, it may send in several rounds, and sleep between
 // them (wait.go).
 func Send(ctx context.Context, cfg *config.Config, opts SendOptions) (*SendResult, error) {
-	s := &send{cfg: cfg, opts: opts, notes: opts.Notes}
+	s := &send{cfg: cfg, base: cfg.Send.Journal, opts: opts, notes: opts.Notes}
+	if opts.Shard.Split() {
+		// The shard's journal in the mailing's place: whatever reads or
+		// writes "the journal" (the window of send.daily_limit, the
+		// copies saved) is the shard's.
+		c := *cfg
+		c.Send.Journal = ShardJournal(cfg.Send.Journal, opts.Shard)
+		s.cfg = &c
+	}
 	if s.notes == nil {
 		s.notes = io.Discard
 	}
@@ -134,7 +144,8 @@ func Send(ctx context.Context, cfg *config.Config, opts SendOptions) (*SendResul
 
 // send is one run of Send.
 type send struct {
-	cfg       *config.Config
+	cfg       *config.Config // a shard's has the shard's journal (ShardJournal)
+	base      string         // the mailing's journal unsplit, whose secret every shard shares
 	opts      SendOptions
 	notes     io.Writer
 	transport sender.Transport // the first account's: they share a destination
@@ -200,9 +211,13 @@ func (s *send) open() (closeAll func(), err error) {
 	// the campaign's name at a time, and their journals for the plan. The
 	// lock is given back after the journal is closed (deferred first).
 	if opts.Redirect == nil && dest == journal.SMTP {
-		reg, err := register(cfg)
+		reg, err := register(cfg, opts.Shard)
 		if errors.Is(err, journal.ErrCampaignBusy) {
-			return closeAll, &Error{Kind: Locked, Err: err, Hint: "wait for that send to finish; a copy of this folder is the same mailing, and must not send it again"}
+			hint := "wait for that send to finish; a copy of this folder is the same mailing, and must not send it again"
+			if opts.Shard.Split() {
+				hint = "wait for that send to finish: the shards of one split run together from one folder, each once; a copy of this folder is the same mailing, and must not send it again"
+			}
+			return closeAll, &Error{Kind: Locked, Err: err, Hint: hint}
 		}
 		if err != nil {
 			fmt.Fprintf(s.notes, "warning: %v: copies of this mailing in other folders are not looked for\n", err)
@@ -213,6 +228,12 @@ func (s *send) open() (closeAll func(), err error) {
 		}
 	}
 
+	// A mailing is sent whole or in one split, never both.
+	if opts.Redirect == nil {
+		if err := checkSplit(s.base, opts.Shard); err != nil {
+			return closeAll, err
+		}
+	}
 	// The journal first: its lock keeps a second send of this campaign out
 	// from the start, and it tells which letters are still to send.
 	if s.journal, err = openJournal(cfg.Send.Journal, "wait for the other send to finish, or stop it (Ctrl-C) and run send again"); err != nil {
@@ -222,9 +243,14 @@ func (s *send) open() (closeAll func(), err error) {
 	s.journal.Now = opts.Now
 	closers = append(closers, tuneGC(cfg.Recipients.File)) // the index, a million letters' worth, is in
 	// The key of the tags that make this mailing's Message-IDs and ENVIDs
-	// impossible to forge: made with the journal, kept beside it.
-	if s.secret, err = journal.Secret(cfg.Send.Journal, true); err != nil {
+	// impossible to forge: made with the journal, kept beside it; the
+	// shards of a split share the mailing's.
+	had, _ := journal.Secret(s.base, false)
+	if s.secret, err = journal.Secret(s.base, true); err != nil {
 		return closeAll, fail(Internal, err)
+	}
+	if had == nil && opts.Shard.Split() && opts.Redirect == nil {
+		fmt.Fprintf(s.notes, "note: made the mailing's secret, %s: shards on other machines need a copy of it beside their config before they send, for their letters' Message-IDs to be of one mailing\n", filepath.Base(s.base)+".secret")
 	}
 	return closeAll, nil
 }
@@ -237,7 +263,7 @@ func (s *send) round(ctx context.Context) (*SendResult, error) {
 	s.now, s.left = s.clock(), left{}
 	// During the check, problems are said; while sending, the invalid
 	// rows a --skip-invalid send leaves out are recorded instead.
-	s.invalid = &invalidRows{j: s.journal, campaign: cfg.Campaign, dest: dest, test: opts.Redirect != nil}
+	s.invalid = &invalidRows{j: s.journal, campaign: cfg.Campaign, dest: dest, test: opts.Redirect != nil, shard: opts.Shard}
 	s.printer = newPrinter(cfg)
 	defer s.printer.Close() // the browser ends with the run, Ctrl-C or not
 	s.campaign = campaign.New(cfg, campaign.Options{
@@ -257,6 +283,7 @@ func (s *send) round(ctx context.Context) (*SendResult, error) {
 		},
 		OnInvalid: s.invalid.record,
 		Select:    opts.Select,
+		Shard:     opts.Shard,
 		Now:       opts.Now,
 	})
 	s.pool = &sender.Pool{
@@ -320,7 +347,7 @@ func (s *send) plan(ctx context.Context) (plan campaign.Plan, skip bool, err err
 	if err := NoneChosen(s.opts.Select, plan.Summary); err != nil {
 		return plan, false, err
 	}
-	if plan.Letters == 0 {
+	if plan.Letters == 0 && plan.OtherShards == 0 { // a shard may have none
 		return plan, false, &Error{Kind: Data, Err: errors.New("no letters to send")}
 	}
 	if err := s.startPassed(plan); err != nil {
@@ -331,6 +358,7 @@ func (s *send) plan(ctx context.Context) (plan campaign.Plan, skip bool, err err
 			return plan, false, err
 		}
 	}
+	s.noteShard(plan)
 	return plan, skip, nil
 }
 
@@ -535,11 +563,15 @@ func (s *send) clock() time.Time {
 }
 
 // register takes the lock of the campaign's name in the user's registry
-// of mailings and records this journal there (journal.Register).
-func register(cfg *config.Config) (*journal.Registration, error) {
+// of mailings and records this journal there (journal.Register; for a
+// shard, journal.RegisterShard).
+func register(cfg *config.Config, shard campaign.Shard) (*journal.Registration, error) {
 	dir, err := journal.StateDir()
 	if err != nil {
 		return nil, err
+	}
+	if shard.Split() {
+		return journal.RegisterShard(dir, cfg.Campaign, cfg.Send.Journal, shard.K, shard.N)
 	}
 	return journal.Register(dir, cfg.Campaign, cfg.Send.Journal)
 }
