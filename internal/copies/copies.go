@@ -66,11 +66,20 @@ func (c *Copies) Needs(key letter.Key) (time.Time, bool) {
 	return r.Time, ok && c.state[key] != journal.Copied
 }
 
+// Journal is where a Saver records its copies: *journal.Journal, or a
+// journal in PostgreSQL.
+type Journal interface {
+	// Append queues a record that a crash may lose.
+	Append(journal.Record) error
+	// Commit records r, and returns once it is durable.
+	Commit(journal.Record) error
+}
+
 // Saver saves copies, a batch at a time: one fsync of the journal before
 // the batch, one after.
 type Saver struct {
 	Copies  *Copies
-	Journal *journal.Journal
+	Journal Journal
 	Box     Folder
 	// Build writes a letter out as it was sent, dated when it was
 	// delivered.

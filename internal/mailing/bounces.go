@@ -10,7 +10,6 @@ import (
 	"github.com/mailmerge/mailmerge/internal/bounce"
 	"github.com/mailmerge/mailmerge/internal/campaign"
 	"github.com/mailmerge/mailmerge/internal/config"
-	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/letter"
 	"github.com/mailmerge/mailmerge/internal/mailbox"
 	"github.com/mailmerge/mailmerge/internal/recipients"
@@ -29,7 +28,7 @@ func Bounces(ctx context.Context, cfg *config.Config, moveTo string, ask Prompt)
 	if _, err := os.Stat(cfg.Send.Journal); errors.Is(err, fs.ErrNotExist) {
 		return nil, &Error{Kind: Data, Err: fmt.Errorf("nothing has been sent for this mailing yet (no journal at %s): run mailmerge send first", cfg.Send.Journal)}
 	}
-	j, err := openJournal(cfg.Send.Journal, "run bounces when the send has finished")
+	j, err := openJournal(cfg.Send.Journal, nil, "run bounces when the send has finished")
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +70,7 @@ func Bounces(ctx context.Context, cfg *config.Config, moveTo string, ask Prompt)
 // identity: rows added above it since the send moved it. A letter the
 // list no longer makes, or a list that cannot be read, leaves the line
 // as sent alone to say (Line 0).
-func placeNow(ctx context.Context, cfg *config.Config, j *journal.Journal, recorded []bounce.Recorded) {
+func placeNow(ctx context.Context, cfg *config.Config, j Journal, recorded []bounce.Recorded) {
 	if len(recorded) == 0 {
 		return
 	}

@@ -101,7 +101,7 @@ func destinationName(dest string) string {
 // A test send (test set) records nothing: like its letters, its invalid
 // rows settle nothing.
 type invalidRows struct {
-	j        *journal.Journal
+	j        Journal
 	campaign string
 	dest     string
 	test     bool

@@ -139,7 +139,7 @@ type send struct {
 	notes     io.Writer
 	transport sender.Transport // the first account's: they share a destination
 	accounts  []*outbound
-	journal   *journal.Journal
+	journal   Journal
 	campaign  *campaign.Campaign
 	pool      *sender.Pool
 	invalid   *invalidRows
@@ -215,11 +215,10 @@ func (s *send) open() (closeAll func(), err error) {
 
 	// The journal first: its lock keeps a second send of this campaign out
 	// from the start, and it tells which letters are still to send.
-	if s.journal, err = openJournal(cfg.Send.Journal, "wait for the other send to finish, or stop it (Ctrl-C) and run send again"); err != nil {
+	if s.journal, err = openJournal(cfg.Send.Journal, opts.Now, "wait for the other send to finish, or stop it (Ctrl-C) and run send again"); err != nil {
 		return closeAll, err
 	}
 	closers = append(closers, func() { s.journal.Close() })
-	s.journal.Now = opts.Now
 	closers = append(closers, tuneGC(cfg.Recipients.File)) // the index, a million letters' worth, is in
 	// The key of the tags that make this mailing's Message-IDs and ENVIDs
 	// impossible to forge: made with the journal, kept beside it.
@@ -537,9 +536,9 @@ func register(cfg *config.Config) (*journal.Registration, error) {
 	return journal.Register(dir, cfg.Campaign, cfg.Send.Journal)
 }
 
-// openJournal opens a mailing's journal; hint says what to do when
-// another command holds it.
-func openJournal(path, hint string) (*journal.Journal, error) {
+// openJournal opens a mailing's journal, dating its records by now (nil
+// for time.Now); hint says what to do when another command holds it.
+func openJournal(path string, now func() time.Time, hint string) (Journal, error) {
 	j, err := journal.Open(path)
 	switch {
 	case errors.Is(err, journal.ErrLocked):
@@ -549,5 +548,6 @@ func openJournal(path, hint string) (*journal.Journal, error) {
 	case err != nil:
 		return nil, &Error{Kind: Internal, Err: err}
 	}
+	j.Now = now
 	return j, nil
 }
