@@ -91,11 +91,17 @@ type Journal interface {
 // letter of unknown fate (the connection was lost after its end) shows
 // the server took it: its other recipients are recorded as delivered.
 func Read(ctx context.Context, j Journal, path string, src Source, opts Options) (*Reading, error) {
+	return ReadFrom(ctx, j, journal.File(path), src, opts)
+}
+
+// ReadFrom is Read with the journal's records read by recs: a journal in
+// a file or in PostgreSQL.
+func ReadFrom(ctx context.Context, j Journal, recs journal.Records, src Source, opts Options) (*Reading, error) {
 	sent := NewSent()
 	letters := map[string]*sentLetter{}
 	recorded := map[string]bool{} // report and lower-case recipient
 	r := &Reading{}
-	err := journal.Read(path, func(rec journal.Record) error {
+	err := recs(func(rec journal.Record) error {
 		if rec.Copy != "" {
 			return nil
 		}

@@ -32,8 +32,14 @@ type Copies struct {
 // Read reads the journal at path for the letters delivered to dest and
 // the copies saved in folder.
 func Read(path, dest, folder string) (*Copies, error) {
+	return Of(journal.File(path), dest, folder)
+}
+
+// Of is Read of the records recs reads: a journal in a file or in
+// PostgreSQL.
+func Of(recs journal.Records, dest, folder string) (*Copies, error) {
 	c := &Copies{folder: folder, delivered: map[letter.Key]journal.Record{}, state: map[letter.Key]journal.State{}}
-	err := journal.Read(path, func(r journal.Record) error {
+	err := recs(func(r journal.Record) error {
 		switch {
 		case r.Copy == folder:
 			if c.state[r.Key] != journal.Copied {
