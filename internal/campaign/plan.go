@@ -172,6 +172,9 @@ func (p *Plan) hold(at time.Time) {
 // not make a send to a server look like a mailing sent twice.)
 func (c *Campaign) otherJournals(dest string) (rows map[string]journal.Fingerprints, unsure []string) {
 	rows = map[string]journal.Fingerprints{}
+	if c.cfg.Send.JournalInDB() {
+		return rows, nil // a database's journal has no folder of others
+	}
 	for _, name := range journal.Others(c.cfg.Send.Journal) {
 		r, ok, err := journal.SentRows(filepath.Join(filepath.Dir(c.cfg.Send.Journal), name), dest)
 		switch {

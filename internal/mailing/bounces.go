@@ -25,10 +25,10 @@ func Bounces(ctx context.Context, cfg *config.Config, moveTo string, ask Prompt)
 	if cfg.IMAP.Host == "" {
 		return nil, fail(Config, cfg.KeyErr("imap.host", errors.New("bounces reads your mailbox over IMAP: add an imap: section with host and username, and give the password in the environment variable MAILMERGE_IMAP_PASSWORD (or imap.password_file); config.example.yaml and README.md show it")))
 	}
-	if _, err := os.Stat(cfg.Send.Journal); errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(cfg.Send.Journal); errors.Is(err, fs.ErrNotExist) && !cfg.Send.JournalInDB() {
 		return nil, &Error{Kind: Data, Err: fmt.Errorf("nothing has been sent for this mailing yet (no journal at %s): run mailmerge send first", cfg.Send.Journal)}
 	}
-	j, err := openJournal(cfg.Send.Journal, nil, "run bounces when the send has finished")
+	j, _, err := openJournal(ctx, cfg, nil, nil, "run bounces when the send has finished", false)
 	if err != nil {
 		return nil, err
 	}
@@ -49,7 +49,7 @@ func Bounces(ctx context.Context, cfg *config.Config, moveTo string, ask Prompt)
 		return nil, MailboxError(err)
 	}
 	defer mb.Close()
-	r, err := bounce.Read(readCtx, j, cfg.Send.Journal, mb, bounce.Options{Folder: cfg.IMAP.Mailbox, MoveTo: moveTo})
+	r, err := bounce.ReadFrom(readCtx, j, journalRecords(readCtx, cfg), mb, bounce.Options{Folder: cfg.IMAP.Mailbox, MoveTo: moveTo})
 	if r != nil && err != nil && len(r.Recorded) == 0 {
 		r = nil // counts of a folder never read would read as "no bounces"
 	}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/mailmerge/mailmerge/internal/campaign"
 	"github.com/mailmerge/mailmerge/internal/config"
-	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/letter"
 	"github.com/mailmerge/mailmerge/internal/mailbox"
 	"github.com/mailmerge/mailmerge/internal/preview"
@@ -33,7 +32,7 @@ func NewCampaign(cfg *config.Config, opts campaign.Options, notes io.Writer) *ca
 	}
 	if opts.Secret == nil {
 		// A damaged secret is send's to say.
-		opts.Secret, _ = journal.Secret(cfg.Send.Journal, false)
+		opts.Secret, _ = campaignSecret(context.Background(), cfg)
 	}
 	return campaign.New(cfg, opts)
 }

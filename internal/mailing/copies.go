@@ -48,7 +48,7 @@ func openSentFolder(ctx context.Context, cfg *config.Config, ask Prompt) (*sentF
 // save saves a copy of each letter delivered that has none yet, in CSV
 // order, and returns how many it saved or found there.
 func (f *sentFolder) save(ctx context.Context, c *campaign.Campaign, j Journal, dest string) (int, error) {
-	cp, err := copies.Read(f.cfg.Send.Journal, dest, f.cfg.IMAP.SentFolder)
+	cp, err := copies.Of(journalRecords(ctx, f.cfg), dest, f.cfg.IMAP.SentFolder)
 	if err != nil || cp.Missing() == 0 {
 		return 0, err
 	}

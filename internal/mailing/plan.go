@@ -2,6 +2,7 @@ package mailing
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -141,7 +142,7 @@ func openWindow(cfg *config.Config, dest, account string, now time.Time) (*windo
 		return nil, nil
 	}
 	w := &window{account: account, quota: q, recipients: cfg.Send.CountsRecipients(), now: now, left: q.N}
-	done, err := journal.DeliveriesSince(cfg.Send.Journal, dest, now.Add(-q.Per+1))
+	done, err := journal.DeliveriesIn(journalRecords(context.Background(), cfg), dest, now.Add(-q.Per+1))
 	if err != nil {
 		return nil, &Error{Kind: Internal, Err: fmt.Errorf("count the letters of send.daily_limit: %w", err)}
 	}

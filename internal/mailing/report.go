@@ -24,7 +24,7 @@ import (
 // are listed in the report; their problems go to notes only when
 // something else (the template, the header) stops it.
 func Report(ctx context.Context, cfg *config.Config, sel *selection.Selection, notes io.Writer) (*report.Report, *journal.History, campaign.Summary, error) {
-	history, err := journal.ReadHistory(cfg.Send.Journal, Destination(cfg))
+	history, err := journal.HistoryOf(journalRecords(ctx, cfg), Destination(cfg))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil, campaign.Summary{}, &Error{Kind: Data, Err: fmt.Errorf("no journal at %s: nothing has been sent for this campaign", cfg.Send.Journal)}
 	}

@@ -158,7 +158,7 @@ type send struct {
 }
 
 func (s *send) run(ctx context.Context) (*SendResult, error) {
-	closeAll, err := s.open()
+	closeAll, err := s.open(ctx)
 	defer closeAll()
 	if err != nil {
 		return nil, err
@@ -173,7 +173,7 @@ func (s *send) run(ctx context.Context) (*SendResult, error) {
 // transport, the lock of the campaign's name with the journals of its
 // copies, and the journal with its secret. closeAll gives them back, in
 // the right order, whatever open returns.
-func (s *send) open() (closeAll func(), err error) {
+func (s *send) open(ctx context.Context) (closeAll func(), err error) {
 	cfg, opts := s.cfg, s.opts
 	var closers []func()
 	closeAll = func() {
@@ -198,8 +198,10 @@ func (s *send) open() (closeAll func(), err error) {
 
 	// Copies of this mailing in other folders of this machine: one send of
 	// the campaign's name at a time, and their journals for the plan. The
-	// lock is given back after the journal is closed (deferred first).
-	if opts.Redirect == nil && dest == journal.SMTP {
+	// lock is given back after the journal is closed (deferred first). A
+	// journal in a database has one place, and its own lock of the
+	// campaign, for every machine.
+	if opts.Redirect == nil && dest == journal.SMTP && !cfg.Send.JournalInDB() {
 		reg, err := register(cfg)
 		if errors.Is(err, journal.ErrCampaignBusy) {
 			return closeAll, &Error{Kind: Locked, Err: err, Hint: "wait for that send to finish; a copy of this folder is the same mailing, and must not send it again"}
@@ -215,16 +217,13 @@ func (s *send) open() (closeAll func(), err error) {
 
 	// The journal first: its lock keeps a second send of this campaign out
 	// from the start, and it tells which letters are still to send.
-	if s.journal, err = openJournal(cfg.Send.Journal, opts.Now, "wait for the other send to finish, or stop it (Ctrl-C) and run send again"); err != nil {
+	// With it the key of the tags that make this mailing's Message-IDs
+	// and ENVIDs impossible to forge: made with the journal, kept with it.
+	if s.journal, s.secret, err = openJournal(ctx, cfg, opts.Now, s.notes, "wait for the other send to finish, or stop it (Ctrl-C) and run send again", true); err != nil {
 		return closeAll, err
 	}
 	closers = append(closers, func() { s.journal.Close() })
 	closers = append(closers, tuneGC(cfg.Recipients.File)) // the index, a million letters' worth, is in
-	// The key of the tags that make this mailing's Message-IDs and ENVIDs
-	// impossible to forge: made with the journal, kept beside it.
-	if s.secret, err = journal.Secret(cfg.Send.Journal, true); err != nil {
-		return closeAll, fail(Internal, err)
-	}
 	return closeAll, nil
 }
 
@@ -534,20 +533,4 @@ func register(cfg *config.Config) (*journal.Registration, error) {
 		return nil, err
 	}
 	return journal.Register(dir, cfg.Campaign, cfg.Send.Journal)
-}
-
-// openJournal opens a mailing's journal, dating its records by now (nil
-// for time.Now); hint says what to do when another command holds it.
-func openJournal(path string, now func() time.Time, hint string) (Journal, error) {
-	j, err := journal.Open(path)
-	switch {
-	case errors.Is(err, journal.ErrLocked):
-		return nil, &Error{Kind: Locked, Err: err, Hint: hint}
-	case errors.Is(err, journal.ErrNotAFile):
-		return nil, &Error{Kind: Config, Err: err}
-	case err != nil:
-		return nil, &Error{Kind: Internal, Err: err}
-	}
-	j.Now = now
-	return j, nil
 }

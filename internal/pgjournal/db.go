@@ -68,6 +68,9 @@ func CheckURL(s string) error {
 	if _, ok := u.User.Password(); ok {
 		return errors.New("has a password in it: a config is no place for one; give it in the environment variable PGPASSWORD, in ~/.pgpass, or in the variable send.journal_password_env names")
 	}
+	if u.Query().Has("password") {
+		return errors.New("has a password in it (password=): a config is no place for one; give it in PGPASSWORD, ~/.pgpass or send.journal_password_env")
+	}
 	if strings.Trim(u.Path, "/") == "" {
 		return errors.New("names no database: postgres://user@host:5432/database")
 	}

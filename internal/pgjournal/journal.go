@@ -2,7 +2,6 @@ package pgjournal
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"sync"
@@ -22,11 +21,10 @@ type Journal struct {
 	// from the table at Open.
 	*journal.Index
 
-	db     DB
-	conn   *pgx.Conn // the writer's alone once Open returns; it holds the lock
-	id     int64     // the campaign's
-	now    func() time.Time
-	secret []byte
+	db   DB
+	conn *pgx.Conn // the writer's alone once Open returns; it holds the lock
+	id   int64     // the campaign's
+	now  func() time.Time
 
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -49,8 +47,7 @@ type Journal struct {
 var lockWait = 3 * time.Second
 
 // Open opens the journal of the campaign in the database, making the
-// tables on first use (Migrate) and the campaign's row and secret on its
-// first send, takes the campaign's lock, and reads its records into the
+// tables on first use (Migrate) and the campaign's row, takes the campaign's lock, and reads its records into the
 // index. now dates the records that have no time of their own (nil for
 // time.Now). When another send holds the campaign, the error wraps
 // journal.ErrLocked.
@@ -80,9 +77,6 @@ func (d DB) open(ctx context.Context, conn *pgx.Conn, now func() time.Time) (*Jo
 	}
 	j := &Journal{db: d, conn: conn, id: id, now: now}
 	j.cond = sync.NewCond(&j.mu)
-	if j.secret, err = d.makeSecret(ctx, conn, id); err != nil {
-		return nil, err
-	}
 	var last int64
 	var n int
 	if err := conn.QueryRow(ctx, "SELECT coalesce(max(seq), 0), count(*) FROM mailmerge.records WHERE campaign = $1", id).Scan(&last, &n); err != nil {
@@ -135,26 +129,6 @@ func (d DB) campaign(ctx context.Context, conn *pgx.Conn) (int64, error) {
 	}
 	return id, nil
 }
-
-// makeSecret returns the campaign's secret, making it (32 random bytes)
-// the first time: the key of the tags of its letters' Message-IDs
-// (journal.Secret).
-func (d DB) makeSecret(ctx context.Context, conn *pgx.Conn, id int64) ([]byte, error) {
-	secret := make([]byte, 32)
-	if _, err := rand.Read(secret); err != nil {
-		return nil, err
-	}
-	var got []byte
-	err := conn.QueryRow(ctx, `UPDATE mailmerge.campaigns SET secret = coalesce(secret, $2) WHERE id = $1 RETURNING secret`, id, secret).Scan(&got)
-	if err != nil {
-		return nil, fmt.Errorf("make the mailing's secret, %s: %w", d.Where(), err)
-	}
-	return got, nil
-}
-
-// Secret is the campaign's secret: the key of the tags that make its
-// letters' Message-IDs and ENVIDs impossible to forge (letter.Tag).
-func (j *Journal) Secret() []byte { return j.secret }
 
 // Append queues r. It is written with the next Commit or Write (of any
 // letter) or on Close; use it for records a crash may lose.

@@ -28,6 +28,10 @@ func (s pgStore) Open(now func() time.Time) (journaltest.Journal, error) {
 	if err != nil {
 		return nil, err
 	}
+	if _, err := s.db.MakeSecret(context.Background()); err != nil {
+		j.Close()
+		return nil, err
+	}
 	return j, nil
 }
 

@@ -1,7 +1,9 @@
 package pgjournal
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -86,8 +88,8 @@ func (d DB) records(ctx context.Context, conn *pgx.Conn, id int64, fn func(journ
 	return nil
 }
 
-// Secret returns the campaign's secret (Journal.Secret), without making
-// it: nil, nil when the campaign has none yet (nothing sent).
+// Secret returns the campaign's secret (MakeSecret), without making it:
+// nil, nil when the campaign has none yet (nothing sent).
 func (d DB) Secret(ctx context.Context) ([]byte, error) {
 	conn, err := d.connect(ctx)
 	if err != nil {
@@ -106,4 +108,48 @@ func (d DB) Secret(ctx context.Context) ([]byte, error) {
 		return nil, fmt.Errorf("read the mailing's secret, %s: %w", d.Where(), err)
 	}
 	return secret, nil
+}
+
+// MakeSecret returns the campaign's secret, making it (32 random bytes)
+// the first time, as journal.Secret does beside a file: the key of the
+// tags that make its letters' Message-IDs and ENVIDs impossible to forge
+// (letter.Tag).
+func (d DB) MakeSecret(ctx context.Context) ([]byte, error) {
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		return nil, err
+	}
+	return d.keepSecret(ctx, secret)
+}
+
+// SetSecret keeps secret as the campaign's, for a journal moved here
+// from elsewhere (journal import). A secret already there is kept; it
+// must be the same.
+func (d DB) SetSecret(ctx context.Context, secret []byte) error {
+	got, err := d.keepSecret(ctx, secret)
+	if err == nil && !bytes.Equal(got, secret) {
+		err = fmt.Errorf("%s has a secret already, and another: it is another campaign's journal", d.Where())
+	}
+	return err
+}
+
+// keepSecret makes secret the campaign's, unless it has one, and returns
+// the one it has then.
+func (d DB) keepSecret(ctx context.Context, secret []byte) ([]byte, error) {
+	conn, err := d.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(context.Background())
+	if _, _, err := d.migrate(ctx, conn); err != nil {
+		return nil, err
+	}
+	var got []byte
+	err = conn.QueryRow(ctx, `INSERT INTO mailmerge.campaigns (name, secret) VALUES ($1, $2)
+		ON CONFLICT (name) DO UPDATE SET secret = coalesce(mailmerge.campaigns.secret, EXCLUDED.secret)
+		RETURNING secret`, d.Campaign, secret).Scan(&got)
+	if err != nil {
+		return nil, fmt.Errorf("keep the mailing's secret, %s: %w", d.Where(), err)
+	}
+	return got, nil
 }
