@@ -38,7 +38,8 @@ type Journal struct {
 	closing bool
 	stopped bool
 	err     error // sticky: once writing failed, nothing more is recorded
-	commits int
+	commits int   // transactions
+	syncs   int   // of them, committed synchronously
 }
 
 // lockWait is how long Open waits for a campaign's lock held by another
@@ -227,6 +228,9 @@ func (j *Journal) writer() {
 		err := j.commit(batch, first, durable)
 		j.mu.Lock()
 		j.commits++
+		if durable {
+			j.syncs++
+		}
 		if err != nil {
 			j.err = fmt.Errorf("write the journal, %s: %w", j.db.Where(), err)
 		} else {
@@ -275,6 +279,14 @@ func (j *Journal) Commits() int {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	return j.commits
+}
+
+// Syncs reports how many of the transactions were committed
+// synchronously, waiting for the server's disk: a file's fsyncs.
+func (j *Journal) Syncs() int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.syncs
 }
 
 // Close commits what is queued, durably, and gives the campaign's lock
