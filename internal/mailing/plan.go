@@ -28,6 +28,9 @@ import (
 func (s *send) notePlan(plan campaign.Plan) error {
 	cfg, w := s.cfg, s.notes
 	journalName := filepath.Base(cfg.Send.Journal)
+	if db, ok := journalDB(cfg, nil); ok {
+		journalName = "the journal of " + db.Where()
+	}
 	var before, copies []string // journals in this folder, and in others
 	for _, name := range slices.Sorted(maps.Keys(plan.Before)) {
 		if filepath.IsAbs(name) {

@@ -33,6 +33,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/mailmerge/mailmerge/internal/remote"
 )
 
 // DB is where the journal of a campaign is kept in PostgreSQL.
@@ -116,7 +118,7 @@ func (d DB) connect(ctx context.Context) (*pgx.Conn, error) {
 	cfg.RuntimeParams["application_name"] = "mailmerge " + host + " " + strconv.Itoa(os.Getpid())
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("connect to the journal's database %s: %w", d.database(), err)
+		return nil, fmt.Errorf("connect to the journal's database %s: %w", d.database(), d.safe(err))
 	}
 	return conn, nil
 }
@@ -173,7 +175,7 @@ func (d DB) Migrate(ctx context.Context) (from, to int, err error) {
 func (d DB) migrate(ctx context.Context, conn *pgx.Conn) (from, to int, err error) {
 	v, err := version(ctx, conn)
 	if err != nil {
-		return 0, 0, fmt.Errorf("read the schema of the mailmerge tables in %s: %w", d.database(), err)
+		return 0, 0, fmt.Errorf("read the schema of the mailmerge tables in %s: %w", d.database(), d.safe(err))
 	}
 	if v == Schema {
 		return v, v, nil
@@ -193,7 +195,7 @@ func (d DB) migrate(ctx context.Context, conn *pgx.Conn) (from, to int, err erro
 	}
 	for _, sql := range steps {
 		if _, err := tx.Exec(ctx, sql); err != nil {
-			return v, v, fmt.Errorf("make the mailmerge tables in %s: %w", d.database(), err)
+			return v, v, fmt.Errorf("make the mailmerge tables in %s: %w", d.database(), d.safe(err))
 		}
 	}
 	// Another mailmerge may have made them while this one waited.
@@ -214,14 +216,14 @@ func (d DB) migrate(ctx context.Context, conn *pgx.Conn) (from, to int, err erro
 			return from, v, err
 		}
 		if _, err := tx.Exec(ctx, string(sql)); err != nil {
-			return from, v, fmt.Errorf("make the mailmerge tables in %s (schema %d): %w", d.database(), n, err)
+			return from, v, fmt.Errorf("make the mailmerge tables in %s (schema %d): %w", d.database(), n, d.safe(err))
 		}
 		if _, err := tx.Exec(ctx, "INSERT INTO mailmerge.schema_version (version) VALUES ($1)", n); err != nil {
 			return from, v, err
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return from, v, fmt.Errorf("make the mailmerge tables in %s: %w", d.database(), err)
+		return from, v, fmt.Errorf("make the mailmerge tables in %s: %w", d.database(), d.safe(err))
 	}
 	if d.Notify != nil && from < Schema {
 		if from == 0 {
@@ -231,4 +233,20 @@ func (d DB) migrate(ctx context.Context, conn *pgx.Conn) (from, to int, err erro
 		}
 	}
 	return from, Schema, nil
+}
+
+// serverError is an error from the server or the driver, shown safely:
+// its text is data (a server's message may hold what a terminal acts
+// on), and never repeats the password.
+type serverError struct {
+	text string
+	err  error
+}
+
+func (e *serverError) Error() string { return e.text }
+func (e *serverError) Unwrap() error { return e.err }
+
+// safe is err as a serverError.
+func (d DB) safe(err error) error {
+	return &serverError{remote.Hide(remote.Text(err.Error()), d.Password), err}
 }

@@ -81,7 +81,7 @@ func (d DB) open(ctx context.Context, conn *pgx.Conn, now func() time.Time) (*Jo
 	var last int64
 	var n int
 	if err := conn.QueryRow(ctx, "SELECT coalesce(max(seq), 0), count(*) FROM mailmerge.records WHERE campaign = $1", id).Scan(&last, &n); err != nil {
-		return nil, fmt.Errorf("read the journal, %s: %w", d.Where(), err)
+		return nil, fmt.Errorf("read the journal, %s: %w", d.Where(), d.safe(err))
 	}
 	// Some three records a letter: sized from the start, the index is
 	// not grown as it is read.
@@ -104,7 +104,7 @@ func (d DB) lock(ctx context.Context, conn *pgx.Conn) error {
 	for {
 		var ok bool
 		if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", lockKey("campaign "+d.Campaign)).Scan(&ok); err != nil {
-			return fmt.Errorf("lock the journal, %s: %w", d.Where(), err)
+			return fmt.Errorf("lock the journal, %s: %w", d.Where(), d.safe(err))
 		}
 		if ok {
 			return nil
@@ -126,7 +126,7 @@ func (d DB) campaign(ctx context.Context, conn *pgx.Conn) (int64, error) {
 	err := conn.QueryRow(ctx, `INSERT INTO mailmerge.campaigns (name) VALUES ($1)
 		ON CONFLICT (name) DO UPDATE SET closed = NULL RETURNING id`, d.Campaign).Scan(&id)
 	if err != nil {
-		return 0, fmt.Errorf("open the journal, %s: %w", d.Where(), err)
+		return 0, fmt.Errorf("open the journal, %s: %w", d.Where(), d.safe(err))
 	}
 	return id, nil
 }
@@ -232,7 +232,7 @@ func (j *Journal) writer() {
 			j.syncs++
 		}
 		if err != nil {
-			j.err = fmt.Errorf("write the journal, %s: %w", j.db.Where(), err)
+			j.err = fmt.Errorf("write the journal, %s: %w", j.db.Where(), j.db.safe(err))
 		} else {
 			j.written = upto
 			if durable {

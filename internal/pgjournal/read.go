@@ -41,7 +41,7 @@ func (d DB) Records(ctx context.Context) journal.Records {
 func (d DB) find(ctx context.Context, conn *pgx.Conn) (int64, error) {
 	v, err := version(ctx, conn)
 	if err != nil {
-		return 0, fmt.Errorf("read the journal, %s: %w", d.Where(), err)
+		return 0, fmt.Errorf("read the journal, %s: %w", d.Where(), d.safe(err))
 	}
 	if v == 0 {
 		return 0, fmt.Errorf("%s: %w", d.Where(), ErrNoJournal)
@@ -52,7 +52,7 @@ func (d DB) find(ctx context.Context, conn *pgx.Conn) (int64, error) {
 		return 0, fmt.Errorf("%s: %w", d.Where(), ErrNoJournal)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("read the journal, %s: %w", d.Where(), err)
+		return 0, fmt.Errorf("read the journal, %s: %w", d.Where(), d.safe(err))
 	}
 	return id, nil
 }
@@ -62,14 +62,14 @@ func (d DB) find(ctx context.Context, conn *pgx.Conn) (int64, error) {
 func (d DB) records(ctx context.Context, conn *pgx.Conn, id int64, fn func(journal.Record) error) error {
 	rows, err := conn.Query(ctx, "SELECT seq, rec::text FROM mailmerge.records WHERE campaign = $1 ORDER BY seq", id)
 	if err != nil {
-		return fmt.Errorf("read the journal, %s: %w", d.Where(), err)
+		return fmt.Errorf("read the journal, %s: %w", d.Where(), d.safe(err))
 	}
 	defer rows.Close()
 	var seq int64
 	var text []byte
 	for rows.Next() {
 		if err := rows.Scan(&seq, &text); err != nil {
-			return fmt.Errorf("read the journal, %s: %w", d.Where(), err)
+			return fmt.Errorf("read the journal, %s: %w", d.Where(), d.safe(err))
 		}
 		r, err := journal.Decode(text)
 		if errors.Is(err, journal.ErrNotARecord) {
@@ -83,7 +83,7 @@ func (d DB) records(ctx context.Context, conn *pgx.Conn, id int64, fn func(journ
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("read the journal, %s: %w", d.Where(), err)
+		return fmt.Errorf("read the journal, %s: %w", d.Where(), d.safe(err))
 	}
 	return nil
 }
@@ -105,7 +105,7 @@ func (d DB) Secret(ctx context.Context) ([]byte, error) {
 	}
 	var secret []byte
 	if err := conn.QueryRow(ctx, "SELECT secret FROM mailmerge.campaigns WHERE id = $1", id).Scan(&secret); err != nil {
-		return nil, fmt.Errorf("read the mailing's secret, %s: %w", d.Where(), err)
+		return nil, fmt.Errorf("read the mailing's secret, %s: %w", d.Where(), d.safe(err))
 	}
 	return secret, nil
 }
@@ -149,7 +149,7 @@ func (d DB) keepSecret(ctx context.Context, secret []byte) ([]byte, error) {
 		ON CONFLICT (name) DO UPDATE SET secret = coalesce(mailmerge.campaigns.secret, EXCLUDED.secret)
 		RETURNING secret`, d.Campaign, secret).Scan(&got)
 	if err != nil {
-		return nil, fmt.Errorf("keep the mailing's secret, %s: %w", d.Where(), err)
+		return nil, fmt.Errorf("keep the mailing's secret, %s: %w", d.Where(), d.safe(err))
 	}
 	return got, nil
 }
