@@ -170,8 +170,18 @@ func TestCrashResume(t *testing.T) {
 		t.Fatal("no run was killed; the test proves nothing")
 	}
 
+	states := checkOnce(t, journal.File(filepath.Join(dir, "crash.journal")), be, n)
+	t.Logf("%d kills; final states %v; server saw %d messages", kills, states, len(be.seen))
+}
+
+// checkOnce checks, from the journal's records and what the server saw,
+// that each of the n letters ends in one final state, delivered or
+// unknown, and that none reached the server twice; it returns the
+// letters by final state.
+func checkOnce(t *testing.T, recs journal.Records, be *countingServer, n int) map[journal.State]int {
+	t.Helper()
 	last := map[string]journal.Record{}
-	if err := journal.Read(filepath.Join(dir, "crash.journal"), func(r journal.Record) error {
+	if err := recs(func(r journal.Record) error {
 		last[r.MessageID] = r
 		return nil
 	}); err != nil {
@@ -203,7 +213,7 @@ func TestCrashResume(t *testing.T) {
 			t.Errorf("%s reached the server %d times", id, seen)
 		}
 	}
-	t.Logf("%d kills; final states %v; server saw %d messages", kills, states, len(be.seen))
+	return states
 }
 
 // TestInterruptCLI sends SIGINT to a real send: it stops dispatching,

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -44,7 +43,7 @@ func newLoginCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			printLogin(cmd.OutOrStdout(), "logged in as", signed)
+			fmt.Fprintln(cmd.OutOrStdout(), strings.Join(signed.Lines("logged in as"), "\n"))
 			if signed.NoRefresh {
 				fmt.Fprintf(stderr, "warning: the server gave no refresh token: log in again when the access token expires (ask for the scope that grants one, e.g. offline_access)\n")
 			}
@@ -85,13 +84,4 @@ func newLogoutCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&account, "account", "", "the account of accounts: to log out of")
 	return cmd
-}
-
-// printLogin says who is logged in where, with which scopes, until when.
-func printLogin(w io.Writer, what string, s *mailing.Signed) {
-	fmt.Fprintf(w, "%s %s at %s\n", what, s.Username, s.Server)
-	fmt.Fprintf(w, "  scopes: %s\n", strings.Join(s.Scopes, " "))
-	if !s.Expiry.IsZero() {
-		fmt.Fprintf(w, "  the access token is good until %s; mailmerge renews it\n", s.Expiry.Local().Format("2006-01-02 15:04"))
-	}
 }

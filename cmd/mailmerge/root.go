@@ -36,7 +36,7 @@ func newRootCmd() *cobra.Command {
 	// The exit codes once, in the top-level help (and README), not under
 	// every command.
 	root.SetHelpTemplate(root.HelpTemplate() + "{{if not .HasParent}}\n" + help("exit-codes") + "{{end}}")
-	root.AddCommand(newInitCmd(), newCheckCmd(), newPreviewCmd(), newSendCmd(), newReportCmd(), newBouncesCmd(), newLoginCmd(), newLogoutCmd())
+	root.AddCommand(newInitCmd(), newCheckCmd(), newPreviewCmd(), newSendCmd(), newReportCmd(), newBouncesCmd(), newLoginCmd(), newLogoutCmd(), newJournalCmd())
 	return root
 }
 

@@ -3,16 +3,11 @@ package main
 import (
 	"cmp"
 	"fmt"
-	"io"
-	"net"
-	"strconv"
-	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mailmerge/mailmerge/internal/config"
 	"github.com/mailmerge/mailmerge/internal/mailing"
-	"github.com/mailmerge/mailmerge/internal/sender"
 )
 
 // checkServer connects to the configured SMTP server as send would, logs
@@ -43,13 +38,8 @@ func checkAccount(cmd *cobra.Command, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	printServer(cmd.OutOrStdout(), info.ServerInfo)
-	if l := info.Login; l != nil {
-		until := ""
-		if !l.Expiry.IsZero() {
-			until = ", the token good until " + l.Expiry.Local().Format("2006-01-02 15:04") + " (mailmerge renews it)"
-		}
-		fmt.Fprintf(cmd.OutOrStdout(), "  OAuth2:     logged in as %s at %s, scopes %s%s\n", l.Username, l.Server, strings.Join(l.Scopes, " "), until)
+	for _, line := range info.Lines() {
+		fmt.Fprintln(cmd.OutOrStdout(), line)
 	}
 	return nil
 }
@@ -63,18 +53,6 @@ func checkMailbox(cmd *cobra.Command, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	var held []string
-	for i, f := range mi.Folders {
-		held = append(held, fmt.Sprintf("%s holds %s", f, mailing.Plural(int(mi.Counts[i]), "message")))
-	}
-	server := mi.Server
-	fmt.Fprintf(cmd.OutOrStdout(), "%s (IMAP, %s): logged in as %s in %d ms; %s; nothing was read or changed\n",
-		net.JoinHostPort(server.Host, strconv.Itoa(server.Port)), strings.ToUpper(string(server.Security)), server.Username, mi.Elapsed.Milliseconds(), strings.Join(held, ", "))
+	fmt.Fprintln(cmd.OutOrStdout(), mi)
 	return nil
-}
-
-func printServer(w io.Writer, info *sender.ServerInfo) {
-	for _, line := range mailing.ServerLines(info) {
-		fmt.Fprintln(w, line)
-	}
 }

@@ -75,6 +75,13 @@ type sentLetter struct {
 // again).
 const slack = 12 * time.Hour
 
+// Journal is where Read records what reports say: *journal.Journal, or a
+// journal in PostgreSQL.
+type Journal interface {
+	// Commit records r, and returns once it is durable.
+	Commit(journal.Record) error
+}
+
 // Read reads the reports in the mailbox since the mailing's first letter,
 // matches each to a letter of the journal j (whose file is path), and
 // records each recipient it reports on as bounced or delayed. A report
@@ -83,12 +90,18 @@ const slack = 12 * time.Hour
 // sent with or its Message-ID in the returned headers. A report about a
 // letter of unknown fate (the connection was lost after its end) shows
 // the server took it: its other recipients are recorded as delivered.
-func Read(ctx context.Context, j *journal.Journal, path string, src Source, opts Options) (*Reading, error) {
+func Read(ctx context.Context, j Journal, path string, src Source, opts Options) (*Reading, error) {
+	return ReadFrom(ctx, j, journal.File(path), src, opts)
+}
+
+// ReadFrom is Read with the journal's records read by recs: a journal in
+// a file or in PostgreSQL.
+func ReadFrom(ctx context.Context, j Journal, recs journal.Records, src Source, opts Options) (*Reading, error) {
 	sent := NewSent()
 	letters := map[string]*sentLetter{}
 	recorded := map[string]bool{} // report and lower-case recipient
 	r := &Reading{}
-	err := journal.Read(path, func(rec journal.Record) error {
+	err := recs(func(rec journal.Record) error {
 		if rec.Copy != "" {
 			return nil
 		}
@@ -226,7 +239,7 @@ func Read(ctx context.Context, j *journal.Journal, path string, src Source, opts
 // takenByServer records, once, that the server took a letter whose fate
 // was unknown: a report about it came back, so its recipients other than
 // rcpt (and those refused at RCPT) got it as far as the server.
-func takenByServer(j *journal.Journal, l *sentLetter, rcpt string) error {
+func takenByServer(j Journal, l *sentLetter, rcpt string) error {
 	if l.last.State != journal.EOD && l.last.State != journal.Unknown {
 		return nil
 	}

@@ -67,11 +67,28 @@ func (t Target) Holds(l *letter.Letter) bool {
 	return !t.Test && !t.Now.IsZero() && l.Held(t.Now)
 }
 
+// Journal is what a plan asks of a mailing's journal: *journal.Journal,
+// or a journal in PostgreSQL. Each method answers as journal.Journal's.
+type Journal interface {
+	// Due says what of the letter l is still to send to dest.
+	Due(l *letter.Letter, dest string, resendUnknown bool) (journal.Entry, []string)
+	// Known reports whether the journal has records of the letter with
+	// key, and the fingerprint of its row.
+	Known(key letter.Key) (fp uint64, ok bool)
+	// HasRow reports whether a letter was recorded for the row with the
+	// fingerprint fp.
+	HasRow(fp uint64) (has, ok bool)
+	// Letters returns how many letters and destinations have records.
+	Letters() int
+	// Settled returns the letters settled at dest, when all are.
+	Settled(dest string, made uint64, resendUnknown bool) *journal.Settled
+}
+
 // due says what a send to t does with l: the journal's entry for it at
 // t.Dest and the recipients still due (journal.Journal.Due), none when
 // the letter is settled. A test send sends every letter, afresh. It
 // answers as sender.Pool.Lookup does for a pool with the same target.
-func (t Target) due(j *journal.Journal, l *letter.Letter) (journal.Entry, []string) {
+func (t Target) due(j Journal, l *letter.Letter) (journal.Entry, []string) {
 	if t.Test {
 		return journal.Entry{}, l.Recipients
 	}
@@ -82,7 +99,7 @@ func (t Target) due(j *journal.Journal, l *letter.Letter) (journal.Entry, []stri
 // asks the journal j what a send to t would do with each. It also tells
 // the attachment store how many letters to send attach each file, so
 // that a send reads a file that many letters share once.
-func (c *Campaign) Plan(ctx context.Context, j *journal.Journal, t Target) (Plan, error) {
+func (c *Campaign) Plan(ctx context.Context, j Journal, t Target) (Plan, error) {
 	p := Plan{Elsewhere: map[string]int{}, Before: map[string]int{}}
 	sameRows, oldJournal := false, false
 	others := map[string]journal.Fingerprints{}
@@ -155,6 +172,9 @@ func (p *Plan) hold(at time.Time) {
 // not make a send to a server look like a mailing sent twice.)
 func (c *Campaign) otherJournals(dest string) (rows map[string]journal.Fingerprints, unsure []string) {
 	rows = map[string]journal.Fingerprints{}
+	if c.cfg.Send.JournalInDB() {
+		return rows, nil // a database's journal has no folder of others
+	}
 	for _, name := range journal.Others(c.cfg.Send.Journal) {
 		r, ok, err := journal.SentRows(filepath.Join(filepath.Dir(c.cfg.Send.Journal), name), dest)
 		switch {

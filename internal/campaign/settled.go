@@ -24,7 +24,7 @@ import (
 //
 // It asks the journal j what it settles at t's destination; a test send
 // (t.Test) settles nothing.
-func (c *Campaign) Settled(ctx context.Context, j *journal.Journal, t Target) (Summary, map[journal.State]int, bool) {
+func (c *Campaign) Settled(ctx context.Context, j Journal, t Target) (Summary, map[journal.State]int, bool) {
 	var sum Summary
 	r := c.cfg.Recipients
 	if r.GroupBy != "" || r.Key != "" || r.Suppress != "" || !c.opts.Select.All() || t.Test || c.opts.Shard.Split() {

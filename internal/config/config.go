@@ -174,9 +174,12 @@ type Send struct {
 	MessagesPerConnection int           `mapstructure:"messages_per_connection"`
 	RetryDelay            time.Duration `mapstructure:"retry_delay"`
 	Journal               string        `mapstructure:"journal"`
-	DSN                   DSN           `mapstructure:"dsn"`
-	MaxLetterSize         Size          `mapstructure:"max_letter_size"`
-	RenderTimeout         time.Duration `mapstructure:"render_timeout"`
+	// JournalPasswordEnv names the environment variable with the
+	// password of a journal in PostgreSQL; else PGPASSWORD or ~/.pgpass.
+	JournalPasswordEnv string        `mapstructure:"journal_password_env"`
+	DSN                DSN           `mapstructure:"dsn"`
+	MaxLetterSize      Size          `mapstructure:"max_letter_size"`
+	RenderTimeout      time.Duration `mapstructure:"render_timeout"`
 	// TestSubjectPrefix goes before the subject of every test letter
 	// (send --redirect-to), so that a test is never taken for the real
 	// one; empty for none.
@@ -254,7 +257,9 @@ func (c *Config) Resolve() {
 	if c.Send.Journal == "" {
 		c.Send.Journal = c.defaultJournal(dir, base)
 	}
-	abs(&c.Send.Journal)
+	if !c.Send.JournalInDB() {
+		abs(&c.Send.Journal)
+	}
 	if c.AttachmentsDir == "" && c.Template != "" {
 		c.AttachmentsDir = filepath.Dir(c.Template)
 	}
@@ -355,6 +360,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validateAccounts()...)
 	errs = append(errs, c.validateIMAP()...)
 	errs = append(errs, c.validateLogin()...)
+	errs = append(errs, c.validateJournal()...)
 
 	p := c.Send
 	if p.Concurrency < 1 || p.Concurrency > 100 {

@@ -111,7 +111,7 @@ func overrides(flags *pflag.FlagSet, flagKeys map[string]string) map[string]stri
 // Load with SendOnly leaves their problems out.
 func SendOnly(key string) bool {
 	return strings.HasPrefix(key, "smtp.") && key != "smtp.host" && key != "smtp.port" || strings.HasPrefix(key, "accounts.") ||
-		strings.HasPrefix(key, "send.") && key != "send.journal"
+		strings.HasPrefix(key, "send.") && key != "send.journal" && key != "send.journal_password_env"
 }
 
 // NotLogin reports the keys mailmerge login and logout do without: all

@@ -32,8 +32,14 @@ type Copies struct {
 // Read reads the journal at path for the letters delivered to dest and
 // the copies saved in folder.
 func Read(path, dest, folder string) (*Copies, error) {
+	return Of(journal.File(path), dest, folder)
+}
+
+// Of is Read of the records recs reads: a journal in a file or in
+// PostgreSQL.
+func Of(recs journal.Records, dest, folder string) (*Copies, error) {
 	c := &Copies{folder: folder, delivered: map[letter.Key]journal.Record{}, state: map[letter.Key]journal.State{}}
-	err := journal.Read(path, func(r journal.Record) error {
+	err := recs(func(r journal.Record) error {
 		switch {
 		case r.Copy == folder:
 			if c.state[r.Key] != journal.Copied {
@@ -66,11 +72,20 @@ func (c *Copies) Needs(key letter.Key) (time.Time, bool) {
 	return r.Time, ok && c.state[key] != journal.Copied
 }
 
+// Journal is where a Saver records its copies: *journal.Journal, or a
+// journal in PostgreSQL.
+type Journal interface {
+	// Append queues a record that a crash may lose.
+	Append(journal.Record) error
+	// Commit records r, and returns once it is durable.
+	Commit(journal.Record) error
+}
+
 // Saver saves copies, a batch at a time: one fsync of the journal before
 // the batch, one after.
 type Saver struct {
 	Copies  *Copies
-	Journal *journal.Journal
+	Journal Journal
 	Box     Folder
 	// Build writes a letter out as it was sent, dated when it was
 	// delivered.

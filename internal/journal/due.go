@@ -13,8 +13,8 @@ import (
 // never due; a recipient the journal has no state for is. A letter whose
 // recipients changed since its last attempt (Entry.Changed) has all of
 // them due. Both the check before a send and the send go by this.
-func (j *Journal) Due(l *letter.Letter, dest string, resendUnknown bool) (Entry, []string) {
-	e := j.Lookup(l.Key, dest).For(l.Recipients)
+func (x *Index) Due(l *letter.Letter, dest string, resendUnknown bool) (Entry, []string) {
+	e := x.Lookup(l.Key, dest).For(l.Recipients)
 	if e.Changed(l.Recipients) {
 		return e, slices.DeleteFunc(slices.Clone(l.Recipients), l.IsSuppressed)
 	}

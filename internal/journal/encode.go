@@ -1,9 +1,14 @@
 package journal
 
 import (
+	"encoding/json"
+	"errors"
+	"fmt"
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/mailmerge/mailmerge/internal/letter"
 )
 
 // appendRecord appends r as one JSON line, byte for byte what
@@ -166,4 +171,25 @@ func appendString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// Encode appends r to b as a journal file has it: one JSON object, with
+// no newline. A journal kept elsewhere (PostgreSQL) keeps the same.
+func Encode(b []byte, r Record) []byte { return appendRecord(b, &r) }
+
+// ErrNotARecord is returned by Decode for what is no record of a journal.
+var ErrNotARecord = errors.New("is not a valid record")
+
+// Decode reads one record as Encode wrote it, and checks it as a replay
+// does: a record with a state this version does not know (a newer one
+// wrote it) is an error, with the record as far as it was read.
+func Decode(b []byte) (Record, error) {
+	var rec Record
+	if err := json.Unmarshal(b, &rec); err != nil || rec.Key == (letter.Key{}) || rec.State == "" {
+		return Record{}, ErrNotARecord
+	}
+	if !known(rec.State) {
+		return rec, fmt.Errorf("has the state %q, which this mailmerge does not know: a newer version wrote it; use that version", rec.State)
+	}
+	return rec, nil
 }

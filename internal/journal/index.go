@@ -7,7 +7,9 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 
+	"github.com/mailmerge/mailmerge/internal/flatmap"
 	"github.com/mailmerge/mailmerge/internal/letter"
 )
 
@@ -141,23 +143,58 @@ func (e Entry) For(rcpts []string) Entry {
 	return e
 }
 
-// index notes what r says of its letter. Test sends settle nothing, and
-// copies say nothing of delivery: neither is indexed.
-func (j *Journal) index(r Record) {
+// Index is what a journal knows of every letter, as its records say:
+// the state of each at each destination, kept in memory. Both journals,
+// a file and PostgreSQL, keep one, filled by Add from their records in
+// order, so that they answer alike. It is safe for concurrent use.
+type Index struct {
+	mu sync.Mutex
+	// letters holds, per letter, what a send needs of its records: 24
+	// bytes and its key, so that a million letters take some 53 MB, not
+	// the records' size. The rare rest is in more and rcpts.
+	letters *flatmap.Map[keyHash, slot]
+	// more holds, per letter and destination, the state of letters sent
+	// to more than one destination, at the others than the slot's.
+	more map[destKey]status
+	// rcpts holds, per letter and destination, the recipients' states of
+	// letters whose recipients' states differ (some refused, some not).
+	rcpts map[keyHash]map[string]State
+	dests []string // destinations, by the index slots hold
+	pairs int      // letters and destinations with records
+	// fps is the fingerprints of the letters' rows, sorted, made on
+	// demand (HasRow): 8 bytes a letter.
+	fps []uint64
+}
+
+// NewIndex returns an empty index with room for n letters.
+func NewIndex(n int) *Index {
+	return &Index{letters: flatmap.New[keyHash, slot](n, hash64), more: map[destKey]status{}, rcpts: map[keyHash]map[string]State{}}
+}
+
+// Add notes what r, the next record of the journal, says of its letter.
+// Test sends settle nothing, and copies say nothing of delivery: neither
+// is indexed.
+func (x *Index) Add(r Record) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.index(r)
+}
+
+func (x *Index) index(r Record) {
 	if r.Test != "" || r.Copy != "" {
 		return
 	}
 	k := hashKey(r.Key)
-	sl, known := j.letters.Get(k)
+	sl, known := x.letters.Get(k)
 	if !known || r.FP != 0 && r.FP != sl.rowFP() {
 		sl.setRowFP(r.FP)
-		j.fps = nil
+		x.fps = nil
 	}
 	sl.made = uint32(r.Made)
-	d := j.dest(r.Dest)
-	st, ok := j.statusAt(k, sl, d)
+	d := x.dest(r.Dest)
+	st, ok := x.statusAt(k, sl, d)
 	if !ok {
-		j.pairs++
+		x.pairs++
 	}
 	st.attempt = int32(r.Attempt)
 	if !r.Part {
@@ -185,16 +222,16 @@ func (j *Journal) index(r Record) {
 	if r.State == Delivered && d < spill {
 		sl.delivered = uint8(d) + 1
 	}
-	j.letters.Put(k, j.setStatus(k, sl, d, st))
+	x.letters.Put(k, x.setStatus(k, sl, d, st))
 }
 
 // dest returns the index of a destination in dests, adding it.
-func (j *Journal) dest(name string) int {
+func (x *Index) dest(name string) int {
 	name = Destination(name)
-	i := slices.Index(j.dests, name)
+	i := slices.Index(x.dests, name)
 	if i < 0 {
-		i = len(j.dests)
-		j.dests = append(j.dests, name)
+		i = len(x.dests)
+		x.dests = append(x.dests, name)
 	}
 	return i
 }
@@ -206,27 +243,27 @@ type destKey struct {
 }
 
 // statusAt returns a letter's status at the destination with index d.
-func (j *Journal) statusAt(k keyHash, sl slot, d int) (status, bool) {
+func (x *Index) statusAt(k keyHash, sl slot, d int) (status, bool) {
 	if sl.state != 0 && int(sl.dest) == d && d < spill {
-		return status{state: states[sl.state], attempt: int32(sl.attempt), rset: sl.rset, rcpts: j.rcpts[k]}, true
+		return status{state: states[sl.state], attempt: int32(sl.attempt), rset: sl.rset, rcpts: x.rcpts[k]}, true
 	}
-	st, ok := j.more[destKey{k, d}]
+	st, ok := x.more[destKey{k, d}]
 	return st, ok
 }
 
 // setStatus stores a letter's status at the destination with index d:
 // in its slot when it has no other, else in more.
-func (j *Journal) setStatus(k keyHash, sl slot, d int, st status) slot {
+func (x *Index) setStatus(k keyHash, sl slot, d int, st status) slot {
 	if d >= spill || sl.state != 0 && int(sl.dest) != d {
-		j.more[destKey{k, d}] = st
+		x.more[destKey{k, d}] = st
 		return sl
 	}
 	sl.state, sl.dest, sl.rset = stateCode(st.state), uint8(d), st.rset
 	sl.attempt = uint8(min(st.attempt, 255))
 	if st.rcpts != nil {
-		j.rcpts[k] = st.rcpts
+		x.rcpts[k] = st.rcpts
 	} else {
-		delete(j.rcpts, k)
+		delete(x.rcpts, k)
 	}
 	return sl
 }
@@ -234,19 +271,19 @@ func (j *Journal) setStatus(k keyHash, sl slot, d int, st status) slot {
 // Grow makes room in the index for n more letters, so that a send of a
 // million letters does not grow it as it goes (each growth holds the old
 // array and the new one for a moment).
-func (j *Journal) Grow(n int) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	j.letters.Grow(j.letters.Len() + n)
+func (x *Index) Grow(n int) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.letters.Grow(x.letters.Len() + n)
 }
 
 // Known reports whether the journal has records of the letter with key,
 // at any destination, and the fingerprint of its row (0 in records older
 // than fingerprints).
-func (j *Journal) Known(key letter.Key) (fp uint64, ok bool) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	sl, ok := j.letters.Get(hashKey(key))
+func (x *Index) Known(key letter.Key) (fp uint64, ok bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	sl, ok := x.letters.Get(hashKey(key))
 	return sl.rowFP(), ok
 }
 
@@ -255,45 +292,45 @@ func (j *Journal) Known(key letter.Key) (fp uint64, ok bool) {
 // identities than this mailing gives them are the mark of a renamed
 // campaign. ok is false for a journal older than fingerprints, which
 // cannot tell.
-func (j *Journal) HasRow(fp uint64) (has, ok bool) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if j.fps == nil {
-		j.fps = make([]uint64, 0, j.letters.Len())
-		j.letters.All(func(_ keyHash, sl slot) {
+func (x *Index) HasRow(fp uint64) (has, ok bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.fps == nil {
+		x.fps = make([]uint64, 0, x.letters.Len())
+		x.letters.All(func(_ keyHash, sl slot) {
 			if fp := sl.rowFP(); fp != 0 {
-				j.fps = append(j.fps, fp)
+				x.fps = append(x.fps, fp)
 			}
 		})
-		slices.Sort(j.fps)
+		slices.Sort(x.fps)
 	}
-	_, has = slices.BinarySearch(j.fps, fp)
-	return has, len(j.fps) > 0
+	_, has = slices.BinarySearch(x.fps, fp)
+	return has, len(x.fps) > 0
 }
 
 // Lookup returns what the journal knows of the letter with key at the
 // destination dest. Records older than destinations count for every
 // destination.
-func (j *Journal) Lookup(key letter.Key, dest string) Entry {
-	j.mu.Lock()
-	defer j.mu.Unlock()
+func (x *Index) Lookup(key letter.Key, dest string) Entry {
+	x.mu.Lock()
+	defer x.mu.Unlock()
 	k := hashKey(key)
-	sl, seen := j.letters.Get(k)
+	sl, seen := x.letters.Get(k)
 	var s status
 	ok := false
 	if seen {
-		if d := slices.Index(j.dests, Destination(dest)); d >= 0 {
-			s, ok = j.statusAt(k, sl, d)
+		if d := slices.Index(x.dests, Destination(dest)); d >= 0 {
+			s, ok = x.statusAt(k, sl, d)
 		}
-		if d := slices.Index(j.dests, ""); !ok && d >= 0 {
-			s, ok = j.statusAt(k, sl, d)
+		if d := slices.Index(x.dests, ""); !ok && d >= 0 {
+			s, ok = x.statusAt(k, sl, d)
 		}
 	}
 	e := Entry{Known: ok, State: s.state, Attempts: int(s.attempt), Seen: ok, Rcpts: maps.Clone(s.rcpts), rset: s.rset}
 	if sl.delivered > 0 {
 		e.Seen = true
 		if e.State != Delivered {
-			e.Elsewhere = j.dests[sl.delivered-1]
+			e.Elsewhere = x.dests[sl.delivered-1]
 		}
 	}
 	return e
@@ -301,8 +338,8 @@ func (j *Journal) Lookup(key letter.Key, dest string) Entry {
 
 // Letters returns how many letters and destinations the journal has
 // records of, test sends aside.
-func (j *Journal) Letters() int {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	return j.pairs
+func (x *Index) Letters() int {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.pairs
 }

@@ -66,21 +66,9 @@ type Journal struct {
 
 	path string
 	f    *os.File
-	// letters holds, per letter, what a send needs of its records: 24
-	// bytes and its key, so that a million letters take some 53 MB, not
-	// the records' size. The rare rest is in more and rcpts.
-	letters *flatmap.Map[keyHash, slot]
-	// more holds, per letter and destination, the state of letters sent
-	// to more than one destination, at the others than the slot's.
-	more map[destKey]status
-	// rcpts holds, per letter and destination, the recipients' states of
-	// letters whose recipients' states differ (some refused, some not).
-	rcpts map[keyHash]map[string]State
-	dests []string // destinations, by the index slots hold
-	pairs int      // letters and destinations with records
-	// fps is the fingerprints of the letters' rows, sorted, made on
-	// demand (HasRow): 8 bytes a letter.
-	fps []uint64
+	// Index is the state of every letter, as the records say: Lookup,
+	// Due, Known and the rest are its.
+	*Index
 	// snapshot is the offset the snapshot read at Open covers (0: none);
 	// lines the records in the file at Open.
 	snapshot int64
@@ -140,7 +128,7 @@ func Open(path string) (*Journal, error) {
 // it has one that matches and from the records after it, and returns it
 // with the length of the records it read (a torn last line aside).
 func load(path string, f *os.File) (j *Journal, good int64, err error) {
-	j = &Journal{path: path, f: f, more: map[destKey]status{}, rcpts: map[keyHash]map[string]State{}}
+	j = &Journal{path: path, f: f, Index: &Index{more: map[destKey]status{}, rcpts: map[keyHash]map[string]State{}}}
 	j.cond = sync.NewCond(&j.mu)
 	base, lines := j.readSnapshot()
 	if base == 0 {
@@ -157,7 +145,7 @@ func load(path string, f *os.File) (j *Journal, good int64, err error) {
 	}
 	j.snapshot = base
 	good, n, err := replay(f, filepath.Base(path), lines, func(r Record) error {
-		j.index(r)
+		j.Add(r)
 		return nil
 	})
 	if err != nil {

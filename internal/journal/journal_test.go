@@ -3,7 +3,6 @@ package journal
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -29,51 +28,6 @@ func rec(name string, state State) Record {
 }
 
 func nameOf(r Record) string { return strings.TrimSuffix(r.Rcpt[0], "@example.com") }
-
-func TestReplay(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "m.journal")
-	j, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range []Record{
-		rec("a", Attempt), rec("a", EOD), rec("a", Delivered),
-		rec("b", Attempt), rec("b", EOD),
-		rec("c", Attempt),
-		rec("d", Attempt), rec("d", Deferred),
-		rec("e", Attempt), rec("e", EOD), rec("e", Failed),
-	} {
-		if err := j.Commit(r); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := j.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
-		t.Errorf("journal mode %v, want 0600", fi.Mode().Perm())
-	}
-
-	j, err = Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer j.Close()
-	want := map[string]State{"a": Delivered, "b": Unknown, "c": Attempt, "d": Deferred, "e": Failed}
-	for name, state := range want {
-		e := j.Lookup(key(name), "")
-		got, attempts, ok := e.State, e.Attempts, e.Known
-		if !ok || got != state || attempts != 1 {
-			t.Errorf("%s: state %q after %d attempts, want %q after 1", name, got, attempts, state)
-		}
-	}
-	if j.Lookup(key("z"), "").Known {
-		t.Error("a letter never sent has a record")
-	}
-	if n := j.Letters(); n != 5 {
-		t.Errorf("Letters() = %d, want 5", n)
-	}
-}
 
 func TestTornLastLineIsIgnoredAndCut(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "m.journal")
@@ -109,23 +63,6 @@ func TestCorruptMiddleIsAnError(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "line 2 is not a valid record") {
 		t.Errorf("err = %v", err)
 	}
-}
-
-func TestLock(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "m.journal")
-	j, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Open(path); !errors.Is(err, ErrLocked) {
-		t.Errorf("second Open: %v, want ErrLocked", err)
-	}
-	j.Close()
-	j, err = Open(path)
-	if err != nil {
-		t.Fatalf("Open after Close: %v", err)
-	}
-	j.Close()
 }
 
 // TestGroupCommit: concurrent commits share fsyncs, and each is durable
@@ -286,110 +223,6 @@ func TestHistorySent(t *testing.T) {
 	}
 }
 
-// TestDeliveriesSince: the deliveries at a destination since a time,
-// oldest first, each with its envelope recipients; other destinations'
-// are not counted.
-func TestDeliveriesSince(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "m.journal")
-	j, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
-	at := func(r Record, d time.Duration, dest string, rcpt ...string) Record {
-		r.Time, r.Dest, r.Rcpt = now.Add(d), dest, rcpt
-		return r
-	}
-	for _, r := range []Record{
-		at(rec("a", Delivered), -25*time.Hour, "smtp:mx:587", "a@x"),
-		at(rec("b", Delivered), -time.Hour, "smtp:mx:587", "b@x", "cc@x", "bcc@x"),
-		func() Record { r := at(rec("c", Delivered), -2*time.Hour, "", "c@x"); r.Account = "ya"; return r }(),
-		at(rec("d", Delivered), -time.Hour, "maildir:/out", "d@x"),
-		at(rec("e", Deferred), -time.Hour, "smtp:mx:587", "e@x"),
-	} {
-		j.Commit(r)
-	}
-	j.Close()
-	got, err := DeliveriesSince(path, "smtp:other:25", now.Add(-24*time.Hour))
-	want := []Delivery{{now.Add(-2 * time.Hour), 1, "ya"}, {now.Add(-time.Hour), 3, ""}}
-	if err != nil || !slices.Equal(got, want) {
-		t.Errorf("DeliveriesSince = %v, %v; want %v", got, err, want)
-	}
-}
-
-// TestClock: records without a time are dated by the journal's clock,
-// in UTC; a record's own time stands.
-func TestClock(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "m.journal")
-	j, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.FixedZone("MSK", 3*60*60))
-	j.Now = func() time.Time { return now }
-	own := rec("b", Delivered)
-	own.Time = now.Add(-time.Hour)
-	j.Commit(rec("a", Delivered))
-	j.Commit(own)
-	j.Close()
-	var got []time.Time
-	Read(path, func(r Record) error { got = append(got, r.Time); return nil })
-	if len(got) != 2 || !got[0].Equal(now) || got[0].Location() != time.UTC || !got[1].Equal(now.Add(-time.Hour)) {
-		t.Errorf("times %v, want %v (UTC) and an hour before", got, now)
-	}
-}
-
-// TestDestinations: a letter delivered to one destination is not
-// delivered to another; records older than destinations count for every
-// one; test sends settle nothing.
-func TestDestinations(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "m.journal")
-	j, _ := Open(path)
-	at := func(name string, state State, dest, test string) Record {
-		r := rec(name, state)
-		r.Dest, r.Test = dest, test
-		return r
-	}
-	for _, r := range []Record{
-		at("a", Delivered, "maildir:/out", ""),
-		at("b", Delivered, "", ""), // an older journal's record
-		at("c", Delivered, "smtp:mx:587", "me@example.com"),
-		at("d", Failed, "smtp:mx:587", ""),
-	} {
-		j.Commit(r)
-	}
-	j.Close()
-	j, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer j.Close()
-	for _, tt := range []struct {
-		name, dest string
-		want       Entry
-	}{
-		{"a", "maildir:/out", Entry{Known: true, State: Delivered, Attempts: 1, Seen: true}},
-		{"a", "smtp:mx:587", Entry{Seen: true, Elsewhere: "maildir:/out"}},
-		{"b", "smtp:mx:587", Entry{Known: true, State: Delivered, Attempts: 1, Seen: true}},
-		{"c", "smtp:mx:587", Entry{}},
-		{"d", "smtp:mx:587", Entry{Known: true, State: Failed, Attempts: 1, Seen: true}},
-		{"d", "maildir:/out", Entry{}},
-	} {
-		got := j.Lookup(key(tt.name), tt.dest)
-		got.rset = 0 // what Changed compares, tested there
-		if !reflect.DeepEqual(got, tt.want) {
-			t.Errorf("%s at %s: %+v, want %+v", tt.name, tt.dest, got, tt.want)
-		}
-	}
-	if n := j.Letters(); n != 3 {
-		t.Errorf("Letters() = %d, want 3 (the test send is not one)", n)
-	}
-	h, _ := ReadHistory(path, "smtp:mx:587")
-	if len(h.Outcomes) != 2 || h.Outcomes[key("b")].Last.State != Delivered || h.Outcomes[key("d")].Last.State != Failed || len(h.Letters) != 3 {
-		t.Errorf("ReadHistory at smtp:mx:587 = %v, want b (older than destinations) and d; letters a, b, d", h)
-	}
-}
-
 // TestOneSMTPDestination: every SMTP server is one destination. A letter
 // delivered through the relay written as 127.0.0.1, as localhost, on
 // another port or through another relay since (journals before recorded
@@ -424,57 +257,6 @@ func TestOneSMTPDestination(t *testing.T) {
 	}
 	if h, _ := ReadHistory(path, SMTP); len(h.Outcomes) != 3 {
 		t.Errorf("ReadHistory at smtp: %d outcomes, want 3", len(h.Outcomes))
-	}
-}
-
-// TestRecipients: each recipient keeps its own state: a refusal is never
-// hidden by another recipient's delivery, and an attempt to some of a
-// letter's recipients leaves the others' states as they were.
-func TestRecipients(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "m.journal")
-	j, _ := Open(path)
-	r := rec("a", Delivered)
-	r.Rcpt = []string{"Ann@example.com", "fail@example.com", "later@example.com", "teacher@example.com"}
-	r.Rejected = []Rejection{{Rcpt: "fail@example.com", State: Failed, Code: 550}, {Rcpt: "later@example.com", State: Deferred, Code: 451}}
-	j.Commit(r)
-	old := rec("b", Delivered) // a record older than per-recipient states
-	old.Rcpt = []string{"b@example.com", "x@example.com"}
-	old.Rejected = []Rejection{{Rcpt: "x@example.com", Code: 451}}
-	j.Commit(old)
-	j.Close()
-
-	j, _ = Open(path)
-	e := j.Lookup(key("a"), "")
-	for rcpt, want := range map[string]State{"ann@EXAMPLE.com": Delivered, "fail@example.com": Failed, "later@example.com": Deferred, "teacher@example.com": Delivered} {
-		if got, known := e.StateOf(rcpt); !known || got != want {
-			t.Errorf("%s: %s, want %s", rcpt, got, want)
-		}
-	}
-	if got, _ := j.Lookup(key("b"), "").StateOf("x@example.com"); got != Failed {
-		t.Errorf("an older record's refusal: %s, want failed (never retried then)", got)
-	}
-	// The retry to the deferred recipient alone.
-	retry := rec("a", EOD)
-	retry.Rcpt, retry.Part, retry.Attempt = []string{"later@example.com"}, true, 2
-	j.Commit(retry)
-	retry.State = Delivered
-	j.Commit(retry)
-	j.Close()
-
-	j, _ = Open(path)
-	defer j.Close()
-	e = j.Lookup(key("a"), "")
-	for rcpt, want := range map[string]State{"ann@example.com": Delivered, "fail@example.com": Failed, "later@example.com": Delivered} {
-		if got, _ := e.StateOf(rcpt); got != want {
-			t.Errorf("after the retry, %s: %s, want %s", rcpt, got, want)
-		}
-	}
-	if e.Attempts != 2 {
-		t.Errorf("attempts %d", e.Attempts)
-	}
-	h, _ := ReadHistory(path, "")
-	if o := h.Outcomes[key("a")]; o.Rcpts["fail@example.com"].Code != 550 || o.Rcpts["fail@example.com"].Phase != "RCPT" || o.Rcpts["later@example.com"].State != Delivered || o.Rcpts["ann@example.com"].State != Delivered {
-		t.Errorf("outcomes %+v", o.Rcpts)
 	}
 }
 

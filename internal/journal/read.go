@@ -2,7 +2,7 @@ package journal
 
 import (
 	"bufio"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,6 +13,16 @@ import (
 
 	"github.com/mailmerge/mailmerge/internal/letter"
 )
+
+// Records reads a journal's records in order, calling fn for each; an
+// error of fn ends the reading and is returned. File reads a journal
+// file; a journal in PostgreSQL has its own.
+type Records func(fn func(Record) error) error
+
+// File is the records of the journal at path, as Read reads them.
+func File(path string) Records {
+	return func(fn func(Record) error) error { return Read(path, fn) }
+}
 
 // Read calls fn for every record of the journal at path, without locking
 // it (a send may be running). A torn last line is skipped.
@@ -125,8 +135,13 @@ type History struct {
 // recipient. Test sends are left out; records older than destinations
 // count for every destination.
 func ReadHistory(path, dest string) (*History, error) {
+	return HistoryOf(File(path), dest)
+}
+
+// HistoryOf is ReadHistory of the records recs reads.
+func HistoryOf(recs Records, dest string) (*History, error) {
 	h := &History{Outcomes: map[letter.Key]*Outcome{}, Letters: map[letter.Key]uint64{}, Tests: map[string]int{}}
-	err := Read(path, func(r Record) error {
+	err := recs(func(r Record) error {
 		if r.Copy != "" {
 			return nil
 		}
@@ -189,8 +204,13 @@ type Delivery struct {
 // or after t to dest (records without a destination count too, and test
 // sends, which went through the same account), oldest first.
 func DeliveriesSince(path, dest string, t time.Time) ([]Delivery, error) {
+	return DeliveriesIn(File(path), dest, t)
+}
+
+// DeliveriesIn is DeliveriesSince of the records recs reads.
+func DeliveriesIn(recs Records, dest string, t time.Time) ([]Delivery, error) {
 	var out []Delivery
-	err := Read(path, func(r Record) error {
+	err := recs(func(r Record) error {
 		if r.State != Delivered || r.Copy != "" || r.Time.Before(t) {
 			return nil
 		}
@@ -216,12 +236,12 @@ func replay(r io.Reader, name string, before int, fn func(Record) error) (off in
 		if err != nil {
 			return off, n - 1, fmt.Errorf("read journal %s: %w", name, err)
 		}
-		var rec Record
-		if err := json.Unmarshal(line, &rec); err != nil || rec.Key == (letter.Key{}) || rec.State == "" {
+		rec, err := Decode(line)
+		if errors.Is(err, ErrNotARecord) {
 			return off, n - 1, fmt.Errorf("journal %s: line %d is not a valid record: the file is damaged; move it aside to start the mailing afresh (which may send letters twice)", name, n)
 		}
-		if !known(rec.State) {
-			return off, n - 1, fmt.Errorf("journal %s: line %d has the state %q, which this mailmerge does not know: a newer version wrote it; use that version", name, n, rec.State)
+		if err != nil {
+			return off, n - 1, fmt.Errorf("journal %s: line %d %w", name, n, err)
 		}
 		if err := fn(rec); err != nil {
 			return off, n - 1, err

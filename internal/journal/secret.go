@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -40,6 +41,24 @@ func Secret(path string, create bool) ([]byte, error) {
 	if _, err := rand.Read(secret); err != nil {
 		return nil, err
 	}
+	return place(path, secret)
+}
+
+// SetSecret keeps secret as the campaign's secret beside the journal at
+// path, as Secret makes one: for a journal moved here from elsewhere
+// (journal import). A secret already there is kept; it must be the same.
+func SetSecret(path string, secret []byte) error {
+	got, err := place(path, secret)
+	if err == nil && !bytes.Equal(got, secret) {
+		err = fmt.Errorf("the mailing's secret %s.secret is there already, and is another: move it aside first", path)
+	}
+	return err
+}
+
+// place writes secret as the secret beside the journal at path, unless
+// one is there, and returns the one there then.
+func place(path string, secret []byte) ([]byte, error) {
+	name := path + ".secret"
 	// Written whole under another name, then linked into place: a reader
 	// never sees half a secret, and of two sends at once one secret wins.
 	f, err := os.CreateTemp(filepath.Dir(name), filepath.Base(name)+".*")

@@ -26,18 +26,18 @@ type settledLetter struct {
 // or fingerprints were. A send that finds every row's letter in it, and
 // every letter of it for a row, has nothing to do. resendUnknown counts
 // letters of unknown fate as due, as a send with --resend-unknown does.
-func (j *Journal) Settled(dest string, made uint64, resendUnknown bool) *Settled {
-	j.mu.Lock()
-	defer j.mu.Unlock()
+func (x *Index) Settled(dest string, made uint64, resendUnknown bool) *Settled {
+	x.mu.Lock()
+	defer x.mu.Unlock()
 	s := &Settled{}
-	d := slices.Index(j.dests, Destination(dest))
-	if d < 0 || uint32(made) == 0 || slices.Contains(j.dests, "") {
+	d := slices.Index(x.dests, Destination(dest))
+	if d < 0 || uint32(made) == 0 || slices.Contains(x.dests, "") {
 		return s
 	}
-	s.letters = make([]settledLetter, 0, j.letters.Len())
+	s.letters = make([]settledLetter, 0, x.letters.Len())
 	all := true
-	j.letters.All(func(k keyHash, sl slot) {
-		st, ok := j.statusAt(k, sl, d)
+	x.letters.All(func(k keyHash, sl slot) {
+		st, ok := x.statusAt(k, sl, d)
 		switch {
 		case !ok || !all:
 		case st.rcpts != nil || Due(st.state, resendUnknown) || sl.made != uint32(made) || sl.rowFP() == 0:

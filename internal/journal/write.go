@@ -75,7 +75,7 @@ func (j *Journal) queue(r Record) (uint64, error) {
 	}
 	j.pending = append(appendRecord(j.pending, &r), '\n')
 	j.seq++
-	j.index(r)
+	j.Add(r)
 	return j.seq, nil
 }
 

@@ -11,7 +11,6 @@ import (
 	"github.com/mailmerge/mailmerge/internal/bounce"
 	"github.com/mailmerge/mailmerge/internal/campaign"
 	"github.com/mailmerge/mailmerge/internal/config"
-	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/letter"
 	"github.com/mailmerge/mailmerge/internal/mailbox"
 	"github.com/mailmerge/mailmerge/internal/recipients"
@@ -28,10 +27,11 @@ func Bounces(ctx context.Context, cfg *config.Config, moveTo string, ask Prompt)
 		return nil, fail(Config, cfg.KeyErr("imap.host", errors.New("bounces reads your mailbox over IMAP: add an imap: section with host and username, and give the password in the environment variable MAILMERGE_IMAP_PASSWORD (or imap.password_file); config.example.yaml and README.md show it")))
 	}
 	paths := bounceJournals(cfg)
-	if _, err := os.Stat(paths[0]); errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(paths[0]); errors.Is(err, fs.ErrNotExist) && !cfg.Send.JournalInDB() {
 		return nil, &Error{Kind: Data, Err: fmt.Errorf("nothing has been sent for this mailing yet (no journal at %s): run mailmerge send first", paths[0])}
 	}
-	var journals []*journal.Journal
+	var journals []Journal
+	var cfgs []*config.Config // the config as each journal's reader sees it
 	defer func() {
 		for _, j := range journals {
 			j.Close()
@@ -39,11 +39,13 @@ func Bounces(ctx context.Context, cfg *config.Config, moveTo string, ask Prompt)
 	}()
 	letters := 0
 	for _, p := range paths {
-		j, err := openJournal(p, "run bounces when the send has finished")
+		pc := *cfg
+		pc.Send.Journal = p
+		j, _, err := openJournal(ctx, &pc, nil, nil, "run bounces when the send has finished", false)
 		if err != nil {
 			return nil, err
 		}
-		journals = append(journals, j)
+		journals, cfgs = append(journals, j), append(cfgs, &pc)
 		letters += j.Letters()
 	}
 	if letters == 0 {
@@ -66,7 +68,7 @@ func Bounces(ctx context.Context, cfg *config.Config, moveTo string, ask Prompt)
 	// the shard that sent its letter, read in turn.
 	var total *bounce.Reading
 	for i, j := range journals {
-		r, err := bounce.Read(readCtx, j, paths[i], mb, bounce.Options{Folder: cfg.IMAP.Mailbox, MoveTo: moveTo})
+		r, err := bounce.ReadFrom(readCtx, j, journalRecords(readCtx, cfgs[i]), mb, bounce.Options{Folder: cfg.IMAP.Mailbox, MoveTo: moveTo})
 		if r != nil && err != nil && len(r.Recorded) == 0 {
 			r = nil // counts of a folder never read would read as "no bounces"
 		}
@@ -89,6 +91,9 @@ func Bounces(ctx context.Context, cfg *config.Config, moveTo string, ask Prompt)
 // shards, its shards' journals beside it.
 func bounceJournals(cfg *config.Config) []string {
 	base := cfg.Send.Journal
+	if cfg.Send.JournalInDB() {
+		return []string{base} // no shards there
+	}
 	shards := shardJournals(base)
 	if len(shards) == 0 || hasRecords(base) {
 		return []string{base}
@@ -133,7 +138,7 @@ func addReading(total, r *bounce.Reading) *bounce.Reading {
 // identity: rows added above it since the send moved it. A letter the
 // list no longer makes, or a list that cannot be read, leaves the line
 // as sent alone to say (Line 0).
-func placeNow(ctx context.Context, cfg *config.Config, j *journal.Journal, recorded []bounce.Recorded) {
+func placeNow(ctx context.Context, cfg *config.Config, j Journal, recorded []bounce.Recorded) {
 	if len(recorded) == 0 {
 		return
 	}

@@ -6,13 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/mailmerge/mailmerge/internal/campaign"
 	"github.com/mailmerge/mailmerge/internal/config"
-	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/letter"
 	"github.com/mailmerge/mailmerge/internal/mailbox"
 	"github.com/mailmerge/mailmerge/internal/preview"
@@ -34,7 +35,7 @@ func NewCampaign(cfg *config.Config, opts campaign.Options, notes io.Writer) *ca
 	}
 	if opts.Secret == nil {
 		// A damaged secret is send's to say.
-		opts.Secret, _ = journal.Secret(cfg.Send.Journal, false)
+		opts.Secret, _ = campaignSecret(context.Background(), cfg)
 	}
 	return campaign.New(cfg, opts)
 }
@@ -281,4 +282,29 @@ func ServerLines(info *sender.ServerInfo) []string {
 		out = append(out, "  login:      AUTH "+strings.Join(info.Auth, " ")+" offered")
 	}
 	return out
+}
+
+// Lines says, a line each, what CheckServer learned (ServerLines), and
+// whose OAuth2 login it used, until when.
+func (c *ServerCheck) Lines() []string {
+	out := ServerLines(c.ServerInfo)
+	if l := c.Login; l != nil {
+		until := ""
+		if !l.Expiry.IsZero() {
+			until = ", the token good until " + l.Expiry.Local().Format("2006-01-02 15:04") + " (mailmerge renews it)"
+		}
+		out = append(out, fmt.Sprintf("  OAuth2:     logged in as %s at %s, scopes %s%s", l.Username, l.Server, strings.Join(l.Scopes, " "), until))
+	}
+	return out
+}
+
+// String says what CheckMailbox learned, in a line.
+func (mi *MailboxInfo) String() string {
+	var held []string
+	for i, f := range mi.Folders {
+		held = append(held, fmt.Sprintf("%s holds %s", f, Plural(int(mi.Counts[i]), "message")))
+	}
+	server := mi.Server
+	return fmt.Sprintf("%s (IMAP, %s): logged in as %s in %d ms; %s; nothing was read or changed",
+		net.JoinHostPort(server.Host, strconv.Itoa(server.Port)), strings.ToUpper(string(server.Security)), server.Username, mi.Elapsed.Milliseconds(), strings.Join(held, ", "))
 }

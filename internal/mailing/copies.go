@@ -47,8 +47,8 @@ func openSentFolder(ctx context.Context, cfg *config.Config, ask Prompt) (*sentF
 
 // save saves a copy of each letter delivered that has none yet, in CSV
 // order, and returns how many it saved or found there.
-func (f *sentFolder) save(ctx context.Context, c *campaign.Campaign, j *journal.Journal, dest string) (int, error) {
-	cp, err := copies.Read(f.cfg.Send.Journal, dest, f.cfg.IMAP.SentFolder)
+func (f *sentFolder) save(ctx context.Context, c *campaign.Campaign, j Journal, dest string) (int, error) {
+	cp, err := copies.Of(journalRecords(ctx, f.cfg), dest, f.cfg.IMAP.SentFolder)
 	if err != nil || cp.Missing() == 0 {
 		return 0, err
 	}
@@ -121,7 +121,7 @@ func (s *send) lookInSent(ctx context.Context) error {
 	var keys []string
 	// A pass of its own, quiet: the check that follows says what is wrong
 	// with the rows, once.
-	quiet := campaign.New(cfg, campaign.Options{OnError: func(error) {}, OnWarning: func(error) {}, Known: pool.Journal.Known, Shard: s.opts.Shard})
+	quiet := campaign.New(cfg, campaign.Options{OnError: func(error) {}, OnWarning: func(error) {}, Known: s.journal.Known, Shard: s.opts.Shard})
 	_, err := quiet.Envelopes(ctx, func(l *letter.Letter, _ *recipients.Record) error {
 		e, due := pool.Lookup(l)
 		switch {
@@ -182,12 +182,12 @@ func (s *send) lookInSent(ctx context.Context) error {
 		}
 		rec := journal.Record{Key: cd.l.Key, Dest: pool.Transport.Destination(), Line: cd.l.Line, Rcpt: cd.rcpt,
 			FP: cd.l.Fingerprint, Made: cd.l.Made, MessageID: found[cd.l.Key.String()][i], Attempt: 1, State: journal.Delivered, Text: text}
-		if err := pool.Journal.Commit(rec); err != nil {
+		if err := s.journal.Commit(rec); err != nil {
 			return fail(Internal, err)
 		}
 		// Its copy is the one found: none is saved again.
 		rec.State, rec.Copy, rec.Text = journal.Copied, cfg.IMAP.SentFolder, ""
-		if err := pool.Journal.Commit(rec); err != nil {
+		if err := s.journal.Commit(rec); err != nil {
 			return fail(Internal, err)
 		}
 	}

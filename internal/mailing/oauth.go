@@ -182,3 +182,13 @@ func LoginAccount(cfg *config.Config, name string) (*config.Config, error) {
 	}
 	return nil, &Error{Kind: Usage, Err: fmt.Errorf("several accounts log in with oauth2 (%s): say which with --account NAME, and log in to each", strings.Join(names, ", "))}
 }
+
+// Lines says who is logged in where (what: "logged in as"), with which
+// scopes, until when.
+func (s *Signed) Lines(what string) []string {
+	out := []string{fmt.Sprintf("%s %s at %s", what, s.Username, s.Server), "  scopes: " + strings.Join(s.Scopes, " ")}
+	if !s.Expiry.IsZero() {
+		out = append(out, fmt.Sprintf("  the access token is good until %s; mailmerge renews it", s.Expiry.Local().Format("2006-01-02 15:04")))
+	}
+	return out
+}

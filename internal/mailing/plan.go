@@ -2,6 +2,7 @@ package mailing
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -27,6 +28,9 @@ import (
 func (s *send) notePlan(plan campaign.Plan) error {
 	cfg, w := s.cfg, s.notes
 	journalName := filepath.Base(cfg.Send.Journal)
+	if db, ok := journalDB(cfg, nil); ok {
+		journalName = "the journal of " + db.Where()
+	}
 	var before, copies []string // journals in this folder, and in others
 	for _, name := range slices.Sorted(maps.Keys(plan.Before)) {
 		if filepath.IsAbs(name) {
@@ -101,7 +105,7 @@ func destinationName(dest string) string {
 // A test send (test set) records nothing: like its letters, its invalid
 // rows settle nothing.
 type invalidRows struct {
-	j        *journal.Journal
+	j        Journal
 	campaign string
 	dest     string
 	test     bool
@@ -142,7 +146,7 @@ func openWindow(cfg *config.Config, dest, account string, now time.Time) (*windo
 		return nil, nil
 	}
 	w := &window{account: account, quota: q, recipients: cfg.Send.CountsRecipients(), now: now, left: q.N}
-	done, err := journal.DeliveriesSince(cfg.Send.Journal, dest, now.Add(-q.Per+1))
+	done, err := journal.DeliveriesIn(journalRecords(context.Background(), cfg), dest, now.Add(-q.Per+1))
 	if err != nil {
 		return nil, &Error{Kind: Internal, Err: fmt.Errorf("count the letters of send.daily_limit: %w", err)}
 	}

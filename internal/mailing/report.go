@@ -27,13 +27,20 @@ import (
 // journals, when given (report --journal), are the journals to read
 // instead, merged: files, or patterns of names, such as the journals of
 // a mailing's shards. Without, a mailing split into shards whose
-// journals are beside its own (and it has none) is read from theirs.
+// journals are beside its own (and it has none) is read from theirs. A
+// journal in PostgreSQL is one for the mailing: it is read alone.
 func Report(ctx context.Context, cfg *config.Config, sel *selection.Selection, journals []string, notes io.Writer) (*report.Report, *journal.History, campaign.Summary, error) {
-	paths, err := reportJournals(cfg, journals, notes)
-	if err != nil {
-		return nil, nil, campaign.Summary{}, err
+	var history *journal.History
+	var err error
+	if cfg.Send.JournalInDB() && len(journals) == 0 {
+		history, err = journal.HistoryOf(journalRecords(ctx, cfg), Destination(cfg))
+	} else {
+		paths, perr := reportJournals(cfg, journals, notes)
+		if perr != nil {
+			return nil, nil, campaign.Summary{}, perr
+		}
+		history, err = readHistories(paths, Destination(cfg), notes)
 	}
-	history, err := readHistories(paths, Destination(cfg), notes)
 	var pe *fs.PathError
 	if errors.Is(err, fs.ErrNotExist) && errors.As(err, &pe) {
 		return nil, nil, campaign.Summary{}, &Error{Kind: Data, Err: fmt.Errorf("no journal at %s: nothing has been sent for this campaign", pe.Path)}

@@ -122,6 +122,9 @@ type SendResult struct {
 // them (wait.go).
 func Send(ctx context.Context, cfg *config.Config, opts SendOptions) (*SendResult, error) {
 	s := &send{cfg: cfg, base: cfg.Send.Journal, opts: opts, notes: opts.Notes}
+	if opts.Shard.Split() && cfg.Send.JournalInDB() {
+		return nil, &Error{Kind: Usage, Err: errors.New("--shard splits a mailing whose journal is a file; a journal in PostgreSQL is one for every machine")}
+	}
 	if opts.Shard.Split() {
 		// The shard's journal in the mailing's place: whatever reads or
 		// writes "the journal" (the window of send.daily_limit, the
@@ -150,7 +153,7 @@ type send struct {
 	notes     io.Writer
 	transport sender.Transport // the first account's: they share a destination
 	accounts  []*outbound
-	journal   *journal.Journal
+	journal   Journal
 	campaign  *campaign.Campaign
 	pool      *sender.Pool
 	invalid   *invalidRows
@@ -169,7 +172,7 @@ type send struct {
 }
 
 func (s *send) run(ctx context.Context) (*SendResult, error) {
-	closeAll, err := s.open()
+	closeAll, err := s.open(ctx)
 	defer closeAll()
 	if err != nil {
 		return nil, err
@@ -184,7 +187,7 @@ func (s *send) run(ctx context.Context) (*SendResult, error) {
 // transport, the lock of the campaign's name with the journals of its
 // copies, and the journal with its secret. closeAll gives them back, in
 // the right order, whatever open returns.
-func (s *send) open() (closeAll func(), err error) {
+func (s *send) open(ctx context.Context) (closeAll func(), err error) {
 	cfg, opts := s.cfg, s.opts
 	var closers []func()
 	closeAll = func() {
@@ -209,8 +212,10 @@ func (s *send) open() (closeAll func(), err error) {
 
 	// Copies of this mailing in other folders of this machine: one send of
 	// the campaign's name at a time, and their journals for the plan. The
-	// lock is given back after the journal is closed (deferred first).
-	if opts.Redirect == nil && dest == journal.SMTP {
+	// lock is given back after the journal is closed (deferred first). A
+	// journal in a database has one place, and its own lock of the
+	// campaign, for every machine.
+	if opts.Redirect == nil && dest == journal.SMTP && !cfg.Send.JournalInDB() {
 		reg, err := register(cfg, opts.Shard)
 		if errors.Is(err, journal.ErrCampaignBusy) {
 			hint := "wait for that send to finish; a copy of this folder is the same mailing, and must not send it again"
@@ -236,21 +241,23 @@ func (s *send) open() (closeAll func(), err error) {
 	}
 	// The journal first: its lock keeps a second send of this campaign out
 	// from the start, and it tells which letters are still to send.
-	if s.journal, err = openJournal(cfg.Send.Journal, "wait for the other send to finish, or stop it (Ctrl-C) and run send again"); err != nil {
+	// With it the key of the tags that make this mailing's Message-IDs
+	// and ENVIDs impossible to forge: made with the journal, kept with it.
+	if s.journal, s.secret, err = openJournal(ctx, cfg, opts.Now, s.notes, "wait for the other send to finish, or stop it (Ctrl-C) and run send again", !opts.Shard.Split()); err != nil {
 		return closeAll, err
 	}
 	closers = append(closers, func() { s.journal.Close() })
-	s.journal.Now = opts.Now
 	closers = append(closers, tuneGC(cfg.Recipients.File)) // the index, a million letters' worth, is in
-	// The key of the tags that make this mailing's Message-IDs and ENVIDs
-	// impossible to forge: made with the journal, kept beside it; the
-	// shards of a split share the mailing's.
-	had, _ := journal.Secret(s.base, false)
-	if s.secret, err = journal.Secret(s.base, true); err != nil {
-		return closeAll, fail(Internal, err)
-	}
-	if had == nil && opts.Shard.Split() && opts.Redirect == nil {
-		fmt.Fprintf(s.notes, "note: made the mailing's secret, %s: shards on other machines need a copy of it beside their config before they send, for their letters' Message-IDs to be of one mailing\n", filepath.Base(s.base)+".secret")
+	if opts.Shard.Split() {
+		// The shards of a split share the mailing's secret, beside its
+		// own journal.
+		had, _ := journal.Secret(s.base, false)
+		if s.secret, err = journal.Secret(s.base, true); err != nil {
+			return closeAll, fail(Internal, err)
+		}
+		if had == nil && opts.Redirect == nil {
+			fmt.Fprintf(s.notes, "note: made the mailing's secret, %s: shards on other machines need a copy of it beside their config before they send, for their letters' Message-IDs to be of one mailing\n", filepath.Base(s.base)+".secret")
+		}
 	}
 	return closeAll, nil
 }
@@ -574,19 +581,4 @@ func register(cfg *config.Config, shard campaign.Shard) (*journal.Registration, 
 		return journal.RegisterShard(dir, cfg.Campaign, cfg.Send.Journal, shard.K, shard.N)
 	}
 	return journal.Register(dir, cfg.Campaign, cfg.Send.Journal)
-}
-
-// openJournal opens a mailing's journal; hint says what to do when
-// another command holds it.
-func openJournal(path, hint string) (*journal.Journal, error) {
-	j, err := journal.Open(path)
-	switch {
-	case errors.Is(err, journal.ErrLocked):
-		return nil, &Error{Kind: Locked, Err: err, Hint: hint}
-	case errors.Is(err, journal.ErrNotAFile):
-		return nil, &Error{Kind: Config, Err: err}
-	case err != nil:
-		return nil, &Error{Kind: Internal, Err: err}
-	}
-	return j, nil
 }

@@ -66,6 +66,27 @@ type Tx struct {
 	Last bool
 }
 
+// Journal is what a pool does with the journal of its letters: it asks
+// what is still due, and records every attempt. *journal.Journal is one;
+// a journal in PostgreSQL is another.
+type Journal interface {
+	// Due says what of the letter l is still to send to dest
+	// (journal.Journal.Due).
+	Due(l *letter.Letter, dest string, resendUnknown bool) (journal.Entry, []string)
+	// Lookup returns what the journal knows of the letter with key at
+	// dest.
+	Lookup(key letter.Key, dest string) journal.Entry
+	// Append queues a record that a crash may lose: it is written with
+	// the next Commit.
+	Append(journal.Record) error
+	// Write records an outcome: it survives a crash of the process, and
+	// is durable with the next Commit.
+	Write(journal.Record) error
+	// Commit records the eod before a letter's final dot, and returns
+	// once it, and every record before it, is durable.
+	Commit(journal.Record) error
+}
+
 // Pool delivers letters through its accounts' sessions: Concurrency
 // sessions of Transport, at the pace of Limit, or, when Accounts is set,
 // through those.
@@ -75,7 +96,7 @@ type Pool struct {
 	// Concurrency and Limit: each letter goes through one of them. They
 	// share a Destination.
 	Accounts []Account
-	Journal  *journal.Journal
+	Journal  Journal
 	// Build writes a letter out. It runs once per letter, in the worker
 	// that first sends it; the bytes are kept for the letter's retries.
 	// Its context ends when the letters in flight are to be abandoned

@@ -1,0 +1,113 @@
+package mailing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/mailmerge/mailmerge/internal/bounce"
+	"github.com/mailmerge/mailmerge/internal/campaign"
+	"github.com/mailmerge/mailmerge/internal/config"
+	"github.com/mailmerge/mailmerge/internal/copies"
+	"github.com/mailmerge/mailmerge/internal/journal"
+	"github.com/mailmerge/mailmerge/internal/letter"
+	"github.com/mailmerge/mailmerge/internal/pgjournal"
+	"github.com/mailmerge/mailmerge/internal/sender"
+)
+
+// Journal is an open journal of a mailing, as the use cases use it: a
+// file (*journal.Journal), or PostgreSQL. It is what the pool, the plan,
+// the Sent folder's copies and the bounces record and ask, and what a
+// send does with it besides.
+type Journal interface {
+	sender.Journal
+	campaign.Journal
+	copies.Journal
+	bounce.Journal
+	// Grow makes room in the index for n more letters.
+	Grow(n int)
+	// RecordInvalid records a row that made no letter, left out of a
+	// send on request.
+	RecordInvalid(key letter.Key, dest string, line int, fp uint64, problem string) error
+	// Close writes what is queued, makes it durable, and gives the lock
+	// back.
+	Close() error
+}
+
+// journalDB is the journal in PostgreSQL that send.journal names, its
+// password from send.journal_password_env's variable (else PGPASSWORD or
+// ~/.pgpass); ok is false for a journal file. What the database is made
+// ready with goes to notes (nil for nowhere).
+func journalDB(cfg *config.Config, notes io.Writer) (db pgjournal.DB, ok bool) {
+	if !cfg.Send.JournalInDB() {
+		return pgjournal.DB{}, false
+	}
+	db = pgjournal.DB{URL: cfg.Send.Journal, Campaign: cfg.Campaign}
+	if env := cfg.Send.JournalPasswordEnv; env != "" {
+		db.Password = os.Getenv(env)
+	}
+	if notes != nil {
+		db.Notify = func(msg string) { fmt.Fprintln(notes, msg) }
+	}
+	return db, true
+}
+
+// journalRecords reads the records of the mailing's journal, a file's or
+// the database's, without its lock.
+func journalRecords(ctx context.Context, cfg *config.Config) journal.Records {
+	if db, ok := journalDB(cfg, nil); ok {
+		return db.Records(ctx)
+	}
+	return journal.File(cfg.Send.Journal)
+}
+
+// campaignSecret is the campaign's secret as far as there is one
+// (journal.Secret), without making it.
+func campaignSecret(ctx context.Context, cfg *config.Config) ([]byte, error) {
+	if db, ok := journalDB(cfg, nil); ok {
+		return db.Secret(ctx)
+	}
+	return journal.Secret(cfg.Send.Journal, false)
+}
+
+// openJournal opens a mailing's journal, a file or in PostgreSQL, dating
+// its records by now (nil for time.Now); hint says what to do when
+// another command holds it. With secret it also returns the campaign's
+// secret, made on the first send (journal.Secret).
+func openJournal(ctx context.Context, cfg *config.Config, now func() time.Time, notes io.Writer, hint string, secret bool) (Journal, []byte, error) {
+	var j Journal
+	var err error
+	var makeSecret func() ([]byte, error)
+	if db, ok := journalDB(cfg, notes); ok {
+		var pj *pgjournal.Journal
+		if pj, err = db.Open(ctx, now); err == nil {
+			j = pj
+		}
+		makeSecret = func() ([]byte, error) { return db.MakeSecret(ctx) }
+	} else {
+		var fj *journal.Journal
+		if fj, err = journal.Open(cfg.Send.Journal); err == nil {
+			fj.Now, j = now, fj
+		}
+		makeSecret = func() ([]byte, error) { return journal.Secret(cfg.Send.Journal, true) }
+	}
+	switch {
+	case errors.Is(err, journal.ErrLocked):
+		return nil, nil, &Error{Kind: Locked, Err: err, Hint: hint}
+	case errors.Is(err, journal.ErrNotAFile):
+		return nil, nil, &Error{Kind: Config, Err: err}
+	case err != nil:
+		return nil, nil, &Error{Kind: Internal, Err: err}
+	case !secret:
+		return j, nil, nil
+	}
+	key, err := makeSecret()
+	if err != nil {
+		j.Close()
+		return nil, nil, fail(Internal, err)
+	}
+	return j, key, nil
+}
