@@ -20,10 +20,7 @@ func newLoginCmd() *cobra.Command {
 		Long:  help("login"),
 		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfigFor(cmd, nil, config.NotLogin)
-			if err == nil {
-				cfg, err = mailing.LoginAccount(cfg, account)
-			}
+			cfg, err := loginConfig(cmd, account)
 			if err != nil {
 				return err
 			}
@@ -63,10 +60,7 @@ func newLogoutCmd() *cobra.Command {
 		Long:  help("logout"),
 		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfigFor(cmd, nil, config.NotLogin)
-			if err == nil {
-				cfg, err = mailing.LoginAccount(cfg, account)
-			}
+			cfg, err := loginConfig(cmd, account)
 			if err != nil {
 				return err
 			}
@@ -84,4 +78,14 @@ func newLogoutCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&account, "account", "", "the account of accounts: to log out of")
 	return cmd
+}
+
+// loginConfig is the config of the account login and logout are for
+// (mailing.LoginAccount).
+func loginConfig(cmd *cobra.Command, account string) (*config.Config, error) {
+	cfg, err := loadConfigFor(cmd, nil, config.NotLogin)
+	if err != nil {
+		return nil, err
+	}
+	return mailing.LoginAccount(cfg, account)
 }
