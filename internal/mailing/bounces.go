@@ -24,7 +24,7 @@ import (
 // was read.
 func Bounces(ctx context.Context, cfg *config.Config, moveTo string, ask Prompt) (*bounce.Reading, error) {
 	if cfg.IMAP.Host == "" {
-		return nil, fail(Config, cfg.KeyErr("imap.host", errors.New("bounces reads your mailbox over IMAP: add an imap: section with host and username, and give the password in the environment variable MAILMERGE_IMAP_PASSWORD (or imap.password_file); config.example.yaml and README.md show it")))
+		return nil, fail(Config, cfg.KeyErr("imap.host", errors.New("bounces reads your mailbox over IMAP: add an imap: section with host (the IMAP server of your mailbox) and username, and give the password in the environment variable MAILMERGE_IMAP_PASSWORD (or imap.password_file)")))
 	}
 	paths := bounceJournals(cfg)
 	if _, err := os.Stat(paths[0]); errors.Is(err, fs.ErrNotExist) && !cfg.Send.JournalInDB() {

@@ -134,7 +134,7 @@ func Write(w io.Writer, l *letter.Letter, data []byte) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "=== letter for CSV line %d ===\n", v.Line)
+	fmt.Fprintf(w, "=== letter for line %d ===\n", v.Line)
 	fmt.Fprintf(w, "Envelope: MAIL FROM:<%s> RCPT TO:<%s>", v.From, strings.Join(v.Recipients, ">, <"))
 	if len(v.Suppressed) > 0 {
 		fmt.Fprintf(w, " (not to %s: suppressed)", strings.Join(v.Suppressed, ", "))

@@ -38,7 +38,7 @@ func TestWrite(t *testing.T) {
 	if err := Write(&b, l, data); err != nil {
 		t.Fatal(err)
 	}
-	want := `=== letter for CSV line 9 ===
+	want := `=== letter for line 9 ===
 Envelope: MAIL FROM:<dept@example.com> RCPT TO:<ivan@example.com>, <archive@example.com>
 From: Отдел <dept@example.com>
 To: Иван <ivan@example.com>

@@ -113,7 +113,7 @@ func TestAttachmentParameters(t *testing.T) {
 	tm := parseText(t, "From: a@example.com\nTo: x@example.com\nAttachment: field.html; render=pdf; filename=\"{{.nmae}}.pdf\"\n\nBody\n", opts)
 	err := tm.CheckFields([]string{"name", "email"})
 	want := []string{
-		`letter.txt:3:49: unknown field "nmae": the CSV has "name", "email"`,
+		`letter.txt:3:49: unknown field "nmae": the list has "name", "email"`,
 		`field.html:2:6: unknown field "Name": did you mean "name"? (field names are case-sensitive)`,
 	}
 	if err == nil || !reflect.DeepEqual(strings.Split(err.Error(), "\n"), want) {

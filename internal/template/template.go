@@ -391,7 +391,7 @@ func (t *Template) CheckFields(header []string) error {
 		if have[f.name] {
 			continue
 		}
-		msg := fmt.Errorf("%w %q: the CSV has %s", ErrUnknownField, f.name, strings.Join(quoteAll(slices.DeleteFunc(slices.Clone(header), func(h string) bool { return h == RowsField })), ", "))
+		msg := fmt.Errorf("%w %q: the list has %s", ErrUnknownField, f.name, strings.Join(quoteAll(slices.DeleteFunc(slices.Clone(header), func(h string) bool { return h == RowsField })), ", "))
 		if f.name == RowsField {
 			msg = fmt.Errorf("%w %q: {{range .Rows}} needs recipients.group_by, which makes one letter of a person's rows", ErrUnknownField, f.name)
 		}

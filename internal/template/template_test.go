@@ -582,8 +582,8 @@ func TestCheckFields(t *testing.T) {
 	err := tm.CheckFields([]string{"name", "email", "course"})
 	want := []string{
 		`letter.txt:2:7: unknown field "Email": did you mean "email"? (field names are case-sensitive)`,
-		`letter.txt:3:22: unknown field "grade": the CSV has "name", "email", "course"`,
-		`letter.txt:6:37: unknown field "nmae": the CSV has "name", "email", "course"`,
+		`letter.txt:3:22: unknown field "grade": the list has "name", "email", "course"`,
+		`letter.txt:6:37: unknown field "nmae": the list has "name", "email", "course"`,
 	}
 	if err == nil || !reflect.DeepEqual(strings.Split(err.Error(), "\n"), want) {
 		t.Errorf("CheckFields:\n got %v\nwant %q", err, want)
@@ -636,7 +636,7 @@ func TestStructuredHeadersAreNotEncoded(t *testing.T) {
 func TestIndexFieldsAreChecked(t *testing.T) {
 	tm := parseText(t, "From: a@example.com\nTo: {{index . \"E-mail\"}}\n\nDear {{index . \"First Nmae\"}}\n{{with .list}}{{index $ \"Grupa\"}}{{end}}\n", testOptions())
 	err := tm.CheckFields([]string{"First Name", "E-mail", "list", "Group"})
-	if err == nil || !strings.Contains(err.Error(), `letter.txt:4:16: unknown field "First Nmae": the CSV has "First Name", "E-mail"`) ||
+	if err == nil || !strings.Contains(err.Error(), `letter.txt:4:16: unknown field "First Nmae": the list has "First Name", "E-mail"`) ||
 		!strings.Contains(err.Error(), `letter.txt:5:25: unknown field "Grupa"`) {
 		t.Errorf("CheckFields = %v", err)
 	}
