@@ -58,20 +58,9 @@ type Registration struct {
 // others. When a send of the same name runs from another journal, the
 // error wraps ErrCampaignBusy and names that journal.
 func Register(dir, campaign, path string) (*Registration, error) {
-	path, err := filepath.Abs(path)
+	path, base, f, err := lockName(dir, campaign, path, lock)
 	if err != nil {
 		return nil, err
-	}
-	base, err := registryBase(dir, campaign)
-	if err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(base+".lock", os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("the registry of mailings: %w", err)
-	}
-	if err := lock(f); err != nil {
-		return nil, busy(f, err)
 	}
 	// Who holds the lock, for the message of the send that finds it held.
 	holds(f, path)
@@ -176,4 +165,24 @@ func readLines(name string) ([]string, error) {
 		}
 	}
 	return out, s.Err()
+}
+
+// lockName opens the lock file of the campaign's name in the registry at
+// dir and takes it with take (lock, or lockShared for a shard). It
+// returns path made absolute and the registry's base name for the
+// campaign.
+func lockName(dir, campaign, path string, take func(*os.File) error) (abs, base string, f *os.File, err error) {
+	if abs, err = filepath.Abs(path); err != nil {
+		return "", "", nil, err
+	}
+	if base, err = registryBase(dir, campaign); err != nil {
+		return "", "", nil, err
+	}
+	if f, err = os.OpenFile(base+".lock", os.O_RDWR|os.O_CREATE, 0o600); err != nil {
+		return "", "", nil, fmt.Errorf("the registry of mailings: %w", err)
+	}
+	if err := take(f); err != nil {
+		return "", "", nil, busy(f, err)
+	}
+	return abs, base, f, nil
 }

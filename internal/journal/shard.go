@@ -18,20 +18,9 @@ import (
 // folder (a copy of the mailing) or of a split into another number of
 // shards, the error wraps ErrCampaignBusy and names its journal.
 func RegisterShard(dir, campaign, path string, k, n int) (*Registration, error) {
-	path, err := filepath.Abs(path)
+	path, base, f, err := lockName(dir, campaign, path, lockShared)
 	if err != nil {
 		return nil, err
-	}
-	base, err := registryBase(dir, campaign)
-	if err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(base+".lock", os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("the registry of mailings: %w", err)
-	}
-	if err := lockShared(f); err != nil {
-		return nil, busy(f, err)
 	}
 	r := &Registration{lock: f}
 	// One shard at a time looks at the others and takes its own lock:
