@@ -5,19 +5,14 @@ import (
 	"context"
 	"encoding/csv"
 	"fmt"
-	"io"
-	"log"
 	"math/rand/v2"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/emersion/go-smtp"
 
 	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/testpostfix"
@@ -27,13 +22,7 @@ import (
 // into dir, sent through the accounts of the YAML list accounts.
 func writeAccountsMailing(t *testing.T, dir string, n int, accounts, send string) string {
 	t.Helper()
-	var csv strings.Builder
-	csv.WriteString("name,email\n")
-	for i := range n {
-		fmt.Fprintf(&csv, "Person %d,p%d@example.com\n", i, i)
-	}
-	os.WriteFile(filepath.Join(dir, "people.csv"), []byte(csv.String()), 0o644)
-	os.WriteFile(filepath.Join(dir, "letter.txt"), []byte("From: s@example.com\nTo: {{.name}} <{{.email}}>\nSubject: Hello {{.name}}\n\nHello {{.name}}\n"), 0o644)
+	writeLetters(t, dir, n)
 	cfg := filepath.Join(dir, "accounts.yaml")
 	os.WriteFile(cfg, []byte("template: letter.txt\nrecipients:\n  file: people.csv\naccounts:\n"+accounts+"send:\n"+send), 0o644)
 	return cfg
@@ -175,17 +164,8 @@ func TestPostfixAccounts(t *testing.T) {
 // countingOn starts a countingServer on a loopback port.
 func countingOn(t *testing.T, name string) (int, *countingServer) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	be := &countingServer{seen: map[string]int{}, to: map[string]int{}}
-	srv := smtp.NewServer(be)
-	srv.Domain = name + ".test"
-	srv.ErrorLog = log.New(io.Discard, "", 0)
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return ln.Addr().(*net.TCPAddr).Port, be
+	return serveSMTP(t, name, be), be
 }
 
 // TestCrashResumeAccounts is TestCrashResume with two accounts: a real
@@ -195,10 +175,7 @@ func countingOn(t *testing.T, name string) (int, *countingServer) {
 func TestCrashResumeAccounts(t *testing.T) {
 	const n = 300
 	rng := rand.New(rand.NewPCG(crashSeed(t), 0))
-	bin := filepath.Join(t.TempDir(), "mailmerge")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildMailmerge(t)
 	portA, a := countingOn(t, "a")
 	portB, b := countingOn(t, "b")
 	dir := t.TempDir()

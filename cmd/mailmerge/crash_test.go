@@ -71,11 +71,30 @@ func realSend(t *testing.T, name string, n int, send string) (bin, cfg string, b
 // realSendTo is realSend to a server of backend be.
 func realSendTo(t *testing.T, name string, n int, send string, be smtp.Backend) (bin, cfg string) {
 	t.Helper()
-	dir := t.TempDir()
-	bin = filepath.Join(dir, "mailmerge")
+	bin = buildMailmerge(t)
+	port := serveSMTP(t, name, be)
+	dir := filepath.Dir(bin)
+	writeLetters(t, dir, n)
+	cfg = filepath.Join(dir, name+".yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("template: letter.txt\nrecipients:\n  file: people.csv\nsmtp:\n  host: 127.0.0.1\n  port: %d\n  security: none\nsend:\n%s", port, send)), 0o644)
+	return bin, cfg
+}
+
+// buildMailmerge builds the mailmerge binary into a temporary folder of
+// its own and returns its path.
+func buildMailmerge(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "mailmerge")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
+	return bin
+}
+
+// serveSMTP starts an SMTP server of backend be, greeting as NAME.test,
+// on a loopback port it returns; it stops with the test.
+func serveSMTP(t *testing.T, name string, be smtp.Backend) int {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +104,13 @@ func realSendTo(t *testing.T, name string, n int, send string, be smtp.Backend) 
 	srv.ErrorLog = log.New(io.Discard, "", 0) // killed clients make noise
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().(*net.TCPAddr).Port
+}
 
+// writeLetters writes into dir a list of n people, pI@example.com
+// (people.csv), and the letter to each (letter.txt).
+func writeLetters(t *testing.T, dir string, n int) {
+	t.Helper()
 	var csv strings.Builder
 	csv.WriteString("name,email\n")
 	for i := range n {
@@ -93,9 +118,6 @@ func realSendTo(t *testing.T, name string, n int, send string, be smtp.Backend) 
 	}
 	os.WriteFile(filepath.Join(dir, "people.csv"), []byte(csv.String()), 0o644)
 	os.WriteFile(filepath.Join(dir, "letter.txt"), []byte("From: s@example.com\nTo: {{.name}} <{{.email}}>\nSubject: Hello {{.name}}\n\nHello {{.name}}\n"), 0o644)
-	cfg = filepath.Join(dir, name+".yaml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf("template: letter.txt\nrecipients:\n  file: people.csv\nsmtp:\n  host: 127.0.0.1\n  port: %d\n  security: none\nsend:\n%s", ln.Addr().(*net.TCPAddr).Port, send)), 0o644)
-	return bin, cfg
 }
 
 // crashSeed returns the seed of TestCrashResume's kill times: random, or

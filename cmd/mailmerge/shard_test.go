@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,8 +11,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/emersion/go-smtp"
 
 	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/testdovecot"
@@ -142,13 +139,7 @@ func TestShardBounces(t *testing.T) {
 	dir := t.TempDir()
 	ca := caIn(t, dir)
 	v := testdovecot.Start(t, testdovecot.Options{TLS: ca.Server, Users: map[string]string{"kafedra": "imap-pw"}})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := smtp.NewServer(&countingServer{seen: map[string]int{}, to: map[string]int{}})
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
+	port, _ := countingOn(t, "shards")
 	var rows strings.Builder
 	rows.WriteString("name,email\n")
 	for i := range n {
@@ -171,7 +162,7 @@ imap:
   username: kafedra
   ca_file: ca.pem
   server_name: localhost
-`, ln.Addr().(*net.TCPAddr).Port, v.Port)), 0o644)
+`, port, v.Port)), 0o644)
 	t.Setenv("MAILMERGE_IMAP_PASSWORD", "imap-pw")
 	t.Setenv("XDG_STATE_HOME", t.TempDir())
 	mm := func(args ...string) (int, string) {
