@@ -3,12 +3,9 @@ package sender
 import (
 	"context"
 	"fmt"
-	"net"
 	"path/filepath"
 	"testing"
 	"time"
-
-	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/pgjournal"
@@ -24,15 +21,7 @@ import (
 // figures: go test -run '^$' -bench PoolJournal -benchtime 3000x
 // ./internal/sender
 func BenchmarkPoolJournal(b *testing.B) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := gosmtp.NewServer(gosmtp.BackendFunc(func(*gosmtp.Conn) (gosmtp.Session, error) { return &discard{}, nil }))
-	srv.Domain = "bench.test"
-	go srv.Serve(ln)
-	defer srv.Close()
-	port := ln.Addr().(*net.TCPAddr).Port
+	port := discardServer(b)
 	pg := testpg.Start(b)
 
 	type opened struct {

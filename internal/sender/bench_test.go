@@ -18,15 +18,7 @@ import (
 // on disk, two commits a letter) to an in-process go-smtp server that
 // accepts everything, at several concurrencies.
 func BenchmarkPool(b *testing.B) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := gosmtp.NewServer(gosmtp.BackendFunc(func(*gosmtp.Conn) (gosmtp.Session, error) { return &discard{}, nil }))
-	srv.Domain = "bench.test"
-	go srv.Serve(ln)
-	defer srv.Close()
-	port := ln.Addr().(*net.TCPAddr).Port
+	port := discardServer(b)
 
 	for _, c := range []int{1, 4, 8} {
 		b.Run(fmt.Sprintf("concurrency-%d", c), func(b *testing.B) {
@@ -59,3 +51,18 @@ func (discard) Data(r io.Reader) error {
 }
 func (discard) Reset()        {}
 func (discard) Logout() error { return nil }
+
+// discardServer starts an in-process SMTP server that takes every letter
+// and keeps none, for the benchmarks; it stops with b.
+func discardServer(b *testing.B) int {
+	b.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := gosmtp.NewServer(gosmtp.BackendFunc(func(*gosmtp.Conn) (gosmtp.Session, error) { return &discard{}, nil }))
+	srv.Domain = "bench.test"
+	go srv.Serve(ln)
+	b.Cleanup(func() { srv.Close() })
+	return ln.Addr().(*net.TCPAddr).Port
+}
