@@ -131,28 +131,17 @@ func (s *send) credentialsAll(ctx context.Context) error {
 	return nil
 }
 
-// estimateAccounts says how long the letters of a run through several
-// accounts take: each account sends at its rate, all at once; and over
-// how many days the due letters go at the accounts' daily limits
+// estimateAccounts says how long the run letters of a send through
+// several accounts take (d, sendingTime's; said from a minute up), and
+// over how many days the due letters go at the accounts' daily limits
 // together; "" when there is nothing to say.
-func estimateAccounts(run, due int, accounts []sender.Account, windows []*window, cfgs []*outbound) string {
+func estimateAccounts(run, due int, d time.Duration, obs []*outbound) string {
 	var parts []string
-	perSecond, limited := 0.0, true
-	for _, ob := range cfgs {
-		r := ob.cfg.Send.Rate
-		if r.N == 0 {
-			limited = false
-			break
-		}
-		perSecond += float64(r.N) / r.Per.Seconds()
-	}
-	if limited && perSecond > 0 {
-		if d := time.Duration(float64(run) / perSecond * float64(time.Second)); d >= time.Minute {
-			parts = append(parts, fmt.Sprintf("%s letters through %d accounts at %.0f a minute together: about %s", thousands(run), len(accounts), perSecond*60, roughly(d)))
-		}
+	if d >= time.Minute {
+		parts = append(parts, fmt.Sprintf("%s letters through %d accounts at their rates: about %s", thousands(run), len(obs), roughly(d)))
 	}
 	perDay := 0
-	for _, ob := range cfgs {
+	for _, ob := range obs {
 		q := ob.cfg.Send.DailyLimit
 		if q.N == 0 || q.Per != config.Day {
 			perDay = 0

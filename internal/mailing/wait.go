@@ -275,7 +275,7 @@ func (s *send) confirmation(plan campaign.Plan, run int, limits runLimits, win *
 	}
 	e := estimate(run, due, limits.left, cfg.Send.DailyLimit, cfg.Send.CountsRecipients(), cfg.Send.Rate, then)
 	if len(cfg.Accounts) > 0 {
-		e = estimateAccounts(run, due, s.pool.Accounts, limits.windows, s.accounts)
+		e = estimateAccounts(run, due, s.sendingTime(run), s.accounts)
 	}
 	if e != "" {
 		parts = append(parts, e)
