@@ -176,10 +176,14 @@ type Send struct {
 	Journal               string        `mapstructure:"journal"`
 	// JournalPasswordEnv names the environment variable with the
 	// password of a journal in PostgreSQL; else PGPASSWORD or ~/.pgpass.
-	JournalPasswordEnv string        `mapstructure:"journal_password_env"`
-	DSN                DSN           `mapstructure:"dsn"`
-	MaxLetterSize      Size          `mapstructure:"max_letter_size"`
-	RenderTimeout      time.Duration `mapstructure:"render_timeout"`
+	JournalPasswordEnv string `mapstructure:"journal_password_env"`
+	// Lease is how long a letter a send of a journal in PostgreSQL took
+	// stays its unless renewed: how long the letters of a machine that
+	// died wait for another send of the campaign to take them.
+	Lease         time.Duration `mapstructure:"lease"`
+	DSN           DSN           `mapstructure:"dsn"`
+	MaxLetterSize Size          `mapstructure:"max_letter_size"`
+	RenderTimeout time.Duration `mapstructure:"render_timeout"`
 	// TestSubjectPrefix goes before the subject of every test letter
 	// (send --redirect-to), so that a test is never taken for the real
 	// one; empty for none.

@@ -2,8 +2,10 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // JournalInDB reports whether send.journal names a PostgreSQL database
@@ -20,6 +22,9 @@ func (c *Config) ValidateJournal() error { return errors.Join(c.validateJournal(
 // validateJournal checks a journal in PostgreSQL: its URL names a
 // database and holds no password, which is no config's to hold.
 func (c *Config) validateJournal() []error {
+	if c.Send.JournalInDB() && c.Send.Lease != 0 && c.Send.Lease < time.Second {
+		return []error{c.KeyErr("send.lease", fmt.Errorf("must be a second or more, got %v", c.Send.Lease))}
+	}
 	if !c.Send.JournalInDB() {
 		if c.Send.JournalPasswordEnv != "" {
 			return []error{c.KeyErr("send.journal_password_env", errors.New("is for a journal in PostgreSQL (send.journal: postgres://...), and send.journal names a file"))}

@@ -22,6 +22,7 @@ func Defaults() map[string]any {
 		"send.max_attempts":            3,
 		"send.messages_per_connection": 100,
 		"send.retry_delay":             "5s",
+		"send.lease":                   "1m",
 		"send.max_letter_size":         "25MB",
 		"send.render_timeout":          "5s",
 		"send.test_subject_prefix":     "[TEST] ",

@@ -212,3 +212,8 @@ func syncDir(dir string) {
 		d.Close()
 	}
 }
+
+// ErrTaken is returned by a journal shared by several processes for a
+// record of a letter another process took over: its lease had run out.
+// The letter is not to be sent from here.
+var ErrTaken = errors.New("another mailmerge process took the letter over")

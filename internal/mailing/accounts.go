@@ -85,6 +85,7 @@ func (s *send) accountLimits(now time.Time) ([]sender.Account, runLimits, error)
 			} else {
 				sa.MaxLetters = w.left
 			}
+			sa.Shared = s.shared(w)
 			limits.left += w.left
 			limits.windows = append(limits.windows, w)
 		}

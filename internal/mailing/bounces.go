@@ -41,7 +41,7 @@ func Bounces(ctx context.Context, cfg *config.Config, moveTo string, ask Prompt)
 	for _, p := range paths {
 		pc := *cfg
 		pc.Send.Journal = p
-		j, _, err := openJournal(ctx, &pc, nil, nil, "run bounces when the send has finished", false)
+		j, _, err := openJournal(ctx, &pc, nil, nil, journalUse{hint: "run bounces when the send has finished"})
 		if err != nil {
 			return nil, err
 		}

@@ -45,7 +45,7 @@ func journalDB(cfg *config.Config, notes io.Writer) (db pgjournal.DB, ok bool) {
 	if !cfg.Send.JournalInDB() {
 		return pgjournal.DB{}, false
 	}
-	db = pgjournal.DB{URL: cfg.Send.Journal, Campaign: cfg.Campaign}
+	db = pgjournal.DB{URL: cfg.Send.Journal, Campaign: cfg.Campaign, Lease: cfg.Send.Lease}
 	if env := cfg.Send.JournalPasswordEnv; env != "" {
 		db.Password = os.Getenv(env)
 	}
@@ -73,15 +73,25 @@ func campaignSecret(ctx context.Context, cfg *config.Config) ([]byte, error) {
 	return journal.Secret(cfg.Send.Journal, false)
 }
 
+// journalUse is how a command opens a mailing's journal: hint says what
+// to do when another command holds it. A journal in PostgreSQL is shared
+// by the sends of its campaign, on several machines, unless alone.
+type journalUse struct {
+	hint   string
+	alone  bool
+	secret bool // return the campaign's secret, made on the first send
+}
+
 // openJournal opens a mailing's journal, a file or in PostgreSQL, dating
-// its records by now (nil for time.Now); hint says what to do when
-// another command holds it. With secret it also returns the campaign's
-// secret, made on the first send (journal.Secret).
-func openJournal(ctx context.Context, cfg *config.Config, now func() time.Time, notes io.Writer, hint string, secret bool) (Journal, []byte, error) {
+// its records by now (nil for time.Now). With use.secret it also returns
+// the campaign's secret, made on the first send (journal.Secret).
+func openJournal(ctx context.Context, cfg *config.Config, now func() time.Time, notes io.Writer, use journalUse) (Journal, []byte, error) {
 	var j Journal
 	var err error
 	var makeSecret func() ([]byte, error)
+	hint, secret := use.hint, use.secret
 	if db, ok := journalDB(cfg, notes); ok {
+		db.Alone = use.alone
 		var pj *pgjournal.Journal
 		if pj, err = db.Open(ctx, now); err == nil {
 			j = pj
@@ -110,4 +120,19 @@ func openJournal(ctx context.Context, cfg *config.Config, now func() time.Time, 
 		return nil, nil, fail(Internal, err)
 	}
 	return j, key, nil
+}
+
+// shared is the daily limit w as the sends of the campaign on other
+// machines share it, counted in the journal's database; nil for a
+// journal file, or no limit.
+func (s *send) shared(w *window) sender.Allowance {
+	pj, ok := s.journal.(*pgjournal.Journal)
+	if !ok || w == nil {
+		return nil
+	}
+	before := make([]pgjournal.Spent, len(w.counted))
+	for i, d := range w.counted {
+		before[i] = pgjournal.Spent{At: d.Time, N: w.cost(d)}
+	}
+	return pj.Allowance(w.account, w.quota.N, w.quota.Per, w.recipients, before)
 }

@@ -58,7 +58,7 @@ func CopyJournal(ctx context.Context, cfg *config.Config, from, to string, notes
 	if err != nil {
 		return 0, fail(Internal, err)
 	}
-	j, _, err := openJournal(ctx, &dst, nil, notes, "wait for the send to finish", false)
+	j, _, err := openJournal(ctx, &dst, nil, notes, journalUse{hint: "wait for the send to finish", alone: true})
 	if err != nil {
 		return 0, err
 	}

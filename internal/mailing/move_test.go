@@ -63,7 +63,7 @@ func TestCopyJournalRoundTrip(t *testing.T) {
 	}
 	server := *cfg
 	server.Send.Journal = db
-	pj, _, err := openJournal(ctx, &server, nil, nil, "", true)
+	pj, _, err := openJournal(ctx, &server, nil, nil, journalUse{secret: true})
 	if err != nil {
 		t.Fatal(err)
 	}

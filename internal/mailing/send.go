@@ -16,6 +16,7 @@ import (
 	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/letter"
 	"github.com/mailmerge/mailmerge/internal/pdf"
+	"github.com/mailmerge/mailmerge/internal/pgjournal"
 	"github.com/mailmerge/mailmerge/internal/recipients"
 	"github.com/mailmerge/mailmerge/internal/selection"
 	"github.com/mailmerge/mailmerge/internal/sender"
@@ -243,7 +244,8 @@ func (s *send) open(ctx context.Context) (closeAll func(), err error) {
 	// from the start, and it tells which letters are still to send.
 	// With it the key of the tags that make this mailing's Message-IDs
 	// and ENVIDs impossible to forge: made with the journal, kept with it.
-	if s.journal, s.secret, err = openJournal(ctx, cfg, opts.Now, s.notes, "wait for the other send to finish, or stop it (Ctrl-C) and run send again", !opts.Shard.Split()); err != nil {
+	if s.journal, s.secret, err = openJournal(ctx, cfg, opts.Now, s.notes, journalUse{
+		hint: "wait for the other send to finish, or stop it (Ctrl-C) and run send again", secret: !opts.Shard.Split()}); err != nil {
 		return closeAll, err
 	}
 	closers = append(closers, func() { s.journal.Close() })
@@ -308,6 +310,9 @@ func (s *send) round(ctx context.Context) (*SendResult, error) {
 		Redirect:      opts.Redirect,
 		TestSubject:   cfg.Send.TestSubjectPrefix,
 		Log:           opts.Log,
+	}
+	if pj, ok := s.journal.(*pgjournal.Journal); ok {
+		s.pool.Claims = pj // other machines may send the campaign at once
 	}
 
 	// A mailing sent in full before says so without making its letters
@@ -530,6 +535,7 @@ func (s *send) limits() (limits runLimits, win *window, err error) {
 		if err != nil {
 			return runLimits{}, nil, err
 		}
+		s.pool.Shared = s.shared(win)
 		limits, err := runLimit(s.opts.Limit, win)
 		return limits, win, err
 	}

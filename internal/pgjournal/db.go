@@ -51,6 +51,12 @@ type DB struct {
 	// Notify, if set, is told what the database was made ready with: the
 	// tables Open and Migrate create, in plain words.
 	Notify func(msg string)
+	// Alone opens the journal for this process only: no send of the
+	// campaign runs while it is open (journal import). Sends share it.
+	Alone bool
+	// Lease is how long a letter a process took stays its without being
+	// renewed (Journal.Claim); 0 for DefaultLease.
+	Lease time.Duration
 }
 
 // IsURL reports whether a journal's name is a PostgreSQL URL rather than

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/letter"
@@ -18,7 +19,8 @@ import (
 // from its Index, in memory, and writes records from one goroutine.
 type Journal struct {
 	// Index is the state of every letter, as the records say, filled
-	// from the table at Open.
+	// from the table at Open, and for the letters it takes over, at
+	// Claim.
 	*journal.Index
 
 	db   DB
@@ -26,20 +28,44 @@ type Journal struct {
 	id   int64     // the campaign's
 	now  func() time.Time
 
+	// owner names this process in the leases it holds: host, process
+	// and a random part.
+	owner string
+	// aux is the connection of claims, their renewal, and grants.
+	auxMu sync.Mutex
+	aux   *pgx.Conn
+	beat  chan struct{} // closed to stop the renewal of the leases
+	beats sync.WaitGroup
+
 	mu      sync.Mutex
 	cond    *sync.Cond
-	pending []string // encoded records not yet sent
-	next    int64    // seq of the first of pending
-	seq     uint64   // records queued so far
-	written uint64   // records committed so far, durable or not
-	synced  uint64   // records durable so far
-	write   uint64   // the last record a Write waits for
-	sync    uint64   // the last record a Commit waits for
+	pending []entry // records not yet sent
+	seq     uint64  // records queued so far
+	written uint64  // records committed so far, durable or not
+	synced  uint64  // records durable so far
+	write   uint64  // the last record a Write waits for
+	sync    uint64  // the last record a Commit waits for
 	closing bool
 	stopped bool
 	err     error // sticky: once writing failed, nothing more is recorded
 	commits int   // transactions
 	syncs   int   // of them, committed synchronously
+	// held are the letters this process took the leases of (Claim), and
+	// whether the record queued last of each is its eod: the outcome
+	// after it is written whoever holds the lease by then.
+	held map[letter.Key]bool
+	// lost are the records not written because the lease of their letter
+	// had passed to another process, by number, until their writers hear.
+	lost map[uint64]bool
+}
+
+// entry is a record queued, encoded.
+type entry struct {
+	rec    string
+	letter string // its letter's key
+	// leased says it is written only while this process holds the
+	// letter's lease.
+	leased bool
 }
 
 // lockWait is how long Open waits for a campaign's lock held by another
@@ -48,10 +74,12 @@ type Journal struct {
 var lockWait = 3 * time.Second
 
 // Open opens the journal of the campaign in the database, making the
-// tables on first use (Migrate) and the campaign's row, takes the campaign's lock, and reads its records into the
-// index. now dates the records that have no time of their own (nil for
-// time.Now). When another send holds the campaign, the error wraps
-// journal.ErrLocked.
+// tables on first use (Migrate) and the campaign's row, takes the
+// campaign's lock, and reads its records into the index. The lock is
+// shared by the sends of the campaign, which may run at once on several
+// machines (Claim), and excludes a journal opened Alone. now dates the
+// records that have no time of their own (nil for time.Now). When the
+// lock is not to be had, the error wraps journal.ErrLocked.
 func (d DB) Open(ctx context.Context, now func() time.Time) (*Journal, error) {
 	conn, err := d.connect(ctx)
 	if err != nil {
@@ -60,6 +88,10 @@ func (d DB) Open(ctx context.Context, now func() time.Time) (*Journal, error) {
 	j, err := d.open(ctx, conn, now)
 	if err != nil {
 		conn.Close(context.Background())
+		return nil, err
+	}
+	if j.aux, err = d.connect(ctx); err != nil {
+		j.Close()
 		return nil, err
 	}
 	return j, nil
@@ -76,11 +108,10 @@ func (d DB) open(ctx context.Context, conn *pgx.Conn, now func() time.Time) (*Jo
 	if err != nil {
 		return nil, err
 	}
-	j := &Journal{db: d, conn: conn, id: id, now: now}
+	j := &Journal{db: d, conn: conn, id: id, now: now, owner: owner(), held: map[letter.Key]bool{}, lost: map[uint64]bool{}}
 	j.cond = sync.NewCond(&j.mu)
-	var last int64
 	var n int
-	if err := conn.QueryRow(ctx, "SELECT coalesce(max(seq), 0), count(*) FROM mailmerge.records WHERE campaign = $1", id).Scan(&last, &n); err != nil {
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM mailmerge.records WHERE campaign = $1", id).Scan(&n); err != nil {
 		return nil, fmt.Errorf("read the journal, %s: %w", d.Where(), d.safe(err))
 	}
 	// Some three records a letter: sized from the start, the index is
@@ -92,18 +123,21 @@ func (d DB) open(ctx context.Context, conn *pgx.Conn, now func() time.Time) (*Jo
 	}); err != nil {
 		return nil, err
 	}
-	j.next = last + 1
 	go j.writer()
 	return j, nil
 }
 
-// lock takes the campaign's advisory lock for the session, or fails with
-// journal.ErrLocked.
+// lock takes the campaign's advisory lock for the session, shared or
+// (Alone) not, or fails with journal.ErrLocked.
 func (d DB) lock(ctx context.Context, conn *pgx.Conn) error {
 	deadline := time.Now().Add(lockWait)
+	try := "SELECT pg_try_advisory_lock_shared($1)"
+	if d.Alone {
+		try = "SELECT pg_try_advisory_lock($1)"
+	}
 	for {
 		var ok bool
-		if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", lockKey("campaign "+d.Campaign)).Scan(&ok); err != nil {
+		if err := conn.QueryRow(ctx, try, lockKey("campaign "+d.Campaign)).Scan(&ok); err != nil {
 			return fmt.Errorf("lock the journal, %s: %w", d.Where(), d.safe(err))
 		}
 		if ok {
@@ -150,12 +184,7 @@ func (j *Journal) Write(r journal.Record) error {
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	j.write = max(j.write, seq)
-	j.cond.Broadcast()
-	for j.written < seq && j.err == nil {
-		j.cond.Wait()
-	}
-	return j.err
+	return j.done(seq, false)
 }
 
 // Commit queues r and returns once it is durable: committed with
@@ -168,12 +197,7 @@ func (j *Journal) Commit(r journal.Record) error {
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	j.sync = max(j.sync, seq)
-	j.cond.Broadcast()
-	for j.synced < seq && j.err == nil {
-		j.cond.Wait()
-	}
-	return j.err
+	return j.done(seq, true)
 }
 
 // RecordInvalid records a row that made no letter, left out of a send on
@@ -189,7 +213,7 @@ func (j *Journal) queue(r journal.Record) (uint64, error) {
 	} else if r.Time.IsZero() {
 		r.Time = time.Now().UTC()
 	}
-	b := journal.Encode(nil, r)
+	e := entry{rec: string(journal.Encode(nil, r)), letter: r.Key.String()}
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.err != nil {
@@ -198,10 +222,37 @@ func (j *Journal) queue(r journal.Record) (uint64, error) {
 	if j.closing {
 		return 0, errors.New("the journal is closed")
 	}
-	j.pending = append(j.pending, string(b))
+	if eod, ok := j.held[r.Key]; ok && r.Test == "" && r.Copy == "" {
+		// The outcome after an eod is written whoever holds the lease
+		// now: nobody sends a letter with an eod and no outcome again.
+		// Every other record of a letter taken is written only while
+		// this process holds it.
+		e.leased = !eod
+		j.held[r.Key] = r.State == journal.EOD
+	}
+	j.pending = append(j.pending, e)
 	j.seq++
 	j.Add(r)
 	return j.seq, nil
+}
+
+// done waits for record seq to be written (durable, if sync), and says
+// whether it was.
+func (j *Journal) done(seq uint64, sync bool) error {
+	if sync {
+		j.sync = max(j.sync, seq)
+	} else {
+		j.write = max(j.write, seq)
+	}
+	j.cond.Broadcast()
+	for (sync && j.synced < seq || !sync && j.written < seq) && j.err == nil {
+		j.cond.Wait()
+	}
+	if j.lost[seq] {
+		delete(j.lost, seq)
+		return journal.ErrTaken
+	}
+	return j.err
 }
 
 // writer commits what is queued, for as long as the journal is open: a
@@ -220,13 +271,18 @@ func (j *Journal) writer() {
 		if j.closing {
 			j.sync = j.seq
 		}
-		batch, first, upto := j.pending, j.next, j.seq
+		batch, upto := j.pending, j.seq
 		durable := j.sync > j.synced
 		j.pending = nil
-		j.next += int64(len(batch))
 		j.mu.Unlock()
-		err := j.commit(batch, first, durable)
+		lost, err := j.commit(batch, durable)
 		j.mu.Lock()
+		first := upto - uint64(len(batch)) + 1
+		for i, e := range batch {
+			if e.leased && lost[e.letter] {
+				j.lost[first+uint64(i)] = true
+			}
+		}
 		j.commits++
 		if durable {
 			j.syncs++
@@ -249,11 +305,22 @@ func (j *Journal) writer() {
 // stops the send, as a disk that fails does.
 const commitTimeout = time.Minute
 
-// commit writes batch, whose first record is number first, in one
-// transaction and one round trip; durable commits it synchronously. A
-// batch of none made durable commits the campaign's closing time, which
-// flushes the server's log past every commit before it.
-func (j *Journal) commit(batch []string, first int64, durable bool) error {
+// commit writes batch in one transaction and one round trip; durable
+// commits it synchronously. A batch of none made durable commits the
+// campaign's closing time, which flushes the server's log past every
+// commit before it. The records of a batch that are leased are written
+// only for letters whose leases this process still holds, which the
+// transaction renews; lost names the letters whose leases it lost.
+func (j *Journal) commit(batch []entry, durable bool) (lost map[string]bool, err error) {
+	for try := 1; ; try++ {
+		lost, err = j.commitOnce(batch, durable)
+		if err == nil || !retryable(err) || try == 5 {
+			return lost, err
+		}
+	}
+}
+
+func (j *Journal) commitOnce(batch []entry, durable bool) (map[string]bool, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 	defer cancel()
 	b := &pgx.Batch{}
@@ -263,14 +330,67 @@ func (j *Journal) commit(batch []string, first int64, durable bool) error {
 	} else {
 		b.Queue("SET LOCAL synchronous_commit = on")
 	}
-	if len(batch) > 0 {
-		b.Queue(`INSERT INTO mailmerge.records (campaign, seq, rec)
-			SELECT $1, $2 + n - 1, r::jsonb FROM unnest($3::text[]) WITH ORDINALITY AS t(r, n)`, j.id, first, batch)
-	} else {
+	recs := make([]string, len(batch))
+	keys := make([]string, len(batch))
+	leased := make([]bool, len(batch))
+	var want []string // letters leased records are of
+	for i, e := range batch {
+		recs[i], keys[i], leased[i] = e.rec, e.letter, e.leased
+		if e.leased {
+			want = append(want, e.letter)
+		}
+	}
+	var held []string
+	switch {
+	case len(batch) == 0:
 		b.Queue("UPDATE mailmerge.campaigns SET closed = now() WHERE id = $1", j.id)
+	case len(want) == 0:
+		b.Queue(`INSERT INTO mailmerge.records (campaign, letter, rec)
+			SELECT $1, k, r::jsonb FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS t(r, k, n) ORDER BY n`, j.id, recs, keys)
+	default:
+		// The leases are locked in the order of their letters, as every
+		// statement that locks several does: no two transactions wait
+		// for each other.
+		b.Queue(`WITH held AS (
+				UPDATE mailmerge.leases SET expires = greatest(expires, now() + $6 * interval '1 millisecond')
+				WHERE campaign = $1 AND owner = $5 AND letter IN (
+					SELECT letter FROM mailmerge.leases WHERE campaign = $1 AND letter = ANY($7::text[])
+					ORDER BY letter FOR UPDATE)
+				RETURNING letter),
+			ins AS (
+				INSERT INTO mailmerge.records (campaign, letter, rec)
+				SELECT $1, k, r::jsonb FROM unnest($2::text[], $3::text[], $4::bool[]) WITH ORDINALITY AS t(r, k, g, n)
+				WHERE NOT g OR k IN (SELECT letter FROM held) ORDER BY n)
+			SELECT letter FROM held`, j.id, recs, keys, leased, j.owner, j.db.lease().Milliseconds(), want).
+			Query(func(rows pgx.Rows) error {
+				var err error
+				held, err = pgx.CollectRows(rows, pgx.RowTo[string])
+				return err
+			})
 	}
 	b.Queue("COMMIT")
-	return j.conn.SendBatch(ctx, b).Close()
+	if err := j.conn.SendBatch(ctx, b).Close(); err != nil {
+		return nil, err
+	}
+	if len(want) == 0 {
+		return nil, nil
+	}
+	lost := make(map[string]bool, len(want))
+	for _, k := range want {
+		lost[k] = true
+	}
+	for _, k := range held {
+		delete(lost, k)
+	}
+	return lost, nil
+}
+
+// retryable reports an error a transaction may be tried again after: a
+// deadlock or a serialization failure, which the server resolves by
+// cancelling one of the transactions.
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
 }
 
 // Commits reports how many transactions the journal committed, for
@@ -289,8 +409,8 @@ func (j *Journal) Syncs() int {
 	return j.syncs
 }
 
-// Close commits what is queued, durably, and gives the campaign's lock
-// back (with the connection).
+// Close commits what is queued, durably, gives the leases back, and the
+// campaign's lock (with the connection).
 func (j *Journal) Close() error {
 	j.mu.Lock()
 	if j.closing {
@@ -307,7 +427,16 @@ func (j *Journal) Close() error {
 	if err == nil {
 		// The closing time, durably: it also flushes the log past the
 		// records committed without waiting for it.
-		err = j.commit(nil, 0, true)
+		_, err = j.commit(nil, true)
+	}
+	if j.aux != nil {
+		if rerr := j.release(); err == nil {
+			err = rerr
+		}
+		j.auxMu.Lock()
+		j.aux.Close(context.Background())
+		j.aux = nil
+		j.auxMu.Unlock()
 	}
 	if cerr := j.conn.Close(context.Background()); err == nil {
 		err = cerr

@@ -17,7 +17,9 @@ import (
 // pgImpl is the journal in PostgreSQL, a database of its own per test.
 func pgImpl(srv *testpg.Server) journaltest.Impl {
 	return journaltest.Impl{Name: "postgres", New: func(t *testing.T) journaltest.Store {
-		return pgStore{pgjournal.DB{URL: srv.NewDB(t), Password: testpg.Password, Campaign: "Выпускной 2026"}}
+		// Alone: the suite's lock is the one journal import takes; sends
+		// share theirs (TestClaim).
+		return pgStore{pgjournal.DB{URL: srv.NewDB(t), Password: testpg.Password, Campaign: "Выпускной 2026", Alone: true}}
 	}}
 }
 

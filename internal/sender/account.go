@@ -1,6 +1,7 @@
 package sender
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"sync"
@@ -30,6 +31,10 @@ type Account struct {
 	// window). A letter that fits no account's is left untouched.
 	MaxLetters int
 	Budget     int
+	// Shared, when set, is its daily limit as other processes sending
+	// through it share it: it takes no letter the Allowance has no room
+	// for, whatever MaxLetters and Budget leave.
+	Shared Allowance
 }
 
 // AccountStats counts the letters whose last attempt in a run one
@@ -72,6 +77,12 @@ type lane struct {
 	strikes int       // pauses in a row for sessions not opened
 	err     *RunError // why it stopped
 	closed  bool      // work is closed
+	// granted is what the account took of its Shared daily limit, in its
+	// unit; sharedFull says the limit had no more room, or could not be
+	// asked (sharedErr).
+	granted    int
+	sharedFull bool
+	sharedErr  error
 }
 
 func newLane(a Account) *lane {
@@ -96,7 +107,56 @@ func (ln *lane) fits(cost int) bool {
 	if ln.MaxLetters > 0 && ln.taken >= ln.MaxLetters {
 		return false
 	}
-	return ln.Budget <= 0 || ln.spent+cost <= ln.Budget
+	if ln.Budget > 0 && ln.spent+cost > ln.Budget {
+		return false
+	}
+	return ln.Shared == nil || ln.grant(cost)
+}
+
+// grant reports whether the account's shared daily limit has room for a
+// letter of cost recipients, taking more from it as needed. Once it has
+// none, it is not asked again in this run.
+func (ln *lane) grant(cost int) bool {
+	used, need := ln.taken, 1
+	if ln.Shared.Recipients() {
+		used, need = ln.spent, cost
+	}
+	if used+need <= ln.granted {
+		return true
+	}
+	if ln.sharedFull {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	g, err := ln.Shared.Take(ctx, max(need, grantSize))
+	ln.granted += g
+	if err != nil || used+need > ln.granted {
+		ln.sharedFull = true
+		ln.sharedErr = err
+	}
+	return used+need <= ln.granted
+}
+
+// giveBack gives what the account took of its shared daily limit and did
+// not use back, at the end of a run.
+func (ln *lane) giveBack() error {
+	if ln.sharedErr != nil {
+		return &RunError{Kind: ErrJournal, Text: ln.sharedErr.Error(), Err: ln.sharedErr}
+	}
+	if ln.Shared == nil {
+		return nil
+	}
+	used := ln.taken
+	if ln.Shared.Recipients() {
+		used = ln.spent
+	}
+	if ln.granted <= used {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return ln.Shared.Give(ctx, ln.granted-used)
 }
 
 // named prefixes what is said of an account with its name, where it
@@ -141,6 +201,7 @@ func (d *dispatcher) assign() {
 			// spent): it is left, and so are the letters after it.
 			d.queue = d.queue[1:]
 			d.spentAll = true
+			d.full.Store(true)
 			d.finish(j, abandoned(j))
 			continue
 		}

@@ -3,6 +3,7 @@ package sender
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/mailmerge/mailmerge/internal/journal"
@@ -19,14 +20,15 @@ type dispatcher struct {
 	dispatch     context.Context
 	stopDispatch context.CancelCauseFunc
 
-	queue      []*job    // ready to be sent
-	waiting    []waiting // temporary failures, until their retry time
-	inflight   int       // jobs a worker has
-	workers    int       // workers still in the pool
-	dispatched int       // letters let into this run, for MaxLetters
-	spent      int       // recipients of the letters let in, for Budget
-	spentAll   bool      // a letter did not fit the Budget: let no more in
-	policy     int       // policy rejections in a row
+	queue      []*job       // ready to be sent
+	waiting    []waiting    // temporary failures, until their retry time
+	inflight   int          // jobs a worker has
+	workers    int          // workers still in the pool
+	dispatched int          // letters let into this run, for MaxLetters
+	spent      int          // recipients of the letters let in, for Budget
+	spentAll   bool         // a letter did not fit the Budget: let no more in
+	policy     int          // policy rejections in a row
+	full       *atomic.Bool // set once a letter was left for want of room (Pool.claiming)
 	stats      Stats
 }
 
@@ -91,7 +93,10 @@ func (d *dispatcher) admit(l *letter.Letter) {
 	case len(due) == 0:
 		st := state(l, e)
 		d.count(func(s *Stats) { s.Letters++; s.Skipped[st]++ })
-	case d.dispatch.Err() != nil || d.atLimit(d.cost(due)) || !d.fitsAny(d.cost(due)):
+	case d.dispatch.Err() != nil:
+		d.count(func(s *Stats) { s.Letters++; s.Untouched++ })
+	case d.atLimit(d.cost(due)) || !d.fitsAny(d.cost(due)):
+		d.full.Store(true)
 		d.count(func(s *Stats) { s.Letters++; s.Untouched++ })
 	default:
 		d.dispatched++
@@ -131,6 +136,13 @@ func (d *dispatcher) cost(due []string) int {
 // goes back to the queue.
 func (d *dispatcher) hear(r report) {
 	j, ln := r.j, r.lane
+	if r.res.Taken {
+		// Another process took the letter over: it is its to send. What
+		// this run did with it before stands.
+		d.p.Log.Info("letter taken over by another process", "line", j.l.Line)
+		d.finish(j, abandoned(j))
+		return
+	}
 	if r.state != "" {
 		j.lane = ln
 	} else if ln != nil {

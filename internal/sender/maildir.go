@@ -3,6 +3,7 @@ package sender
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -100,6 +101,9 @@ func (s *maildirSession) Send(ctx context.Context, tx Tx, beforeEOD func([]journ
 	}
 	if err := beforeEOD(nil); err != nil {
 		os.Remove(tmp)
+		if errors.Is(err, journal.ErrTaken) {
+			return Result{Verdict: Temporary, Phase: PhaseWrite, Text: "not delivered: " + err.Error(), Taken: true}
+		}
 		return Result{Verdict: Temporary, Phase: PhaseWrite, Text: "not delivered: " + err.Error(), Stop: &RunError{Kind: ErrJournal, Text: err.Error(), Err: err}}
 	}
 	if err := os.Rename(tmp, filepath.Join(s.dir, "new", name)); err != nil {

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -97,6 +98,12 @@ type Pool struct {
 	// share a Destination.
 	Accounts []Account
 	Journal  Journal
+	// Claims, when set, is the journal as other processes share it: a
+	// letter goes out from this run only once it holds its lease.
+	Claims Claims
+	// ClaimPoll is how often a run asks again for letters other
+	// processes hold, once it reached the end of its own; 0 for a second.
+	ClaimPoll time.Duration
 	// Build writes a letter out. It runs once per letter, in the worker
 	// that first sends it; the bytes are kept for the letter's retries.
 	// Its context ends when the letters in flight are to be abandoned
@@ -105,6 +112,9 @@ type Pool struct {
 	Concurrency int
 	// Limit is shared by all sessions; nil means no limit.
 	Limit Limiter
+	// Shared is Transport's daily limit as other processes share it
+	// (Account.Shared); nil for none.
+	Shared Allowance
 	// MaxAttempts per letter in this run for temporary failures.
 	MaxAttempts int
 	// PerSession is how many letters one session sends before it
@@ -160,7 +170,7 @@ func (p *Pool) accounts() []Account {
 	if len(p.Accounts) > 0 {
 		return p.Accounts
 	}
-	return []Account{{Transport: p.Transport, Concurrency: p.Concurrency, Limit: p.Limit}}
+	return []Account{{Transport: p.Transport, Concurrency: p.Concurrency, Limit: p.Limit, Shared: p.Shared}}
 }
 
 // destination is where the pool's letters go, as the journal has it.
@@ -294,6 +304,10 @@ func (p *Pool) Run(ctx, hard context.Context, each func(func(*letter.Letter) boo
 
 	// The dispatcher takes every letter, to the end of the list, even
 	// when the run stops: each is counted.
+	full := new(atomic.Bool) // set once the run has no room for letters more
+	if p.Claims != nil && p.Redirect == nil {
+		each = p.claiming(dispatch, full, each)
+	}
 	letters := make(chan *letter.Letter)
 	var produceErr error
 	go func() {
@@ -317,7 +331,7 @@ func (p *Pool) Run(ctx, hard context.Context, each func(func(*letter.Letter) boo
 			g.Go(func() error { return c.run(ln, n, i == 0) })
 		}
 	}
-	d := &dispatcher{p: p, crew: c, lanes: lanes, letters: letters, dispatch: dispatch, stopDispatch: stopDispatch,
+	d := &dispatcher{p: p, crew: c, lanes: lanes, letters: letters, dispatch: dispatch, stopDispatch: stopDispatch, full: full,
 		workers: workers, stats: Stats{Skipped: map[journal.State]int{}}}
 	for _, ln := range lanes {
 		d.countAccount(ln, func(*AccountStats) {}) // every named account in the counts
@@ -327,6 +341,11 @@ func (p *Pool) Run(ctx, hard context.Context, each func(func(*letter.Letter) boo
 		d.closeLane(ln)
 	}
 	err := g.Wait()
+	for _, ln := range lanes {
+		if gerr := ln.giveBack(); err == nil {
+			err = gerr
+		}
+	}
 
 	if err == nil && produceErr != nil && !(errors.Is(produceErr, context.Canceled) && ctx.Err() != nil) {
 		err = produceErr

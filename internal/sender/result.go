@@ -54,6 +54,9 @@ type Result struct {
 	// Stop is a run-level failure: the whole run ends (journal not
 	// writable, authentication lost).
 	Stop error
+	// Taken says the letter was not sent because another process took
+	// it over (journal.ErrTaken): nothing is recorded of the attempt.
+	Taken bool
 }
 
 // Classify turns the error of a command in phase into a Result, by the

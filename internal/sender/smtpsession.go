@@ -140,6 +140,8 @@ func (s *smtpSession) transaction(l *letter.Letter, m, next *smtp.Mail, beforeEO
 	}
 	var ioe *smtp.IOError
 	switch {
+	case errors.Is(err, journal.ErrTaken):
+		return Result{Verdict: Temporary, Phase: smtp.PhaseBody, Reconnect: true, Text: "not sent: " + err.Error(), Taken: true}
 	case errors.Is(err, smtp.ErrAborted):
 		return Result{Verdict: Temporary, Phase: smtp.PhaseBody, Reconnect: true, Text: "not sent: " + err.Error(),
 			Stop: &RunError{Kind: ErrJournal, Text: err.Error(), Err: err}}

@@ -309,7 +309,7 @@ func (w *worker) attempt(j *job, tx Tx) report {
 		rec.State, rec.Rejected = journal.EOD, refused
 		return p.Journal.Commit(rec)
 	})
-	if res.Stop != nil {
+	if res.Stop != nil || res.Taken {
 		return report{j: j, res: res}
 	}
 	if res.Reconnect && res.Code == 0 && (res.Verdict == Temporary || res.Verdict == Unknown) && w.crew.hard.Err() != nil {
@@ -334,7 +334,12 @@ func (w *worker) attempt(j *job, tx Tx) report {
 	// The outcome goes to the file now and to the disk with the next
 	// letter's eod (or Close): a crash keeps it; a power cut before then
 	// leaves the eod, which replays as unknown, never as due.
-	if err := p.Journal.Write(rec); err != nil {
+	if err := p.Journal.Write(rec); errors.Is(err, journal.ErrTaken) {
+		// Refused before the end (no eod): another process took the
+		// letter over meanwhile, and its record stands.
+		res.Taken = true
+		return report{j: j, res: res}
+	} else if err != nil {
 		res.Stop = &RunError{Kind: ErrJournal, Text: err.Error(), Err: err}
 		return report{j: j, state: rec.State, res: res}
 	}

@@ -1,0 +1,272 @@
+package pgjournal_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/url"
+	"path"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mailmerge/mailmerge/internal/journal"
+	"github.com/mailmerge/mailmerge/internal/letter"
+	"github.com/mailmerge/mailmerge/internal/pgjournal"
+	"github.com/mailmerge/mailmerge/internal/testpg"
+)
+
+func key(name string) letter.Key { return letter.NewKey("test", []string{name}, 0) }
+
+func rec(name string, state journal.State) journal.Record {
+	return journal.Record{Key: key(name), Dest: "smtp", Line: 2, Rcpt: []string{name + "@example.com"}, MessageID: "<" + name + "@example.com>", Attempt: 1, State: state}
+}
+
+func keys(names ...string) []letter.Key {
+	var out []letter.Key
+	for _, n := range names {
+		out = append(out, key(n))
+	}
+	return out
+}
+
+// dbName is the name of the database the URL names.
+func dbName(u string) string {
+	p, _ := url.Parse(u)
+	return path.Base(p.Path)
+}
+
+func openShared(t *testing.T, db pgjournal.DB) *pgjournal.Journal {
+	t.Helper()
+	j, err := db.Open(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { j.Close() })
+	return j
+}
+
+func claim(t *testing.T, j *pgjournal.Journal, names ...string) []bool {
+	t.Helper()
+	got, err := j.Claim(context.Background(), keys(names...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// TestClaim: two sends of one campaign share its journal; each letter
+// is held by one of them at a time; a record of a letter taken over is
+// refused (journal.ErrTaken), but for the outcome after an eod; the
+// index learns what the other recorded; Close gives the letters back.
+func TestClaim(t *testing.T) {
+	srv := testpg.Start(t)
+	ctx := context.Background()
+	u := srv.NewDB(t)
+	// A lease of a minute: no renewal runs while the test expires leases
+	// by hand.
+	db := pgjournal.DB{URL: u, Password: testpg.Password, Campaign: "c", Lease: time.Minute}
+	a, b := openShared(t, db), openShared(t, db)
+
+	alone := db
+	alone.Alone = true
+	if j, err := alone.Open(ctx, nil); !errors.Is(err, journal.ErrLocked) {
+		if err == nil {
+			j.Close()
+		}
+		t.Errorf("Open alone while sends share the campaign: %v, want ErrLocked", err)
+	}
+
+	if got := claim(t, a, "1", "2", "3", "4"); fmt.Sprint(got) != "[true true true true]" {
+		t.Errorf("a claims 1-4: %v", got)
+	}
+	if got := claim(t, b, "3", "4", "5", "6"); fmt.Sprint(got) != "[false false true true]" {
+		t.Errorf("b claims 3-6: %v", got)
+	}
+	if got := claim(t, a, "1", "5"); fmt.Sprint(got) != "[true false]" {
+		t.Errorf("a claims 1 again and 5: %v", got)
+	}
+
+	// a sends 1; b, asking for it, learns it is delivered.
+	if err := a.Append(rec("1", journal.Attempt)); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Commit(rec("1", journal.EOD)); err != nil {
+		t.Fatalf("eod of a letter held: %v", err)
+	}
+	if err := a.Write(rec("1", journal.Delivered)); err != nil {
+		t.Fatal(err)
+	}
+	if got := claim(t, b, "1"); got[0] {
+		t.Error("b took 1 from a, which holds it")
+	}
+	if e := b.Lookup(key("1"), "smtp"); e.State != journal.Delivered {
+		t.Errorf("b's index has 1 %q, want delivered", e.State)
+	}
+
+	// a's lease of 2 runs out and b takes it over: a's eod is refused.
+	if err := srv.Exec(ctx, dbName(u), "UPDATE mailmerge.leases SET expires = now() - interval '1 second' WHERE letter = $1", key("2").String()); err != nil {
+		t.Fatal(err)
+	}
+	if got := claim(t, b, "2"); !got[0] {
+		t.Fatal("b did not take over 2, whose lease ran out")
+	}
+	a.Append(rec("2", journal.Attempt))
+	if err := a.Commit(rec("2", journal.EOD)); !errors.Is(err, journal.ErrTaken) {
+		t.Errorf("a's eod of a letter b took over: %v, want ErrTaken", err)
+	}
+	// a, after its eod of 3, loses it: its outcome is written still, and
+	// b, taking 3 over, has it of unknown fate, not due.
+	a.Append(rec("3", journal.Attempt))
+	if err := a.Commit(rec("3", journal.EOD)); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Exec(ctx, dbName(u), "UPDATE mailmerge.leases SET expires = now() - interval '1 second' WHERE letter = $1", key("3").String()); err != nil {
+		t.Fatal(err)
+	}
+	if got := claim(t, b, "3"); !got[0] {
+		t.Fatal("b did not take over 3")
+	}
+	l3 := &letter.Letter{Key: key("3"), Recipients: []string{"3@example.com"}}
+	if _, due := b.Due(l3, "smtp", false); len(due) != 0 {
+		t.Errorf("3, with an eod and no outcome, is due at b: %v", due)
+	}
+	if err := a.Write(rec("3", journal.Delivered)); err != nil {
+		t.Errorf("a's outcome after its eod: %v", err)
+	}
+
+	// a ends: its letters are anybody's at once.
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := claim(t, b, "4"); !got[0] {
+		t.Error("b did not get 4 after a closed")
+	}
+
+	states := map[string][]journal.State{}
+	if err := db.Records(ctx)(func(r journal.Record) error {
+		states[r.Rcpt[0]] = append(states[r.Rcpt[0]], r.State)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"1@example.com": "[attempt eod delivered]", "3@example.com": "[attempt eod delivered]"}
+	for rcpt, w := range want {
+		if got := fmt.Sprint(states[rcpt]); got != w {
+			t.Errorf("records of %s: %s, want %s", rcpt, got, w)
+		}
+	}
+	if got := states["2@example.com"]; len(got) != 0 {
+		t.Errorf("records of 2, taken over from a: %v, want none", got)
+	}
+}
+
+// TestClaimRace: three sends of one campaign claim overlapping letters
+// at once, in random orders, and send what they hold: every letter has
+// exactly one eod in the records, whatever the interleaving (seed
+// logged). Leases a third of a second long are renewed meanwhile.
+func TestClaimRace(t *testing.T) {
+	srv := testpg.Start(t)
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	db := pgjournal.DB{URL: srv.NewDB(t), Password: testpg.Password, Campaign: "race", Lease: time.Second}
+	const n = 300
+	var wg sync.WaitGroup
+	for p := range 3 {
+		j := openShared(t, db)
+		rng := rand.New(rand.NewPCG(seed, uint64(p)))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for round := 0; round < 20; round++ {
+				var names []string
+				start := rng.IntN(n)
+				for i := range 20 {
+					names = append(names, fmt.Sprint((start+i)%n))
+				}
+				held, err := j.Claim(context.Background(), keys(names...))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				for i, name := range names {
+					l := &letter.Letter{Key: key(name), Recipients: []string{name + "@example.com"}}
+					if _, due := j.Due(l, "smtp", false); !held[i] || len(due) == 0 {
+						continue
+					}
+					j.Append(rec(name, journal.Attempt))
+					if err := j.Commit(rec(name, journal.EOD)); err != nil {
+						t.Errorf("eod of %s: %v", name, err)
+						continue
+					}
+					j.Write(rec(name, journal.Delivered))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	eods := map[string]int{}
+	if err := db.Records(context.Background())(func(r journal.Record) error {
+		if r.State == journal.EOD {
+			eods[r.Rcpt[0]]++
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(eods) == 0 {
+		t.Fatal("no letter was sent: the test proves nothing")
+	}
+	for rcpt, k := range eods {
+		if k != 1 {
+			t.Errorf("%s has %d eods", rcpt, k)
+		}
+	}
+	t.Logf("%d letters sent", len(eods))
+}
+
+// TestAllowance: sends of one campaign share an account's daily limit:
+// what one takes the other cannot; what one gives back the other can
+// take; room taken before the first grant counts; a grant leaves the
+// window after its period, by the send's clock.
+func TestAllowance(t *testing.T) {
+	srv := testpg.Start(t)
+	ctx := context.Background()
+	now := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	db := pgjournal.DB{URL: srv.NewDB(t), Password: testpg.Password, Campaign: "quota"}
+	ja, err := db.Open(ctx, clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ja.Close()
+	jb, err := db.Open(ctx, clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer jb.Close()
+	before := []pgjournal.Spent{{At: now.Add(-23 * time.Hour), N: 2}}
+	a := ja.Allowance("yandex", 10, 24*time.Hour, false, before)
+	b := jb.Allowance("yandex", 10, 24*time.Hour, false, before)
+	other := jb.Allowance("gmail", 3, 24*time.Hour, false, nil)
+	take := func(al *pgjournal.Allowance, n, want int) {
+		t.Helper()
+		got, err := al.Take(ctx, n)
+		if err != nil || got != want {
+			t.Errorf("Take(%d) = %d, %v; want %d", n, got, err, want)
+		}
+	}
+	take(a, 5, 5) // 2 before, 5 now
+	take(b, 5, 3) // the rest
+	take(b, 1, 0)
+	take(other, 5, 3) // another account's limit is its own
+	if err := a.Give(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	take(b, 5, 2)
+	now = now.Add(time.Hour) // the 2 before leave the window
+	take(a, 5, 2)
+	now = now.Add(24 * time.Hour) // and so does everything
+	take(b, 20, 10)
+}

@@ -1,0 +1,127 @@
+package sender
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"github.com/mailmerge/mailmerge/internal/letter"
+)
+
+// Claims is a journal that several processes send one campaign from at
+// once, on several machines (a journal in PostgreSQL): a letter goes out
+// only from the process that holds its lease.
+type Claims interface {
+	// Claim takes the leases of the letters with keys that no other
+	// process holds, and reports which this process holds. Before it
+	// returns, the journal knows what the other processes recorded of
+	// every letter asked: one another sent is not due here.
+	Claim(ctx context.Context, keys []letter.Key) ([]bool, error)
+}
+
+// Allowance is an account's daily limit shared with other processes
+// sending through it: a run takes room from it in grants before it hands
+// the account letters.
+type Allowance interface {
+	// Take grants up to n more; 0 when the limit is reached.
+	Take(ctx context.Context, n int) (int, error)
+	// Give gives back n granted and not used, at the end of a run.
+	Give(ctx context.Context, n int) error
+	// Recipients reports whether it counts recipients, not letters.
+	Recipients() bool
+}
+
+const (
+	// claimBatch is how many letters a process asks the leases of at
+	// once.
+	claimBatch = 64
+	// grantSize is how much of a shared daily limit an account takes at
+	// once: what a process that dies holds back until it leaves the
+	// window.
+	grantSize = 8
+)
+
+// claiming is each for a run whose journal other processes send the
+// same letters from (Pool.Claims). A letter still due is let in once
+// this process holds its lease, in batches; one another process holds
+// waits for the end of the list, and is let in once it comes free: sent
+// by the other (and settled here too), or given up (and due here). After
+// full is set, or ctx ends, letters are let in as they are, for the
+// dispatcher to count and leave.
+func (p *Pool) claiming(ctx context.Context, full *atomic.Bool, each func(func(*letter.Letter) bool) error) func(func(*letter.Letter) bool) error {
+	return func(yield func(*letter.Letter) bool) error {
+		leaving := func() bool { return ctx.Err() != nil || full.Load() }
+		// claim asks for the leases of ls, lets in those it gets and
+		// those settled elsewhere meanwhile, and returns the rest.
+		claim := func(ls []*letter.Letter) ([]*letter.Letter, error) {
+			var rest []*letter.Letter
+			for len(ls) > 0 {
+				n := min(len(ls), claimBatch)
+				part := ls[:n]
+				ls = ls[n:]
+				if leaving() {
+					rest = append(rest, part...)
+					continue
+				}
+				keys := make([]letter.Key, n)
+				for i, l := range part {
+					keys[i] = l.Key
+				}
+				held, err := p.Claims.Claim(ctx, keys)
+				if err != nil {
+					return nil, err
+				}
+				for i, l := range part {
+					if _, due := p.Lookup(l); held[i] || len(due) == 0 {
+						yield(l)
+					} else {
+						rest = append(rest, l)
+					}
+				}
+			}
+			return rest, nil
+		}
+		var batch, later []*letter.Letter
+		var claimErr error
+		err := each(func(l *letter.Letter) bool {
+			if _, due := p.Lookup(l); len(due) == 0 || leaving() {
+				return yield(l)
+			}
+			if batch = append(batch, l); len(batch) < claimBatch {
+				return true
+			}
+			rest, err := claim(batch)
+			batch, later, claimErr = nil, append(later, rest...), err
+			return err == nil
+		})
+		if err == nil && claimErr == nil {
+			var rest []*letter.Letter
+			rest, claimErr = claim(batch)
+			later = append(later, rest...)
+		}
+		// The letters others hold: asked again until each is settled
+		// elsewhere or comes free.
+		for claimErr == nil && err == nil && len(later) > 0 && !leaving() {
+			if !sleep(ctx, p.claimPoll()) {
+				break
+			}
+			later, claimErr = claim(later)
+		}
+		if claimErr == nil {
+			for _, l := range later {
+				yield(l) // the run stops: counted, not sent
+			}
+		}
+		if err == nil {
+			err = claimErr
+		}
+		return err
+	}
+}
+
+func (p *Pool) claimPoll() time.Duration {
+	if p.ClaimPoll > 0 {
+		return p.ClaimPoll
+	}
+	return time.Second
+}
