@@ -50,9 +50,11 @@ type Journal struct {
 	err     error // sticky: once writing failed, nothing more is recorded
 	commits int   // transactions
 	syncs   int   // of them, committed synchronously
-	// held are the letters this process took the leases of (Claim), and
-	// whether the record queued last of each is its eod: the outcome
-	// after it is written whoever holds the lease by then.
+	// held are the letters this process took the leases of (Claim) and
+	// is not done with, and whether the record queued last of each is
+	// its eod: the outcome after it is written whoever holds the lease by
+	// then. Their leases are renewed; those of the letters done with run
+	// out, and are anybody's, whose records say they are settled.
 	held map[letter.Key]bool
 	// lost are the records not written because the lease of their letter
 	// had passed to another process, by number, until their writers hear.
@@ -229,11 +231,31 @@ func (j *Journal) queue(r journal.Record) (uint64, error) {
 		// this process holds it.
 		e.leased = !eod
 		j.held[r.Key] = r.State == journal.EOD
+		if settles(r) {
+			delete(j.held, r.Key)
+		}
 	}
 	j.pending = append(j.pending, e)
 	j.seq++
 	j.Add(r)
 	return j.seq, nil
+}
+
+// settles reports whether r settles its letter for good at its
+// destination: delivered, refused, or of unknown fate, no recipient of
+// it left to try again.
+func settles(r journal.Record) bool {
+	switch r.State {
+	case journal.Delivered, journal.Failed, journal.Unknown:
+	default:
+		return false
+	}
+	for _, rej := range r.Rejected {
+		if rej.Final() == journal.Deferred {
+			return false
+		}
+	}
+	return !r.Part
 }
 
 // done waits for record seq to be written (durable, if sync), and says
@@ -351,11 +373,10 @@ func (j *Journal) commitOnce(batch []entry, durable bool) (map[string]bool, erro
 		// The leases are locked in the order of their letters, as every
 		// statement that locks several does: no two transactions wait
 		// for each other.
+		b.Queue(`SELECT 1 FROM mailmerge.leases WHERE campaign = $1 AND letter = ANY($2::text[]) ORDER BY letter FOR UPDATE`, j.id, want)
 		b.Queue(`WITH held AS (
 				UPDATE mailmerge.leases SET expires = greatest(expires, now() + $6 * interval '1 millisecond')
-				WHERE campaign = $1 AND owner = $5 AND letter IN (
-					SELECT letter FROM mailmerge.leases WHERE campaign = $1 AND letter = ANY($7::text[])
-					ORDER BY letter FOR UPDATE)
+				WHERE campaign = $1 AND letter = ANY($7::text[]) AND owner = $5
 				RETURNING letter),
 			ins AS (
 				INSERT INTO mailmerge.records (campaign, letter, rec)

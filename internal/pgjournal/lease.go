@@ -65,8 +65,13 @@ func (j *Journal) Claim(ctx context.Context, keys []letter.Key) ([]bool, error) 
 	err := j.onAux(ctx, func(conn *pgx.Conn) error {
 		b := &pgx.Batch{}
 		// Rows are locked in the order of their letters (see commit).
+		// Letters another holds are passed over without a lock, as
+		// SKIP LOCKED would: the lock would hold up its writer.
 		b.Queue(`INSERT INTO mailmerge.leases (campaign, letter, owner, expires)
-			SELECT $1, k, $3, now() + $4 * interval '1 millisecond' FROM unnest($2::text[]) AS k ORDER BY k
+			SELECT $1, k, $3, now() + $4 * interval '1 millisecond' FROM unnest($2::text[]) AS k
+			WHERE NOT EXISTS (SELECT 1 FROM mailmerge.leases
+				WHERE campaign = $1 AND letter = k AND owner <> $3 AND expires > now())
+			ORDER BY k
 			ON CONFLICT (campaign, letter) DO UPDATE SET owner = excluded.owner, expires = excluded.expires
 			WHERE mailmerge.leases.expires <= now() OR mailmerge.leases.owner = excluded.owner
 			RETURNING letter`, j.id, ask, j.owner, j.db.lease().Milliseconds()).Query(func(rows pgx.Rows) error {
@@ -112,6 +117,19 @@ func (j *Journal) Claim(ctx context.Context, keys []letter.Key) ([]bool, error) 
 	return out, nil
 }
 
+// Release gives up the letters with keys, held and not to be sent by
+// this process (another sent them meanwhile, or the run stops): their
+// leases are no longer renewed, and run out.
+func (j *Journal) Release(keys []letter.Key) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for _, k := range keys {
+		if eod, ok := j.held[k]; ok && !eod {
+			delete(j.held, k)
+		}
+	}
+}
+
 // onAux runs fn on the connection of claims, grants and renewals, one
 // at a time; a deadlock or serialization failure is tried again.
 func (j *Journal) onAux(ctx context.Context, fn func(*pgx.Conn) error) error {
@@ -119,6 +137,14 @@ func (j *Journal) onAux(ctx context.Context, fn func(*pgx.Conn) error) error {
 	defer j.auxMu.Unlock()
 	if j.aux == nil {
 		return fmt.Errorf("the journal is closed")
+	}
+	if j.aux.IsClosed() {
+		// A call cancelled mid-way closed it: a new one.
+		conn, err := j.db.connect(ctx)
+		if err != nil {
+			return err
+		}
+		j.aux = conn
 	}
 	for try := 1; ; try++ {
 		err := fn(j.aux)
@@ -155,13 +181,26 @@ func (j *Journal) startBeat() {
 			// A renewal that fails leaves the leases to run out: the
 			// letters are then another's, and this process writes none
 			// of their eods (commit).
-			ctx, cancel := context.WithTimeout(context.Background(), j.db.lease()/3)
+			j.mu.Lock()
+			letters := make([]string, 0, len(j.held))
+			for k := range j.held {
+				letters = append(letters, k.String())
+			}
+			j.mu.Unlock()
+			if len(letters) == 0 {
+				continue
+			}
+			// A deadline cut short would close the connection under the
+			// claims: a renewal waits for the server as a commit does.
+			ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 			j.onAux(ctx, func(conn *pgx.Conn) error {
-				_, err := conn.Exec(ctx, `UPDATE mailmerge.leases SET expires = now() + $3 * interval '1 millisecond'
-					WHERE campaign = $1 AND letter IN (
-						SELECT letter FROM mailmerge.leases WHERE campaign = $1 AND owner = $2 ORDER BY letter FOR UPDATE)`,
-					j.id, j.owner, j.db.lease().Milliseconds())
-				return err
+				b := &pgx.Batch{}
+				b.Queue("BEGIN")
+				b.Queue(`SELECT 1 FROM mailmerge.leases WHERE campaign = $1 AND letter = ANY($2::text[]) ORDER BY letter FOR UPDATE`, j.id, letters)
+				b.Queue(`UPDATE mailmerge.leases SET expires = now() + $4 * interval '1 millisecond'
+					WHERE campaign = $1 AND letter = ANY($3::text[]) AND owner = $2`, j.id, j.owner, letters, j.db.lease().Milliseconds())
+				b.Queue("COMMIT")
+				return conn.SendBatch(ctx, b).Close()
 			})
 			cancel()
 		}

@@ -17,6 +17,8 @@ type Claims interface {
 	// returns, the journal knows what the other processes recorded of
 	// every letter asked: one another sent is not due here.
 	Claim(ctx context.Context, keys []letter.Key) ([]bool, error)
+	// Release gives up letters held that this run will not send.
+	Release(keys []letter.Key)
 }
 
 // Allowance is an account's daily limit shared with other processes
@@ -71,13 +73,22 @@ func (p *Pool) claiming(ctx context.Context, full *atomic.Bool, each func(func(*
 				if err != nil {
 					return nil, err
 				}
+				var settled []letter.Key
 				for i, l := range part {
-					if _, due := p.Lookup(l); held[i] || len(due) == 0 {
+					_, due := p.Lookup(l)
+					switch {
+					case len(due) == 0:
+						if held[i] {
+							settled = append(settled, l.Key)
+						}
 						yield(l)
-					} else {
+					case held[i]:
+						yield(l)
+					default:
 						rest = append(rest, l)
 					}
 				}
+				p.Claims.Release(settled)
 			}
 			return rest, nil
 		}

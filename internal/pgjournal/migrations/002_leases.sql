@@ -20,7 +20,6 @@ CREATE TABLE mailmerge.leases (
 	expires  timestamptz NOT NULL,
 	PRIMARY KEY (campaign, letter)
 );
-CREATE INDEX leases_owner ON mailmerge.leases (campaign, owner);
 
 -- An account's daily limit, shared by the processes sending through it:
 -- each takes room from it in grants, dated by the send's clock; a grant
