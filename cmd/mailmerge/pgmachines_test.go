@@ -97,12 +97,15 @@ func TestMachinesPostgres(t *testing.T) {
 	t.Run("all", func(t *testing.T) {
 		t.Parallel()
 		be := newFaultyServer()
-		states, runs := sendOnMachines(t, srv, be, "machines", n, "", rand.New(rand.NewPCG(seed, 3)))
+		states, runs, outs := sendOnMachines(t, srv, be, "machines", n, "", rand.New(rand.NewPCG(seed, 3)))
 		if got := states[journal.Delivered] + states[journal.Failed] + states[journal.Unknown]; got != n {
 			t.Errorf("final states %v add up to %d, want %d", states, got, n)
 		}
 		if want := n/97 + 1; states[journal.Failed] != want {
 			t.Errorf("%d letters refused for good, want %d", states[journal.Failed], want)
+		}
+		if !strings.Contains(strings.Join(outs, ""), "delivered meanwhile by another machine sending this mailing") {
+			t.Errorf("no last run said it left letters to the others:\n%s", strings.Join(outs, "\n"))
 		}
 		t.Logf("final states %v; %d runs", states, runs)
 	})
@@ -110,7 +113,7 @@ func TestMachinesPostgres(t *testing.T) {
 		t.Parallel()
 		const limit = 12000
 		be := newFaultyServer()
-		states, runs := sendOnMachines(t, srv, be, "quota", n, fmt.Sprintf("  daily_limit: %d/24h\n", limit), rand.New(rand.NewPCG(seed, 4)))
+		states, runs, _ := sendOnMachines(t, srv, be, "quota", n, fmt.Sprintf("  daily_limit: %d/24h\n", limit), rand.New(rand.NewPCG(seed, 4)))
 		tried := states[journal.Delivered] + states[journal.Failed] + states[journal.Unknown]
 		if tried > limit {
 			t.Errorf("%d letters sent, over the shared daily limit of %d", tried, limit)
@@ -134,9 +137,9 @@ func TestMachinesPostgres(t *testing.T) {
 // server of be; each is killed three times at random moments and then
 // runs to its end. It checks that no letter reached the server twice,
 // and returns the letters by final state ("" for none sent) and how
-// many runs there were. With extra keys (a daily limit), a letter may be
+// many runs there were, and the output of each one's last run. With extra keys (a daily limit), a letter may be
 // left deferred: its retry found no room.
-func sendOnMachines(t *testing.T, srv *testpg.Server, be *faultyServer, name string, n int, extra string, rng *rand.Rand) (map[journal.State]int, int) {
+func sendOnMachines(t *testing.T, srv *testpg.Server, be *faultyServer, name string, n int, extra string, rng *rand.Rand) (states map[journal.State]int, runs int, lastRuns []string) {
 	limited := extra != ""
 	url := srv.NewDB(t)
 	bin, cfg := realSendTo(t, name, n, "  concurrency: 4\n  retry_delay: 10ms\n  lease: 2s\n"+extra+
@@ -155,7 +158,6 @@ func sendOnMachines(t *testing.T, srv *testpg.Server, be *faultyServer, name str
 		}
 	}
 	var mu sync.Mutex
-	runs := 0
 	var wg sync.WaitGroup
 	for m := range machines {
 		wg.Add(1)
@@ -202,6 +204,9 @@ func sendOnMachines(t *testing.T, srv *testpg.Server, be *faultyServer, name str
 					return
 				}
 				if run == len(delays[m]) {
+					mu.Lock()
+					lastRuns = append(lastRuns, out.String())
+					mu.Unlock()
 					t.Logf("machine %d's last run: exit %d after %v: %s", m+1, code, time.Since(start).Round(time.Millisecond), lastLine(out.String()))
 				}
 			}
@@ -217,7 +222,7 @@ func sendOnMachines(t *testing.T, srv *testpg.Server, be *faultyServer, name str
 	}); err != nil {
 		t.Fatal(err)
 	}
-	states := map[journal.State]int{}
+	states = map[journal.State]int{}
 	be.mu.Lock()
 	defer be.mu.Unlock()
 	for id, r := range last {
@@ -246,7 +251,7 @@ func sendOnMachines(t *testing.T, srv *testpg.Server, be *faultyServer, name str
 		}
 	}
 	states[""] = n - len(last)
-	return states, runs
+	return states, runs, lastRuns
 }
 
 // lastLine is the summary line of a send's output: its counts.

@@ -73,7 +73,7 @@ func (s *send) accountLimits(now time.Time) ([]sender.Account, runLimits, error)
 		}
 		ob.window = w
 		sa := sender.Account{Name: ob.name, Transport: ob.transport, Concurrency: a.Concurrency,
-			Limit: sender.NewLimiter(a.Rate.N, a.Rate.Per), Weight: a.Weight}
+			Limit: s.pace(ob.name, a.Rate), Weight: a.Weight}
 		if w != nil {
 			if w.left <= 0 {
 				full = append(full, w)

@@ -136,3 +136,15 @@ func (s *send) shared(w *window) sender.Allowance {
 	}
 	return pj.Allowance(w.account, w.quota.N, w.quota.Per, w.recipients, before)
 }
+
+// pace is an account's send.rate: this run's own, and, with a journal in
+// PostgreSQL, the rate as the sends of the campaign on other machines
+// share it too.
+func (s *send) pace(account string, r config.Rate) sender.Limiter {
+	own := sender.NewLimiter(r.N, r.Per)
+	pj, ok := s.journal.(*pgjournal.Journal)
+	if !ok || own == nil {
+		return own
+	}
+	return sender.Both(own, pj.Pace(account, r.N, r.Per))
+}

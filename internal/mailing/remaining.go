@@ -59,8 +59,11 @@ func Remaining(st sender.Stats, letters int, runErr error, cfg *config.Config) e
 // not sent in it; skipped counts them (its letters less those it sent).
 func SkippedWhy(st sender.Stats, skipped int) []string {
 	var why []string
-	if n := st.Skipped[journal.Delivered]; n > 0 {
+	if n := st.Skipped[journal.Delivered] - st.Elsewhere; n > 0 {
 		why = append(why, fmt.Sprintf("%d delivered by an earlier run", n))
+	}
+	if n := st.Elsewhere; n > 0 {
+		why = append(why, fmt.Sprintf("%d delivered meanwhile by another machine sending this mailing", n))
 	}
 	if n := st.Skipped[journal.Failed]; n > 0 {
 		why = append(why, fmt.Sprintf("%d refused for good earlier (fix the address to send again)", n))

@@ -300,7 +300,7 @@ func (s *send) round(ctx context.Context) (*SendResult, error) {
 		Journal:       s.journal,
 		Build:         s.campaign.Build,
 		Concurrency:   cfg.Send.Concurrency,
-		Limit:         sender.NewLimiter(cfg.Send.Rate.N, cfg.Send.Rate.Per),
+		Limit:         s.pace("", cfg.Send.Rate),
 		MaxAttempts:   cfg.Send.MaxAttempts,
 		PerSession:    cfg.Send.MessagesPerConnection,
 		Backoff:       cfg.Send.RetryDelay,

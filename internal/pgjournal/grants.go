@@ -25,6 +25,7 @@ type Spent struct {
 type Allowance struct {
 	j          *Journal
 	account    string
+	what       string // the limit's key: daily_limit, or rate
 	limit      int
 	per        time.Duration
 	recipients bool
@@ -44,7 +45,7 @@ type grant struct {
 // per. before is what the journal counts in the window so far: the room
 // taken before the first grant (a campaign that moved here from a file).
 func (j *Journal) Allowance(account string, limit int, per time.Duration, recipients bool, before []Spent) *Allowance {
-	return &Allowance{j: j, account: account, limit: limit, per: per, recipients: recipients, before: before}
+	return &Allowance{j: j, account: account, what: "daily_limit", limit: limit, per: per, recipients: recipients, before: before}
 }
 
 // Recipients reports whether the limit counts recipients, not letters.
@@ -69,16 +70,16 @@ func (a *Allowance) Take(ctx context.Context, n int) (int, error) {
 		b := &pgx.Batch{}
 		b.Queue("BEGIN")
 		// One process at a time counts the window and takes from it.
-		b.Queue("SELECT pg_advisory_xact_lock($1)", lockKey("grants "+j.db.Campaign+"\x00"+a.account))
-		b.Queue(`INSERT INTO mailmerge.grants (campaign, account, owner, at, n)
-			SELECT $1, $2, $3, s.at, s.n FROM unnest($4::timestamptz[], $5::int[]) AS s(at, n)
-			WHERE NOT EXISTS (SELECT 1 FROM mailmerge.grants WHERE campaign = $1 AND account = $2)`,
-			j.id, a.account, j.owner, at, ns)
-		b.Queue(`INSERT INTO mailmerge.grants (campaign, account, owner, at, n)
-			SELECT $1, $2, $3, $4::timestamptz, least($5::int, $6::int - coalesce(sum(n), 0)) FROM mailmerge.grants
-			WHERE campaign = $1 AND account = $2 AND at > $4::timestamptz - $7 * interval '1 millisecond'
+		b.Queue("SELECT pg_advisory_xact_lock($1)", lockKey("grants "+j.db.Campaign+"\x00"+a.account+"\x00"+a.what))
+		b.Queue(`INSERT INTO mailmerge.grants (campaign, account, what, owner, at, n)
+			SELECT $1, $2, $6, $3, s.at, s.n FROM unnest($4::timestamptz[], $5::int[]) AS s(at, n)
+			WHERE NOT EXISTS (SELECT 1 FROM mailmerge.grants WHERE campaign = $1 AND account = $2 AND what = $6)`,
+			j.id, a.account, j.owner, at, ns, a.what)
+		b.Queue(`INSERT INTO mailmerge.grants (campaign, account, what, owner, at, n)
+			SELECT $1, $2, $8, $3, $4::timestamptz, least($5::int, $6::int - coalesce(sum(n), 0)) FROM mailmerge.grants
+			WHERE campaign = $1 AND account = $2 AND what = $8 AND at > $4::timestamptz - $7 * interval '1 millisecond'
 			HAVING $6::int - coalesce(sum(n), 0) > 0
-			RETURNING id, n`, j.id, a.account, j.owner, now, n, a.limit, a.per.Milliseconds()).QueryRow(func(row pgx.Row) error {
+			RETURNING id, n`, j.id, a.account, j.owner, now, n, a.limit, a.per.Milliseconds(), a.what).QueryRow(func(row pgx.Row) error {
 			err := row.Scan(&g.id, &g.n)
 			if err == pgx.ErrNoRows {
 				return nil // the window is full
@@ -89,7 +90,7 @@ func (a *Allowance) Take(ctx context.Context, n int) (int, error) {
 		return conn.SendBatch(ctx, b).Close()
 	})
 	if err != nil {
-		return 0, fmt.Errorf("count the daily limit of %s, %s: %w", a.name(), j.db.Where(), err)
+		return 0, fmt.Errorf("count the %s of %s, %s: %w", a.what, a.name(), j.db.Where(), err)
 	}
 	if g.n > 0 {
 		a.mu.Lock()
@@ -121,7 +122,7 @@ func (a *Allowance) Give(ctx context.Context, n int) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("give back room of the daily limit of %s, %s: %w", a.name(), a.j.db.Where(), err)
+		return fmt.Errorf("give back room of the %s of %s, %s: %w", a.what, a.name(), a.j.db.Where(), err)
 	}
 	return nil
 }
@@ -131,4 +132,44 @@ func (a *Allowance) name() string {
 		return "the account"
 	}
 	return "account " + a.account
+}
+
+// Pace is an account's rate, n letters in any period of per, shared by
+// every process that sends the campaign through it: each letter takes
+// its turn from the database (a grant of one). It is a sender.Limiter.
+type Pace struct {
+	a *Allowance
+}
+
+// Pace returns the account's rate as the processes sending the campaign
+// share it.
+func (j *Journal) Pace(account string, n int, per time.Duration) *Pace {
+	return &Pace{&Allowance{j: j, account: account, what: "rate", limit: n, per: per}}
+}
+
+// Wait returns once the rate has room for a letter more, and takes it;
+// it asks again every per/n while it has none.
+func (p *Pace) Wait(ctx context.Context) error {
+	every := max(p.a.per/time.Duration(max(p.a.limit, 1)), 10*time.Millisecond)
+	for {
+		g, err := p.a.Take(ctx, 1)
+		if err != nil || g == 1 {
+			return err
+		}
+		t := time.NewTimer(every)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// Allow takes a turn if the rate has room for it now.
+func (p *Pace) Allow() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+	defer cancel()
+	g, err := p.a.Take(ctx, 1)
+	return err == nil && g == 1
 }

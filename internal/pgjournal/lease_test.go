@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/url"
+	"os"
 	"path"
 	"sync"
 	"testing"
@@ -269,4 +270,101 @@ func TestAllowance(t *testing.T) {
 	take(a, 5, 2)
 	now = now.Add(24 * time.Hour) // and so does everything
 	take(b, 20, 10)
+}
+
+// TestPace: sends of one campaign share an account's rate: n letters in
+// any period of per among them, apart from its daily limit; a Wait with
+// no room waits until its context ends.
+func TestPace(t *testing.T) {
+	srv := testpg.Start(t)
+	ctx := context.Background()
+	now := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	db := pgjournal.DB{URL: srv.NewDB(t), Password: testpg.Password, Campaign: "pace"}
+	ja, err := db.Open(ctx, clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ja.Close()
+	jb, err := db.Open(ctx, clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer jb.Close()
+	a, b := ja.Pace("m365", 3, time.Minute), jb.Pace("m365", 3, time.Minute)
+	daily := ja.Allowance("m365", 10, 24*time.Hour, false, nil)
+	var got []bool
+	for _, p := range []*pgjournal.Pace{a, b, a, b, a} {
+		got = append(got, p.Allow())
+	}
+	if fmt.Sprint(got) != "[true true true false false]" {
+		t.Errorf("five letters of two sends at 3 a minute: %v", got)
+	}
+	if n, err := daily.Take(ctx, 10); n != 10 || err != nil {
+		t.Errorf("the daily limit, apart from the rate: %d, %v", n, err)
+	}
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if err := b.Wait(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Wait with the rate spent: %v, want the deadline", err)
+	}
+	now = now.Add(time.Minute)
+	if err := b.Wait(ctx); err != nil {
+		t.Errorf("Wait a minute later: %v", err)
+	}
+}
+
+// TestMigrateFromSchema1: a database a mailmerge of schema 1 wrote is
+// brought to schema 2 on first use, and says so: its records keep their
+// order and are found by letter, and new ones come after them.
+func TestMigrateFromSchema1(t *testing.T) {
+	srv := testpg.Start(t)
+	ctx := context.Background()
+	u := srv.NewDB(t)
+	init, err := os.ReadFile("migrations/001_init.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sql := range []string{
+		"CREATE SCHEMA mailmerge",
+		"CREATE TABLE mailmerge.schema_version (version int PRIMARY KEY, applied timestamptz NOT NULL DEFAULT now())",
+		string(init),
+		"INSERT INTO mailmerge.schema_version (version) VALUES (1)",
+		"INSERT INTO mailmerge.campaigns (name) VALUES ('old')",
+	} {
+		if err := srv.Exec(ctx, dbName(u), sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, st := range []journal.State{journal.Attempt, journal.EOD, journal.Delivered} {
+		r := rec("a", st)
+		r.Time = time.Date(2026, 12, 1, 9, 0, i, 0, time.UTC)
+		if err := srv.Exec(ctx, dbName(u), "INSERT INTO mailmerge.records (campaign, seq, rec) VALUES (1, $1, $2::jsonb)", i+1, string(journal.Encode(nil, r))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var said []string
+	db := pgjournal.DB{URL: u, Password: testpg.Password, Campaign: "old", Notify: func(m string) { said = append(said, m) }}
+	j := openShared(t, db)
+	if want := fmt.Sprintf("updated the mailmerge tables in 127.0.0.1:%d/%s from schema 1 to %d", srv.Port, dbName(u), pgjournal.Schema); len(said) != 1 || said[0] != want {
+		t.Errorf("said %q, want %q", said, want)
+	}
+	other := openShared(t, pgjournal.DB{URL: u, Password: testpg.Password, Campaign: "old"})
+	claim(t, other, "a") // reads a's records by letter
+	if e := other.Lookup(key("a"), "smtp"); e.State != journal.Delivered {
+		t.Errorf("a after the migration, read by letter: %q, want delivered", e.State)
+	}
+	if err := j.Commit(rec("b", journal.Attempt)); err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	if err := db.Records(ctx)(func(r journal.Record) error {
+		order = append(order, r.Rcpt[0]+" "+string(r.State))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(order); got != "[a@example.com attempt a@example.com eod a@example.com delivered b@example.com attempt]" {
+		t.Errorf("records after the migration: %s", got)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/letter"
 )
 
@@ -53,6 +54,13 @@ const (
 func (p *Pool) claiming(ctx context.Context, full *atomic.Bool, each func(func(*letter.Letter) bool) error) func(func(*letter.Letter) bool) error {
 	return func(yield func(*letter.Letter) bool) error {
 		leaving := func() bool { return ctx.Err() != nil || full.Load() }
+		// sentElsewhere lets a letter in that was due at the start and
+		// another process settled since.
+		sentElsewhere := func(l *letter.Letter) {
+			p.elsewhere.Store(l.Key, true)
+			yield(l)
+		}
+
 		// claim asks for the leases of ls, lets in those it gets and
 		// those settled elsewhere meanwhile, and returns the rest.
 		claim := func(ls []*letter.Letter) ([]*letter.Letter, error) {
@@ -75,13 +83,17 @@ func (p *Pool) claiming(ctx context.Context, full *atomic.Bool, each func(func(*
 				}
 				var settled []letter.Key
 				for i, l := range part {
-					_, due := p.Lookup(l)
+					e, due := p.Lookup(l)
 					switch {
+					case len(due) == 0 && !held[i] && e.State == journal.Unknown:
+						// An eod and no outcome yet, at a process that
+						// still holds it: in flight, most likely.
+						rest = append(rest, l)
 					case len(due) == 0:
 						if held[i] {
 							settled = append(settled, l.Key)
 						}
-						yield(l)
+						sentElsewhere(l)
 					case held[i]:
 						yield(l)
 					default:

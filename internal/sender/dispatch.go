@@ -92,7 +92,14 @@ func (d *dispatcher) admit(l *letter.Letter) {
 	switch {
 	case len(due) == 0:
 		st := state(l, e)
-		d.count(func(s *Stats) { s.Letters++; s.Skipped[st]++ })
+		_, elsewhere := d.p.elsewhere.LoadAndDelete(l.Key)
+		d.count(func(s *Stats) {
+			s.Letters++
+			s.Skipped[st]++
+			if elsewhere && st == journal.Delivered {
+				s.Elsewhere++
+			}
+		})
 	case d.dispatch.Err() != nil:
 		d.count(func(s *Stats) { s.Letters++; s.Untouched++ })
 	case d.atLimit(d.cost(due)) || !d.fitsAny(d.cost(due)):

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -104,6 +105,7 @@ type Pool struct {
 	// ClaimPoll is how often a run asks again for letters other
 	// processes hold, once it reached the end of its own; 0 for a second.
 	ClaimPoll time.Duration
+	elsewhere sync.Map // letter.Key: settled by another process during the run
 	// Build writes a letter out. It runs once per letter, in the worker
 	// that first sends it; the bytes are kept for the letter's retries.
 	// Its context ends when the letters in flight are to be abandoned

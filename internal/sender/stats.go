@@ -18,6 +18,10 @@ type Stats struct {
 	// Untouched letters were due but not attempted: the run stopped, or
 	// reached its limit, first.
 	Untouched int
+	// Elsewhere counts the letters of Skipped[journal.Delivered] that
+	// another process sending the campaign at once delivered during this
+	// run (Pool.Claims).
+	Elsewhere int
 	Letters   int // letters seen, in all
 	// CopiesRefused counts, by address, the letters that a recipient the
 	// template itself names (an instructor's copy) was refused in for

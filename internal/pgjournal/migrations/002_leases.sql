@@ -21,15 +21,16 @@ CREATE TABLE mailmerge.leases (
 	PRIMARY KEY (campaign, letter)
 );
 
--- An account's daily limit, shared by the processes sending through it:
--- each takes room from it in grants, dated by the send's clock; a grant
--- counts for the window's length after it.
+-- An account's daily limit and rate, shared by the processes sending
+-- through it: each takes room from them in grants, dated by the send's
+-- clock; a grant counts for the window's length after it.
 CREATE TABLE mailmerge.grants (
 	id       bigserial PRIMARY KEY,
 	campaign bigint NOT NULL REFERENCES mailmerge.campaigns (id),
 	account  text NOT NULL,
+	what     text NOT NULL, -- daily_limit or rate
 	owner    text NOT NULL,
 	at       timestamptz NOT NULL,
 	n        int NOT NULL
 );
-CREATE INDEX grants_window ON mailmerge.grants (campaign, account, at);
+CREATE INDEX grants_window ON mailmerge.grants (campaign, account, what, at);

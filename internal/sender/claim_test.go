@@ -1,0 +1,98 @@
+package sender
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/mailmerge/mailmerge/internal/journal"
+	"github.com/mailmerge/mailmerge/internal/letter"
+	"github.com/mailmerge/mailmerge/internal/pgjournal"
+	"github.com/mailmerge/mailmerge/internal/testpg"
+)
+
+// TestPoolClaims: a run on a journal in PostgreSQL that another process
+// shares sends the letters it can take, waits for those the other
+// holds, and lets each in once the other settles it (skipped, delivered
+// elsewhere) or gives it up (sent here). The server sees each letter
+// once.
+func TestPoolClaims(t *testing.T) {
+	srv := testpg.Start(t)
+	be := &backend{}
+	port := startServer(t, be, nil)
+	db := pgjournal.DB{URL: srv.NewDB(t), Password: testpg.Password, Campaign: "claims", Lease: time.Minute}
+	ctx := context.Background()
+	other, err := db.Open(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	j, err := db.Open(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+
+	ls := letters(20)
+	var keys []letter.Key
+	for _, l := range ls[:10] {
+		keys = append(keys, l.Key)
+	}
+	if held, err := other.Claim(ctx, keys); err != nil || len(held) != 10 || !held[9] {
+		t.Fatalf("the other process's claim: %v, %v", held, err)
+	}
+
+	p := &Pool{Transport: smtpTransport(port), Journal: j, Claims: j, ClaimPoll: 20 * time.Millisecond,
+		Concurrency: 2, MaxAttempts: 1, PerSession: 100, Backoff: time.Millisecond, OpenTries: 1}
+	type result struct {
+		st  Stats
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		st, err := run(t, p, ctx, ctx, ls)
+		done <- result{st, err}
+	}()
+
+	// The other sends the first five it holds, and ends: the five
+	// others are this run's to send.
+	for _, l := range ls[:5] {
+		r := journal.Record{Key: l.Key, Dest: p.destination(), Line: l.Line, Rcpt: l.Recipients, MessageID: l.MessageID, Attempt: 1}
+		for _, s := range []journal.State{journal.Attempt, journal.EOD, journal.Delivered} {
+			r.State = s
+			if err := other.Commit(r); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := other.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	var res result
+	select {
+	case res = <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("the run did not end once the other process had settled or given up every letter")
+	}
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	st := res.st
+	if st.Delivered != 15 || st.Skipped[journal.Delivered] != 5 || st.Elsewhere != 5 {
+		t.Errorf("delivered %d, skipped %v, elsewhere %d; want 15 delivered here, 5 by the other", st.Delivered, st.Skipped, st.Elsewhere)
+	}
+	seen := map[string]int{}
+	for _, m := range be.messages() {
+		seen[m.rcpts[0]]++
+	}
+	for _, l := range ls {
+		want := 1
+		if l.Line-2 < 5 {
+			want = 0 // the other process's
+		}
+		if seen[l.Recipients[0]] != want {
+			t.Errorf("%s reached the server %d times, want %d", l.Recipients[0], seen[l.Recipients[0]], want)
+		}
+	}
+}
