@@ -245,7 +245,10 @@ func (s *send) open(ctx context.Context) (closeAll func(), err error) {
 	// With it the key of the tags that make this mailing's Message-IDs
 	// and ENVIDs impossible to forge: made with the journal, kept with it.
 	if s.journal, s.secret, err = openJournal(ctx, cfg, opts.Now, s.notes, journalUse{
-		hint: "wait for the other send to finish, or stop it (Ctrl-C) and run send again", secret: !opts.Shard.Split()}); err != nil {
+		hint: "wait for the other send to finish, or stop it (Ctrl-C) and run send again", secret: !opts.Shard.Split(),
+		// A letter of unknown fate may be one another machine is still
+		// sending: it is sent again only by a send alone.
+		alone: opts.ResendUnknown}); err != nil {
 		return closeAll, err
 	}
 	closers = append(closers, func() { s.journal.Close() })

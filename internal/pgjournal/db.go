@@ -12,9 +12,11 @@
 // fsyncs are.
 //
 // A database holds the journals of many campaigns, by name, in the
-// schema mailmerge (docs/journal.md shows its tables). Only one send of
-// a campaign runs at a time: Open holds a session advisory lock on a
-// hash of its name for as long as the journal is open.
+// schema mailmerge (docs/journal.md shows its tables). Several sends of a
+// campaign may run at once, on several machines: Open holds a shared
+// advisory lock on a hash of its name (journal import holds it alone),
+// and a send takes each letter it sends by a lease (Journal.Claim), so
+// that every letter goes from one of them.
 package pgjournal
 
 import (

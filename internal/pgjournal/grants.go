@@ -19,7 +19,8 @@ type Spent struct {
 // Allowance is an account's daily limit, limit letters (or recipients)
 // in any period of per, shared by every process that sends the campaign
 // through the account: each takes its room from the database in grants,
-// dated by the send's clock, and counted for per after. Grants a process
+// dated by the database's clock (which the machines share; a test's own
+// clock in tests), and counted for per after. Grants a process
 // took and did not use are given back at the end of its run; a process
 // that dies keeps them until they leave the window.
 type Allowance struct {
@@ -55,9 +56,12 @@ func (a *Allowance) Recipients() bool { return a.recipients }
 // window has room for: 0 when it is full.
 func (a *Allowance) Take(ctx context.Context, n int) (int, error) {
 	j := a.j
-	now := time.Now()
+	// Dated by the database's clock, which every machine shares, unless
+	// the send has a clock of its own (a test's).
+	var now *time.Time
 	if j.now != nil {
-		now = j.now()
+		t := j.now()
+		now = &t
 	}
 	at := make([]time.Time, len(a.before))
 	ns := make([]int32, len(a.before))
@@ -76,8 +80,8 @@ func (a *Allowance) Take(ctx context.Context, n int) (int, error) {
 			WHERE NOT EXISTS (SELECT 1 FROM mailmerge.grants WHERE campaign = $1 AND account = $2 AND what = $6)`,
 			j.id, a.account, j.owner, at, ns, a.what)
 		b.Queue(`INSERT INTO mailmerge.grants (campaign, account, what, owner, at, n)
-			SELECT $1, $2, $8, $3, $4::timestamptz, least($5::int, $6::int - coalesce(sum(n), 0)) FROM mailmerge.grants
-			WHERE campaign = $1 AND account = $2 AND what = $8 AND at > $4::timestamptz - $7 * interval '1 millisecond'
+			SELECT $1, $2, $8, $3, coalesce($4::timestamptz, clock_timestamp()), least($5::int, $6::int - coalesce(sum(n), 0)) FROM mailmerge.grants
+			WHERE campaign = $1 AND account = $2 AND what = $8 AND at > coalesce($4::timestamptz, clock_timestamp()) - $7 * interval '1 millisecond'
 			HAVING $6::int - coalesce(sum(n), 0) > 0
 			RETURNING id, n`, j.id, a.account, j.owner, now, n, a.limit, a.per.Milliseconds(), a.what).QueryRow(func(row pgx.Row) error {
 			err := row.Scan(&g.id, &g.n)

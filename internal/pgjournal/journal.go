@@ -56,10 +56,16 @@ type Journal struct {
 	// then. Their leases are renewed; those of the letters done with run
 	// out, and are anybody's, whose records say they are settled.
 	held map[letter.Key]bool
+	// released are the letters given up (Release) whose leases the next
+	// renewal deletes, so that another process may take them at once.
+	released []string
+	kick     chan struct{} // wakes the renewal to give released letters back now
 	// lost are the records not written because the lease of their letter
 	// had passed to another process, by number, until their writers hear.
 	lost map[uint64]bool
 }
+
+var errClosed = errors.New("the journal is closed")
 
 // entry is a record queued, encoded.
 type entry struct {
@@ -110,7 +116,7 @@ func (d DB) open(ctx context.Context, conn *pgx.Conn, now func() time.Time) (*Jo
 	if err != nil {
 		return nil, err
 	}
-	j := &Journal{db: d, conn: conn, id: id, now: now, owner: owner(), held: map[letter.Key]bool{}, lost: map[uint64]bool{}}
+	j := &Journal{db: d, conn: conn, id: id, now: now, owner: owner(), held: map[letter.Key]bool{}, lost: map[uint64]bool{}, kick: make(chan struct{}, 1)}
 	j.cond = sync.NewCond(&j.mu)
 	var n int
 	if err := conn.QueryRow(ctx, "SELECT count(*) FROM mailmerge.records WHERE campaign = $1", id).Scan(&n); err != nil {
@@ -222,7 +228,7 @@ func (j *Journal) queue(r journal.Record) (uint64, error) {
 		return 0, j.err
 	}
 	if j.closing {
-		return 0, errors.New("the journal is closed")
+		return 0, errClosed
 	}
 	if eod, ok := j.held[r.Key]; ok && r.Test == "" && r.Copy == "" {
 		// The outcome after an eod is written whoever holds the lease
@@ -303,6 +309,7 @@ func (j *Journal) writer() {
 		for i, e := range batch {
 			if e.leased && lost[e.letter] {
 				j.lost[first+uint64(i)] = true
+				j.dropHeld(e.letter)
 			}
 		}
 		j.commits++
@@ -342,6 +349,7 @@ func (j *Journal) commit(batch []entry, durable bool) (lost map[string]bool, err
 	}
 }
 
+// commitOnce is one try of commit.
 func (j *Journal) commitOnce(batch []entry, durable bool) (map[string]bool, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 	defer cancel()
@@ -391,6 +399,7 @@ func (j *Journal) commitOnce(batch []entry, durable bool) (map[string]bool, erro
 	}
 	b.Queue("COMMIT")
 	if err := j.conn.SendBatch(ctx, b).Close(); err != nil {
+		rollback(j.conn)
 		return nil, err
 	}
 	if len(want) == 0 {
@@ -404,6 +413,18 @@ func (j *Journal) commitOnce(batch []entry, durable bool) (map[string]bool, erro
 		delete(lost, k)
 	}
 	return lost, nil
+}
+
+// rollback ends the transaction a failed batch left open: the statements
+// after the failed one, its COMMIT among them, were not run, and the
+// connection would refuse every statement after (25P02). A connection
+// that cannot is closed, and opened anew by its next user.
+func rollback(conn *pgx.Conn) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := conn.Exec(ctx, "ROLLBACK"); err != nil {
+		conn.Close(ctx)
+	}
 }
 
 // retryable reports an error a transaction may be tried again after: a

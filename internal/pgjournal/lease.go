@@ -33,7 +33,7 @@ func (d DB) lease() time.Duration {
 func owner() string {
 	host, _ := os.Hostname()
 	b := make([]byte, 4)
-	rand.Read(b)
+	rand.Read(b) // never fails (crypto/rand)
 	return host + " " + strconv.Itoa(os.Getpid()) + " " + hex.EncodeToString(b)
 }
 
@@ -95,7 +95,7 @@ func (j *Journal) Claim(ctx context.Context, keys []letter.Key) ([]bool, error) 
 	for _, text := range recs {
 		r, err := journal.Decode(text)
 		if err != nil {
-			return nil, fmt.Errorf("journal %s: a record of another process is not valid: %w", j.db.Where(), err)
+			return nil, fmt.Errorf("read the records of other sends, %s: a record is not valid: %w", j.db.Where(), err)
 		}
 		j.Add(r)
 	}
@@ -117,15 +117,35 @@ func (j *Journal) Claim(ctx context.Context, keys []letter.Key) ([]bool, error) 
 	return out, nil
 }
 
+// dropHeld forgets a letter whose lease passed to another process: this
+// one writes nothing more of it unchecked. j.mu is held.
+func (j *Journal) dropHeld(name string) {
+	for k := range j.held {
+		if k.String() == name {
+			delete(j.held, k)
+			return
+		}
+	}
+}
+
 // Release gives up the letters with keys, held and not to be sent by
-// this process (another sent them meanwhile, or the run stops): their
-// leases are no longer renewed, and run out.
+// this process in this run (another sent them meanwhile, it left them
+// deferred, or the run stops): their leases are no longer renewed, and
+// the next renewal gives them back. A letter with an eod and no outcome
+// yet is kept.
 func (j *Journal) Release(keys []letter.Key) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	for _, k := range keys {
 		if eod, ok := j.held[k]; ok && !eod {
 			delete(j.held, k)
+			j.released = append(j.released, k.String())
+		}
+	}
+	if len(j.released) > 0 {
+		select {
+		case j.kick <- struct{}{}:
+		default:
 		}
 	}
 }
@@ -136,7 +156,7 @@ func (j *Journal) onAux(ctx context.Context, fn func(*pgx.Conn) error) error {
 	j.auxMu.Lock()
 	defer j.auxMu.Unlock()
 	if j.aux == nil {
-		return fmt.Errorf("the journal is closed")
+		return errClosed
 	}
 	if j.aux.IsClosed() {
 		// A call cancelled mid-way closed it: a new one.
@@ -148,7 +168,10 @@ func (j *Journal) onAux(ctx context.Context, fn func(*pgx.Conn) error) error {
 	}
 	for try := 1; ; try++ {
 		err := fn(j.aux)
-		if err == nil || !retryable(err) || try == 5 {
+		if err != nil && !j.aux.IsClosed() {
+			rollback(j.aux)
+		}
+		if err == nil || !retryable(err) || try == 5 || j.aux.IsClosed() {
 			if err != nil {
 				return j.db.safe(err)
 			}
@@ -158,7 +181,7 @@ func (j *Journal) onAux(ctx context.Context, fn func(*pgx.Conn) error) error {
 }
 
 // startBeat starts renewing the leases this process holds, a third of a
-// lease apart, once.
+// lease apart, and giving back those it released, at once; once.
 func (j *Journal) startBeat() {
 	j.auxMu.Lock()
 	defer j.auxMu.Unlock()
@@ -177,6 +200,7 @@ func (j *Journal) startBeat() {
 			case <-stop:
 				return
 			case <-t.C:
+			case <-j.kick:
 			}
 			// A renewal that fails leaves the leases to run out: the
 			// letters are then another's, and this process writes none
@@ -186,8 +210,10 @@ func (j *Journal) startBeat() {
 			for k := range j.held {
 				letters = append(letters, k.String())
 			}
+			released := j.released
+			j.released = nil
 			j.mu.Unlock()
-			if len(letters) == 0 {
+			if len(letters)+len(released) == 0 {
 				continue
 			}
 			// A deadline cut short would close the connection under the
@@ -196,9 +222,12 @@ func (j *Journal) startBeat() {
 			j.onAux(ctx, func(conn *pgx.Conn) error {
 				b := &pgx.Batch{}
 				b.Queue("BEGIN")
-				b.Queue(`SELECT 1 FROM mailmerge.leases WHERE campaign = $1 AND letter = ANY($2::text[]) ORDER BY letter FOR UPDATE`, j.id, letters)
+				// Both sets locked in one order (see commit).
+				b.Queue(`SELECT 1 FROM mailmerge.leases WHERE campaign = $1 AND letter = ANY($2::text[]) ORDER BY letter FOR UPDATE`,
+					j.id, append(slices.Clip(letters), released...))
 				b.Queue(`UPDATE mailmerge.leases SET expires = now() + $4 * interval '1 millisecond'
 					WHERE campaign = $1 AND letter = ANY($3::text[]) AND owner = $2`, j.id, j.owner, letters, j.db.lease().Milliseconds())
+				b.Queue(`DELETE FROM mailmerge.leases WHERE campaign = $1 AND letter = ANY($3::text[]) AND owner = $2`, j.id, j.owner, released)
 				b.Queue("COMMIT")
 				return conn.SendBatch(ctx, b).Close()
 			})

@@ -83,6 +83,7 @@ type lane struct {
 	granted    int
 	sharedFull bool
 	sharedErr  error
+	ctx        context.Context // the run's dispatching, for grants
 }
 
 func newLane(a Account) *lane {
@@ -114,8 +115,8 @@ func (ln *lane) fits(cost int) bool {
 }
 
 // grant reports whether the account's shared daily limit has room for a
-// letter of cost recipients, taking more from it as needed. Once it has
-// none, it is not asked again in this run.
+// letter of cost recipients, taking more from it (within ctx, the run's)
+// as needed. Once it has none, it is not asked again in this run.
 func (ln *lane) grant(cost int) bool {
 	used, need := ln.taken, 1
 	if ln.Shared.Recipients() {
@@ -127,13 +128,15 @@ func (ln *lane) grant(cost int) bool {
 	if ln.sharedFull {
 		return false
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(ln.ctx, time.Minute)
 	defer cancel()
 	g, err := ln.Shared.Take(ctx, max(need, grantSize))
 	ln.granted += g
 	if err != nil || used+need > ln.granted {
 		ln.sharedFull = true
-		ln.sharedErr = err
+		if ln.ctx.Err() == nil {
+			ln.sharedErr = err // not the run's stop
+		}
 	}
 	return used+need <= ln.granted
 }

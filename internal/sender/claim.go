@@ -48,12 +48,20 @@ const (
 // same letters from (Pool.Claims). A letter still due is let in once
 // this process holds its lease, in batches; one another process holds
 // waits for the end of the list, and is let in once it comes free: sent
-// by the other (and settled here too), or given up (and due here). After
-// full is set, or ctx ends, letters are let in as they are, for the
-// dispatcher to count and leave.
+// by the other (and settled here too), or given up (and due here). One
+// the other tried and left deferred, it leaves to the next run. After
+// full is set, or ctx ends, the letters are let in as they are, marked
+// unclaimed: the dispatcher counts them and sends none.
 func (p *Pool) claiming(ctx context.Context, full *atomic.Bool, each func(func(*letter.Letter) bool) error) func(func(*letter.Letter) bool) error {
 	return func(yield func(*letter.Letter) bool) error {
 		leaving := func() bool { return ctx.Err() != nil || full.Load() }
+		// pass lets a letter in without its lease: counted, not sent.
+		pass := func(l *letter.Letter) {
+			if _, due := p.Lookup(l); len(due) > 0 {
+				p.unclaimed.Store(l.Key, true)
+			}
+			yield(l)
+		}
 		// sentElsewhere lets a letter in that was due at the start and
 		// another process settled since.
 		sentElsewhere := func(l *letter.Letter) {
@@ -79,23 +87,27 @@ func (p *Pool) claiming(ctx context.Context, full *atomic.Bool, each func(func(*
 				}
 				held, err := p.Claims.Claim(ctx, keys)
 				if err != nil {
-					return nil, err
+					return append(rest, append(part, ls...)...), err
 				}
 				var settled []letter.Key
 				for i, l := range part {
 					e, due := p.Lookup(l)
 					switch {
-					case len(due) == 0 && !held[i] && e.State == journal.Unknown:
+					case held[i] && len(due) > 0:
+						yield(l)
+					case held[i]:
+						settled = append(settled, l.Key)
+						sentElsewhere(l)
+					case len(due) == 0 && e.State == journal.Unknown:
 						// An eod and no outcome yet, at a process that
 						// still holds it: in flight, most likely.
 						rest = append(rest, l)
 					case len(due) == 0:
-						if held[i] {
-							settled = append(settled, l.Key)
-						}
 						sentElsewhere(l)
-					case held[i]:
-						yield(l)
+					case e.State == journal.Deferred:
+						// Tried by the process that holds it, and left
+						// for later: the next run's.
+						pass(l)
 					default:
 						rest = append(rest, l)
 					}
@@ -107,20 +119,27 @@ func (p *Pool) claiming(ctx context.Context, full *atomic.Bool, each func(func(*
 		var batch, later []*letter.Letter
 		var claimErr error
 		err := each(func(l *letter.Letter) bool {
-			if _, due := p.Lookup(l); len(due) == 0 || leaving() {
+			if _, due := p.Lookup(l); len(due) == 0 {
 				return yield(l)
+			}
+			if leaving() || claimErr != nil {
+				pass(l)
+				return true
 			}
 			if batch = append(batch, l); len(batch) < claimBatch {
 				return true
 			}
-			rest, err := claim(batch)
-			batch, later, claimErr = nil, append(later, rest...), err
-			return err == nil
+			var rest []*letter.Letter
+			rest, claimErr = claim(batch)
+			batch, later = nil, append(later, rest...)
+			return true
 		})
-		if err == nil && claimErr == nil {
+		if claimErr == nil {
 			var rest []*letter.Letter
 			rest, claimErr = claim(batch)
 			later = append(later, rest...)
+		} else {
+			later = append(later, batch...)
 		}
 		// The letters others hold: asked again until each is settled
 		// elsewhere or comes free.
@@ -130,10 +149,8 @@ func (p *Pool) claiming(ctx context.Context, full *atomic.Bool, each func(func(*
 			}
 			later, claimErr = claim(later)
 		}
-		if claimErr == nil {
-			for _, l := range later {
-				yield(l) // the run stops: counted, not sent
-			}
+		for _, l := range later {
+			pass(l) // the run stops: counted, not sent
 		}
 		if err == nil {
 			err = claimErr
@@ -142,6 +159,7 @@ func (p *Pool) claiming(ctx context.Context, full *atomic.Bool, each func(func(*
 	}
 }
 
+// claimPoll is how often the letters others hold are asked for again.
 func (p *Pool) claimPoll() time.Duration {
 	if p.ClaimPoll > 0 {
 		return p.ClaimPoll

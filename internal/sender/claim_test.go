@@ -14,8 +14,9 @@ import (
 // TestPoolClaims: a run on a journal in PostgreSQL that another process
 // shares sends the letters it can take, waits for those the other
 // holds, and lets each in once the other settles it (skipped, delivered
-// elsewhere) or gives it up (sent here). The server sees each letter
-// once.
+// elsewhere) or gives it up (sent here); one the other tried and left
+// deferred, while it still holds it, it leaves for a later run rather
+// than wait for it. The server sees each letter once.
 func TestPoolClaims(t *testing.T) {
 	srv := testpg.Start(t)
 	be := &backend{}
@@ -54,33 +55,37 @@ func TestPoolClaims(t *testing.T) {
 		done <- result{st, err}
 	}()
 
-	// The other sends the first five it holds, and ends: the five
-	// others are this run's to send.
-	for _, l := range ls[:5] {
+	// The other sends four of the letters it holds, leaves the fifth
+	// deferred and holds it still, and ends: the five others are this
+	// run's to send.
+	for i, l := range ls[:5] {
 		r := journal.Record{Key: l.Key, Dest: p.destination(), Line: l.Line, Rcpt: l.Recipients, MessageID: l.MessageID, Attempt: 1}
-		for _, s := range []journal.State{journal.Attempt, journal.EOD, journal.Delivered} {
+		states := []journal.State{journal.Attempt, journal.EOD, journal.Delivered}
+		if i == 4 {
+			states = []journal.State{journal.Attempt, journal.Deferred}
+		}
+		for _, s := range states {
 			r.State = s
 			if err := other.Commit(r); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	if err := other.Close(); err != nil {
-		t.Fatal(err)
-	}
+	other.Release(keys[5:]) // given back at once; 4 it holds still
 
 	var res result
 	select {
 	case res = <-done:
 	case <-time.After(time.Minute):
-		t.Fatal("the run did not end once the other process had settled or given up every letter")
+		t.Fatal("the run did not end once the other process had settled, given up or deferred every letter")
 	}
 	if res.err != nil {
 		t.Fatal(res.err)
 	}
 	st := res.st
-	if st.Delivered != 15 || st.Skipped[journal.Delivered] != 5 || st.Elsewhere != 5 {
-		t.Errorf("delivered %d, skipped %v, elsewhere %d; want 15 delivered here, 5 by the other", st.Delivered, st.Skipped, st.Elsewhere)
+	if st.Delivered != 15 || st.Skipped[journal.Delivered] != 4 || st.Elsewhere != 4 || st.Untouched != 1 {
+		t.Errorf("delivered %d, skipped %v, elsewhere %d, untouched %d; want 15 delivered here, 4 by the other, 1 left deferred",
+			st.Delivered, st.Skipped, st.Elsewhere, st.Untouched)
 	}
 	seen := map[string]int{}
 	for _, m := range be.messages() {
@@ -88,8 +93,11 @@ func TestPoolClaims(t *testing.T) {
 	}
 	for _, l := range ls {
 		want := 1
-		if l.Line-2 < 5 {
+		if l.Line-2 < 4 {
 			want = 0 // the other process's
+		}
+		if l.Line-2 == 4 {
+			want = 0 // deferred by the other: tried again later, not now
 		}
 		if seen[l.Recipients[0]] != want {
 			t.Errorf("%s reached the server %d times, want %d", l.Recipients[0], seen[l.Recipients[0]], want)

@@ -89,7 +89,11 @@ func (d *dispatcher) loop() {
 // settles it), leave it (the run is stopping or at its limit), or send it.
 func (d *dispatcher) admit(l *letter.Letter) {
 	e, due := d.p.Lookup(l)
+	_, unclaimed := d.p.unclaimed.LoadAndDelete(l.Key)
 	switch {
+	case unclaimed && len(due) > 0:
+		// Let in without its lease (Pool.claiming): counted, never sent.
+		d.count(func(s *Stats) { s.Letters++; s.Untouched++ })
 	case len(due) == 0:
 		st := state(l, e)
 		_, elsewhere := d.p.elsewhere.LoadAndDelete(l.Key)
@@ -262,6 +266,11 @@ func (d *dispatcher) heed(ln *lane, res Result) {
 // finish counts a job's end in this run: the state of its last attempt,
 // or Attempt when none was made or it was cut short.
 func (d *dispatcher) finish(j *job, state journal.State) {
+	if d.p.Claims != nil && d.p.Redirect == nil {
+		// Done with in this run: left deferred, it is another
+		// process's to try (its lease runs out).
+		d.p.Claims.Release([]letter.Key{j.letter.Key})
+	}
 	if state != journal.Attempt {
 		d.countAccount(j.lane, func(a *AccountStats) {
 			switch state {

@@ -106,6 +106,7 @@ type Pool struct {
 	// processes hold, once it reached the end of its own; 0 for a second.
 	ClaimPoll time.Duration
 	elsewhere sync.Map // letter.Key: settled by another process during the run
+	unclaimed sync.Map // letter.Key: let in without its lease, not to be sent
 	// Build writes a letter out. It runs once per letter, in the worker
 	// that first sends it; the bytes are kept for the letter's retries.
 	// Its context ends when the letters in flight are to be abandoned
@@ -294,7 +295,9 @@ func (p *Pool) Run(ctx, hard context.Context, each func(func(*letter.Letter) boo
 		if a.Transport.Destination() != p.destination() {
 			return Stats{}, fmt.Errorf("accounts %q and %q send to different destinations", p.accounts()[0].Name, a.Name)
 		}
-		lanes = append(lanes, newLane(a))
+		ln := newLane(a)
+		ln.ctx = ctx
+		lanes = append(lanes, ln)
 		workers += max(a.Concurrency, 1)
 	}
 	dispatch, stopDispatch := context.WithCancelCause(ctx)
