@@ -3,8 +3,10 @@
 // Command bench measures mailmerge against the machine's limit: send to
 // Postfix's smtp-sink beside smtp-source (Postfix's own load generator),
 // on loopback and over a link with a long round trip, check, preview,
-// startup, and a send of a million rows. bench/run builds it and runs it;
-// it prints a Markdown report and writes it to docs/benchmarks.md.
+// startup, a send of a million rows, and several sends of one campaign at
+// once on a journal in PostgreSQL. bench/run builds it and runs it; it
+// prints a Markdown report and writes it to docs/benchmarks.md, keeping
+// the part written by hand below handMarker.
 package main
 
 import (
@@ -32,6 +34,10 @@ func main() {
 	flag.StringVar(&o.rttSessions, "rtt-sessions", "8", "sessions over the simulated link")
 	flag.IntVar(&o.checkRows, "check-rows", 100000, "rows for the check")
 	flag.IntVar(&o.large, "large", 1000000, "rows for the large send and its resume (0: skip)")
+	flag.IntVar(&o.machineLetters, "machines-letters", 20000, "letters per run of several sends of one campaign on a journal in PostgreSQL (0: skip)")
+	flag.IntVar(&o.machineSessions, "machines-sessions", 4, "send.concurrency of each of those sends")
+	flag.StringVar(&o.machineProcs, "machines", "1,2,3", "how many sends of one campaign at once, on PostgreSQL")
+	flag.BoolVar(&o.machinesOnly, "machines-only", false, "measure only the sends of one campaign on PostgreSQL; -out then replaces that section of the file and keeps the rest")
 	flag.BoolVar(&o.attach, "attach", false, "on loopback, every letter also attaches a 50 kB file all letters share and a 2 kB file of its own, as a course mailing does")
 	serve := flag.Bool("serve", false, "only start the CHUNKING server and a delaying proxy to it, print their addresses and wait (for trying things by hand)")
 	flag.Parse()
@@ -56,7 +62,15 @@ func main() {
 	}
 	fmt.Print(report)
 	if o.out != "" {
-		if err := os.WriteFile(o.out, []byte(report), 0o644); err != nil {
+		old, err := os.ReadFile(o.out)
+		if err != nil && !os.IsNotExist(err) {
+			log.Fatal(err)
+		}
+		text := withHandWritten(report, string(old))
+		if o.machinesOnly {
+			text = spliceSection(string(old), machinesHeading, report)
+		}
+		if err := os.WriteFile(o.out, []byte(text), 0o644); err != nil {
 			log.Fatal(err)
 		}
 		log.Printf("written to %s", o.out)
@@ -71,6 +85,10 @@ type options struct {
 	rttLetters, checkRows int
 	large                 int
 	attach                bool
+	machineLetters        int
+	machineSessions       int
+	machineProcs          string
+	machinesOnly          bool
 }
 
 // bench is one benchmark run: its folder, its servers and what it found.
@@ -120,8 +138,18 @@ func (o options) run() (string, error) {
 	defer srv.Close()
 	b.chunking = chunking
 
+	if o.machinesOnly {
+		if o.machineLetters == 0 || len(ints(o.machineProcs)) == 0 {
+			return "", fmt.Errorf("-machines-only with no letters or no processes to measure")
+		}
+		if _, err := writeInputs(dir, o.machineLetters); err != nil {
+			return "", err
+		}
+		err := b.machines()
+		return b.md.String(), err
+	}
 	log.Printf("writing inputs into %s", dir)
-	for _, n := range []int{o.letters, o.rttLetters, o.checkRows, o.large} {
+	for _, n := range []int{o.letters, o.rttLetters, o.checkRows, o.large, o.machineLetters} {
 		if n > 0 {
 			if _, err := writeInputs(dir, n); err != nil {
 				return "", err
@@ -132,7 +160,7 @@ func (o options) run() (string, error) {
 		return "", err
 	}
 	b.header()
-	for _, step := range []func() error{b.loopback, b.roundTrips, b.commands, b.largeSend} {
+	for _, step := range []func() error{b.loopback, b.roundTrips, b.commands, b.largeSend, b.machines} {
 		// Each step starts with the disk settled: the journals and lists
 		// the step before wrote would otherwise be written back during
 		// this one's fsyncs.

@@ -19,6 +19,14 @@ type sample struct {
 	rss       int64         // bytes
 	server    time.Duration // CPU the server (smtp-sink) spent meanwhile, where measured
 	syncs     int           // fsyncs of the journal, where counted (the floor)
+	// What a journal in PostgreSQL cost meanwhile (machines): the
+	// transactions its database committed, the cluster's WAL syncs, its
+	// CPU.
+	commits, walSyncs int64
+	db                time.Duration
+	// Processes that exited saying letters were of unknown fate
+	// (machines), and how many letters they said so of.
+	unknownExits, unknownSaid int
 }
 
 // measure runs a program in dir and says what it took. Its output is

@@ -15,9 +15,16 @@ import (
 // config writes a mailmerge config sending rows letters to addr over
 // sessions sessions, with a journal of its own, and returns its name.
 func (b *bench) config(rows int, addr string, sessions int) (string, error) {
+	return b.configWith(rows, addr, sessions, "", "")
+}
+
+// configWith is config with journal as send.journal ("" for a file of
+// its own) and extra lines added to the send: section.
+func (b *bench) configWith(rows int, addr string, sessions int, journal, extra string) (string, error) {
 	b.configs++
 	host, port, _ := strings.Cut(addr, ":")
 	name := fmt.Sprintf("run-%d.yaml", b.configs)
+	journal = cmp.Or(journal, fmt.Sprintf("run-%d.journal", b.configs))
 	cfg := fmt.Sprintf(`campaign: bench-%d
 template: `+cmp.Or(b.template, "letter.txt")+`
 recipients:
@@ -29,8 +36,8 @@ smtp:
 send:
   concurrency: %d
   rate: 0
-  journal: run-%d.journal
-`, b.configs, rows, host, port, sessions, b.configs)
+  journal: %s
+`, b.configs, rows, host, port, sessions, journal) + extra
 	return name, os.WriteFile(filepath.Join(b.dir, name), []byte(cfg), 0o644)
 }
 
