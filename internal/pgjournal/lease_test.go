@@ -40,7 +40,14 @@ func dbName(u string) string {
 
 func openShared(t *testing.T, db pgjournal.DB) *pgjournal.Journal {
 	t.Helper()
-	j, err := db.Open(context.Background(), nil)
+	return openAt(t, db, nil)
+}
+
+// openAt opens a send's journal of db, dated by clock; the test closes
+// it.
+func openAt(t *testing.T, db pgjournal.DB, clock func() time.Time) *pgjournal.Journal {
+	t.Helper()
+	j, err := db.Open(context.Background(), clock)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,16 +244,7 @@ func TestAllowance(t *testing.T) {
 	now := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
 	db := pgjournal.DB{URL: srv.NewDB(t), Password: testpg.Password, Campaign: "quota"}
-	ja, err := db.Open(ctx, clock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ja.Close()
-	jb, err := db.Open(ctx, clock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer jb.Close()
+	ja, jb := openAt(t, db, clock), openAt(t, db, clock)
 	before := []pgjournal.Spent{{At: now.Add(-23 * time.Hour), N: 2}}
 	a := ja.Allowance("yandex", 10, 24*time.Hour, false, before)
 	b := jb.Allowance("yandex", 10, 24*time.Hour, false, before)
@@ -281,16 +279,7 @@ func TestPace(t *testing.T) {
 	now := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
 	db := pgjournal.DB{URL: srv.NewDB(t), Password: testpg.Password, Campaign: "pace"}
-	ja, err := db.Open(ctx, clock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ja.Close()
-	jb, err := db.Open(ctx, clock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer jb.Close()
+	ja, jb := openAt(t, db, clock), openAt(t, db, clock)
 	a, b := ja.Pace("m365", 3, time.Minute), jb.Pace("m365", 3, time.Minute)
 	daily := ja.Allowance("m365", 10, 24*time.Hour, false, nil)
 	var got []bool
