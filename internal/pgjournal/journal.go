@@ -102,6 +102,10 @@ func (d DB) Open(ctx context.Context, now func() time.Time) (*Journal, error) {
 		j.Close()
 		return nil, err
 	}
+	if err := j.freeDead(ctx); err != nil {
+		j.Close()
+		return nil, fmt.Errorf("open the journal, %s: %w", d.Where(), err)
+	}
 	return j, nil
 }
 

@@ -1,12 +1,14 @@
 package pgjournal_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/url"
 	"os"
+	"os/exec"
 	"path"
 	"sync"
 	"testing"
@@ -355,5 +357,51 @@ func TestMigrateFromSchema1(t *testing.T) {
 	}
 	if got := fmt.Sprint(order); got != "[a@example.com attempt a@example.com eod a@example.com delivered b@example.com attempt]" {
 		t.Errorf("records after the migration: %s", got)
+	}
+}
+
+// TestDeadProcess: a send on this machine that was killed gives its
+// letters back to the next send at once, not a lease later: its process
+// runs no more. The killed send is this test's binary run again
+// (MM_TEST_CLAIM_AND_WAIT), which claims three letters and waits.
+func TestDeadProcess(t *testing.T) {
+	if url := os.Getenv("MM_TEST_CLAIM_AND_WAIT"); url != "" {
+		j, err := pgjournal.DB{URL: url, Password: testpg.Password, Campaign: "dead", Lease: time.Hour}.Open(context.Background(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := j.Claim(context.Background(), keys("1", "2", "3")); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Println("claimed")
+		select {}
+	}
+	srv := testpg.Start(t)
+	u := srv.NewDB(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestDeadProcess$")
+	cmd.Env = append(os.Environ(), "MM_TEST_CLAIM_AND_WAIT="+u)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	if line != "claimed\n" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("the send to kill said %q", line)
+	}
+	db := pgjournal.DB{URL: u, Password: testpg.Password, Campaign: "dead", Lease: time.Hour}
+	alive := openShared(t, db)
+	if got := claim(t, alive, "1", "2"); fmt.Sprint(got) != "[false false]" {
+		t.Errorf("letters a running send holds: %v, want none", got)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	next := openShared(t, db)
+	if got := claim(t, next, "1", "2", "3"); fmt.Sprint(got) != "[true true true]" {
+		t.Errorf("letters a killed send held, an hour's lease: %v, want all at once", got)
 	}
 }
