@@ -23,6 +23,7 @@ type Folder interface {
 // destination, and not saved yet.
 type Copies struct {
 	folder string
+	dest   string
 	// delivered holds, per letter delivered, its last delivery record:
 	// the copy is dated with it.
 	delivered map[letter.Key]journal.Record
@@ -38,20 +39,26 @@ func Read(path, dest, folder string) (*Copies, error) {
 // Of is Read of the records recs reads: a journal in a file or in
 // PostgreSQL.
 func Of(recs journal.Records, dest, folder string) (*Copies, error) {
-	c := &Copies{folder: folder, delivered: map[letter.Key]journal.Record{}, state: map[letter.Key]journal.State{}}
+	c := &Copies{folder: folder, dest: dest, delivered: map[letter.Key]journal.Record{}, state: map[letter.Key]journal.State{}}
 	err := recs(func(r journal.Record) error {
-		switch {
-		case r.Copy == folder:
-			if c.state[r.Key] != journal.Copied {
-				c.state[r.Key] = r.State
-			}
-		case r.Copy != "" || r.Test != "" || r.Dest != "" && journal.Destination(r.Dest) != journal.Destination(dest):
-		case r.State == journal.Delivered:
-			c.delivered[r.Key] = r
-		}
+		c.Note(r)
 		return nil
 	})
 	return c, err
+}
+
+// Note takes the next record of the journal into account: one another
+// process wrote since Of read them, say.
+func (c *Copies) Note(r journal.Record) {
+	switch {
+	case r.Copy == c.folder:
+		if c.state[r.Key] != journal.Copied {
+			c.state[r.Key] = r.State
+		}
+	case r.Copy != "" || r.Test != "" || r.Dest != "" && journal.Destination(r.Dest) != journal.Destination(c.dest):
+	case r.State == journal.Delivered:
+		c.delivered[r.Key] = r
+	}
 }
 
 // Missing is how many letters delivered have no copy yet.
@@ -81,12 +88,28 @@ type Journal interface {
 	Commit(journal.Record) error
 }
 
+// Claims is a journal other processes save copies from at once (one in
+// PostgreSQL): a copy is saved only by the process that holds its
+// letter's lease.
+type Claims interface {
+	// Claim takes the leases of the letters with keys that no other
+	// process holds, reports which it holds, and passes every record of
+	// the letters asked to seen, in order.
+	Claim(ctx context.Context, keys []letter.Key, seen func(journal.Record)) ([]bool, error)
+	// Release gives the letters back.
+	Release(keys []letter.Key)
+}
+
 // Saver saves copies, a batch at a time: one fsync of the journal before
 // the batch, one after.
 type Saver struct {
 	Copies  *Copies
 	Journal Journal
-	Box     Folder
+	// Claims, when set, is the journal as other processes share it: a
+	// batch saves the copies of the letters it holds, and leaves the
+	// others to the process that holds them.
+	Claims Claims
+	Box    Folder
 	// Build writes a letter out as it was sent, dated when it was
 	// delivered.
 	Build func(l *letter.Letter, date time.Time) ([]byte, error)
@@ -121,6 +144,24 @@ func (s *Saver) Flush(ctx context.Context) error {
 		return nil
 	}
 	c := s.Copies
+	if s.Claims != nil {
+		keys := make([]letter.Key, len(batch))
+		for i, l := range batch {
+			keys[i] = l.Key
+		}
+		held, err := s.Claims.Claim(ctx, keys, c.Note)
+		if err != nil {
+			return err
+		}
+		defer s.Claims.Release(keys)
+		mine := batch[:0]
+		for i, l := range batch {
+			if _, needs := c.Needs(l.Key); held[i] && needs {
+				mine = append(mine, l) // not saved by another meanwhile
+			}
+		}
+		batch = mine
+	}
 	var todo []*letter.Letter
 	for _, l := range batch {
 		if c.state[l.Key] == journal.Copying {

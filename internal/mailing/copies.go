@@ -13,6 +13,7 @@ import (
 	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/letter"
 	"github.com/mailmerge/mailmerge/internal/mailbox"
+	"github.com/mailmerge/mailmerge/internal/pgjournal"
 	"github.com/mailmerge/mailmerge/internal/recipients"
 )
 
@@ -76,6 +77,9 @@ func (f *sentFolder) save(ctx context.Context, c *campaign.Campaign, j Journal, 
 	s := &copies.Saver{Copies: cp, Journal: j, Box: mb, Build: func(l *letter.Letter, date time.Time) ([]byte, error) {
 		return c.BuildAt(ctx, l, date) // a page is printed again for its copy
 	}}
+	if pj, ok := j.(*pgjournal.Journal); ok {
+		s.Claims = pj // other machines may save copies at once
+	}
 	_, err = c.Letters(ctx, func(l *letter.Letter, _ *recipients.Record) error { return s.Add(ctx, l) })
 	if err == nil || errors.Is(err, campaign.ErrProblems) {
 		err = s.Flush(ctx)

@@ -41,14 +41,15 @@ func owner() string {
 // holds (none, or one that ran out), and returns which of them this
 // process holds now. Before it returns, the index knows what every
 // other process recorded of the letters asked, held or not: a letter
-// another sent since Open is not due here.
+// another sent since Open is not due here. Each of those records is
+// also passed to seen, in order, when it is not nil.
 //
 // While the journal is open, the leases it holds are renewed; Close gives
 // them back. A record of a letter held is written only while this
 // process still holds the lease (but for the outcome after its eod): the
 // Commit of an eod after another process took the letter over returns
 // journal.ErrTaken, and the letter must not be sent.
-func (j *Journal) Claim(ctx context.Context, keys []letter.Key) ([]bool, error) {
+func (j *Journal) Claim(ctx context.Context, keys []letter.Key, seen func(journal.Record)) ([]bool, error) {
 	names := make([]string, 0, len(keys))
 	var ask []string // those not held already: their records are read
 	j.mu.Lock()
@@ -98,6 +99,9 @@ func (j *Journal) Claim(ctx context.Context, keys []letter.Key) ([]bool, error) 
 			return nil, fmt.Errorf("read the records of other sends, %s: a record is not valid: %w", j.db.Where(), err)
 		}
 		j.Add(r)
+		if seen != nil {
+			seen(r)
+		}
 	}
 	got := make(map[string]bool, len(took))
 	for _, k := range took {

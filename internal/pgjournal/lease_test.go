@@ -59,7 +59,7 @@ func openAt(t *testing.T, db pgjournal.DB, clock func() time.Time) *pgjournal.Jo
 
 func claim(t *testing.T, j *pgjournal.Journal, names ...string) []bool {
 	t.Helper()
-	got, err := j.Claim(context.Background(), keys(names...))
+	got, err := j.Claim(context.Background(), keys(names...), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +195,7 @@ func TestClaimRace(t *testing.T) {
 				for i := range 20 {
 					names = append(names, fmt.Sprint((start+i)%n))
 				}
-				held, err := j.Claim(context.Background(), keys(names...))
+				held, err := j.Claim(context.Background(), keys(names...), nil)
 				if err != nil {
 					t.Error(err)
 					return
@@ -370,7 +370,7 @@ func TestDeadProcess(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := j.Claim(context.Background(), keys("1", "2", "3")); err != nil {
+		if _, err := j.Claim(context.Background(), keys("1", "2", "3"), nil); err != nil {
 			t.Fatal(err)
 		}
 		fmt.Println("claimed")

@@ -16,8 +16,9 @@ type Claims interface {
 	// Claim takes the leases of the letters with keys that no other
 	// process holds, and reports which this process holds. Before it
 	// returns, the journal knows what the other processes recorded of
-	// every letter asked: one another sent is not due here.
-	Claim(ctx context.Context, keys []letter.Key) ([]bool, error)
+	// every letter asked: one another sent is not due here. Those
+	// records also go to seen, unless it is nil.
+	Claim(ctx context.Context, keys []letter.Key, seen func(journal.Record)) ([]bool, error)
 	// Release gives up letters held that this run will not send.
 	Release(keys []letter.Key)
 }
@@ -85,7 +86,7 @@ func (p *Pool) claiming(ctx context.Context, full *atomic.Bool, each func(func(*
 				for i, l := range part {
 					keys[i] = l.Key
 				}
-				held, err := p.Claims.Claim(ctx, keys)
+				held, err := p.Claims.Claim(ctx, keys, nil)
 				if err != nil {
 					return append(rest, append(part, ls...)...), err
 				}

@@ -39,7 +39,7 @@ func TestPoolClaims(t *testing.T) {
 	for _, l := range ls[:10] {
 		keys = append(keys, l.Key)
 	}
-	if held, err := other.Claim(ctx, keys); err != nil || len(held) != 10 || !held[9] {
+	if held, err := other.Claim(ctx, keys, nil); err != nil || len(held) != 10 || !held[9] {
 		t.Fatalf("the other process's claim: %v, %v", held, err)
 	}
 
