@@ -7,6 +7,7 @@ package copies
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/mailmerge/mailmerge/internal/journal"
@@ -180,11 +181,21 @@ func (s *Saver) Flush(ctx context.Context) error {
 		}
 		todo = append(todo, l)
 	}
+	mine := todo[:0]
 	for i, l := range todo {
-		if err := s.record(l, journal.Copying, i == len(todo)-1); err != nil {
+		// Shared, each copying record is durable before its copy is
+		// saved: a letter another process took over meanwhile is left
+		// to it (journal.ErrTaken).
+		err := s.record(l, journal.Copying, s.Claims != nil || i == len(todo)-1)
+		switch {
+		case errors.Is(err, journal.ErrTaken):
+			continue
+		case err != nil:
 			return err
 		}
+		mine = append(mine, l)
 	}
+	todo = mine
 	for i, l := range todo {
 		date := c.delivered[l.Key].Time
 		data, err := s.Build(l, date)
@@ -204,7 +215,9 @@ func (s *Saver) Flush(ctx context.Context) error {
 		s.Saved++
 	}
 	for i, l := range todo {
-		if err := s.record(l, journal.Copied, i == len(todo)-1); err != nil {
+		// A copied record refused (the lease lost during the save)
+		// leaves the copying one: the next run finds the copy saved.
+		if err := s.record(l, journal.Copied, i == len(todo)-1); err != nil && !errors.Is(err, journal.ErrTaken) {
 			return err
 		}
 	}

@@ -2,23 +2,39 @@ package pgjournal
 
 import (
 	"context"
-	"errors"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/jackc/pgx/v5"
 )
+
+// machine names this machine in the leases its processes hold: its host
+// name, and on Linux its boot's id, so that two machines of one name (a
+// cloned virtual machine) are told apart. "" when it has no name.
+func machine() string {
+	host, _ := os.Hostname()
+	if host == "" {
+		return ""
+	}
+	host = strings.ReplaceAll(host, " ", "_")
+	if id, err := os.ReadFile("/proc/sys/kernel/random/boot_id"); err == nil && len(id) >= 8 {
+		host += "/" + string(id[:8])
+	}
+	return host
+}
 
 // freeDead gives back the leases of this machine's processes that are
 // no longer running: a send killed and started again takes its own
 // letters at once, not a lease later. Freeing a lease early is safe
 // whatever the cause: a process whose lease another took writes no eod
-// of the letter (commit). Leases of other machines wait for their time.
-func (j *Journal) freeDead(ctx context.Context) error {
-	host, _ := os.Hostname()
+// of the letter, and saves no copy of it (commit). Leases of other
+// machines wait for their time. It is a speed-up: errors are left.
+func (j *Journal) freeDead(ctx context.Context) {
+	host := machine()
+	if host == "" {
+		return
+	}
 	var owners []string
 	err := j.onAux(ctx, func(conn *pgx.Conn) error {
 		rows, err := conn.Query(ctx, `SELECT DISTINCT owner FROM mailmerge.leases
@@ -30,7 +46,7 @@ func (j *Journal) freeDead(ctx context.Context) error {
 		return err
 	})
 	if err != nil {
-		return err
+		return
 	}
 	var dead []string
 	for _, o := range owners {
@@ -38,35 +54,18 @@ func (j *Journal) freeDead(ctx context.Context) error {
 		if len(fields) != 2 {
 			continue
 		}
-		if pid, err := strconv.Atoi(fields[0]); err == nil && !running(pid) {
+		if pid, err := strconv.Atoi(fields[0]); err == nil && pid != os.Getpid() && !running(pid) {
 			dead = append(dead, o)
 		}
 	}
 	if len(dead) == 0 {
-		return nil
+		return
 	}
-	return j.onAux(ctx, func(conn *pgx.Conn) error {
-		b := &pgx.Batch{}
-		b.Queue("BEGIN")
-		// Locked in the order of their letters (see commit).
-		b.Queue(`SELECT 1 FROM mailmerge.leases WHERE campaign = $1 AND owner = ANY($2::text[]) ORDER BY letter FOR UPDATE`, j.id, dead)
-		b.Queue(`UPDATE mailmerge.leases SET expires = now() WHERE campaign = $1 AND owner = ANY($2::text[])`, j.id, dead)
-		b.Queue("COMMIT")
-		return conn.SendBatch(ctx, b).Close()
+	j.onAux(ctx, func(conn *pgx.Conn) error {
+		// The leases locked in the order of their letters (see commit).
+		_, err := conn.Exec(ctx, `UPDATE mailmerge.leases SET expires = now() WHERE campaign = $1 AND letter IN (
+			SELECT letter FROM mailmerge.leases WHERE campaign = $1 AND owner = ANY($2::text[]) ORDER BY letter FOR UPDATE)
+			AND owner = ANY($2::text[])`, j.id, dead)
+		return err
 	})
-}
-
-// running reports whether the process pid runs on this machine. When it
-// cannot tell, it says yes: the lease then waits for its time.
-func running(pid int) bool {
-	p, err := os.FindProcess(pid)
-	if err != nil {
-		return false // Windows: no such process
-	}
-	defer p.Release()
-	if runtime.GOOS == "windows" {
-		return true
-	}
-	err = p.Signal(syscall.Signal(0))
-	return err == nil || errors.Is(err, syscall.EPERM)
 }

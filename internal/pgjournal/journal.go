@@ -35,7 +35,9 @@ type Journal struct {
 	auxMu sync.Mutex
 	aux   *pgx.Conn
 	beat  chan struct{} // closed to stop the renewal of the leases
-	beats sync.WaitGroup
+	// beatDone says the renewal stopped for good (Close).
+	beatDone bool
+	beats    sync.WaitGroup
 
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -102,10 +104,7 @@ func (d DB) Open(ctx context.Context, now func() time.Time) (*Journal, error) {
 		j.Close()
 		return nil, err
 	}
-	if err := j.freeDead(ctx); err != nil {
-		j.Close()
-		return nil, fmt.Errorf("open the journal, %s: %w", d.Where(), err)
-	}
+	j.freeDead(ctx)
 	return j, nil
 }
 
@@ -234,7 +233,12 @@ func (j *Journal) queue(r journal.Record) (uint64, error) {
 	if j.closing {
 		return 0, errClosed
 	}
-	if eod, ok := j.held[r.Key]; ok && r.Test == "" && r.Copy == "" {
+	switch eod, ok := j.held[r.Key]; {
+	case !ok || r.Test != "":
+	case r.Copy != "":
+		// A copy in the Sent folder is saved by the holder alone.
+		e.leased = true
+	default:
 		// The outcome after an eod is written whoever holds the lease
 		// now: nobody sends a letter with an eod and no outcome again.
 		// Every other record of a letter taken is written only while

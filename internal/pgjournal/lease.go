@@ -31,10 +31,9 @@ func (d DB) lease() time.Duration {
 // owner names a process in the leases it holds: the machine, the
 // process, and a random part, as no two processes share.
 func owner() string {
-	host, _ := os.Hostname()
 	b := make([]byte, 4)
 	rand.Read(b) // never fails (crypto/rand)
-	return host + " " + strconv.Itoa(os.Getpid()) + " " + hex.EncodeToString(b)
+	return machine() + " " + strconv.Itoa(os.Getpid()) + " " + hex.EncodeToString(b)
 }
 
 // Claim takes the leases of the letters with keys that no other process
@@ -64,6 +63,10 @@ func (j *Journal) Claim(ctx context.Context, keys []letter.Key, seen func(journa
 	var took []string
 	var recs [][]byte
 	err := j.onAux(ctx, func(conn *pgx.Conn) error {
+		// A letter asked again is no longer to give back.
+		j.mu.Lock()
+		j.released = slices.DeleteFunc(j.released, func(k string) bool { return slices.Contains(names, k) })
+		j.mu.Unlock()
 		b := &pgx.Batch{}
 		// Rows are locked in the order of their letters (see commit).
 		// Letters another holds are passed over without a lock, as
@@ -189,7 +192,7 @@ func (j *Journal) onAux(ctx context.Context, fn func(*pgx.Conn) error) error {
 func (j *Journal) startBeat() {
 	j.auxMu.Lock()
 	defer j.auxMu.Unlock()
-	if j.beat != nil || j.aux == nil {
+	if j.beat != nil || j.aux == nil || j.beatDone {
 		return
 	}
 	stop := make(chan struct{})
@@ -214,16 +217,21 @@ func (j *Journal) startBeat() {
 			for k := range j.held {
 				letters = append(letters, k.String())
 			}
-			released := j.released
-			j.released = nil
+			pending := len(j.released)
 			j.mu.Unlock()
-			if len(letters)+len(released) == 0 {
+			if len(letters)+pending == 0 {
 				continue
 			}
 			// A deadline cut short would close the connection under the
 			// claims: a renewal waits for the server as a commit does.
 			ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 			j.onAux(ctx, func(conn *pgx.Conn) error {
+				// Taken with the connection's turn: a Claim of a letter
+				// released takes it out of the list in its own turn.
+				j.mu.Lock()
+				released := j.released
+				j.released = nil
+				j.mu.Unlock()
 				b := &pgx.Batch{}
 				b.Queue("BEGIN")
 				// Both sets locked in one order (see commit).
@@ -246,7 +254,7 @@ func (j *Journal) startBeat() {
 func (j *Journal) release() error {
 	j.auxMu.Lock()
 	beat := j.beat
-	j.beat = nil
+	j.beat, j.beatDone = nil, true
 	j.auxMu.Unlock()
 	if beat != nil {
 		close(beat)

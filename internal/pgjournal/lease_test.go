@@ -405,3 +405,33 @@ func TestDeadProcess(t *testing.T) {
 		t.Errorf("letters a killed send held, an hour's lease: %v, want all at once", got)
 	}
 }
+
+// TestCopyNeedsLease: a copy in the Sent folder is recorded only by the
+// send that holds its letter: one whose lease another took over is
+// refused (journal.ErrTaken), as an eod is.
+func TestCopyNeedsLease(t *testing.T) {
+	srv := testpg.Start(t)
+	u := srv.NewDB(t)
+	db := pgjournal.DB{URL: u, Password: testpg.Password, Campaign: "copy", Lease: time.Minute}
+	a, b := openShared(t, db), openShared(t, db)
+	copying := rec("1", journal.Copying)
+	copying.Copy = "Sent"
+	claim(t, a, "1")
+	if err := a.Commit(copying); err != nil {
+		t.Fatalf("copying record of a letter held: %v", err)
+	}
+	if err := srv.Exec(context.Background(), dbName(u), "UPDATE mailmerge.leases SET expires = now() - interval '1 second'"); err != nil {
+		t.Fatal(err)
+	}
+	if got := claim(t, b, "1"); !got[0] {
+		t.Fatal("b did not take over 1")
+	}
+	copied := copying
+	copied.State = journal.Copied
+	if err := a.Commit(copied); !errors.Is(err, journal.ErrTaken) {
+		t.Errorf("a's copied record after b took the letter over: %v, want ErrTaken", err)
+	}
+	if err := b.Commit(copied); err != nil {
+		t.Errorf("b's copied record: %v", err)
+	}
+}
