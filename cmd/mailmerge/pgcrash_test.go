@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -69,6 +70,18 @@ func TestJournalPostgresCLI(t *testing.T) {
 	if out := mm(0, "journal", "migrate", "-c", cfg); !strings.Contains(out, fmt.Sprintf("up to date (schema %d)", pgjournal.Schema)) {
 		t.Errorf("journal migrate again said:\n%s", out)
 	}
+	// A password refused, and one not given, say so in plain words.
+	good := env
+	env = append(slices.Clone(good), "MM_TEST_JOURNAL_PW=wrong")
+	if out := mm(exitAuth, "send", "--yes", "-c", cfg); !strings.Contains(out, "the journal's database (campaign \"pgcli\" in PostgreSQL "+where+") refused the password") ||
+		!strings.Contains(out, "check the password in $MM_TEST_JOURNAL_PW") || strings.Contains(out, "wrong") {
+		t.Errorf("a wrong password said:\n%s", out)
+	}
+	env = append(slices.Clone(good), "MM_TEST_JOURNAL_PW=", "PGPASSWORD=")
+	if out := mm(exitAuth, "send", "--yes", "-c", cfg); !strings.Contains(out, "$MM_TEST_JOURNAL_PW, which send.journal_password_env names, is not set") {
+		t.Errorf("no password said:\n%s", out)
+	}
+	env = good
 	mm(0, "send", "--yes", "-c", cfg)
 	if out := mm(0, "report", "-c", cfg); !strings.Contains(out, fmt.Sprintf("delivered %d", n)) {
 		t.Errorf("report said:\n%s", out)

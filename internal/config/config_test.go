@@ -394,3 +394,26 @@ func TestUnknownKeyHint(t *testing.T) {
 		}
 	}
 }
+
+// TestNamedSecretEnv: a MAILMERGE_ variable the config names for a
+// password (the README's send.journal_password_env: MAILMERGE_DB_PASSWORD,
+// an account's) is no typo, and is not warned of; an unnamed one is.
+func TestNamedSecretEnv(t *testing.T) {
+	t.Setenv("MAILMERGE_DB_PASSWORD", "s3cret")
+	t.Setenv("MAILMERGE_YANDEX_PASSWORD", "s3cret")
+	t.Setenv("MAILMERGE_OTHER_PASSWORD", "s3cret")
+	_, warnings, err := load(t, `accounts:
+  - name: yandex
+    host: smtp.yandex.ru
+send:
+  journal: postgres://mm@db.example.org/mail
+  journal_password_env: MAILMERGE_DB_PASSWORD
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"$MAILMERGE_OTHER_PASSWORD is not a setting, and is ignored"}
+	if !slices.Equal(warnings, want) {
+		t.Errorf("warnings %q, want %q", warnings, want)
+	}
+}

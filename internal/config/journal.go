@@ -50,3 +50,15 @@ func hasPassword(u *url.URL) bool {
 	_, ok := u.User.Password()
 	return ok
 }
+
+// secretEnv is the set of environment variables the config names for
+// its passwords: password_env of smtp, imap and each account, and
+// send.journal_password_env.
+func (c *Config) secretEnv() map[string]bool {
+	m := map[string]bool{c.SMTP.PasswordEnv: true, c.IMAP.PasswordEnv: true, c.Send.JournalPasswordEnv: true}
+	for _, a := range c.Accounts {
+		m[a.PasswordEnv] = true
+	}
+	delete(m, "")
+	return m
+}

@@ -22,9 +22,10 @@ import (
 func Load(path string, flags *pflag.FlagSet, flagKeys map[string]string, unneeded func(key string) bool) (*Config, []string, error) {
 	// A typo in $MAILMERGE_CONFIG leaves the file not found: the warning
 	// says why, so it goes with every error.
-	warnings := UnknownEnv(os.Environ(), func(name string) bool {
+	own := func(name string) bool {
 		return name == "MAILMERGE_CONFIG" || name == "MAILMERGE_SMTP_PASSWORD" || name == "MAILMERGE_IMAP_PASSWORD" || name == "MAILMERGE_CRASH_SEED" || name == "MAILMERGE_TOKEN_STORE" || strings.HasPrefix(name, "MAILMERGE_TEST_")
-	})
+	}
+	warnings := UnknownEnv(os.Environ(), own)
 	v := viper.New()
 	v.SetConfigFile(path)
 	v.SetConfigType("yaml")
@@ -61,6 +62,10 @@ func Load(path string, flags *pflag.FlagSet, flagKeys map[string]string, unneede
 	if err != nil {
 		return nil, warnings, err
 	}
+	// A variable the config names for a password (password_env,
+	// journal_password_env) is a setting of its own.
+	named := cfg.secretEnv()
+	warnings = UnknownEnv(os.Environ(), func(name string) bool { return own(name) || named[name] })
 	for _, w := range append(cfg.LooseSecrets(), cfg.ProviderWarnings()...) {
 		warnings = append(warnings, w.Error())
 	}

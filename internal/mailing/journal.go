@@ -110,7 +110,7 @@ func openJournal(ctx context.Context, cfg *config.Config, now func() time.Time, 
 	case errors.Is(err, journal.ErrNotAFile):
 		return nil, nil, &Error{Kind: Config, Err: err}
 	case err != nil:
-		return nil, nil, &Error{Kind: Internal, Err: err}
+		return nil, nil, journalFailed(cfg, Internal, err)
 	case !secret:
 		return j, nil, nil
 	}
@@ -147,4 +147,35 @@ func (s *send) pace(account string, r config.Rate) sender.Limiter {
 		return own
 	}
 	return sender.Both(own, pj.Pace(account, r.N, r.Per))
+}
+
+// journalFailed is err, from the journal's database, as an *Error that
+// says in plain words what went wrong and what to do: a password
+// refused, a server not reached, no such database, no right to the
+// tables. Other errors are of kind k.
+func journalFailed(cfg *config.Config, k Kind, err error) error {
+	where := "the journal's database"
+	if db, ok := journalDB(cfg, nil); ok {
+		where += " (" + db.Where() + ")"
+	}
+	switch {
+	case errors.Is(err, pgjournal.ErrPassword):
+		hint := "give the database user's password in PGPASSWORD or ~/.pgpass, or in a variable send.journal_password_env names"
+		if env := cfg.Send.JournalPasswordEnv; env != "" && os.Getenv(env) == "" {
+			hint = fmt.Sprintf("$%s, which send.journal_password_env names, is not set: set it to the database user's password", env)
+		} else if env != "" {
+			hint = fmt.Sprintf("check the password in $%s (send.journal_password_env)", env)
+		}
+		return &Error{Kind: Auth, Err: fmt.Errorf("%s refused the password: %w", where, err), Hint: hint}
+	case errors.Is(err, pgjournal.ErrUnreachable):
+		return &Error{Kind: Unavailable, Err: fmt.Errorf("cannot reach %s: %w", where, err),
+			Hint: "is PostgreSQL running there, and does it take connections from this machine (listen_addresses, pg_hba.conf)? send.journal names the server"}
+	case errors.Is(err, pgjournal.ErrNoDatabase):
+		return &Error{Kind: Config, Err: fmt.Errorf("%s does not exist: %w", where, err),
+			Hint: "create it (createdb), or fix the database's name in send.journal"}
+	case errors.Is(err, pgjournal.ErrDenied):
+		return &Error{Kind: Config, Err: fmt.Errorf("the database user may not use the mailmerge tables in %s: %w", where, err),
+			Hint: "run mailmerge journal migrate as the tables' owner, then grant the user what docs/scaling.md (Several machines) lists"}
+	}
+	return fail(k, err)
 }

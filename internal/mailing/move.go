@@ -21,10 +21,10 @@ func MigrateJournal(ctx context.Context, cfg *config.Config, notes io.Writer) er
 	}
 	from, to, err := db.Migrate(ctx)
 	if err != nil {
-		return fail(Internal, err)
+		return journalFailed(cfg, Internal, err)
 	}
 	if from == to {
-		fmt.Fprintf(notes, "the mailmerge tables in %s are up to date (schema %d)\n", db.Where(), to)
+		fmt.Fprintf(notes, "the mailmerge tables in %s are up to date (schema %d)\n", db.Database(), to)
 	}
 	return nil
 }

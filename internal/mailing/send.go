@@ -244,8 +244,12 @@ func (s *send) open(ctx context.Context) (closeAll func(), err error) {
 	// from the start, and it tells which letters are still to send.
 	// With it the key of the tags that make this mailing's Message-IDs
 	// and ENVIDs impossible to forge: made with the journal, kept with it.
+	hint := "wait for the other send to finish, or stop it (Ctrl-C) and run send again"
+	if opts.ResendUnknown && cfg.Send.JournalInDB() {
+		hint = "send --resend-unknown needs the mailing alone: wait for the other sends of it to finish, or leave --resend-unknown out to send with them"
+	}
 	if s.journal, s.secret, err = openJournal(ctx, cfg, opts.Now, s.notes, journalUse{
-		hint: "wait for the other send to finish, or stop it (Ctrl-C) and run send again", secret: !opts.Shard.Split(),
+		hint: hint, secret: !opts.Shard.Split(),
 		// A letter of unknown fate may be one another machine is still
 		// sending: it is sent again only by a send alone.
 		alone: opts.ResendUnknown}); err != nil {
@@ -316,6 +320,14 @@ func (s *send) round(ctx context.Context) (*SendResult, error) {
 	}
 	if pj, ok := s.journal.(*pgjournal.Journal); ok {
 		s.pool.Claims = pj // other machines may send the campaign at once
+		lease := cfg.Send.Lease
+		if lease == 0 {
+			lease = pgjournal.DefaultLease
+		}
+		s.pool.OnWait = func(n int) {
+			fmt.Fprintf(s.notes, "waiting for %s that other sends of this mailing are sending: each goes from there, or from here if they stop answering for %v (send.lease)\n",
+				Plural(n, "letter"), lease)
+		}
 	}
 
 	// A mailing sent in full before says so without making its letters

@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/mailmerge/mailmerge/internal/remote"
 )
@@ -100,8 +101,8 @@ func (d DB) Where() string {
 	return fmt.Sprintf("campaign %q in PostgreSQL %s%s", d.Campaign, u.Host, u.Path)
 }
 
-// database is the database's name, for messages.
-func (d DB) database() string {
+// Database names the database for messages: its server and name.
+func (d DB) Database() string {
 	if u, err := url.Parse(d.URL); err == nil {
 		return u.Host + u.Path
 	}
@@ -130,7 +131,7 @@ func (d DB) connect(ctx context.Context) (*pgx.Conn, error) {
 	cfg.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("connect to the journal's database %s: %w", d.database(), d.safe(err))
+		return nil, fmt.Errorf("connect to the journal's database %s: %w", d.Database(), d.safe(err))
 	}
 	return conn, nil
 }
@@ -187,13 +188,13 @@ func (d DB) Migrate(ctx context.Context) (from, to int, err error) {
 func (d DB) migrate(ctx context.Context, conn *pgx.Conn) (from, to int, err error) {
 	v, err := version(ctx, conn)
 	if err != nil {
-		return 0, 0, fmt.Errorf("read the schema of the mailmerge tables in %s: %w", d.database(), d.safe(err))
+		return 0, 0, fmt.Errorf("read the schema of the mailmerge tables in %s: %w", d.Database(), d.safe(err))
 	}
 	if v == Schema {
 		return v, v, nil
 	}
 	if v > Schema {
-		return v, v, fmt.Errorf("the mailmerge tables in %s are of schema %d, newer than this mailmerge knows (%d): use a newer mailmerge", d.database(), v, Schema)
+		return v, v, fmt.Errorf("the mailmerge tables in %s are of schema %d, newer than this mailmerge knows (%d): use a newer mailmerge", d.Database(), v, Schema)
 	}
 	tx, err := conn.Begin(ctx)
 	if err != nil {
@@ -207,7 +208,7 @@ func (d DB) migrate(ctx context.Context, conn *pgx.Conn) (from, to int, err erro
 	}
 	for _, sql := range steps {
 		if _, err := tx.Exec(ctx, sql); err != nil {
-			return v, v, fmt.Errorf("make the mailmerge tables in %s: %w", d.database(), d.safe(err))
+			return v, v, fmt.Errorf("make the mailmerge tables in %s: %w", d.Database(), d.safe(err))
 		}
 	}
 	// Another mailmerge may have made them while this one waited.
@@ -228,24 +229,38 @@ func (d DB) migrate(ctx context.Context, conn *pgx.Conn) (from, to int, err erro
 			return from, v, err
 		}
 		if _, err := tx.Exec(ctx, string(sql)); err != nil {
-			return from, v, fmt.Errorf("make the mailmerge tables in %s (schema %d): %w", d.database(), n, d.safe(err))
+			return from, v, fmt.Errorf("make the mailmerge tables in %s (schema %d): %w", d.Database(), n, d.safe(err))
 		}
 		if _, err := tx.Exec(ctx, "INSERT INTO mailmerge.schema_version (version) VALUES ($1)", n); err != nil {
 			return from, v, err
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return from, v, fmt.Errorf("make the mailmerge tables in %s: %w", d.database(), d.safe(err))
+		return from, v, fmt.Errorf("make the mailmerge tables in %s: %w", d.Database(), d.safe(err))
 	}
 	if d.Notify != nil && from < Schema {
 		if from == 0 {
-			d.Notify(fmt.Sprintf("created the mailmerge tables in %s (schema %d)", d.database(), Schema))
+			d.Notify(fmt.Sprintf("created the mailmerge tables in %s (schema %d)", d.Database(), Schema))
 		} else {
-			d.Notify(fmt.Sprintf("updated the mailmerge tables in %s from schema %d to %d", d.database(), from, Schema))
+			d.Notify(fmt.Sprintf("updated the mailmerge tables in %s from schema %d to %d", d.Database(), from, Schema))
 		}
 	}
 	return from, Schema, nil
 }
+
+// What went wrong with the database, as errors.Is finds it in the
+// errors of DB and Journal: their words are for people; these are for
+// deciding what to tell them.
+var (
+	// ErrPassword: the server refused the user's password.
+	ErrPassword = errors.New("the database refused the password")
+	// ErrUnreachable: no connection to the server.
+	ErrUnreachable = errors.New("the database cannot be reached")
+	// ErrNoDatabase: the server has no database of the URL's name.
+	ErrNoDatabase = errors.New("the database does not exist")
+	// ErrDenied: the user may not use the mailmerge tables.
+	ErrDenied = errors.New("the database user may not use the mailmerge tables")
+)
 
 // serverError is an error from the server or the driver, shown safely:
 // its text is data (a server's message may hold what a terminal acts
@@ -253,12 +268,41 @@ func (d DB) migrate(ctx context.Context, conn *pgx.Conn) (from, to int, err erro
 type serverError struct {
 	text string
 	err  error
+	what error // ErrPassword, ...; nil when none is known
 }
 
 func (e *serverError) Error() string { return e.text }
-func (e *serverError) Unwrap() error { return e.err }
+func (e *serverError) Unwrap() []error {
+	if e.what == nil {
+		return []error{e.err}
+	}
+	return []error{e.err, e.what}
+}
 
 // safe is err as a serverError.
 func (d DB) safe(err error) error {
-	return &serverError{remote.Hide(remote.Text(err.Error()), d.Password), err}
+	return &serverError{remote.Hide(remote.Text(err.Error()), d.Password), err, what(err)}
+}
+
+// what says which of ErrPassword, ... err is, if any.
+func what(err error) error {
+	var pe *pgconn.PgError
+	var ce *pgconn.ConnectError
+	switch {
+	case errors.As(err, &pe):
+		switch pe.Code {
+		case "28P01", "28000": // invalid_password, invalid_authorization_specification
+			return ErrPassword
+		case "3D000": // invalid_catalog_name
+			return ErrNoDatabase
+		case "42501": // insufficient_privilege
+			return ErrDenied
+		}
+	case errors.As(err, &ce):
+		if strings.Contains(ce.Error(), "password") {
+			return ErrPassword // none given: pgx fails before asking
+		}
+		return ErrUnreachable
+	}
+	return nil
 }

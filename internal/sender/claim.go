@@ -144,6 +144,9 @@ func (p *Pool) claiming(ctx context.Context, full *atomic.Bool, each func(func(*
 		}
 		// The letters others hold: asked again until each is settled
 		// elsewhere or comes free.
+		if p.OnWait != nil && claimErr == nil && err == nil && len(later) > 0 && !leaving() {
+			p.OnWait(len(later))
+		}
 		for claimErr == nil && err == nil && len(later) > 0 && !leaving() {
 			if !sleep(ctx, p.claimPoll()) {
 				break

@@ -43,8 +43,10 @@ func TestPoolClaims(t *testing.T) {
 		t.Fatalf("the other process's claim: %v, %v", held, err)
 	}
 
+	waited := 0
 	p := &Pool{Transport: smtpTransport(port), Journal: j, Claims: j, ClaimPoll: 20 * time.Millisecond,
-		Concurrency: 2, MaxAttempts: 1, PerSession: 100, Backoff: time.Millisecond, OpenTries: 1}
+		Concurrency: 2, MaxAttempts: 1, PerSession: 100, Backoff: time.Millisecond, OpenTries: 1,
+		OnWait: func(n int) { waited = n }}
 	type result struct {
 		st  Stats
 		err error
@@ -83,6 +85,9 @@ func TestPoolClaims(t *testing.T) {
 		t.Fatal(res.err)
 	}
 	st := res.st
+	if waited < 1 || waited > 10 {
+		t.Errorf("OnWait told of %d letters others hold, want 1 to 10", waited)
+	}
 	if st.Delivered != 15 || st.Skipped[journal.Delivered] != 4 || st.Elsewhere != 4 || st.Untouched != 1 {
 		t.Errorf("delivered %d, skipped %v, elsewhere %d, untouched %d; want 15 delivered here, 4 by the other, 1 left deferred",
 			st.Delivered, st.Skipped, st.Elsewhere, st.Untouched)

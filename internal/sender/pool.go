@@ -105,6 +105,9 @@ type Pool struct {
 	// ClaimPoll is how often a run asks again for letters other
 	// processes hold, once it reached the end of its own; 0 for a second.
 	ClaimPoll time.Duration
+	// OnWait, if set, is told how many letters other processes hold when
+	// the run, at the end of its list, starts waiting for them.
+	OnWait    func(letters int)
 	elsewhere sync.Map // letter.Key: settled by another process during the run
 	unclaimed sync.Map // letter.Key: let in without its lease, not to be sent
 	// Build writes a letter out. It runs once per letter, in the worker
