@@ -75,11 +75,24 @@ func (f *faultySession) Data(r io.Reader) error {
 	case first && f.n%53 == 1:
 		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
 	case first && f.n%211 == 2:
-		f.s.countingServer.Data(bytes.NewReader(data)) // the server has it,
-		f.c.Conn().Close()                             // and the sender never hears
+		f.s.count(id, data) // the server has it,
+		f.c.Conn().Close()  // and the sender never hears
 		return nil
 	}
-	return f.s.countingServer.Data(bytes.NewReader(data))
+	f.s.count(id, data)
+	return nil
+}
+
+// count counts a letter the server took, as countingServer does, without
+// its pause: twenty thousand letters, and each run killed within 3.3 s
+// of its start, need none.
+func (s *faultyServer) count(id string, data []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seen[id]++
+	if to := toHeader.FindSubmatch(data); to != nil {
+		s.to[string(to[1])]++
+	}
 }
 
 // TestMachinesPostgres: three sends of one campaign of 20,000 letters,
@@ -88,7 +101,8 @@ func (f *faultySession) Data(r io.Reader) error {
 // (from a logged seed) and started again, then runs to its end. No
 // letter reaches the server twice; every letter ends in one final
 // state, the states adding up to the list; a letter refused for good
-// never reached the server. Then the same with a daily limit of the
+// never reached the server, and was one the server refuses (or, killed
+// mid-letter, unknown). Then the same with a daily limit of the
 // account the three share: together they send no more than it.
 func TestMachinesPostgres(t *testing.T) {
 	srv := testpg.Start(t)
@@ -100,9 +114,6 @@ func TestMachinesPostgres(t *testing.T) {
 		states, runs, outs := sendOnMachines(t, srv, be, "machines", n, "", rand.New(rand.NewPCG(seed, 3)))
 		if got := states[journal.Delivered] + states[journal.Failed] + states[journal.Unknown]; got != n {
 			t.Errorf("final states %v add up to %d, want %d", states, got, n)
-		}
-		if want := n/97 + 1; states[journal.Failed] != want {
-			t.Errorf("%d letters refused for good, want %d", states[journal.Failed], want)
 		}
 		if !strings.Contains(strings.Join(outs, ""), "delivered meanwhile by another machine sending this mailing") {
 			t.Errorf("no last run said it left letters to the others:\n%s", strings.Join(outs, "\n"))
@@ -188,7 +199,14 @@ func sendOnMachines(t *testing.T, srv *testpg.Server, be *faultyServer, name str
 						continue
 					}
 				} else {
-					err = <-done
+					select {
+					case err = <-done:
+					case <-time.After(3 * time.Minute):
+						// Stuck: its goroutines go to its output, below.
+						cmd.Process.Signal(syscall.SIGQUIT)
+						err = <-done
+						t.Errorf("machine %d's last run did not end in 3 minutes", m+1)
+					}
 				}
 				code := 0
 				if ee, ok := err.(*exec.ExitError); ok {
@@ -228,6 +246,15 @@ func sendOnMachines(t *testing.T, srv *testpg.Server, be *faultyServer, name str
 	for id, r := range last {
 		final := r.Final()
 		seen := be.seen[id]
+		var who int
+		fmt.Sscanf(r.Rcpt[0], "p%d@", &who)
+		refused := who%97 == 0 // by the server, at RCPT
+		switch {
+		case refused && final == journal.Delivered:
+			t.Errorf("%s delivered per the journal, and the server refuses its recipient", id)
+		case !refused && final == journal.Failed:
+			t.Errorf("%s refused per the journal, and the server takes its recipient", id)
+		}
 		switch {
 		case final == journal.Delivered && seen != 1:
 			t.Errorf("%s delivered per the journal, seen %d times by the server", id, seen)

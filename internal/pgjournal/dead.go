@@ -35,6 +35,8 @@ func (j *Journal) freeDead(ctx context.Context) {
 	if host == "" {
 		return
 	}
+	ctx, cancel := context.WithTimeout(ctx, commitTimeout)
+	defer cancel()
 	var owners []string
 	err := j.onAux(ctx, func(conn *pgx.Conn) error {
 		rows, err := conn.Query(ctx, `SELECT DISTINCT owner FROM mailmerge.leases

@@ -60,6 +60,9 @@ func (j *Journal) Claim(ctx context.Context, keys []letter.Key, seen func(journa
 	}
 	j.mu.Unlock()
 	slices.Sort(ask)
+	// A server that stopped answering stops the send, as with commits.
+	ctx, cancel := context.WithTimeout(ctx, commitTimeout)
+	defer cancel()
 	var took []string
 	var recs [][]byte
 	err := j.onAux(ctx, func(conn *pgx.Conn) error {
