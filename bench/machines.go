@@ -43,12 +43,12 @@ func (b *bench) machines() error {
 		return err
 	}
 	defer func() {
-		if err := pg.stop(); err != nil {
+		if err := pg.Stop(); err != nil {
 			log.Printf("stop PostgreSQL: %v", err)
 		}
 	}()
 	ctx := context.Background()
-	admin, err := pg.connect(ctx, "postgres")
+	admin, err := pg.Connect(ctx, "postgres")
 	if err != nil {
 		return err
 	}
@@ -118,13 +118,13 @@ func (b *bench) machines() error {
 			if _, err := admin.Exec(ctx, "CREATE DATABASE "+db); err != nil {
 				return sample{}, err
 			}
-			cfg, err := b.configWith(n, b.sink, sessions, pg.url(db), "  journal_password_env: "+pgPasswordEnv+"\n")
+			cfg, err := b.configWith(n, b.sink, sessions, pg.URL(db), "  journal_password_env: "+pgPasswordEnv+"\n")
 			if err != nil {
 				return sample{}, err
 			}
 			// The tables first, so that the processes do not wait on
 			// each other to make them.
-			if _, _, err := (pgjournal.DB{URL: pg.url(db), Password: pg.password}).Migrate(ctx); err != nil {
+			if _, _, err := (pgjournal.DB{URL: pg.URL(db), Password: pg.Password}).Migrate(ctx); err != nil {
 				return sample{}, err
 			}
 			before, err := pg.counts(ctx, admin, db)
@@ -132,7 +132,7 @@ func (b *bench) machines() error {
 				return sample{}, err
 			}
 			s, err := b.withSink(func() (sample, error) {
-				return measureAll(b.dir, procs, []string{pgPasswordEnv + "=" + pg.password}, b.mailmerge, "send", "--yes", "-c", cfg)
+				return measureAll(b.dir, procs, []string{pgPasswordEnv + "=" + pg.Password}, b.mailmerge, "send", "--yes", "-c", cfg)
 			})
 			if err != nil {
 				return s, err
@@ -251,7 +251,7 @@ func unknownSaid(out string) int {
 // delivered is how many letters of the journal in database db have
 // delivered as their last record.
 func delivered(ctx context.Context, pg *pgCluster, db string) (int, error) {
-	conn, err := pg.connect(ctx, db)
+	conn, err := pg.Connect(ctx, db)
 	if err != nil {
 		return 0, err
 	}

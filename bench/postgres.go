@@ -3,151 +3,39 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net"
-	"net/url"
 	"os"
-	"os/exec"
-	"os/user"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/mailmerge/mailmerge/internal/testpg"
 )
 
-// pgCluster is a throwaway PostgreSQL cluster on loopback, as
-// internal/testpg makes one for tests (its lines copied: bench imports
-// no test package): Debian's initdb and pg_ctl, a data folder in a
-// temporary folder, run as the postgres user when bench runs as root,
-// fsync on, stopped and removed by stop.
+// pgCluster is a throwaway PostgreSQL cluster on loopback, made as the
+// tests make theirs (testpg.Launch): Debian's initdb and pg_ctl, a data
+// folder in a temporary folder, run as the postgres user when bench runs
+// as root, fsync on, stopped and removed by Stop.
 type pgCluster struct {
-	port     int
-	password string // the superuser's, made up for this cluster
-	dir      string
-	bin      string
-	asUser   []string
+	*testpg.Server
 }
 
-// pgBin is the folder of Debian's newest PostgreSQL programs, or that of
-// initdb on PATH; "" for none.
-func pgBin() string {
-	found, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
-	slices.SortFunc(found, func(a, b string) int {
-		va, _ := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(a))))
-		vb, _ := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(b))))
-		return vb - va
-	})
-	if len(found) > 0 {
-		return filepath.Dir(found[0])
-	}
-	if p, err := exec.LookPath("initdb"); err == nil {
-		return filepath.Dir(p)
-	}
-	return ""
-}
-
-// startPostgres makes and starts a cluster whose data is in a folder
-// beside dir's (on the same disk as the file journal).
+// startPostgres makes and starts a cluster whose data is in a folder in
+// parent (on the same disk as the file journal), with a password made up
+// for it.
 func startPostgres(parent string) (*pgCluster, error) {
-	bin := pgBin()
-	if bin == "" {
-		return nil, fmt.Errorf("PostgreSQL not found (no /usr/lib/postgresql/*/bin/initdb, nor initdb on PATH): apt-get install postgresql")
-	}
-	dir, err := os.MkdirTemp(parent, "pg-")
-	if err != nil {
-		return nil, err
-	}
-	c := &pgCluster{dir: dir, bin: bin}
 	pw := make([]byte, 12)
 	rand.Read(pw)
-	c.password = hex.EncodeToString(pw)
-	fail := func(err error) (*pgCluster, error) {
-		os.RemoveAll(dir)
-		return nil, err
-	}
-	if err := os.Chmod(dir, 0o755); err != nil {
-		return fail(err)
-	}
-	if os.Geteuid() == 0 {
-		// initdb refuses to run as root.
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			return fail(fmt.Errorf("bench runs as root and there is no postgres user to run PostgreSQL as: %w", err))
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		if err := os.Chown(dir, uid, gid); err != nil {
-			return fail(err)
-		}
-		c.asUser = []string{"runuser", "-u", "postgres", "--"}
-	}
-	pwFile := filepath.Join(dir, "pw")
-	if err := os.WriteFile(pwFile, []byte(c.password+"\n"), 0o644); err != nil {
-		return fail(err)
-	}
-	err = c.run("initdb", "-D", c.data(), "-U", "postgres", "--pwfile", pwFile, "--auth-host=scram-sha-256",
-		"--auth-local=trust", "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions")
-	os.Remove(pwFile)
-	if err != nil {
-		return fail(err)
-	}
-	addr, err := freePort()
-	if err != nil {
-		return fail(err)
-	}
-	_, port, _ := strings.Cut(addr, ":")
-	c.port, _ = strconv.Atoi(port)
-	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s -c max_connections=50 -c fsync=on", c.port, dir)
-	if err := c.run("pg_ctl", "-D", c.data(), "-o", opts, "-l", filepath.Join(dir, "log"), "-w", "-t", "60", "start"); err != nil {
-		log, _ := os.ReadFile(filepath.Join(dir, "log"))
-		return fail(fmt.Errorf("%v\n%s", err, tail(string(log), 2000)))
-	}
-	return c, nil
-}
-
-func (c *pgCluster) data() string { return filepath.Join(c.dir, "data") }
-
-func (c *pgCluster) run(name string, args ...string) error {
-	argv := append(slices.Clone(c.asUser), append([]string{filepath.Join(c.bin, name)}, args...)...)
-	cmd := exec.Command(argv[0], argv[1:]...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("%s: %v\n%s", name, err, tail(out.String(), 2000))
-	}
-	return nil
-}
-
-// stop stops the cluster and removes its folder.
-func (c *pgCluster) stop() error {
-	err := c.run("pg_ctl", "-D", c.data(), "-m", "fast", "-w", "stop")
-	os.RemoveAll(c.dir)
-	return err
-}
-
-// url is the address of database db as a config gives it: no password.
-func (c *pgCluster) url(db string) string {
-	u := url.URL{Scheme: "postgres", User: url.User("postgres"), Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(c.port)),
-		Path: "/" + db, RawQuery: "sslmode=disable"}
-	return u.String()
-}
-
-// connect connects to database db as the superuser.
-func (c *pgCluster) connect(ctx context.Context, db string) (*pgx.Conn, error) {
-	cfg, err := pgx.ParseConfig(c.url(db))
+	s, err := testpg.Launch(parent, hex.EncodeToString(pw))
 	if err != nil {
 		return nil, err
 	}
-	cfg.Password = c.password
-	cfg.ConnectTimeout = 10 * time.Second
-	return pgx.ConnectConfig(ctx, cfg)
+	return &pgCluster{s}, nil
 }
 
 // pgCounts is what the cluster counted: the transactions committed in
@@ -188,7 +76,7 @@ func (c *pgCluster) counts(ctx context.Context, conn *pgx.Conn, db string) (pgCo
 // children's that live, and those it has reaped (its backends that
 // ended: their times go to the postmaster's cutime and cstime).
 func (c *pgCluster) cpu() time.Duration {
-	pidFile, err := os.ReadFile(filepath.Join(c.data(), "postmaster.pid"))
+	pidFile, err := os.ReadFile(filepath.Join(c.Data(), "postmaster.pid"))
 	if err != nil {
 		return 0
 	}

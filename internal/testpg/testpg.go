@@ -3,7 +3,8 @@
 // loopback port, a superuser with a password the test knows, stopped
 // (pg_ctl stop -m immediate) and removed when the test ends. It runs as
 // root (the CI machine's user) by running the server as the postgres
-// user, which initdb demands.
+// user, which initdb demands. Launch makes one outside a test: bench
+// measures the journal in PostgreSQL with it.
 package testpg
 
 import (
@@ -35,9 +36,12 @@ const Password = "throwaway-pg-pw"
 type Server struct {
 	Host string
 	Port int
-	User string // the superuser; its password is Password
-	dir  string
-	dbs  atomic.Int32
+	User string // the superuser
+	// Password is the superuser's: Password for a cluster Start makes.
+	Password string
+	dir      string // the cluster's folder: its data, socket and log
+	stop     func() error
+	dbs      atomic.Int32
 }
 
 // Need runs t only where PostgreSQL's programs are installed; elsewhere
@@ -74,30 +78,54 @@ func binDir() string {
 	return ""
 }
 
-// Start makes and starts a cluster for t (after Need).
+// Start makes and starts a cluster for t (after Need); it is stopped
+// and removed when t ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	bin := Need(t)
-	// Not t.TempDir: its parents are the test user's alone, and the
-	// server runs as postgres when the test runs as root.
-	dir, err := os.MkdirTemp("", "mailmerge-pg-")
+	Need(t)
+	s, err := Launch(os.TempDir(), Password)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	t.Cleanup(func() {
+		if err := s.Stop(); err != nil {
+			t.Log(err)
+		}
+	})
+	return s
+}
+
+// Launch makes and starts a cluster in a new folder in parent, its
+// superuser's password password, outside a test (bench): Stop stops it
+// and removes the folder. A cluster of a test is Start's.
+func Launch(parent, password string) (*Server, error) {
+	bin := binDir()
+	if bin == "" {
+		return nil, fmt.Errorf("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb, nor initdb on PATH): %s", install)
+	}
+	// Not t.TempDir: its parents are the test user's alone, and the
+	// server runs as postgres when the test runs as root.
+	dir, err := os.MkdirTemp(parent, "mailmerge-pg-")
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*Server, error) {
+		os.RemoveAll(dir)
+		return nil, err
+	}
 	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
+		return fail(err)
 	}
 	var asUser []string
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("postgres")
 		if err != nil {
-			t.Fatalf("the tests run as root and there is no postgres user to run PostgreSQL as: %v (%s makes it)", err, install)
+			return fail(fmt.Errorf("running as root, and there is no postgres user to run PostgreSQL as: %v (%s makes it)", err, install))
 		}
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)
 		if err := os.Chown(dir, uid, gid); err != nil {
-			t.Fatal(err)
+			return fail(err)
 		}
 		asUser = []string{"runuser", "-u", "postgres", "--"}
 	}
@@ -113,37 +141,48 @@ func Start(t testing.TB) *Server {
 	}
 	data := filepath.Join(dir, "data")
 	pw := filepath.Join(dir, "pw")
-	if err := os.WriteFile(pw, []byte(Password+"\n"), 0o644); err != nil {
-		t.Fatal(err)
+	if err := os.WriteFile(pw, []byte(password+"\n"), 0o644); err != nil {
+		return fail(err)
 	}
 	// Loopback connections need the password (as a server's would); the
 	// Unix socket, in dir, is trusted.
-	if err := run("initdb", "-D", data, "-U", "postgres", "--pwfile", pw, "--auth-host=scram-sha-256", "--auth-local=trust", "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions"); err != nil {
-		t.Fatal(err)
+	err = run("initdb", "-D", data, "-U", "postgres", "--pwfile", pw, "--auth-host=scram-sha-256", "--auth-local=trust", "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions")
+	os.Remove(pw)
+	if err != nil {
+		return fail(err)
 	}
-	port := freePort(t)
+	port, err := freePort()
+	if err != nil {
+		return fail(err)
+	}
 	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s -c max_connections=50 -c fsync=on", port, dir)
 	if err := run("pg_ctl", "-D", data, "-o", opts, "-l", filepath.Join(dir, "log"), "-w", "-t", "60", "start"); err != nil {
 		log, _ := os.ReadFile(filepath.Join(dir, "log"))
-		t.Fatalf("%v\n%s", err, log)
+		return fail(fmt.Errorf("%v\n%s", err, log))
 	}
-	t.Cleanup(func() {
-		if err := run("pg_ctl", "-D", data, "-m", "immediate", "-w", "stop"); err != nil {
-			t.Log(err)
-		}
-	})
-	return &Server{Host: "127.0.0.1", Port: port, User: "postgres", dir: dir}
+	s := &Server{Host: "127.0.0.1", Port: port, User: "postgres", Password: password, dir: dir}
+	s.stop = func() error {
+		err := run("pg_ctl", "-D", data, "-m", "immediate", "-w", "stop")
+		os.RemoveAll(dir)
+		return err
+	}
+	return s, nil
 }
 
+// Stop stops the cluster and removes its folder.
+func (s *Server) Stop() error { return s.stop() }
+
+// Data is the cluster's data folder (its postmaster.pid, for one).
+func (s *Server) Data() string { return filepath.Join(s.dir, "data") }
+
 // freePort is a loopback port no one listens on.
-func freePort(t testing.TB) int {
-	t.Helper()
+func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		return 0, err
 	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // URL is the address of database db on the server, as the config gives
@@ -181,7 +220,7 @@ func (s *Server) Connect(ctx context.Context, db string) (*pgx.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg.Password = Password
+	cfg.Password = s.Password
 	cfg.ConnectTimeout = 10 * time.Second
 	return pgx.ConnectConfig(ctx, cfg)
 }
