@@ -21,6 +21,7 @@ import (
 // final state, and none reached the server twice. The server frees a
 // killed send's lock of the campaign once it sees its connection closed.
 func TestCrashResumePostgres(t *testing.T) {
+	t.Parallel() // its own cluster: it runs beside the other PostgreSQL tests
 	srv := testpg.Start(t)
 	const n = 600
 	rng := rand.New(rand.NewPCG(crashSeed(t), 2))
@@ -42,6 +43,7 @@ func TestCrashResumePostgres(t *testing.T) {
 // is refused while a journal import holds it alone (exit 9), and journal export
 // hands the campaign to a file, from which a send finds nothing to send.
 func TestJournalPostgresCLI(t *testing.T) {
+	t.Parallel() // its own cluster: it runs beside the other PostgreSQL tests
 	srv := testpg.Start(t)
 	const n = 20
 	url := srv.NewDB(t)

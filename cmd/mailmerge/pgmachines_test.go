@@ -105,6 +105,7 @@ func (s *faultyServer) count(id string, data []byte) {
 // mid-letter, unknown). Then the same with a daily limit of the
 // account the three share: together they send no more than it.
 func TestMachinesPostgres(t *testing.T) {
+	t.Parallel() // its own cluster: it runs beside the other PostgreSQL tests
 	srv := testpg.Start(t)
 	seed := crashSeed(t)
 	const n = 20000
